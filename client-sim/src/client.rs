@@ -1,0 +1,195 @@
+//! A protocol client: guest login over HTTP and one WebSocket connection
+//! speaking the MessagePack protocol, counting the bytes it moves.
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use skirmish_shared::codec::{decode_server, encode};
+use skirmish_shared::proto::{ClientMsg, ServerMsg};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// What can go wrong talking to a node.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The HTTP request failed or was refused.
+    #[error("login failed: {0}")]
+    Login(String),
+    /// The WebSocket could not be opened (refused upgrade, network).
+    #[error("connect failed: {0}")]
+    Connect(String),
+    /// The connection failed after opening.
+    #[error("connection failed: {0}")]
+    Socket(#[from] tungstenite::Error),
+    /// The node sent something that is not a protocol message.
+    #[error("undecodable message from the node: {0}")]
+    Decode(String),
+}
+
+/// A guest session from `POST /api/session`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Session {
+    /// Bearer token for the WebSocket.
+    pub token: String,
+    /// The player's id, 16 hex digits.
+    pub player_id: String,
+    /// The validated display name.
+    pub name: String,
+    /// Unix seconds when the token stops working.
+    pub expires_at: u64,
+}
+
+/// Logs in as a guest at `base_url` (e.g. `http://127.0.0.1:8080`).
+pub async fn login(
+    http: &reqwest::Client,
+    base_url: &str,
+    name: &str,
+) -> Result<Session, ClientError> {
+    let url = format!("{}/api/session", base_url.trim_end_matches('/'));
+    let response = http
+        .post(url)
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await
+        .map_err(|e| ClientError::Login(e.to_string()))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        return Err(ClientError::Login(format!("{status}: {body}")));
+    }
+    response
+        .json()
+        .await
+        .map_err(|e| ClientError::Login(e.to_string()))
+}
+
+/// What [`Connection::recv`] returns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Incoming {
+    /// A protocol message.
+    Msg(ServerMsg),
+    /// The node closed the connection, with its code and reason if it sent one.
+    Closed(Option<(u16, String)>),
+}
+
+/// The WebSocket URL of a node's base URL.
+pub fn ws_url(base_url: &str, token: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    let base = base
+        .strip_prefix("http://")
+        .map(|rest| format!("ws://{rest}"))
+        .unwrap_or_else(|| {
+            base.strip_prefix("https://")
+                .map(|rest| format!("wss://{rest}"))
+                .unwrap_or_else(|| base.to_owned())
+        });
+    format!("{base}/ws?token={token}")
+}
+
+/// Buffers sized for small messages, and a frame cap well above the largest
+/// snapshot: thousands of bots must fit in one process.
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
+}
+
+/// One open connection to a node.
+#[derive(Debug)]
+pub struct Connection {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Payload bytes received (WebSocket message bodies).
+    pub bytes_down: u64,
+    /// Payload bytes sent.
+    pub bytes_up: u64,
+}
+
+impl Connection {
+    /// Opens the WebSocket with a session token.
+    pub async fn connect(base_url: &str, token: &str) -> Result<Self, ClientError> {
+        let url = ws_url(base_url, token);
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(url, Some(socket_config()), true)
+                .await
+                .map_err(|e| match e {
+                    tungstenite::Error::Http(response) => ClientError::Connect(format!(
+                        "{}: {}",
+                        response.status(),
+                        String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                    )),
+                    other => ClientError::Connect(other.to_string()),
+                })?;
+        Ok(Connection {
+            ws,
+            bytes_down: 0,
+            bytes_up: 0,
+        })
+    }
+
+    /// Sends one protocol message.
+    pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+        self.send_raw(Message::Binary(encode(msg).into())).await
+    }
+
+    /// Sends any WebSocket message, for tests of bad input.
+    pub async fn send_raw(&mut self, msg: Message) -> Result<(), ClientError> {
+        self.bytes_up += msg.len() as u64;
+        self.ws.send(msg).await?;
+        Ok(())
+    }
+
+    /// Waits for the next protocol message or the close. Pings are answered
+    /// automatically on the next read or write.
+    pub async fn recv(&mut self) -> Result<Incoming, ClientError> {
+        loop {
+            let Some(msg) = self.ws.next().await else {
+                return Ok(Incoming::Closed(None));
+            };
+            match msg? {
+                Message::Binary(bytes) => {
+                    self.bytes_down += bytes.len() as u64;
+                    return decode_server(&bytes)
+                        .map(Incoming::Msg)
+                        .map_err(|e| ClientError::Decode(e.to_string()));
+                }
+                Message::Close(frame) => {
+                    return Ok(Incoming::Closed(
+                        frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                    ));
+                }
+                Message::Text(text) => {
+                    return Err(ClientError::Decode(format!(
+                        "unexpected text frame: {text}"
+                    )));
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            }
+        }
+    }
+
+    /// Closes the connection normally.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ws_urls_follow_the_http_scheme() {
+        assert_eq!(
+            ws_url("http://127.0.0.1:8080/", "t"),
+            "ws://127.0.0.1:8080/ws?token=t"
+        );
+        assert_eq!(
+            ws_url("https://play.example", "t"),
+            "wss://play.example/ws?token=t"
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! HTTP: the browser client, `/healthz`, `/metrics`, `POST /api/session`
+//! and the WebSocket endpoint `/ws`, whose token is checked before the
+//! upgrade. Errors are JSON bodies `{"error": code, "message": text}` with the
+//! codes listed in `PROTOCOL.md`.
+
+use crate::auth::{TokenError, unix_now, validate_name};
+use crate::node::Node;
+use crate::session::{self, Frame, Inbound};
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// Builds the node's routes.
+pub fn router(node: Arc<Node>) -> Router {
+    let web = node.config.web_path();
+    let static_files = ServeDir::new(&web).fallback(ServeFile::new(web.join("index.html")));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/api/session",
+            post(create_session).layer(DefaultBodyLimit::max(1024)),
+        )
+        .route("/ws", get(websocket))
+        .fallback_service(static_files)
+        .with_state(node)
+}
+
+/// A JSON error answer.
+fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
+    (
+        status,
+        Json(json!({ "error": code, "message": message.to_string() })),
+    )
+        .into_response()
+}
+
+async fn healthz(State(node): State<Arc<Node>>) -> Response {
+    let (matches, players_in_matches) = node.matches.counts();
+    Json(json!({
+        "status": "ok",
+        "uptime_s": node.started.elapsed().as_secs(),
+        "tick_rate": node.spec.tick_rate,
+        "connections": node.sessions.count(),
+        "matches": matches,
+        "players_in_matches": players_in_matches,
+    }))
+    .into_response()
+}
+
+async fn metrics(State(node): State<Arc<Node>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        node.metrics.render(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct SessionRequest {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct SessionResponse {
+    token: String,
+    player_id: String,
+    name: String,
+    expires_at: u64,
+}
+
+async fn create_session(State(node): State<Arc<Node>>, body: Bytes) -> Response {
+    let request: SessionRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("expected {{\"name\": string}}: {e}"),
+            );
+        }
+    };
+    let name = match validate_name(&request.name) {
+        Ok(name) => name,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_name", e),
+    };
+    let (token, claims) = node.keys.issue(&name, unix_now());
+    Json(SessionResponse {
+        token,
+        player_id: claims.player_id.to_string(),
+        name: claims.name,
+        expires_at: claims.expires_at,
+    })
+    .into_response()
+}
+
+/// The token from `?token=` or an `Authorization: Bearer` header.
+fn token_of<'a>(query: &'a HashMap<String, String>, headers: &'a HeaderMap) -> Option<&'a str> {
+    query.get("token").map(String::as_str).or_else(|| {
+        headers
+            .get(header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+    })
+}
+
+async fn websocket(
+    State(node): State<Arc<Node>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let claims = match token_of(&query, &headers)
+        .ok_or(TokenError::Missing)
+        .and_then(|t| node.keys.verify(t, unix_now()))
+    {
+        Ok(claims) => claims,
+        Err(e) => return error(StatusCode::UNAUTHORIZED, e.code(), e),
+    };
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "not_websocket", e.body_text()),
+    };
+    let Ok(permit) = Arc::clone(&node.connection_permits).try_acquire_owned() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_full",
+            "the node has no room for more connections",
+        );
+    };
+    let max = node.config.limits.max_message_bytes;
+    let guard = node.task_guard.clone();
+    upgrade
+        // Small buffers: an idle connection should cost kilobytes, not the
+        // 128 KiB defaults; client messages are tens of bytes.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = adapt(socket);
+            session::run(node, claims, stream, sink).await;
+            drop(permit);
+            drop(guard);
+        })
+}
+
+/// Splits an axum WebSocket into the session's transport-neutral halves.
+fn adapt(
+    socket: WebSocket,
+) -> (
+    impl futures_util::Sink<Frame> + Unpin + Send + 'static,
+    impl futures_util::Stream<Item = Inbound> + Unpin + Send,
+) {
+    let (sink, stream) = socket.split();
+    let stream = stream.map(|item| match item {
+        Ok(Message::Binary(bytes)) => Inbound::Binary(bytes),
+        Ok(Message::Text(_)) => Inbound::Text,
+        Ok(Message::Ping(_) | Message::Pong(_)) => Inbound::Control,
+        Ok(Message::Close(_)) => Inbound::Closed,
+        Err(e) if is_capacity_error(&e) => Inbound::TooLarge,
+        Err(_) => Inbound::Closed,
+    });
+    let sink = sink.with(|frame: Frame| {
+        futures_util::future::ready(Ok::<_, axum::Error>(match frame {
+            Frame::Binary(bytes) => Message::Binary(bytes),
+            Frame::Ping => Message::Ping(Bytes::new()),
+            Frame::Close(code, reason) => Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })),
+        }))
+    });
+    (Box::pin(sink), stream)
+}
+
+/// Whether a WebSocket error is a message or frame over the size limit.
+fn is_capacity_error(e: &axum::Error) -> bool {
+    use std::error::Error;
+    matches!(
+        e.source()
+            .and_then(|s| s.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}

@@ -1,0 +1,135 @@
+//! A Skirmish node: HTTP and WebSocket on one port, guest sessions, quick
+//! play, and one task per match stepping the shared simulation at a fixed
+//! tick rate.
+//!
+//! [`run`] is the whole server; `main` only parses flags. Tests bind a
+//! [`Server`] on port 0, read its address, and stop it with their own
+//! shutdown future.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod limits;
+pub mod matches;
+pub mod node;
+pub mod outbox;
+pub mod runner;
+pub mod session;
+
+pub use config::Config;
+
+use node::Node;
+use skirmish_shared::rules::AssetError;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+/// How long shutdown waits for sessions and matches to wind down.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The rules or map are missing or invalid.
+    #[error(transparent)]
+    Assets(#[from] AssetError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The listener failed while serving.
+    #[error("serving failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A node bound to its address, not yet serving.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    node: Arc<Node>,
+    shutdown_tx: watch::Sender<bool>,
+    tasks_done: mpsc::Receiver<()>,
+}
+
+impl Server {
+    /// Loads the assets and binds the listener.
+    pub async fn bind(config: Config) -> Result<Self, StartError> {
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (task_guard, tasks_done) = mpsc::channel(1);
+        let addr = config.listen;
+        let node = Node::new(config, shutdown_rx, task_guard)?;
+        if !node.config.web_path().join("dist/app.js").exists() {
+            warn!(
+                web = %node.config.web_path().display(),
+                "the browser client is not built; run `npm --prefix assets/web ci && npm --prefix assets/web run build`"
+            );
+        }
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        Ok(Server {
+            listener,
+            node,
+            shutdown_tx,
+            tasks_done,
+        })
+    }
+
+    /// The bound address (with the real port when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound TCP listener always has a local address.
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then closes every connection
+    /// (1001), ends every match, and waits for them up to a grace period.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let Server {
+            listener,
+            node,
+            shutdown_tx,
+            mut tasks_done,
+        } = self;
+        info!(addr = %listener.local_addr().map_err(StartError::Serve)?, tick_rate = node.spec.tick_rate, "listening");
+        let app = http::router(Arc::clone(&node));
+        let signal = async move {
+            shutdown.await;
+            info!("shutting down");
+            let _ = shutdown_tx.send(true);
+        };
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .await;
+        drop(node);
+        // Every session and match task holds a guard; the channel closes when
+        // the last of them ends.
+        if tokio::time::timeout(SHUTDOWN_GRACE, tasks_done.recv())
+            .await
+            .is_err()
+        {
+            warn!("some sessions or matches did not end within the shutdown grace period");
+        }
+        served.map_err(StartError::Serve)
+    }
+}
+
+/// Runs a node until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    Server::bind(config).await?.serve(shutdown).await
+}

@@ -1,0 +1,347 @@
+//! The node's matches: a directory of running matches, quick play (join an
+//! open match with room, or start one), and the messages a session exchanges
+//! with a match.
+//!
+//! Each match is owned by one task ([`crate::runner::MatchRunner`]); the
+//! directory only holds handles and counts, updated by the runners when
+//! players come and go, and it is a hint: the runner is the authority on
+//! whether a seat is free, so quick play retries when a match refuses.
+//!
+//! Quick play is the single-node seam for matchmaking: a cross-node
+//! matchmaker decides *which* match a player joins, and then hands the
+//! player to that match's runner exactly as [`Matches::quick_play`] does.
+
+use crate::outbox::Outbox;
+use crate::runner::{MatchRunner, RunnerSettings};
+use skirmish_shared::proto::{MatchId, PlayerId};
+use skirmish_shared::sim::{GameSpec, Input};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Commands a match accepts; queued until its next tick.
+#[derive(Debug)]
+pub enum MatchCommand {
+    /// Seat a player, or give a returning player their seat back.
+    Join {
+        /// Where the match sends this player's messages.
+        link: Arc<PlayerLink>,
+        /// The answer.
+        reply: oneshot::Sender<Result<(), JoinRefused>>,
+    },
+    /// One validated input.
+    Input {
+        /// Whose.
+        player_id: PlayerId,
+        /// From which connection; inputs from a replaced connection are dropped.
+        conn_id: u64,
+        /// The client's sequence number, echoed as `ack`.
+        seq: u32,
+        /// The controls.
+        input: Input,
+    },
+    /// The player leaves for the lobby; their seat is freed.
+    Leave {
+        /// Who.
+        player_id: PlayerId,
+        /// From which connection.
+        conn_id: u64,
+    },
+    /// The player's connection dropped; their seat is held for the
+    /// reconnect grace time.
+    Detach {
+        /// Who.
+        player_id: PlayerId,
+        /// Which connection dropped; ignored if the player reconnected since.
+        conn_id: u64,
+    },
+}
+
+/// Why a match would not seat a player.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JoinRefused {
+    /// No free seat.
+    #[error("the match is full")]
+    Full,
+    /// The match has ended or is ending.
+    #[error("the match is over")]
+    Over,
+}
+
+/// What a match needs to reach one connected player.
+#[derive(Debug)]
+pub struct PlayerLink {
+    /// The player.
+    pub player_id: PlayerId,
+    /// Display name, for the roster and results.
+    pub name: String,
+    /// The connection this link belongs to.
+    pub conn_id: u64,
+    /// The connection's outbound queue.
+    pub outbox: Arc<Outbox>,
+    /// Tells the session when the match is done with the player.
+    pub events: mpsc::UnboundedSender<SessionEvent>,
+}
+
+/// What a match tells a session besides protocol messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The match ended; the player is back in the lobby.
+    MatchOver {
+        /// Which match.
+        match_id: MatchId,
+    },
+}
+
+/// A cheap handle to one running match.
+#[derive(Clone, Debug)]
+pub struct MatchHandle {
+    /// The match.
+    pub id: MatchId,
+    tx: mpsc::Sender<MatchCommand>,
+}
+
+/// Why an input did not reach its match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The match has ended.
+    Gone,
+    /// The match's queue is full (it is overloaded); the input was dropped.
+    Busy,
+}
+
+impl MatchHandle {
+    /// Whether the match task has ended.
+    pub fn is_over(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Queues an input without waiting; inputs are droppable.
+    pub fn input(
+        &self,
+        player_id: PlayerId,
+        conn_id: u64,
+        seq: u32,
+        input: Input,
+    ) -> Result<(), SendError> {
+        self.tx
+            .try_send(MatchCommand::Input {
+                player_id,
+                conn_id,
+                seq,
+                input,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SendError::Busy,
+                mpsc::error::TrySendError::Closed(_) => SendError::Gone,
+            })
+    }
+
+    /// Leaves the match.
+    pub async fn leave(&self, player_id: PlayerId, conn_id: u64) {
+        // A match that is gone has no seat to free.
+        let _ = self
+            .tx
+            .send(MatchCommand::Leave { player_id, conn_id })
+            .await;
+    }
+
+    /// Reports the connection lost.
+    pub async fn detach(&self, player_id: PlayerId, conn_id: u64) {
+        let _ = self
+            .tx
+            .send(MatchCommand::Detach { player_id, conn_id })
+            .await;
+    }
+
+    async fn join(&self, link: Arc<PlayerLink>) -> Result<(), JoinRefused> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(MatchCommand::Join { link, reply })
+            .await
+            .map_err(|_| JoinRefused::Over)?;
+        // A match that ends before answering drops the reply.
+        answer.await.unwrap_or(Err(JoinRefused::Over))
+    }
+}
+
+/// Why quick play found no match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QuickPlayError {
+    /// Every match is full and the node runs as many as it may.
+    #[error("no match has room and the node runs its maximum number of matches")]
+    NoRoom,
+}
+
+#[derive(Debug)]
+struct Entry {
+    handle: MatchHandle,
+    n_players: usize,
+}
+
+#[derive(Debug, Default)]
+struct Directory {
+    matches: HashMap<MatchId, Entry>,
+    by_player: HashMap<PlayerId, MatchId>,
+}
+
+/// The node's running matches.
+#[derive(Debug)]
+pub struct Matches {
+    directory: Mutex<Directory>,
+    spec: Arc<GameSpec>,
+    settings: RunnerSettings,
+    max_matches: usize,
+    shutdown: watch::Receiver<bool>,
+    /// Held by every runner task, so the node can wait for them at shutdown.
+    task_guard: mpsc::Sender<()>,
+}
+
+/// Commands queued per match before senders wait (inputs are dropped).
+const MATCH_QUEUE: usize = 4096;
+
+/// Quick play attempts before giving up (matches that fill up or end
+/// between choosing and joining).
+const QUICK_PLAY_ATTEMPTS: usize = 4;
+
+impl Matches {
+    /// An empty directory whose matches run with `spec` and `settings`.
+    pub fn new(
+        spec: Arc<GameSpec>,
+        settings: RunnerSettings,
+        max_matches: usize,
+        shutdown: watch::Receiver<bool>,
+        task_guard: mpsc::Sender<()>,
+    ) -> Arc<Self> {
+        Arc::new(Matches {
+            directory: Mutex::default(),
+            spec,
+            settings,
+            max_matches,
+            shutdown,
+            task_guard,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Directory> {
+        self.directory
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Seats the player in the fullest match with room, starting a new match
+    /// when none has room.
+    pub async fn quick_play(
+        self: &Arc<Self>,
+        link: Arc<PlayerLink>,
+    ) -> Result<MatchHandle, QuickPlayError> {
+        let max_players = usize::from(self.spec.rules.match_rules.max_players);
+        let mut refused: Vec<MatchId> = Vec::new();
+        for _ in 0..QUICK_PLAY_ATTEMPTS {
+            let handle = {
+                let mut dir = self.lock();
+                let best = dir
+                    .matches
+                    .values()
+                    .filter(|e| {
+                        e.n_players < max_players
+                            && !e.handle.is_over()
+                            && !refused.contains(&e.handle.id)
+                    })
+                    .max_by_key(|e| (e.n_players, std::cmp::Reverse(e.handle.id)))
+                    .map(|e| e.handle.clone());
+                match best {
+                    Some(handle) => handle,
+                    None if dir.matches.len() < self.max_matches => self.start(&mut dir),
+                    None => return Err(QuickPlayError::NoRoom),
+                }
+            };
+            match handle.join(Arc::clone(&link)).await {
+                Ok(()) => return Ok(handle),
+                Err(_) => refused.push(handle.id),
+            }
+        }
+        Err(QuickPlayError::NoRoom)
+    }
+
+    /// Gives a reconnecting player their seat back, if their match still
+    /// holds it.
+    pub async fn rejoin(&self, link: Arc<PlayerLink>) -> Option<MatchHandle> {
+        let handle = {
+            let dir = self.lock();
+            let id = dir.by_player.get(&link.player_id)?;
+            dir.matches.get(id)?.handle.clone()
+        };
+        handle.join(link).await.ok().map(|()| handle)
+    }
+
+    /// Starts a match task and lists it.
+    fn start(self: &Arc<Self>, dir: &mut Directory) -> MatchHandle {
+        let id = loop {
+            let id = MatchId(rand::random());
+            if !dir.matches.contains_key(&id) {
+                break id;
+            }
+        };
+        let (tx, rx) = mpsc::channel(MATCH_QUEUE);
+        let handle = MatchHandle { id, tx };
+        dir.matches.insert(
+            id,
+            Entry {
+                handle: handle.clone(),
+                n_players: 0,
+            },
+        );
+        let runner = MatchRunner::new(
+            id,
+            Arc::clone(&self.spec),
+            rand::random(),
+            self.settings.clone(),
+            rx,
+            Arc::clone(self),
+            self.shutdown.clone(),
+        );
+        let guard = self.task_guard.clone();
+        tokio::spawn(async move {
+            runner.run().await;
+            drop(guard);
+        });
+        metrics::gauge!("skirmish_matches").increment(1.0);
+        handle
+    }
+
+    /// Called by a runner when it seats a new player.
+    pub(crate) fn player_joined(&self, match_id: MatchId, player_id: PlayerId) {
+        let mut dir = self.lock();
+        if let Some(entry) = dir.matches.get_mut(&match_id) {
+            entry.n_players += 1;
+            dir.by_player.insert(player_id, match_id);
+        }
+    }
+
+    /// Called by a runner when a seat is freed.
+    pub(crate) fn player_left(&self, match_id: MatchId, player_id: PlayerId) {
+        let mut dir = self.lock();
+        if let Some(entry) = dir.matches.get_mut(&match_id) {
+            entry.n_players = entry.n_players.saturating_sub(1);
+        }
+        if dir.by_player.get(&player_id) == Some(&match_id) {
+            dir.by_player.remove(&player_id);
+        }
+    }
+
+    /// Called by a runner as it ends.
+    pub(crate) fn remove(&self, match_id: MatchId) {
+        let mut dir = self.lock();
+        if dir.matches.remove(&match_id).is_some() {
+            dir.by_player.retain(|_, m| *m != match_id);
+            metrics::gauge!("skirmish_matches").decrement(1.0);
+        }
+    }
+
+    /// Running matches and the players seated in them.
+    pub fn counts(&self) -> (usize, usize) {
+        let dir = self.lock();
+        (dir.matches.len(), dir.by_player.len())
+    }
+}

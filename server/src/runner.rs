@@ -1,0 +1,421 @@
+//! [`MatchRunner`]: the task that owns one match's [`World`] and steps it at
+//! the tick rate.
+//!
+//! Each tick it drains the commands queued since the last one (joins,
+//! inputs, leaves), steps the world, and hands every connected player a
+//! snapshot through their [`Outbox`](crate::outbox::Outbox). It never awaits
+//! anything but its own timer: sending to players is a non-blocking push
+//! where a newer snapshot replaces an unsent one.
+
+use crate::matches::{JoinRefused, MatchCommand, Matches, PlayerLink, SessionEvent};
+use bytes::Bytes;
+use metrics::{Counter, Histogram};
+use skirmish_shared::codec::{SnapshotBody, encode};
+use skirmish_shared::proto::{
+    self, EventView, MapView, MatchId, PlayerId, PlayerView, ProjectileView, ResultLine,
+    RosterEntry, RulesView, ServerMsg, close,
+};
+use skirmish_shared::sim::{EntityId, Event, GameSpec, Input, Tick, World};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+/// How a match runs, besides its rules.
+#[derive(Clone, Debug)]
+pub struct RunnerSettings {
+    /// How long a disconnected player's seat is held.
+    pub reconnect_grace: Duration,
+    /// How long a match with nobody seated lives before it is abandoned.
+    pub empty_timeout: Duration,
+}
+
+/// One player's seat in the match.
+#[derive(Debug)]
+struct Seat {
+    entity: EntityId,
+    player_id: PlayerId,
+    name: String,
+    /// `None` while the player is disconnected.
+    link: Option<Arc<PlayerLink>>,
+    /// The tick the connection dropped, while it is down.
+    away_since: Option<Tick>,
+    /// The last input seq applied, echoed in snapshots.
+    ack: u32,
+    /// Input received since the last tick: the newest controls, with the
+    /// trigger held if any of them held it.
+    pending: Option<Input>,
+}
+
+/// The metric handles a runner records into every tick.
+#[derive(Debug)]
+struct Meters {
+    tick_duration: Histogram,
+    ticks: Counter,
+    ticks_behind: Counter,
+    snapshots_sent: Counter,
+    snapshots_replaced: Counter,
+    snapshot_bytes: Counter,
+}
+
+impl Meters {
+    fn new() -> Self {
+        Meters {
+            tick_duration: metrics::histogram!("skirmish_tick_duration_seconds"),
+            ticks: metrics::counter!("skirmish_ticks_total"),
+            ticks_behind: metrics::counter!("skirmish_ticks_behind_total"),
+            snapshots_sent: metrics::counter!("skirmish_snapshots_total"),
+            snapshots_replaced: metrics::counter!("skirmish_snapshots_replaced_total"),
+            snapshot_bytes: metrics::counter!("skirmish_snapshot_bytes_total"),
+        }
+    }
+}
+
+/// The task state of one match.
+#[derive(Debug)]
+pub struct MatchRunner {
+    id: MatchId,
+    world: World,
+    commands: mpsc::Receiver<MatchCommand>,
+    directory: Arc<Matches>,
+    shutdown: watch::Receiver<bool>,
+    settings: RunnerSettings,
+    seats: Vec<Seat>,
+    next_entity: u16,
+    roster_changed: bool,
+    /// Ticks in a row with no one seated.
+    empty_ticks: u32,
+    // Buffers reused every tick.
+    inputs: Vec<(EntityId, Input)>,
+    events: Vec<Event>,
+    body: SnapshotBody,
+    meters: Meters,
+}
+
+impl MatchRunner {
+    /// A match at tick 0; it starts ticking when [`MatchRunner::run`] is
+    /// spawned.
+    pub fn new(
+        id: MatchId,
+        spec: Arc<GameSpec>,
+        seed: u64,
+        settings: RunnerSettings,
+        commands: mpsc::Receiver<MatchCommand>,
+        directory: Arc<Matches>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        MatchRunner {
+            id,
+            world: World::new(spec, seed),
+            commands,
+            directory,
+            shutdown,
+            settings,
+            seats: Vec::new(),
+            next_entity: 1,
+            roster_changed: false,
+            empty_ticks: 0,
+            inputs: Vec::new(),
+            events: Vec::new(),
+            body: SnapshotBody::default(),
+            meters: Meters::new(),
+        }
+    }
+
+    /// Runs the fixed-timestep loop until the match ends.
+    pub async fn run(mut self) {
+        let tick_rate = self.world.spec().tick_rate;
+        let period = Duration::from_secs(1) / u32::from(tick_rate);
+        info!(match_id = %self.id, tick_rate, "match started");
+        let mut deadline = Instant::now() + period;
+        loop {
+            tokio::time::sleep_until(deadline).await;
+            let started = Instant::now();
+            // A tick that starts more than a period late means the node is
+            // overloaded; skip the missed deadlines rather than bursting to
+            // catch up, and count them.
+            let behind = started.saturating_duration_since(deadline);
+            if behind >= period {
+                let missed = (behind.as_nanos() / period.as_nanos()) as u32;
+                self.meters.ticks_behind.increment(u64::from(missed));
+                deadline += period * missed;
+            }
+            deadline += period;
+
+            let reason = self.tick();
+            self.meters
+                .tick_duration
+                .record(started.elapsed().as_secs_f64());
+            self.meters.ticks.increment(1);
+            if let Some(reason) = reason {
+                self.finish(reason);
+                return;
+            }
+        }
+    }
+
+    /// One tick; returns why the match ends, if it does.
+    fn tick(&mut self) -> Option<&'static str> {
+        while let Ok(command) = self.commands.try_recv() {
+            self.handle(command);
+        }
+        self.inputs.clear();
+        for seat in &mut self.seats {
+            if let Some(input) = seat.pending.take() {
+                self.inputs.push((seat.entity, input));
+            }
+        }
+        self.events.clear();
+        let tick = self.world.tick() + 1;
+        self.world.step(tick, &self.inputs, &mut self.events);
+        self.expire_away_seats();
+        if self.roster_changed {
+            self.send_roster();
+        }
+        self.send_snapshots();
+
+        if let Some(outcome) = self.world.outcome() {
+            return Some(proto::end_reason(Some(outcome)));
+        }
+        if *self.shutdown.borrow() {
+            return Some(proto::end_reason(None));
+        }
+        if self.seats.is_empty() {
+            self.empty_ticks += 1;
+            let limit =
+                self.settings.empty_timeout.as_secs_f32() * f32::from(self.world.spec().tick_rate);
+            if self.empty_ticks as f32 >= limit {
+                return Some(proto::end_reason(None));
+            }
+        } else {
+            self.empty_ticks = 0;
+        }
+        None
+    }
+
+    fn seat_of(&mut self, player_id: PlayerId, conn_id: u64) -> Option<&mut Seat> {
+        self.seats.iter_mut().find(|s| {
+            s.player_id == player_id && s.link.as_ref().is_some_and(|l| l.conn_id == conn_id)
+        })
+    }
+
+    fn handle(&mut self, command: MatchCommand) {
+        match command {
+            MatchCommand::Join { link, reply } => {
+                let result = self.join(link);
+                // The asker may have gone away; then there is no one to tell.
+                let _ = reply.send(result);
+            }
+            MatchCommand::Input {
+                player_id,
+                conn_id,
+                seq,
+                input,
+            } => {
+                if let Some(seat) = self.seat_of(player_id, conn_id) {
+                    let fire = input.fire || seat.pending.is_some_and(|p| p.fire);
+                    seat.pending = Some(Input { fire, ..input });
+                    seat.ack = seq;
+                }
+            }
+            MatchCommand::Leave { player_id, conn_id } => {
+                if let Some(idx) = self.seats.iter().position(|s| {
+                    s.player_id == player_id
+                        && s.link.as_ref().is_some_and(|l| l.conn_id == conn_id)
+                }) {
+                    let seat = self.seats.remove(idx);
+                    self.world.remove_player(seat.entity);
+                    self.directory.player_left(self.id, player_id);
+                    self.roster_changed = true;
+                    if let Some(link) = seat.link {
+                        let _ = link.outbox.push(
+                            Bytes::from(encode(&ServerMsg::Left { match_id: self.id })),
+                            close::TOO_SLOW,
+                        );
+                    }
+                }
+            }
+            MatchCommand::Detach { player_id, conn_id } => {
+                let tick = self.world.tick();
+                if let Some(seat) = self.seat_of(player_id, conn_id) {
+                    seat.link = None;
+                    seat.away_since = Some(tick);
+                    // Stop the body where it is rather than running on.
+                    seat.pending = Some(Input::default());
+                    self.roster_changed = true;
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, link: Arc<PlayerLink>) -> Result<(), JoinRefused> {
+        if self.world.outcome().is_some() || *self.shutdown.borrow() {
+            return Err(JoinRefused::Over);
+        }
+        let idx = match self
+            .seats
+            .iter()
+            .position(|s| s.player_id == link.player_id)
+        {
+            Some(idx) => idx,
+            None => {
+                let entity = EntityId(self.next_entity);
+                self.world.add_player(entity).map_err(|e| match e {
+                    skirmish_shared::sim::JoinError::Full => JoinRefused::Full,
+                    // Entity ids are never reused, so a duplicate cannot happen.
+                    skirmish_shared::sim::JoinError::Duplicate
+                    | skirmish_shared::sim::JoinError::Over => JoinRefused::Over,
+                })?;
+                self.next_entity += 1;
+                self.seats.push(Seat {
+                    entity,
+                    player_id: link.player_id,
+                    name: link.name.clone(),
+                    link: None,
+                    away_since: None,
+                    ack: 0,
+                    pending: None,
+                });
+                self.directory.player_joined(self.id, link.player_id);
+                self.seats.len() - 1
+            }
+        };
+        let spec = self.world.spec();
+        let joined = ServerMsg::Joined {
+            match_id: self.id,
+            you: self.seats[idx].entity.0,
+            tick: self.world.tick(),
+            map: MapView::of(&spec.map),
+            rules: RulesView::of(&spec.rules),
+        };
+        let _ = link
+            .outbox
+            .push(Bytes::from(encode(&joined)), close::TOO_SLOW);
+        let seat = &mut self.seats[idx];
+        // A reconnecting client numbers its inputs afresh.
+        seat.ack = 0;
+        seat.away_since = None;
+        seat.link = Some(link);
+        self.roster_changed = true;
+        Ok(())
+    }
+
+    fn expire_away_seats(&mut self) {
+        let grace = (self.settings.reconnect_grace.as_secs_f32()
+            * f32::from(self.world.spec().tick_rate)) as Tick;
+        let now = self.world.tick();
+        let expired: Vec<usize> = (0..self.seats.len())
+            .rev()
+            .filter(|&i| {
+                self.seats[i]
+                    .away_since
+                    .is_some_and(|t| now.saturating_sub(t) >= grace)
+            })
+            .collect();
+        for i in expired {
+            let seat = self.seats.remove(i);
+            self.world.remove_player(seat.entity);
+            self.directory.player_left(self.id, seat.player_id);
+            self.roster_changed = true;
+        }
+    }
+
+    fn send_roster(&mut self) {
+        self.roster_changed = false;
+        let roster = ServerMsg::Roster {
+            players: self
+                .seats
+                .iter()
+                .map(|s| RosterEntry {
+                    id: s.entity.0,
+                    name: s.name.clone(),
+                    connected: s.link.is_some(),
+                })
+                .collect(),
+        };
+        let bytes = Bytes::from(encode(&roster));
+        for link in self.seats.iter().filter_map(|s| s.link.as_ref()) {
+            if link.outbox.push(bytes.clone(), close::TOO_SLOW).is_err() {
+                warn!(match_id = %self.id, player = %link.player_id, "closing a client too slow to read");
+            }
+        }
+    }
+
+    fn send_snapshots(&mut self) {
+        let players: Vec<PlayerView> = self.world.players().iter().map(PlayerView::of).collect();
+        let projectiles: Vec<ProjectileView> = self
+            .world
+            .projectiles()
+            .iter()
+            .map(ProjectileView::of)
+            .collect();
+        let packs: Vec<bool> = self
+            .world
+            .health_packs()
+            .iter()
+            .map(|p| p.available())
+            .collect();
+        let events: Vec<EventView> = self.events.iter().filter_map(EventView::of).collect();
+        self.body.encode(
+            self.world.ticks_left(),
+            &players,
+            &projectiles,
+            &packs,
+            &events,
+        );
+        let tick = self.world.tick();
+        for seat in &self.seats {
+            let Some(link) = &seat.link else { continue };
+            let mut out = Vec::with_capacity(self.body.len() + 16);
+            self.body.write_snapshot(tick, seat.ack, &mut out);
+            self.meters.snapshot_bytes.increment(out.len() as u64);
+            self.meters.snapshots_sent.increment(1);
+            if link.outbox.push_snapshot(Bytes::from(out)) {
+                self.meters.snapshots_replaced.increment(1);
+            }
+        }
+    }
+
+    /// Sends the results to everyone still connected and takes the match
+    /// out of the directory.
+    fn finish(&mut self, reason: &'static str) {
+        let results: Vec<ResultLine> = self
+            .world
+            .standings()
+            .into_iter()
+            .filter_map(|s| {
+                let seat = self.seats.iter().find(|seat| seat.entity == s.id)?;
+                Some(ResultLine {
+                    id: s.id.0,
+                    name: seat.name.clone(),
+                    placement: s.placement,
+                    kills: s.kills,
+                    deaths: s.deaths,
+                    score: s.score,
+                })
+            })
+            .collect();
+        info!(
+            match_id = %self.id,
+            reason,
+            ticks = self.world.tick(),
+            players = results.len(),
+            winner = results.first().map(|r| r.name.as_str()).unwrap_or("-"),
+            "match ended"
+        );
+        let msg = Bytes::from(encode(&ServerMsg::MatchEnd {
+            match_id: self.id,
+            reason: reason.to_owned(),
+            results,
+        }));
+        for link in self.seats.iter().filter_map(|s| s.link.as_ref()) {
+            let _ = link.outbox.push(msg.clone(), close::TOO_SLOW);
+            let _ = link
+                .events
+                .send(SessionEvent::MatchOver { match_id: self.id });
+        }
+        self.directory.remove(self.id);
+        metrics::counter!("skirmish_matches_finished_total", "reason" => reason).increment(1);
+    }
+}

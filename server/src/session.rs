@@ -1,0 +1,410 @@
+//! One player's connection: a reader loop that validates and dispatches
+//! every client message, and a writer task that drains the connection's
+//! [`Outbox`] into the socket and sends heartbeat pings.
+//!
+//! The session is written against a transport-neutral [`Inbound`] stream and
+//! [`Frame`] sink, so tests drive it with channels and WebTransport can plug
+//! in later; [`crate::http`] adapts axum's WebSocket to them.
+
+use crate::limits::{LeakyCounter, Throttle, TokenBucket};
+use crate::matches::{MatchHandle, PlayerLink, SendError, SessionEvent};
+use crate::node::Node;
+use crate::outbox::{Outbox, Outgoing};
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use skirmish_shared::codec::{DecodeError, decode_client, encode};
+use skirmish_shared::proto::{ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, close};
+use skirmish_shared::sim::{Input, InputError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tracing::{debug, info};
+
+use crate::auth::Claims;
+
+/// What a transport delivers to a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inbound {
+    /// A binary message: one protocol message.
+    Binary(Bytes),
+    /// A text message, which the protocol does not use.
+    Text,
+    /// A ping or pong: the peer is alive.
+    Control,
+    /// A message or frame over the size limit; the transport cannot go on.
+    TooLarge,
+    /// The peer closed, or the transport failed.
+    Closed,
+}
+
+/// What a session asks a transport to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// One protocol message.
+    Binary(Bytes),
+    /// A heartbeat ping.
+    Ping,
+    /// A close with a code and reason.
+    Close(u16, &'static str),
+}
+
+/// Inputs arriving this soon after a match ended were in flight when it did;
+/// they are dropped without an error.
+const LATE_INPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// How long the writer may take to flush the final close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Per-connection state of the reader loop.
+struct Session {
+    node: Arc<Node>,
+    link: Arc<PlayerLink>,
+    current: Option<MatchHandle>,
+    left_match_at: Option<Instant>,
+    last_seq: Option<u32>,
+    rate: TokenBucket,
+    drops: LeakyCounter,
+    strikes: LeakyCounter,
+    rate_error: Throttle,
+}
+
+/// Whether the reader loop goes on.
+enum Flow {
+    Continue,
+    Close(u16, &'static str),
+}
+
+/// Runs one connection to its end.
+pub async fn run<R, W>(node: Arc<Node>, claims: Claims, mut inbound: R, outbound: W)
+where
+    R: Stream<Item = Inbound> + Unpin + Send,
+    W: Sink<Frame> + Unpin + Send + 'static,
+{
+    let limits = &node.config.limits;
+    let conn_id = node.next_conn_id();
+    let outbox = Arc::new(Outbox::new(limits.outbound_queue));
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let link = Arc::new(PlayerLink {
+        player_id: claims.player_id,
+        name: claims.name.clone(),
+        conn_id,
+        outbox: Arc::clone(&outbox),
+        events: events_tx,
+    });
+    let mut writer = tokio::spawn(write_loop(
+        outbound,
+        Arc::clone(&outbox),
+        Limits::secs(limits.heartbeat_s),
+    ));
+    let mut kicked = node.sessions.register(claims.player_id, conn_id);
+    let mut shutdown = node.shutdown.clone();
+    let connections = metrics::gauge!("skirmish_connections");
+    connections.increment(1.0);
+    info!(player = %claims.player_id, name = %claims.name, conn_id, "connected");
+
+    let now = Instant::now();
+    let tick_rate = f32::from(node.spec.tick_rate);
+    let per_s = limits.messages_per_tick * tick_rate + limits.extra_messages_per_s;
+    let mut session = Session {
+        node: Arc::clone(&node),
+        link: Arc::clone(&link),
+        current: None,
+        left_match_at: None,
+        last_seq: None,
+        rate: TokenBucket::new(per_s, per_s, now),
+        // Dropping more than three seconds' worth of over-limit messages,
+        // draining at one second's worth per second, means a flood.
+        drops: LeakyCounter::new(tick_rate, 3.0 * tick_rate, now),
+        strikes: LeakyCounter::new(1.0, limits.max_strikes, now),
+        rate_error: Throttle::new(Duration::from_secs(1)),
+    };
+    session.send(&ServerMsg::Welcome {
+        protocol: PROTOCOL_VERSION,
+        player_id: claims.player_id,
+        name: claims.name.clone(),
+        tick_rate: node.spec.tick_rate,
+    });
+    session.current = node.matches.rejoin(Arc::clone(&link)).await;
+
+    let idle = Limits::secs(limits.idle_timeout_s);
+    let idle_timer = tokio::time::sleep(idle);
+    tokio::pin!(idle_timer);
+    let mut writer_done = false;
+    let mut peer_closed = false;
+    loop {
+        let flow = tokio::select! {
+            biased;
+            () = shutting_down(&mut shutdown) => Flow::Close(1001, "server shutting down"),
+            _ = &mut kicked => Flow::Close(close::REPLACED, "connected elsewhere"),
+            _ = &mut writer => {
+                writer_done = true;
+                break;
+            }
+            Some(event) = events.recv() => {
+                session.on_event(event);
+                Flow::Continue
+            }
+            () = &mut idle_timer => Flow::Close(close::IDLE_TIMEOUT, "idle timeout"),
+            frame = inbound.next() => {
+                idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
+                match frame.unwrap_or(Inbound::Closed) {
+                    Inbound::Binary(bytes) => session.on_message(&bytes).await,
+                    Inbound::Text => session.refuse(ErrorCode::TextFrame, "send binary frames".into()),
+                    Inbound::Control => Flow::Continue,
+                    Inbound::TooLarge => Flow::Close(1009, "message too big"),
+                    Inbound::Closed => {
+                        peer_closed = true;
+                        Flow::Close(1000, "bye")
+                    }
+                }
+            }
+        };
+        if let Flow::Close(code, reason) = flow {
+            debug!(conn_id, code, reason, "closing");
+            outbox.close(code, reason);
+            break;
+        }
+        if outbox.is_closing() {
+            break;
+        }
+    }
+
+    if let Some(handle) = session.current.take() {
+        handle.detach(claims.player_id, conn_id).await;
+    }
+    node.sessions.deregister(claims.player_id, conn_id);
+    // Finish the closing handshake: the writer sends our close while we read
+    // (and discard) until the client's close arrives. Dropping the socket
+    // with unread input would reset the connection and could lose the close
+    // frame, and with it the code that tells the client why.
+    let drain = async {
+        if !peer_closed {
+            while let Some(frame) = inbound.next().await {
+                if frame == Inbound::Closed {
+                    break;
+                }
+            }
+        }
+        if !writer_done {
+            let _ = (&mut writer).await;
+        }
+    };
+    if tokio::time::timeout(CLOSE_TIMEOUT, drain).await.is_err() {
+        writer.abort();
+    }
+    connections.decrement(1.0);
+    info!(player = %claims.player_id, conn_id, "disconnected");
+}
+
+use crate::config::Limits;
+
+/// Completes when the node starts shutting down (or its signal is gone).
+async fn shutting_down(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|down| *down).await;
+}
+
+impl Session {
+    /// Queues a reliable message.
+    fn send(&self, msg: &ServerMsg) {
+        // On overflow the outbox closes itself, which ends the loop.
+        let _ = self
+            .link
+            .outbox
+            .push(Bytes::from(encode(msg)), close::TOO_SLOW);
+    }
+
+    /// Answers a refused message with its error and counts a strike.
+    fn refuse(&mut self, code: ErrorCode, message: String) -> Flow {
+        metrics::counter!("skirmish_client_errors_total", "code" => code.as_str()).increment(1);
+        self.send(&ServerMsg::Error { code, message });
+        if self.strikes.add(Instant::now()) {
+            Flow::Close(close::TOO_MANY_ERRORS, "too many bad messages")
+        } else {
+            Flow::Continue
+        }
+    }
+
+    fn on_event(&mut self, event: SessionEvent) {
+        match event {
+            SessionEvent::MatchOver { match_id } => {
+                if self.current.as_ref().is_some_and(|m| m.id == match_id) {
+                    self.current = None;
+                    self.left_match_at = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// The current match, forgetting it if it has ended.
+    fn current(&mut self) -> Option<&MatchHandle> {
+        if self.current.as_ref().is_some_and(|m| m.is_over()) {
+            self.current = None;
+            self.left_match_at = Some(Instant::now());
+        }
+        self.current.as_ref()
+    }
+
+    async fn on_message(&mut self, bytes: &[u8]) -> Flow {
+        let now = Instant::now();
+        if !self.rate.try_take(now) {
+            metrics::counter!("skirmish_client_errors_total", "code" => "rate_limited")
+                .increment(1);
+            if self.drops.add(now) {
+                return Flow::Close(close::RATE_LIMIT, "rate limit exceeded");
+            }
+            if self.rate_error.allow(now) {
+                self.send(&ServerMsg::Error {
+                    code: ErrorCode::RateLimited,
+                    message: "too many messages; this one was dropped".into(),
+                });
+            }
+            return Flow::Continue;
+        }
+        let msg = match decode_client(bytes) {
+            Ok(msg) => msg,
+            Err(DecodeError::Malformed(why)) => return self.refuse(ErrorCode::Malformed, why),
+            Err(DecodeError::UnknownType(t)) => {
+                return self.refuse(
+                    ErrorCode::UnknownType,
+                    format!("unknown message type `{t}`"),
+                );
+            }
+        };
+        match msg {
+            ClientMsg::Play => self.play().await,
+            ClientMsg::Leave => match self.current.take() {
+                Some(handle) if !handle.is_over() => {
+                    handle.leave(self.link.player_id, self.link.conn_id).await;
+                    self.left_match_at = Some(now);
+                    self.last_seq = None;
+                    Flow::Continue
+                }
+                _ => self.refuse(ErrorCode::NotInMatch, "not in a match".into()),
+            },
+            ClientMsg::Input {
+                seq,
+                move_x,
+                move_y,
+                aim,
+                fire,
+            } => self.input(seq, move_x, move_y, aim, fire, now),
+            ClientMsg::Ping { client_time } => {
+                let server_time = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+                self.send(&ServerMsg::Pong {
+                    client_time,
+                    server_time,
+                });
+                Flow::Continue
+            }
+        }
+    }
+
+    async fn play(&mut self) -> Flow {
+        if self.current().is_some() {
+            return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
+        }
+        match self.node.matches.quick_play(Arc::clone(&self.link)).await {
+            Ok(handle) => {
+                self.current = Some(handle);
+                self.last_seq = None;
+                Flow::Continue
+            }
+            Err(e) => {
+                self.send(&ServerMsg::Error {
+                    code: ErrorCode::NoMatchAvailable,
+                    message: e.to_string(),
+                });
+                Flow::Continue
+            }
+        }
+    }
+
+    fn input(
+        &mut self,
+        seq: u32,
+        move_x: f32,
+        move_y: f32,
+        aim: f32,
+        fire: bool,
+        now: Instant,
+    ) -> Flow {
+        let in_flight = self
+            .left_match_at
+            .is_some_and(|t| now.duration_since(t) < LATE_INPUT_GRACE);
+        let (player_id, conn_id) = (self.link.player_id, self.link.conn_id);
+        let Some(handle) = self.current().cloned() else {
+            if in_flight {
+                return Flow::Continue;
+            }
+            return self.refuse(ErrorCode::NotInMatch, "not in a match".into());
+        };
+        let input = match Input::new(move_x, move_y, aim, fire) {
+            Ok(input) => input,
+            Err(e @ InputError::NotFinite(_)) => {
+                return self.refuse(ErrorCode::NotFinite, e.to_string());
+            }
+            Err(e @ InputError::OutOfRange(_)) => {
+                return self.refuse(ErrorCode::OutOfRange, e.to_string());
+            }
+        };
+        if self.last_seq.is_some_and(|last| seq <= last) {
+            return self.refuse(
+                ErrorCode::StaleInput,
+                format!("seq {seq} is not above the last one"),
+            );
+        }
+        self.last_seq = Some(seq);
+        match handle.input(player_id, conn_id, seq, input) {
+            Ok(()) => Flow::Continue,
+            Err(SendError::Busy) => {
+                metrics::counter!("skirmish_inputs_dropped_total").increment(1);
+                Flow::Continue
+            }
+            Err(SendError::Gone) => {
+                self.current = None;
+                self.left_match_at = Some(now);
+                Flow::Continue
+            }
+        }
+    }
+}
+
+/// Drains the outbox into the transport and pings at the heartbeat
+/// interval, until the outbox asks to close or the transport fails.
+async fn write_loop<W>(mut sink: W, outbox: Arc<Outbox>, heartbeat: Duration)
+where
+    W: Sink<Frame> + Unpin,
+{
+    let bytes_sent = metrics::counter!("skirmish_bytes_sent_total");
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    loop {
+        tokio::select! {
+            () = outbox.notified() => {}
+            _ = ping.tick() => {
+                if sink.feed(Frame::Ping).await.is_err() {
+                    return;
+                }
+            }
+        }
+        while let Some(item) = outbox.pop() {
+            match item {
+                Outgoing::Message(bytes) => {
+                    bytes_sent.increment(bytes.len() as u64);
+                    if sink.feed(Frame::Binary(bytes)).await.is_err() {
+                        return;
+                    }
+                }
+                Outgoing::Close(code, reason) => {
+                    let _ = sink.send(Frame::Close(code, reason)).await;
+                    let _ = sink.close().await;
+                    return;
+                }
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+    }
+}

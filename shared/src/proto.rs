@@ -1,0 +1,534 @@
+//! The client <-> node wire protocol, version 1: every message a browser or a
+//! bot exchanges with a node over a WebSocket. `PROTOCOL.md` at the project
+//! root documents the same messages for people writing clients.
+//!
+//! Every message is one MessagePack array in one binary frame; its first
+//! element is the message type as a string and the remaining elements are the
+//! fields in declaration order (serde's internally tagged enum, serialized
+//! with `rmp_serde::to_vec`). See [`crate::codec`] for encoding and decoding.
+
+use crate::rules::{Map, Rules};
+use crate::sim::{EndReason, Event, Player, Projectile};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// The protocol version this crate speaks; sent in [`ServerMsg::Welcome`].
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Positions travel as `u16` in units of 1/8 arena unit.
+pub const POSITION_SCALE: f32 = 8.0;
+
+/// Aim angles travel as `i16` in units of 1/10,000 radian.
+pub const ANGLE_SCALE: f32 = 10_000.0;
+
+/// WebSocket close codes a node uses, besides the standard 1000 (normal),
+/// 1001 (the node is shutting down) and 1009 (a frame over the size limit).
+pub mod close {
+    /// Nothing arrived from the client, not even a pong, for the idle timeout.
+    pub const IDLE_TIMEOUT: u16 = 4000;
+    /// Too many malformed or invalid messages in a short time.
+    pub const TOO_MANY_ERRORS: u16 = 4001;
+    /// The client kept sending faster than the rate limit.
+    pub const RATE_LIMIT: u16 = 4002;
+    /// The same player connected again; the newer connection wins.
+    pub const REPLACED: u16 = 4003;
+    /// The client did not read its messages fast enough and its reliable
+    /// queue overflowed.
+    pub const TOO_SLOW: u16 = 4004;
+}
+
+/// Why a node refused a message; sent as a snake_case string in
+/// [`ServerMsg::Error`]. Clients switch on the code; the text is for people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not a MessagePack array of a known shape, or trailing bytes.
+    Malformed,
+    /// A well-formed message whose type this node does not know.
+    UnknownType,
+    /// A number was NaN or infinite.
+    NotFinite,
+    /// A number was outside its documented range.
+    OutOfRange,
+    /// An input whose `seq` is not above the last one applied.
+    StaleInput,
+    /// Over the per-connection message rate; the message was dropped.
+    RateLimited,
+    /// `input` or `leave` while not in a match.
+    NotInMatch,
+    /// `play` while already in a match.
+    AlreadyInMatch,
+    /// A text frame; the protocol uses binary frames only.
+    TextFrame,
+    /// No match could take the player right now; try again later.
+    NoMatchAvailable,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Malformed => "malformed",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::NotFinite => "not_finite",
+            ErrorCode::OutOfRange => "out_of_range",
+            ErrorCode::StaleInput => "stale_input",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::NotInMatch => "not_in_match",
+            ErrorCode::AlreadyInMatch => "already_in_match",
+            ErrorCode::TextFrame => "text_frame",
+            ErrorCode::NoMatchAvailable => "no_match_available",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Defines a 64-bit id that travels as 16 lowercase hex digits, because
+/// JavaScript numbers cannot hold every `u64`.
+macro_rules! hex_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:016x}", self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                u64::from_str_radix(s, 16).map($name)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                if s.len() != 16 {
+                    return Err(serde::de::Error::custom("expected 16 hex digits"));
+                }
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+hex_id!(
+    /// A player account (a guest session in v1), stable across reconnects.
+    PlayerId
+);
+hex_id!(
+    /// One match, unique across nodes.
+    MatchId
+);
+
+/// A message from a client to a node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Quick play: join an open match with room, or a new one.
+    Play,
+    /// Leave the current match and return to the lobby.
+    Leave,
+    /// This tick's controls; sent every tick while in a match.
+    Input {
+        /// Increases by at least one with every input; echoed in snapshots as
+        /// `ack` once applied.
+        seq: u32,
+        /// Horizontal move axis, `-1..=1` (right is positive).
+        move_x: f32,
+        /// Vertical move axis, `-1..=1` (down is positive).
+        move_y: f32,
+        /// Aim angle in radians, `-π..=π`; 0 is right, π/2 is down.
+        aim: f32,
+        /// Whether the trigger is held.
+        fire: bool,
+    },
+    /// Measures round-trip time; answered at once with [`ServerMsg::Pong`].
+    Ping {
+        /// Any number the client chooses, echoed back (typically its clock in ms).
+        client_time: f64,
+    },
+}
+
+impl ClientMsg {
+    /// Every message type, as on the wire, for telling unknown types apart
+    /// from malformed known ones.
+    pub const TYPES: &'static [&'static str] = &["play", "leave", "input", "ping"];
+}
+
+/// A message from a node to a client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First message on every connection.
+    Welcome {
+        /// [`PROTOCOL_VERSION`].
+        protocol: u16,
+        /// The player this connection belongs to.
+        player_id: PlayerId,
+        /// The display name from the session.
+        name: String,
+        /// Simulation ticks per second on this node.
+        tick_rate: u16,
+    },
+    /// The player is now in a match (after `play`, or on reconnecting to a
+    /// match still running).
+    Joined {
+        /// The match.
+        match_id: MatchId,
+        /// The player's own id in snapshots.
+        you: u16,
+        /// The tick the match is at.
+        tick: u32,
+        /// The arena to draw.
+        map: MapView,
+        /// Sizes and limits a client needs to draw and predict.
+        rules: RulesView,
+    },
+    /// Who is in the match; sent on joining and whenever it changes.
+    Roster {
+        /// Everyone in the match.
+        players: Vec<RosterEntry>,
+    },
+    /// The full state of the match after a tick. Newer snapshots replace
+    /// older ones not yet sent to a slow client, so ticks may be skipped.
+    Snapshot {
+        /// The tick this state is for.
+        tick: u32,
+        /// The highest input `seq` applied for this player so far (0 before any).
+        ack: u32,
+        /// Ticks until the match clock runs out.
+        ticks_left: u32,
+        /// Every player, in join order.
+        players: Vec<PlayerView>,
+        /// Every shot in flight.
+        projectiles: Vec<ProjectileView>,
+        /// Whether each of the map's health packs is there to pick up.
+        packs: Vec<bool>,
+        /// What happened during this tick.
+        events: Vec<EventView>,
+    },
+    /// The match is over; the player is back in the lobby.
+    MatchEnd {
+        /// The match.
+        match_id: MatchId,
+        /// `time_up`, `kill_limit` or `abandoned`.
+        reason: String,
+        /// One line per player, best first.
+        results: Vec<ResultLine>,
+    },
+    /// The player left the match at their request and is back in the lobby.
+    Left {
+        /// The match left.
+        match_id: MatchId,
+    },
+    /// Answer to [`ClientMsg::Ping`].
+    Pong {
+        /// Echoed from the ping.
+        client_time: f64,
+        /// The node's clock, milliseconds since the Unix epoch.
+        server_time: f64,
+    },
+    /// A message was refused; nothing else changed.
+    Error {
+        /// What went wrong.
+        code: ErrorCode,
+        /// For people; may change between versions.
+        message: String,
+    },
+}
+
+/// The arena as a client draws it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MapView {
+    /// Shown to players.
+    pub name: String,
+    /// Arena width in units.
+    pub width: f32,
+    /// Arena height in units.
+    pub height: f32,
+    /// Walls as `[x, y, w, h]`.
+    pub obstacles: Vec<[f32; 4]>,
+    /// Health pack positions as `[x, y]`, indexed like `Snapshot.packs`.
+    pub health_packs: Vec<[f32; 2]>,
+}
+
+/// The rules a client needs to draw the match.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RulesView {
+    /// Player body radius.
+    pub player_radius: f32,
+    /// Projectile radius.
+    pub projectile_radius: f32,
+    /// Health pack radius.
+    pub pack_radius: f32,
+    /// Full health.
+    pub max_health: u8,
+    /// Kills that end the match.
+    pub kill_limit: u32,
+    /// Most players in the match.
+    pub max_players: u8,
+}
+
+/// One line of the roster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RosterEntry {
+    /// Id in snapshots.
+    pub id: u16,
+    /// Display name.
+    pub name: String,
+    /// False while the player's connection is down and their seat is held.
+    pub connected: bool,
+}
+
+/// One player in a snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlayerView {
+    /// Id from the roster.
+    pub id: u16,
+    /// x in 1/8 units.
+    pub x: u16,
+    /// y in 1/8 units.
+    pub y: u16,
+    /// Aim in 1/10,000 radians.
+    pub aim: i16,
+    /// 0 means dead (waiting to respawn).
+    pub health: u8,
+    /// Kills this match.
+    pub kills: u32,
+    /// Deaths this match.
+    pub deaths: u32,
+    /// Score this match.
+    pub score: u32,
+}
+
+/// One projectile in a snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProjectileView {
+    /// Stable while it flies (wraps at 65535).
+    pub id: u16,
+    /// x in 1/8 units.
+    pub x: u16,
+    /// y in 1/8 units.
+    pub y: u16,
+}
+
+/// Something that happened during a tick.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum EventView {
+    /// A projectile hit a player.
+    Hit {
+        /// Who was hit.
+        target: u16,
+        /// Who fired.
+        attacker: u16,
+        /// Health removed.
+        damage: u8,
+    },
+    /// A player died.
+    Kill {
+        /// Who fired the last shot.
+        killer: u16,
+        /// Who died.
+        victim: u16,
+    },
+    /// A player picked up a health pack.
+    Pickup {
+        /// Who.
+        player: u16,
+        /// Index into `MapView.health_packs`.
+        pack: u8,
+    },
+    /// A player respawned.
+    Respawn {
+        /// Who.
+        player: u16,
+    },
+}
+
+/// One player's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultLine {
+    /// Id in the match.
+    pub id: u16,
+    /// Display name.
+    pub name: String,
+    /// 1 is best; ties share a placement.
+    pub placement: u8,
+    /// Kills.
+    pub kills: u32,
+    /// Deaths.
+    pub deaths: u32,
+    /// Score.
+    pub score: u32,
+}
+
+/// Converts an arena coordinate to its wire form.
+pub fn quantize_pos(v: f32) -> u16 {
+    (v * POSITION_SCALE).round().clamp(0.0, f32::from(u16::MAX)) as u16
+}
+
+/// Converts a wire coordinate back to arena units.
+pub fn dequantize_pos(q: u16) -> f32 {
+    f32::from(q) / POSITION_SCALE
+}
+
+/// Converts an angle in `-π..=π` to its wire form.
+pub fn quantize_angle(a: f32) -> i16 {
+    (a * ANGLE_SCALE)
+        .round()
+        .clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
+}
+
+/// Converts a wire angle back to radians.
+pub fn dequantize_angle(q: i16) -> f32 {
+    f32::from(q) / ANGLE_SCALE
+}
+
+impl MapView {
+    /// The client's view of a map.
+    pub fn of(map: &Map) -> Self {
+        MapView {
+            name: map.name.clone(),
+            width: map.width,
+            height: map.height,
+            obstacles: map.obstacles.iter().map(|o| [o.x, o.y, o.w, o.h]).collect(),
+            health_packs: map.health_packs.iter().map(|p| [p.x, p.y]).collect(),
+        }
+    }
+}
+
+impl RulesView {
+    /// The client's view of the rules.
+    pub fn of(rules: &Rules) -> Self {
+        RulesView {
+            player_radius: rules.player.radius,
+            projectile_radius: rules.projectile.radius,
+            pack_radius: rules.health_pack.radius,
+            max_health: rules.player.max_health,
+            kill_limit: rules.match_rules.kill_limit,
+            max_players: rules.match_rules.max_players,
+        }
+    }
+}
+
+impl PlayerView {
+    /// A player's state on the wire.
+    pub fn of(p: &Player) -> Self {
+        PlayerView {
+            id: p.id.0,
+            x: quantize_pos(p.pos.x),
+            y: quantize_pos(p.pos.y),
+            aim: quantize_angle(p.aim),
+            health: p.health,
+            kills: p.kills,
+            deaths: p.deaths,
+            score: p.score,
+        }
+    }
+}
+
+impl ProjectileView {
+    /// A projectile on the wire.
+    pub fn of(s: &Projectile) -> Self {
+        ProjectileView {
+            id: s.id,
+            x: quantize_pos(s.pos.x),
+            y: quantize_pos(s.pos.y),
+        }
+    }
+}
+
+impl EventView {
+    /// The client's view of a simulation event; `None` for events sent as
+    /// messages of their own (the match end).
+    pub fn of(e: &Event) -> Option<Self> {
+        Some(match *e {
+            Event::Hit {
+                target,
+                attacker,
+                damage,
+            } => EventView::Hit {
+                target: target.0,
+                attacker: attacker.0,
+                damage,
+            },
+            Event::Kill { killer, victim } => EventView::Kill {
+                killer: killer.0,
+                victim: victim.0,
+            },
+            Event::Pickup { player, pack } => EventView::Pickup {
+                player: player.0,
+                pack,
+            },
+            Event::Respawn { player } => EventView::Respawn { player: player.0 },
+            Event::MatchEnd { .. } => return None,
+        })
+    }
+}
+
+/// The wire name of an end reason.
+pub fn end_reason(reason: Option<EndReason>) -> &'static str {
+    match reason {
+        Some(EndReason::TimeUp) => "time_up",
+        Some(EndReason::KillLimit) => "kill_limit",
+        None => "abandoned",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantization_is_within_half_a_step() {
+        for v in [0.0f32, 0.06, 20.0, 999.99, 1999.9, 8000.0] {
+            assert!((dequantize_pos(quantize_pos(v)) - v).abs() <= 0.5 / POSITION_SCALE);
+        }
+        for a in [
+            -std::f32::consts::PI,
+            -1.0,
+            0.0,
+            0.123_45,
+            std::f32::consts::PI,
+        ] {
+            assert!((dequantize_angle(quantize_angle(a)) - a).abs() <= 0.5 / ANGLE_SCALE + 1e-6);
+        }
+        assert_eq!(quantize_pos(-5.0), 0);
+    }
+
+    #[test]
+    fn ids_travel_as_sixteen_hex_digits() {
+        assert_eq!(MatchId(0xab).to_string(), "00000000000000ab");
+        assert_eq!("00000000000000ab".parse::<MatchId>(), Ok(MatchId(0xab)));
+    }
+
+    #[test]
+    fn error_code_strings_match_serde() {
+        for code in [
+            ErrorCode::Malformed,
+            ErrorCode::NoMatchAvailable,
+            ErrorCode::TextFrame,
+        ] {
+            let json = format!("{:?}", rmp_serde::to_vec(&code).expect("encodes"));
+            let expected = format!("{:?}", rmp_serde::to_vec(code.as_str()).expect("encodes"));
+            assert_eq!(json, expected);
+        }
+    }
+}

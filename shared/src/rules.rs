@@ -1,0 +1,438 @@
+//! The game's tunables (`rules.toml`) and arena layout (`maps/*.toml`), read
+//! from text and validated, so every number of the game lives in data.
+//!
+//! Errors name the file, the field and the reason, because the person reading
+//! them is editing one of those files.
+
+use crate::geom::{Rect, Vec2};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Tick rates the simulation accepts, in Hz.
+pub const TICK_RATE_RANGE: std::ops::RangeInclusive<u16> = 10..=128;
+
+/// Players per match the simulation accepts.
+pub const MAX_PLAYERS_RANGE: std::ops::RangeInclusive<u8> = 2..=64;
+
+/// The largest arena side, in units. Snapshots carry positions as `u16` in
+/// eighths of a unit (see `PROTOCOL.md`), which caps a side at 8191 units.
+pub const MAX_ARENA_SIDE: f32 = 8000.0;
+
+/// Why a rules or map file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AssetError {
+    /// The file could not be read at all.
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        /// The file that was being read.
+        file: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not have the expected shape; the
+    /// message names the key and the line.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file that was being parsed.
+        file: String,
+        /// The parser's description, naming the key and position.
+        message: String,
+    },
+    /// A field has a value outside what the game can run with.
+    #[error("{file}: field `{field}`: {reason}")]
+    Invalid {
+        /// The file holding the bad value.
+        file: String,
+        /// The dotted path of the field, e.g. `player.max_speed` or `spawns[2]`.
+        field: String,
+        /// What is wrong and what would be accepted.
+        reason: String,
+    },
+}
+
+/// The rules of a match: how players move, shoot, heal and win.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    /// Match size, length and win condition.
+    #[serde(rename = "match")]
+    pub match_rules: MatchRules,
+    /// Player body and movement.
+    pub player: PlayerRules,
+    /// Projectiles and firing.
+    pub projectile: ProjectileRules,
+    /// Health packs.
+    pub health_pack: HealthPackRules,
+}
+
+/// Match size, length and win condition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRules {
+    /// Most players in one match.
+    pub max_players: u8,
+    /// Match length in seconds; the match ends when it runs out.
+    pub duration_s: u32,
+    /// Kills that end the match at once.
+    pub kill_limit: u32,
+}
+
+/// Player body and movement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlayerRules {
+    /// Body radius in units; bodies are circles.
+    pub radius: f32,
+    /// Health at spawn and the most a health pack heals to.
+    pub max_health: u8,
+    /// Top speed in units per second.
+    pub max_speed: f32,
+    /// How fast velocity turns towards the wanted one while a move key is
+    /// held, in units per second squared.
+    pub acceleration: f32,
+    /// Fraction of velocity lost per second while no move key is held.
+    pub friction: f32,
+    /// Seconds from death to respawn.
+    pub respawn_s: f32,
+}
+
+/// Projectiles and firing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectileRules {
+    /// Units per second.
+    pub speed: f32,
+    /// Radius in units, for hits against bodies and walls.
+    pub radius: f32,
+    /// Seconds a projectile flies before it vanishes.
+    pub life_s: f32,
+    /// Health removed from the player hit.
+    pub damage: u8,
+    /// Seconds between two shots of one player.
+    pub cooldown_s: f32,
+}
+
+/// Health packs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthPackRules {
+    /// Health restored, up to the player's maximum.
+    pub heal: u8,
+    /// Pick-up radius in units.
+    pub radius: f32,
+    /// Seconds from pick-up until the pack is back.
+    pub respawn_s: f32,
+}
+
+/// An arena: its size, walls and the fixed points where things appear.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Map {
+    /// Shown to players.
+    pub name: String,
+    /// Arena width in units; the arena spans `0..width`.
+    pub width: f32,
+    /// Arena height in units; the arena spans `0..height`.
+    pub height: f32,
+    /// Where players (re)spawn.
+    pub spawns: Vec<Vec2>,
+    /// Where health packs lie.
+    pub health_packs: Vec<Vec2>,
+    /// Static walls inside the arena.
+    #[serde(default)]
+    pub obstacles: Vec<Rect>,
+}
+
+/// Reads a file to a string, naming it in the error.
+fn read(path: &Path) -> Result<(String, String), AssetError> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((file, text)),
+        Err(source) => Err(AssetError::Io { file, source }),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, AssetError> {
+    toml::from_str(text).map_err(|e| AssetError::Parse {
+        file: file.to_owned(),
+        message: e.to_string().trim_end().replace('\n', " | "),
+    })
+}
+
+/// Collects the first validation failure of a file.
+struct Check<'a> {
+    file: &'a str,
+}
+
+impl Check<'_> {
+    fn that(
+        &self,
+        ok: bool,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Result<(), AssetError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(AssetError::Invalid {
+                file: self.file.to_owned(),
+                field: field.into(),
+                reason: reason.into(),
+            })
+        }
+    }
+
+    fn positive(&self, value: f32, field: &str) -> Result<(), AssetError> {
+        self.that(
+            value.is_finite() && value > 0.0,
+            field,
+            format!("must be a positive number, got {value}"),
+        )
+    }
+}
+
+impl Rules {
+    /// Reads and validates a rules file.
+    pub fn load(path: &Path) -> Result<Self, AssetError> {
+        let (file, text) = read(path)?;
+        Self::from_toml(&text, &file)
+    }
+
+    /// Parses and validates rules from TOML text; `file` names it in errors.
+    pub fn from_toml(text: &str, file: &str) -> Result<Self, AssetError> {
+        let rules: Rules = parse(text, file)?;
+        rules.validate(file)?;
+        Ok(rules)
+    }
+
+    /// Checks every field against what the simulation can run with.
+    pub fn validate(&self, file: &str) -> Result<(), AssetError> {
+        let c = Check { file };
+        let m = &self.match_rules;
+        c.that(
+            MAX_PLAYERS_RANGE.contains(&m.max_players),
+            "match.max_players",
+            format!("must be in {MAX_PLAYERS_RANGE:?}, got {}", m.max_players),
+        )?;
+        c.that(
+            (1..=3600).contains(&m.duration_s),
+            "match.duration_s",
+            format!("must be in 1..=3600, got {}", m.duration_s),
+        )?;
+        c.that(m.kill_limit >= 1, "match.kill_limit", "must be at least 1")?;
+
+        let p = &self.player;
+        c.that(
+            p.radius.is_finite() && (1.0..=200.0).contains(&p.radius),
+            "player.radius",
+            format!("must be in 1..=200, got {}", p.radius),
+        )?;
+        c.that(p.max_health >= 1, "player.max_health", "must be at least 1")?;
+        c.positive(p.max_speed, "player.max_speed")?;
+        c.positive(p.acceleration, "player.acceleration")?;
+        c.that(
+            p.friction.is_finite() && p.friction >= 0.0,
+            "player.friction",
+            format!("must be zero or more, got {}", p.friction),
+        )?;
+        c.that(
+            p.respawn_s.is_finite() && p.respawn_s >= 0.0,
+            "player.respawn_s",
+            format!("must be zero or more, got {}", p.respawn_s),
+        )?;
+
+        let pr = &self.projectile;
+        c.positive(pr.speed, "projectile.speed")?;
+        c.positive(pr.radius, "projectile.radius")?;
+        c.positive(pr.life_s, "projectile.life_s")?;
+        c.that(pr.damage >= 1, "projectile.damage", "must be at least 1")?;
+        c.positive(pr.cooldown_s, "projectile.cooldown_s")?;
+
+        let h = &self.health_pack;
+        c.that(h.heal >= 1, "health_pack.heal", "must be at least 1")?;
+        c.positive(h.radius, "health_pack.radius")?;
+        c.positive(h.respawn_s, "health_pack.respawn_s")?;
+        Ok(())
+    }
+}
+
+impl Map {
+    /// Reads and validates a map file against the rules it will be played with.
+    pub fn load(path: &Path, rules: &Rules) -> Result<Self, AssetError> {
+        let (file, text) = read(path)?;
+        Self::from_toml(&text, &file, rules)
+    }
+
+    /// Parses and validates a map from TOML text; `file` names it in errors.
+    pub fn from_toml(text: &str, file: &str, rules: &Rules) -> Result<Self, AssetError> {
+        let map: Map = parse(text, file)?;
+        map.validate(file, rules)?;
+        Ok(map)
+    }
+
+    /// Checks the layout: sizes, everything inside the arena, spawn points
+    /// where a player fits.
+    pub fn validate(&self, file: &str, rules: &Rules) -> Result<(), AssetError> {
+        let c = Check { file };
+        let side_ok = |v: f32| v.is_finite() && (100.0..=MAX_ARENA_SIDE).contains(&v);
+        c.that(
+            side_ok(self.width),
+            "width",
+            format!("must be in 100..={MAX_ARENA_SIDE}, got {}", self.width),
+        )?;
+        c.that(
+            side_ok(self.height),
+            "height",
+            format!("must be in 100..={MAX_ARENA_SIDE}, got {}", self.height),
+        )?;
+        c.that(
+            !self.name.trim().is_empty() && self.name.len() <= 64,
+            "name",
+            "must be 1 to 64 bytes of text",
+        )?;
+        let inside = |p: Vec2, margin: f32| {
+            p.is_finite()
+                && p.x >= margin
+                && p.y >= margin
+                && p.x <= self.width - margin
+                && p.y <= self.height - margin
+        };
+        for (i, o) in self.obstacles.iter().enumerate() {
+            let field = format!("obstacles[{i}]");
+            c.that(
+                o.w.is_finite() && o.h.is_finite() && o.w > 0.0 && o.h > 0.0,
+                &field,
+                "w and h must be positive",
+            )?;
+            c.that(
+                inside(Vec2::new(o.x, o.y), 0.0) && inside(Vec2::new(o.right(), o.bottom()), 0.0),
+                &field,
+                "must lie inside the arena",
+            )?;
+        }
+        c.that(
+            !self.spawns.is_empty(),
+            "spawns",
+            "needs at least one spawn point",
+        )?;
+        let radius = rules.player.radius;
+        for (i, s) in self.spawns.iter().enumerate() {
+            let field = format!("spawns[{i}]");
+            c.that(
+                inside(*s, radius),
+                &field,
+                format!(
+                    "({}, {}) must be at least player.radius from the arena edge",
+                    s.x, s.y
+                ),
+            )?;
+            let blocked = self
+                .obstacles
+                .iter()
+                .position(|o| o.overlaps_circle(*s, radius));
+            c.that(
+                blocked.is_none(),
+                &field,
+                format!(
+                    "a player there would overlap obstacles[{}]",
+                    blocked.unwrap_or(0)
+                ),
+            )?;
+        }
+        c.that(
+            self.health_packs.len() <= 255,
+            "health_packs",
+            "at most 255",
+        )?;
+        for (i, h) in self.health_packs.iter().enumerate() {
+            c.that(
+                inside(*h, 0.0),
+                format!("health_packs[{i}]"),
+                format!("({}, {}) must lie inside the arena", h.x, h.y),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The arena's outer bounds as a rectangle.
+    pub fn bounds(&self) -> Rect {
+        Rect {
+            x: 0.0,
+            y: 0.0,
+            w: self.width,
+            h: self.height,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const RULES: &str = include_str!("../../assets/rules.toml");
+    pub(crate) const MAP: &str = include_str!("../../assets/maps/arena.toml");
+
+    fn rules() -> Rules {
+        Rules::from_toml(RULES, "rules.toml").expect("shipped rules are valid")
+    }
+
+    #[test]
+    fn shipped_rules_and_map_are_valid() {
+        let rules = rules();
+        assert_eq!(rules.player.max_health, 100);
+        let map = Map::from_toml(MAP, "arena.toml", &rules).expect("shipped map is valid");
+        assert_eq!((map.width, map.height), (2000.0, 2000.0));
+    }
+
+    #[test]
+    fn bad_values_name_file_field_and_reason() {
+        let text = RULES.replace("max_speed = 300.0", "max_speed = -1.0");
+        let err = Rules::from_toml(&text, "custom.toml").expect_err("negative speed");
+        assert_eq!(
+            err.to_string(),
+            "custom.toml: field `player.max_speed`: must be a positive number, got -1"
+        );
+
+        let text = RULES.replace("max_players = 16", "max_players = 65");
+        let err = Rules::from_toml(&text, "custom.toml").expect_err("too many players");
+        assert!(
+            err.to_string()
+                .contains("`match.max_players`: must be in 2..=64, got 65"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parse_errors_name_the_key() {
+        let text = RULES.replace("damage = 25", "damage = \"lots\"");
+        let err = Rules::from_toml(&text, "custom.toml").expect_err("string damage");
+        let msg = err.to_string();
+        assert!(msg.starts_with("custom.toml: "), "{msg}");
+        assert!(msg.contains("damage"), "{msg}");
+
+        let text = RULES.replace("damage = 25", "damage = 25\ndamgae = 3");
+        let err = Rules::from_toml(&text, "custom.toml").expect_err("unknown field");
+        assert!(err.to_string().contains("damgae"), "{err}");
+    }
+
+    #[test]
+    fn spawn_inside_an_obstacle_is_refused() {
+        let rules = rules();
+        let text = "name = \"t\"\nwidth = 500.0\nheight = 500.0\nspawns = [{ x = 100.0, y = 100.0 }]\nhealth_packs = []\nobstacles = [{ x = 90.0, y = 90.0, w = 40.0, h = 40.0 }]\n";
+        let err = Map::from_toml(text, "t.toml", &rules).expect_err("blocked spawn");
+        assert_eq!(
+            err.to_string(),
+            "t.toml: field `spawns[0]`: a player there would overlap obstacles[0]"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error_naming_it() {
+        let err = Rules::load(Path::new("/nonexistent/rules.toml")).expect_err("no file");
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/rules.toml: cannot read"),
+            "{err}"
+        );
+    }
+}

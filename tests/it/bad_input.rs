@@ -1,0 +1,335 @@
+//! Bad input, each with its documented answer, and no effect on the other
+//! player in the match: a well-behaved "bystander" walks right the whole
+//! time and must keep getting snapshots, moving as it asks, at full health,
+//! while the "abuser" misbehaves next to it.
+
+use futures_util::FutureExt;
+use skirmish_client_sim::Incoming;
+use skirmish_shared::codec::encode;
+use skirmish_shared::proto::{ClientMsg, PlayerView, ServerMsg, close};
+use skirmish_tests::{Player, TestNode, open_map, test_config};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A node with a bystander walking right and an abuser, both in one match.
+struct Scene {
+    node: TestNode,
+    abuser: Player,
+    abuser_id: u16,
+    bystander: JoinHandle<Vec<(u32, PlayerView, Option<PlayerView>)>>,
+    stop_bystander: oneshot::Sender<()>,
+}
+
+impl Scene {
+    async fn start() -> Scene {
+        let mut config = test_config();
+        config.map = open_map();
+        let node = TestNode::start(config).await;
+        let mut bystander = Player::connect(&node, "bystander").await;
+        let you = bystander.play().await;
+        let mut abuser = Player::connect(&node, "abuser").await;
+        let abuser_id = abuser.play().await;
+        let (stop_bystander, mut stop) = oneshot::channel();
+        let bystander = tokio::spawn(async move {
+            // (tick, own state, abuser's state) per snapshot.
+            let mut seen = Vec::new();
+            let mut seq = 0;
+            let mut ticker = tokio::time::interval(Duration::from_millis(33));
+            loop {
+                tokio::select! {
+                    _ = &mut stop => return seen,
+                    _ = ticker.tick() => {
+                        seq += 1;
+                        // Slowly, so it stays in the arena for the whole test.
+                        let input = ClientMsg::Input { seq, move_x: 0.05, move_y: 0.0, aim: 0.0, fire: false };
+                        bystander.conn.send(&input).await.expect("bystander sends");
+                    }
+                    incoming = bystander.conn.recv() => match incoming.expect("bystander reads") {
+                        Incoming::Msg(ServerMsg::Snapshot { tick, players, .. }) => {
+                            let me = players.iter().find(|p| p.id == you).expect("own entry").clone();
+                            let other = players.iter().find(|p| p.id == abuser_id).cloned();
+                            seen.push((tick, me, other));
+                        }
+                        Incoming::Msg(ServerMsg::Error { code, .. }) => panic!("the bystander got an error: {code}"),
+                        Incoming::Closed(frame) => panic!("the bystander was closed: {frame:?}"),
+                        Incoming::Msg(_) => {}
+                    }
+                }
+            }
+        });
+        // Let the bystander get going.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Scene {
+            node,
+            abuser,
+            abuser_id,
+            bystander,
+            stop_bystander,
+        }
+    }
+
+    /// Lets the bystander play a little more, then checks it was unaffected
+    /// and the abuser's body never moved or took a bad value.
+    async fn finish(self) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = self.stop_bystander.send(());
+        let seen = self.bystander.await.expect("the bystander played");
+        assert!(
+            seen.len() > 15,
+            "the bystander kept getting snapshots: {}",
+            seen.len()
+        );
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in tick order");
+        let (first, last) = (&seen[0].1, &seen[seen.len() - 1].1);
+        assert!(
+            last.x > first.x,
+            "the bystander kept moving right: {} -> {}",
+            first.x,
+            last.x
+        );
+        assert_eq!(last.y, first.y);
+        assert!(
+            seen.iter().all(|(_, me, _)| me.health == 100),
+            "nobody hurt the bystander"
+        );
+        // The abuser's body stayed where it spawned (it sent no valid
+        // movement), as long as it was in the match.
+        let abuser_positions: Vec<(u16, u16)> = seen
+            .iter()
+            .filter_map(|(_, _, a)| a.as_ref())
+            .map(|a| (a.x, a.y))
+            .collect();
+        assert!(
+            abuser_positions.windows(2).all(|w| w[0] == w[1]),
+            "the abuser never moved"
+        );
+        let _ = self.abuser_id;
+        self.node.stop().await;
+    }
+
+    async fn send(&mut self, msg: Message) {
+        self.abuser.conn.send_raw(msg).await.expect("send");
+    }
+
+    /// Sends a valid ping and expects its pong: the connection still works.
+    async fn still_works(&mut self) {
+        self.abuser
+            .conn
+            .send(&ClientMsg::Ping { client_time: 7.0 })
+            .await
+            .expect("send");
+        self.abuser
+            .wait_for(|m| matches!(m, Incoming::Msg(ServerMsg::Pong { client_time, .. }) if *client_time == 7.0).then_some(()))
+            .await;
+    }
+}
+
+fn binary(bytes: Vec<u8>) -> Message {
+    Message::Binary(bytes.into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_bytes_are_malformed() {
+    let mut scene = Scene::start().await;
+    scene.send(binary(vec![0xc1, 0xff, 0x00, 0x13])).await;
+    assert_eq!(scene.abuser.next_error().await, "malformed");
+    // A valid type with the wrong fields is malformed too.
+    scene.send(binary(encode(&("input", "fast", [1, 2])))).await;
+    assert_eq!(scene.abuser.next_error().await, "malformed");
+    scene.still_works().await;
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_message_type_is_named_as_such() {
+    let mut scene = Scene::start().await;
+    scene.send(binary(encode(&("teleport", 5, 5)))).await;
+    assert_eq!(scene.abuser.next_error().await, "unknown_type");
+    scene.still_works().await;
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_frame_is_refused() {
+    let mut scene = Scene::start().await;
+    scene.send(Message::Text("[\"play\"]".into())).await;
+    assert_eq!(scene.abuser.next_error().await, "text_frame");
+    scene.still_works().await;
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nan_and_infinite_numbers_are_refused() {
+    let mut scene = Scene::start().await;
+    for (seq, (x, y, aim)) in [
+        (f32::NAN, 0.0, 0.0),
+        (0.0, f32::INFINITY, 0.0),
+        (0.0, 0.0, f32::NEG_INFINITY),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let input = ClientMsg::Input {
+            seq: seq as u32 + 1,
+            move_x: x,
+            move_y: y,
+            aim,
+            fire: true,
+        };
+        scene.abuser.conn.send(&input).await.expect("send");
+        assert_eq!(scene.abuser.next_error().await, "not_finite");
+    }
+    scene.still_works().await;
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_values_are_refused() {
+    let mut scene = Scene::start().await;
+    for (seq, (x, y, aim)) in [(5.0, 0.0, 0.0), (0.0, -1.5, 0.0), (0.0, 0.0, 10.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let input = ClientMsg::Input {
+            seq: seq as u32 + 1,
+            move_x: x,
+            move_y: y,
+            aim,
+            fire: false,
+        };
+        scene.abuser.conn.send(&input).await.expect("send");
+        assert_eq!(scene.abuser.next_error().await, "out_of_range");
+    }
+    // A sequence number that does not increase is refused as stale.
+    scene
+        .abuser
+        .conn
+        .send(&ClientMsg::Input {
+            seq: 9,
+            move_x: 0.0,
+            move_y: 0.0,
+            aim: 0.0,
+            fire: false,
+        })
+        .await
+        .expect("send");
+    scene
+        .abuser
+        .conn
+        .send(&ClientMsg::Input {
+            seq: 9,
+            move_x: 1.0,
+            move_y: 0.0,
+            aim: 0.0,
+            fire: false,
+        })
+        .await
+        .expect("send");
+    assert_eq!(scene.abuser.next_error().await, "stale_input");
+    scene.still_works().await;
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_closes_with_1009() {
+    let mut scene = Scene::start().await;
+    // Over the node's 4 KiB limit, within the client's own.
+    scene.send(binary(vec![0x90; 16 * 1024])).await;
+    assert_eq!(scene.abuser.closed_with().await, Some(1009));
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_flood_is_rate_limited_then_closed() {
+    let mut scene = Scene::start().await;
+    // Valid inputs (standing still), as fast as the socket takes them.
+    let mut rate_limited = false;
+    let mut code = None;
+    for seq in 1..=3000u32 {
+        let input = ClientMsg::Input {
+            seq,
+            move_x: 0.0,
+            move_y: 0.0,
+            aim: 0.0,
+            fire: false,
+        };
+        if scene.abuser.conn.send(&input).await.is_err() {
+            break;
+        }
+        // Read whatever has arrived without waiting.
+        while let Some(incoming) = scene.abuser.conn.recv().now_or_never() {
+            match incoming {
+                Ok(Incoming::Msg(ServerMsg::Error { code, .. }))
+                    if code.as_str() == "rate_limited" =>
+                {
+                    rate_limited = true
+                }
+                Ok(Incoming::Closed(frame)) => code = Some(frame.map(|(c, _)| c)),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        if code.is_some() {
+            break;
+        }
+    }
+    if code.is_none() {
+        while let Ok(incoming) = scene.abuser.conn.recv().await {
+            match incoming {
+                Incoming::Msg(ServerMsg::Error { code, .. }) if code.as_str() == "rate_limited" => {
+                    rate_limited = true
+                }
+                Incoming::Closed(frame) => {
+                    code = Some(frame.map(|(c, _)| c));
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(rate_limited, "the flood was answered with rate_limited");
+    assert_eq!(code, Some(Some(close::RATE_LIMIT)));
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_bad_messages_close_with_4001() {
+    let mut scene = Scene::start().await;
+    for _ in 0..20 {
+        if scene
+            .abuser
+            .conn
+            .send_raw(binary(vec![0xc1]))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(
+        scene.abuser.closed_with().await,
+        Some(close::TOO_MANY_ERRORS)
+    );
+    scene.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_outside_a_match_is_refused() {
+    let node = TestNode::start(test_config()).await;
+    let mut player = Player::connect(&node, "lobbyist").await;
+    player
+        .conn
+        .send(&ClientMsg::Input {
+            seq: 1,
+            move_x: 1.0,
+            move_y: 0.0,
+            aim: 0.0,
+            fire: true,
+        })
+        .await
+        .expect("send");
+    assert_eq!(player.next_error().await, "not_in_match");
+    node.stop().await;
+}

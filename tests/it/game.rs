@@ -1,0 +1,324 @@
+//! A whole match over real WebSockets: four scripted players on one node
+//! play 300 ticks; movement follows inputs, a shot lands, results arrive.
+
+use skirmish_client_sim::Incoming;
+use skirmish_shared::proto::{
+    ClientMsg, EventView, MatchId, PlayerView, ResultLine, RosterEntry, ServerMsg,
+};
+use skirmish_tests::{Player, TestNode, open_map, test_config};
+use std::time::Duration;
+
+/// What a scripted player saw.
+#[derive(Debug, Default)]
+struct Log {
+    you: u16,
+    match_id: Option<MatchId>,
+    /// `(tick, ack, players, events)` per snapshot.
+    snapshots: Vec<(u32, u32, Vec<PlayerView>, Vec<EventView>)>,
+    roster: Vec<RosterEntry>,
+    last_seq: u32,
+    end: Option<(String, Vec<ResultLine>)>,
+}
+
+impl Log {
+    fn me(&self, snapshot: usize) -> &PlayerView {
+        self.snapshots[snapshot]
+            .2
+            .iter()
+            .find(|p| p.id == self.you)
+            .expect("own entry")
+    }
+}
+
+/// What the script sees each tick: its id, the latest players and roster.
+struct View<'a> {
+    you: u16,
+    players: &'a [PlayerView],
+    roster: &'a [RosterEntry],
+}
+
+/// `(move_x, move_y, aim, fire)`.
+type Controls = (f32, f32, f32, bool);
+
+/// Plays until the match ends, sending the script's controls every tick.
+async fn play(mut player: Player, mut script: impl FnMut(&View<'_>) -> Controls + Send) -> Log {
+    let mut log = Log {
+        you: player.play().await,
+        ..Log::default()
+    };
+    let mut ticker = tokio::time::interval(Duration::from_millis(33));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let Some((_, _, players, _)) = log.snapshots.last() else { continue };
+                let (move_x, move_y, aim, fire) = script(&View { you: log.you, players, roster: &log.roster });
+                log.last_seq += 1;
+                player
+                    .conn
+                    .send(&ClientMsg::Input { seq: log.last_seq, move_x, move_y, aim, fire })
+                    .await
+                    .expect("send input");
+            }
+            incoming = player.conn.recv() => match incoming.expect("readable") {
+                Incoming::Msg(ServerMsg::Snapshot { tick, ack, players, events, .. }) => {
+                    log.snapshots.push((tick, ack, players, events));
+                }
+                Incoming::Msg(ServerMsg::Roster { players }) => log.roster = players,
+                Incoming::Msg(ServerMsg::MatchEnd { match_id, reason, results }) => {
+                    log.match_id = Some(match_id);
+                    log.end = Some((reason, results));
+                    return log;
+                }
+                Incoming::Msg(ServerMsg::Error { code, message }) => panic!("error {code}: {message}"),
+                Incoming::Msg(_) => {}
+                Incoming::Closed(frame) => panic!("closed mid-match: {frame:?}"),
+            }
+        }
+    }
+}
+
+fn find<'a>(view: &'a View<'_>, name: &str) -> Option<&'a PlayerView> {
+    let id = view.roster.iter().find(|r| r.name == name)?.id;
+    view.players.iter().find(|p| p.id == id)
+}
+
+fn pos(p: &PlayerView) -> (f32, f32) {
+    (f32::from(p.x) / 8.0, f32::from(p.y) / 8.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_players_play_a_300_tick_match() {
+    let mut config = test_config();
+    config.map = open_map();
+    config.match_seconds = Some(10);
+    let node = TestNode::start(config).await;
+
+    let runner = Player::connect(&node, "runner").await;
+    let climber = Player::connect(&node, "climber").await;
+    let shooter = Player::connect(&node, "shooter").await;
+    let target = Player::connect(&node, "target").await;
+
+    // Runs right for two seconds, then stands.
+    let mut ticks = 0;
+    let runner = play(runner, move |_| {
+        ticks += 1;
+        if ticks <= 60 {
+            (1.0, 0.0, 0.0, false)
+        } else {
+            (0.0, 0.0, 0.0, false)
+        }
+    });
+    // Runs down for two seconds, then stands.
+    let mut ticks = 0;
+    let climber = play(climber, move |_| {
+        ticks += 1;
+        if ticks <= 60 {
+            (0.0, 1.0, 0.0, false)
+        } else {
+            (0.0, 0.0, 0.0, false)
+        }
+    });
+    // Closes in on the target and fires at it from 300 units.
+    let shooter = play(shooter, |view| {
+        let (Some(me), Some(them)) = (
+            view.players.iter().find(|p| p.id == view.you),
+            find(view, "target"),
+        ) else {
+            return (0.0, 0.0, 0.0, false);
+        };
+        let ((mx, my), (tx, ty)) = (pos(me), pos(them));
+        let (dx, dy) = (tx - mx, ty - my);
+        let dist = (dx * dx + dy * dy).sqrt().max(1.0);
+        let aim = dy.atan2(dx);
+        if dist > 300.0 {
+            (dx / dist, dy / dist, aim, false)
+        } else {
+            (0.0, 0.0, aim, true)
+        }
+    });
+    // Stands still.
+    let target = play(target, |_| (0.0, 0.0, 0.0, false));
+
+    let (runner, climber, shooter, target) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(runner, climber, shooter, target)
+    })
+    .await
+    .expect("the match ends in time");
+
+    // Everyone was in the same match, which ran to the clock.
+    let logs = [&runner, &climber, &shooter, &target];
+    for log in logs {
+        assert_eq!(log.match_id, runner.match_id);
+        let (reason, results) = log.end.as_ref().expect("results");
+        assert_eq!(reason, "time_up");
+        assert_eq!(results.len(), 4);
+        assert_eq!(
+            log.snapshots.last().expect("snapshots").0,
+            300,
+            "the last snapshot is tick 300"
+        );
+        assert!(
+            log.snapshots.len() > 200,
+            "snapshots arrived every tick or nearly: {}",
+            log.snapshots.len()
+        );
+    }
+
+    // Movement follows inputs: right for the runner, down for the climber,
+    // and nowhere for the target.
+    let (start, end) = (
+        pos(runner.me(0)),
+        pos(runner.me(runner.snapshots.len() - 1)),
+    );
+    assert!(
+        end.0 - start.0 > 300.0,
+        "runner moved right: {start:?} -> {end:?}"
+    );
+    assert!(
+        (end.1 - start.1).abs() < 1.0,
+        "and not up or down: {start:?} -> {end:?}"
+    );
+    let (start, end) = (
+        pos(climber.me(0)),
+        pos(climber.me(climber.snapshots.len() - 1)),
+    );
+    assert!(
+        end.1 - start.1 > 300.0,
+        "climber moved down: {start:?} -> {end:?}"
+    );
+    assert!(
+        (end.0 - start.0).abs() < 1.0,
+        "and not sideways: {start:?} -> {end:?}"
+    );
+
+    // Snapshots acknowledge the inputs the server applied.
+    let last_ack = runner.snapshots.last().expect("snapshots").1;
+    assert!(
+        last_ack > 200 && last_ack <= runner.last_seq,
+        "ack {last_ack} of {} inputs",
+        runner.last_seq
+    );
+    assert!(
+        runner.snapshots.windows(2).all(|w| w[0].1 <= w[1].1),
+        "acks never go backwards"
+    );
+
+    // The shooter's shots landed on the target and took health off it.
+    let hits: Vec<&EventView> = target
+        .snapshots
+        .iter()
+        .flat_map(|s| &s.3)
+        .filter(|e| matches!(e, EventView::Hit { target: t, attacker: a, .. } if *t == target.you && *a == shooter.you))
+        .collect();
+    assert!(!hits.is_empty(), "at least one shot landed");
+    let lowest = (0..target.snapshots.len())
+        .map(|i| target.me(i).health)
+        .min()
+        .expect("snapshots");
+    assert!(lowest < 100, "the target lost health");
+
+    // Results agree with the kills: the shooter's kills are the target's deaths.
+    let (_, results) = target.end.as_ref().expect("results");
+    let line = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.name == name)
+            .expect("a result line")
+    };
+    assert_eq!(line("shooter").kills, line("target").deaths);
+    assert!(
+        results.windows(2).all(|w| w[0].placement <= w[1].placement),
+        "best first"
+    );
+    assert_eq!(results[0].placement, 1);
+
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_who_reconnects_gets_their_seat_back() {
+    let mut config = test_config();
+    config.map = open_map();
+    config.match_seconds = Some(60);
+    let node = TestNode::start(config).await;
+
+    let mut first = Player::connect(&node, "flaky").await;
+    let you = first.play().await;
+    let token = first.session.token.clone();
+    first.conn.close().await;
+
+    // The same token again, within the grace time: same match, same seat.
+    let mut conn = skirmish_client_sim::Connection::connect(&node.url(), &token)
+        .await
+        .expect("reconnect");
+    let mut saw_welcome = false;
+    let rejoined = loop {
+        match skirmish_tests::recv(&mut conn).await {
+            Incoming::Msg(ServerMsg::Welcome { .. }) => saw_welcome = true,
+            Incoming::Msg(ServerMsg::Joined { you, .. }) => break you,
+            other => panic!("expected welcome then joined, got {other:?}"),
+        }
+    };
+    assert!(saw_welcome);
+    assert_eq!(rejoined, you);
+    // And the match goes on for them: snapshots flow, with them connected.
+    let mut player = Player {
+        session: first.session,
+        conn,
+    };
+    player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Roster { players }) => players
+                .iter()
+                .find(|p| p.id == you && p.connected)
+                .map(|_| ()),
+            _ => None,
+        })
+        .await;
+    player
+        .wait_for(|m| matches!(m, Incoming::Msg(ServerMsg::Snapshot { .. })).then_some(()))
+        .await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_connection_replaces_the_first() {
+    let node = TestNode::start(test_config()).await;
+    let mut first = Player::connect(&node, "twin").await;
+    let second = skirmish_client_sim::Connection::connect(&node.url(), &first.session.token)
+        .await
+        .expect("connect");
+    assert_eq!(
+        first.closed_with().await,
+        Some(skirmish_shared::proto::close::REPLACED)
+    );
+    second.close().await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_returns_to_the_lobby_and_play_finds_a_match_again() {
+    let node = TestNode::start(test_config()).await;
+    let mut player = Player::connect(&node, "wanderer").await;
+    player.play().await;
+    player.conn.send(&ClientMsg::Leave).await.expect("send");
+    player
+        .wait_for(|m| matches!(m, Incoming::Msg(ServerMsg::Left { .. })).then_some(()))
+        .await;
+    player.conn.send(&ClientMsg::Leave).await.expect("send");
+    assert_eq!(player.next_error().await, "not_in_match");
+    player.play().await;
+    player.conn.send(&ClientMsg::Play).await.expect("send");
+    assert_eq!(player.next_error().await, "already_in_match");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_connections_with_1001() {
+    let node = TestNode::start(test_config()).await;
+    let mut player = Player::connect(&node, "leaver").await;
+    player.play().await;
+    let stopping = tokio::spawn(node.stop());
+    assert_eq!(player.closed_with().await, Some(1001));
+    stopping.await.expect("stopped");
+}

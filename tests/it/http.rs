@@ -1,0 +1,138 @@
+//! The HTTP surface: sessions, token checks before the upgrade, health and
+//! the static client.
+
+use skirmish_server::auth::{Claims, SessionKeys};
+use skirmish_shared::proto::PlayerId;
+use skirmish_tests::{TestNode, test_config};
+use std::time::Duration;
+
+async fn post_session(node: &TestNode, body: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/session", node.url()))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("request");
+    (
+        response.status().as_u16(),
+        response.json().await.expect("a JSON body"),
+    )
+}
+
+/// Attempts an upgrade and returns the refusal's status and error code.
+async fn refused_upgrade(node: &TestNode, token: Option<&str>) -> (u16, String) {
+    let url = match token {
+        Some(token) => format!("ws://{}/ws?token={token}", node.addr),
+        None => format!("ws://{}/ws", node.addr),
+    };
+    match tokio_tungstenite::connect_async(url).await {
+        Ok(_) => panic!("the upgrade was accepted"),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let body: serde_json::Value =
+                serde_json::from_slice(response.body().as_deref().unwrap_or_default())
+                    .expect("a JSON body");
+            (
+                response.status().as_u16(),
+                body["error"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+        Err(e) => panic!("unexpected failure: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn sessions_validate_the_display_name() {
+    let node = TestNode::start(test_config()).await;
+    let (status, body) = post_session(&node, r#"{"name": "  Ada  "}"#).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["name"], "Ada");
+    assert_eq!(body["player_id"].as_str().map(str::len), Some(16));
+    assert!(body["token"].as_str().is_some_and(|t| t.starts_with("v1.")));
+
+    for (name, _why) in [
+        ("", "empty"),
+        ("a-name-that-is-far-too-long", "long"),
+        ("<script>", "characters"),
+    ] {
+        let (status, body) =
+            post_session(&node, &serde_json::json!({ "name": name }).to_string()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_name")),
+            "{name:?}: {body}"
+        );
+    }
+    let (status, body) = post_session(&node, "not json").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn missing_forged_and_expired_tokens_are_refused_before_the_upgrade() {
+    let mut config = test_config();
+    config.session_secret = Some("the node's secret".into());
+    let node = TestNode::start(config).await;
+
+    assert_eq!(
+        refused_upgrade(&node, None).await,
+        (401, "missing_token".into())
+    );
+    assert_eq!(
+        refused_upgrade(&node, Some("v1.garbage.token")).await,
+        (401, "invalid_token".into())
+    );
+
+    let claims = Claims {
+        player_id: PlayerId(7),
+        name: "Mallory".into(),
+        expires_at: u64::MAX,
+    };
+    let forged = SessionKeys::new(Some("a guessed secret"), Duration::from_secs(60)).sign(&claims);
+    assert_eq!(
+        refused_upgrade(&node, Some(&forged)).await,
+        (401, "invalid_token".into())
+    );
+
+    let keys = SessionKeys::new(Some("the node's secret"), Duration::from_secs(60));
+    let expired = keys.sign(&Claims {
+        expires_at: 1_000,
+        ..claims.clone()
+    });
+    assert_eq!(
+        refused_upgrade(&node, Some(&expired)).await,
+        (401, "expired_token".into())
+    );
+    // The same key with a future expiry is accepted: the checks above are
+    // about the token, not the test's key.
+    let valid = keys.sign(&claims);
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws?token={valid}", node.addr))
+        .await
+        .expect("accepted");
+    drop(ws);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn health_and_the_client_page_are_served() {
+    let node = TestNode::start(test_config()).await;
+    let health: serde_json::Value = reqwest::get(format!("{}/healthz", node.url()))
+        .await
+        .expect("healthz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["tick_rate"], 30);
+    let page = reqwest::get(node.url()).await.expect("index");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(
+        page.text().await.expect("text").contains("<canvas"),
+        "the browser client's page"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", node.url()))
+        .await
+        .expect("metrics");
+    assert_eq!(metrics.status().as_u16(), 200);
+    node.stop().await;
+}

@@ -1,0 +1,7 @@
+//! Integration tests across crates: real nodes on port 0, real WebSocket
+//! clients, real Chromium. One binary, one module per area.
+
+mod bad_input;
+mod browser;
+mod game;
+mod http;

@@ -1,0 +1,178 @@
+//! Helpers shared by the integration tests: real nodes on port 0 with the
+//! shipped or a test arena, real WebSocket players, and waiting with
+//! deadlines instead of sleeps.
+
+use skirmish_client_sim::{Connection, Incoming, Session, login};
+use skirmish_server::{Config, Server};
+use skirmish_shared::proto::{ClientMsg, ServerMsg};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The repository's `assets/` directory.
+pub fn assets_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
+}
+
+/// The repository root.
+pub fn repo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Where tests leave files worth looking at (screenshots).
+pub fn artifacts_dir() -> PathBuf {
+    let dir = repo_dir().join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).expect("create the artifacts directory");
+    dir
+}
+
+/// A 1000 x 1000 arena without obstacles, with spawns in the upper-left
+/// quarter so players can always move right and down, for tests that
+/// reason about positions.
+pub const OPEN_MAP: &str = r#"
+name = "Open test field"
+width = 1000.0
+height = 1000.0
+spawns = [{ x = 150.0, y = 150.0 }, { x = 450.0, y = 150.0 }, { x = 150.0, y = 450.0 }, { x = 450.0, y = 450.0 }]
+health_packs = [{ x = 800.0, y = 800.0 }]
+obstacles = []
+"#;
+
+/// Writes [`OPEN_MAP`] to a file unique to this test process and returns
+/// its absolute path, for `Config::map`.
+pub fn open_map() -> PathBuf {
+    let path = std::env::temp_dir().join(format!("skirmish-open-map-{}.toml", std::process::id()));
+    std::fs::write(&path, OPEN_MAP).expect("write the test map");
+    path
+}
+
+/// The defaults used by tests: the shipped assets, port 0.
+pub fn test_config() -> Config {
+    Config::for_tests(assets_dir())
+}
+
+/// A node running in this process.
+#[derive(Debug)]
+pub struct TestNode {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl TestNode {
+    /// Starts a node with `config` (its `listen` should use port 0).
+    pub async fn start(config: Config) -> TestNode {
+        let server = Server::bind(config).await.expect("the node starts");
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            server.serve(shutdown).await.expect("the node serves");
+        });
+        TestNode {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Shuts the node down and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+    }
+}
+
+/// A generous deadline for anything a test waits on.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A logged-in, connected player that has read its welcome.
+#[derive(Debug)]
+pub struct Player {
+    /// The session it logged in with.
+    pub session: Session,
+    /// Its connection.
+    pub conn: Connection,
+}
+
+impl Player {
+    /// Logs in as `name` and connects.
+    pub async fn connect(node: &TestNode, name: &str) -> Player {
+        let http = reqwest::Client::new();
+        let session = login(&http, &node.url(), name).await.expect("login");
+        let mut conn = Connection::connect(&node.url(), &session.token)
+            .await
+            .expect("connect");
+        match recv(&mut conn).await {
+            Incoming::Msg(ServerMsg::Welcome { .. }) => {}
+            other => panic!("expected welcome, got {other:?}"),
+        }
+        Player { session, conn }
+    }
+
+    /// Asks to play and waits until seated; returns the id in snapshots.
+    pub async fn play(&mut self) -> u16 {
+        self.conn.send(&ClientMsg::Play).await.expect("send play");
+        loop {
+            if let Incoming::Msg(ServerMsg::Joined { you, .. }) = recv(&mut self.conn).await {
+                return you;
+            }
+        }
+    }
+
+    /// Waits for the first message matching `pick`, skipping others.
+    pub async fn wait_for<T>(&mut self, mut pick: impl FnMut(&Incoming) -> Option<T>) -> T {
+        loop {
+            let incoming = recv(&mut self.conn).await;
+            if let Some(found) = pick(&incoming) {
+                return found;
+            }
+            if let Incoming::Closed(frame) = incoming {
+                panic!("closed while waiting: {frame:?}");
+            }
+        }
+    }
+
+    /// Waits for an error message and returns its code.
+    pub async fn next_error(&mut self) -> String {
+        self.wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Error { code, .. }) => Some(code.to_string()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Waits for the close and returns its code.
+    pub async fn closed_with(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(WAIT, self.conn.recv())
+                .await
+                .expect("closed in time")
+            {
+                Ok(Incoming::Closed(frame)) => return frame.map(|(code, _)| code),
+                Ok(_) => {}
+                Err(e) => panic!("connection failed instead of closing: {e}"),
+            }
+        }
+    }
+}
+
+/// The next message, failing the test after [`WAIT`].
+pub async fn recv(conn: &mut Connection) -> Incoming {
+    tokio::time::timeout(WAIT, conn.recv())
+        .await
+        .expect("a message in time")
+        .expect("a readable message")
+}
