@@ -1,0 +1,92 @@
+//! Keeps the byte dumps in `PROTOCOL.md` true: each dump is generated here
+//! from a real message and compared with the document, and each documented
+//! dump decodes back to that message.
+
+use skirmish_shared::codec::{decode_client, decode_server, encode};
+use skirmish_shared::proto::*;
+
+/// The documented examples, by the name used in `<!-- dump: NAME -->`.
+fn examples() -> Vec<(&'static str, Vec<u8>, Box<dyn Fn(&[u8]) -> bool>)> {
+    let play = ClientMsg::Play;
+    let input = ClientMsg::Input { seq: 42, move_x: 1.0, move_y: -0.5, aim: 1.5, fire: true };
+    let ping = ClientMsg::Ping { client_time: 1234.5 };
+    let welcome = ServerMsg::Welcome {
+        protocol: PROTOCOL_VERSION,
+        player_id: PlayerId(0x1f2e_3d4c_5b6a_7988),
+        name: "Ada".into(),
+        tick_rate: 30,
+    };
+    let snapshot = ServerMsg::Snapshot {
+        tick: 300,
+        ack: 41,
+        ticks_left: 3300,
+        players: vec![
+            PlayerView { id: 1, x: 1200, y: 1600, aim: 15000, health: 100, kills: 2, deaths: 0, score: 2 },
+            PlayerView { id: 2, x: 8000, y: 4000, aim: -31416, health: 0, kills: 0, deaths: 1, score: 0 },
+        ],
+        projectiles: vec![ProjectileView { id: 7, x: 1400, y: 1700 }],
+        packs: vec![true, false],
+        events: vec![EventView::Kill { killer: 1, victim: 2 }],
+    };
+    let error = ServerMsg::Error { code: ErrorCode::OutOfRange, message: "`aim` is out of range".into() };
+    let client = |msg: ClientMsg| -> (Vec<u8>, Box<dyn Fn(&[u8]) -> bool>) {
+        (encode(&msg), Box::new(move |b| decode_client(b).as_ref() == Ok(&msg)))
+    };
+    let server = |msg: ServerMsg| -> (Vec<u8>, Box<dyn Fn(&[u8]) -> bool>) {
+        (encode(&msg), Box::new(move |b| decode_server(b).as_ref() == Ok(&msg)))
+    };
+    let mut out = Vec::new();
+    for (name, (bytes, check)) in [
+        ("play", client(play)),
+        ("input", client(input)),
+        ("ping", client(ping)),
+        ("welcome", server(welcome)),
+        ("snapshot", server(snapshot)),
+        ("error", server(error)),
+    ] {
+        out.push((name, bytes, check));
+    }
+    out
+}
+
+fn hex_block(bytes: &[u8]) -> String {
+    bytes
+        .chunks(16)
+        .map(|line| line.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The contents of the fenced block after `<!-- dump: name -->`.
+fn documented(doc: &str, name: &str) -> Option<String> {
+    let marker = format!("<!-- dump: {name} -->");
+    let after = &doc[doc.find(&marker)? + marker.len()..];
+    let start = after.find("```")?;
+    let body = &after[start + 3..];
+    let body = &body[body.find('\n')? + 1..];
+    Some(body[..body.find("```")?].trim().to_owned())
+}
+
+fn parse_hex(text: &str) -> Vec<u8> {
+    text.split_whitespace().map(|h| u8::from_str_radix(h, 16).expect("hex byte")).collect()
+}
+
+#[test]
+fn protocol_md_byte_dumps_match_the_codec() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../PROTOCOL.md");
+    let doc = std::fs::read_to_string(path).expect("PROTOCOL.md exists");
+    let mut problems = Vec::new();
+    for (name, bytes, decodes) in examples() {
+        let expected = hex_block(&bytes);
+        match documented(&doc, name) {
+            Some(found) if found == expected => {
+                assert!(decodes(&parse_hex(&found)), "the `{name}` dump decodes to its message");
+            }
+            Some(_) | None => problems.push(format!(
+                "<!-- dump: {name} --> should be followed by ({} bytes):\n```text\n{expected}\n```",
+                bytes.len()
+            )),
+        }
+    }
+    assert!(problems.is_empty(), "PROTOCOL.md is out of date:\n\n{}", problems.join("\n\n"));
+}
