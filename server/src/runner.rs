@@ -419,3 +419,90 @@ impl MatchRunner {
         metrics::counter!("skirmish_matches_finished_total", "reason" => reason).increment(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{Outbox, Outgoing};
+    use skirmish_shared::codec::decode_server;
+    use skirmish_shared::rules::{Map, Rules};
+
+    fn spec() -> Arc<GameSpec> {
+        let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
+        let rules = Rules::load(&assets.join("rules.toml")).expect("rules");
+        let map = Map::load(&assets.join("maps/arena.toml"), &rules).expect("map");
+        Arc::new(GameSpec::new(rules, map, 30).expect("spec"))
+    }
+
+    fn link(id: u64) -> Arc<PlayerLink> {
+        let (events, _) = mpsc::unbounded_channel();
+        Arc::new(PlayerLink {
+            player_id: PlayerId(id),
+            name: format!("p{id}"),
+            conn_id: id,
+            outbox: Arc::new(Outbox::new(64)),
+            events,
+        })
+    }
+
+    fn drain(outbox: &Outbox) -> Vec<ServerMsg> {
+        std::iter::from_fn(|| outbox.pop())
+            .map(|o| match o {
+                Outgoing::Message(bytes) => decode_server(&bytes).expect("decodes"),
+                Outgoing::Close(code, _) => panic!("closed with {code}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_player_who_never_reads_loses_old_snapshots_not_ticks() {
+        let (_stop, shutdown) = watch::channel(false);
+        let (guard, _done) = mpsc::channel(1);
+        let settings = RunnerSettings {
+            reconnect_grace: Duration::from_secs(10),
+            empty_timeout: Duration::from_secs(10),
+        };
+        let matches = Matches::new(spec(), settings, 4, shutdown, guard);
+        let (slow, fast) = (link(1), link(2));
+        let first = matches.quick_play(Arc::clone(&slow)).await.expect("seated");
+        let second = matches.quick_play(Arc::clone(&fast)).await.expect("seated");
+        assert_eq!(first.id, second.id, "quick play fills the open match");
+
+        let mut ticks_seen = Vec::new();
+        for _ in 0..90 {
+            tokio::time::sleep(Duration::from_millis(1000 / 30)).await;
+            for msg in drain(&fast.outbox) {
+                if let ServerMsg::Snapshot { tick, .. } = msg {
+                    ticks_seen.push(tick);
+                }
+            }
+        }
+        assert!(
+            ticks_seen.len() >= 85,
+            "the reader got a snapshot every tick: {}",
+            ticks_seen.len()
+        );
+        assert!(ticks_seen.windows(2).all(|w| w[0] < w[1]));
+
+        // The slow player holds its joined and roster messages and only the
+        // newest snapshot; every older one was replaced.
+        assert!(slow.outbox.snapshots_replaced() >= 85);
+        let queued = drain(&slow.outbox);
+        let snapshots: Vec<u32> = queued
+            .iter()
+            .filter_map(|m| {
+                if let ServerMsg::Snapshot { tick, .. } = m {
+                    Some(*tick)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(snapshots.len(), 1);
+        assert!(
+            snapshots[0] >= *ticks_seen.last().expect("ticks"),
+            "the newest state"
+        );
+        assert!(matches!(queued[0], ServerMsg::Joined { .. }));
+    }
+}

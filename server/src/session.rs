@@ -408,3 +408,134 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The session driven through channels instead of a socket, with tokio's
+    //! clock paused so timeouts take no real time.
+
+    use super::*;
+    use crate::config::Config;
+    use skirmish_shared::codec::decode_server;
+    use skirmish_shared::proto::PlayerId;
+    use tokio::sync::watch;
+
+    struct Harness {
+        to_session: mpsc::UnboundedSender<Inbound>,
+        from_session: mpsc::UnboundedReceiver<Frame>,
+        _shutdown: watch::Sender<bool>,
+    }
+
+    fn start() -> Harness {
+        let mut config = Config::for_tests(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets"));
+        config.limits.idle_timeout_s = 3.0;
+        config.limits.heartbeat_s = 1.0;
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let (guard, _done) = mpsc::channel(1);
+        let node = Node::new(config, shutdown, guard).expect("shipped assets load");
+        let (to_session, inbound) = mpsc::unbounded_channel();
+        let inbound = Box::pin(futures_util::stream::unfold(inbound, |mut rx| async move {
+            rx.recv().await.map(|frame| (frame, rx))
+        }));
+        let (outbound, from_session) = mpsc::unbounded_channel::<Frame>();
+        let outbound = Box::pin(futures_util::sink::unfold(
+            outbound,
+            |tx, frame: Frame| async move {
+                tx.send(frame).map_err(|_| ())?;
+                Ok::<_, ()>(tx)
+            },
+        ));
+        let claims = Claims {
+            player_id: PlayerId(1),
+            name: "Test".into(),
+            expires_at: u64::MAX,
+        };
+        tokio::spawn(run(node, claims, inbound, outbound));
+        Harness {
+            to_session,
+            from_session,
+            _shutdown: shutdown_tx,
+        }
+    }
+
+    impl Harness {
+        async fn next(&mut self) -> Frame {
+            self.from_session.recv().await.expect("the session sends")
+        }
+
+        async fn next_message(&mut self) -> ServerMsg {
+            loop {
+                match self.next().await {
+                    Frame::Binary(bytes) => {
+                        return decode_server(&bytes).expect("a protocol message");
+                    }
+                    Frame::Ping => {}
+                    Frame::Close(code, reason) => panic!("closed: {code} {reason}"),
+                }
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn welcome_then_errors_for_bad_frames() {
+        let mut h = start();
+        assert!(matches!(
+            h.next_message().await,
+            ServerMsg::Welcome { protocol: 1, .. }
+        ));
+        h.to_session
+            .send(Inbound::Binary(Bytes::from_static(&[0xc1])))
+            .expect("send");
+        assert!(matches!(
+            h.next_message().await,
+            ServerMsg::Error {
+                code: ErrorCode::Malformed,
+                ..
+            }
+        ));
+        h.to_session.send(Inbound::Text).expect("send");
+        assert!(matches!(
+            h.next_message().await,
+            ServerMsg::Error {
+                code: ErrorCode::TextFrame,
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_is_pinged_then_closed_as_idle() {
+        let mut h = start();
+        assert!(matches!(h.next_message().await, ServerMsg::Welcome { .. }));
+        assert_eq!(
+            h.next().await,
+            Frame::Ping,
+            "pinged after the heartbeat interval"
+        );
+        // Pongs count as life: one resets the idle timer.
+        h.to_session.send(Inbound::Control).expect("send");
+        loop {
+            match h.next().await {
+                Frame::Ping => {}
+                Frame::Close(code, _) => {
+                    assert_eq!(code, close::IDLE_TIMEOUT);
+                    break;
+                }
+                Frame::Binary(_) => panic!("no messages expected"),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_oversized_frame_closes_with_1009() {
+        let mut h = start();
+        assert!(matches!(h.next_message().await, ServerMsg::Welcome { .. }));
+        h.to_session.send(Inbound::TooLarge).expect("send");
+        loop {
+            if let Frame::Close(code, _) = h.next().await {
+                assert_eq!(code, 1009);
+                break;
+            }
+        }
+    }
+}
