@@ -5,11 +5,22 @@
 use skirmish_shared::codec::{decode_client, decode_server, encode};
 use skirmish_shared::proto::*;
 
+/// Whether bytes decode back to the example's message.
+type Decodes = Box<dyn Fn(&[u8]) -> bool>;
+
 /// The documented examples, by the name used in `<!-- dump: NAME -->`.
-fn examples() -> Vec<(&'static str, Vec<u8>, Box<dyn Fn(&[u8]) -> bool>)> {
+fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
     let play = ClientMsg::Play;
-    let input = ClientMsg::Input { seq: 42, move_x: 1.0, move_y: -0.5, aim: 1.5, fire: true };
-    let ping = ClientMsg::Ping { client_time: 1234.5 };
+    let input = ClientMsg::Input {
+        seq: 42,
+        move_x: 1.0,
+        move_y: -0.5,
+        aim: 1.5,
+        fire: true,
+    };
+    let ping = ClientMsg::Ping {
+        client_time: 1234.5,
+    };
     let welcome = ServerMsg::Welcome {
         protocol: PROTOCOL_VERSION,
         player_id: PlayerId(0x1f2e_3d4c_5b6a_7988),
@@ -21,19 +32,53 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Box<dyn Fn(&[u8]) -> bool>)> {
         ack: 41,
         ticks_left: 3300,
         players: vec![
-            PlayerView { id: 1, x: 1200, y: 1600, aim: 15000, health: 100, kills: 2, deaths: 0, score: 2 },
-            PlayerView { id: 2, x: 8000, y: 4000, aim: -31416, health: 0, kills: 0, deaths: 1, score: 0 },
+            PlayerView {
+                id: 1,
+                x: 1200,
+                y: 1600,
+                aim: 15000,
+                health: 100,
+                kills: 2,
+                deaths: 0,
+                score: 2,
+            },
+            PlayerView {
+                id: 2,
+                x: 8000,
+                y: 4000,
+                aim: -31416,
+                health: 0,
+                kills: 0,
+                deaths: 1,
+                score: 0,
+            },
         ],
-        projectiles: vec![ProjectileView { id: 7, x: 1400, y: 1700 }],
+        projectiles: vec![ProjectileView {
+            id: 7,
+            x: 1400,
+            y: 1700,
+        }],
         packs: vec![true, false],
-        events: vec![EventView::Kill { killer: 1, victim: 2 }],
+        events: vec![EventView::Kill {
+            killer: 1,
+            victim: 2,
+        }],
     };
-    let error = ServerMsg::Error { code: ErrorCode::OutOfRange, message: "`aim` is out of range".into() };
-    let client = |msg: ClientMsg| -> (Vec<u8>, Box<dyn Fn(&[u8]) -> bool>) {
-        (encode(&msg), Box::new(move |b| decode_client(b).as_ref() == Ok(&msg)))
+    let error = ServerMsg::Error {
+        code: ErrorCode::OutOfRange,
+        message: "`aim` is out of range".into(),
     };
-    let server = |msg: ServerMsg| -> (Vec<u8>, Box<dyn Fn(&[u8]) -> bool>) {
-        (encode(&msg), Box::new(move |b| decode_server(b).as_ref() == Ok(&msg)))
+    let client = |msg: ClientMsg| -> (Vec<u8>, Decodes) {
+        (
+            encode(&msg),
+            Box::new(move |b| decode_client(b).as_ref() == Ok(&msg)),
+        )
+    };
+    let server = |msg: ServerMsg| -> (Vec<u8>, Decodes) {
+        (
+            encode(&msg),
+            Box::new(move |b| decode_server(b).as_ref() == Ok(&msg)),
+        )
     };
     let mut out = Vec::new();
     for (name, (bytes, check)) in [
@@ -52,7 +97,12 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Box<dyn Fn(&[u8]) -> bool>)> {
 fn hex_block(bytes: &[u8]) -> String {
     bytes
         .chunks(16)
-        .map(|line| line.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "))
+        .map(|line| {
+            line.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -68,7 +118,9 @@ fn documented(doc: &str, name: &str) -> Option<String> {
 }
 
 fn parse_hex(text: &str) -> Vec<u8> {
-    text.split_whitespace().map(|h| u8::from_str_radix(h, 16).expect("hex byte")).collect()
+    text.split_whitespace()
+        .map(|h| u8::from_str_radix(h, 16).expect("hex byte"))
+        .collect()
 }
 
 #[test]
@@ -80,7 +132,10 @@ fn protocol_md_byte_dumps_match_the_codec() {
         let expected = hex_block(&bytes);
         match documented(&doc, name) {
             Some(found) if found == expected => {
-                assert!(decodes(&parse_hex(&found)), "the `{name}` dump decodes to its message");
+                assert!(
+                    decodes(&parse_hex(&found)),
+                    "the `{name}` dump decodes to its message"
+                );
             }
             Some(_) | None => problems.push(format!(
                 "<!-- dump: {name} --> should be followed by ({} bytes):\n```text\n{expected}\n```",
@@ -88,5 +143,9 @@ fn protocol_md_byte_dumps_match_the_codec() {
             )),
         }
     }
-    assert!(problems.is_empty(), "PROTOCOL.md is out of date:\n\n{}", problems.join("\n\n"));
+    assert!(
+        problems.is_empty(),
+        "PROTOCOL.md is out of date:\n\n{}",
+        problems.join("\n\n")
+    );
 }
