@@ -10,5 +10,6 @@ pub mod brain;
 pub mod codec;
 pub mod geom;
 pub mod proto;
+pub mod rating;
 pub mod rules;
 pub mod sim;
