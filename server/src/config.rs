@@ -34,6 +34,25 @@ pub struct Config {
     pub session_ttl_s: u64,
     /// Per-connection and per-node limits.
     pub limits: Limits,
+    /// Redis URL; set, it turns multi-node mode on (bus, presence, chat
+    /// history, leaderboards, node registry in Redis). Unset, the node runs
+    /// alone with in-process equivalents.
+    pub redis_url: Option<String>,
+    /// This node's name in the cluster; generated at start-up when unset.
+    pub node_id: Option<String>,
+    /// How players reach this node (e.g. `https://eu1.example.com`);
+    /// defaults to `http://` + the listen address.
+    pub public_url: Option<String>,
+    /// Prefix of every Redis key and channel, so several deployments can
+    /// share one Redis.
+    pub key_prefix: String,
+    /// Seconds after its last heartbeat that a node counts as dead.
+    pub node_ttl_s: f32,
+    /// Leaderboard definitions, relative to `assets`.
+    pub leaderboards: PathBuf,
+    /// Where match results wait until the leaderboards accept them; they
+    /// survive Redis outages and node restarts here.
+    pub data_dir: PathBuf,
 }
 
 /// Per-connection and per-node limits.
@@ -81,6 +100,13 @@ impl Default for Config {
             session_secret: None,
             session_ttl_s: 24 * 3600,
             limits: Limits::default(),
+            redis_url: None,
+            node_id: None,
+            public_url: None,
+            key_prefix: "skirmish".into(),
+            node_ttl_s: 6.0,
+            leaderboards: PathBuf::from("leaderboards.toml"),
+            data_dir: PathBuf::from("data"),
         }
     }
 }
@@ -145,9 +171,16 @@ impl Config {
     /// The defaults with assets read from `dir`, and listening on an
     /// ephemeral port: what tests start.
     pub fn for_tests(assets: impl Into<PathBuf>) -> Self {
+        // Each test node keeps its pending results apart from every other's.
+        let data_dir = std::env::temp_dir().join(format!(
+            "skirmish-test-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             assets: assets.into(),
+            data_dir,
             ..Config::default()
         }
     }
@@ -165,6 +198,11 @@ impl Config {
     /// The browser client's full path.
     pub fn web_path(&self) -> PathBuf {
         self.assets.join(&self.web_root)
+    }
+
+    /// The leaderboard definitions' full path.
+    pub fn leaderboards_path(&self) -> PathBuf {
+        self.assets.join(&self.leaderboards)
     }
 
     /// Token lifetime.

@@ -28,6 +28,7 @@ pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/api/nodes", get(nodes))
         .route(
             "/api/session",
             post(create_session).layer(DefaultBodyLimit::max(1024)),
@@ -50,6 +51,7 @@ async fn healthz(State(node): State<Arc<Node>>) -> Response {
     let (matches, players_in_matches) = node.matches.counts();
     Json(json!({
         "status": "ok",
+        "node_id": node.node_id,
         "uptime_s": node.started.elapsed().as_secs(),
         "tick_rate": node.spec.tick_rate,
         "connections": node.sessions.count(),
@@ -57,6 +59,13 @@ async fn healthz(State(node): State<Arc<Node>>) -> Response {
         "players_in_matches": players_in_matches,
     }))
     .into_response()
+}
+
+async fn nodes(State(node): State<Arc<Node>>) -> Response {
+    match node.registry.live().await {
+        Ok(nodes) => Json(json!({ "self": node.node_id, "nodes": nodes })).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+    }
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> Response {

@@ -7,12 +7,16 @@
 //! shutdown future.
 
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod http;
 pub mod limits;
+pub mod lobby;
 pub mod matches;
 pub mod node;
 pub mod outbox;
+pub mod redis_conn;
+pub mod registry;
 pub mod runner;
 pub mod session;
 
@@ -45,6 +49,14 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// Redis was configured but could not be reached.
+    #[error("cannot use Redis at {url}: {reason}")]
+    Redis {
+        /// The configured URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// The listener failed while serving.
     #[error("serving failed: {0}")]
     Serve(#[source] std::io::Error),
@@ -65,16 +77,19 @@ impl Server {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (task_guard, tasks_done) = mpsc::channel(1);
         let addr = config.listen;
-        let node = Node::new(config, shutdown_rx, task_guard)?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let node = Node::new(config, local_addr, shutdown_rx, task_guard).await?;
         if !node.config.web_path().join("dist/app.js").exists() {
             warn!(
                 web = %node.config.web_path().display(),
                 "the browser client is not built; run `npm --prefix assets/web ci && npm --prefix assets/web run build`"
             );
         }
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
         Ok(Server {
             listener,
             node,

@@ -37,6 +37,21 @@ struct Args {
         value_name = "SECRET"
     )]
     session_secret: Option<String>,
+    /// Redis URL (e.g. `redis://127.0.0.1:6379/`): turns multi-node mode
+    /// on. Without it the node runs alone.
+    #[arg(long = "redis", env = "SKIRMISH_REDIS_URL", value_name = "URL")]
+    redis_url: Option<String>,
+    /// This node's name in the cluster [default: generated].
+    #[arg(long, env = "SKIRMISH_NODE_ID", value_name = "ID")]
+    node_id: Option<String>,
+    /// How players reach this node, e.g. `https://eu-1.example.com`
+    /// [default: http://<listen>].
+    #[arg(long, env = "SKIRMISH_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// Directory for match results waiting to reach the leaderboards
+    /// [default: data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Log filter, e.g. `info` or `skirmish_server=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info", value_name = "FILTER")]
     log: String,
@@ -69,6 +84,18 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
     }
     if let Some(secret) = &args.session_secret {
         config.session_secret = Some(secret.clone());
+    }
+    if let Some(url) = &args.redis_url {
+        config.redis_url = Some(url.clone());
+    }
+    if let Some(id) = &args.node_id {
+        config.node_id = Some(id.clone());
+    }
+    if let Some(url) = &args.public_url {
+        config.public_url = Some(url.clone());
+    }
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
     }
     Ok(config)
 }

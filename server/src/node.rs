@@ -1,19 +1,26 @@
 //! [`Node`]: what every handler and session of one server shares, built once
 //! at start-up from the [`Config`].
 
+use crate::StartError;
 use crate::auth::SessionKeys;
+use crate::bus::{Bus, LocalHub, RedisBus};
 use crate::config::{Config, Limits};
+use crate::lobby::{ChatHistory, Lobby, MemoryHistory, RedisHistory, RedisPresence};
 use crate::matches::Matches;
+use crate::redis_conn;
+use crate::registry::{MemoryRegistry, NodeInfo, RedisRegistry, Registry};
 use crate::runner::RunnerSettings;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use skirmish_shared::proto::PlayerId;
-use skirmish_shared::rules::{AssetError, Map, Rules};
+use skirmish_shared::rules::{Map, Rules};
 use skirmish_shared::sim::GameSpec;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tracing::{info, warn};
 
 /// The live connection of each player on this node, so a second connection
 /// of the same player replaces the first.
@@ -76,7 +83,68 @@ pub struct Node {
     pub metrics: PrometheusHandle,
     /// For `/healthz`.
     pub started: Instant,
+    /// When the node started, Unix milliseconds.
+    pub started_at_ms: u64,
     next_conn_id: AtomicU64,
+    /// This node's name in the cluster.
+    pub node_id: String,
+    /// How players reach this node.
+    pub public_url: String,
+    /// The node-to-node bus.
+    pub bus: Arc<dyn Bus>,
+    /// Chat rooms and presence.
+    pub lobby: Lobby,
+    /// Where nodes find each other.
+    pub registry: Arc<dyn Registry>,
+}
+
+/// Unix milliseconds now.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Heartbeats into the registry every third of the node TTL, tells the
+/// lobby which nodes are alive, and leaves the registry at shutdown.
+async fn heartbeat(node: Arc<Node>) {
+    let guard = node.task_guard.clone();
+    let mut shutdown = node.shutdown.clone();
+    let mut every = tokio::time::interval(Limits::secs(node.config.node_ttl_s / 3.0));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.wait_for(|down| *down) => break,
+        }
+        let result = async {
+            node.registry.heartbeat(&node.info()).await?;
+            node.registry.live().await
+        }
+        .await;
+        match result {
+            Ok(live) => {
+                if failing {
+                    info!("the node registry answers again");
+                    failing = false;
+                }
+                node.lobby
+                    .nodes_changed(live.into_iter().map(|n| n.id).collect());
+                node.lobby.refresh();
+            }
+            Err(e) if !failing => {
+                warn!(error = %e, "heartbeat failed; retrying");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+    if let Err(e) = node.registry.leave(&node.node_id).await {
+        warn!(error = %e, "could not leave the node registry");
+    }
+    drop(node);
+    drop(guard);
 }
 
 /// The process-wide Prometheus recorder; installed once, shared by every
@@ -96,12 +164,14 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 impl Node {
-    /// Loads and checks the assets and builds the node.
-    pub fn new(
+    /// Loads and checks the assets, connects to Redis in multi-node mode,
+    /// and starts the node's background tasks (lobby, heartbeat).
+    pub async fn new(
         config: Config,
+        local_addr: SocketAddr,
         shutdown: watch::Receiver<bool>,
         task_guard: mpsc::Sender<()>,
-    ) -> Result<Arc<Self>, AssetError> {
+    ) -> Result<Arc<Self>, StartError> {
         let mut rules = Rules::load(&config.rules_path())?;
         if let Some(seconds) = config.match_seconds {
             rules.match_rules.duration_s = seconds;
@@ -121,7 +191,68 @@ impl Node {
             shutdown.clone(),
             task_guard.clone(),
         );
-        Ok(Arc::new(Node {
+        let node_id = config
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>()));
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local_addr}"));
+        let node_ttl = Limits::secs(config.node_ttl_s);
+
+        let (bus, deliveries, history, presence, registry): (
+            Arc<dyn Bus>,
+            _,
+            Arc<dyn ChatHistory>,
+            _,
+            Arc<dyn Registry>,
+        ) = match &config.redis_url {
+            None => {
+                let (bus, deliveries) = LocalHub::default().connect(&node_id);
+                (
+                    Arc::new(bus),
+                    deliveries,
+                    Arc::new(MemoryHistory::default()),
+                    None,
+                    Arc::new(MemoryRegistry::new(node_ttl)),
+                )
+            }
+            Some(url) => {
+                let redis_error = |e: redis::RedisError| StartError::Redis {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                };
+                let client = redis_conn::client(url).map_err(redis_error)?;
+                let commands = redis_conn::commands(&client).await.map_err(redis_error)?;
+                let (bus, deliveries) = RedisBus::connect(&client, &config.key_prefix, &node_id)
+                    .await
+                    .map_err(redis_error)?;
+                let prefix = &config.key_prefix;
+                (
+                    Arc::new(bus),
+                    deliveries,
+                    Arc::new(RedisHistory::new(commands.clone(), prefix)),
+                    Some(RedisPresence::new(
+                        commands.clone(),
+                        prefix,
+                        &node_id,
+                        node_ttl * 3,
+                    )),
+                    Arc::new(RedisRegistry::new(commands, prefix, node_ttl)),
+                )
+            }
+        };
+        let lobby = Lobby::start(
+            &node_id,
+            Arc::clone(&bus),
+            deliveries,
+            history,
+            presence,
+            task_guard.clone(),
+        );
+
+        let node = Arc::new(Node {
             keys: SessionKeys::new(config.session_secret.as_deref(), config.session_ttl()),
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             matches,
@@ -131,9 +262,30 @@ impl Node {
             task_guard,
             metrics: metrics_handle(),
             started: Instant::now(),
+            started_at_ms: unix_ms(),
             next_conn_id: AtomicU64::new(1),
+            node_id,
+            public_url,
+            bus,
+            lobby,
+            registry,
             config,
-        }))
+        });
+        tokio::spawn(heartbeat(Arc::clone(&node)));
+        Ok(node)
+    }
+
+    /// What this node tells the registry about itself.
+    pub fn info(&self) -> NodeInfo {
+        let (matches, _) = self.matches.counts();
+        NodeInfo {
+            id: self.node_id.clone(),
+            public_url: self.public_url.clone(),
+            players: self.sessions.count() as u32,
+            matches: matches as u32,
+            started_at_ms: self.started_at_ms,
+            last_seen_ms: 0,
+        }
     }
 
     /// A number for a new connection, unique within this node.

@@ -6,7 +6,9 @@
 //! [`Frame`] sink, so tests drive it with channels and WebTransport can plug
 //! in later; [`crate::http`] adapts axum's WebSocket to them.
 
+use crate::bus::ChatLine;
 use crate::limits::{LeakyCounter, Throttle, TokenBucket};
+use crate::lobby::{self, LocalMember};
 use crate::matches::{MatchHandle, PlayerLink, SendError, SessionEvent};
 use crate::node::Node;
 use crate::outbox::{Outbox, Outgoing};
@@ -15,10 +17,11 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use skirmish_shared::codec::{DecodeError, decode_client, encode};
 use skirmish_shared::proto::{ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, close};
 use skirmish_shared::sim::{Input, InputError};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::auth::Claims;
 
@@ -66,7 +69,23 @@ struct Session {
     drops: LeakyCounter,
     strikes: LeakyCounter,
     rate_error: Throttle,
+    /// Chat rooms joined on this connection.
+    rooms: HashSet<String>,
+    /// Chat lines allowed: a burst, then one every two seconds.
+    chat_rate: TokenBucket,
+    /// The last typing announcement per room, to send at most one per
+    /// [`TYPING_INTERVAL`].
+    typing_sent: HashMap<String, Instant>,
 }
+
+/// Chat lines a player may post at once before the steady rate applies.
+const CHAT_BURST: f32 = 5.0;
+
+/// Chat lines per second at the steady rate.
+const CHAT_PER_S: f32 = 0.5;
+
+/// The shortest time between two typing announcements for one room.
+const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Whether the reader loop goes on.
 enum Flow {
@@ -117,6 +136,9 @@ where
         drops: LeakyCounter::new(tick_rate, 3.0 * tick_rate, now),
         strikes: LeakyCounter::new(1.0, limits.max_strikes, now),
         rate_error: Throttle::new(Duration::from_secs(1)),
+        rooms: HashSet::new(),
+        chat_rate: TokenBucket::new(CHAT_PER_S, CHAT_BURST, now),
+        typing_sent: HashMap::new(),
     };
     session.send(&ServerMsg::Welcome {
         protocol: PROTOCOL_VERSION,
@@ -171,6 +193,9 @@ where
 
     if let Some(handle) = session.current.take() {
         handle.detach(claims.player_id, conn_id).await;
+    }
+    if !session.rooms.is_empty() {
+        node.lobby.disconnected(claims.player_id, conn_id).await;
     }
     node.sessions.deregister(claims.player_id, conn_id);
     // Finish the closing handshake: the writer sends our close while we read
@@ -298,7 +323,128 @@ impl Session {
                 });
                 Flow::Continue
             }
+            ClientMsg::JoinRoom { room } => self.join_room(room).await,
+            ClientMsg::LeaveRoom { room } => {
+                if !self.rooms.remove(&room) {
+                    return self.refuse(ErrorCode::NotInRoom, format!("not in room `{room}`"));
+                }
+                self.typing_sent.remove(&room);
+                self.node
+                    .lobby
+                    .leave(&room, self.link.player_id, self.link.conn_id)
+                    .await;
+                self.send(&ServerMsg::RoomLeft { room });
+                Flow::Continue
+            }
+            ClientMsg::Chat { room, text } => self.chat(room, &text, now),
+            ClientMsg::Typing { room } => {
+                if !self.rooms.contains(&room) {
+                    return self.refuse(ErrorCode::NotInRoom, format!("not in room `{room}`"));
+                }
+                let recent = self
+                    .typing_sent
+                    .get(&room)
+                    .is_some_and(|t| now.duration_since(*t) < TYPING_INTERVAL);
+                if !recent {
+                    self.node
+                        .lobby
+                        .typing(&room, self.link.player_id, &self.link.name);
+                    self.typing_sent.insert(room, now);
+                }
+                Flow::Continue
+            }
+            ClientMsg::Leaderboard { .. } => self.refuse(
+                ErrorCode::UnknownBoard,
+                "leaderboards are not available on this node yet".into(),
+            ),
         }
+    }
+
+    async fn join_room(&mut self, room: String) -> Flow {
+        if !lobby::valid_room(&room) {
+            return self.refuse(
+                ErrorCode::InvalidRoom,
+                "room names are 1 to 24 of a-z, 0-9, _ and -".into(),
+            );
+        }
+        if !self.rooms.contains(&room) && self.rooms.len() >= lobby::MAX_ROOMS {
+            return self.refuse(
+                ErrorCode::TooManyRooms,
+                format!("at most {} rooms at once", lobby::MAX_ROOMS),
+            );
+        }
+        let member = LocalMember {
+            player_id: self.link.player_id,
+            name: self.link.name.clone(),
+            conn_id: self.link.conn_id,
+            outbox: Arc::clone(&self.link.outbox),
+        };
+        let Ok(members) = self.node.lobby.join(&room, member).await else {
+            return Flow::Close(1001, "server shutting down");
+        };
+        self.rooms.insert(room.clone());
+        // The history read may wait on Redis; it must not hold up this
+        // player's inputs, so it runs on its own and answers when done.
+        let lobby = self.node.lobby.clone();
+        let outbox = Arc::clone(&self.link.outbox);
+        tokio::spawn(async move {
+            let history = match lobby.history(&room).await {
+                Ok(lines) => lines.into_iter().map(lobby::chat_view).collect(),
+                Err(e) => {
+                    warn!(room, error = %e, "chat history unavailable");
+                    Vec::new()
+                }
+            };
+            let joined = ServerMsg::RoomJoined {
+                room,
+                members,
+                history,
+            };
+            let _ = outbox.push(Bytes::from(encode(&joined)), close::TOO_SLOW);
+        });
+        Flow::Continue
+    }
+
+    fn chat(&mut self, room: String, text: &str, now: Instant) -> Flow {
+        if !self.rooms.contains(&room) {
+            return self.refuse(ErrorCode::NotInRoom, format!("not in room `{room}`"));
+        }
+        let Some(text) = lobby::valid_text(text) else {
+            return self.refuse(
+                ErrorCode::InvalidText,
+                format!(
+                    "chat text is 1 to {} characters without control characters",
+                    lobby::MAX_TEXT_CHARS
+                ),
+            );
+        };
+        if !self.chat_rate.try_take(now) {
+            self.send(&ServerMsg::Error {
+                code: ErrorCode::ChatRateLimited,
+                message: "too many chat lines; wait a moment".into(),
+            });
+            return Flow::Continue;
+        }
+        let line = ChatLine {
+            room,
+            id: String::new(),
+            player_id: self.link.player_id,
+            name: self.link.name.clone(),
+            text: text.to_owned(),
+            sent_at_ms: crate::node::unix_ms(),
+        };
+        let lobby = self.node.lobby.clone();
+        let outbox = Arc::clone(&self.link.outbox);
+        tokio::spawn(async move {
+            if let Err(e) = lobby.post(line).await {
+                let error = ServerMsg::Error {
+                    code: ErrorCode::Unavailable,
+                    message: e.to_string(),
+                };
+                let _ = outbox.push(Bytes::from(encode(&error)), close::TOO_SLOW);
+            }
+        });
+        Flow::Continue
     }
 
     async fn play(&mut self) -> Flow {
@@ -426,13 +572,16 @@ mod tests {
         _shutdown: watch::Sender<bool>,
     }
 
-    fn start() -> Harness {
+    async fn start() -> Harness {
         let mut config = Config::for_tests(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets"));
         config.limits.idle_timeout_s = 3.0;
         config.limits.heartbeat_s = 1.0;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let (guard, _done) = mpsc::channel(1);
-        let node = Node::new(config, shutdown, guard).expect("shipped assets load");
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let node = Node::new(config, addr, shutdown, guard)
+            .await
+            .expect("shipped assets load");
         let (to_session, inbound) = mpsc::unbounded_channel();
         let inbound = Box::pin(futures_util::stream::unfold(inbound, |mut rx| async move {
             rx.recv().await.map(|frame| (frame, rx))
@@ -478,7 +627,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn welcome_then_errors_for_bad_frames() {
-        let mut h = start();
+        let mut h = start().await;
         assert!(matches!(
             h.next_message().await,
             ServerMsg::Welcome { protocol: 1, .. }
@@ -505,7 +654,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_client_is_pinged_then_closed_as_idle() {
-        let mut h = start();
+        let mut h = start().await;
         assert!(matches!(h.next_message().await, ServerMsg::Welcome { .. }));
         assert_eq!(
             h.next().await,
@@ -528,7 +677,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_oversized_frame_closes_with_1009() {
-        let mut h = start();
+        let mut h = start().await;
         assert!(matches!(h.next_message().await, ServerMsg::Welcome { .. }));
         h.to_session.send(Inbound::TooLarge).expect("send");
         loop {

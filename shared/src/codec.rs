@@ -62,19 +62,7 @@ pub fn decode_client(bytes: &[u8]) -> Result<ClientMsg, DecodeError> {
 
 /// Decodes one message from a node.
 pub fn decode_server(bytes: &[u8]) -> Result<ServerMsg, DecodeError> {
-    decode(
-        bytes,
-        &[
-            "welcome",
-            "joined",
-            "roster",
-            "snapshot",
-            "match_end",
-            "left",
-            "pong",
-            "error",
-        ],
-    )
+    decode(bytes, ServerMsg::TYPES)
 }
 
 /// The type string of an array message, if the buffer starts like one.
@@ -168,6 +156,127 @@ mod tests {
                 }
             ),
             prop::num::f64::NORMAL.prop_map(|client_time| ClientMsg::Ping { client_time }),
+            "\\PC{0,30}".prop_map(|room| ClientMsg::JoinRoom { room }),
+            "\\PC{0,30}".prop_map(|room| ClientMsg::LeaveRoom { room }),
+            ("\\PC{0,30}", "\\PC{0,200}").prop_map(|(room, text)| ClientMsg::Chat { room, text }),
+            "\\PC{0,30}".prop_map(|room| ClientMsg::Typing { room }),
+            (
+                any::<u32>(),
+                "\\PC{0,30}",
+                "\\PC{0,10}",
+                any::<bool>(),
+                prop::option::of("\\PC{0,30}"),
+                any::<u16>()
+            )
+                .prop_map(|(request_id, board, period, around_me, cursor, limit)| {
+                    ClientMsg::Leaderboard {
+                        request_id,
+                        board,
+                        period,
+                        around_me,
+                        cursor,
+                        limit,
+                    }
+                }),
+        ]
+    }
+
+    fn chat_view() -> impl Strategy<Value = ChatView> {
+        (
+            "\\PC{0,20}",
+            "\\PC{0,20}",
+            any::<u64>(),
+            "\\PC{0,20}",
+            "\\PC{0,100}",
+            any::<u64>(),
+        )
+            .prop_map(|(room, id, player, name, text, sent_at_ms)| ChatView {
+                room,
+                id,
+                player_id: PlayerId(player),
+                name,
+                text,
+                sent_at_ms,
+            })
+    }
+
+    /// Messages added with the lobby and leaderboards.
+    fn lobby_msg() -> impl Strategy<Value = ServerMsg> {
+        let text = "\\PC{0,20}";
+        prop_oneof![
+            (
+                text,
+                vec((any::<u64>(), text), 0..5),
+                vec(chat_view(), 0..5)
+            )
+                .prop_map(|(room, members, history)| {
+                    ServerMsg::RoomJoined {
+                        room,
+                        members: members
+                            .into_iter()
+                            .map(|(id, name)| MemberView {
+                                player_id: PlayerId(id),
+                                name,
+                            })
+                            .collect(),
+                        history,
+                    }
+                }),
+            text.prop_map(|room| ServerMsg::RoomLeft { room }),
+            chat_view().prop_map(ServerMsg::Chat),
+            (text, any::<u64>(), text, any::<bool>(), any::<u32>()).prop_map(
+                |(room, id, name, joined, count)| {
+                    ServerMsg::Presence {
+                        room,
+                        player_id: PlayerId(id),
+                        name,
+                        joined,
+                        count,
+                    }
+                }
+            ),
+            (text, any::<u64>(), text).prop_map(|(room, id, name)| ServerMsg::Typing {
+                room,
+                player_id: PlayerId(id),
+                name
+            }),
+            (
+                any::<u32>(),
+                text,
+                text,
+                prop::option::of(any::<u64>()),
+                any::<u64>(),
+                vec((any::<u64>(), any::<u64>(), text, any::<i64>()), 0..5),
+                prop::option::of(text)
+            )
+                .prop_map(
+                    |(request_id, board, period, resets_at_ms, total, entries, next_cursor)| {
+                        ServerMsg::Leaderboard {
+                            request_id,
+                            board,
+                            period,
+                            resets_at_ms,
+                            total,
+                            entries: entries
+                                .into_iter()
+                                .map(|(rank, id, name, score)| EntryView {
+                                    rank,
+                                    player_id: PlayerId(id),
+                                    name,
+                                    score,
+                                })
+                                .collect(),
+                            next_cursor,
+                        }
+                    }
+                ),
+            (any::<u64>(), any::<i32>(), any::<i32>()).prop_map(|(id, rating, delta)| {
+                ServerMsg::Rating {
+                    match_id: MatchId(id),
+                    rating,
+                    delta,
+                }
+            }),
         ]
     }
 
@@ -223,6 +332,14 @@ mod tests {
             ErrorCode::AlreadyInMatch,
             ErrorCode::TextFrame,
             ErrorCode::NoMatchAvailable,
+            ErrorCode::InvalidRoom,
+            ErrorCode::NotInRoom,
+            ErrorCode::TooManyRooms,
+            ErrorCode::InvalidText,
+            ErrorCode::ChatRateLimited,
+            ErrorCode::Unavailable,
+            ErrorCode::UnknownBoard,
+            ErrorCode::InvalidQuery,
         ])
     }
 
@@ -350,6 +467,7 @@ mod tests {
                 }
             ),
             (error_code(), text).prop_map(|(code, message)| ServerMsg::Error { code, message }),
+            lobby_msg(),
         ]
     }
 

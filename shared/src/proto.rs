@@ -62,6 +62,22 @@ pub enum ErrorCode {
     TextFrame,
     /// No match could take the player right now; try again later.
     NoMatchAvailable,
+    /// A room name that is not 1 to 24 of `a-z`, `0-9`, `_`, `-`.
+    InvalidRoom,
+    /// A chat or typing message for a room the player has not joined.
+    NotInRoom,
+    /// Joining one room more than the per-player limit.
+    TooManyRooms,
+    /// Chat text that is empty, too long or holds control characters.
+    InvalidText,
+    /// Over the chat rate limit; the line was not posted.
+    ChatRateLimited,
+    /// A shared service (Redis) did not answer; try again shortly.
+    Unavailable,
+    /// A leaderboard name this node does not know.
+    UnknownBoard,
+    /// A leaderboard query with a bad period, cursor or limit.
+    InvalidQuery,
 }
 
 impl ErrorCode {
@@ -78,6 +94,14 @@ impl ErrorCode {
             ErrorCode::AlreadyInMatch => "already_in_match",
             ErrorCode::TextFrame => "text_frame",
             ErrorCode::NoMatchAvailable => "no_match_available",
+            ErrorCode::InvalidRoom => "invalid_room",
+            ErrorCode::NotInRoom => "not_in_room",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::InvalidText => "invalid_text",
+            ErrorCode::ChatRateLimited => "chat_rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::UnknownBoard => "unknown_board",
+            ErrorCode::InvalidQuery => "invalid_query",
         }
     }
 }
@@ -163,12 +187,62 @@ pub enum ClientMsg {
         /// Any number the client chooses, echoed back (typically its clock in ms).
         client_time: f64,
     },
+    /// Joins a chat room (created on first join); answered with
+    /// [`ServerMsg::RoomJoined`].
+    JoinRoom {
+        /// `global`, or any name of 1 to 24 of `a-z`, `0-9`, `_`, `-`.
+        room: String,
+    },
+    /// Leaves a chat room; answered with [`ServerMsg::RoomLeft`].
+    LeaveRoom {
+        /// The room.
+        room: String,
+    },
+    /// Posts a line in a joined room; everyone in it (the sender too)
+    /// receives it as [`ServerMsg::Chat`].
+    Chat {
+        /// The room.
+        room: String,
+        /// 1 to 200 characters, no control characters.
+        text: String,
+    },
+    /// Says the player is typing in a joined room.
+    Typing {
+        /// The room.
+        room: String,
+    },
+    /// Asks for a leaderboard page; answered with
+    /// [`ServerMsg::Leaderboard`] carrying the same `request_id`.
+    Leaderboard {
+        /// Echoed in the answer, to match answers to questions.
+        request_id: u32,
+        /// A board id (see `GET /api/leaderboards`), e.g. `kills`.
+        board: String,
+        /// `all_time`, `daily` or `weekly`.
+        period: String,
+        /// The page around the asking player instead of the top.
+        around_me: bool,
+        /// Continues from a previous answer's `next_cursor`.
+        cursor: Option<String>,
+        /// Entries wanted, 1 to 100.
+        limit: u16,
+    },
 }
 
 impl ClientMsg {
     /// Every message type, as on the wire, for telling unknown types apart
     /// from malformed known ones.
-    pub const TYPES: &'static [&'static str] = &["play", "leave", "input", "ping"];
+    pub const TYPES: &'static [&'static str] = &[
+        "play",
+        "leave",
+        "input",
+        "ping",
+        "join_room",
+        "leave_room",
+        "chat",
+        "typing",
+        "leaderboard",
+    ];
 }
 
 /// A message from a node to a client.
@@ -244,6 +318,70 @@ pub enum ServerMsg {
         /// The node's clock, milliseconds since the Unix epoch.
         server_time: f64,
     },
+    /// The player is in the room: who else is, and its recent lines.
+    RoomJoined {
+        /// The room.
+        room: String,
+        /// Everyone in the room on every node, the player included.
+        members: Vec<MemberView>,
+        /// Up to the last 50 lines, oldest first.
+        history: Vec<ChatView>,
+    },
+    /// The player left the room.
+    RoomLeft {
+        /// The room.
+        room: String,
+    },
+    /// A line posted in a joined room.
+    Chat(ChatView),
+    /// Someone joined or left a joined room.
+    Presence {
+        /// The room.
+        room: String,
+        /// Who.
+        player_id: PlayerId,
+        /// Their display name.
+        name: String,
+        /// Joined (true) or left (false).
+        joined: bool,
+        /// Players in the room now, on every node.
+        count: u32,
+    },
+    /// Someone is typing in a joined room; show it for about three seconds.
+    Typing {
+        /// The room.
+        room: String,
+        /// Who.
+        player_id: PlayerId,
+        /// Their display name.
+        name: String,
+    },
+    /// A leaderboard page.
+    Leaderboard {
+        /// From the request.
+        request_id: u32,
+        /// The board.
+        board: String,
+        /// `all_time`, `daily` or `weekly`.
+        period: String,
+        /// When the period's board starts afresh, Unix ms; none for all-time.
+        resets_at_ms: Option<u64>,
+        /// Players on the board.
+        total: u64,
+        /// The page, best first.
+        entries: Vec<EntryView>,
+        /// Pass back as `cursor` for the next page; none at the end.
+        next_cursor: Option<String>,
+    },
+    /// The player's new rating after a match's results were recorded.
+    Rating {
+        /// The match.
+        match_id: MatchId,
+        /// The new rating.
+        rating: i32,
+        /// The change this match made.
+        delta: i32,
+    },
     /// A message was refused; nothing else changed.
     Error {
         /// What went wrong.
@@ -251,6 +389,66 @@ pub enum ServerMsg {
         /// For people; may change between versions.
         message: String,
     },
+}
+
+/// A room member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    /// Who.
+    pub player_id: PlayerId,
+    /// Their display name.
+    pub name: String,
+}
+
+/// A chat line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatView {
+    /// The room.
+    pub room: String,
+    /// Unique and increasing within the room.
+    pub id: String,
+    /// The writer.
+    pub player_id: PlayerId,
+    /// The writer's display name.
+    pub name: String,
+    /// The text.
+    pub text: String,
+    /// When it was posted, Unix milliseconds.
+    pub sent_at_ms: u64,
+}
+
+/// A leaderboard line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryView {
+    /// 1 is best.
+    pub rank: u64,
+    /// Who.
+    pub player_id: PlayerId,
+    /// Their display name.
+    pub name: String,
+    /// Their score on this board.
+    pub score: i64,
+}
+
+impl ServerMsg {
+    /// Every message type, as on the wire.
+    pub const TYPES: &'static [&'static str] = &[
+        "welcome",
+        "joined",
+        "roster",
+        "snapshot",
+        "match_end",
+        "left",
+        "pong",
+        "room_joined",
+        "room_left",
+        "chat",
+        "presence",
+        "typing",
+        "leaderboard",
+        "rating",
+        "error",
+    ];
 }
 
 /// The arena as a client draws it.

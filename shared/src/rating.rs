@@ -94,14 +94,23 @@ mod tests {
         let players: Vec<Rated> = (1..=16).map(|p| rated(1000, p)).collect();
         let deltas = changes(&players);
         assert!(deltas.windows(2).all(|w| w[0] >= w[1]), "{deltas:?}");
-        assert!(deltas.iter().sum::<i32>().abs() <= 8, "zero-sum up to rounding: {deltas:?}");
-        assert_eq!(deltas[0], 16, "winning every pair against equals is half of K");
+        assert!(
+            deltas.iter().sum::<i32>().abs() <= 8,
+            "zero-sum up to rounding: {deltas:?}"
+        );
+        assert_eq!(
+            deltas[0], 16,
+            "winning every pair against equals is half of K"
+        );
         assert_eq!(deltas[15], -16);
     }
 
     #[test]
     fn ratings_have_a_floor_and_solo_matches_change_nothing() {
-        assert_eq!(changes(&[rated(MIN_RATING + 10, 2), rated(MIN_RATING + 10, 1)]), vec![-10, 16]);
+        assert_eq!(
+            changes(&[rated(MIN_RATING + 10, 2), rated(MIN_RATING + 10, 1)]),
+            vec![-10, 16]
+        );
         assert_eq!(changes(&[rated(1000, 1)]), vec![0]);
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: real nodes on port 0 with the
-//! shipped or a test arena, real WebSocket players, and waiting with
-//! deadlines instead of sleeps.
+//! shipped or a test arena, real WebSocket players, real `redis-server`s on
+//! free ports, and waiting with deadlines instead of sleeps.
+
+pub mod redis;
 
 use skirmish_client_sim::{Connection, Incoming, Session, login};
 use skirmish_server::{Config, Server};
@@ -175,4 +177,131 @@ pub async fn recv(conn: &mut Connection) -> Incoming {
         .await
         .expect("a message in time")
         .expect("a readable message")
+}
+
+/// A node configured for multi-node tests: Redis at `redis_url`, a fixed
+/// id, a short registry TTL, and keys under `prefix`.
+pub fn cluster_config(redis_url: &str, node_id: &str, prefix: &str) -> Config {
+    let mut config = test_config();
+    config.redis_url = Some(redis_url.to_owned());
+    config.node_id = Some(node_id.to_owned());
+    config.key_prefix = prefix.to_owned();
+    config.node_ttl_s = 1.5;
+    config
+}
+
+/// A node in a child process (`skirmish-test-node`), so a test can kill it
+/// without a shutdown.
+#[derive(Debug)]
+pub struct ChildNode {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl ChildNode {
+    /// Starts a node process with the given settings; `exe` is the
+    /// `skirmish-test-node` binary (`env!("CARGO_BIN_EXE_skirmish-test-node")`
+    /// in an integration test).
+    pub fn start(
+        exe: &str,
+        redis_url: &str,
+        node_id: &str,
+        prefix: &str,
+        node_ttl_s: f32,
+    ) -> ChildNode {
+        use std::io::BufRead;
+        let dir =
+            std::env::temp_dir().join(format!("skirmish-child-{}-{node_id}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = dir.join("node.toml");
+        let text = format!(
+            "listen = \"127.0.0.1:0\"\nassets = {assets:?}\nredis_url = {redis_url:?}\nnode_id = {node_id:?}\n\
+             key_prefix = {prefix:?}\nnode_ttl_s = {node_ttl_s}\ndata_dir = {data:?}\n",
+            assets = assets_dir().display().to_string(),
+            data = dir.join("data").display().to_string(),
+        );
+        std::fs::write(&config, text).expect("write the node config");
+        let mut child = std::process::Command::new(exe)
+            .arg(&config)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start skirmish-test-node");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the node's first line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("the node did not start: {line:?}"));
+        ChildNode { addr, child }
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Kills the process at once: no shutdown, no goodbye to the registry.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The ids of the nodes `GET /api/nodes` lists.
+pub async fn live_nodes(base_url: &str) -> Vec<String> {
+    let body: serde_json::Value = reqwest::get(format!("{base_url}/api/nodes"))
+        .await
+        .expect("GET /api/nodes")
+        .json()
+        .await
+        .expect("a JSON body");
+    body["nodes"]
+        .as_array()
+        .map(|nodes| {
+            nodes
+                .iter()
+                .filter_map(|n| n["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Player {
+    /// Joins a chat room and waits for the answer: members and history.
+    pub async fn join_room(
+        &mut self,
+        room: &str,
+    ) -> (
+        Vec<skirmish_shared::proto::MemberView>,
+        Vec<skirmish_shared::proto::ChatView>,
+    ) {
+        self.conn
+            .send(&ClientMsg::JoinRoom {
+                room: room.to_owned(),
+            })
+            .await
+            .expect("send join_room");
+        self.wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::RoomJoined {
+                room: r,
+                members,
+                history,
+            }) if r == room => Some((members.clone(), history.clone())),
+            _ => None,
+        })
+        .await
+    }
 }

@@ -1,0 +1,177 @@
+//! The bus over Redis Pub/Sub: one subscriber connection per node (RESP3
+//! pushes, resubscribed automatically after a reconnect) and publishing over
+//! the command connection from a background task, so `publish` never waits.
+
+use super::local::DELIVERY_QUEUE;
+use super::{Bus, BusError, BusMessage, Delivery, ENVELOPE_VERSION, Envelope, Topic};
+use crate::redis_conn;
+use futures_util::future::BoxFuture;
+use redis::aio::ConnectionManager;
+use redis::{PushInfo, PushKind, Value};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+/// Publications queued before new ones are dropped.
+const PUBLISH_QUEUE: usize = 65_536;
+
+/// Publications sent in one pipeline.
+const PUBLISH_BATCH: usize = 128;
+
+/// A node's bus over Redis Pub/Sub.
+#[derive(Debug)]
+pub struct RedisBus {
+    prefix: String,
+    node_id: String,
+    subscriber: ConnectionManager,
+    publications: mpsc::Sender<(String, Vec<u8>)>,
+}
+
+impl RedisBus {
+    /// Connects the subscriber and starts the publisher and push-reader
+    /// tasks; returns the bus and the receiver of its deliveries.
+    pub async fn connect(
+        client: &redis::Client,
+        prefix: &str,
+        node_id: &str,
+    ) -> redis::RedisResult<(RedisBus, mpsc::Receiver<Delivery>)> {
+        let (push_tx, push_rx) = mpsc::unbounded_channel();
+        let subscriber = redis_conn::subscriber(client, push_tx).await?;
+        let commands = redis_conn::commands(client).await?;
+        let (deliveries_tx, deliveries) = mpsc::channel(DELIVERY_QUEUE);
+        tokio::spawn(read_pushes(
+            push_rx,
+            deliveries_tx,
+            subscriber.clone(),
+            prefix.to_owned(),
+        ));
+        let (publications, queue) = mpsc::channel(PUBLISH_QUEUE);
+        tokio::spawn(publish_loop(queue, commands));
+        let bus = RedisBus {
+            prefix: prefix.to_owned(),
+            node_id: node_id.to_owned(),
+            subscriber,
+            publications,
+        };
+        Ok((bus, deliveries))
+    }
+}
+
+impl Bus for RedisBus {
+    fn publish(&self, topic: &Topic, msg: BusMessage) {
+        let envelope = Envelope {
+            version: ENVELOPE_VERSION,
+            from: self.node_id.clone(),
+            msg,
+        };
+        if self
+            .publications
+            .try_send((topic.channel(&self.prefix), envelope.encode()))
+            .is_err()
+        {
+            metrics::counter!("skirmish_bus_dropped_total").increment(1);
+        }
+    }
+
+    fn subscribe<'a>(&'a self, topic: &'a Topic) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            let mut conn = self.subscriber.clone();
+            conn.subscribe(topic.channel(&self.prefix))
+                .await
+                .map_err(|e| BusError::Unavailable(e.to_string()))
+        })
+    }
+
+    fn unsubscribe<'a>(&'a self, topic: &'a Topic) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            let mut conn = self.subscriber.clone();
+            conn.unsubscribe(topic.channel(&self.prefix))
+                .await
+                .map_err(|e| BusError::Unavailable(e.to_string()))
+        })
+    }
+}
+
+/// Sends queued publications, a pipeline at a time. A failed batch is
+/// dropped: Pub/Sub is at-most-once, and what must survive is stored first.
+async fn publish_loop(
+    mut queue: mpsc::Receiver<(String, Vec<u8>)>,
+    mut commands: ConnectionManager,
+) {
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    while queue.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        let mut pipe = redis::pipe();
+        for (channel, payload) in batch.drain(..) {
+            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+        }
+        if let Err(e) = pipe.query_async::<()>(&mut commands).await {
+            metrics::counter!("skirmish_bus_dropped_total").increment(1);
+            warn!(error = %e, "bus publish failed; messages dropped");
+        }
+    }
+}
+
+/// Turns pushed messages into deliveries. After a `Disconnection` push it
+/// pings until Redis answers again: the ping makes the manager reconnect,
+/// and reconnecting resubscribes every channel.
+async fn read_pushes(
+    mut pushes: mpsc::UnboundedReceiver<PushInfo>,
+    deliveries: mpsc::Sender<Delivery>,
+    subscriber: ConnectionManager,
+    prefix: String,
+) {
+    while let Some(push) = pushes.recv().await {
+        match push.kind {
+            PushKind::Message => {
+                let mut data = push.data.into_iter();
+                let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
+                    continue;
+                };
+                let (Some(channel), Some(payload)) = (bytes_of(channel), bytes_of(payload)) else {
+                    continue;
+                };
+                let Some(topic) = Topic::from_channel(&prefix, &String::from_utf8_lossy(&channel))
+                else {
+                    continue;
+                };
+                match Envelope::decode(&payload) {
+                    Ok(envelope) => {
+                        if deliveries.try_send(Delivery { topic, envelope }).is_err() {
+                            metrics::counter!("skirmish_bus_dropped_total").increment(1);
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "dropping an unreadable bus envelope"),
+                }
+            }
+            PushKind::Disconnection => {
+                warn!("bus subscriber lost its Redis connection; reconnecting");
+                reconnect(subscriber.clone()).await;
+                info!("bus subscriber reconnected and resubscribed");
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn reconnect(mut subscriber: ConnectionManager) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        if redis::cmd("PING")
+            .query_async::<()>(&mut subscriber)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+fn bytes_of(value: Value) -> Option<Vec<u8>> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(s) => Some(s.into_bytes()),
+        _ => None,
+    }
+}

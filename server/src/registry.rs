@@ -1,0 +1,269 @@
+//! The node registry: every node heartbeats its id, public URL and load;
+//! a node that stops heartbeating drops out of the live list within the TTL.
+//!
+//! In Redis the registry is a hash of node descriptions and a sorted set of
+//! last-seen times, both under the hash tag `{nodes}` so the Lua scripts
+//! that touch them are Redis-Cluster-safe. Times come from the Redis
+//! server's clock (`TIME`), so clock skew between nodes cannot make a live
+//! node look dead.
+
+use futures_util::future::BoxFuture;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What a node says about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Unique in the cluster.
+    pub id: String,
+    /// How players reach it.
+    pub public_url: String,
+    /// Players connected.
+    pub players: u32,
+    /// Matches running.
+    pub matches: u32,
+    /// When it started, Unix milliseconds.
+    pub started_at_ms: u64,
+    /// Its last heartbeat, Unix milliseconds (set by the registry).
+    #[serde(default)]
+    pub last_seen_ms: u64,
+}
+
+/// Why the registry could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Redis did not answer; try again later.
+    #[error("the node registry is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where nodes announce themselves and find each other.
+pub trait Registry: Send + Sync + std::fmt::Debug {
+    /// Records `info` as alive now.
+    fn heartbeat<'a>(&'a self, info: &'a NodeInfo) -> BoxFuture<'a, Result<(), RegistryError>>;
+    /// Nodes seen within the TTL, by id; forgets the others.
+    fn live(&self) -> BoxFuture<'_, Result<Vec<NodeInfo>, RegistryError>>;
+    /// Removes a node at once (graceful shutdown).
+    fn leave<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<(), RegistryError>>;
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The registry of a node running alone (or of nodes in one process).
+#[derive(Clone, Debug)]
+pub struct MemoryRegistry {
+    nodes: Arc<Mutex<HashMap<String, NodeInfo>>>,
+    ttl: Duration,
+}
+
+impl MemoryRegistry {
+    /// An empty registry where a node lives `ttl` after its last heartbeat.
+    pub fn new(ttl: Duration) -> Self {
+        MemoryRegistry {
+            nodes: Arc::default(),
+            ttl,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, NodeInfo>> {
+        self.nodes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Registry for MemoryRegistry {
+    fn heartbeat<'a>(&'a self, info: &'a NodeInfo) -> BoxFuture<'a, Result<(), RegistryError>> {
+        let info = NodeInfo {
+            last_seen_ms: now_ms(),
+            ..info.clone()
+        };
+        self.lock().insert(info.id.clone(), info);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn live(&self) -> BoxFuture<'_, Result<Vec<NodeInfo>, RegistryError>> {
+        let cutoff = now_ms().saturating_sub(self.ttl.as_millis() as u64);
+        let mut nodes = self.lock();
+        nodes.retain(|_, n| n.last_seen_ms >= cutoff);
+        let mut live: Vec<NodeInfo> = nodes.values().cloned().collect();
+        live.sort_by(|a, b| a.id.cmp(&b.id));
+        Box::pin(std::future::ready(Ok(live)))
+    }
+
+    fn leave<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<(), RegistryError>> {
+        self.lock().remove(node_id);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Records a heartbeat with the Redis server's clock.
+const HEARTBEAT: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+return now
+";
+
+/// Forgets nodes older than the TTL and returns the descriptions and
+/// last-seen times of the others.
+const LIVE: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local cutoff = now - tonumber(ARGV[1])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. cutoff)
+for _, id in ipairs(dead) do
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], cutoff, '+inf', 'WITHSCORES')
+local out = {}
+for i = 1, #ids, 2 do
+  out[#out + 1] = redis.call('HGET', KEYS[1], ids[i]) or ''
+  out[#out + 1] = ids[i + 1]
+end
+return out
+";
+
+/// The registry in Redis.
+#[derive(Clone)]
+pub struct RedisRegistry {
+    conn: ConnectionManager,
+    info_key: String,
+    seen_key: String,
+    ttl: Duration,
+    heartbeat: Arc<redis::Script>,
+    live: Arc<redis::Script>,
+}
+
+impl std::fmt::Debug for RedisRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisRegistry")
+            .field("info_key", &self.info_key)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+impl RedisRegistry {
+    /// A registry under `prefix` where nodes live `ttl` after their last
+    /// heartbeat.
+    pub fn new(conn: ConnectionManager, prefix: &str, ttl: Duration) -> Self {
+        RedisRegistry {
+            conn,
+            info_key: format!("{prefix}:{{nodes}}:info"),
+            seen_key: format!("{prefix}:{{nodes}}:seen"),
+            ttl,
+            heartbeat: Arc::new(redis::Script::new(HEARTBEAT)),
+            live: Arc::new(redis::Script::new(LIVE)),
+        }
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> RegistryError {
+    RegistryError::Unavailable(e.to_string())
+}
+
+impl Registry for RedisRegistry {
+    fn heartbeat<'a>(&'a self, info: &'a NodeInfo) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(info)
+                .map_err(|e| RegistryError::Unavailable(e.to_string()))?;
+            let mut conn = self.conn.clone();
+            let _: u64 = self
+                .heartbeat
+                .key(&self.info_key)
+                .key(&self.seen_key)
+                .arg(&info.id)
+                .arg(json)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    fn live(&self) -> BoxFuture<'_, Result<Vec<NodeInfo>, RegistryError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let flat: Vec<String> = self
+                .live
+                .key(&self.info_key)
+                .key(&self.seen_key)
+                .arg(self.ttl.as_millis() as u64)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let mut nodes: Vec<NodeInfo> = flat
+                .chunks(2)
+                .filter_map(|pair| {
+                    let mut info: NodeInfo = serde_json::from_str(pair.first()?).ok()?;
+                    info.last_seen_ms = pair.get(1)?.parse().ok()?;
+                    Some(info)
+                })
+                .collect();
+            nodes.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(nodes)
+        })
+    }
+
+    fn leave<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            redis::pipe()
+                .atomic()
+                .hdel(&self.info_key, node_id)
+                .zrem(&self.seen_key, node_id)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(unavailable)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: &str) -> NodeInfo {
+        NodeInfo {
+            id: id.into(),
+            public_url: format!("http://{id}"),
+            players: 3,
+            matches: 1,
+            started_at_ms: 1,
+            last_seen_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn nodes_live_until_their_ttl_passes() {
+        let registry = MemoryRegistry::new(Duration::from_millis(200));
+        registry.heartbeat(&info("b")).await.expect("heartbeat");
+        registry.heartbeat(&info("a")).await.expect("heartbeat");
+        let live = registry.live().await.expect("live");
+        assert_eq!(
+            live.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert!(live[0].last_seen_ms > 0);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        registry.heartbeat(&info("a")).await.expect("heartbeat");
+        let live = registry.live().await.expect("live");
+        assert_eq!(
+            live.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+            ["a"],
+            "b stopped heartbeating"
+        );
+        registry.leave("a").await.expect("leave");
+        assert!(registry.live().await.expect("live").is_empty());
+    }
+}

@@ -1,0 +1,233 @@
+//! Several nodes on one real Redis: one lobby across nodes (chat, presence,
+//! history), the node registry, and surviving a Redis restart.
+
+use skirmish_client_sim::Incoming;
+use skirmish_shared::proto::{ChatView, ClientMsg, ServerMsg};
+use skirmish_tests::redis::RedisServer;
+use skirmish_tests::{ChildNode, Player, TestNode, cluster_config, live_nodes};
+use std::time::{Duration, Instant};
+
+/// A chat line in `room` with `text`, if that is what arrived.
+fn chat_in<'a>(m: &'a Incoming, room: &str, text: &str) -> Option<&'a ChatView> {
+    match m {
+        Incoming::Msg(ServerMsg::Chat(line)) if line.room == room && line.text == text => {
+            Some(line)
+        }
+        _ => None,
+    }
+}
+
+/// Waits until `player` sees `who` join `room`; returns the count it reports.
+async fn sees_join(player: &mut Player, room: &str, who: &str) -> u32 {
+    player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Presence {
+                room: r,
+                name,
+                joined: true,
+                count,
+                ..
+            }) if r == room && name == who => Some(*count),
+            _ => None,
+        })
+        .await
+}
+
+/// Reads whatever arrives for `window` and returns it.
+async fn drain(player: &mut Player, window: Duration) -> Vec<Incoming> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok(m)) = tokio::time::timeout_at(deadline, player.conn.recv()).await {
+        seen.push(m);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_one_lobby() {
+    let redis = RedisServer::start();
+    let prefix = "lobby3";
+    let a = TestNode::start(cluster_config(&redis.url(), "node-a", prefix)).await;
+    let b = TestNode::start(cluster_config(&redis.url(), "node-b", prefix)).await;
+    let c = TestNode::start(cluster_config(&redis.url(), "node-c", prefix)).await;
+
+    let mut ada = Player::connect(&a, "ada").await;
+    let mut bob = Player::connect(&b, "bob").await;
+    let mut cyd = Player::connect(&c, "cyd").await;
+    let mut cat = Player::connect(&c, "cat").await;
+    let mut bea = Player::connect(&b, "bea").await;
+
+    let (members, _) = ada.join_room("tavern").await;
+    assert_eq!(members.len(), 1);
+    let (members, _) = bob.join_room("tavern").await;
+    assert_eq!(
+        members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        ["ada", "bob"],
+        "B sees A's member"
+    );
+    assert_eq!(sees_join(&mut ada, "tavern", "bob").await, 2);
+    let (members, _) = cyd.join_room("tavern").await;
+    assert_eq!(members.len(), 3);
+    for p in [&mut ada, &mut bob] {
+        assert_eq!(sees_join(p, "tavern", "cyd").await, 3);
+    }
+    let (members, _) = cat.join_room("tavern").await;
+    assert_eq!(members.len(), 4);
+    // Presence and counts agree on all three nodes.
+    for p in [&mut ada, &mut bob, &mut cyd] {
+        assert_eq!(sees_join(p, "tavern", "cat").await, 4);
+    }
+    bea.join_room("cellar").await;
+
+    // A line posted on A reaches the room on B and C (and A), not other rooms.
+    ada.conn
+        .send(&ClientMsg::Chat {
+            room: "tavern".into(),
+            text: "hello from A".into(),
+        })
+        .await
+        .expect("send");
+    for p in [&mut ada, &mut bob, &mut cyd, &mut cat] {
+        let line = p
+            .wait_for(|m| chat_in(m, "tavern", "hello from A").cloned())
+            .await;
+        assert_eq!(line.name, "ada");
+    }
+    let bea_saw = drain(&mut bea, Duration::from_millis(500)).await;
+    assert!(
+        !bea_saw
+            .iter()
+            .any(|m| matches!(m, Incoming::Msg(ServerMsg::Chat(_)))),
+        "a player in another room got the line: {bea_saw:?}"
+    );
+
+    // A late joiner on B gets the history.
+    let mut dan = Player::connect(&b, "dan").await;
+    let (members, history) = dan.join_room("tavern").await;
+    assert_eq!(members.len(), 5);
+    assert_eq!(
+        history.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+        ["hello from A"]
+    );
+
+    // Leaving is seen everywhere.
+    cat.conn
+        .send(&ClientMsg::LeaveRoom {
+            room: "tavern".into(),
+        })
+        .await
+        .expect("send");
+    for p in [&mut ada, &mut bob, &mut dan] {
+        let count = p
+            .wait_for(|m| match m {
+                Incoming::Msg(ServerMsg::Presence {
+                    name,
+                    joined: false,
+                    count,
+                    ..
+                }) if name == "cat" => Some(*count),
+                _ => None,
+            })
+            .await;
+        assert_eq!(count, 4);
+    }
+
+    // The registry lists the three nodes, with their players.
+    let mut listed = live_nodes(&a.url()).await;
+    listed.sort();
+    assert_eq!(listed, ["node-a", "node-b", "node-c"]);
+
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_flows_again_after_redis_restarts() {
+    let mut redis = RedisServer::start();
+    let prefix = "restart";
+    let a = TestNode::start(cluster_config(&redis.url(), "node-a", prefix)).await;
+    let b = TestNode::start(cluster_config(&redis.url(), "node-b", prefix)).await;
+    let mut ada = Player::connect(&a, "ada").await;
+    let mut bob = Player::connect(&b, "bob").await;
+    ada.join_room("tavern").await;
+    bob.join_room("tavern").await;
+    sees_join(&mut ada, "tavern", "bob").await;
+
+    // While Redis is down a line cannot be stored, and the writer is told.
+    redis.stop();
+    ada.conn
+        .send(&ClientMsg::Chat {
+            room: "tavern".into(),
+            text: "into the void".into(),
+        })
+        .await
+        .expect("send");
+    assert_eq!(ada.next_error().await, "unavailable");
+
+    redis.restart();
+    let restarted = Instant::now();
+
+    // Posting may fail (`unavailable`) until the nodes have reconnected and
+    // resubscribed; keep trying for a few seconds.
+    let mut n = 0;
+    let delivered_after = loop {
+        n += 1;
+        let text = format!("after restart {n}");
+        ada.conn
+            .send(&ClientMsg::Chat {
+                room: "tavern".into(),
+                text: text.clone(),
+            })
+            .await
+            .expect("send");
+        let seen = drain(&mut bob, Duration::from_millis(700)).await;
+        if seen.iter().any(|m| chat_in(m, "tavern", &text).is_some()) {
+            break restarted.elapsed();
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(10),
+            "chat did not flow again within 10 s"
+        );
+        // Stay under the chat rate limit.
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+    };
+    println!("chat flowed again {delivered_after:?} after the restart ({n} attempts)");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_leaves_the_registry_within_its_ttl() {
+    let redis = RedisServer::start();
+    let prefix = "kill";
+    let ttl = 1.5;
+    let survivor = TestNode::start(cluster_config(&redis.url(), "survivor", prefix)).await;
+    let mut victim = ChildNode::start(
+        env!("CARGO_BIN_EXE_skirmish-test-node"),
+        &redis.url(),
+        "victim",
+        prefix,
+        ttl,
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while live_nodes(&survivor.url()).await != ["survivor", "victim"] {
+        assert!(Instant::now() < deadline, "the victim never registered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    victim.kill();
+    let killed = Instant::now();
+    while live_nodes(&survivor.url()).await != ["survivor"] {
+        assert!(
+            killed.elapsed() < Duration::from_secs_f32(ttl + 1.0),
+            "the dead node is still listed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "the killed node left the registry after {:?}",
+        killed.elapsed()
+    );
+    survivor.stop().await;
+}
