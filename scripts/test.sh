@@ -21,6 +21,7 @@ fi
 
 npm --prefix assets/web ci --no-audit --no-fund --loglevel=error
 npm --prefix assets/web run --silent build
+npm --prefix assets/web test --silent
 npm --prefix tests/browser ci --no-audit --no-fund --loglevel=error
 
 cargo fmt --all --check

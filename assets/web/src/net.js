@@ -1,0 +1,227 @@
+// Talking to a node: the HTTP login and one WebSocket that reconnects itself.
+//
+// The connection owns everything about the socket's lifetime (backoff, token
+// refresh, heartbeat pings) so the game code only sees decoded messages and
+// a small set of status changes.
+
+import { CLOSE, decodeServer, encode, ping } from './protocol.js';
+
+// Refresh a session this long before it expires, so a reconnect never
+// presents a token that lapses during the upgrade.
+const EXPIRY_MARGIN_S = 30;
+const PING_INTERVAL_MS = 1000;
+const MAX_BACKOFF_MS = 10_000;
+const BASE_BACKOFF_MS = 500;
+
+/** A login refused by the node (bad name, bad request); not worth retrying. */
+export class LoginError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/**
+ * POST /api/session. Resolves to {token, playerId, name, expiresAt}; rejects
+ * with a LoginError for a refusal the user must fix, or a TypeError/Error for
+ * network trouble that a retry may cure.
+ */
+export async function createSession(name) {
+  const response = await fetch('/api/session', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // A proxy error page or an empty body; handled by the status check below.
+  }
+  if (response.status >= 400 && response.status < 500 && body?.error) {
+    throw new LoginError(body.error, body.message || body.error);
+  }
+  if (!response.ok || !body?.token) {
+    throw new Error(`login failed (HTTP ${response.status})`);
+  }
+  return { token: body.token, playerId: body.player_id, name: body.name, expiresAt: body.expires_at };
+}
+
+/**
+ * Whether the node still accepts a token. A browser learns nothing about why
+ * a WebSocket upgrade failed, but the node checks the token before it looks
+ * for upgrade headers, so a plain GET answers 401 for a bad or expired token
+ * (for example after the node restarted with a new random key) and 400
+ * `not_websocket` for a good one. Resolves to null when the node is
+ * unreachable, i.e. nothing is known.
+ */
+async function tokenRejected(token) {
+  try {
+    const response = await fetch(`/ws?token=${encodeURIComponent(token)}`, { cache: 'no-store' });
+    return response.status === 401;
+  } catch {
+    return null;
+  }
+}
+
+/** Full-jitter exponential backoff: random(0, min(cap, base × 2^attempt)). */
+export function backoffDelay(attempt, random = Math.random) {
+  return random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt);
+}
+
+function socketUrl(token) {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/ws?token=${encodeURIComponent(token)}`;
+}
+
+/**
+ * One logical connection to the node, surviving socket drops.
+ *
+ * Callbacks:
+ * - onMessage(msg): every decoded server message, in order.
+ * - onStatus(status, detail): 'connecting' | 'open' (welcome received) |
+ *   'reconnecting' ({attempt, delayMs, code}) | 'closed' ({code, reason,
+ *   replaced}) when it will not reconnect.
+ * - onRtt(ms): a round-trip time sample from ping/pong.
+ * - onSession(session): a fresh session was fetched to replace an expired one.
+ */
+export class Connection {
+  constructor(session, { onMessage, onStatus, onRtt, onSession }) {
+    this.session = session;
+    this.onMessage = onMessage;
+    this.onStatus = onStatus;
+    this.onRtt = onRtt;
+    this.onSession = onSession;
+    this.ws = null;
+    this.attempt = 0;
+    this.stopped = false;
+    this.retryTimer = 0;
+    this.pingTimer = 0;
+    this.welcomed = false;
+  }
+
+  start() {
+    this.stopped = false;
+    this.open();
+  }
+
+  /** True while a socket is open and the node has said welcome. */
+  get ready() {
+    return this.welcomed && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  /** Sends a client message; dropped silently while there is no socket. */
+  send(message) {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(encode(message));
+    return true;
+  }
+
+  /** Closes for good (logout, page leaving); never reconnects after this. */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.stopPing();
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      this.detach(ws);
+      ws.close(CLOSE.NORMAL, 'bye');
+    }
+  }
+
+  open() {
+    this.welcomed = false;
+    this.onStatus('connecting', { attempt: this.attempt });
+    const ws = new WebSocket(socketUrl(this.session.token));
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+    };
+    ws.onmessage = (event) => {
+      if (!(event.data instanceof ArrayBuffer)) return;
+      const msg = decodeServer(new Uint8Array(event.data));
+      if (!msg) return;
+      if (msg.type === 'welcome') {
+        // Only a welcome proves the token and the node are good; resetting
+        // the backoff on a mere TCP open would hammer a node that accepts
+        // and immediately drops us.
+        this.attempt = 0;
+        this.welcomed = true;
+        this.startPing();
+        this.onStatus('open', {});
+      } else if (msg.type === 'pong') {
+        this.onRtt(performance.now() - msg.clientTime);
+        return;
+      }
+      this.onMessage(msg);
+    };
+    // onerror always precedes onclose; all handling happens in onclose.
+    ws.onerror = () => {};
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.welcomed = false;
+      this.stopPing();
+      this.dropped(event.code, event.reason, opened);
+    };
+  }
+
+  detach(ws) {
+    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+  }
+
+  dropped(code, reason, opened) {
+    if (this.stopped) return;
+    if (code === CLOSE.REPLACED) {
+      // Another tab or device took over this player; reconnecting would
+      // just kick that one off in turn.
+      this.stopped = true;
+      this.onStatus('closed', { code, reason, replaced: true });
+      return;
+    }
+    const delayMs = backoffDelay(this.attempt);
+    this.attempt += 1;
+    this.onStatus('reconnecting', { attempt: this.attempt, delayMs, code });
+    this.retryTimer = setTimeout(() => this.retry(opened), delayMs);
+  }
+
+  async retry(lastOpened) {
+    if (this.stopped) return;
+    try {
+      const expired = Date.now() / 1000 >= this.session.expiresAt - EXPIRY_MARGIN_S;
+      // A socket that never opened may have been refused for its token; ask.
+      const rejected = !expired && !lastOpened ? await tokenRejected(this.session.token) : false;
+      if (expired || rejected) {
+        this.session = await createSession(this.session.name);
+        this.onSession?.(this.session);
+      }
+    } catch (err) {
+      if (this.stopped) return;
+      if (err instanceof LoginError) {
+        // The node refuses our name now: nothing a retry can fix.
+        this.stopped = true;
+        this.onStatus('closed', { code: 0, reason: err.message, replaced: false });
+        return;
+      }
+      // The node is unreachable; back off and try again.
+      this.dropped(0, 'login failed', false);
+      return;
+    }
+    if (!this.stopped) this.open();
+  }
+
+  startPing() {
+    this.stopPing();
+    const sendPing = () => this.send(ping(performance.now()));
+    sendPing();
+    this.pingTimer = setInterval(sendPing, PING_INTERVAL_MS);
+  }
+
+  stopPing() {
+    clearInterval(this.pingTimer);
+    this.pingTimer = 0;
+  }
+}

@@ -1,0 +1,208 @@
+// Everything drawn with the DOM instead of the canvas: screens (login,
+// lobby, results), the reconnect overlay, toasts and the in-game HUD.
+//
+// The HUD is DOM rather than canvas text because it changes rarely compared
+// with the frame rate, stays sharp, and is selectable by tests. Every write
+// goes through setText, which skips unchanged values, so updating the HUD
+// every frame costs almost nothing.
+
+const $ = (id) => document.getElementById(id);
+
+const SCREENS = ['login', 'status', 'results'];
+const TOAST_MS = 4000;
+
+const REASONS = {
+  time_up: "Time's up",
+  kill_limit: 'Kill limit reached',
+  abandoned: 'Match abandoned',
+};
+
+function setText(el, text) {
+  const s = String(text);
+  if (el.textContent !== s) el.textContent = s;
+}
+
+function show(el, visible) {
+  if (el.hidden === visible) el.hidden = !visible;
+}
+
+export class Ui {
+  constructor() {
+    this.el = {
+      login: $('login'),
+      loginForm: $('login-form'),
+      name: $('name'),
+      play: $('play'),
+      loginError: $('login-error'),
+      status: $('status'),
+      statusText: $('status-text'),
+      statusSpinner: $('status-spinner'),
+      statusPlay: $('status-play'),
+      results: $('results'),
+      resultsReason: $('results-reason'),
+      resultsBody: $('results-body'),
+      resultsRating: $('results-rating'),
+      playAgain: $('play-again'),
+      reconnecting: $('reconnecting'),
+      reconnectingDetail: $('reconnecting-detail'),
+      giveUp: $('give-up'),
+      hud: $('hud'),
+      health: $('hud-health'),
+      healthFill: $('hud-health-fill'),
+      score: $('hud-score'),
+      kills: $('hud-kills'),
+      deaths: $('hud-deaths'),
+      time: $('hud-time'),
+      ping: $('hud-ping'),
+      tick: $('hud-tick'),
+      players: $('hud-players'),
+      killfeed: $('killfeed'),
+      leave: $('leave'),
+      toasts: $('toasts'),
+    };
+    this.recentToasts = new Map();
+    this.killfeedKey = '';
+  }
+
+  /** Wires the buttons to the given actions. */
+  bind({ login, playAgain, leave, giveUp }) {
+    const { el } = this;
+    el.loginForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      login(el.name.value);
+    });
+    el.playAgain.addEventListener('click', playAgain);
+    el.statusPlay.addEventListener('click', playAgain);
+    el.leave.addEventListener('click', leave);
+    el.giveUp.addEventListener('click', giveUp);
+  }
+
+  setLoginBusy(busy) {
+    this.el.play.disabled = busy;
+    this.el.name.disabled = busy;
+  }
+
+  loginError(message) {
+    setText(this.el.loginError, message ?? '');
+  }
+
+  /** Shows the screen that belongs to `game.phase`. */
+  showPhase(game) {
+    const { el } = this;
+    const phase = game.phase;
+    const screen =
+      phase === 'login'
+        ? 'login'
+        : phase === 'connecting' || phase === 'lobby'
+          ? 'status'
+          : phase === 'results'
+            ? 'results'
+            : null;
+    for (const s of SCREENS) show(el[s], s === screen);
+    show(el.hud, phase === 'playing');
+    show(el.reconnecting, phase === 'reconnecting');
+    if (phase === 'connecting') {
+      setText(el.statusText, 'Connecting…');
+      show(el.statusPlay, false);
+      show(el.statusSpinner, true);
+    } else if (phase === 'lobby') {
+      setText(el.statusText, game.wantPlay ? 'Finding a match…' : `In the lobby as ${game.name}`);
+      show(el.statusPlay, !game.wantPlay);
+      show(el.statusSpinner, game.wantPlay);
+    }
+    if (phase === 'results') this.renderResults(game);
+    if (phase === 'login') {
+      this.setLoginBusy(false);
+      el.name.focus();
+    }
+  }
+
+  reconnecting({ attempt, delayMs }) {
+    setText(this.el.reconnectingDetail, `Attempt ${attempt}, retrying in ${(delayMs / 1000).toFixed(1)} s`);
+  }
+
+  renderResults(game) {
+    const { el } = this;
+    setText(el.resultsReason, REASONS[game.endReason] ?? game.endReason ?? '');
+    el.resultsBody.replaceChildren(
+      ...(game.results ?? []).map((r) => {
+        const tr = document.createElement('tr');
+        if (r.id === game.you) tr.className = 'me';
+        for (const v of [r.placement, r.name, r.kills, r.deaths, r.score]) {
+          const td = document.createElement('td');
+          td.textContent = String(v);
+          tr.append(td);
+        }
+        return tr;
+      }),
+    );
+    this.renderRating(game);
+  }
+
+  renderRating(game) {
+    const r = game.rating;
+    show(this.el.resultsRating, Boolean(r));
+    if (r) setText(this.el.resultsRating, `Rating ${r.rating} (${r.delta >= 0 ? '+' : ''}${r.delta})`);
+  }
+
+  /** Per-frame HUD refresh while playing. */
+  updateHud(game) {
+    const { el } = this;
+    const me = game.me;
+    const max = game.rules?.maxHealth ?? 100;
+    const health = me?.health ?? 0;
+    setText(el.health, health);
+    const width = `${Math.round((100 * health) / max)}%`;
+    if (el.healthFill.style.width !== width) el.healthFill.style.width = width;
+    el.healthFill.classList.toggle('low', health <= max * 0.25);
+    setText(el.score, me?.score ?? 0);
+    setText(el.kills, me?.kills ?? 0);
+    setText(el.deaths, me?.deaths ?? 0);
+    setText(el.time, formatClock(game.ticksLeft / game.tickRate));
+    setText(el.ping, game.rtt === null ? '–' : `${Math.round(game.rtt)} ms`);
+    setText(el.tick, game.tick);
+    const count = game.latest?.players.length ?? game.roster.size;
+    setText(el.players, game.rules ? `${count}/${game.rules.maxPlayers}` : count);
+    this.updateKillfeed(game);
+  }
+
+  updateKillfeed(game) {
+    const key = game.killFeed.map((k) => `${k.at}:${k.killer}:${k.victim}`).join('|');
+    if (key === this.killfeedKey) return;
+    this.killfeedKey = key;
+    this.el.killfeed.replaceChildren(
+      ...game.killFeed.map((k) => {
+        const li = document.createElement('li');
+        const killer = document.createElement('span');
+        killer.textContent = game.nameOf(k.killer);
+        if (k.killer === game.you) killer.className = 'me';
+        const victim = document.createElement('span');
+        victim.textContent = game.nameOf(k.victim);
+        if (k.victim === game.you) victim.className = 'me';
+        li.append(killer, ' ➜ ', victim);
+        return li;
+      }),
+    );
+  }
+
+  /** A short non-blocking message; repeats of the same text are merged. */
+  toast(message, kind = 'info') {
+    const now = performance.now();
+    const last = this.recentToasts.get(message);
+    if (last && now - last < TOAST_MS) return;
+    this.recentToasts.set(message, now);
+    const div = document.createElement('div');
+    div.className = `toast ${kind}`;
+    div.textContent = message;
+    this.el.toasts.append(div);
+    setTimeout(() => {
+      div.remove();
+      this.recentToasts.delete(message);
+    }, TOAST_MS);
+  }
+}
+
+function formatClock(seconds) {
+  const s = Math.max(0, Math.ceil(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}

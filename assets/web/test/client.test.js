@@ -1,0 +1,105 @@
+// Unit tests for the client's pure parts: `npm --prefix assets/web test`.
+// The byte dumps are the ones PROTOCOL.md documents (and the Rust side checks
+// against its codec), so both ends are held to the same bytes.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeServer, encode, input, ping, play } from '../src/protocol.js';
+import { SnapshotBuffer, lerpAngle } from '../src/interp.js';
+import { backoffDelay } from '../src/net.js';
+
+const hex = (s) => Uint8Array.from(s.trim().split(/\s+/), (b) => parseInt(b, 16));
+const toHex = (bytes) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+
+test('client messages encode as documented', () => {
+  assert.equal(toHex(encode(play())), '91 a4 70 6c 61 79');
+  assert.equal(toHex(encode(ping(1234.5))), '92 a4 70 69 6e 67 cb 40 93 4a 00 00 00 00 00');
+});
+
+test('inputs are clamped to what the node accepts', () => {
+  assert.deepEqual(input(7, 2, -3, 4, 1), ['input', 7, 1, -1, Math.PI, true]);
+  assert.deepEqual(input(8, NaN, 0.5, -Infinity, false), ['input', 8, 0, 0.5, 0, false]);
+});
+
+test('the documented welcome decodes', () => {
+  const msg = decodeServer(
+    hex(`95 a7 77 65 6c 63 6f 6d 65 01 b0 31 66 32 65 33
+         64 34 63 35 62 36 61 37 39 38 38 a3 41 64 61 1e`),
+  );
+  assert.deepEqual(msg, { type: 'welcome', protocol: 1, playerId: '1f2e3d4c5b6a7988', name: 'Ada', tickRate: 30 });
+});
+
+test('the documented snapshot decodes into arena units', () => {
+  const msg = decodeServer(
+    hex(`98 a8 73 6e 61 70 73 68 6f 74 cd 01 2c 29 cd 0c
+         e4 92 98 01 cd 04 b0 cd 06 40 cd 3a 98 64 02 00
+         02 98 02 cd 1f 40 cd 0f a0 d1 85 48 00 00 01 00
+         91 93 07 cd 05 78 cd 06 a4 92 c3 c2 91 93 a4 6b
+         69 6c 6c 01 02`),
+  );
+  assert.equal(msg.type, 'snapshot');
+  assert.equal(msg.tick, 300);
+  assert.equal(msg.ack, 41);
+  assert.equal(msg.ticksLeft, 3300);
+  assert.deepEqual(msg.players[0], { id: 1, x: 150, y: 200, aim: 1.5, health: 100, kills: 2, deaths: 0, score: 2 });
+  assert.equal(msg.players[1].health, 0);
+  assert.deepEqual(msg.projectiles, [{ id: 7, x: 175, y: 212.5 }]);
+  assert.deepEqual(msg.packs, [true, false]);
+  assert.deepEqual(msg.events, [{ type: 'kill', killer: 1, victim: 2 }]);
+});
+
+test('unknown or broken frames are ignored, not thrown', () => {
+  assert.equal(decodeServer(encode(['chat', 'global', 'x'])), null);
+  assert.equal(decodeServer(new Uint8Array([0xc1])), null);
+  assert.equal(decodeServer(encode({ t: 'welcome' })), null);
+});
+
+const snap = (tick, x, health = 100) => ({
+  tick,
+  players: [{ id: 1, x, y: 0, aim: 0, health }],
+  projectiles: [{ id: 9, x: x * 2, y: 0 }],
+  packs: [],
+});
+
+test('remote players are blended between the bracketing snapshots', () => {
+  const buf = new SnapshotBuffer(30, 100);
+  for (let i = 0; i < 5; i++) buf.push(snap(10 + i, 10 * i), i * 33);
+  const at = buf.sample(11.25);
+  assert.equal(at.players.get(1).x, 12.5);
+  assert.equal(at.projectiles[0].x, 25);
+  // Past the newest snapshot the newest state is held, never extrapolated.
+  assert.equal(buf.sample(20).players.get(1).x, 40);
+});
+
+test('a respawn is not blended across the arena', () => {
+  const buf = new SnapshotBuffer(30, 100);
+  buf.push(snap(1, 100, 0), 0);
+  buf.push(snap(2, 1500), 33);
+  assert.equal(buf.sample(1.4).players.get(1).x, 100);
+  assert.equal(buf.sample(1.6).players.get(1).x, 1500);
+});
+
+test('the render clock trails the newest snapshot by about the delay', () => {
+  const buf = new SnapshotBuffer(30, 100);
+  let now = 0;
+  let tick;
+  for (let i = 0; i < 90; i++) {
+    buf.push(snap(i, i), now);
+    for (let f = 0; f < 2; f++) tick = buf.advance(now + f * 16.7);
+    now += 1000 / 30;
+  }
+  const behind = 89 - tick;
+  assert.ok(behind > 1.5 && behind < 3.5, `render tick ${tick} is ${behind} ticks behind`);
+});
+
+test('angles blend the short way round', () => {
+  assert.ok(Math.abs(Math.abs(lerpAngle(3, -3, 0.5)) - Math.PI) < 1e-9);
+  assert.equal(lerpAngle(0, 1, 0.5), 0.5);
+});
+
+test('reconnect delays use full jitter under a 10 s cap', () => {
+  assert.equal(backoffDelay(0, () => 1), 500);
+  assert.equal(backoffDelay(3, () => 1), 4000);
+  assert.equal(backoffDelay(10, () => 1), 10_000);
+  assert.equal(backoffDelay(5, () => 0), 0);
+});

@@ -1,0 +1,217 @@
+#!/usr/bin/env node
+// End-to-end test of the Skirmish browser client in Debian's Chromium,
+// driven by playwright-core (which never downloads a browser of its own).
+//
+//   node tests/browser/e2e.mjs --url http://127.0.0.1:8080/ --artifacts DIR
+//
+// Logs in, waits to be playing, holds a movement key for one second and
+// checks the player moved, then saves a screenshot. Prints one JSON line with
+// the measurements; exits 0 on success and 1 with a reason on failure.
+
+import { chromium } from 'playwright-core';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+];
+const GLOBAL_TIMEOUT_MS = 60_000;
+const PLAYING_TIMEOUT_MS = 15_000;
+const HOLD_MS = 1000;
+const SETTLE_MS = 300;
+// Max speed is 300 u/s reached in 0.2 s, so one second covers ~270 units
+// in open space; 100 leaves room for slow ticks without passing a player
+// who did not move.
+const MIN_DISTANCE = 100;
+// Room needed in the direction of travel to expect MIN_DISTANCE, with margin.
+const ROOM_NEEDED = 180;
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    artifacts: { type: 'string', default: 'test-artifacts' },
+    name: { type: 'string', default: 'E2E Tester' },
+  },
+});
+if (!args.url) {
+  console.error('usage: e2e.mjs --url http://127.0.0.1:PORT/ [--artifacts DIR]');
+  process.exit(2);
+}
+
+class Failure extends Error {}
+
+const pageErrors = [];
+const consoleErrors = [];
+let context = null;
+let page = null;
+let userDataDir = null;
+let artifactsDir = null;
+
+async function cleanup() {
+  const ctx = context;
+  context = null;
+  if (ctx) await ctx.close().catch(() => {});
+  if (userDataDir) await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
+}
+
+function fail(message) {
+  throw new Failure(message);
+}
+
+/**
+ * Free distance from `me` to the first wall, obstacle or other player in
+ * direction dy (−1 up, +1 down), for a circle of radius r: which way can we
+ * walk? Other players count as boxes around their circles.
+ */
+function roomVertical(me, dy, map, r, others) {
+  let room = dy < 0 ? me.y - r : map.height - r - me.y;
+  const boxes = [...map.obstacles, ...others.map((p) => ({ x: p.x - r, y: p.y - r, w: 2 * r, h: 2 * r }))];
+  for (const o of boxes) {
+    if (me.x + r <= o.x || me.x - r >= o.x + o.w) continue;
+    if (dy < 0 && o.y + o.h <= me.y) room = Math.min(room, me.y - r - (o.y + o.h));
+    if (dy > 0 && o.y >= me.y) room = Math.min(room, o.y - (me.y + r));
+  }
+  return room;
+}
+
+async function run() {
+  const artifacts = resolve(args.artifacts);
+  artifactsDir = artifacts;
+  await mkdir(artifacts, { recursive: true });
+  userDataDir = await mkdtemp(join(tmpdir(), 'skirmish-e2e-'));
+
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 720 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (err) => pageErrors.push(String(err?.stack || err)));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') consoleErrors.push(msg.text());
+  });
+
+  const response = await page.goto(args.url, { waitUntil: 'load', timeout: 15_000 });
+  if (!response?.ok()) fail(`loading ${args.url} answered HTTP ${response?.status()}`);
+  await page.waitForFunction(() => window.__skirmish?.phase === 'login', null, { timeout: 10_000 }).catch(() => {
+    fail('the client did not start (no window.__skirmish in the login phase); is assets/web/dist built?');
+  });
+
+  await page.locator('#name').fill(args.name);
+  await page.locator('#play').click();
+  await page
+    .waitForFunction(() => window.__skirmish.phase === 'playing' && window.__skirmish.me !== null, null, {
+      timeout: PLAYING_TIMEOUT_MS,
+      polling: 50,
+    })
+    .catch(async () => {
+      const phase = await page.evaluate(() => window.__skirmish.phase).catch(() => '?');
+      const error = await page.locator('#login-error').textContent().catch(() => '');
+      fail(`not playing within ${PLAYING_TIMEOUT_MS / 1000} s (phase ${phase}${error ? `, "${error}"` : ''})`);
+    });
+
+  const info = await page.evaluate(() => ({
+    me: window.__skirmish.me,
+    others: window.__skirmish.players.filter((p) => p.id !== window.__skirmish.you && p.health > 0),
+    map: window.__skirmish.map,
+    rules: window.__skirmish.rules,
+    tickRate: window.__skirmish.tickRate,
+  }));
+  const start = info.me;
+
+  // Aim somewhere on the canvas so the player faces the cursor.
+  const canvas = await page.locator('#game').boundingBox();
+  if (!canvas) fail('no #game canvas on the page');
+  await page.mouse.move(canvas.x + canvas.width * 0.75, canvas.y + canvas.height * 0.3);
+
+  // W (up) unless a wall or obstacle is too close above the spawn point;
+  // then S, so the check never depends on which spawn the match picked.
+  const r = info.rules.playerRadius;
+  const up = roomVertical(start, -1, info.map, r, info.others) >= ROOM_NEEDED;
+  const key = up ? 'KeyW' : 'KeyS';
+  await page.keyboard.down(key);
+  await page.waitForTimeout(HOLD_MS);
+  await page.keyboard.up(key);
+  await page.waitForTimeout(SETTLE_MS);
+
+  const after = await page.evaluate(() => ({
+    me: window.__skirmish.me,
+    tick: window.__skirmish.tick,
+    ticksLeft: window.__skirmish.ticksLeft,
+    rtt: window.__skirmish.rtt,
+    players: window.__skirmish.players.length,
+    phase: window.__skirmish.phase,
+  }));
+  if (!after.me) fail(`the own player vanished (phase ${after.phase})`);
+  const end = after.me;
+  const dy = end.y - start.y;
+  const distance = Math.hypot(end.x - start.x, dy);
+
+  await page.screenshot({ path: join(artifacts, 'e2e-playing.png') });
+
+  const report = {
+    ok: true,
+    key,
+    start: { x: start.x, y: start.y },
+    end: { x: end.x, y: end.y },
+    dy,
+    distance: Math.round(distance * 10) / 10,
+    tick: after.tick,
+    tickRate: info.tickRate,
+    ticksLeft: after.ticksLeft,
+    rtt: after.rtt,
+    players: after.players,
+    consoleErrors,
+  };
+
+  if (pageErrors.length) fail(`the page threw: ${pageErrors.join('\n')}`);
+  if (distance < MIN_DISTANCE) {
+    fail(`holding ${key} for ${HOLD_MS} ms moved the player only ${distance.toFixed(1)} units (need ${MIN_DISTANCE}): ${JSON.stringify(report)}`);
+  }
+  // Moving the wrong way would mean the client mixed up screen and arena axes.
+  if (up ? dy > -MIN_DISTANCE / 2 : dy < MIN_DISTANCE / 2) {
+    fail(`holding ${key} moved the player the wrong way (dy ${dy.toFixed(1)}): ${JSON.stringify(report)}`);
+  }
+  console.log(JSON.stringify(report));
+}
+
+const watchdog = setTimeout(async () => {
+  console.error(`e2e: FAILED: no result within ${GLOBAL_TIMEOUT_MS / 1000} s`);
+  await cleanup();
+  process.exit(1);
+}, GLOBAL_TIMEOUT_MS);
+
+let code = 0;
+try {
+  await run();
+} catch (err) {
+  code = 1;
+  const message = err instanceof Failure ? err.message : String(err?.stack || err);
+  console.error(`e2e: FAILED: ${message}`);
+  if (pageErrors.length && !(err instanceof Failure && message.includes('the page threw'))) {
+    console.error(`page errors:\n${pageErrors.join('\n')}`);
+  }
+  if (consoleErrors.length) console.error(`console errors:\n${consoleErrors.join('\n')}`);
+  if (page && artifactsDir) {
+    // What the page looked like when it failed, for whoever debugs it.
+    await page
+      .screenshot({ path: join(artifactsDir, 'e2e-failure.png'), timeout: 5000 })
+      .then(() => console.error(`screenshot: ${join(artifactsDir, 'e2e-failure.png')}`))
+      .catch(() => {});
+  }
+} finally {
+  await cleanup();
+  clearTimeout(watchdog);
+}
+process.exit(code);
