@@ -171,9 +171,20 @@ impl Connection {
         }
     }
 
-    /// Closes the connection normally.
+    /// Closes the connection normally (1000): the player quits, and the
+    /// node frees their seat at once.
     pub async fn close(mut self) {
-        let _ = self.ws.close(None).await;
+        let frame = tungstenite::protocol::CloseFrame {
+            code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+            reason: "bye".into(),
+        };
+        let _ = self.ws.close(Some(frame)).await;
+    }
+
+    /// Drops the connection without a closing handshake, as a network
+    /// failure would; the node holds the player's seat for a while.
+    pub fn drop_abruptly(self) {
+        drop(self);
     }
 }
 

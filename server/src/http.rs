@@ -31,7 +31,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/api/nodes", get(nodes))
         .route(
             "/api/session",
-            post(create_session).layer(DefaultBodyLimit::max(1024)),
+            post(create_session)
+                .get(check_session)
+                .layer(DefaultBodyLimit::max(1024)),
         )
         .route("/ws", get(websocket))
         .fallback_service(static_files)
@@ -114,6 +116,28 @@ async fn create_session(State(node): State<Arc<Node>>, body: Bytes) -> Response 
     .into_response()
 }
 
+/// Says whether a token is still good, so a browser (which cannot read why
+/// a WebSocket upgrade failed) can tell an expired session from a network
+/// problem before reconnecting.
+async fn check_session(
+    State(node): State<Arc<Node>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    match token_of(&query, &headers)
+        .ok_or(TokenError::Missing)
+        .and_then(|t| node.keys.verify(t, unix_now()))
+    {
+        Ok(claims) => Json(json!({
+            "player_id": claims.player_id.to_string(),
+            "name": claims.name,
+            "expires_at": claims.expires_at,
+        }))
+        .into_response(),
+        Err(e) => error(StatusCode::UNAUTHORIZED, e.code(), e),
+    }
+}
+
 /// The token from `?token=` or an `Authorization: Bearer` header.
 fn token_of<'a>(query: &'a HashMap<String, String>, headers: &'a HeaderMap) -> Option<&'a str> {
     query.get("token").map(String::as_str).or_else(|| {
@@ -180,9 +204,9 @@ fn adapt(
         Ok(Message::Binary(bytes)) => Inbound::Binary(bytes),
         Ok(Message::Text(_)) => Inbound::Text,
         Ok(Message::Ping(_) | Message::Pong(_)) => Inbound::Control,
-        Ok(Message::Close(_)) => Inbound::Closed,
+        Ok(Message::Close(frame)) => Inbound::Closed(frame.map(|f| f.code)),
         Err(e) if is_capacity_error(&e) => Inbound::TooLarge,
-        Err(_) => Inbound::Closed,
+        Err(_) => Inbound::Closed(None),
     });
     let sink = sink.with(|frame: Frame| {
         futures_util::future::ready(Ok::<_, axum::Error>(match frame {

@@ -275,6 +275,11 @@ impl Matches {
         handle.join(link).await.ok().map(|()| handle)
     }
 
+    /// The match holding a seat for the player, if any.
+    pub fn match_of(&self, player_id: PlayerId) -> Option<MatchId> {
+        self.lock().by_player.get(&player_id).copied()
+    }
+
     /// Starts a match task and lists it.
     fn start(self: &Arc<Self>, dir: &mut Directory) -> MatchHandle {
         let id = loop {

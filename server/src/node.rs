@@ -3,7 +3,7 @@
 
 use crate::StartError;
 use crate::auth::SessionKeys;
-use crate::bus::{Bus, LocalHub, RedisBus};
+use crate::bus::{Bus, Delivery, LocalHub, RedisBus};
 use crate::config::{Config, Limits};
 use crate::lobby::{ChatHistory, Lobby, MemoryHistory, RedisHistory, RedisPresence};
 use crate::matches::Matches;
@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::{info, warn};
 
@@ -96,6 +96,59 @@ pub struct Node {
     pub lobby: Lobby,
     /// Where nodes find each other.
     pub registry: Arc<dyn Registry>,
+}
+
+/// The services a node shares with others: in-process when it runs alone,
+/// in Redis in multi-node mode.
+struct Services {
+    bus: Arc<dyn Bus>,
+    deliveries: mpsc::Receiver<Delivery>,
+    history: Arc<dyn ChatHistory>,
+    presence: Option<RedisPresence>,
+    registry: Arc<dyn Registry>,
+}
+
+impl Services {
+    fn local(node_id: &str, node_ttl: Duration) -> Self {
+        let (bus, deliveries) = LocalHub::default().connect(node_id);
+        Services {
+            bus: Arc::new(bus),
+            deliveries,
+            history: Arc::new(MemoryHistory::default()),
+            presence: None,
+            registry: Arc::new(MemoryRegistry::new(node_ttl)),
+        }
+    }
+
+    async fn redis(
+        url: &str,
+        prefix: &str,
+        node_id: &str,
+        node_ttl: Duration,
+    ) -> Result<Self, StartError> {
+        let redis_error = |e: redis::RedisError| StartError::Redis {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        };
+        let client = redis_conn::client(url).map_err(redis_error)?;
+        let commands = redis_conn::commands(&client).await.map_err(redis_error)?;
+        let (bus, deliveries) = RedisBus::connect(&client, prefix, node_id)
+            .await
+            .map_err(redis_error)?;
+        Ok(Services {
+            bus: Arc::new(bus),
+            deliveries,
+            history: Arc::new(RedisHistory::new(commands.clone(), prefix)),
+            // Presence outlives a missed heartbeat or two before it expires.
+            presence: Some(RedisPresence::new(
+                commands.clone(),
+                prefix,
+                node_id,
+                node_ttl * 3,
+            )),
+            registry: Arc::new(RedisRegistry::new(commands, prefix, node_ttl)),
+        })
+    }
 }
 
 /// Unix milliseconds now.
@@ -201,48 +254,17 @@ impl Node {
             .unwrap_or_else(|| format!("http://{local_addr}"));
         let node_ttl = Limits::secs(config.node_ttl_s);
 
-        let (bus, deliveries, history, presence, registry): (
-            Arc<dyn Bus>,
-            _,
-            Arc<dyn ChatHistory>,
-            _,
-            Arc<dyn Registry>,
-        ) = match &config.redis_url {
-            None => {
-                let (bus, deliveries) = LocalHub::default().connect(&node_id);
-                (
-                    Arc::new(bus),
-                    deliveries,
-                    Arc::new(MemoryHistory::default()),
-                    None,
-                    Arc::new(MemoryRegistry::new(node_ttl)),
-                )
-            }
-            Some(url) => {
-                let redis_error = |e: redis::RedisError| StartError::Redis {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                };
-                let client = redis_conn::client(url).map_err(redis_error)?;
-                let commands = redis_conn::commands(&client).await.map_err(redis_error)?;
-                let (bus, deliveries) = RedisBus::connect(&client, &config.key_prefix, &node_id)
-                    .await
-                    .map_err(redis_error)?;
-                let prefix = &config.key_prefix;
-                (
-                    Arc::new(bus),
-                    deliveries,
-                    Arc::new(RedisHistory::new(commands.clone(), prefix)),
-                    Some(RedisPresence::new(
-                        commands.clone(),
-                        prefix,
-                        &node_id,
-                        node_ttl * 3,
-                    )),
-                    Arc::new(RedisRegistry::new(commands, prefix, node_ttl)),
-                )
-            }
+        let services = match &config.redis_url {
+            None => Services::local(&node_id, node_ttl),
+            Some(url) => Services::redis(url, &config.key_prefix, &node_id, node_ttl).await?,
         };
+        let Services {
+            bus,
+            deliveries,
+            history,
+            presence,
+            registry,
+        } = services;
         let lobby = Lobby::start(
             &node_id,
             Arc::clone(&bus),

@@ -36,8 +36,9 @@ pub enum Inbound {
     Control,
     /// A message or frame over the size limit; the transport cannot go on.
     TooLarge,
-    /// The peer closed, or the transport failed.
-    Closed,
+    /// The peer closed (with its close code, if it sent one), or the
+    /// transport failed (no code).
+    Closed(Option<u16>),
 }
 
 /// What a session asks a transport to send.
@@ -140,19 +141,27 @@ where
         chat_rate: TokenBucket::new(CHAT_PER_S, CHAT_BURST, now),
         typing_sent: HashMap::new(),
     };
+    let seat = node.matches.match_of(claims.player_id);
     session.send(&ServerMsg::Welcome {
         protocol: PROTOCOL_VERSION,
         player_id: claims.player_id,
         name: claims.name.clone(),
         tick_rate: node.spec.tick_rate,
+        resuming: seat.is_some(),
     });
     session.current = node.matches.rejoin(Arc::clone(&link)).await;
+    if let (Some(match_id), None) = (seat, &session.current) {
+        // The seat went between the lookup and the rejoin (the match ended
+        // or the grace ran out): say so, as welcome promised an answer.
+        session.send(&ServerMsg::Left { match_id });
+    }
 
     let idle = Limits::secs(limits.idle_timeout_s);
     let idle_timer = tokio::time::sleep(idle);
     tokio::pin!(idle_timer);
     let mut writer_done = false;
-    let mut peer_closed = false;
+    // Set when the client closed; `Some(1000)` means it meant to leave.
+    let mut peer_closed: Option<Option<u16>> = None;
     loop {
         let flow = tokio::select! {
             biased;
@@ -169,13 +178,13 @@ where
             () = &mut idle_timer => Flow::Close(close::IDLE_TIMEOUT, "idle timeout"),
             frame = inbound.next() => {
                 idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
-                match frame.unwrap_or(Inbound::Closed) {
+                match frame.unwrap_or(Inbound::Closed(None)) {
                     Inbound::Binary(bytes) => session.on_message(&bytes).await,
                     Inbound::Text => session.refuse(ErrorCode::TextFrame, "send binary frames".into()),
                     Inbound::Control => Flow::Continue,
                     Inbound::TooLarge => Flow::Close(1009, "message too big"),
-                    Inbound::Closed => {
-                        peer_closed = true;
+                    Inbound::Closed(code) => {
+                        peer_closed = Some(code);
                         Flow::Close(1000, "bye")
                     }
                 }
@@ -192,7 +201,14 @@ where
     }
 
     if let Some(handle) = session.current.take() {
-        handle.detach(claims.player_id, conn_id).await;
+        // A normal close (1000) is a player quitting: free the seat now. Any
+        // other end (tab closed with 1001, network loss) holds the seat for
+        // the reconnect grace time.
+        if peer_closed == Some(Some(1000)) {
+            handle.leave(claims.player_id, conn_id).await;
+        } else {
+            handle.detach(claims.player_id, conn_id).await;
+        }
     }
     if !session.rooms.is_empty() {
         node.lobby.disconnected(claims.player_id, conn_id).await;
@@ -203,9 +219,9 @@ where
     // with unread input would reset the connection and could lose the close
     // frame, and with it the code that tells the client why.
     let drain = async {
-        if !peer_closed {
+        if peer_closed.is_none() {
             while let Some(frame) = inbound.next().await {
-                if frame == Inbound::Closed {
+                if matches!(frame, Inbound::Closed(_)) {
                     break;
                 }
             }

@@ -346,16 +346,22 @@ mod tests {
     fn server_msg() -> impl Strategy<Value = ServerMsg> {
         let text = "\\PC{0,20}";
         prop_oneof![
-            (any::<u16>(), any::<u64>(), text, any::<u16>()).prop_map(
-                |(protocol, id, name, tick_rate)| {
+            (
+                any::<u16>(),
+                any::<u64>(),
+                text,
+                any::<u16>(),
+                any::<bool>()
+            )
+                .prop_map(|(protocol, id, name, tick_rate, resuming)| {
                     ServerMsg::Welcome {
                         protocol,
                         player_id: PlayerId(id),
                         name,
                         tick_rate,
+                        resuming,
                     }
-                }
-            ),
+                }),
             (
                 any::<u64>(),
                 any::<u16>(),
@@ -388,6 +394,12 @@ mod tests {
                                 max_health: hp,
                                 kill_limit,
                                 max_players: hp,
+                                max_speed: r,
+                                acceleration: r,
+                                friction: r,
+                                projectile_speed: r,
+                                projectile_life_s: r,
+                                fire_cooldown_s: r,
                             },
                         }
                     }

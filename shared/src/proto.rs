@@ -259,6 +259,10 @@ pub enum ServerMsg {
         name: String,
         /// Simulation ticks per second on this node.
         tick_rate: u16,
+        /// The player still holds a seat in a running match on this node:
+        /// `joined` follows (or `left`, if the seat is lost meanwhile), so
+        /// do not send `play`.
+        resuming: bool,
     },
     /// The player is now in a match (after `play`, or on reconnecting to a
     /// match still running).
@@ -481,6 +485,19 @@ pub struct RulesView {
     pub kill_limit: u32,
     /// Most players in the match.
     pub max_players: u8,
+    /// Top speed, units per second.
+    pub max_speed: f32,
+    /// How fast velocity turns towards the wanted one while moving, units
+    /// per second squared.
+    pub acceleration: f32,
+    /// Fraction of velocity lost per second while no move key is held.
+    pub friction: f32,
+    /// Projectile speed, units per second.
+    pub projectile_speed: f32,
+    /// Projectile lifetime, seconds.
+    pub projectile_life_s: f32,
+    /// Seconds between two shots of one player.
+    pub fire_cooldown_s: f32,
 }
 
 /// One line of the roster.
@@ -622,6 +639,12 @@ impl RulesView {
             max_health: rules.player.max_health,
             kill_limit: rules.match_rules.kill_limit,
             max_players: rules.match_rules.max_players,
+            max_speed: rules.player.max_speed,
+            acceleration: rules.player.acceleration,
+            friction: rules.player.friction,
+            projectile_speed: rules.projectile.speed,
+            projectile_life_s: rules.projectile.life_s,
+            fire_cooldown_s: rules.projectile.cooldown_s,
         }
     }
 }

@@ -26,6 +26,7 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
         player_id: PlayerId(0x1f2e_3d4c_5b6a_7988),
         name: "Ada".into(),
         tick_rate: 30,
+        resuming: false,
     };
     let snapshot = ServerMsg::Snapshot {
         tick: 300,

@@ -245,7 +245,7 @@ async fn a_player_who_reconnects_gets_their_seat_back() {
     let mut first = Player::connect(&node, "flaky").await;
     let you = first.play().await;
     let token = first.session.token.clone();
-    first.conn.close().await;
+    first.conn.drop_abruptly();
 
     // The same token again, within the grace time: same match, same seat.
     let mut conn = skirmish_client_sim::Connection::connect(&node.url(), &token)
@@ -254,7 +254,10 @@ async fn a_player_who_reconnects_gets_their_seat_back() {
     let mut saw_welcome = false;
     let rejoined = loop {
         match skirmish_tests::recv(&mut conn).await {
-            Incoming::Msg(ServerMsg::Welcome { .. }) => saw_welcome = true,
+            Incoming::Msg(ServerMsg::Welcome { resuming, .. }) => {
+                assert!(resuming, "welcome says a joined follows");
+                saw_welcome = true;
+            }
             Incoming::Msg(ServerMsg::Joined { you, .. }) => break you,
             other => panic!("expected welcome then joined, got {other:?}"),
         }
@@ -321,4 +324,34 @@ async fn shutdown_closes_connections_with_1001() {
     let stopping = tokio::spawn(node.stop());
     assert_eq!(player.closed_with().await, Some(1001));
     stopping.await.expect("stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_normal_close_frees_the_seat_at_once() {
+    let node = TestNode::start(test_config()).await;
+    let mut stayer = Player::connect(&node, "stayer").await;
+    stayer.play().await;
+    let mut quitter = Player::connect(&node, "quitter").await;
+    quitter.play().await;
+    stayer
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Roster { players }) if players.len() == 2 => Some(()),
+            _ => None,
+        })
+        .await;
+    quitter.conn.close().await;
+    // Well within the 10 s reconnect grace a dropped player would get.
+    let roster = tokio::time::timeout(
+        Duration::from_secs(3),
+        stayer.wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Roster { players }) if players.len() == 1 => {
+                Some(players.clone())
+            }
+            _ => None,
+        }),
+    )
+    .await
+    .expect("the seat was freed without waiting for the grace time");
+    assert_eq!(roster[0].name, "stayer");
+    node.stop().await;
 }

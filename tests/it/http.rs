@@ -136,3 +136,28 @@ async fn health_and_the_client_page_are_served() {
     assert_eq!(metrics.status().as_u16(), 200);
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_can_be_checked_before_connecting() {
+    let node = TestNode::start(test_config()).await;
+    let (_, body) = post_session(&node, r#"{"name": "Ada"}"#).await;
+    let token = body["token"].as_str().expect("token");
+    let check = |token: String| {
+        let url = format!("{}/api/session?token={token}", node.url());
+        async move {
+            let response = reqwest::get(url).await.expect("request");
+            (
+                response.status().as_u16(),
+                response.json::<serde_json::Value>().await.expect("json"),
+            )
+        }
+    };
+    let (status, body) = check(token.to_owned()).await;
+    assert_eq!((status, body["name"].as_str()), (200, Some("Ada")));
+    let (status, body) = check("v1.nope.nope".into()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    node.stop().await;
+}

@@ -122,10 +122,9 @@ function onMessage(msg) {
   const changed = game.apply(msg, performance.now());
   if (msg.type === 'welcome') {
     startInputTimer();
-    // After a drop mid-match the node puts us straight back in (joined
-    // follows welcome); asking to play anyway is answered with
-    // already_in_match, which onServerError ignores while playing.
-    if (game.wantPlay) conn.send(proto.play());
+    // After a drop mid-match the node puts us straight back in: welcome
+    // says `resuming` and joined (or left, if the seat is gone) follows.
+    if (game.wantPlay && !msg.resuming) conn.send(proto.play());
   }
   if (changed) ui.showPhase(game);
 }
@@ -133,7 +132,7 @@ function onMessage(msg) {
 function onServerError({ code, message }) {
   switch (code) {
     case 'already_in_match':
-      // Expected after a reconnect that resumed the match (see onMessage).
+      // A play that crossed a resumed match on the wire.
       if (game.phase === 'playing') return;
       break;
     case 'not_in_match':

@@ -84,7 +84,14 @@ export function decodeServer(bytes) {
 }
 
 const PARSERS = {
-  welcome: ([type, protocol, playerId, name, tickRate]) => ({ type, protocol, playerId, name, tickRate }),
+  welcome: ([type, protocol, playerId, name, tickRate, resuming]) => ({
+    type,
+    protocol,
+    playerId,
+    name,
+    tickRate,
+    resuming: Boolean(resuming),
+  }),
   joined: ([type, matchId, you, tick, map, rules]) => ({
     type,
     matchId,
@@ -136,8 +143,34 @@ function parseMap([name, width, height, obstacles, healthPacks]) {
   };
 }
 
-function parseRules([playerRadius, projectileRadius, packRadius, maxHealth, killLimit, maxPlayers]) {
-  return { playerRadius, projectileRadius, packRadius, maxHealth, killLimit, maxPlayers };
+function parseRules([
+  playerRadius,
+  projectileRadius,
+  packRadius,
+  maxHealth,
+  killLimit,
+  maxPlayers,
+  maxSpeed,
+  acceleration,
+  friction,
+  projectileSpeed,
+  projectileLifeS,
+  fireCooldownS,
+]) {
+  return {
+    playerRadius,
+    projectileRadius,
+    packRadius,
+    maxHealth,
+    killLimit,
+    maxPlayers,
+    maxSpeed,
+    acceleration,
+    friction,
+    projectileSpeed,
+    projectileLifeS,
+    fireCooldownS,
+  };
 }
 
 function parsePlayer([id, x, y, aim, health, kills, deaths, score]) {

@@ -2,6 +2,7 @@
 // The byte dumps are the ones PROTOCOL.md documents (and the Rust side checks
 // against its codec), so both ends are held to the same bytes.
 
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeServer, encode, input, ping, play } from '../src/protocol.js';
@@ -9,11 +10,20 @@ import { SnapshotBuffer, lerpAngle } from '../src/interp.js';
 import { backoffDelay } from '../src/net.js';
 
 const hex = (s) => Uint8Array.from(s.trim().split(/\s+/), (b) => parseInt(b, 16));
+
+// The byte dump PROTOCOL.md shows after `<!-- dump: NAME -->`, so the
+// document stays the one source of the bytes both ends are tested against.
+const protocolDoc = readFileSync(new URL('../../../PROTOCOL.md', import.meta.url), 'utf8');
+function documentedDump(name) {
+  const after = protocolDoc.split(`<!-- dump: ${name} -->`)[1];
+  assert.ok(after, `PROTOCOL.md has a ${name} dump`);
+  return hex(after.split('```text')[1].split('```')[0]);
+}
 const toHex = (bytes) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
 
 test('client messages encode as documented', () => {
-  assert.equal(toHex(encode(play())), '91 a4 70 6c 61 79');
-  assert.equal(toHex(encode(ping(1234.5))), '92 a4 70 69 6e 67 cb 40 93 4a 00 00 00 00 00');
+  assert.equal(toHex(encode(play())), toHex(documentedDump('play')));
+  assert.equal(toHex(encode(ping(1234.5))), toHex(documentedDump('ping')));
 });
 
 test('inputs are clamped to what the node accepts', () => {
@@ -22,21 +32,19 @@ test('inputs are clamped to what the node accepts', () => {
 });
 
 test('the documented welcome decodes', () => {
-  const msg = decodeServer(
-    hex(`95 a7 77 65 6c 63 6f 6d 65 01 b0 31 66 32 65 33
-         64 34 63 35 62 36 61 37 39 38 38 a3 41 64 61 1e`),
-  );
-  assert.deepEqual(msg, { type: 'welcome', protocol: 1, playerId: '1f2e3d4c5b6a7988', name: 'Ada', tickRate: 30 });
+  const msg = decodeServer(documentedDump('welcome'));
+  assert.deepEqual(msg, {
+    type: 'welcome',
+    protocol: 1,
+    playerId: '1f2e3d4c5b6a7988',
+    name: 'Ada',
+    tickRate: 30,
+    resuming: false,
+  });
 });
 
 test('the documented snapshot decodes into arena units', () => {
-  const msg = decodeServer(
-    hex(`98 a8 73 6e 61 70 73 68 6f 74 cd 01 2c 29 cd 0c
-         e4 92 98 01 cd 04 b0 cd 06 40 cd 3a 98 64 02 00
-         02 98 02 cd 1f 40 cd 0f a0 d1 85 48 00 00 01 00
-         91 93 07 cd 05 78 cd 06 a4 92 c3 c2 91 93 a4 6b
-         69 6c 6c 01 02`),
-  );
+  const msg = decodeServer(documentedDump('snapshot'));
   assert.equal(msg.type, 'snapshot');
   assert.equal(msg.tick, 300);
   assert.equal(msg.ack, 41);

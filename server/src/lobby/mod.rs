@@ -392,10 +392,10 @@ impl LobbyTask {
         let Some(view) = self.rooms.get_mut(room) else {
             return;
         };
-        if !view
+        if view
             .local
             .get(&player_id)
-            .is_some_and(|m| m.conn_id == conn_id)
+            .is_none_or(|m| m.conn_id != conn_id)
         {
             return;
         }
