@@ -10,6 +10,7 @@ use skirmish_shared::rules::{Map, Rules};
 use skirmish_shared::sim::{EntityId, GameSpec, Input, World};
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 fn world(n_players: u16) -> World {
     let rules =
@@ -44,20 +45,38 @@ fn inputs(tick: u32, n_players: u16) -> Vec<(EntityId, Input)> {
         .collect()
 }
 
+/// A world in a steady state: 300 ticks in, with shots in flight.
+fn warm(n_players: u16) -> World {
+    let mut w = world(n_players);
+    let mut events = Vec::new();
+    for _ in 0..300 {
+        let t = w.tick() + 1;
+        w.step(t, &inputs(t, n_players), &mut events);
+    }
+    w
+}
+
 fn bench(c: &mut Criterion) {
     for n in [16u16, 64] {
-        let mut w = world(n);
+        let mut w = warm(n);
         let mut events = Vec::new();
-        // Warm up into a steady state with shots in flight.
-        for _ in 0..300 {
-            let t = w.tick() + 1;
-            w.step(t, &inputs(t, n), &mut events);
-        }
         c.bench_function(&format!("step/{n}_players"), |b| {
-            b.iter(|| {
-                events.clear();
-                let t = w.tick() + 1;
-                w.step(t, black_box(&inputs(t, n)), &mut events);
+            // Timed per step, so replacing a world whose match has ended
+            // (an hour of ticks in) is not counted.
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    if w.outcome().is_some() {
+                        w = warm(n);
+                    }
+                    let t = w.tick() + 1;
+                    let inputs = inputs(t, n);
+                    events.clear();
+                    let started = Instant::now();
+                    w.step(t, black_box(&inputs), &mut events);
+                    total += started.elapsed();
+                }
+                total
             })
         });
 
