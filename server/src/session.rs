@@ -6,7 +6,8 @@
 //! [`Frame`] sink, so tests drive it with channels and WebTransport can plug
 //! in later; [`crate::http`] adapts axum's WebSocket to them.
 
-use crate::bus::ChatLine;
+use crate::auth::Claims;
+use crate::config::Limits;
 use crate::limits::{LeakyCounter, Throttle, TokenBucket};
 use crate::lobby::{self, LocalMember};
 use crate::matches::{MatchHandle, PlayerLink, SendError, SessionEvent};
@@ -15,15 +16,13 @@ use crate::outbox::{Outbox, Outgoing};
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use skirmish_shared::codec::{DecodeError, decode_client, encode};
-use skirmish_shared::proto::{ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, close};
+use skirmish_shared::proto::{ChatView, ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, close};
 use skirmish_shared::sim::{Input, InputError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
-
-use crate::auth::Claims;
 
 /// What a transport delivers to a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -237,8 +236,6 @@ where
     info!(player = %claims.player_id, conn_id, "disconnected");
 }
 
-use crate::config::Limits;
-
 /// Completes when the node starts shutting down (or its signal is gone).
 async fn shutting_down(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|down| *down).await;
@@ -405,7 +402,7 @@ impl Session {
         let outbox = Arc::clone(&self.link.outbox);
         tokio::spawn(async move {
             let history = match lobby.history(&room).await {
-                Ok(lines) => lines.into_iter().map(lobby::chat_view).collect(),
+                Ok(lines) => lines,
                 Err(e) => {
                     warn!(room, error = %e, "chat history unavailable");
                     Vec::new()
@@ -441,7 +438,7 @@ impl Session {
             });
             return Flow::Continue;
         }
-        let line = ChatLine {
+        let line = ChatView {
             room,
             id: String::new(),
             player_id: self.link.player_id,

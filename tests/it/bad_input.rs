@@ -113,6 +113,26 @@ impl Scene {
         self.abuser.conn.send_raw(msg).await.expect("send");
     }
 
+    /// Sends one input per `(move_x, move_y, aim)` (fire held) and expects
+    /// each to be refused with `code`.
+    async fn refuses_inputs(&mut self, values: &[(f32, f32, f32)], code: &str) {
+        for (seq, &(move_x, move_y, aim)) in (1..).zip(values) {
+            let input = ClientMsg::Input {
+                seq,
+                move_x,
+                move_y,
+                aim,
+                fire: true,
+            };
+            self.abuser.conn.send(&input).await.expect("send");
+            assert_eq!(
+                self.abuser.next_error().await,
+                code,
+                "{move_x} {move_y} {aim}"
+            );
+        }
+    }
+
     /// Sends a valid ping and expects its pong: the connection still works.
     async fn still_works(&mut self) {
         self.abuser
@@ -163,24 +183,12 @@ async fn a_text_frame_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nan_and_infinite_numbers_are_refused() {
     let mut scene = Scene::start().await;
-    for (seq, (x, y, aim)) in [
+    let values = [
         (f32::NAN, 0.0, 0.0),
         (0.0, f32::INFINITY, 0.0),
         (0.0, 0.0, f32::NEG_INFINITY),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let input = ClientMsg::Input {
-            seq: seq as u32 + 1,
-            move_x: x,
-            move_y: y,
-            aim,
-            fire: true,
-        };
-        scene.abuser.conn.send(&input).await.expect("send");
-        assert_eq!(scene.abuser.next_error().await, "not_finite");
-    }
+    ];
+    scene.refuses_inputs(&values, "not_finite").await;
     scene.still_works().await;
     scene.finish().await;
 }
@@ -188,20 +196,8 @@ async fn nan_and_infinite_numbers_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_range_values_are_refused() {
     let mut scene = Scene::start().await;
-    for (seq, (x, y, aim)) in [(5.0, 0.0, 0.0), (0.0, -1.5, 0.0), (0.0, 0.0, 10.0)]
-        .into_iter()
-        .enumerate()
-    {
-        let input = ClientMsg::Input {
-            seq: seq as u32 + 1,
-            move_x: x,
-            move_y: y,
-            aim,
-            fire: false,
-        };
-        scene.abuser.conn.send(&input).await.expect("send");
-        assert_eq!(scene.abuser.next_error().await, "out_of_range");
-    }
+    let values = [(5.0, 0.0, 0.0), (0.0, -1.5, 0.0), (0.0, 0.0, 10.0)];
+    scene.refuses_inputs(&values, "out_of_range").await;
     // A sequence number that does not increase is refused as stale.
     scene
         .abuser

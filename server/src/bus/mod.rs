@@ -19,7 +19,7 @@ pub use redis::RedisBus;
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use skirmish_shared::proto::PlayerId;
+use skirmish_shared::proto::{ChatView, PlayerId};
 
 /// The envelope format version; a node drops envelopes of other versions
 /// (and says so in its log) rather than misreading them.
@@ -55,28 +55,12 @@ impl Topic {
     }
 }
 
-/// A chat line as stored and relayed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatLine {
-    /// The room.
-    pub room: String,
-    /// Unique and increasing within the room (the history stream's entry id).
-    pub id: String,
-    /// Who wrote it.
-    pub player_id: PlayerId,
-    /// Their display name when they wrote it.
-    pub name: String,
-    /// The text, already validated.
-    pub text: String,
-    /// When the node accepted it, Unix milliseconds.
-    pub sent_at_ms: u64,
-}
-
 /// What nodes tell each other.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BusMessage {
-    /// A line was posted in a room (and is already in its history).
-    Chat(ChatLine),
+    /// A line was posted in a room (and is already in its history); the
+    /// same structure clients receive.
+    Chat(ChatView),
     /// A player joined or left a room.
     Presence {
         /// The room.

@@ -2,11 +2,10 @@
 //! Redis each room is a capped Stream (`XADD … MAXLEN ~`), whose entry ids
 //! also order and identify the lines; in memory, a capped queue.
 
-use crate::bus::ChatLine;
 use futures_util::future::BoxFuture;
 use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
-use skirmish_shared::proto::PlayerId;
+use skirmish_shared::proto::{ChatView, PlayerId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -27,23 +26,23 @@ pub enum HistoryError {
 /// Stores and replays chat lines.
 pub trait ChatHistory: Send + Sync + std::fmt::Debug {
     /// Stores a line and returns the id it was given.
-    fn append<'a>(&'a self, line: &'a ChatLine) -> BoxFuture<'a, Result<String, HistoryError>>;
+    fn append<'a>(&'a self, line: &'a ChatView) -> BoxFuture<'a, Result<String, HistoryError>>;
     /// The last `n` lines of a room, oldest first.
     fn recent<'a>(
         &'a self,
         room: &'a str,
         n: usize,
-    ) -> BoxFuture<'a, Result<Vec<ChatLine>, HistoryError>>;
+    ) -> BoxFuture<'a, Result<Vec<ChatView>, HistoryError>>;
 }
 
 /// History in process memory, for a node running alone.
 #[derive(Debug, Default)]
 pub struct MemoryHistory {
-    rooms: Mutex<HashMap<String, (u64, VecDeque<ChatLine>)>>,
+    rooms: Mutex<HashMap<String, (u64, VecDeque<ChatView>)>>,
 }
 
 impl ChatHistory for MemoryHistory {
-    fn append<'a>(&'a self, line: &'a ChatLine) -> BoxFuture<'a, Result<String, HistoryError>> {
+    fn append<'a>(&'a self, line: &'a ChatView) -> BoxFuture<'a, Result<String, HistoryError>> {
         let mut rooms = self
             .rooms
             .lock()
@@ -52,7 +51,7 @@ impl ChatHistory for MemoryHistory {
         *seq += 1;
         // The same shape as a stream id: time, then a sequence number.
         let id = format!("{}-{}", line.sent_at_ms, seq);
-        lines.push_back(ChatLine {
+        lines.push_back(ChatView {
             id: id.clone(),
             ..line.clone()
         });
@@ -66,7 +65,7 @@ impl ChatHistory for MemoryHistory {
         &'a self,
         room: &'a str,
         n: usize,
-    ) -> BoxFuture<'a, Result<Vec<ChatLine>, HistoryError>> {
+    ) -> BoxFuture<'a, Result<Vec<ChatView>, HistoryError>> {
         let rooms = self
             .rooms
             .lock()
@@ -116,7 +115,7 @@ fn unavailable(e: redis::RedisError) -> HistoryError {
 }
 
 impl ChatHistory for RedisHistory {
-    fn append<'a>(&'a self, line: &'a ChatLine) -> BoxFuture<'a, Result<String, HistoryError>> {
+    fn append<'a>(&'a self, line: &'a ChatView) -> BoxFuture<'a, Result<String, HistoryError>> {
         Box::pin(async move {
             let key = self.key(&line.room);
             let mut conn = self.conn.clone();
@@ -147,7 +146,7 @@ impl ChatHistory for RedisHistory {
         &'a self,
         room: &'a str,
         n: usize,
-    ) -> BoxFuture<'a, Result<Vec<ChatLine>, HistoryError>> {
+    ) -> BoxFuture<'a, Result<Vec<ChatView>, HistoryError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let reply: StreamRangeReply = redis::cmd("XREVRANGE")
@@ -159,12 +158,12 @@ impl ChatHistory for RedisHistory {
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            let mut lines: Vec<ChatLine> = reply
+            let mut lines: Vec<ChatView> = reply
                 .ids
                 .into_iter()
                 .filter_map(|entry| {
                     let field = |name: &str| entry.get::<String>(name);
-                    Some(ChatLine {
+                    Some(ChatView {
                         room: room.to_owned(),
                         player_id: field("p")?.parse::<PlayerId>().ok()?,
                         name: field("n")?,
@@ -184,8 +183,8 @@ impl ChatHistory for RedisHistory {
 mod tests {
     use super::*;
 
-    fn line(room: &str, text: &str) -> ChatLine {
-        ChatLine {
+    fn line(room: &str, text: &str) -> ChatView {
+        ChatView {
             room: room.into(),
             id: String::new(),
             player_id: PlayerId(1),

@@ -17,7 +17,7 @@ mod presence;
 pub use history::{ChatHistory, HistoryError, MemoryHistory, RedisHistory};
 pub use presence::RedisPresence;
 
-use crate::bus::{Bus, BusMessage, ChatLine, Delivery, Topic};
+use crate::bus::{Bus, BusMessage, Delivery, Topic};
 use crate::outbox::Outbox;
 use bytes::Bytes;
 use skirmish_shared::codec::encode;
@@ -191,12 +191,12 @@ impl Lobby {
     }
 
     /// The last lines of a room, oldest first.
-    pub async fn history(&self, room: &str) -> Result<Vec<ChatLine>, HistoryError> {
+    pub async fn history(&self, room: &str) -> Result<Vec<ChatView>, HistoryError> {
         self.history.recent(room, HISTORY_ON_JOIN).await
     }
 
     /// Stores a line, then announces it to the room on every node.
-    pub async fn post(&self, mut line: ChatLine) -> Result<(), HistoryError> {
+    pub async fn post(&self, mut line: ChatView) -> Result<(), HistoryError> {
         line.id = self.history.append(&line).await?;
         let room = Topic::Room(line.room.clone());
         self.bus.publish(&room, BusMessage::Chat(line));
@@ -459,7 +459,7 @@ impl LobbyTask {
         let from_here = delivery.envelope.from == self.node_id;
         match delivery.envelope.msg {
             BusMessage::Chat(line) => {
-                view.tell(&ServerMsg::Chat(chat_view(line)), None);
+                view.tell(&ServerMsg::Chat(line), None);
             }
             // This node applied its own presence changes when they happened.
             BusMessage::Presence { .. } if from_here => {}
@@ -512,18 +512,6 @@ impl LobbyTask {
                 );
             }
         }
-    }
-}
-
-/// A stored line as clients see it.
-pub fn chat_view(line: ChatLine) -> ChatView {
-    ChatView {
-        room: line.room,
-        id: line.id,
-        player_id: line.player_id,
-        name: line.name,
-        text: line.text,
-        sent_at_ms: line.sent_at_ms,
     }
 }
 
