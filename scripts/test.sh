@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole Skirmish test suite on a fresh machine: installs what is
-# missing (Chromium from Debian, npm packages), builds the browser client,
+# missing (Chromium and redis-server from Debian, npm packages; the tests
+# start their own redis-server processes on free ports), builds the browser client,
 # then checks formatting and lints and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ as_root() {
 
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v redis-server >/dev/null || missing+=(redis-server)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
