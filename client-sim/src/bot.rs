@@ -3,7 +3,7 @@
 //! until its time is up.
 
 use crate::client::{ClientError, Connection, Incoming, login};
-use skirmish_shared::brain::Brain;
+use skirmish_shared::brain::{Arena, Behavior, Brain};
 use skirmish_shared::geom::Vec2;
 use skirmish_shared::proto::{ClientMsg, ServerMsg, dequantize_pos};
 use std::time::Duration;
@@ -42,7 +42,7 @@ pub struct BotStats {
 /// The match a bot is in.
 struct InMatch {
     you: u16,
-    arena: Vec2,
+    arena: Arena,
     seq: u32,
     me: Option<Vec2>,
     enemies: Vec<Vec2>,
@@ -54,7 +54,7 @@ pub async fn run_bot(http: &reqwest::Client, config: &BotConfig) -> Result<BotSt
     let session = login(http, &config.base_url, &config.name).await?;
     let mut conn = Connection::connect(&config.base_url, &session.token).await?;
     let mut stats = BotStats::default();
-    let mut brain = Brain::new(config.seed);
+    let mut brain = Brain::new(Behavior::Wander, config.seed);
     let end = Instant::now() + config.duration;
     let tick_rate = match conn.recv().await? {
         Incoming::Msg(ServerMsg::Welcome { tick_rate, .. }) => tick_rate,
@@ -75,7 +75,7 @@ pub async fn run_bot(http: &reqwest::Client, config: &BotConfig) -> Result<BotSt
             _ = ticker.tick() => {
                 let Some(m) = current.as_mut() else { continue };
                 let Some(me) = m.me else { continue };
-                let input = brain.decide(me, m.arena, m.enemies.iter().copied(), tick_rate);
+                let input = brain.decide(me, &m.arena, &m.enemies, tick_rate);
                 m.seq += 1;
                 conn.send(&ClientMsg::Input {
                     seq: m.seq,
@@ -89,7 +89,7 @@ pub async fn run_bot(http: &reqwest::Client, config: &BotConfig) -> Result<BotSt
             }
             incoming = conn.recv() => match incoming? {
                 Incoming::Msg(ServerMsg::Joined { you, map, .. }) => {
-                    current = Some(InMatch { you, arena: Vec2::new(map.width, map.height), seq: 0, me: None, enemies: Vec::new() });
+                    current = Some(InMatch { you, arena: Arena::of_view(&map), seq: 0, me: None, enemies: Vec::new() });
                 }
                 Incoming::Msg(ServerMsg::Snapshot { players, .. }) => {
                     stats.snapshots += 1;
