@@ -1,13 +1,30 @@
-//! One bot playing the whole single-node flow: log in, quick-play, play
-//! with the shared [`Brain`] once per tick, read the results, play again
-//! until its time is up.
+//! One bot playing the whole flow: log in, join a chat room if asked,
+//! quick-play, play with the shared [`Brain`] once per tick, read the
+//! results, play again until the run ends. A lost connection is retried
+//! with exponential backoff and full jitter, and the node gives the bot its
+//! seat back when it returns in time.
 
 use crate::client::{ClientError, Connection, Incoming, login};
+use crate::stats::{Latency, Stats};
+use rand::rngs::ChaCha8Rng;
+use rand::{Rng, SeedableRng};
 use skirmish_shared::brain::{Arena, Behavior, Brain};
 use skirmish_shared::geom::Vec2;
 use skirmish_shared::proto::{ClientMsg, ServerMsg, dequantize_pos};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
+
+/// A chat plan: which room to join and how often to say something.
+#[derive(Clone, Debug)]
+pub struct ChatPlan {
+    /// The room.
+    pub room: String,
+    /// About how often to post (the first post comes at a random point in
+    /// the first interval).
+    pub every: Duration,
+}
 
 /// What one bot does.
 #[derive(Clone, Debug)]
@@ -16,27 +33,133 @@ pub struct BotConfig {
     pub base_url: String,
     /// Display name.
     pub name: String,
-    /// Seeds the bot's brain.
+    /// Seeds the bot's brain and its jitter.
     pub seed: u64,
-    /// How long to keep playing.
-    pub duration: Duration,
+    /// How it plays.
+    pub behavior: Behavior,
+    /// When to stop.
+    pub until: Instant,
+    /// Chat, if any.
+    pub chat: Option<ChatPlan>,
 }
 
-/// What one bot saw.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BotStats {
-    /// Matches whose results arrived.
-    pub matches_completed: u32,
-    /// Snapshots received.
-    pub snapshots: u64,
-    /// Inputs sent.
-    pub inputs: u64,
-    /// Payload bytes received.
-    pub bytes_down: u64,
-    /// Payload bytes sent.
-    pub bytes_up: u64,
-    /// Error messages from the node, by code.
-    pub errors: Vec<String>,
+/// Swarm-wide live counters, for the progress display.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Bots with an open connection.
+    pub connected: AtomicU32,
+    /// Bots seated in a match.
+    pub in_match: AtomicU32,
+    /// Matches finished (per bot).
+    pub matches: AtomicU64,
+    /// Errors so far.
+    pub errors: AtomicU64,
+    /// Recent round trips, cleared by the display.
+    pub recent_rtt: Mutex<Latency>,
+}
+
+impl Live {
+    fn error(&self, stats: &mut Stats, kind: impl Into<String>) {
+        stats.error(kind);
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What one bot did.
+#[derive(Debug, Default)]
+pub struct BotOutcome {
+    /// Its measurements.
+    pub stats: Stats,
+}
+
+/// How a connection ended.
+enum End {
+    /// The run is over; closed normally.
+    Done,
+    /// Lost; try again.
+    Lost,
+    /// Closed for a reason retrying cannot fix (replaced by another
+    /// connection of the same player).
+    Fatal,
+}
+
+/// Backoff before retry `attempt` (0-based): a uniform random wait up to
+/// `min(5 s, 250 ms * 2^attempt)` ("full jitter"), so a crowd of bots that
+/// lost a node together does not come back in lockstep.
+pub fn backoff(rng: &mut ChaCha8Rng, attempt: u32) -> Duration {
+    let cap = Duration::from_millis(250)
+        .saturating_mul(1 << attempt.min(10))
+        .min(Duration::from_secs(5));
+    let unit = f64::from(rng.next_u32()) / f64::from(u32::MAX);
+    cap.mul_f64(unit)
+}
+
+/// Plays until `config.until`, reconnecting as needed; never fails (errors
+/// are counted in the stats).
+pub async fn run_bot(http: &reqwest::Client, config: &BotConfig, live: &Live) -> BotOutcome {
+    let mut stats = Stats::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed);
+    let mut brain = Brain::new(config.behavior, config.seed);
+    let mut attempt = 0;
+    let session = loop {
+        match login(http, &config.base_url, &config.name).await {
+            Ok(session) => break session,
+            Err(e) => {
+                live.error(&mut stats, "login");
+                tracing::debug!(bot = %config.name, error = %e, "login failed");
+                if !pause(backoff(&mut rng, attempt), config.until).await {
+                    return BotOutcome { stats };
+                }
+                attempt += 1;
+            }
+        }
+    };
+    attempt = 0;
+    let mut connected_before = false;
+    while Instant::now() < config.until {
+        let conn = match Connection::connect(&config.base_url, &session.token).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                live.error(&mut stats, "connect");
+                tracing::debug!(bot = %config.name, error = %e, "connect failed");
+                if !pause(backoff(&mut rng, attempt), config.until).await {
+                    break;
+                }
+                attempt += 1;
+                continue;
+            }
+        };
+        if connected_before {
+            stats.reconnects += 1;
+        }
+        connected_before = true;
+        attempt = 0;
+        live.connected.fetch_add(1, Ordering::Relaxed);
+        let end = play(conn, config, &mut brain, &mut rng, &mut stats, live).await;
+        live.connected.fetch_sub(1, Ordering::Relaxed);
+        match end {
+            End::Done | End::Fatal => break,
+            End::Lost => {
+                stats.disconnects += 1;
+                if !pause(backoff(&mut rng, attempt), config.until).await {
+                    break;
+                }
+                attempt += 1;
+            }
+        }
+    }
+    BotOutcome { stats }
+}
+
+/// Sleeps for `d` unless that passes `until`; returns whether time is left.
+async fn pause(d: Duration, until: Instant) -> bool {
+    let wake = Instant::now() + d;
+    if wake >= until {
+        tokio::time::sleep_until(until).await;
+        return false;
+    }
+    tokio::time::sleep_until(wake).await;
+    true
 }
 
 /// The match a bot is in.
@@ -44,81 +167,250 @@ struct InMatch {
     you: u16,
     arena: Arena,
     seq: u32,
+    /// When each recent input was sent, by `seq % INPUT_RING`.
+    sent_at: Vec<Option<(u32, Instant)>>,
+    last_ack: u32,
+    last_snapshot: Option<Instant>,
     me: Option<Vec2>,
     enemies: Vec<Vec2>,
 }
 
-/// Plays until the configured duration ends; the connection is closed
-/// normally at the end.
-pub async fn run_bot(http: &reqwest::Client, config: &BotConfig) -> Result<BotStats, ClientError> {
-    let session = login(http, &config.base_url, &config.name).await?;
-    let mut conn = Connection::connect(&config.base_url, &session.token).await?;
-    let mut stats = BotStats::default();
-    let mut brain = Brain::new(Behavior::Wander, config.seed);
-    let end = Instant::now() + config.duration;
-    let tick_rate = match conn.recv().await? {
-        Incoming::Msg(ServerMsg::Welcome { tick_rate, .. }) => tick_rate,
-        other => {
-            return Err(ClientError::Decode(format!(
-                "expected welcome, got {other:?}"
-            )));
+/// Inputs remembered for acknowledgement timing (8.5 s at 30 Hz).
+const INPUT_RING: usize = 256;
+
+impl InMatch {
+    fn new(you: u16, arena: Arena) -> Self {
+        InMatch {
+            you,
+            arena,
+            seq: 0,
+            sent_at: vec![None; INPUT_RING],
+            last_ack: 0,
+            last_snapshot: None,
+            me: None,
+            enemies: Vec::new(),
+        }
+    }
+}
+
+/// Where the bot is in the flow.
+enum Phase {
+    /// In the lobby, not asking to play (the run is ending).
+    Lobby,
+    /// Asked to play (at the instant, if the bot asked rather than resumed).
+    Waiting(Option<Instant>),
+    /// Seated.
+    Playing(Box<InMatch>),
+}
+
+/// One connection's life.
+async fn play(
+    mut conn: Connection,
+    config: &BotConfig,
+    brain: &mut Brain,
+    rng: &mut ChaCha8Rng,
+    stats: &mut Stats,
+    live: &Live,
+) -> End {
+    let started = Instant::now();
+    let tick_rate = match tokio::time::timeout(Duration::from_secs(10), conn.recv()).await {
+        Ok(Ok(Incoming::Msg(ServerMsg::Welcome {
+            tick_rate,
+            resuming,
+            ..
+        }))) => {
+            let phase = if resuming {
+                Phase::Waiting(None)
+            } else {
+                Phase::Lobby
+            };
+            (tick_rate, phase)
+        }
+        Ok(Ok(other)) => {
+            live.error(stats, "protocol");
+            tracing::debug!(bot = %config.name, got = ?other, "expected welcome");
+            return End::Lost;
+        }
+        Ok(Err(_)) | Err(_) => {
+            live.error(stats, "welcome");
+            return End::Lost;
         }
     };
-    conn.send(&ClientMsg::Play).await?;
-    let mut ticker = tokio::time::interval(Duration::from_secs(1) / u32::from(tick_rate));
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut current: Option<InMatch> = None;
-
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep_until(end) => break,
-            _ = ticker.tick() => {
-                let Some(m) = current.as_mut() else { continue };
-                let Some(me) = m.me else { continue };
-                let input = brain.decide(me, &m.arena, &m.enemies, tick_rate);
-                m.seq += 1;
-                conn.send(&ClientMsg::Input {
-                    seq: m.seq,
-                    move_x: input.move_dir.x,
-                    move_y: input.move_dir.y,
-                    aim: input.aim,
-                    fire: input.fire,
-                })
-                .await?;
-                stats.inputs += 1;
-            }
-            incoming = conn.recv() => match incoming? {
-                Incoming::Msg(ServerMsg::Joined { you, map, .. }) => {
-                    current = Some(InMatch { you, arena: Arena::of_view(&map), seq: 0, me: None, enemies: Vec::new() });
+    let (tick_rate, mut phase) = tick_rate;
+    let end = async {
+        if matches!(phase, Phase::Lobby) {
+            conn.send(&ClientMsg::Play).await?;
+            phase = Phase::Waiting(Some(Instant::now()));
+        }
+        if let Some(chat) = &config.chat {
+            conn.send(&ClientMsg::JoinRoom { room: chat.room.clone() }).await?;
+        }
+        let mut ticker = tokio::time::interval(Duration::from_secs(1) / u32::from(tick_rate));
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut pinger = tokio::time::interval(Duration::from_secs(1));
+        let chat_every = config.chat.as_ref().map_or(Duration::from_secs(3600), |c| c.every);
+        let first_chat = chat_every.mul_f64(f64::from(rng.next_u32()) / f64::from(u32::MAX));
+        let mut chatter = tokio::time::interval_at(Instant::now() + first_chat, chat_every);
+        let mut n_chats = 0u32;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(config.until) => {
+                    conn.close().await;
+                    return Ok::<End, ClientError>(End::Done);
                 }
-                Incoming::Msg(ServerMsg::Snapshot { players, .. }) => {
-                    stats.snapshots += 1;
-                    if let Some(m) = current.as_mut() {
-                        m.enemies.clear();
-                        m.me = None;
-                        for p in players.iter().filter(|p| p.health > 0) {
-                            let pos = Vec2::new(dequantize_pos(p.x), dequantize_pos(p.y));
-                            if p.id == m.you { m.me = Some(pos) } else { m.enemies.push(pos) }
+                _ = ticker.tick() => {
+                    let Phase::Playing(m) = &mut phase else { continue };
+                    let Some(me) = m.me else { continue };
+                    let input = brain.decide(me, &m.arena, &m.enemies, tick_rate);
+                    m.seq += 1;
+                    m.sent_at[m.seq as usize % INPUT_RING] = Some((m.seq, Instant::now()));
+                    conn.send(&ClientMsg::Input {
+                        seq: m.seq,
+                        move_x: input.move_dir.x,
+                        move_y: input.move_dir.y,
+                        aim: input.aim,
+                        fire: input.fire,
+                    })
+                    .await?;
+                    stats.inputs += 1;
+                }
+                _ = pinger.tick() => {
+                    let client_time = started.elapsed().as_secs_f64() * 1000.0;
+                    conn.send(&ClientMsg::Ping { client_time }).await?;
+                }
+                _ = chatter.tick(), if config.chat.is_some() => {
+                    if let Some(chat) = &config.chat {
+                        n_chats += 1;
+                        let text = format!("{} says hello #{n_chats}", config.name);
+                        conn.send(&ClientMsg::Chat { room: chat.room.clone(), text }).await?;
+                        stats.chats += 1;
+                    }
+                }
+                incoming = conn.recv() => match incoming? {
+                    Incoming::Msg(msg) => {
+                        if let Some(end) = on_message(msg, &mut phase, &mut conn, config, started, stats, live).await? {
+                            return Ok(end);
                         }
                     }
-                }
-                Incoming::Msg(ServerMsg::MatchEnd { .. }) => {
-                    stats.matches_completed += 1;
-                    current = None;
-                    if Instant::now() < end {
-                        conn.send(&ClientMsg::Play).await?;
+                    Incoming::Closed(frame) => {
+                        let code = frame.map(|(code, _)| code);
+                        live.error(stats, format!("closed_{}", code.map_or("without_code".to_owned(), |c| c.to_string())));
+                        return Ok(if code == Some(4003) { End::Fatal } else { End::Lost });
                     }
-                }
-                Incoming::Msg(ServerMsg::Error { code, .. }) => stats.errors.push(code.to_string()),
-                Incoming::Msg(_) => {}
-                Incoming::Closed(frame) => {
-                    return Err(ClientError::Connect(format!("closed by the node: {frame:?}")));
                 }
             }
         }
     }
-    stats.bytes_down = conn.bytes_down;
-    stats.bytes_up = conn.bytes_up;
-    conn.close().await;
-    Ok(stats)
+    .await;
+    if matches!(phase, Phase::Playing(_)) {
+        live.in_match.fetch_sub(1, Ordering::Relaxed);
+    }
+    stats.bytes_down += conn.bytes_down;
+    stats.bytes_up += conn.bytes_up;
+    match end {
+        Ok(end) => end,
+        Err(e) => {
+            tracing::debug!(bot = %config.name, error = %e, "connection lost");
+            End::Lost
+        }
+    }
+}
+
+/// Handles one message; `Some(end)` ends the connection.
+async fn on_message(
+    msg: ServerMsg,
+    phase: &mut Phase,
+    conn: &mut Connection,
+    config: &BotConfig,
+    started: Instant,
+    stats: &mut Stats,
+    live: &Live,
+) -> Result<Option<End>, ClientError> {
+    let now = Instant::now();
+    match msg {
+        ServerMsg::Joined { you, map, .. } => {
+            if let Phase::Waiting(Some(asked)) = phase {
+                stats.time_to_match.record(now - *asked);
+            }
+            if !matches!(phase, Phase::Playing(_)) {
+                live.in_match.fetch_add(1, Ordering::Relaxed);
+            }
+            *phase = Phase::Playing(Box::new(InMatch::new(you, Arena::of_view(&map))));
+        }
+        ServerMsg::Snapshot { ack, players, .. } => {
+            stats.snapshots += 1;
+            if let Phase::Playing(m) = phase {
+                if let Some(previous) = m.last_snapshot {
+                    stats.snapshot_interval.record(now - previous);
+                }
+                m.last_snapshot = Some(now);
+                if ack > m.last_ack {
+                    if let Some((seq, sent)) = m.sent_at[ack as usize % INPUT_RING]
+                        && seq == ack
+                    {
+                        stats.input_ack.record(now - sent);
+                    }
+                    m.last_ack = ack;
+                }
+                m.enemies.clear();
+                m.me = None;
+                for p in players.iter().filter(|p| p.health > 0) {
+                    let pos = Vec2::new(dequantize_pos(p.x), dequantize_pos(p.y));
+                    if p.id == m.you {
+                        m.me = Some(pos);
+                    } else {
+                        m.enemies.push(pos);
+                    }
+                }
+            }
+        }
+        ServerMsg::MatchEnd { .. } | ServerMsg::Left { .. } => {
+            if matches!(msg, ServerMsg::MatchEnd { .. }) {
+                stats.matches_completed += 1;
+                live.matches.fetch_add(1, Ordering::Relaxed);
+            }
+            if matches!(phase, Phase::Playing(_)) {
+                live.in_match.fetch_sub(1, Ordering::Relaxed);
+            }
+            *phase = Phase::Lobby;
+            if now < config.until {
+                conn.send(&ClientMsg::Play).await?;
+                *phase = Phase::Waiting(Some(Instant::now()));
+            }
+        }
+        ServerMsg::Pong { client_time, .. } => {
+            let sent = Duration::from_secs_f64((client_time / 1000.0).max(0.0));
+            let rtt = started.elapsed().saturating_sub(sent);
+            stats.rtt.record(rtt);
+            live.recent_rtt
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record(rtt);
+        }
+        ServerMsg::Error { code, .. } => live.error(stats, format!("server_{code}")),
+        _ => {}
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_with_full_jitter_and_a_cap() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for attempt in 0..16 {
+            let cap = Duration::from_millis(250)
+                .saturating_mul(1 << attempt.min(10))
+                .min(Duration::from_secs(5));
+            let waits: Vec<Duration> = (0..200).map(|_| backoff(&mut rng, attempt)).collect();
+            assert!(waits.iter().all(|w| *w <= cap), "attempt {attempt}");
+            let mean = waits.iter().sum::<Duration>() / 200;
+            assert!(
+                mean > cap / 3 && mean < cap * 2 / 3,
+                "jitter spreads over the whole range: {mean:?} of {cap:?}"
+            );
+        }
+    }
 }

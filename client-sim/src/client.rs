@@ -173,7 +173,7 @@ impl Connection {
 
     /// Closes the connection normally (1000): the player quits, and the
     /// node frees their seat at once.
-    pub async fn close(mut self) {
+    pub async fn close(&mut self) {
         let frame = tungstenite::protocol::CloseFrame {
             code: tungstenite::protocol::frame::coding::CloseCode::Normal,
             reason: "bye".into(),

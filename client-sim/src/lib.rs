@@ -1,11 +1,14 @@
 //! Headless Skirmish clients: a protocol [`client`] (guest login and one
-//! WebSocket connection) and [`bot`]s that play the whole flow with the
-//! shared brain. The integration tests drive nodes with these; the
-//! `skirmish-bots` binary runs many at once.
+//! WebSocket connection), [`bot`]s that play the whole flow with the shared
+//! brain, and the [`swarm`] that runs thousands of them on one runtime and
+//! [`report`]s latency, bandwidth and errors measured with [`stats`].
 //!
 //! Depends on `skirmish-shared`, never on the server.
 
 pub mod bot;
 pub mod client;
+pub mod report;
+pub mod stats;
+pub mod swarm;
 
 pub use client::{ClientError, Connection, Incoming, Session, login};

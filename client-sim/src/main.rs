@@ -1,65 +1,133 @@
-//! `skirmish-bots`: runs bots against a node and prints what they saw.
+//! `skirmish-bots`: drives a swarm of bots against one or more nodes and
+//! reports what they measured. The exit code is 0 when every service-level
+//! threshold held, 2 when one broke (1 for bad arguments or I/O failures).
 
-use clap::Parser;
-use skirmish_client_sim::bot::{BotConfig, run_bot};
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use skirmish_client_sim::report::Slo;
+use skirmish_client_sim::swarm::{BehaviorChoice, SwarmConfig, run_swarm};
+use skirmish_shared::brain::Behavior;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-/// Headless Skirmish bots: each logs in as a guest, quick-plays and plays
-/// with random-walk inputs for the given duration.
+/// How the bots play.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BehaviorArg {
+    /// Roam and shoot whoever comes into range.
+    Wander,
+    /// Hunt the nearest player.
+    Aggressive,
+    /// Hold a spot and shoot from it.
+    Camper,
+    /// A third of each.
+    Mixed,
+}
+
+/// The transport bots use.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Transport {
+    /// WebSocket.
+    Ws,
+}
+
+/// Headless Skirmish bots: each logs in as a guest, quick-plays, plays,
+/// reads its results and plays again until the run ends, reconnecting with
+/// backoff when its connection drops. Prints a report (and writes it as
+/// JSON with --report).
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Node base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    /// Node base URLs, comma-separated; bots are spread over them.
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
+    url: Vec<String>,
     /// Number of bots.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 16)]
     bots: u32,
-    /// Seconds to play.
-    #[arg(long, default_value_t = 30)]
-    duration: u64,
-    /// Seeds the bots' brains (bot i uses seed + i).
+    /// Bots started per second.
+    #[arg(long, default_value_t = 50.0, value_name = "N_PER_S")]
+    ramp: f64,
+    /// Length of the run in seconds, ramp included.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    duration: f64,
+    /// Seeds the bots (bot i uses seed + i), so runs are repeatable.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// How the bots play.
+    #[arg(long, value_enum, default_value_t = BehaviorArg::Mixed)]
+    behavior: BehaviorArg,
+    /// The transport.
+    #[arg(long, value_enum, default_value_t = Transport::Ws)]
+    transport: Transport,
+    /// Each bot posts a chat line about this often (seconds); 0 for never.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    chat_every: f64,
+    /// Write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Fail (exit 2) when the p99 round-trip time exceeds this, in ms.
+    #[arg(long, value_name = "MS")]
+    max_p99_rtt_ms: Option<f64>,
+    /// Fail (exit 2) when errors per bot per minute exceed this.
+    #[arg(long, value_name = "RATE")]
+    max_error_rate: Option<f64>,
+    /// Fail (exit 2) when the p99 input acknowledgement time exceeds this, in ms.
+    #[arg(long, value_name = "MS")]
+    max_p99_input_ack_ms: Option<f64>,
+    /// No live progress line.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let http = reqwest::Client::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..args.bots {
-        let config = BotConfig {
-            base_url: args.url.clone(),
-            name: format!("bot{i}"),
-            seed: args.seed + u64::from(i),
-            duration: Duration::from_secs(args.duration),
-        };
-        let http = http.clone();
-        tasks.spawn(async move { (i, run_bot(&http, &config).await) });
+    anyhow::ensure!(!args.url.is_empty(), "--url needs at least one node");
+    anyhow::ensure!(
+        args.duration > 0.0 && args.ramp > 0.0,
+        "--duration and --ramp must be positive"
+    );
+    let Transport::Ws = args.transport;
+    let behavior = match args.behavior {
+        BehaviorArg::Wander => BehaviorChoice::All(Behavior::Wander),
+        BehaviorArg::Aggressive => BehaviorChoice::All(Behavior::Aggressive),
+        BehaviorArg::Camper => BehaviorChoice::All(Behavior::Camper),
+        BehaviorArg::Mixed => BehaviorChoice::Mixed,
+    };
+    let config = SwarmConfig {
+        urls: args
+            .url
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .collect(),
+        bots: args.bots,
+        ramp_per_s: args.ramp,
+        duration: Duration::from_secs_f64(args.duration),
+        seed: args.seed,
+        behavior,
+        chat_every: (args.chat_every > 0.0).then(|| Duration::from_secs_f64(args.chat_every)),
+        progress: !args.quiet,
+    };
+    let report = run_swarm(config).await;
+    print!("{}", report.table());
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
     }
-    let mut failed = 0;
-    while let Some(joined) = tasks.join_next().await {
-        let (i, result) = joined?;
-        match result {
-            Ok(stats) => println!(
-                "bot{i}: {} matches, {} snapshots, {} inputs, {} B down, {} B up, errors {:?}",
-                stats.matches_completed,
-                stats.snapshots,
-                stats.inputs,
-                stats.bytes_down,
-                stats.bytes_up,
-                stats.errors
-            ),
-            Err(e) => {
-                failed += 1;
-                println!("bot{i}: failed: {e}");
-            }
-        }
+    let slo = Slo {
+        max_p99_rtt_ms: args.max_p99_rtt_ms,
+        max_error_rate: args.max_error_rate,
+        max_p99_input_ack_ms: args.max_p99_input_ack_ms,
+    };
+    let broken = slo.violations(&report);
+    if broken.is_empty() {
+        return Ok(ExitCode::SUCCESS);
     }
-    anyhow::ensure!(failed == 0, "{failed} bots failed");
-    Ok(())
+    for b in &broken {
+        eprintln!("SLO broken: {b}");
+    }
+    Ok(ExitCode::from(2))
 }

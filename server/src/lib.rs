@@ -22,6 +22,7 @@ pub mod session;
 
 pub use config::Config;
 
+use axum::serve::ListenerExt;
 use node::Node;
 use skirmish_shared::rules::AssetError;
 use std::future::Future;
@@ -125,6 +126,13 @@ impl Server {
             info!("shutting down");
             let _ = shutdown_tx.send(true);
         };
+        // Snapshots and pongs are small and latency-bound: Nagle's algorithm
+        // would hold them back tens of milliseconds behind unacknowledged data.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                warn!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await;

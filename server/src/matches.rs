@@ -83,14 +83,16 @@ pub struct PlayerLink {
     pub events: mpsc::UnboundedSender<SessionEvent>,
 }
 
-/// What a match tells a session besides protocol messages.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the node tells a session besides protocol messages.
+#[derive(Clone, Debug)]
 pub enum SessionEvent {
     /// The match ended; the player is back in the lobby.
     MatchOver {
         /// Which match.
         match_id: MatchId,
     },
+    /// Quick play finished: the player is seated, or no match had room.
+    Seated(Result<MatchHandle, QuickPlayError>),
 }
 
 /// A cheap handle to one running match.

@@ -69,6 +69,8 @@ struct Session {
     drops: LeakyCounter,
     strikes: LeakyCounter,
     rate_error: Throttle,
+    /// Quick play is under way.
+    joining: bool,
     /// Chat rooms joined on this connection.
     rooms: HashSet<String>,
     /// Chat lines allowed: a burst, then one every two seconds.
@@ -136,6 +138,7 @@ where
         drops: LeakyCounter::new(tick_rate, 3.0 * tick_rate, now),
         strikes: LeakyCounter::new(1.0, limits.max_strikes, now),
         rate_error: Throttle::new(Duration::from_secs(1)),
+        joining: false,
         rooms: HashSet::new(),
         chat_rate: TokenBucket::new(CHAT_PER_S, CHAT_BURST, now),
         typing_sent: HashMap::new(),
@@ -270,6 +273,19 @@ impl Session {
                     self.left_match_at = Some(Instant::now());
                 }
             }
+            SessionEvent::Seated(seated) => {
+                self.joining = false;
+                match seated {
+                    Ok(handle) => {
+                        self.current = Some(handle);
+                        self.last_seq = None;
+                    }
+                    Err(e) => self.send(&ServerMsg::Error {
+                        code: ErrorCode::NoMatchAvailable,
+                        message: e.to_string(),
+                    }),
+                }
+            }
         }
     }
 
@@ -309,7 +325,7 @@ impl Session {
             }
         };
         match msg {
-            ClientMsg::Play => self.play().await,
+            ClientMsg::Play => self.play(),
             ClientMsg::Leave => match self.current.take() {
                 Some(handle) if !handle.is_over() => {
                     handle.leave(self.link.player_id, self.link.conn_id).await;
@@ -460,24 +476,21 @@ impl Session {
         Flow::Continue
     }
 
-    async fn play(&mut self) -> Flow {
-        if self.current().is_some() {
+    /// Starts quick play. Being seated waits for the match's next tick, so
+    /// it runs beside the reader (which keeps answering pings meanwhile) and
+    /// reports back as [`SessionEvent::Seated`].
+    fn play(&mut self) -> Flow {
+        if self.joining || self.current().is_some() {
             return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
         }
-        match self.node.matches.quick_play(Arc::clone(&self.link)).await {
-            Ok(handle) => {
-                self.current = Some(handle);
-                self.last_seq = None;
-                Flow::Continue
-            }
-            Err(e) => {
-                self.send(&ServerMsg::Error {
-                    code: ErrorCode::NoMatchAvailable,
-                    message: e.to_string(),
-                });
-                Flow::Continue
-            }
-        }
+        self.joining = true;
+        let matches = Arc::clone(&self.node.matches);
+        let link = Arc::clone(&self.link);
+        tokio::spawn(async move {
+            let seated = matches.quick_play(Arc::clone(&link)).await;
+            let _ = link.events.send(SessionEvent::Seated(seated));
+        });
+        Flow::Continue
     }
 
     fn input(
@@ -494,7 +507,8 @@ impl Session {
             .is_some_and(|t| now.duration_since(t) < LATE_INPUT_GRACE);
         let (player_id, conn_id) = (self.link.player_id, self.link.conn_id);
         let Some(handle) = self.current().cloned() else {
-            if in_flight {
+            // Inputs sent right after `play` arrive before the seat is ready.
+            if in_flight || self.joining {
                 return Flow::Continue;
             }
             return self.refuse(ErrorCode::NotInMatch, "not in a match".into());

@@ -288,7 +288,7 @@ async fn a_player_who_reconnects_gets_their_seat_back() {
 async fn a_second_connection_replaces_the_first() {
     let node = TestNode::start(test_config()).await;
     let mut first = Player::connect(&node, "twin").await;
-    let second = skirmish_client_sim::Connection::connect(&node.url(), &first.session.token)
+    let mut second = skirmish_client_sim::Connection::connect(&node.url(), &first.session.token)
         .await
         .expect("connect");
     assert_eq!(

@@ -1,0 +1,226 @@
+//! What bots measure: latency histograms (HDR, microsecond resolution),
+//! counters and errors by kind, merged across bots into one report.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Latencies up to a minute at three significant figures, in microseconds.
+#[derive(Clone, Debug)]
+pub struct Latency(Histogram<u64>);
+
+impl Default for Latency {
+    fn default() -> Self {
+        // The bounds are constants within what the crate accepts.
+        Latency(Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"))
+    }
+}
+
+/// Percentiles of a latency, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Samples recorded.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+impl Latency {
+    /// Records one sample; values beyond a minute count as a minute.
+    pub fn record(&mut self, d: Duration) {
+        let micros = (d.as_micros() as u64).clamp(1, 60_000_000);
+        self.0.saturating_record(micros);
+    }
+
+    /// Adds another histogram's samples.
+    pub fn merge(&mut self, other: &Latency) {
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.0.add(&other.0);
+    }
+
+    /// Forgets every sample.
+    pub fn clear(&mut self) {
+        self.0.reset();
+    }
+
+    /// Samples recorded.
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// The percentiles in milliseconds (all zero without samples).
+    pub fn percentiles(&self) -> Percentiles {
+        if self.0.is_empty() {
+            return Percentiles::default();
+        }
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        Percentiles {
+            count: self.0.len(),
+            p50: ms(self.0.value_at_quantile(0.5)),
+            p90: ms(self.0.value_at_quantile(0.9)),
+            p99: ms(self.0.value_at_quantile(0.99)),
+            p999: ms(self.0.value_at_quantile(0.999)),
+            max: ms(self.0.max()),
+        }
+    }
+}
+
+/// Everything one bot (or, merged, a whole swarm) measured.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Round trip of `ping` to `pong`.
+    pub rtt: Latency,
+    /// Time between consecutive snapshots within a match: the jitter of
+    /// arrivals.
+    pub snapshot_interval: Latency,
+    /// From sending an input until a snapshot acknowledges it.
+    pub input_ack: Latency,
+    /// From asking to play until seated.
+    pub time_to_match: Latency,
+    /// Matches whose results arrived.
+    pub matches_completed: u64,
+    /// Connections lost without a normal close.
+    pub disconnects: u64,
+    /// Connections re-established after a loss.
+    pub reconnects: u64,
+    /// Errors by kind (`login`, `connect`, `decode`, `closed_4001`,
+    /// `server_rate_limited`, …).
+    pub errors: BTreeMap<String, u64>,
+    /// Payload bytes received.
+    pub bytes_down: u64,
+    /// Payload bytes sent.
+    pub bytes_up: u64,
+    /// Snapshots received.
+    pub snapshots: u64,
+    /// Inputs sent.
+    pub inputs: u64,
+    /// Chat lines sent.
+    pub chats: u64,
+}
+
+impl Stats {
+    /// Counts one error of a kind.
+    pub fn error(&mut self, kind: impl Into<String>) {
+        *self.errors.entry(kind.into()).or_default() += 1;
+    }
+
+    /// Errors of every kind.
+    pub fn total_errors(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Adds another bot's measurements.
+    pub fn merge(&mut self, other: &Stats) {
+        self.rtt.merge(&other.rtt);
+        self.snapshot_interval.merge(&other.snapshot_interval);
+        self.input_ack.merge(&other.input_ack);
+        self.time_to_match.merge(&other.time_to_match);
+        self.matches_completed += other.matches_completed;
+        self.disconnects += other.disconnects;
+        self.reconnects += other.reconnects;
+        for (kind, n) in &other.errors {
+            *self.errors.entry(kind.clone()).or_default() += n;
+        }
+        self.bytes_down += other.bytes_down;
+        self.bytes_up += other.bytes_up;
+        self.snapshots += other.snapshots;
+        self.inputs += other.inputs;
+        self.chats += other.chats;
+    }
+}
+
+/// CPU time this process has used, from `/proc/self/stat` (Linux; `None`
+/// elsewhere). The kernel reports it in USER_HZ ticks, which are 1/100 s on
+/// every Linux ABI.
+pub fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_a_known_distribution() {
+        let mut latency = Latency::default();
+        for ms in 1..=1000u64 {
+            latency.record(Duration::from_millis(ms));
+        }
+        let p = latency.percentiles();
+        assert_eq!(p.count, 1000);
+        // Three significant figures: within 0.1% of the exact values.
+        for (got, want) in [
+            (p.p50, 500.0),
+            (p.p90, 900.0),
+            (p.p99, 990.0),
+            (p.p999, 999.0),
+            (p.max, 1000.0),
+        ] {
+            assert!(
+                (got - want).abs() <= want * 0.001 + 0.001,
+                "{got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_histograms_report_zeros_and_extremes_are_clamped() {
+        assert_eq!(Latency::default().percentiles(), Percentiles::default());
+        let mut latency = Latency::default();
+        latency.record(Duration::ZERO);
+        latency.record(Duration::from_secs(3600));
+        let p = latency.percentiles();
+        assert_eq!(p.count, 2);
+        assert!(
+            (p.max - 60_000.0).abs() < 60.0,
+            "a minute at most: {}",
+            p.max
+        );
+    }
+
+    #[test]
+    fn merging_adds_samples_counters_and_errors() {
+        let mut a = Stats::default();
+        a.rtt.record(Duration::from_millis(10));
+        a.error("connect");
+        a.matches_completed = 2;
+        let mut b = Stats::default();
+        b.rtt.record(Duration::from_millis(30));
+        b.error("connect");
+        b.error("closed_4001");
+        b.matches_completed = 1;
+        a.merge(&b);
+        assert_eq!(a.rtt.count(), 2);
+        assert_eq!(a.matches_completed, 3);
+        assert_eq!(a.errors.get("connect"), Some(&2));
+        assert_eq!(a.total_errors(), 3);
+    }
+
+    #[test]
+    fn cpu_time_is_readable_and_grows() {
+        let before = process_cpu_time().expect("Linux /proc");
+        let mut x = 0u64;
+        for i in 0..30_000_000u64 {
+            x = x.wrapping_add(i * i);
+        }
+        std::hint::black_box(x);
+        let after = process_cpu_time().expect("Linux /proc");
+        assert!(after >= before);
+    }
+}
