@@ -293,8 +293,12 @@ async fn play(
                         }
                     }
                     Incoming::Closed(frame) => {
+                        // A close the node chose is an error worth counting;
+                        // a connection that just dropped is a disconnect.
                         let code = frame.map(|(code, _)| code);
-                        live.error(stats, format!("closed_{}", code.map_or("without_code".to_owned(), |c| c.to_string())));
+                        if let Some(code) = code {
+                            live.error(stats, format!("closed_{code}"));
+                        }
                         return Ok(if code == Some(4003) { End::Fatal } else { End::Lost });
                     }
                 }

@@ -2,6 +2,7 @@
 //! clients, real Chromium. One binary, one module per area.
 
 mod bad_input;
+mod bots;
 mod browser;
 mod cluster;
 mod game;

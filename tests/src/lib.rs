@@ -2,6 +2,7 @@
 //! shipped or a test arena, real WebSocket players, real `redis-server`s on
 //! free ports, and waiting with deadlines instead of sleeps.
 
+pub mod proxy;
 pub mod redis;
 
 use skirmish_client_sim::{Connection, Incoming, Session, login};

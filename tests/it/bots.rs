@@ -1,0 +1,138 @@
+//! The bot swarm against a real node: a clean run reports sensible figures,
+//! and a bot whose connection is cut mid-match comes back and carries on.
+
+use skirmish_client_sim::bot::{BotConfig, Live, run_bot};
+use skirmish_client_sim::swarm::{BehaviorChoice, SwarmConfig, run_swarm};
+use skirmish_shared::brain::Behavior;
+use skirmish_tests::proxy::TcpProxy;
+use skirmish_tests::{TestNode, test_config};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swarm_of_64_bots_plays_without_errors() {
+    let mut config = test_config();
+    config.match_seconds = Some(6);
+    let node = TestNode::start(config).await;
+    let report = run_swarm(SwarmConfig {
+        urls: vec![node.url()],
+        bots: 64,
+        ramp_per_s: 64.0,
+        duration: Duration::from_secs(20),
+        seed: 7,
+        behavior: BehaviorChoice::Mixed,
+        chat_every: Some(Duration::from_secs(5)),
+        progress: false,
+    })
+    .await;
+    println!("{}", report.table());
+
+    assert_eq!(report.bots, 64);
+    assert_eq!(report.errors, 0, "errors: {:?}", report.errors_by_kind);
+    assert_eq!(
+        report.bots_with_a_match, 64,
+        "every bot finished at least one match"
+    );
+    assert!(report.matches_completed >= 64);
+    assert_eq!((report.disconnects, report.reconnects), (0, 0));
+    assert!(report.chats > 0);
+    // Plausible figures: 30 Hz snapshots, acknowledgements within a few ticks,
+    // round trips well under a tick on loopback, the data flowing both ways.
+    assert!(
+        (25.0..45.0).contains(&report.snapshot_interval_ms.p50),
+        "{:?}",
+        report.snapshot_interval_ms
+    );
+    assert!(
+        report.input_ack_ms.p50 > 0.0 && report.input_ack_ms.p50 < 200.0,
+        "{:?}",
+        report.input_ack_ms
+    );
+    assert!(
+        report.rtt_ms.count > 64 && report.rtt_ms.p50 < 100.0,
+        "{:?}",
+        report.rtt_ms
+    );
+    assert!(
+        report.time_to_match_ms.count >= 64,
+        "{:?}",
+        report.time_to_match_ms
+    );
+    assert!(
+        report.bytes_down_per_bot_per_s > 1000.0,
+        "{}",
+        report.bytes_down_per_bot_per_s
+    );
+    assert!(
+        report.bytes_up_per_bot_per_s > 100.0,
+        "{}",
+        report.bytes_up_per_bot_per_s
+    );
+    assert!(report.client_cpu_pct > 0.0);
+    let json = serde_json::to_value(&report).expect("serialises");
+    for key in [
+        "rtt_ms",
+        "snapshot_interval_ms",
+        "input_ack_ms",
+        "time_to_match_ms",
+    ] {
+        assert!(json[key]["p999"].as_f64().is_some(), "{key}.p999");
+    }
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_whose_connection_is_cut_mid_match_comes_back_and_carries_on() {
+    let mut config = test_config();
+    config.match_seconds = Some(8);
+    let node = TestNode::start(config).await;
+    let proxy = TcpProxy::start(node.addr).await;
+    let live = std::sync::Arc::new(Live::default());
+    let bot = BotConfig {
+        base_url: proxy.url(),
+        name: "survivor".into(),
+        seed: 3,
+        behavior: Behavior::Wander,
+        until: Instant::now() + Duration::from_secs(12),
+        chat: None,
+    };
+    let running = {
+        let live = std::sync::Arc::clone(&live);
+        tokio::spawn(async move { run_bot(&reqwest::Client::new(), &bot, &live).await })
+    };
+
+    let wait_in_match = |want: u32| {
+        let live = std::sync::Arc::clone(&live);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while live.in_match.load(Ordering::Relaxed) != want {
+                assert!(Instant::now() < deadline, "in_match never became {want}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_in_match(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.cut_all();
+    wait_in_match(0).await;
+    // Back within the reconnect grace, in its match again.
+    wait_in_match(1).await;
+
+    let outcome = running.await.expect("the bot ran");
+    let stats = outcome.stats;
+    assert_eq!((stats.disconnects, stats.reconnects), (1, 1));
+    assert!(
+        stats.matches_completed >= 1,
+        "it finished the match it came back to"
+    );
+    // It asked to play once at the start and once after each match; the
+    // reconnect resumed its seat instead of asking again.
+    assert_eq!(
+        stats.time_to_match.count(),
+        1 + stats.matches_completed,
+        "resumed, not re-queued"
+    );
+    assert_eq!(stats.total_errors(), 0, "{:?}", stats.errors);
+    node.stop().await;
+}

@@ -1,0 +1,60 @@
+//! A TCP proxy in front of a node whose connections a test can cut at
+//! once, as a network failure would: the bot on one side and the node on
+//! the other both see their connection drop without a WebSocket close.
+
+use std::net::SocketAddr;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+/// A proxy forwarding every connection to one target.
+#[derive(Debug)]
+pub struct TcpProxy {
+    addr: SocketAddr,
+    cut: broadcast::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// Listens on an ephemeral port and forwards to `target`.
+    pub async fn start(target: SocketAddr) -> TcpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let (cut, _) = broadcast::channel(4);
+        let cuts = cut.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.recv() => {}
+                    }
+                    // Dropping both sockets here is the cut.
+                });
+            }
+        });
+        TcpProxy { addr, cut, task }
+    }
+
+    /// `http://addr` of the proxy.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Drops every connection open through the proxy now.
+    pub fn cut_all(&self) {
+        let _ = self.cut.send(());
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
