@@ -3,7 +3,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use skirmish_shared::codec::{decode_server, encode};
+use skirmish_shared::codec::{decode_server, encode, snapshot_header};
 use skirmish_shared::proto::{ClientMsg, ServerMsg};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -73,6 +73,22 @@ pub enum Incoming {
     Closed(Option<(u16, String)>),
 }
 
+/// What [`Connection::recv_lazy`] returns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lazy {
+    /// A snapshot, decoded only as far as its header.
+    Snapshot {
+        /// Its tick.
+        tick: u32,
+        /// The last input applied.
+        ack: u32,
+        /// The whole message, for [`skirmish_shared::codec::decode_server`].
+        raw: bytes::Bytes,
+    },
+    /// Anything else, decoded.
+    Other(Incoming),
+}
+
 /// The WebSocket URL of a node's base URL.
 pub fn ws_url(base_url: &str, token: &str) -> String {
     let base = base_url.trim_end_matches('/');
@@ -140,6 +156,43 @@ impl Connection {
         self.bytes_up += msg.len() as u64;
         self.ws.send(msg).await?;
         Ok(())
+    }
+
+    /// Like [`Connection::recv`], but a snapshot comes back undecoded, with
+    /// only its tick and ack read: decoding every snapshot in full is most
+    /// of what a bot costs, and a bot needs the state far less often.
+    pub async fn recv_lazy(&mut self) -> Result<Lazy, ClientError> {
+        loop {
+            let Some(msg) = self.ws.next().await else {
+                return Ok(Lazy::Other(Incoming::Closed(None)));
+            };
+            match msg? {
+                Message::Binary(bytes) => {
+                    self.bytes_down += bytes.len() as u64;
+                    if let Some((tick, ack)) = snapshot_header(&bytes) {
+                        return Ok(Lazy::Snapshot {
+                            tick,
+                            ack,
+                            raw: bytes,
+                        });
+                    }
+                    return decode_server(&bytes)
+                        .map(|m| Lazy::Other(Incoming::Msg(m)))
+                        .map_err(|e| ClientError::Decode(e.to_string()));
+                }
+                Message::Close(frame) => {
+                    return Ok(Lazy::Other(Incoming::Closed(
+                        frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                    )));
+                }
+                Message::Text(text) => {
+                    return Err(ClientError::Decode(format!(
+                        "unexpected text frame: {text}"
+                    )));
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            }
+        }
     }
 
     /// Waits for the next protocol message or the close. Pings are answered

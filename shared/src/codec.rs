@@ -65,6 +65,24 @@ pub fn decode_server(bytes: &[u8]) -> Result<ServerMsg, DecodeError> {
     decode(bytes, ServerMsg::TYPES)
 }
 
+/// The `tick` and `ack` of a snapshot, read without decoding the rest, or
+/// `None` for any other message. Clients that act on only some snapshots
+/// (bots, mostly) time every one with this and decode fully when they need
+/// the state.
+pub fn snapshot_header(bytes: &[u8]) -> Option<(u32, u32)> {
+    let mut rd = bytes;
+    if rmp::decode::read_array_len(&mut rd).ok()? != SNAPSHOT_LEN {
+        return None;
+    }
+    let mut buf = [0u8; 8];
+    if rmp::decode::read_str(&mut rd, &mut buf).ok()? != "snapshot" {
+        return None;
+    }
+    let tick = rmp::decode::read_int(&mut rd).ok()?;
+    let ack = rmp::decode::read_int(&mut rd).ok()?;
+    Some((tick, ack))
+}
+
 /// The type string of an array message, if the buffer starts like one.
 fn message_type(bytes: &[u8]) -> Option<String> {
     let mut rd = bytes;
@@ -529,6 +547,22 @@ mod tests {
             Err(DecodeError::Malformed(_))
         ));
         assert!(matches!(decode_client(&[]), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn the_snapshot_header_reads_tick_and_ack_only_from_snapshots() {
+        let mut body = SnapshotBody::default();
+        body.encode(9, &[], &[], &[true], &[]);
+        let mut out = Vec::new();
+        body.write_snapshot(70_000, 41, &mut out);
+        assert_eq!(snapshot_header(&out), Some((70_000, 41)));
+        assert_eq!(
+            snapshot_header(&encode(&ServerMsg::Left {
+                match_id: MatchId(1)
+            })),
+            None
+        );
+        assert_eq!(snapshot_header(&[0x98, 0xa8]), None);
     }
 
     #[test]
