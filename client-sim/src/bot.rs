@@ -343,7 +343,7 @@ fn on_snapshot(ack: u32, raw: &[u8], phase: &mut Phase, stats: &mut Stats) {
         }
         m.last_ack = ack;
     }
-    if m.me.is_some() && stats.snapshots % DECODE_EVERY != 0 {
+    if m.me.is_some() && !stats.snapshots.is_multiple_of(DECODE_EVERY) {
         return;
     }
     let Ok(ServerMsg::Snapshot { players, .. }) = decode_server(raw) else {
