@@ -4,19 +4,21 @@
 //! codes listed in `PROTOCOL.md`.
 
 use crate::auth::{TokenError, unix_now, validate_name};
-use crate::node::Node;
+use crate::leaderboard::{Entry, LeaderboardError, Page, PageQuery, Period};
+use crate::node::{Node, unix_ms};
 use crate::session::{self, Frame, Inbound};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use skirmish_shared::proto::{ErrorCode, PlayerId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tower_http::services::{ServeDir, ServeFile};
@@ -35,6 +37,12 @@ pub fn router(node: Arc<Node>) -> Router {
                 .get(check_session)
                 .layer(DefaultBodyLimit::max(1024)),
         )
+        .route("/api/leaderboards", get(list_boards))
+        .route("/api/leaderboards/{board}", get(board_page))
+        .route(
+            "/api/leaderboards/{board}/players/{player_id}",
+            get(player_entry),
+        )
         .route("/ws", get(websocket))
         .fallback_service(static_files)
         .with_state(node)
@@ -42,11 +50,63 @@ pub fn router(node: Arc<Node>) -> Router {
 
 /// A JSON error answer.
 fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
-    (
+    ApiError {
         status,
-        Json(json!({ "error": code, "message": message.to_string() })),
-    )
-        .into_response()
+        code: code.to_owned(),
+        message: message.to_string(),
+    }
+    .into_response()
+}
+
+/// An HTTP error answer: a status and the documented JSON body
+/// `{"error": code, "message": text}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: String,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<LeaderboardError> for ApiError {
+    fn from(e: LeaderboardError) -> Self {
+        let (status, code) = match e.client_code() {
+            Some(ErrorCode::UnknownBoard) => (StatusCode::NOT_FOUND, "unknown_board"),
+            Some(ErrorCode::Unavailable) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Some(code) => (StatusCode::BAD_REQUEST, code.as_str()),
+            None => {
+                tracing::error!(error = %e, "leaderboard query failed");
+                let message = "the leaderboard query failed".to_owned();
+                return ApiError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    code: "internal".into(),
+                    message,
+                };
+            }
+        };
+        ApiError {
+            status,
+            code: code.to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn invalid_query(message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_query".into(),
+        message: message.into(),
+    }
 }
 
 async fn healthz(State(node): State<Arc<Node>>) -> Response {
@@ -67,6 +127,84 @@ async fn nodes(State(node): State<Arc<Node>>) -> Response {
     match node.registry.live().await {
         Ok(nodes) => Json(json!({ "self": node.node_id, "nodes": nodes })).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+    }
+}
+
+async fn list_boards(State(node): State<Arc<Node>>) -> Response {
+    Json(json!({ "boards": node.lb_config.boards, "periods": node.lb_config.periods }))
+        .into_response()
+}
+
+/// A whole-number query parameter, or its default when absent.
+fn query_number(
+    query: &HashMap<String, String>,
+    key: &str,
+    default: usize,
+) -> Result<usize, ApiError> {
+    match query.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| invalid_query(format!("`{key}` must be a whole number"))),
+    }
+}
+
+fn query_period(query: &HashMap<String, String>) -> Result<Period, ApiError> {
+    Ok(query
+        .get("period")
+        .map_or(Ok(Period::AllTime), |p| p.parse())?)
+}
+
+async fn board_page(
+    State(node): State<Arc<Node>>,
+    Path(board): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Page>, ApiError> {
+    let period = query_period(&query)?;
+    let page = if let Some(player) = query.get("around") {
+        let player = player
+            .parse()
+            .map_err(|_| invalid_query("`around` is a 16-hex-digit player id"))?;
+        PageQuery::Around {
+            player,
+            k: query_number(&query, "k", 5)?,
+        }
+    } else if let Some(cursor) = query.get("cursor") {
+        PageQuery::After {
+            cursor: cursor.clone(),
+            limit: query_number(&query, "limit", 10)?,
+        }
+    } else {
+        PageQuery::Top {
+            limit: query_number(&query, "limit", 10)?,
+        }
+    };
+    Ok(Json(
+        page.fetch(node.leaderboards.as_ref(), &board, period, unix_ms())
+            .await?,
+    ))
+}
+
+async fn player_entry(
+    State(node): State<Arc<Node>>,
+    Path((board, player)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Entry>, ApiError> {
+    let player: PlayerId = player
+        .parse()
+        .map_err(|_| invalid_query("a player id is 16 hex digits"))?;
+    let period = query_period(&query)?;
+    match node
+        .leaderboards
+        .rank(&board, period, player, unix_ms())
+        .await?
+    {
+        Some(entry) => Ok(Json(entry)),
+        None => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_on_board".into(),
+            message: "the player is not on this board in this period".into(),
+        }),
     }
 }
 

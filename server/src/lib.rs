@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod http;
+pub mod leaderboard;
 pub mod limits;
 pub mod lobby;
 pub mod matches;
@@ -17,6 +18,7 @@ pub mod node;
 pub mod outbox;
 pub mod redis_conn;
 pub mod registry;
+pub mod results;
 pub mod runner;
 pub mod session;
 
@@ -58,6 +60,12 @@ pub enum StartError {
         /// Why.
         reason: String,
     },
+    /// The leaderboard definitions are missing or invalid.
+    #[error(transparent)]
+    Leaderboards(#[from] leaderboard::LeaderboardError),
+    /// The results outbox directory cannot be used.
+    #[error(transparent)]
+    Outbox(#[from] results::OutboxError),
     /// The listener failed while serving.
     #[error("serving failed: {0}")]
     Serve(#[source] std::io::Error),

@@ -12,6 +12,7 @@
 //! player to that match's runner exactly as [`Matches::quick_play`] does.
 
 use crate::outbox::Outbox;
+use crate::results::{MatchRecord, ResultsSender};
 use crate::runner::{MatchRunner, RunnerSettings};
 use skirmish_shared::proto::{MatchId, PlayerId};
 use skirmish_shared::sim::{GameSpec, Input};
@@ -194,6 +195,8 @@ pub struct Matches {
     spec: Arc<GameSpec>,
     settings: RunnerSettings,
     max_matches: usize,
+    /// Where finished matches hand their results.
+    results: ResultsSender,
     shutdown: watch::Receiver<bool>,
     /// Held by every runner task, so the node can wait for them at shutdown.
     task_guard: mpsc::Sender<()>,
@@ -212,6 +215,7 @@ impl Matches {
         spec: Arc<GameSpec>,
         settings: RunnerSettings,
         max_matches: usize,
+        results: ResultsSender,
         shutdown: watch::Receiver<bool>,
         task_guard: mpsc::Sender<()>,
     ) -> Arc<Self> {
@@ -220,6 +224,7 @@ impl Matches {
             spec,
             settings,
             max_matches,
+            results,
             shutdown,
             task_guard,
         })
@@ -335,6 +340,12 @@ impl Matches {
         if dir.by_player.get(&player_id) == Some(&match_id) {
             dir.by_player.remove(&player_id);
         }
+    }
+
+    /// Called by a runner whose match ended properly: hands the results to
+    /// the outbox.
+    pub(crate) fn record(&self, record: MatchRecord) {
+        self.results.record(record);
     }
 
     /// Called by a runner as it ends.

@@ -5,13 +5,18 @@ use crate::StartError;
 use crate::auth::SessionKeys;
 use crate::bus::{Bus, Delivery, LocalHub, RedisBus};
 use crate::config::{Config, Limits};
+use crate::leaderboard::{LeaderboardConfig, Leaderboards, MemoryLeaderboards, RedisLeaderboards};
 use crate::lobby::{ChatHistory, Lobby, MemoryHistory, RedisHistory, RedisPresence};
 use crate::matches::Matches;
+use crate::outbox::Outbox;
 use crate::redis_conn;
 use crate::registry::{MemoryRegistry, NodeInfo, RedisRegistry, Registry};
+use crate::results::{self, MatchRecord, OutboxDir, RatingChange};
 use crate::runner::RunnerSettings;
+use bytes::Bytes;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use skirmish_shared::proto::PlayerId;
+use skirmish_shared::codec::encode;
+use skirmish_shared::proto::{PlayerId, ServerMsg, close};
 use skirmish_shared::rules::{Map, Rules};
 use skirmish_shared::sim::GameSpec;
 use std::collections::HashMap;
@@ -26,11 +31,19 @@ use tracing::{info, warn};
 /// of the same player replaces the first.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    live: Mutex<HashMap<PlayerId, (u64, oneshot::Sender<()>)>>,
+    live: Mutex<HashMap<PlayerId, LiveSession>>,
+}
+
+/// One live connection, as the node reaches it from outside its session.
+#[derive(Debug)]
+struct LiveSession {
+    conn_id: u64,
+    kick: oneshot::Sender<()>,
+    outbox: Arc<Outbox>,
 }
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PlayerId, (u64, oneshot::Sender<()>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PlayerId, LiveSession>> {
         self.live
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -38,19 +51,44 @@ impl Sessions {
 
     /// Records `conn_id` as the player's connection, telling the previous
     /// one to close. The returned receiver fires when this one is replaced.
-    pub fn register(&self, player_id: PlayerId, conn_id: u64) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        if let Some((_, previous)) = self.lock().insert(player_id, (conn_id, tx)) {
-            let _ = previous.send(());
+    pub fn register(
+        &self,
+        player_id: PlayerId,
+        conn_id: u64,
+        outbox: Arc<Outbox>,
+    ) -> oneshot::Receiver<()> {
+        let (kick, kicked) = oneshot::channel();
+        if let Some(previous) = self.lock().insert(
+            player_id,
+            LiveSession {
+                conn_id,
+                kick,
+                outbox,
+            },
+        ) {
+            let _ = previous.kick.send(());
         }
-        rx
+        kicked
     }
 
     /// Forgets the connection, unless the player has a newer one.
     pub fn deregister(&self, player_id: PlayerId, conn_id: u64) {
         let mut live = self.lock();
-        if live.get(&player_id).is_some_and(|(c, _)| *c == conn_id) {
+        if live.get(&player_id).is_some_and(|s| s.conn_id == conn_id) {
             live.remove(&player_id);
+        }
+    }
+
+    /// Sends a message to a player connected to this node; `false` if they
+    /// are not.
+    pub fn send_to(&self, player_id: PlayerId, msg: &ServerMsg) -> bool {
+        let outbox = self.lock().get(&player_id).map(|s| Arc::clone(&s.outbox));
+        match outbox {
+            Some(outbox) => {
+                let _ = outbox.push(Bytes::from(encode(msg)), close::TOO_SLOW);
+                true
+            }
+            None => false,
         }
     }
 
@@ -96,6 +134,35 @@ pub struct Node {
     pub lobby: Lobby,
     /// Where nodes find each other.
     pub registry: Arc<dyn Registry>,
+    /// Global leaderboards and ratings.
+    pub leaderboards: Arc<dyn Leaderboards>,
+    /// What the leaderboards keep (boards and periods), for listing.
+    pub lb_config: LeaderboardConfig,
+}
+
+/// Runs the results outbox until shutdown, telling players connected here
+/// their new ratings.
+async fn record_results(
+    node: Arc<Node>,
+    recorded: mpsc::UnboundedReceiver<MatchRecord>,
+    outbox: OutboxDir,
+) {
+    let guard = node.task_guard.clone();
+    let leaderboards = Arc::clone(&node.leaderboards);
+    let shutdown = node.shutdown.clone();
+    let notify = {
+        let node = Arc::clone(&node);
+        move |change: RatingChange| {
+            let msg = ServerMsg::Rating {
+                match_id: change.match_id,
+                rating: change.rating,
+                delta: change.delta,
+            };
+            node.sessions.send_to(change.player_id, &msg);
+        }
+    };
+    results::run_worker(recorded, outbox, leaderboards, notify, shutdown).await;
+    drop(guard);
 }
 
 /// The services a node shares with others: in-process when it runs alone,
@@ -106,10 +173,11 @@ struct Services {
     history: Arc<dyn ChatHistory>,
     presence: Option<RedisPresence>,
     registry: Arc<dyn Registry>,
+    leaderboards: Arc<dyn Leaderboards>,
 }
 
 impl Services {
-    fn local(node_id: &str, node_ttl: Duration) -> Self {
+    fn local(node_id: &str, node_ttl: Duration, boards: &LeaderboardConfig) -> Self {
         let (bus, deliveries) = LocalHub::default().connect(node_id);
         Services {
             bus: Arc::new(bus),
@@ -117,6 +185,7 @@ impl Services {
             history: Arc::new(MemoryHistory::default()),
             presence: None,
             registry: Arc::new(MemoryRegistry::new(node_ttl)),
+            leaderboards: Arc::new(MemoryLeaderboards::new(boards.clone())),
         }
     }
 
@@ -125,6 +194,7 @@ impl Services {
         prefix: &str,
         node_id: &str,
         node_ttl: Duration,
+        boards: &LeaderboardConfig,
     ) -> Result<Self, StartError> {
         let redis_error = |e: redis::RedisError| StartError::Redis {
             url: url.to_owned(),
@@ -146,7 +216,8 @@ impl Services {
                 node_id,
                 node_ttl * 3,
             )),
-            registry: Arc::new(RedisRegistry::new(commands, prefix, node_ttl)),
+            registry: Arc::new(RedisRegistry::new(commands.clone(), prefix, node_ttl)),
+            leaderboards: Arc::new(RedisLeaderboards::new(commands, prefix, boards.clone())),
         })
     }
 }
@@ -237,10 +308,14 @@ impl Node {
             reconnect_grace: Limits::secs(limits.reconnect_grace_s),
             empty_timeout: Limits::secs(limits.reconnect_grace_s.max(5.0)),
         };
+        let (results, recorded) = results::channel();
+        let outbox_dir = OutboxDir::open(&config.data_dir)?;
+        let lb_config = LeaderboardConfig::load(&config.leaderboards_path())?;
         let matches = Matches::new(
             Arc::clone(&spec),
             settings,
             limits.max_matches,
+            results,
             shutdown.clone(),
             task_guard.clone(),
         );
@@ -255,8 +330,10 @@ impl Node {
         let node_ttl = Limits::secs(config.node_ttl_s);
 
         let services = match &config.redis_url {
-            None => Services::local(&node_id, node_ttl),
-            Some(url) => Services::redis(url, &config.key_prefix, &node_id, node_ttl).await?,
+            None => Services::local(&node_id, node_ttl, &lb_config),
+            Some(url) => {
+                Services::redis(url, &config.key_prefix, &node_id, node_ttl, &lb_config).await?
+            }
         };
         let Services {
             bus,
@@ -264,6 +341,7 @@ impl Node {
             history,
             presence,
             registry,
+            leaderboards,
         } = services;
         let lobby = Lobby::start(
             &node_id,
@@ -291,9 +369,12 @@ impl Node {
             bus,
             lobby,
             registry,
+            leaderboards,
+            lb_config,
             config,
         });
         tokio::spawn(heartbeat(Arc::clone(&node)));
+        tokio::spawn(record_results(Arc::clone(&node), recorded, outbox_dir));
         Ok(node)
     }
 

@@ -8,6 +8,8 @@
 //! where a newer snapshot replaces an unsent one.
 
 use crate::matches::{JoinRefused, MatchCommand, Matches, PlayerLink, SessionEvent};
+use crate::node::unix_ms;
+use crate::results::{MatchRecord, RecordLine};
 use bytes::Bytes;
 use metrics::{Counter, Histogram};
 use skirmish_shared::codec::{SnapshotBody, encode};
@@ -404,6 +406,31 @@ impl MatchRunner {
             winner = results.first().map(|r| r.name.as_str()).unwrap_or("-"),
             "match ended"
         );
+        // Abandoned matches (everyone left, the node shutting down) are
+        // not recorded: their standings do not mean what a finished
+        // match's do.
+        if self.world.outcome().is_some() {
+            let players = results
+                .iter()
+                .filter_map(|line| {
+                    let seat = self.seats.iter().find(|seat| seat.entity.0 == line.id)?;
+                    Some(RecordLine {
+                        player_id: seat.player_id,
+                        name: line.name.clone(),
+                        placement: line.placement,
+                        kills: line.kills,
+                        deaths: line.deaths,
+                        score: line.score,
+                    })
+                })
+                .collect();
+            self.directory.record(MatchRecord {
+                match_id: self.id,
+                finished_at_ms: unix_ms(),
+                reason: reason.to_owned(),
+                players,
+            });
+        }
         let msg = Bytes::from(encode(&ServerMsg::MatchEnd {
             match_id: self.id,
             reason: reason.to_owned(),
@@ -462,7 +489,8 @@ mod tests {
             reconnect_grace: Duration::from_secs(10),
             empty_timeout: Duration::from_secs(10),
         };
-        let matches = Matches::new(spec(), settings, 4, shutdown, guard);
+        let (results, _recorded) = crate::results::channel();
+        let matches = Matches::new(spec(), settings, 4, results, shutdown, guard);
         let (slow, fast) = (link(1), link(2));
         let first = matches.quick_play(Arc::clone(&slow)).await.expect("seated");
         let second = matches.quick_play(Arc::clone(&fast)).await.expect("seated");

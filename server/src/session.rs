@@ -8,6 +8,7 @@
 
 use crate::auth::Claims;
 use crate::config::Limits;
+use crate::leaderboard::{MAX_AROUND, MAX_LIMIT, PageQuery, Period};
 use crate::limits::{LeakyCounter, Throttle, TokenBucket};
 use crate::lobby::{self, LocalMember};
 use crate::matches::{MatchHandle, PlayerLink, SendError, SessionEvent};
@@ -16,7 +17,9 @@ use crate::outbox::{Outbox, Outgoing};
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use skirmish_shared::codec::{DecodeError, decode_client, encode};
-use skirmish_shared::proto::{ChatView, ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, close};
+use skirmish_shared::proto::{
+    ChatView, ClientMsg, EntryView, ErrorCode, PROTOCOL_VERSION, ServerMsg, close,
+};
 use skirmish_shared::sim::{Input, InputError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -117,7 +120,9 @@ where
         Arc::clone(&outbox),
         Limits::secs(limits.heartbeat_s),
     ));
-    let mut kicked = node.sessions.register(claims.player_id, conn_id);
+    let mut kicked = node
+        .sessions
+        .register(claims.player_id, conn_id, Arc::clone(&outbox));
     let mut shutdown = node.shutdown.clone();
     let connections = metrics::gauge!("skirmish_connections");
     connections.increment(1.0);
@@ -382,11 +387,95 @@ impl Session {
                 }
                 Flow::Continue
             }
-            ClientMsg::Leaderboard { .. } => self.refuse(
-                ErrorCode::UnknownBoard,
-                "leaderboards are not available on this node yet".into(),
-            ),
+            ClientMsg::Leaderboard {
+                request_id,
+                board,
+                period,
+                around_me,
+                cursor,
+                limit,
+            } => self.leaderboard(request_id, board, &period, around_me, cursor, limit),
         }
+    }
+
+    /// Answers a leaderboard query from its own task, so a slow Redis never
+    /// holds up this player's inputs.
+    fn leaderboard(
+        &mut self,
+        request_id: u32,
+        board: String,
+        period: &str,
+        around_me: bool,
+        cursor: Option<String>,
+        limit: u16,
+    ) -> Flow {
+        let Ok(period) = period.parse::<Period>() else {
+            return self.refuse(
+                ErrorCode::InvalidQuery,
+                format!("unknown period `{period}`"),
+            );
+        };
+        let limit = usize::from(limit);
+        let query = match (around_me, cursor) {
+            (true, _) if (1..=MAX_AROUND).contains(&limit) => PageQuery::Around {
+                player: self.link.player_id,
+                k: limit,
+            },
+            (false, Some(cursor)) if (1..=MAX_LIMIT).contains(&limit) => {
+                PageQuery::After { cursor, limit }
+            }
+            (false, None) if (1..=MAX_LIMIT).contains(&limit) => PageQuery::Top { limit },
+            _ => {
+                return self.refuse(
+                    ErrorCode::InvalidQuery,
+                    format!("limit is 1 to {MAX_LIMIT} (1 to {MAX_AROUND} with around_me)"),
+                );
+            }
+        };
+        let leaderboards = Arc::clone(&self.node.leaderboards);
+        let outbox = Arc::clone(&self.link.outbox);
+        tokio::spawn(async move {
+            let answer = match query
+                .fetch(
+                    leaderboards.as_ref(),
+                    &board,
+                    period,
+                    crate::node::unix_ms(),
+                )
+                .await
+            {
+                Ok(page) => ServerMsg::Leaderboard {
+                    request_id,
+                    board: page.board,
+                    period: page.period.as_str().to_owned(),
+                    resets_at_ms: page.resets_at_ms,
+                    total: page.total,
+                    entries: page
+                        .entries
+                        .into_iter()
+                        .map(|e| EntryView {
+                            rank: e.rank,
+                            player_id: e.player_id,
+                            name: e.name,
+                            score: e.score,
+                        })
+                        .collect(),
+                    next_cursor: page.next_cursor,
+                },
+                Err(e) => {
+                    let code = e.client_code().unwrap_or_else(|| {
+                        tracing::error!(error = %e, "leaderboard query failed");
+                        ErrorCode::Unavailable
+                    });
+                    ServerMsg::Error {
+                        code,
+                        message: e.to_string(),
+                    }
+                }
+            };
+            let _ = outbox.push(Bytes::from(encode(&answer)), close::TOO_SLOW);
+        });
+        Flow::Continue
     }
 
     async fn join_room(&mut self, room: String) -> Flow {

@@ -2,89 +2,10 @@
 //! play 300 ticks; movement follows inputs, a shot lands, results arrive.
 
 use skirmish_client_sim::Incoming;
-use skirmish_shared::proto::{
-    ClientMsg, EventView, MatchId, PlayerView, ResultLine, RosterEntry, ServerMsg,
-};
+use skirmish_shared::proto::{ClientMsg, EventView, ServerMsg};
+use skirmish_tests::scripted::{play, pos, shooter as shooter_script};
 use skirmish_tests::{Player, TestNode, open_map, test_config};
 use std::time::Duration;
-
-/// What a scripted player saw.
-#[derive(Debug, Default)]
-struct Log {
-    you: u16,
-    match_id: Option<MatchId>,
-    /// `(tick, ack, players, events)` per snapshot.
-    snapshots: Vec<(u32, u32, Vec<PlayerView>, Vec<EventView>)>,
-    roster: Vec<RosterEntry>,
-    last_seq: u32,
-    end: Option<(String, Vec<ResultLine>)>,
-}
-
-impl Log {
-    fn me(&self, snapshot: usize) -> &PlayerView {
-        self.snapshots[snapshot]
-            .2
-            .iter()
-            .find(|p| p.id == self.you)
-            .expect("own entry")
-    }
-}
-
-/// What the script sees each tick: its id, the latest players and roster.
-struct View<'a> {
-    you: u16,
-    players: &'a [PlayerView],
-    roster: &'a [RosterEntry],
-}
-
-/// `(move_x, move_y, aim, fire)`.
-type Controls = (f32, f32, f32, bool);
-
-/// Plays until the match ends, sending the script's controls every tick.
-async fn play(mut player: Player, mut script: impl FnMut(&View<'_>) -> Controls + Send) -> Log {
-    let mut log = Log {
-        you: player.play().await,
-        ..Log::default()
-    };
-    let mut ticker = tokio::time::interval(Duration::from_millis(33));
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {
-                let Some((_, _, players, _)) = log.snapshots.last() else { continue };
-                let (move_x, move_y, aim, fire) = script(&View { you: log.you, players, roster: &log.roster });
-                log.last_seq += 1;
-                player
-                    .conn
-                    .send(&ClientMsg::Input { seq: log.last_seq, move_x, move_y, aim, fire })
-                    .await
-                    .expect("send input");
-            }
-            incoming = player.conn.recv() => match incoming.expect("readable") {
-                Incoming::Msg(ServerMsg::Snapshot { tick, ack, players, events, .. }) => {
-                    log.snapshots.push((tick, ack, players, events));
-                }
-                Incoming::Msg(ServerMsg::Roster { players }) => log.roster = players,
-                Incoming::Msg(ServerMsg::MatchEnd { match_id, reason, results }) => {
-                    log.match_id = Some(match_id);
-                    log.end = Some((reason, results));
-                    return log;
-                }
-                Incoming::Msg(ServerMsg::Error { code, message }) => panic!("error {code}: {message}"),
-                Incoming::Msg(_) => {}
-                Incoming::Closed(frame) => panic!("closed mid-match: {frame:?}"),
-            }
-        }
-    }
-}
-
-fn find<'a>(view: &'a View<'_>, name: &str) -> Option<&'a PlayerView> {
-    let id = view.roster.iter().find(|r| r.name == name)?.id;
-    view.players.iter().find(|p| p.id == id)
-}
-
-fn pos(p: &PlayerView) -> (f32, f32) {
-    (f32::from(p.x) / 8.0, f32::from(p.y) / 8.0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_players_play_a_300_tick_match() {
@@ -119,31 +40,16 @@ async fn four_players_play_a_300_tick_match() {
         }
     });
     // Closes in on the target and fires at it from 300 units.
-    let shooter = play(shooter, |view| {
-        let (Some(me), Some(them)) = (
-            view.players.iter().find(|p| p.id == view.you),
-            find(view, "target"),
-        ) else {
-            return (0.0, 0.0, 0.0, false);
-        };
-        let ((mx, my), (tx, ty)) = (pos(me), pos(them));
-        let (dx, dy) = (tx - mx, ty - my);
-        let dist = (dx * dx + dy * dy).sqrt().max(1.0);
-        let aim = dy.atan2(dx);
-        if dist > 300.0 {
-            (dx / dist, dy / dist, aim, false)
-        } else {
-            (0.0, 0.0, aim, true)
-        }
-    });
+    let shooter = play(shooter, shooter_script("target"));
     // Stands still.
     let target = play(target, |_| (0.0, 0.0, 0.0, false));
 
-    let (runner, climber, shooter, target) = tokio::time::timeout(Duration::from_secs(30), async {
-        tokio::join!(runner, climber, shooter, target)
-    })
-    .await
-    .expect("the match ends in time");
+    let ((runner, _), (climber, _), (shooter, _), (target, _)) =
+        tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::join!(runner, climber, shooter, target)
+        })
+        .await
+        .expect("the match ends in time");
 
     // Everyone was in the same match, which ran to the clock.
     let logs = [&runner, &climber, &shooter, &target];

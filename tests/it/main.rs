@@ -7,3 +7,5 @@ mod browser;
 mod cluster;
 mod game;
 mod http;
+mod leaderboard;
+mod results;

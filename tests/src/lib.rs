@@ -4,6 +4,7 @@
 
 pub mod proxy;
 pub mod redis;
+pub mod scripted;
 
 use skirmish_client_sim::{Connection, Incoming, Session, login};
 use skirmish_server::{Config, Server};

@@ -1,0 +1,262 @@
+//! Match results on their way to the leaderboards: recorded with ratings
+//! after a match, through a Redis outage exactly once, and not again when a
+//! restarted node finds them in its outbox.
+
+use skirmish_client_sim::Incoming;
+use skirmish_server::results::{MatchRecord, OutboxDir, RecordLine};
+use skirmish_shared::proto::{ClientMsg, MatchId, PlayerId, ServerMsg};
+use skirmish_tests::redis::RedisServer;
+use skirmish_tests::scripted::{Log, play, shooter};
+use skirmish_tests::{Player, TestNode, cluster_config, open_map, test_config};
+use std::time::Duration;
+
+/// A shooter and a target play one match; returns their logs and players,
+/// still connected, and the shooter's kills.
+async fn duel(node: &TestNode) -> ((Log, Player), (Log, Player), u32) {
+    let shooter_player = Player::connect(node, "shooter").await;
+    let target_player = Player::connect(node, "target").await;
+    let (shot, stood) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(
+            play(shooter_player, shooter("target")),
+            play(target_player, |_| (0.0, 0.0, 0.0, false))
+        )
+    })
+    .await
+    .expect("the match ends in time");
+    let (_, results) = shot.0.end.as_ref().expect("results");
+    let kills = results
+        .iter()
+        .find(|r| r.name == "shooter")
+        .expect("shooter's line")
+        .kills;
+    assert!(
+        kills >= 1,
+        "the duel needs a kill to say anything about counting: {results:?}"
+    );
+    (shot, stood, kills)
+}
+
+/// Waits for the player's `rating` message.
+async fn rating(player: &mut Player) -> (i32, i32) {
+    player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Rating { rating, delta, .. }) => Some((*rating, *delta)),
+            _ => None,
+        })
+        .await
+}
+
+async fn board_score(node: &TestNode, board: &str, player_id: &str) -> Option<i64> {
+    let response = reqwest::get(format!(
+        "{}/api/leaderboards/{board}/players/{player_id}",
+        node.url()
+    ))
+    .await
+    .expect("request");
+    if response.status().as_u16() == 404 {
+        return None;
+    }
+    let entry: serde_json::Value = response.json().await.expect("json");
+    entry["score"].as_i64()
+}
+
+fn duel_config() -> skirmish_server::Config {
+    let mut config = test_config();
+    config.map = open_map();
+    config.match_seconds = Some(6);
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_match_lands_on_every_board_with_ratings() {
+    let node = TestNode::start(duel_config()).await;
+    let ((_, mut shooter_player), (_, mut target_player), kills) = duel(&node).await;
+
+    let (shooter_rating, shooter_delta) = rating(&mut shooter_player).await;
+    let (target_rating, target_delta) = rating(&mut target_player).await;
+    assert!(
+        shooter_delta > 0 && target_delta < 0,
+        "{shooter_delta} {target_delta}"
+    );
+    assert_eq!(shooter_rating, 1000 + shooter_delta);
+    assert_eq!(target_rating, 1000 + target_delta);
+
+    let shooter_id = shooter_player.session.player_id.clone();
+    assert_eq!(
+        board_score(&node, "kills", &shooter_id).await,
+        Some(i64::from(kills))
+    );
+    assert_eq!(
+        board_score(&node, "rating", &shooter_id).await,
+        Some(i64::from(shooter_rating))
+    );
+    assert_eq!(
+        board_score(&node, "kills", &target_player.session.player_id).await,
+        Some(0)
+    );
+
+    let top: serde_json::Value = reqwest::get(format!(
+        "{}/api/leaderboards/kills?period=daily&limit=10",
+        node.url()
+    ))
+    .await
+    .expect("request")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(top["entries"][0]["name"], "shooter");
+    assert_eq!(top["total"], 2);
+    assert!(
+        top["resets_at_ms"].as_u64().is_some(),
+        "a daily board says when it resets"
+    );
+
+    // The same over the WebSocket, around the asking player.
+    target_player
+        .conn
+        .send(&ClientMsg::Leaderboard {
+            request_id: 7,
+            board: "kills".into(),
+            period: "weekly".into(),
+            around_me: true,
+            cursor: None,
+            limit: 5,
+        })
+        .await
+        .expect("send");
+    let entries = target_player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Leaderboard {
+                request_id: 7,
+                entries,
+                ..
+            }) => Some(entries.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+        ["shooter", "target"]
+    );
+
+    // Bad queries get the documented codes.
+    target_player
+        .conn
+        .send(&ClientMsg::Leaderboard {
+            request_id: 8,
+            board: "nonsense".into(),
+            period: "daily".into(),
+            around_me: false,
+            cursor: None,
+            limit: 5,
+        })
+        .await
+        .expect("send");
+    assert_eq!(target_player.next_error().await, "unknown_board");
+    let bad = reqwest::get(format!(
+        "{}/api/leaderboards/kills?period=hourly",
+        node.url()
+    ))
+    .await
+    .expect("request");
+    assert_eq!(bad.status().as_u16(), 400);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_from_a_redis_outage_land_exactly_once_when_it_returns() {
+    let mut redis = RedisServer::start();
+    let mut config = cluster_config(&redis.url(), "node-a", "outage");
+    config.map = open_map();
+    config.match_seconds = Some(6);
+    let node = TestNode::start(config).await;
+
+    // Redis goes away while the match is still on, and the match goes on.
+    let stop_redis = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        redis.stop();
+    };
+    let (((_, mut shooter_player), (_, mut target_player), kills), ()) =
+        tokio::join!(duel(&node), stop_redis);
+
+    // No rating can be recorded while Redis is down.
+    let early = tokio::time::timeout(Duration::from_secs(2), rating(&mut shooter_player)).await;
+    assert!(early.is_err(), "a rating arrived while Redis was down");
+
+    redis.restart();
+    let (_, shooter_delta) =
+        tokio::time::timeout(Duration::from_secs(15), rating(&mut shooter_player))
+            .await
+            .expect("the result landed after Redis came back");
+    assert!(shooter_delta > 0);
+    let _ = rating(&mut target_player).await;
+
+    let shooter_id = shooter_player.session.player_id.clone();
+    assert_eq!(
+        board_score(&node, "kills", &shooter_id).await,
+        Some(i64::from(kills)),
+        "counted once"
+    );
+    // And only once: no second rating, no second count.
+    let again = tokio::time::timeout(Duration::from_secs(2), rating(&mut shooter_player)).await;
+    assert!(again.is_err(), "the match was recorded twice");
+    assert_eq!(
+        board_score(&node, "kills", &shooter_id).await,
+        Some(i64::from(kills))
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_found_again_after_a_crash_is_not_counted_twice() {
+    let redis = RedisServer::start();
+    let config = cluster_config(&redis.url(), "node-a", "crash");
+    let data_dir = config.data_dir.clone();
+    let player = PlayerId(0x0123_4567_89ab_cdef);
+    let record = MatchRecord {
+        match_id: MatchId(42),
+        finished_at_ms: 1,
+        reason: "time_up".into(),
+        players: vec![RecordLine {
+            player_id: player,
+            name: "ada".into(),
+            placement: 1,
+            kills: 3,
+            deaths: 0,
+            score: 3,
+        }],
+    };
+    let outbox = OutboxDir::open(&data_dir).expect("outbox");
+
+    // A first run records the match.
+    outbox.save(&record).expect("save");
+    let node = TestNode::start(config.clone()).await;
+    let id = player.to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while board_score(&node, "kills", &id).await != Some(3) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pending result was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    node.stop().await;
+
+    // It crashed before forgetting the record: the next run finds it again.
+    outbox.save(&record).expect("save");
+    let node = TestNode::start(config).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !outbox.pending().expect("pending").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pending result was never resubmitted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        board_score(&node, "kills", &id).await,
+        Some(3),
+        "still counted once"
+    );
+    node.stop().await;
+}

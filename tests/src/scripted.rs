@@ -1,0 +1,125 @@
+//! Players that follow a script every tick, for tests that reason about
+//! what happens in a match.
+
+use crate::Player;
+use skirmish_client_sim::Incoming;
+use skirmish_shared::proto::{
+    ClientMsg, EventView, MatchId, PlayerView, ResultLine, RosterEntry, ServerMsg,
+};
+use std::time::Duration;
+
+/// What a scripted player saw.
+#[derive(Debug, Default)]
+pub struct Log {
+    /// Own id in snapshots.
+    pub you: u16,
+    /// The match, once over.
+    pub match_id: Option<MatchId>,
+    /// `(tick, ack, players, events)` per snapshot.
+    pub snapshots: Vec<(u32, u32, Vec<PlayerView>, Vec<EventView>)>,
+    /// The latest roster.
+    pub roster: Vec<RosterEntry>,
+    /// Inputs sent.
+    pub last_seq: u32,
+    /// Why the match ended, and the results.
+    pub end: Option<(String, Vec<ResultLine>)>,
+}
+
+impl Log {
+    /// Own state in snapshot number `snapshot`.
+    pub fn me(&self, snapshot: usize) -> &PlayerView {
+        self.snapshots[snapshot]
+            .2
+            .iter()
+            .find(|p| p.id == self.you)
+            .expect("own entry")
+    }
+}
+
+/// What the script sees each tick: its id, the latest players and roster.
+#[derive(Debug)]
+pub struct View<'a> {
+    /// Own id.
+    pub you: u16,
+    /// The latest snapshot's players.
+    pub players: &'a [PlayerView],
+    /// The latest roster.
+    pub roster: &'a [RosterEntry],
+}
+
+/// `(move_x, move_y, aim, fire)`.
+pub type Controls = (f32, f32, f32, bool);
+
+/// Plays until the match ends, sending the script's controls every tick;
+/// gives the player back, still connected.
+pub async fn play(
+    mut player: Player,
+    mut script: impl FnMut(&View<'_>) -> Controls + Send,
+) -> (Log, Player) {
+    let mut log = Log {
+        you: player.play().await,
+        ..Log::default()
+    };
+    let mut ticker = tokio::time::interval(Duration::from_millis(33));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let Some((_, _, players, _)) = log.snapshots.last() else { continue };
+                let (move_x, move_y, aim, fire) = script(&View { you: log.you, players, roster: &log.roster });
+                log.last_seq += 1;
+                player
+                    .conn
+                    .send(&ClientMsg::Input { seq: log.last_seq, move_x, move_y, aim, fire })
+                    .await
+                    .expect("send input");
+            }
+            incoming = player.conn.recv() => match incoming.expect("readable") {
+                Incoming::Msg(ServerMsg::Snapshot { tick, ack, players, events, .. }) => {
+                    log.snapshots.push((tick, ack, players, events));
+                }
+                Incoming::Msg(ServerMsg::Roster { players }) => log.roster = players,
+                Incoming::Msg(ServerMsg::MatchEnd { match_id, reason, results }) => {
+                    log.match_id = Some(match_id);
+                    log.end = Some((reason, results));
+                    return (log, player);
+                }
+                Incoming::Msg(ServerMsg::Error { code, message }) => panic!("error {code}: {message}"),
+                Incoming::Msg(_) => {}
+                Incoming::Closed(frame) => panic!("closed mid-match: {frame:?}"),
+            }
+        }
+    }
+}
+
+/// A player by name.
+pub fn find<'a>(view: &'a View<'_>, name: &str) -> Option<&'a PlayerView> {
+    let id = view.roster.iter().find(|r| r.name == name)?.id;
+    view.players.iter().find(|p| p.id == id)
+}
+
+/// A player's position in arena units.
+pub fn pos(p: &PlayerView) -> (f32, f32) {
+    (f32::from(p.x) / 8.0, f32::from(p.y) / 8.0)
+}
+
+/// A script that closes in on the player named `target` and fires at it
+/// from 300 units.
+pub fn shooter(target: &'static str) -> impl FnMut(&View<'_>) -> Controls + Send {
+    move |view| {
+        let (Some(me), Some(them)) = (
+            view.players.iter().find(|p| p.id == view.you),
+            find(view, target),
+        ) else {
+            return (0.0, 0.0, 0.0, false);
+        };
+        let ((mx, my), (tx, ty)) = (pos(me), pos(them));
+        let (dx, dy) = (tx - mx, ty - my);
+        let dist = (dx * dx + dy * dy).sqrt().max(1.0);
+        let aim = dy.atan2(dx);
+        if dist > 300.0 {
+            (dx / dist, dy / dist, aim, false)
+        } else {
+            (0.0, 0.0, aim, true)
+        }
+    }
+}
