@@ -240,10 +240,11 @@ async fn an_oversized_frame_closes_with_1009() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_input_flood_is_rate_limited_then_closed() {
     let mut scene = Scene::start().await;
-    // Valid inputs (standing still), as fast as the socket takes them.
+    // Valid inputs (standing still), as fast as the socket takes them,
+    // reading whatever has arrived in between without waiting.
     let mut rate_limited = false;
-    let mut code = None;
-    for seq in 1..=3000u32 {
+    let mut closed_with = None;
+    'flood: for seq in 1..=3000u32 {
         let input = ClientMsg::Input {
             seq,
             move_x: 0.0,
@@ -254,37 +255,42 @@ async fn an_input_flood_is_rate_limited_then_closed() {
         if scene.abuser.conn.send(&input).await.is_err() {
             break;
         }
-        // Read whatever has arrived without waiting.
         while let Some(incoming) = scene.abuser.conn.recv().now_or_never() {
             match incoming {
                 Ok(Incoming::Msg(ServerMsg::Error { code, .. }))
                     if code.as_str() == "rate_limited" =>
                 {
-                    rate_limited = true
+                    rate_limited = true;
                 }
-                Ok(Incoming::Closed(frame)) => code = Some(frame.map(|(c, _)| c)),
+                Ok(Incoming::Closed(frame)) => {
+                    closed_with = Some(frame.map(|(c, _)| c));
+                    break 'flood;
+                }
                 Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        if code.is_some() {
-            break;
-        }
-    }
-    if code.is_none() {
-        while let Ok(incoming) = scene.abuser.conn.recv().await {
-            match incoming {
-                Incoming::Msg(ServerMsg::Error { code, .. }) if code.as_str() == "rate_limited" => {
-                    rate_limited = true
-                }
-                Incoming::Closed(frame) => {
-                    code = Some(frame.map(|(c, _)| c));
-                    break;
-                }
-                _ => {}
+                Err(_) => break 'flood,
             }
         }
     }
+    if closed_with.is_none() {
+        let rest = async {
+            loop {
+                match scene.abuser.conn.recv().await {
+                    Ok(Incoming::Msg(ServerMsg::Error { code, .. }))
+                        if code.as_str() == "rate_limited" =>
+                    {
+                        rate_limited = true;
+                    }
+                    Ok(Incoming::Closed(frame)) => return Some(frame.map(|(c, _)| c)),
+                    Ok(_) => {}
+                    Err(_) => return None,
+                }
+            }
+        };
+        closed_with = tokio::time::timeout(Duration::from_secs(10), rest)
+            .await
+            .expect("closed in time");
+    }
+    let code = closed_with;
     assert!(rate_limited, "the flood was answered with rate_limited");
     assert_eq!(code, Some(Some(close::RATE_LIMIT)));
     scene.finish().await;
