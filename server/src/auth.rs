@@ -136,15 +136,24 @@ impl SessionKeys {
         payload.extend_from_slice(&claims.player_id.0.to_be_bytes());
         payload.extend_from_slice(&claims.expires_at.to_be_bytes());
         payload.extend_from_slice(claims.name.as_bytes());
-        let mut mac = self.mac.clone();
-        mac.update(&payload);
-        let tag = mac.finalize().into_bytes();
-        format!("{PREFIX}{}.{}", B64.encode(&payload), B64.encode(tag))
+        self.seal(PREFIX, &payload)
     }
 
-    /// Checks a token's signature and expiry at `now` (Unix seconds).
-    pub fn verify(&self, token: &str, now: u64) -> Result<Claims, TokenError> {
-        let rest = token.strip_prefix(PREFIX).ok_or(TokenError::Invalid)?;
+    /// `prefix` + base64url(payload) + `.` + base64url(HMAC). The prefix is
+    /// part of what is signed, so a token of one kind (a session) never
+    /// passes for another (a join ticket).
+    pub fn seal(&self, prefix: &str, payload: &[u8]) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(prefix.as_bytes());
+        mac.update(payload);
+        let tag = mac.finalize().into_bytes();
+        format!("{prefix}{}.{}", B64.encode(payload), B64.encode(tag))
+    }
+
+    /// The payload of a token [`SessionKeys::seal`]ed with `prefix`, if its
+    /// signature holds.
+    pub fn open(&self, prefix: &str, token: &str) -> Result<Vec<u8>, TokenError> {
+        let rest = token.strip_prefix(prefix).ok_or(TokenError::Invalid)?;
         let (payload, tag) = rest.split_once('.').ok_or(TokenError::Invalid)?;
         // Tokens are short; refuse anything that could only be abuse before
         // decoding it.
@@ -154,8 +163,15 @@ impl SessionKeys {
         let payload = B64.decode(payload).map_err(|_| TokenError::Invalid)?;
         let tag = B64.decode(tag).map_err(|_| TokenError::Invalid)?;
         let mut mac = self.mac.clone();
+        mac.update(prefix.as_bytes());
         mac.update(&payload);
         mac.verify_slice(&tag).map_err(|_| TokenError::Invalid)?;
+        Ok(payload)
+    }
+
+    /// Checks a token's signature and expiry at `now` (Unix seconds).
+    pub fn verify(&self, token: &str, now: u64) -> Result<Claims, TokenError> {
+        let payload = self.open(PREFIX, token)?;
         if payload.len() < 16 {
             return Err(TokenError::Invalid);
         }
