@@ -50,6 +50,8 @@ pub struct Config {
     pub node_ttl_s: f32,
     /// Leaderboard definitions, relative to `assets`.
     pub leaderboards: PathBuf,
+    /// Matchmaking modes and settings, relative to `assets`.
+    pub matchmaking: PathBuf,
     /// Where match results wait until the leaderboards accept them; they
     /// survive Redis outages and node restarts here.
     pub data_dir: PathBuf,
@@ -106,6 +108,7 @@ impl Default for Config {
             key_prefix: "skirmish".into(),
             node_ttl_s: 6.0,
             leaderboards: PathBuf::from("leaderboards.toml"),
+            matchmaking: PathBuf::from("matchmaking.toml"),
             data_dir: PathBuf::from("data"),
         }
     }
@@ -198,6 +201,11 @@ impl Config {
     /// The browser client's full path.
     pub fn web_path(&self) -> PathBuf {
         self.assets.join(&self.web_root)
+    }
+
+    /// The matchmaking settings' full path.
+    pub fn matchmaking_path(&self) -> PathBuf {
+        self.assets.join(&self.matchmaking)
     }
 
     /// The leaderboard definitions' full path.

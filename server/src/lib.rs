@@ -14,6 +14,7 @@ pub mod leaderboard;
 pub mod limits;
 pub mod lobby;
 pub mod matches;
+pub mod matchmaking;
 pub mod node;
 pub mod outbox;
 pub mod redis_conn;
@@ -66,6 +67,15 @@ pub enum StartError {
     /// The results outbox directory cannot be used.
     #[error(transparent)]
     Outbox(#[from] results::OutboxError),
+    /// The matchmaking settings are missing or invalid.
+    #[error(transparent)]
+    Matchmaking(#[from] matchmaking::config::MatchmakingConfigError),
+    /// Multi-node mode without a shared session secret: a token issued by
+    /// one node would not open a connection to another.
+    #[error(
+        "multi-node mode (a Redis URL) needs session_secret (or SKIRMISH_SESSION_SECRET), shared by every node"
+    )]
+    NoSharedSecret,
     /// The listener failed while serving.
     #[error("serving failed: {0}")]
     Serve(#[source] std::io::Error),

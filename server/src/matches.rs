@@ -13,11 +13,12 @@
 
 use crate::outbox::Outbox;
 use crate::results::{MatchRecord, ResultsSender};
-use crate::runner::{MatchRunner, RunnerSettings};
-use skirmish_shared::proto::{MatchId, PlayerId};
+use crate::runner::{Hosting, MatchPlan, MatchRunner, RunnerSettings};
+use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg};
 use skirmish_shared::sim::{GameSpec, Input};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Commands a match accepts; queued until its next tick.
@@ -93,7 +94,9 @@ pub enum SessionEvent {
         match_id: MatchId,
     },
     /// Quick play finished: the player is seated, or no match had room.
-    Seated(Result<MatchHandle, QuickPlayError>),
+    Seated(Result<MatchHandle, String>),
+    /// A formed match is ready for the player (a `match_found` to send).
+    MatchFound(ServerMsg),
 }
 
 /// A cheap handle to one running match.
@@ -180,6 +183,9 @@ pub enum QuickPlayError {
 struct Entry {
     handle: MatchHandle,
     n_players: usize,
+    /// Quick play may seat anyone here; a formed match takes only the
+    /// players it was formed for.
+    public: bool,
 }
 
 #[derive(Debug, Default)]
@@ -251,7 +257,8 @@ impl Matches {
                     .matches
                     .values()
                     .filter(|e| {
-                        e.n_players < max_players
+                        e.public
+                            && e.n_players < max_players
                             && !e.handle.is_over()
                             && !refused.contains(&e.handle.id)
                     })
@@ -289,25 +296,44 @@ impl Matches {
 
     /// Starts a match task and lists it.
     fn start(self: &Arc<Self>, dir: &mut Directory) -> MatchHandle {
-        let id = loop {
-            let id = MatchId(rand::random());
-            if !dir.matches.contains_key(&id) {
-                break id;
+        self.open(dir, None, None)
+    }
+
+    /// Opens a match with `hosting` reservations (a formed match), or a
+    /// public one; `id` is generated when not given.
+    fn open(
+        self: &Arc<Self>,
+        dir: &mut Directory,
+        id: Option<MatchId>,
+        hosting: Option<Hosting>,
+    ) -> MatchHandle {
+        let id = id.unwrap_or_else(|| {
+            loop {
+                let id = MatchId(rand::random());
+                if !dir.matches.contains_key(&id) {
+                    break id;
+                }
             }
-        };
+        });
         let (tx, rx) = mpsc::channel(MATCH_QUEUE);
         let handle = MatchHandle { id, tx };
+        let public = hosting.is_none();
         dir.matches.insert(
             id,
             Entry {
                 handle: handle.clone(),
                 n_players: 0,
+                public,
             },
         );
-        let runner = MatchRunner::new(
+        let plan = MatchPlan {
             id,
-            Arc::clone(&self.spec),
-            rand::random(),
+            spec: Arc::clone(&self.spec),
+            seed: rand::random(),
+            hosting,
+        };
+        let runner = MatchRunner::new(
+            plan,
             self.settings.clone(),
             rx,
             Arc::clone(self),
@@ -320,6 +346,42 @@ impl Matches {
         });
         metrics::gauge!("skirmish_matches").increment(1.0);
         handle
+    }
+
+    /// Opens a formed match with seats held for `reserved` players until
+    /// `join_window` passes, and `bots` server bots added at the start.
+    pub fn host(
+        self: &Arc<Self>,
+        id: MatchId,
+        reserved: Vec<(PlayerId, String)>,
+        bots: u8,
+        join_window: Duration,
+    ) {
+        let hosting = Hosting {
+            reserved: reserved.into_iter().collect(),
+            arrive_by: tokio::time::Instant::now() + join_window,
+            bots,
+        };
+        let mut dir = self.lock();
+        if dir.matches.contains_key(&id) {
+            return;
+        }
+        self.open(&mut dir, Some(id), Some(hosting));
+    }
+
+    /// Seats a player in the formed match their join ticket names.
+    pub async fn join_formed(
+        &self,
+        id: MatchId,
+        link: Arc<PlayerLink>,
+    ) -> Result<MatchHandle, JoinRefused> {
+        let handle = self
+            .lock()
+            .matches
+            .get(&id)
+            .map(|e| e.handle.clone())
+            .ok_or(JoinRefused::Over)?;
+        handle.join(link).await.map(|()| handle)
     }
 
     /// Called by a runner when it seats a new player.

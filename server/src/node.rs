@@ -3,11 +3,14 @@
 
 use crate::StartError;
 use crate::auth::SessionKeys;
-use crate::bus::{Bus, Delivery, LocalHub, RedisBus};
+use crate::bus::{Bus, Delivery, LocalHub, RedisBus, Topic};
 use crate::config::{Config, Limits};
 use crate::leaderboard::{LeaderboardConfig, Leaderboards, MemoryLeaderboards, RedisLeaderboards};
 use crate::lobby::{ChatHistory, Lobby, MemoryHistory, RedisHistory, RedisPresence};
-use crate::matches::Matches;
+use crate::matches::{Matches, SessionEvent};
+use crate::matchmaking::{
+    self, JoinTickets, Matchmaker, MatchmakingConfig, MemoryQueue, QueueStore, RedisQueue,
+};
 use crate::outbox::Outbox;
 use crate::redis_conn;
 use crate::registry::{MemoryRegistry, NodeInfo, RedisRegistry, Registry};
@@ -40,6 +43,7 @@ struct LiveSession {
     conn_id: u64,
     kick: oneshot::Sender<()>,
     outbox: Arc<Outbox>,
+    events: mpsc::UnboundedSender<SessionEvent>,
 }
 
 impl Sessions {
@@ -56,6 +60,7 @@ impl Sessions {
         player_id: PlayerId,
         conn_id: u64,
         outbox: Arc<Outbox>,
+        events: mpsc::UnboundedSender<SessionEvent>,
     ) -> oneshot::Receiver<()> {
         let (kick, kicked) = oneshot::channel();
         if let Some(previous) = self.lock().insert(
@@ -64,6 +69,7 @@ impl Sessions {
                 conn_id,
                 kick,
                 outbox,
+                events,
             },
         ) {
             let _ = previous.kick.send(());
@@ -90,6 +96,23 @@ impl Sessions {
             }
             None => false,
         }
+    }
+
+    /// Passes already encoded protocol bytes to a player connected here.
+    pub fn send_raw(&self, player_id: PlayerId, bytes: Bytes) -> bool {
+        let outbox = self.lock().get(&player_id).map(|s| Arc::clone(&s.outbox));
+        outbox.map(|o| o.push(bytes, close::TOO_SLOW)).is_some()
+    }
+
+    /// Hands an event to a player's session; `false` if they are not here.
+    pub fn deliver(&self, player_id: PlayerId, event: SessionEvent) -> bool {
+        let events = self.lock().get(&player_id).map(|s| s.events.clone());
+        events.is_some_and(|e| e.send(event).is_ok())
+    }
+
+    /// Whether the player is connected here.
+    pub fn is_here(&self, player_id: PlayerId) -> bool {
+        self.lock().contains_key(&player_id)
     }
 
     /// Players connected to this node.
@@ -138,6 +161,37 @@ pub struct Node {
     pub leaderboards: Arc<dyn Leaderboards>,
     /// What the leaderboards keep (boards and periods), for listing.
     pub lb_config: LeaderboardConfig,
+    /// Queues, parties and formed matches.
+    pub matchmaker: Matchmaker,
+}
+
+/// Routes the bus's deliveries: rooms to the lobby, this node's own topic to
+/// the matchmaker and parties.
+async fn dispatch(
+    node: Arc<Node>,
+    mut deliveries: mpsc::Receiver<Delivery>,
+    to_lobby: mpsc::Sender<Delivery>,
+) {
+    let guard = node.task_guard.clone();
+    let mut shutdown = node.shutdown.clone();
+    loop {
+        let delivery = tokio::select! {
+            delivery = deliveries.recv() => match delivery {
+                Some(d) => d,
+                None => break,
+            },
+            _ = shutdown.wait_for(|down| *down) => break,
+        };
+        match delivery.topic {
+            Topic::Room(_) => {
+                if to_lobby.try_send(delivery).is_err() {
+                    metrics::counter!("skirmish_bus_dropped_total").increment(1);
+                }
+            }
+            Topic::Node(_) => matchmaking::on_node_message(&node, delivery.envelope.msg),
+        }
+    }
+    drop(guard);
 }
 
 /// Runs the results outbox until shutdown, telling players connected here
@@ -174,6 +228,7 @@ struct Services {
     presence: Option<RedisPresence>,
     registry: Arc<dyn Registry>,
     leaderboards: Arc<dyn Leaderboards>,
+    queue: Arc<dyn QueueStore>,
 }
 
 impl Services {
@@ -186,6 +241,7 @@ impl Services {
             presence: None,
             registry: Arc::new(MemoryRegistry::new(node_ttl)),
             leaderboards: Arc::new(MemoryLeaderboards::new(boards.clone())),
+            queue: Arc::new(MemoryQueue::default()),
         }
     }
 
@@ -217,7 +273,12 @@ impl Services {
                 node_ttl * 3,
             )),
             registry: Arc::new(RedisRegistry::new(commands.clone(), prefix, node_ttl)),
-            leaderboards: Arc::new(RedisLeaderboards::new(commands, prefix, boards.clone())),
+            leaderboards: Arc::new(RedisLeaderboards::new(
+                commands.clone(),
+                prefix,
+                boards.clone(),
+            )),
+            queue: Arc::new(RedisQueue::new(commands, prefix)),
         })
     }
 }
@@ -329,6 +390,9 @@ impl Node {
             .unwrap_or_else(|| format!("http://{local_addr}"));
         let node_ttl = Limits::secs(config.node_ttl_s);
 
+        if config.redis_url.is_some() && config.session_secret.is_none() {
+            return Err(StartError::NoSharedSecret);
+        }
         let services = match &config.redis_url {
             None => Services::local(&node_id, node_ttl, &lb_config),
             Some(url) => {
@@ -342,18 +406,36 @@ impl Node {
             presence,
             registry,
             leaderboards,
+            queue,
         } = services;
+        // The bus's deliveries go to the lobby (rooms) or the matchmaker
+        // (this node's own topic).
+        let (to_lobby, lobby_deliveries) = mpsc::channel(4096);
         let lobby = Lobby::start(
             &node_id,
             Arc::clone(&bus),
-            deliveries,
+            lobby_deliveries,
             history,
             presence,
             task_guard.clone(),
         );
+        if let Err(e) = bus.subscribe(&Topic::Node(node_id.clone())).await {
+            return Err(StartError::Redis {
+                url: config.redis_url.clone().unwrap_or_default(),
+                reason: e.to_string(),
+            });
+        }
+        let keys = SessionKeys::new(config.session_secret.as_deref(), config.session_ttl());
+        let mm_config = MatchmakingConfig::load(
+            &config.matchmaking_path(),
+            usize::from(spec.rules.match_rules.max_players),
+        )?;
+        let matchmaker =
+            Matchmaker::new(mm_config, queue, JoinTickets::new(keys.clone(), &node_id));
 
         let node = Arc::new(Node {
-            keys: SessionKeys::new(config.session_secret.as_deref(), config.session_ttl()),
+            keys,
+            matchmaker,
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             matches,
             spec,
@@ -375,6 +457,9 @@ impl Node {
         });
         tokio::spawn(heartbeat(Arc::clone(&node)));
         tokio::spawn(record_results(Arc::clone(&node), recorded, outbox_dir));
+        tokio::spawn(dispatch(Arc::clone(&node), deliveries, to_lobby));
+        tokio::spawn(matchmaking::run_owner(Arc::clone(&node)));
+        tokio::spawn(matchmaking::run_former(Arc::clone(&node)));
         Ok(node)
     }
 

@@ -12,12 +12,15 @@ use crate::node::unix_ms;
 use crate::results::{MatchRecord, RecordLine};
 use bytes::Bytes;
 use metrics::{Counter, Histogram};
+use skirmish_shared::brain::{Arena, Behavior, Brain};
 use skirmish_shared::codec::{SnapshotBody, encode};
+use skirmish_shared::geom::Vec2;
 use skirmish_shared::proto::{
     self, EventView, MapView, MatchId, PlayerId, PlayerView, ProjectileView, ResultLine,
     RosterEntry, RulesView, ServerMsg, close,
 };
 use skirmish_shared::sim::{EntityId, Event, GameSpec, Input, Tick, World};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -31,6 +34,41 @@ pub struct RunnerSettings {
     pub reconnect_grace: Duration,
     /// How long a match with nobody seated lives before it is abandoned.
     pub empty_timeout: Duration,
+}
+
+/// What a formed match starts with: seats held for the players it was
+/// formed for until they arrive (or `arrive_by` passes), and server bots to
+/// add when it starts.
+#[derive(Debug)]
+pub struct Hosting {
+    /// Players with a seat held, by id, with their names.
+    pub reserved: HashMap<PlayerId, String>,
+    /// When the match starts whoever has arrived.
+    pub arrive_by: Instant,
+    /// Server bots to add at the start.
+    pub bots: u8,
+}
+
+/// What a match is: its id, its game, its seed, and (for a formed match)
+/// its reserved seats.
+#[derive(Debug)]
+pub struct MatchPlan {
+    /// The match.
+    pub id: MatchId,
+    /// Rules, map and tick rate.
+    pub spec: Arc<GameSpec>,
+    /// Seeds the world's randomness.
+    pub seed: u64,
+    /// Reserved seats and bots, for a formed match.
+    pub hosting: Option<Hosting>,
+}
+
+/// A server bot: a body in the world driven by the shared brain.
+#[derive(Debug)]
+struct BotSeat {
+    entity: EntityId,
+    name: String,
+    brain: Brain,
 }
 
 /// One player's seat in the match.
@@ -86,6 +124,13 @@ pub struct MatchRunner {
     seats: Vec<Seat>,
     next_entity: u16,
     roster_changed: bool,
+    /// Present until a formed match starts.
+    hosting: Option<Hosting>,
+    /// Whether the match was formed by matchmaking (only its players may
+    /// join) rather than opened for quick play.
+    formed: bool,
+    bots: Vec<BotSeat>,
+    arena: Arena,
     /// Ticks in a row with no one seated.
     empty_ticks: u32,
     // Buffers reused every tick.
@@ -99,16 +144,25 @@ impl MatchRunner {
     /// A match at tick 0; it starts ticking when [`MatchRunner::run`] is
     /// spawned.
     pub fn new(
-        id: MatchId,
-        spec: Arc<GameSpec>,
-        seed: u64,
+        plan: MatchPlan,
         settings: RunnerSettings,
         commands: mpsc::Receiver<MatchCommand>,
         directory: Arc<Matches>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
+        let MatchPlan {
+            id,
+            spec,
+            seed,
+            hosting,
+        } = plan;
+        let arena = Arena::of_map(&spec.map);
         MatchRunner {
             id,
+            formed: hosting.is_some(),
+            hosting,
+            bots: Vec::new(),
+            arena,
             world: World::new(spec, seed),
             commands,
             directory,
@@ -162,12 +216,30 @@ impl MatchRunner {
         while let Ok(command) = self.commands.try_recv() {
             self.handle(command);
         }
+        if let Some(hosting) = &self.hosting {
+            if *self.shutdown.borrow() {
+                return Some(proto::end_reason(None));
+            }
+            if !hosting.reserved.is_empty() && Instant::now() < hosting.arrive_by {
+                // Waiting for the players it was formed for: show them the
+                // arena, but the clock does not run yet.
+                if self.roster_changed {
+                    self.send_roster();
+                }
+                self.send_snapshots();
+                return None;
+            }
+            if !self.start_formed() {
+                return Some(proto::end_reason(None));
+            }
+        }
         self.inputs.clear();
         for seat in &mut self.seats {
             if let Some(input) = seat.pending.take() {
                 self.inputs.push((seat.entity, input));
             }
         }
+        self.bot_inputs();
         self.events.clear();
         let tick = self.world.tick() + 1;
         self.world.step(tick, &self.inputs, &mut self.events);
@@ -262,6 +334,17 @@ impl MatchRunner {
         {
             Some(idx) => idx,
             None => {
+                // A formed match seats only the players it was formed for,
+                // and only until it starts.
+                if self.formed {
+                    let reserved = self
+                        .hosting
+                        .as_mut()
+                        .is_some_and(|h| h.reserved.remove(&link.player_id).is_some());
+                    if !reserved {
+                        return Err(JoinRefused::Over);
+                    }
+                }
                 let entity = EntityId(self.next_entity);
                 self.world.add_player(entity).map_err(|e| match e {
                     skirmish_shared::sim::JoinError::Full => JoinRefused::Full,
@@ -303,6 +386,60 @@ impl MatchRunner {
         Ok(())
     }
 
+    /// Starts a formed match with whoever arrived, adding its bots; `false`
+    /// when nobody did (the match is abandoned).
+    fn start_formed(&mut self) -> bool {
+        let Some(hosting) = self.hosting.take() else {
+            return true;
+        };
+        if !hosting.reserved.is_empty() {
+            info!(match_id = %self.id, missing = hosting.reserved.len(), "starting without players who did not arrive");
+        }
+        if self.seats.is_empty() {
+            return false;
+        }
+        for i in 0..hosting.bots {
+            let entity = EntityId(self.next_entity);
+            if self.world.add_player(entity).is_err() {
+                break;
+            }
+            self.next_entity += 1;
+            let behavior = Behavior::ALL[usize::from(i) % Behavior::ALL.len()];
+            let seed = self.id.0 ^ u64::from(entity.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            self.bots.push(BotSeat {
+                entity,
+                name: format!("Bot {}", i + 1),
+                brain: Brain::new(behavior, seed),
+            });
+        }
+        self.roster_changed = true;
+        true
+    }
+
+    /// Each bot decides from what it can see in the world.
+    fn bot_inputs(&mut self) {
+        let tick_rate = self.world.spec().tick_rate;
+        for bot in &mut self.bots {
+            let Some(me) = self
+                .world
+                .player(bot.entity)
+                .filter(|p| p.alive)
+                .map(|p| p.pos)
+            else {
+                continue;
+            };
+            let enemies: Vec<Vec2> = self
+                .world
+                .players()
+                .iter()
+                .filter(|p| p.alive && p.id != bot.entity)
+                .map(|p| p.pos)
+                .collect();
+            let input = bot.brain.decide(me, &self.arena, &enemies, tick_rate);
+            self.inputs.push((bot.entity, input));
+        }
+    }
+
     fn expire_away_seats(&mut self) {
         let grace = (self.settings.reconnect_grace.as_secs_f32()
             * f32::from(self.world.spec().tick_rate)) as Tick;
@@ -334,6 +471,11 @@ impl MatchRunner {
                     name: s.name.clone(),
                     connected: s.link.is_some(),
                 })
+                .chain(self.bots.iter().map(|b| RosterEntry {
+                    id: b.entity.0,
+                    name: b.name.clone(),
+                    connected: true,
+                }))
                 .collect(),
         };
         let bytes = Bytes::from(encode(&roster));
@@ -387,10 +529,20 @@ impl MatchRunner {
             .standings()
             .into_iter()
             .filter_map(|s| {
-                let seat = self.seats.iter().find(|seat| seat.entity == s.id)?;
+                let name = self
+                    .seats
+                    .iter()
+                    .find(|seat| seat.entity == s.id)
+                    .map(|seat| seat.name.clone())
+                    .or_else(|| {
+                        self.bots
+                            .iter()
+                            .find(|b| b.entity == s.id)
+                            .map(|b| b.name.clone())
+                    })?;
                 Some(ResultLine {
                     id: s.id.0,
-                    name: seat.name.clone(),
+                    name,
                     placement: s.placement,
                     kills: s.kills,
                     deaths: s.deaths,

@@ -12,14 +12,17 @@ use crate::leaderboard::{MAX_AROUND, MAX_LIMIT, PageQuery, Period};
 use crate::limits::{LeakyCounter, Throttle, TokenBucket};
 use crate::lobby::{self, LocalMember};
 use crate::matches::{MatchHandle, PlayerLink, SendError, SessionEvent};
+use crate::matchmaking::{self, InviteError, QueueError, TicketPlayer};
 use crate::node::Node;
 use crate::outbox::{Outbox, Outgoing};
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use skirmish_shared::codec::{DecodeError, decode_client, encode};
+use skirmish_shared::proto::PlayerId;
 use skirmish_shared::proto::{
     ChatView, ClientMsg, EntryView, ErrorCode, PROTOCOL_VERSION, ServerMsg, close,
 };
+use skirmish_shared::rating::INITIAL_RATING;
 use skirmish_shared::sim::{Input, InputError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -113,16 +116,25 @@ where
         name: claims.name.clone(),
         conn_id,
         outbox: Arc::clone(&outbox),
-        events: events_tx,
+        events: events_tx.clone(),
     });
     let mut writer = tokio::spawn(write_loop(
         outbound,
         Arc::clone(&outbox),
         Limits::secs(limits.heartbeat_s),
     ));
-    let mut kicked = node
-        .sessions
-        .register(claims.player_id, conn_id, Arc::clone(&outbox));
+    let mut kicked =
+        node.sessions
+            .register(claims.player_id, conn_id, Arc::clone(&outbox), events_tx);
+    // Where this player is, for party invitations from other nodes.
+    {
+        let (node, player_id) = (Arc::clone(&node), claims.player_id);
+        tokio::spawn(async move {
+            if let Err(e) = node.matchmaker.store.place(player_id, &node.node_id).await {
+                debug!(error = %e, "could not record where a player is");
+            }
+        });
+    }
     let mut shutdown = node.shutdown.clone();
     let connections = metrics::gauge!("skirmish_connections");
     connections.increment(1.0);
@@ -220,7 +232,12 @@ where
     if !session.rooms.is_empty() {
         node.lobby.disconnected(claims.player_id, conn_id).await;
     }
+    // Unless the same player is already back on a newer connection, a
+    // queued ticket and a party go with the connection.
     node.sessions.deregister(claims.player_id, conn_id);
+    if !node.sessions.is_here(claims.player_id) {
+        forget_player(&node, claims.player_id).await;
+    }
     // Finish the closing handshake: the writer sends our close while we read
     // (and discard) until the client's close arrives. Dropping the socket
     // with unread input would reset the connection and could lose the close
@@ -242,6 +259,32 @@ where
     }
     connections.decrement(1.0);
     info!(player = %claims.player_id, conn_id, "disconnected");
+}
+
+/// Takes a player who left this node out of the queue and their party.
+async fn forget_player(node: &Arc<Node>, player_id: PlayerId) {
+    if let Some(ticket) = node.matchmaker.cancel(player_id).await {
+        for p in ticket.players.iter().filter(|p| p.player_id != player_id) {
+            matchmaking::tell(
+                node,
+                &p.node,
+                p.player_id,
+                ServerMsg::QueueLeft {
+                    reason: "party_changed".into(),
+                },
+            );
+        }
+    }
+    matchmaking::leave_party(node, player_id);
+    node.matchmaker.parties.forget(player_id);
+    if let Err(e) = node
+        .matchmaker
+        .store
+        .unplace(player_id, &node.node_id)
+        .await
+    {
+        debug!(error = %e, "could not forget where a player was");
+    }
 }
 
 /// Completes when the node starts shutting down (or its signal is gone).
@@ -278,6 +321,7 @@ impl Session {
                     self.left_match_at = Some(Instant::now());
                 }
             }
+            SessionEvent::MatchFound(found) => self.send(&found),
             SessionEvent::Seated(seated) => {
                 self.joining = false;
                 match seated {
@@ -387,6 +431,24 @@ impl Session {
                 }
                 Flow::Continue
             }
+            ClientMsg::Queue { mode } => self.queue(mode),
+            ClientMsg::CancelQueue => self.cancel_queue(),
+            ClientMsg::JoinMatch { ticket } => self.join_match(&ticket),
+            ClientMsg::PartyInvite { player_id } => self.party_invite(player_id),
+            ClientMsg::PartyAccept { party_id } => {
+                let me = self.ticket_player();
+                match matchmaking::accept(&self.node, me, &party_id) {
+                    Ok(()) => Flow::Continue,
+                    Err(e) => self.refuse(ErrorCode::PartyRefused, e.to_string()),
+                }
+            }
+            ClientMsg::PartyLeave => {
+                if matchmaking::leave_party(&self.node, self.link.player_id) {
+                    Flow::Continue
+                } else {
+                    self.refuse(ErrorCode::PartyRefused, "not in a party".into())
+                }
+            }
             ClientMsg::Leaderboard {
                 request_id,
                 board,
@@ -396,6 +458,180 @@ impl Session {
                 limit,
             } => self.leaderboard(request_id, board, &period, around_me, cursor, limit),
         }
+    }
+
+    /// This player as a ticket or party member.
+    fn ticket_player(&self) -> TicketPlayer {
+        TicketPlayer {
+            player_id: self.link.player_id,
+            name: self.link.name.clone(),
+            node: self.node.node_id.clone(),
+        }
+    }
+
+    /// Queues this player, or the party they lead, for a mode.
+    fn queue(&mut self, mode: String) -> Flow {
+        if self.joining || self.current().is_some() {
+            return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
+        }
+        let mm = &self.node.matchmaker;
+        if mm.config.mode(&mode).is_none() {
+            return self.refuse(ErrorCode::UnknownMode, format!("no mode named `{mode}`"));
+        }
+        let me = self.ticket_player();
+        let players = match (mm.parties.led_by(me.player_id), mm.parties.of(me.player_id)) {
+            (Some(party), _) => party.members,
+            (None, Some(_)) => {
+                return self.refuse(
+                    ErrorCode::PartyRefused,
+                    "only the party leader can queue".into(),
+                );
+            }
+            (None, None) => vec![me],
+        };
+        let node = Arc::clone(&self.node);
+        let outbox = Arc::clone(&self.link.outbox);
+        tokio::spawn(async move {
+            let ids: Vec<PlayerId> = players.iter().map(|p| p.player_id).collect();
+            let ratings = node
+                .leaderboards
+                .ratings(&ids)
+                .await
+                .unwrap_or_else(|_| vec![None; ids.len()]);
+            let sum: i64 = ratings
+                .iter()
+                .map(|r| i64::from(r.unwrap_or(INITIAL_RATING)))
+                .sum();
+            let rating = (sum / ids.len().max(1) as i64) as i32;
+            match node
+                .matchmaker
+                .enqueue(&mode, players, rating, &node.node_id)
+                .await
+            {
+                Ok(ticket) => {
+                    let searching = node.matchmaker.store.searching(&mode).await.unwrap_or(0);
+                    // The match may have been found already (a fast round);
+                    // then a late "still queued" would only confuse.
+                    if node
+                        .matchmaker
+                        .ticket_of(ticket.players[0].player_id)
+                        .is_none()
+                    {
+                        return;
+                    }
+                    for p in &ticket.players {
+                        let update = ServerMsg::QueueUpdate {
+                            mode: mode.clone(),
+                            waited_ms: 0,
+                            searching,
+                        };
+                        matchmaking::tell(&node, &p.node, p.player_id, update);
+                    }
+                }
+                Err(e) => {
+                    let code = match e {
+                        QueueError::UnknownMode(_) => ErrorCode::UnknownMode,
+                        QueueError::AlreadyQueued => ErrorCode::AlreadyQueued,
+                        QueueError::Unavailable(_) => ErrorCode::Unavailable,
+                    };
+                    let _ = outbox.push(
+                        Bytes::from(encode(&ServerMsg::Error {
+                            code,
+                            message: e.to_string(),
+                        })),
+                        close::TOO_SLOW,
+                    );
+                }
+            }
+        });
+        Flow::Continue
+    }
+
+    /// Takes this player's ticket (their party's, if they lead one) out.
+    fn cancel_queue(&mut self) -> Flow {
+        if self
+            .node
+            .matchmaker
+            .ticket_of(self.link.player_id)
+            .is_none()
+        {
+            return self.refuse(
+                ErrorCode::NotQueued,
+                "not queued (a party member leaves the party instead)".into(),
+            );
+        }
+        let node = Arc::clone(&self.node);
+        let player_id = self.link.player_id;
+        tokio::spawn(async move {
+            if let Some(ticket) = node.matchmaker.cancel(player_id).await {
+                for p in &ticket.players {
+                    matchmaking::tell(
+                        &node,
+                        &p.node,
+                        p.player_id,
+                        ServerMsg::QueueLeft {
+                            reason: "cancelled".into(),
+                        },
+                    );
+                }
+            }
+        });
+        Flow::Continue
+    }
+
+    /// Takes the seat a join ticket offers in a match hosted here.
+    fn join_match(&mut self, ticket: &str) -> Flow {
+        if self.joining || self.current().is_some() {
+            return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
+        }
+        let claims = match self.node.matchmaker.joins.take(
+            ticket,
+            self.link.player_id,
+            crate::node::unix_ms(),
+        ) {
+            Ok(claims) => claims,
+            Err(e) => return self.refuse(e.code(), e.to_string()),
+        };
+        self.joining = true;
+        let matches = Arc::clone(&self.node.matches);
+        let link = Arc::clone(&self.link);
+        tokio::spawn(async move {
+            let seated = matches
+                .join_formed(claims.match_id, Arc::clone(&link))
+                .await
+                .map_err(|_| "the match is over, or started without you".to_owned());
+            let _ = link.events.send(SessionEvent::Seated(seated));
+        });
+        Flow::Continue
+    }
+
+    /// Invites a player to this player's party.
+    fn party_invite(&mut self, invitee: PlayerId) -> Flow {
+        if invitee == self.link.player_id {
+            return self.refuse(
+                ErrorCode::PartyRefused,
+                "you are in your own party already".into(),
+            );
+        }
+        let node = Arc::clone(&self.node);
+        let me = self.ticket_player();
+        let outbox = Arc::clone(&self.link.outbox);
+        tokio::spawn(async move {
+            if let Err(e) = matchmaking::invite(&node, me, invitee).await {
+                let code = match e {
+                    InviteError::Offline => ErrorCode::PlayerOffline,
+                    InviteError::Party(_) => ErrorCode::PartyRefused,
+                };
+                let _ = outbox.push(
+                    Bytes::from(encode(&ServerMsg::Error {
+                        code,
+                        message: e.to_string(),
+                    })),
+                    close::TOO_SLOW,
+                );
+            }
+        });
+        Flow::Continue
     }
 
     /// Answers a leaderboard query from its own task, so a slow Redis never
@@ -576,7 +812,10 @@ impl Session {
         let matches = Arc::clone(&self.node.matches);
         let link = Arc::clone(&self.link);
         tokio::spawn(async move {
-            let seated = matches.quick_play(Arc::clone(&link)).await;
+            let seated = matches
+                .quick_play(Arc::clone(&link))
+                .await
+                .map_err(|e| e.to_string());
             let _ = link.events.send(SessionEvent::Seated(seated));
         });
         Flow::Continue

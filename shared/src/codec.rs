@@ -196,6 +196,14 @@ mod tests {
                         limit,
                     }
                 }),
+            "\\PC{0,20}".prop_map(|mode| ClientMsg::Queue { mode }),
+            Just(ClientMsg::CancelQueue),
+            "\\PC{0,80}".prop_map(|ticket| ClientMsg::JoinMatch { ticket }),
+            any::<u64>().prop_map(|id| ClientMsg::PartyInvite {
+                player_id: PlayerId(id)
+            }),
+            "\\PC{0,20}".prop_map(|party_id| ClientMsg::PartyAccept { party_id }),
+            Just(ClientMsg::PartyLeave),
         ]
     }
 
@@ -295,6 +303,44 @@ mod tests {
                     delta,
                 }
             }),
+            (text, any::<u64>(), any::<u64>()).prop_map(|(mode, waited_ms, searching)| {
+                ServerMsg::QueueUpdate {
+                    mode,
+                    waited_ms,
+                    searching,
+                }
+            }),
+            text.prop_map(|reason| ServerMsg::QueueLeft { reason }),
+            (any::<u64>(), text, text, any::<bool>()).prop_map(
+                |(id, host_url, ticket, same_node)| {
+                    ServerMsg::MatchFound {
+                        match_id: MatchId(id),
+                        host_url,
+                        ticket,
+                        same_node,
+                    }
+                }
+            ),
+            (text, any::<u64>(), vec((any::<u64>(), text), 0..4)).prop_map(
+                |(party_id, leader, members)| {
+                    ServerMsg::Party {
+                        party_id,
+                        leader: PlayerId(leader),
+                        members: members
+                            .into_iter()
+                            .map(|(id, name)| MemberView {
+                                player_id: PlayerId(id),
+                                name,
+                            })
+                            .collect(),
+                    }
+                }
+            ),
+            (text, any::<u64>(), text).prop_map(|(party_id, from, name)| ServerMsg::PartyInvite {
+                party_id,
+                from: PlayerId(from),
+                name
+            }),
         ]
     }
 
@@ -358,6 +404,15 @@ mod tests {
             ErrorCode::Unavailable,
             ErrorCode::UnknownBoard,
             ErrorCode::InvalidQuery,
+            ErrorCode::UnknownMode,
+            ErrorCode::AlreadyQueued,
+            ErrorCode::NotQueued,
+            ErrorCode::InvalidTicket,
+            ErrorCode::ExpiredTicket,
+            ErrorCode::TicketUsed,
+            ErrorCode::WrongNode,
+            ErrorCode::PartyRefused,
+            ErrorCode::PlayerOffline,
         ])
     }
 

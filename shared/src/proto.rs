@@ -78,6 +78,25 @@ pub enum ErrorCode {
     UnknownBoard,
     /// A leaderboard query with a bad period, cursor or limit.
     InvalidQuery,
+    /// `queue` for a mode this node does not offer.
+    UnknownMode,
+    /// `queue` while already queued (or in a match).
+    AlreadyQueued,
+    /// `cancel_queue` while not queued.
+    NotQueued,
+    /// A join ticket that is not valid (forged, mangled, for someone else).
+    InvalidTicket,
+    /// A join ticket past its expiry.
+    ExpiredTicket,
+    /// A join ticket that was used already.
+    TicketUsed,
+    /// A join ticket for a match hosted on another node.
+    WrongNode,
+    /// A party invitation, acceptance or queue the party rules refuse
+    /// (full, not the leader, already in a party, queued).
+    PartyRefused,
+    /// An invitation for a player who is not online.
+    PlayerOffline,
 }
 
 impl ErrorCode {
@@ -102,6 +121,15 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::UnknownBoard => "unknown_board",
             ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::UnknownMode => "unknown_mode",
+            ErrorCode::AlreadyQueued => "already_queued",
+            ErrorCode::NotQueued => "not_queued",
+            ErrorCode::InvalidTicket => "invalid_ticket",
+            ErrorCode::ExpiredTicket => "expired_ticket",
+            ErrorCode::TicketUsed => "ticket_used",
+            ErrorCode::WrongNode => "wrong_node",
+            ErrorCode::PartyRefused => "party_refused",
+            ErrorCode::PlayerOffline => "player_offline",
         }
     }
 }
@@ -227,6 +255,32 @@ pub enum ClientMsg {
         /// Entries wanted, 1 to 100.
         limit: u16,
     },
+    /// Enters the matchmaking queue for a mode (with the whole party, if
+    /// the player leads one); answered with [`ServerMsg::QueueUpdate`].
+    Queue {
+        /// A mode id, e.g. `ffa`.
+        mode: String,
+    },
+    /// Leaves the queue (the whole party's ticket).
+    CancelQueue,
+    /// Takes the seat a [`ServerMsg::MatchFound`] offered, on the node that
+    /// hosts the match.
+    JoinMatch {
+        /// The join ticket from `match_found`.
+        ticket: String,
+    },
+    /// Invites a player to this player's party (creating it).
+    PartyInvite {
+        /// Who to invite.
+        player_id: PlayerId,
+    },
+    /// Accepts an invitation.
+    PartyAccept {
+        /// From [`ServerMsg::PartyInvite`].
+        party_id: String,
+    },
+    /// Leaves the party (the leader leaving disbands it).
+    PartyLeave,
 }
 
 impl ClientMsg {
@@ -242,6 +296,12 @@ impl ClientMsg {
         "chat",
         "typing",
         "leaderboard",
+        "queue",
+        "cancel_queue",
+        "join_match",
+        "party_invite",
+        "party_accept",
+        "party_leave",
     ];
 }
 
@@ -386,6 +446,54 @@ pub enum ServerMsg {
         /// The change this match made.
         delta: i32,
     },
+    /// The player is queued (or still is): sent on queueing and every
+    /// second while waiting.
+    QueueUpdate {
+        /// The mode.
+        mode: String,
+        /// How long the ticket has waited, ms.
+        waited_ms: u64,
+        /// Players waiting in this mode on every node.
+        searching: u64,
+    },
+    /// The player is out of the queue without a match.
+    QueueLeft {
+        /// `cancelled` (by the player or their party leader) or
+        /// `party_changed`.
+        reason: String,
+    },
+    /// A match was found. Connect to `host_url` (unless `same_node`) with
+    /// the same session token and send `join_match` with `ticket` within
+    /// 30 s, or the match starts without the player.
+    MatchFound {
+        /// The match.
+        match_id: MatchId,
+        /// The node hosting it.
+        host_url: String,
+        /// The single-use join ticket.
+        ticket: String,
+        /// The host is the node this connection is on: send `join_match`
+        /// here.
+        same_node: bool,
+    },
+    /// The player's party as it is now; no members means it is gone.
+    Party {
+        /// The party.
+        party_id: String,
+        /// Its leader, who queues for everyone.
+        leader: PlayerId,
+        /// Everyone in it, the leader included.
+        members: Vec<MemberView>,
+    },
+    /// Someone invites the player to their party.
+    PartyInvite {
+        /// Accept with this.
+        party_id: String,
+        /// Who invites.
+        from: PlayerId,
+        /// Their display name.
+        name: String,
+    },
     /// A message was refused; nothing else changed.
     Error {
         /// What went wrong.
@@ -451,6 +559,11 @@ impl ServerMsg {
         "typing",
         "leaderboard",
         "rating",
+        "queue_update",
+        "queue_left",
+        "match_found",
+        "party",
+        "party_invite",
         "error",
     ];
 }

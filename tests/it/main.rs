@@ -8,4 +8,5 @@ mod cluster;
 mod game;
 mod http;
 mod leaderboard;
+mod matchmaking;
 mod results;

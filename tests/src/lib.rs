@@ -114,9 +114,14 @@ pub struct Player {
 impl Player {
     /// Logs in as `name` and connects.
     pub async fn connect(node: &TestNode, name: &str) -> Player {
+        Player::connect_to(&node.url(), name).await
+    }
+
+    /// Logs in as `name` at a node's base URL and connects.
+    pub async fn connect_to(url: &str, name: &str) -> Player {
         let http = reqwest::Client::new();
-        let session = login(&http, &node.url(), name).await.expect("login");
-        let mut conn = Connection::connect(&node.url(), &session.token)
+        let session = login(&http, url, name).await.expect("login");
+        let mut conn = Connection::connect(url, &session.token)
             .await
             .expect("connect");
         match recv(&mut conn).await {
@@ -189,8 +194,12 @@ pub fn cluster_config(redis_url: &str, node_id: &str, prefix: &str) -> Config {
     config.node_id = Some(node_id.to_owned());
     config.key_prefix = prefix.to_owned();
     config.node_ttl_s = 1.5;
+    config.session_secret = Some(CLUSTER_SECRET.to_owned());
     config
 }
+
+/// The session secret the nodes of a test cluster share.
+pub const CLUSTER_SECRET: &str = "the test cluster's secret";
 
 /// A node in a child process (`skirmish-test-node`), so a test can kill it
 /// without a shutdown.
@@ -212,6 +221,19 @@ impl ChildNode {
         prefix: &str,
         node_ttl_s: f32,
     ) -> ChildNode {
+        ChildNode::start_with(exe, redis_url, node_id, prefix, node_ttl_s, &[])
+    }
+
+    /// Like [`ChildNode::start`], with more top-level config settings
+    /// (strings) such as `("matchmaking", path)`.
+    pub fn start_with(
+        exe: &str,
+        redis_url: &str,
+        node_id: &str,
+        prefix: &str,
+        node_ttl_s: f32,
+        extra: &[(&str, String)],
+    ) -> ChildNode {
         use std::io::BufRead;
         let dir =
             std::env::temp_dir().join(format!("skirmish-child-{}-{node_id}", std::process::id()));
@@ -219,10 +241,14 @@ impl ChildNode {
         let config = dir.join("node.toml");
         let text = format!(
             "listen = \"127.0.0.1:0\"\nassets = {assets:?}\nredis_url = {redis_url:?}\nnode_id = {node_id:?}\n\
-             key_prefix = {prefix:?}\nnode_ttl_s = {node_ttl_s}\ndata_dir = {data:?}\n",
+             key_prefix = {prefix:?}\nnode_ttl_s = {node_ttl_s}\ndata_dir = {data:?}\n\
+             session_secret = {CLUSTER_SECRET:?}\n",
             assets = assets_dir().display().to_string(),
             data = dir.join("data").display().to_string(),
         );
+        let text = extra.iter().fold(text, |text, (key, value)| {
+            format!("{key} = {value:?}\n{text}")
+        });
         std::fs::write(&config, text).expect("write the node config");
         let mut child = std::process::Command::new(exe)
             .arg(&config)
@@ -305,5 +331,123 @@ impl Player {
             _ => None,
         })
         .await
+    }
+}
+
+/// Matchmaking settings for tests: quick rounds and short lifetimes, an
+/// `ffa` mode of 16 and a `duel` mode of 2 whose rating window widens fast.
+pub const TEST_MATCHMAKING: &str = r#"
+ticket_ttl_s = 2.0
+lease_ttl_s = 1.5
+round_interval_ms = 100
+join_window_s = 10.0
+
+[[modes]]
+id = "ffa"
+min_players = 2
+target_players = 16
+max_players = 16
+rating_window = 100.0
+rating_window_growth_per_s = 25.0
+rating_window_max = 1000.0
+start_below_target_after_s = 30.0
+
+[[modes]]
+id = "duel"
+min_players = 2
+target_players = 2
+max_players = 2
+rating_window = 100.0
+rating_window_growth_per_s = 500.0
+rating_window_max = 2000.0
+start_below_target_after_s = 0.0
+
+[[modes]]
+id = "bots"
+min_players = 4
+target_players = 4
+max_players = 4
+rating_window = 100.0
+rating_window_growth_per_s = 0.0
+rating_window_max = 100.0
+start_below_target_after_s = 60.0
+backfill_after_s = 1.0
+"#;
+
+/// Writes [`TEST_MATCHMAKING`] to a file of its own and returns its path.
+pub fn test_matchmaking() -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "skirmish-matchmaking-{}-{:016x}.toml",
+        std::process::id(),
+        rand_id()
+    ));
+    std::fs::write(&path, TEST_MATCHMAKING).expect("write the matchmaking settings");
+    path
+}
+
+/// A process-unique number for file names.
+fn rand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Player {
+    /// Asks to queue for a mode.
+    pub async fn queue(&mut self, mode: &str) {
+        self.conn
+            .send(&ClientMsg::Queue {
+                mode: mode.to_owned(),
+            })
+            .await
+            .expect("send queue");
+    }
+
+    /// Waits for `match_found`: `(match_id, host_url, ticket, same_node)`.
+    pub async fn match_found(&mut self) -> (skirmish_shared::proto::MatchId, String, String, bool) {
+        self.wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::MatchFound {
+                match_id,
+                host_url,
+                ticket,
+                same_node,
+            }) => Some((*match_id, host_url.clone(), ticket.clone(), *same_node)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Follows a `match_found`: connects to the host unless it is this node,
+    /// sends the join ticket, and waits to be seated. Returns the player on
+    /// the host (the same connection when the host is this node) and their
+    /// id in the match.
+    pub async fn follow(mut self, host_url: &str, ticket: &str, same_node: bool) -> (Player, u16) {
+        if !same_node {
+            let mut conn = Connection::connect(host_url, &self.session.token)
+                .await
+                .expect("connect to the host");
+            match recv(&mut conn).await {
+                Incoming::Msg(ServerMsg::Welcome { .. }) => {}
+                other => panic!("expected welcome from the host, got {other:?}"),
+            }
+            self.conn.close().await;
+            self.conn = conn;
+        }
+        self.conn
+            .send(&ClientMsg::JoinMatch {
+                ticket: ticket.to_owned(),
+            })
+            .await
+            .expect("send join_match");
+        let you = self
+            .wait_for(|m| match m {
+                Incoming::Msg(ServerMsg::Joined { you, .. }) => Some(*you),
+                Incoming::Msg(ServerMsg::Error { code, message }) => {
+                    panic!("join refused: {code}: {message}")
+                }
+                _ => None,
+            })
+            .await;
+        (self, you)
     }
 }

@@ -17,9 +17,10 @@ mod redis;
 pub use local::{LocalBus, LocalHub};
 pub use redis::RedisBus;
 
+use crate::matchmaking::TicketPlayer;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use skirmish_shared::proto::{ChatView, PlayerId};
+use skirmish_shared::proto::{ChatView, MatchId, PlayerId};
 
 /// The envelope format version; a node drops envelopes of other versions
 /// (and says so in its log) rather than misreading them.
@@ -82,6 +83,81 @@ pub enum BusMessage {
         player_id: PlayerId,
         /// Their display name.
         name: String,
+    },
+    /// To a host: open this formed match (its tickets are claimed).
+    HostMatch {
+        /// The match.
+        match_id: MatchId,
+        /// Its mode.
+        mode: String,
+        /// The claimed tickets.
+        tickets: Vec<String>,
+        /// The seats to reserve.
+        seats: Vec<TicketPlayer>,
+        /// Server bots to add.
+        bots: u8,
+    },
+    /// To a player's node: their match is ready on the host.
+    MatchFound {
+        /// Who.
+        player_id: PlayerId,
+        /// The group's tickets, for the owning node to forget.
+        tickets: Vec<String>,
+        /// The match.
+        match_id: MatchId,
+        /// The host's id.
+        host_node: String,
+        /// The host's public URL.
+        host_url: String,
+        /// The player's join ticket.
+        join_ticket: String,
+    },
+    /// To a player's node: pass this encoded protocol message on.
+    Tell {
+        /// Who.
+        player_id: PlayerId,
+        /// An encoded [`skirmish_shared::proto::ServerMsg`].
+        msg: Vec<u8>,
+    },
+    /// To an invitee's node: an invitation to a party.
+    PartyInvite {
+        /// The party.
+        party_id: String,
+        /// Where the party is led.
+        leader_node: String,
+        /// Who invites.
+        from: PlayerId,
+        /// Their display name.
+        name: String,
+        /// Who is invited.
+        to: PlayerId,
+    },
+    /// To the leader's node: an invitee accepts.
+    PartyJoin {
+        /// The party.
+        party_id: String,
+        /// Who joins, and their node.
+        player: TicketPlayer,
+    },
+    /// To a member's node: the party as it is now (no members: gone).
+    PartyUpdate {
+        /// The party.
+        party_id: String,
+        /// Where the party is led.
+        leader_node: String,
+        /// Its leader.
+        leader: PlayerId,
+        /// Everyone in it.
+        members: Vec<TicketPlayer>,
+        /// The member told.
+        to: PlayerId,
+    },
+    /// To the leader's node: a member leaves (or disconnected).
+    PartyLeave {
+        /// The party.
+        party_id: String,
+        /// Who.
+        player_id: PlayerId,
     },
 }
 

@@ -497,6 +497,14 @@ impl LobbyTask {
                     view.tell(&view.presence(room, player_id, &name, false), None);
                 }
             }
+            // Matchmaking and parties travel on node topics, never rooms.
+            BusMessage::HostMatch { .. }
+            | BusMessage::MatchFound { .. }
+            | BusMessage::Tell { .. }
+            | BusMessage::PartyInvite { .. }
+            | BusMessage::PartyJoin { .. }
+            | BusMessage::PartyUpdate { .. }
+            | BusMessage::PartyLeave { .. } => {}
             BusMessage::Typing {
                 room: _,
                 player_id,

@@ -1,0 +1,741 @@
+//! Where tickets wait and who forms matches: one trait, in memory for a node
+//! alone and in Redis for a cluster.
+//!
+//! In Redis every key carries the hash tag `{mm}`, so each script is
+//! Redis-Cluster-safe: a ticket is a JSON string `<prefix>:{mm}:ticket:<id>`
+//! with a TTL its node refreshes; `<prefix>:{mm}:queue:<mode>` is a sorted set
+//! of ticket ids by enqueue time; `<prefix>:{mm}:lease` names the node
+//! forming matches; `<prefix>:{mm}:searching:<mode>` is the player count
+//! the lease holder last saw. Claiming a group deletes its tickets in one
+//! script, all or none, so no ticket can land in two matches: a ticket that
+//! expired or was cancelled makes the claim fail and the group is formed
+//! again next round.
+
+use futures_util::future::BoxFuture;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use skirmish_shared::proto::PlayerId;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A player in a ticket, and the node their connection is on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketPlayer {
+    /// Who.
+    pub player_id: PlayerId,
+    /// Their display name.
+    pub name: String,
+    /// The node to send their `match_found` to.
+    pub node: String,
+}
+
+/// A ticket as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// Unique; 16 hex digits.
+    pub id: String,
+    /// The mode queued for.
+    pub mode: String,
+    /// One player, or a party.
+    pub players: Vec<TicketPlayer>,
+    /// The party's mean rating.
+    pub rating: i32,
+    /// When it entered the queue, Unix ms; it keeps its place when requeued.
+    pub enqueued_at_ms: u64,
+    /// The node that owns it (refreshes it, cancels it).
+    pub node: String,
+}
+
+/// Why the store could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis did not answer; try again.
+    #[error("the matchmaking queue is unavailable: {0}")]
+    Unavailable(String),
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// The shared queue and the forming lease.
+pub trait QueueStore: Send + Sync + std::fmt::Debug {
+    /// Puts a ticket in its mode's queue, alive for `ttl`.
+    fn enqueue<'a>(
+        &'a self,
+        ticket: &'a Ticket,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Takes a ticket out; `false` if it was gone already (claimed or expired).
+    fn cancel<'a>(&'a self, mode: &'a str, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Keeps tickets alive; for each, whether it still waits (a `false` was
+    /// claimed for a match, or expired).
+    fn refresh<'a>(
+        &'a self,
+        ids: &'a [String],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Vec<bool>, StoreError>>;
+    /// Up to `limit` waiting tickets of a mode, oldest first, forgetting
+    /// those that expired.
+    fn waiting<'a>(
+        &'a self,
+        mode: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Ticket>, StoreError>>;
+    /// Takes the tickets out for one match, all or none.
+    fn claim<'a>(
+        &'a self,
+        mode: &'a str,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Acquires or renews the forming lease for `node`; whether it holds it.
+    fn lease<'a>(&'a self, node: &'a str, ttl: Duration)
+    -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Gives the lease up if `node` holds it.
+    fn release<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Records how many players wait in a mode.
+    fn set_searching<'a>(
+        &'a self,
+        mode: &'a str,
+        players: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// How many players waited in a mode at the last round.
+    fn searching<'a>(&'a self, mode: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
+    /// Records the node a player is connected to (for party invitations).
+    fn place<'a>(
+        &'a self,
+        player_id: PlayerId,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Forgets where a player is, if it is still `node`.
+    fn unplace<'a>(
+        &'a self,
+        player_id: PlayerId,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The node a player is connected to, if any.
+    fn locate(&self, player_id: PlayerId) -> BoxFuture<'_, Result<Option<String>, StoreError>>;
+}
+
+/// The queue of a node running alone (or of nodes in one process).
+#[derive(Clone, Debug, Default)]
+pub struct MemoryQueue {
+    state: Arc<Mutex<MemoryState>>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    tickets: HashMap<String, (Ticket, Instant)>,
+    queues: HashMap<String, BTreeMap<(u64, String), ()>>,
+    lease: Option<(String, Instant)>,
+    searching: HashMap<String, u64>,
+    places: HashMap<PlayerId, String>,
+}
+
+impl MemoryQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl MemoryState {
+    fn remove(&mut self, id: &str) -> bool {
+        match self.tickets.remove(id) {
+            Some((t, _)) => {
+                if let Some(q) = self.queues.get_mut(&t.mode) {
+                    q.remove(&(t.enqueued_at_ms, t.id));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn expire(&mut self) {
+        let now = Instant::now();
+        let dead: Vec<String> = self
+            .tickets
+            .iter()
+            .filter(|(_, (_, until))| *until <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in dead {
+            self.remove(&id);
+        }
+    }
+}
+
+fn ready<T: Send + 'static>(value: T) -> BoxFuture<'static, T> {
+    Box::pin(std::future::ready(value))
+}
+
+impl QueueStore for MemoryQueue {
+    fn enqueue<'a>(
+        &'a self,
+        ticket: &'a Ticket,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut s = self.lock();
+        s.queues
+            .entry(ticket.mode.clone())
+            .or_default()
+            .insert((ticket.enqueued_at_ms, ticket.id.clone()), ());
+        s.tickets
+            .insert(ticket.id.clone(), (ticket.clone(), Instant::now() + ttl));
+        ready(Ok(()))
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        _mode: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut s = self.lock();
+        s.expire();
+        ready(Ok(s.remove(id)))
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        ids: &'a [String],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        let mut s = self.lock();
+        s.expire();
+        let until = Instant::now() + ttl;
+        let alive = ids
+            .iter()
+            .map(|id| match s.tickets.get_mut(id) {
+                Some(entry) => {
+                    entry.1 = until;
+                    true
+                }
+                None => false,
+            })
+            .collect();
+        ready(Ok(alive))
+    }
+
+    fn waiting<'a>(
+        &'a self,
+        mode: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Ticket>, StoreError>> {
+        let mut s = self.lock();
+        s.expire();
+        let tickets = s
+            .queues
+            .get(mode)
+            .map(|q| {
+                q.keys()
+                    .take(limit)
+                    .filter_map(|(_, id)| s.tickets.get(id).map(|(t, _)| t.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ready(Ok(tickets))
+    }
+
+    fn claim<'a>(
+        &'a self,
+        _mode: &'a str,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut s = self.lock();
+        s.expire();
+        if !ids.iter().all(|id| s.tickets.contains_key(id)) {
+            return ready(Ok(false));
+        }
+        for id in ids {
+            s.remove(id);
+        }
+        ready(Ok(true))
+    }
+
+    fn lease<'a>(
+        &'a self,
+        node: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut s = self.lock();
+        let now = Instant::now();
+        let held = match &s.lease {
+            Some((holder, until)) if *until > now && holder != node => false,
+            _ => {
+                s.lease = Some((node.to_owned(), now + ttl));
+                true
+            }
+        };
+        ready(Ok(held))
+    }
+
+    fn release<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut s = self.lock();
+        if s.lease.as_ref().is_some_and(|(holder, _)| holder == node) {
+            s.lease = None;
+        }
+        ready(Ok(()))
+    }
+
+    fn set_searching<'a>(
+        &'a self,
+        mode: &'a str,
+        players: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.lock().searching.insert(mode.to_owned(), players);
+        ready(Ok(()))
+    }
+
+    fn searching<'a>(&'a self, mode: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        ready(Ok(self.lock().searching.get(mode).copied().unwrap_or(0)))
+    }
+
+    fn place<'a>(
+        &'a self,
+        player_id: PlayerId,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.lock().places.insert(player_id, node.to_owned());
+        ready(Ok(()))
+    }
+
+    fn unplace<'a>(
+        &'a self,
+        player_id: PlayerId,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut s = self.lock();
+        if s.places.get(&player_id).is_some_and(|n| n == node) {
+            s.places.remove(&player_id);
+        }
+        ready(Ok(()))
+    }
+
+    fn locate(&self, player_id: PlayerId) -> BoxFuture<'_, Result<Option<String>, StoreError>> {
+        ready(Ok(self.lock().places.get(&player_id).cloned()))
+    }
+}
+
+/// Takes a group's tickets, all or none. KEYS[1] is the queue, then the
+/// ticket keys; ARGV are the ticket ids.
+const CLAIM: &str = r"
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then return 0 end
+end
+for i = 2, #KEYS do
+  redis.call('DEL', KEYS[i])
+  redis.call('ZREM', KEYS[1], ARGV[i - 1])
+end
+return 1
+";
+
+/// Removes one ticket; 1 if it was there.
+const CANCEL: &str = r"
+local removed = redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return removed
+";
+
+/// Acquires the lease if free, renews it if held by ARGV[1].
+const LEASE: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+elseif holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// Forgets where a player is if it is still ARGV[2].
+const UNPLACE: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+";
+
+/// Deletes the lease if held by ARGV[1].
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// The queue and lease in Redis.
+#[derive(Clone)]
+pub struct RedisQueue {
+    conn: ConnectionManager,
+    prefix: String,
+    claim: Arc<redis::Script>,
+    cancel: Arc<redis::Script>,
+    lease: Arc<redis::Script>,
+    release: Arc<redis::Script>,
+    unplace: Arc<redis::Script>,
+}
+
+impl std::fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisQueue")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl RedisQueue {
+    /// The queue under `prefix`.
+    pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
+        RedisQueue {
+            conn,
+            prefix: prefix.to_owned(),
+            claim: Arc::new(redis::Script::new(CLAIM)),
+            cancel: Arc::new(redis::Script::new(CANCEL)),
+            lease: Arc::new(redis::Script::new(LEASE)),
+            release: Arc::new(redis::Script::new(RELEASE)),
+            unplace: Arc::new(redis::Script::new(UNPLACE)),
+        }
+    }
+
+    fn ticket_key(&self, id: &str) -> String {
+        format!("{}:{{mm}}:ticket:{id}", self.prefix)
+    }
+
+    fn queue_key(&self, mode: &str) -> String {
+        format!("{}:{{mm}}:queue:{mode}", self.prefix)
+    }
+
+    fn lease_key(&self) -> String {
+        format!("{}:{{mm}}:lease", self.prefix)
+    }
+
+    fn where_key(&self) -> String {
+        format!("{}:{{mm}}:where", self.prefix)
+    }
+
+    fn searching_key(&self, mode: &str) -> String {
+        format!("{}:{{mm}}:searching:{mode}", self.prefix)
+    }
+}
+
+impl QueueStore for RedisQueue {
+    fn enqueue<'a>(
+        &'a self,
+        ticket: &'a Ticket,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            // Plain data always serialises.
+            let json = serde_json::to_string(ticket).expect("tickets serialise");
+            let mut conn = self.conn.clone();
+            redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg(self.ticket_key(&ticket.id))
+                .arg(json)
+                .arg("PX")
+                .arg(ttl.as_millis() as u64)
+                .ignore()
+                .zadd(
+                    self.queue_key(&ticket.mode),
+                    &ticket.id,
+                    ticket.enqueued_at_ms,
+                )
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn cancel<'a>(&'a self, mode: &'a str, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let removed: i64 = self
+                .cancel
+                .key(self.queue_key(mode))
+                .key(self.ticket_key(id))
+                .arg(id)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(removed == 1)
+        })
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        ids: &'a [String],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut pipe = redis::pipe();
+            for id in ids {
+                pipe.cmd("PEXPIRE")
+                    .arg(self.ticket_key(id))
+                    .arg(ttl.as_millis() as u64);
+            }
+            let mut conn = self.conn.clone();
+            let alive: Vec<i64> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            Ok(alive.into_iter().map(|a| a == 1).collect())
+        })
+    }
+
+    fn waiting<'a>(
+        &'a self,
+        mode: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Ticket>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let queue = self.queue_key(mode);
+            let ids: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&queue)
+                .arg(0)
+                .arg(limit.saturating_sub(1))
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let keys: Vec<String> = ids.iter().map(|id| self.ticket_key(id)).collect();
+            let stored: Vec<Option<String>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let mut tickets = Vec::with_capacity(ids.len());
+            let mut gone = Vec::new();
+            for (id, json) in ids.into_iter().zip(stored) {
+                match json.and_then(|j| serde_json::from_str::<Ticket>(&j).ok()) {
+                    Some(ticket) => tickets.push(ticket),
+                    None => gone.push(id),
+                }
+            }
+            if !gone.is_empty() {
+                // Expired (their node stopped refreshing them) or unreadable.
+                redis::cmd("ZREM")
+                    .arg(&queue)
+                    .arg(&gone)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            Ok(tickets)
+        })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        mode: &'a str,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut invocation = self.claim.key(self.queue_key(mode));
+            for id in ids {
+                invocation.key(self.ticket_key(id)).arg(id);
+            }
+            let mut conn = self.conn.clone();
+            let claimed: i64 = invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(claimed == 1)
+        })
+    }
+
+    fn lease<'a>(
+        &'a self,
+        node: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let held: i64 = self
+                .lease
+                .key(self.lease_key())
+                .arg(node)
+                .arg(ttl.as_millis() as u64)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(held == 1)
+        })
+    }
+
+    fn release<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let _: i64 = self
+                .release
+                .key(self.lease_key())
+                .arg(node)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    fn set_searching<'a>(
+        &'a self,
+        mode: &'a str,
+        players: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            redis::cmd("SET")
+                .arg(self.searching_key(mode))
+                .arg(players)
+                .arg("PX")
+                .arg(10_000)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn searching<'a>(&'a self, mode: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let n: Option<u64> = redis::cmd("GET")
+                .arg(self.searching_key(mode))
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(n.unwrap_or(0))
+        })
+    }
+
+    fn place<'a>(
+        &'a self,
+        player_id: PlayerId,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            redis::cmd("HSET")
+                .arg(self.where_key())
+                .arg(player_id.to_string())
+                .arg(node)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn unplace<'a>(
+        &'a self,
+        player_id: PlayerId,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let _: i64 = self
+                .unplace
+                .key(self.where_key())
+                .arg(player_id.to_string())
+                .arg(node)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    fn locate(&self, player_id: PlayerId) -> BoxFuture<'_, Result<Option<String>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            redis::cmd("HGET")
+                .arg(self.where_key())
+                .arg(player_id.to_string())
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(id: &str, at: u64) -> Ticket {
+        Ticket {
+            id: id.into(),
+            mode: "ffa".into(),
+            players: vec![TicketPlayer {
+                player_id: PlayerId(at),
+                name: id.into(),
+                node: "n".into(),
+            }],
+            rating: 1000,
+            enqueued_at_ms: at,
+            node: "n".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_claims_are_all_or_none_and_tickets_expire() {
+        let q = MemoryQueue::default();
+        let ttl = Duration::from_secs(60);
+        for (id, at) in [("b", 2), ("a", 1), ("c", 3)] {
+            q.enqueue(&ticket(id, at), ttl).await.expect("enqueue");
+        }
+        let waiting: Vec<String> = q
+            .waiting("ffa", 10)
+            .await
+            .expect("waiting")
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(waiting, ["a", "b", "c"], "oldest first");
+        assert!(q.cancel("ffa", "c").await.expect("cancel"));
+        assert!(
+            !q.claim("ffa", &["a".into(), "c".into()])
+                .await
+                .expect("claim"),
+            "c is gone: none taken"
+        );
+        assert!(
+            q.claim("ffa", &["a".into(), "b".into()])
+                .await
+                .expect("claim")
+        );
+        assert!(
+            !q.claim("ffa", &["a".into()]).await.expect("claim"),
+            "never twice"
+        );
+        assert_eq!(
+            q.refresh(&["a".into()], ttl).await.expect("refresh"),
+            [false]
+        );
+
+        q.enqueue(&ticket("d", 4), Duration::from_millis(1))
+            .await
+            .expect("enqueue");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(
+            q.waiting("ffa", 10).await.expect("waiting").is_empty(),
+            "expired"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_memory_lease_has_one_holder_until_it_lapses() {
+        let q = MemoryQueue::default();
+        let ttl = Duration::from_millis(50);
+        assert!(q.lease("a", ttl).await.expect("lease"));
+        assert!(!q.lease("b", ttl).await.expect("lease"));
+        assert!(q.lease("a", ttl).await.expect("renew"));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(q.lease("b", ttl).await.expect("taken over"));
+        q.release("a").await.expect("release");
+        assert!(!q.lease("a", ttl).await.expect("b still holds it"));
+    }
+}
