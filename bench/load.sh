@@ -7,7 +7,10 @@
 # and the bots' own figures.
 #
 #   bench/load.sh [--bots N] [--duration SECONDS] [--ramp N_PER_S]
-#                 [--match-seconds N] [--three-nodes] [--keep-logs]
+#                 [--match-seconds N] [--three-nodes] [--queue MODE] [--keep-logs]
+#
+# With --queue the bots queue for a matchmaking mode (and follow redirects to
+# the hosting node) instead of quick-playing on their own node.
 #
 # Everything runs on loopback; the run is bounded by --duration.
 set -euo pipefail
@@ -19,6 +22,7 @@ ramp=100
 match_seconds=60
 three_nodes=0
 keep_logs=0
+queue_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --bots) bots=$2; shift 2 ;;
@@ -26,6 +30,7 @@ while [ $# -gt 0 ]; do
     --ramp) ramp=$2; shift 2 ;;
     --match-seconds) match_seconds=$2; shift 2 ;;
     --three-nodes) three_nodes=1; shift ;;
+    --queue) queue_args=(--queue "$2"); shift 2 ;;
     --keep-logs) keep_logs=1; shift ;;
     *) echo "unknown argument: $1" >&2; exit 1 ;;
   esac
@@ -58,6 +63,8 @@ if [ "$three_nodes" = 1 ]; then
   pids+=($!)
   sleep 0.5
   redis_args=(--redis "redis://127.0.0.1:$redis_port/")
+  # Nodes of one cluster accept each other's session tokens.
+  export SKIRMISH_SESSION_SECRET="bench-$(date +%s)"
   n_nodes=3
 else
   n_nodes=1
@@ -100,7 +107,7 @@ pids+=($sampler)
 url_list=$(IFS=,; echo "${urls[*]}")
 set +e
 "${bots_pin[@]}" target/release/skirmish-bots --url "$url_list" --bots "$bots" --ramp "$ramp" \
-  --duration "$duration" --quiet --report "$work/report.json" > "$work/bots.txt"
+  --duration "$duration" --quiet --report "$work/report.json" "${queue_args[@]}" > "$work/bots.txt"
 bots_exit=$?
 set -e
 ended=$(date +%s.%N)

@@ -42,6 +42,9 @@ pub struct BotConfig {
     pub until: Instant,
     /// Chat, if any.
     pub chat: Option<ChatPlan>,
+    /// Queue for this matchmaking mode (following the redirect to the host)
+    /// rather than quick-play on the node the bot is on.
+    pub queue: Option<String>,
 }
 
 /// Swarm-wide live counters, for the progress display.
@@ -77,6 +80,13 @@ pub struct BotOutcome {
 enum End {
     /// The run is over; closed normally.
     Done,
+    /// A match was found on another node: connect there and take the seat.
+    Redirect {
+        /// The host's base URL.
+        host_url: String,
+        /// The join ticket.
+        ticket: String,
+    },
     /// Lost; try again.
     Lost,
     /// Closed for a reason retrying cannot fix (replaced by another
@@ -117,8 +127,16 @@ pub async fn run_bot(http: &reqwest::Client, config: &BotConfig, live: &Live) ->
     };
     attempt = 0;
     let mut connected_before = false;
+    // Where the bot connects (the host after a redirect: a player stays on
+    // the node that hosted their last match), and what it is waiting for.
+    let mut flow = Flow {
+        base_url: config.base_url.clone(),
+        join_ticket: None,
+        asked_at: None,
+        connected_at: Instant::now(),
+    };
     while Instant::now() < config.until {
-        let conn = match Connection::connect(&config.base_url, &session.token).await {
+        let conn = match Connection::connect(&flow.base_url, &session.token).await {
             Ok(conn) => conn,
             Err(e) => {
                 live.error(&mut stats, "connect");
@@ -130,16 +148,24 @@ pub async fn run_bot(http: &reqwest::Client, config: &BotConfig, live: &Live) ->
                 continue;
             }
         };
-        if connected_before {
+        if connected_before && flow.join_ticket.is_none() {
             stats.reconnects += 1;
         }
         connected_before = true;
         attempt = 0;
         live.connected.fetch_add(1, Ordering::Relaxed);
-        let end = play(conn, config, &mut brain, &mut rng, &mut stats, live).await;
+        let end = play(
+            conn, config, &mut flow, &mut brain, &mut rng, &mut stats, live,
+        )
+        .await;
         live.connected.fetch_sub(1, Ordering::Relaxed);
         match end {
             End::Done | End::Fatal => break,
+            End::Redirect { host_url, ticket } => {
+                stats.redirects += 1;
+                flow.base_url = host_url;
+                flow.join_ticket = Some(ticket);
+            }
             End::Lost => {
                 stats.disconnects += 1;
                 if !pause(backoff(&mut rng, attempt), config.until).await {
@@ -194,6 +220,18 @@ impl InMatch {
     }
 }
 
+/// What carries over from one connection to the next.
+struct Flow {
+    /// The node to connect to.
+    base_url: String,
+    /// A seat to take on arrival (after a redirect).
+    join_ticket: Option<String>,
+    /// When the bot asked to play, for time to match across a redirect.
+    asked_at: Option<Instant>,
+    /// When the current connection opened; pings carry times relative to it.
+    connected_at: Instant,
+}
+
 /// Where the bot is in the flow.
 enum Phase {
     /// In the lobby, not asking to play (the run is ending).
@@ -208,12 +246,14 @@ enum Phase {
 async fn play(
     mut conn: Connection,
     config: &BotConfig,
+    flow: &mut Flow,
     brain: &mut Brain,
     rng: &mut ChaCha8Rng,
     stats: &mut Stats,
     live: &Live,
 ) -> End {
-    let started = Instant::now();
+    flow.connected_at = Instant::now();
+    let started = flow.connected_at;
     let tick_rate = match tokio::time::timeout(Duration::from_secs(10), conn.recv()).await {
         Ok(Ok(Incoming::Msg(ServerMsg::Welcome {
             tick_rate,
@@ -239,9 +279,14 @@ async fn play(
     };
     let (tick_rate, mut phase) = tick_rate;
     let end = async {
-        if matches!(phase, Phase::Lobby) {
-            conn.send(&ClientMsg::Play).await?;
-            phase = Phase::Waiting(Some(Instant::now()));
+                if matches!(phase, Phase::Lobby) {
+            match flow.join_ticket.take() {
+                Some(ticket) => {
+                    conn.send(&ClientMsg::JoinMatch { ticket }).await?;
+                    phase = Phase::Waiting(flow.asked_at);
+                }
+                None => phase = ask_to_play(&mut conn, config, flow).await?,
+            }
         }
         if let Some(chat) = &config.chat {
             conn.send(&ClientMsg::JoinRoom { room: chat.room.clone() }).await?;
@@ -290,7 +335,7 @@ async fn play(
                 incoming = conn.recv_lazy() => match incoming? {
                     Lazy::Snapshot { ack, raw, .. } => on_snapshot(ack, &raw, &mut phase, stats),
                     Lazy::Other(Incoming::Msg(msg)) => {
-                        if let Some(end) = on_message(msg, &mut phase, &mut conn, config, started, stats, live).await? {
+                                                if let Some(end) = on_message(msg, &mut phase, &mut conn, config, flow, stats, live).await? {
                             return Ok(end);
                         }
                     }
@@ -320,6 +365,21 @@ async fn play(
             End::Lost
         }
     }
+}
+
+/// Queues for the configured mode, or quick-plays; returns the phase.
+async fn ask_to_play(
+    conn: &mut Connection,
+    config: &BotConfig,
+    flow: &mut Flow,
+) -> Result<Phase, ClientError> {
+    match &config.queue {
+        Some(mode) => conn.send(&ClientMsg::Queue { mode: mode.clone() }).await?,
+        None => conn.send(&ClientMsg::Play).await?,
+    }
+    let now = Instant::now();
+    flow.asked_at = Some(now);
+    Ok(Phase::Waiting(Some(now)))
 }
 
 /// Bots decide from every third snapshot (10 times a second), and only then
@@ -367,7 +427,7 @@ async fn on_message(
     phase: &mut Phase,
     conn: &mut Connection,
     config: &BotConfig,
-    started: Instant,
+    flow: &mut Flow,
     stats: &mut Stats,
     live: &Live,
 ) -> Result<Option<End>, ClientError> {
@@ -392,13 +452,25 @@ async fn on_message(
             }
             *phase = Phase::Lobby;
             if now < config.until {
-                conn.send(&ClientMsg::Play).await?;
-                *phase = Phase::Waiting(Some(Instant::now()));
+                *phase = ask_to_play(conn, config, flow).await?;
+            }
+        }
+        ServerMsg::MatchFound {
+            host_url,
+            ticket,
+            same_node,
+            ..
+        } => {
+            if same_node {
+                conn.send(&ClientMsg::JoinMatch { ticket }).await?;
+            } else {
+                conn.close().await;
+                return Ok(Some(End::Redirect { host_url, ticket }));
             }
         }
         ServerMsg::Pong { client_time, .. } => {
             let sent = Duration::from_secs_f64((client_time / 1000.0).max(0.0));
-            let rtt = started.elapsed().saturating_sub(sent);
+            let rtt = flow.connected_at.elapsed().saturating_sub(sent);
             stats.rtt.record(rtt);
             live.recent_rtt
                 .lock()

@@ -62,6 +62,10 @@ struct Args {
     /// Each bot posts a chat line about this often (seconds); 0 for never.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     chat_every: f64,
+    /// Queue for this matchmaking mode (e.g. `ffa`), following redirects to
+    /// the hosting node, instead of quick-playing on each bot's node.
+    #[arg(long, value_name = "MODE")]
+    queue: Option<String>,
     /// Write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -109,6 +113,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         seed: args.seed,
         behavior,
         chat_every: (args.chat_every > 0.0).then(|| Duration::from_secs_f64(args.chat_every)),
+        queue: args.queue.clone(),
         progress: !args.quiet,
     };
     let report = run_swarm(config).await;

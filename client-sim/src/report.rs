@@ -29,6 +29,8 @@ pub struct Report {
     pub disconnects: u64,
     /// Connections re-established after a loss.
     pub reconnects: u64,
+    /// Moves to another node that hosted a found match.
+    pub redirects: u64,
     /// Ping to pong.
     pub rtt_ms: Percentiles,
     /// Time between consecutive snapshots (jitter of arrivals).
@@ -75,6 +77,7 @@ impl Report {
             error_rate: stats.total_errors() as f64 / per_bot_s * 60.0,
             disconnects: stats.disconnects,
             reconnects: stats.reconnects,
+            redirects: stats.redirects,
             rtt_ms: stats.rtt.percentiles(),
             snapshot_interval_ms: stats.snapshot_interval.percentiles(),
             input_ack_ms: stats.input_ack.percentiles(),
@@ -128,6 +131,7 @@ impl Report {
             "disconnects / reconnects",
             format!("{} / {}", self.disconnects, self.reconnects),
         );
+        row(&mut out, "redirects to a host", self.redirects.to_string());
         row(&mut out, "rtt ms", lat(&self.rtt_ms));
         row(
             &mut out,

@@ -92,6 +92,8 @@ pub struct Stats {
     pub disconnects: u64,
     /// Connections re-established after a loss.
     pub reconnects: u64,
+    /// Moves to another node that hosted a found match.
+    pub redirects: u64,
     /// Errors by kind (`login`, `connect`, `decode`, `closed_4001`,
     /// `server_rate_limited`, …).
     pub errors: BTreeMap<String, u64>,
@@ -127,6 +129,7 @@ impl Stats {
         self.matches_completed += other.matches_completed;
         self.disconnects += other.disconnects;
         self.reconnects += other.reconnects;
+        self.redirects += other.redirects;
         for (kind, n) in &other.errors {
             *self.errors.entry(kind.clone()).or_default() += n;
         }

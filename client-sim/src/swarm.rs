@@ -40,6 +40,9 @@ pub struct SwarmConfig {
     /// Each bot posts a chat line this often (in a room shared by up to 50
     /// bots), or never.
     pub chat_every: Option<Duration>,
+    /// Queue for this matchmaking mode (following redirects to the host)
+    /// instead of quick play.
+    pub queue: Option<String>,
     /// Show a live progress line on the terminal.
     pub progress: bool,
 }
@@ -76,6 +79,7 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
                 room: format!("bots-{}", i / 50),
                 every,
             }),
+            queue: config.queue.clone(),
         };
         let (http, live) = (http.clone(), Arc::clone(&live));
         bots.spawn(async move { run_bot(&http, &bot, &live).await });

@@ -23,6 +23,7 @@ async fn a_swarm_of_64_bots_plays_without_errors() {
         seed: 7,
         behavior: BehaviorChoice::Mixed,
         chat_every: Some(Duration::from_secs(5)),
+        queue: None,
         progress: false,
     })
     .await;
@@ -96,6 +97,7 @@ async fn a_bot_whose_connection_is_cut_mid_match_comes_back_and_carries_on() {
         behavior: Behavior::Wander,
         until: Instant::now() + Duration::from_secs(12),
         chat: None,
+        queue: None,
     };
     let running = {
         let live = std::sync::Arc::clone(&live);
@@ -135,4 +137,39 @@ async fn a_bot_whose_connection_is_cut_mid_match_comes_back_and_carries_on() {
     );
     assert_eq!(stats.total_errors(), 0, "{:?}", stats.errors);
     node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swarm_queues_across_three_nodes_and_follows_redirects() {
+    let redis = skirmish_tests::redis::RedisServer::start();
+    let mut nodes = Vec::new();
+    for id in ["node-a", "node-b", "node-c"] {
+        let mut config = skirmish_tests::cluster_config(&redis.url(), id, "swarm3");
+        config.matchmaking = skirmish_tests::test_matchmaking();
+        config.match_seconds = Some(5);
+        nodes.push(TestNode::start(config).await);
+    }
+    let report = run_swarm(SwarmConfig {
+        urls: nodes.iter().map(TestNode::url).collect(),
+        bots: 32,
+        ramp_per_s: 64.0,
+        duration: Duration::from_secs(20),
+        seed: 11,
+        behavior: BehaviorChoice::Mixed,
+        chat_every: None,
+        queue: Some("ffa".into()),
+        progress: false,
+    })
+    .await;
+    println!("{}", report.table());
+    assert_eq!(report.errors, 0, "errors: {:?}", report.errors_by_kind);
+    assert_eq!(report.bots_with_a_match, 32, "every bot finished a match");
+    assert!(
+        report.redirects > 0,
+        "bots on nodes other than the host followed the redirect"
+    );
+    assert!(report.time_to_match_ms.count >= 32);
+    for node in nodes {
+        node.stop().await;
+    }
 }

@@ -295,13 +295,29 @@ pub async fn run_former(node: Arc<Node>) {
     drop(guard);
 }
 
-async fn form_round(node: &Arc<Node>, mode: &ModeConfig) -> Result<(), StoreError> {
-    let mm = &node.matchmaker;
-    let waiting = mm.store.waiting(&mode.id, ROUND_LIMIT).await?;
+/// A group whose tickets this round claimed: its tickets and the bots to
+/// add.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    /// The tickets, anchor first.
+    pub tickets: Vec<Ticket>,
+    /// Server bots to fill up with.
+    pub bots: usize,
+}
+
+/// One forming round for a mode: reads the waiting tickets, forms groups and
+/// claims each (a group one of whose tickets left in the meantime is
+/// skipped; it forms again next round). Records how many players wait.
+pub async fn form_and_claim(
+    store: &dyn QueueStore,
+    mode: &ModeConfig,
+    now_ms: u64,
+) -> Result<Vec<Claimed>, StoreError> {
+    let waiting = store.waiting(&mode.id, ROUND_LIMIT).await?;
     let searching: usize = waiting.iter().map(|t| t.players.len()).sum();
-    mm.store.set_searching(&mode.id, searching as u64).await?;
+    store.set_searching(&mode.id, searching as u64).await?;
     if waiting.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let candidates: Vec<Candidate> = waiting
         .iter()
@@ -312,21 +328,35 @@ async fn form_round(node: &Arc<Node>, mode: &ModeConfig) -> Result<(), StoreErro
             enqueued_at_ms: t.enqueued_at_ms,
         })
         .collect();
-    let groups = formation::form(mode, &candidates, unix_ms());
-    if groups.is_empty() {
+    let groups = formation::form(mode, &candidates, now_ms);
+    let by_id: HashMap<&str, &Ticket> = waiting.iter().map(|t| (t.id.as_str(), t)).collect();
+    let mut claimed = Vec::with_capacity(groups.len());
+    for group in groups {
+        if store.claim(&mode.id, &group.tickets).await? {
+            let tickets = group
+                .tickets
+                .iter()
+                .filter_map(|id| by_id.get(id.as_str()).map(|t| (*t).clone()))
+                .collect();
+            claimed.push(Claimed {
+                tickets,
+                bots: group.bots,
+            });
+        }
+    }
+    Ok(claimed)
+}
+
+async fn form_round(node: &Arc<Node>, mode: &ModeConfig) -> Result<(), StoreError> {
+    let claimed = form_and_claim(node.matchmaker.store.as_ref(), mode, unix_ms()).await?;
+    if claimed.is_empty() {
         return Ok(());
     }
-    let by_id: HashMap<&str, &Ticket> = waiting.iter().map(|t| (t.id.as_str(), t)).collect();
     let mut hosts = HostChooser::new(node).await;
-    for group in groups {
-        if !mm.store.claim(&mode.id, &group.tickets).await? {
-            // A ticket left (cancelled, expired) since it was read.
-            continue;
-        }
+    for group in claimed {
         let seats: Vec<TicketPlayer> = group
             .tickets
             .iter()
-            .filter_map(|id| by_id.get(id.as_str()))
             .flat_map(|t| t.players.clone())
             .collect();
         let host = hosts.next(seats.len() + group.bots);
@@ -335,7 +365,7 @@ async fn form_round(node: &Arc<Node>, mode: &ModeConfig) -> Result<(), StoreErro
         let msg = BusMessage::HostMatch {
             match_id,
             mode: mode.id.clone(),
-            tickets: group.tickets.clone(),
+            tickets: group.tickets.iter().map(|t| t.id.clone()).collect(),
             seats,
             bots: group.bots as u8,
         };
