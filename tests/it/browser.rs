@@ -48,3 +48,63 @@ async fn a_player_in_chromium_logs_in_plays_and_moves() {
     );
     node.stop().await;
 }
+
+/// Matchmaking where a mode of two starts at once, for the lobby test.
+const DUEL_FFA: &str = r#"
+ticket_ttl_s = 3.0
+lease_ttl_s = 1.5
+round_interval_ms = 100
+join_window_s = 15.0
+
+[[modes]]
+id = "ffa"
+min_players = 2
+target_players = 2
+max_players = 2
+rating_window = 1000.0
+rating_window_growth_per_s = 0.0
+rating_window_max = 1000.0
+start_below_target_after_s = 0.0
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_players_in_chromium_on_two_nodes_chat_and_are_matched_across_them() {
+    let repo = repo_dir();
+    let redis = skirmish_tests::redis::RedisServer::start();
+    let mm = std::env::temp_dir().join(format!("skirmish-browser-mm-{}.toml", std::process::id()));
+    std::fs::write(&mm, DUEL_FFA).expect("write matchmaking settings");
+    let mut nodes = Vec::new();
+    for id in ["node-a", "node-b"] {
+        let mut config = skirmish_tests::cluster_config(&redis.url(), id, "browser-lobby");
+        config.matchmaking = mm.clone();
+        config.match_seconds = Some(60);
+        nodes.push(TestNode::start(config).await);
+    }
+    let run = tokio::process::Command::new("node")
+        .arg(repo.join("tests/browser/lobby.mjs"))
+        .arg("--url-a")
+        .arg(format!("{}/", nodes[0].url()))
+        .arg("--url-b")
+        .arg(format!("{}/", nodes[1].url()))
+        .arg("--artifacts")
+        .arg(artifacts_dir())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(150), run)
+        .await
+        .expect("the browser test finishes in time")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "lobby browser test failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for shot in ["lobby-a.png", "lobby-b.png"] {
+        assert!(artifacts_dir().join(shot).exists(), "{shot} was saved");
+    }
+    for node in nodes {
+        node.stop().await;
+    }
+}

@@ -14,6 +14,8 @@ import { GameState } from './state.js';
 import { Renderer } from './render.js';
 import { Controls } from './input.js';
 import { Ui } from './ui.js';
+import { LobbyPanel } from './lobby.js';
+import { LeaderboardPanel } from './leaderboard.js';
 
 const NAME_KEY = 'skirmish.name';
 
@@ -24,6 +26,9 @@ const renderer = new Renderer(canvas);
 const controls = new Controls(canvas, () => game.phase === 'playing');
 
 let conn = null;
+const send = (message) => conn?.send(message);
+const lobby = new LobbyPanel({ send, toast: (m, kind) => ui.toast(m, kind) });
+const leaderboard = new LeaderboardPanel({ send, playerId: () => game.playerId });
 // Whether the current Connection has been welcomed before: a later welcome
 // means it came back after a drop.
 let welcomedBefore = false;
@@ -33,11 +38,24 @@ let inputTickRate = 0;
 function setPhase(phase) {
   game.phase = phase;
   ui.showPhase(game);
+  showPanels();
+}
+
+/** Chat and leaderboards are there once logged in. */
+function showPanels() {
+  const loggedIn = game.phase !== 'login' && game.phase !== 'connecting';
+  for (const id of ['lobby', 'leaderboard']) document.getElementById(id).hidden = !loggedIn;
+}
+
+/** Asks to play the way the player chose: quick play here, or the queue. */
+function askToPlay() {
+  if (game.playMode === 'quick') conn.send(proto.play());
+  else conn.send(proto.queue(game.playMode));
 }
 
 // ------------------------------------------------------------------ login
 
-async function login(rawName) {
+async function login(rawName, mode = 'quick') {
   const name = rawName.trim();
   if (!name) {
     ui.loginError('Enter a name to play.');
@@ -61,7 +79,8 @@ async function login(rawName) {
   }
   game.name = session.name;
   game.playerId = session.playerId;
-  game.wantPlay = true;
+    game.wantPlay = true;
+  game.playMode = mode;
   game.reconnects = 0;
   welcomedBefore = false;
   conn = new Connection(session, {
@@ -119,14 +138,57 @@ function onMessage(msg) {
     onServerError(msg);
     return;
   }
+  if (lobby.apply(msg) || leaderboard.apply(msg)) return;
   const changed = game.apply(msg, performance.now());
-  if (msg.type === 'welcome') {
-    startInputTimer();
-    // After a drop mid-match the node puts us straight back in: welcome
-    // says `resuming` and joined (or left, if the seat is gone) follows.
-    if (game.wantPlay && !msg.resuming) conn.send(proto.play());
+  switch (msg.type) {
+    case 'welcome':
+      startInputTimer();
+      lobby.rejoin();
+      if (game.pendingJoin) {
+        // Arrived at the node hosting our match: take the seat.
+        conn.send(proto.joinMatch(game.pendingJoin));
+        game.pendingJoin = null;
+      } else if (game.wantPlay && !msg.resuming) {
+        // After a drop mid-match the node puts us straight back in: welcome
+        // says `resuming` and joined (or left, if the seat is gone) follows.
+        askToPlay();
+      }
+      break;
+    case 'match_found':
+      if (msg.sameNode) {
+        conn.send(proto.joinMatch(msg.ticket));
+      } else {
+        // The match is on another node: move there and take the seat. The
+        // player stays on that node afterwards (its lobby is the same).
+        game.pendingJoin = msg.ticket;
+        conn.moveTo(msg.hostUrl);
+      }
+      break;
+        case 'joined':
+      // Out of the way while playing; a click brings it back.
+      document.getElementById('lobby').classList.add('collapsed');
+      break;
+    case 'match_end':
+      document.getElementById('lobby').classList.remove('collapsed');
+      setTimeout(() => leaderboard.visible && leaderboard.refresh(), 1500);
+      break;
+    case 'party_invite':
+      ui.invite(msg, () => conn?.send(proto.partyAccept(msg.partyId)));
+      break;
+    case 'party':
+      renderParty();
+      break;
   }
-  if (changed) ui.showPhase(game);
+    if (changed) {
+    ui.showPhase(game);
+    showPanels();
+  }
+}
+
+function renderParty() {
+  const el = document.getElementById('party');
+  const p = game.party;
+  el.textContent = p ? `Party: ${p.members.map((m) => m.name).join(', ')}` : '';
 }
 
 function onServerError({ code, message }) {
@@ -281,6 +343,31 @@ window.__skirmish = Object.freeze({
   get rules() {
     return game.rules;
   },
+    /** Chat rooms: members, counts, lines, who is typing. */
+  get rooms() {
+    return lobby.snapshot();
+  },
+  /** The last leaderboard answers (top and around the player). */
+  get leaderboard() {
+    return leaderboard.snapshot();
+  },
+  get rating() {
+    return game.rating ? { ...game.rating } : null;
+  },
+  get queue() {
+    return game.queue ? { ...game.queue } : null;
+  },
+    get party() {
+    return game.party;
+  },
+  /** The node this page's connection talks to (the match host after a redirect). */
+  get server() {
+    return conn?.base ?? null;
+  },
+  /** Invites a player to our party (for tests and the console). */
+  invite(playerId) {
+    conn?.send(proto.partyInvite(playerId));
+  },
   /** The tick and interpolated players of the last drawn frame. */
   get view() {
     if (!lastView) return null;
@@ -296,15 +383,20 @@ window.__skirmish = Object.freeze({
 
 // ------------------------------------------------------------------ start
 
+function playAs(mode) {
+  if (!conn?.ready) return;
+  game.wantPlay = true;
+  game.playMode = mode;
+  game.rating = null;
+  askToPlay();
+  setPhase('lobby');
+}
+
 ui.bind({
   login,
-  playAgain: () => {
-    if (!conn?.ready) return;
-    game.wantPlay = true;
-    game.rating = null;
-    conn.send(proto.play());
-    setPhase('lobby');
-  },
+  playAgain: () => playAs('quick'),
+  findMatch: () => playAs('ffa'),
+  cancelQueue: () => conn?.send(proto.cancelQueue()),
   leave: () => conn?.send(proto.leave()),
   giveUp: () => logout(),
 });

@@ -48,16 +48,14 @@ export async function createSession(name) {
 }
 
 /**
- * Whether the node still accepts a token. A browser learns nothing about why
- * a WebSocket upgrade failed, but the node checks the token before it looks
- * for upgrade headers, so a plain GET answers 401 for a bad or expired token
- * (for example after the node restarted with a new random key) and 400
- * `not_websocket` for a good one. Resolves to null when the node is
- * unreachable, i.e. nothing is known.
+ * Whether the node still accepts a token (GET /api/session): a browser learns
+ * nothing about why a WebSocket upgrade failed, and a node without a shared
+ * session secret forgets its tokens when it restarts. Resolves to null when
+ * the node is unreachable, i.e. nothing is known.
  */
-async function tokenRejected(token) {
+async function tokenRejected(base, token) {
   try {
-    const response = await fetch(`/ws?token=${encodeURIComponent(token)}`, { cache: 'no-store' });
+    const response = await fetch(`${base}/api/session?token=${encodeURIComponent(token)}`, { cache: 'no-store' });
     return response.status === 401;
   } catch {
     return null;
@@ -69,9 +67,17 @@ export function backoffDelay(attempt, random = Math.random) {
   return random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt);
 }
 
-function socketUrl(token) {
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${location.host}/ws?token=${encodeURIComponent(token)}`;
+/** The node this page came from, e.g. `http://127.0.0.1:8080`. */
+export function pageOrigin() {
+  return `${location.protocol}//${location.host}`;
+}
+
+/** The WebSocket URL of a node's base URL (http → ws, https → wss). */
+export function socketUrl(base, token) {
+  const url = new URL('/ws', base);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.searchParams.set('token', token);
+  return url.href;
 }
 
 /**
@@ -98,6 +104,9 @@ export class Connection {
     this.retryTimer = 0;
     this.pingTimer = 0;
     this.welcomed = false;
+    // The node this connection talks to: the page's, until a found match
+    // moves it to the node hosting the match (where it then stays).
+    this.base = pageOrigin();
   }
 
   start() {
@@ -130,10 +139,29 @@ export class Connection {
     }
   }
 
+  /**
+   * Moves to another node (one hosting our match): closes this socket
+   * normally and connects there at once, without the reconnect backoff.
+   */
+  moveTo(base) {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.stopPing();
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      this.detach(ws);
+      ws.close(CLOSE.NORMAL, 'moving to the match host');
+    }
+    this.base = base;
+    this.attempt = 0;
+    this.open();
+  }
+
   open() {
     this.welcomed = false;
     this.onStatus('connecting', { attempt: this.attempt });
-    const ws = new WebSocket(socketUrl(this.session.token));
+    const ws = new WebSocket(socketUrl(this.base, this.session.token));
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     let opened = false;
@@ -193,7 +221,7 @@ export class Connection {
     try {
       const expired = Date.now() / 1000 >= this.session.expiresAt - EXPIRY_MARGIN_S;
       // A socket that never opened may have been refused for its token; ask.
-      const rejected = !expired && !lastOpened ? await tokenRejected(this.session.token) : false;
+      const rejected = !expired && !lastOpened ? await tokenRejected(this.base, this.session.token) : false;
       if (expired || rejected) {
         this.session = await createSession(this.session.name);
         this.onSession?.(this.session);

@@ -40,6 +40,21 @@ export function encode(message) {
 export const play = () => ['play'];
 export const leave = () => ['leave'];
 export const ping = (clientTime) => ['ping', clientTime];
+export const joinRoom = (room) => ['join_room', room];
+export const leaveRoom = (room) => ['leave_room', room];
+export const chat = (room, text) => ['chat', room, text];
+export const typing = (room) => ['typing', room];
+export const queue = (mode) => ['queue', mode];
+export const cancelQueue = () => ['cancel_queue'];
+export const joinMatch = (ticket) => ['join_match', ticket];
+export const partyInvite = (playerId) => ['party_invite', playerId];
+export const partyAccept = (partyId) => ['party_accept', partyId];
+export const partyLeave = () => ['party_leave'];
+
+/** A leaderboard page: the top `limit`, the page after `cursor`, or (aroundMe) `limit` on each side of the player. */
+export function leaderboard(requestId, board, period, { aroundMe = false, cursor = null, limit = 10 } = {}) {
+  return ['leaderboard', requestId >>> 0, board, period, Boolean(aroundMe), cursor, limit];
+}
 
 /**
  * One tick's controls. The node refuses non-finite or out-of-range numbers,
@@ -72,8 +87,10 @@ export function decodeServer(bytes) {
     return null;
   }
   if (!Array.isArray(raw) || typeof raw[0] !== 'string') return null;
-  const parse = PARSERS[raw[0]];
-  if (!parse) return null;
+    const parse = PARSERS[raw[0]];
+  // A message with fewer elements than its type has is broken, not merely
+  // from a newer node (which may add elements at the end).
+  if (!parse || raw.length < (ARITY[raw[0]] ?? 1)) return null;
   try {
     return parse(raw);
   } catch {
@@ -131,7 +148,64 @@ const PARSERS = {
   pong: ([type, clientTime, serverTime]) => ({ type, clientTime, serverTime }),
   rating: ([type, matchId, rating, delta]) => ({ type, matchId, rating, delta }),
   error: ([type, code, message]) => ({ type, code, message }),
+  room_joined: ([type, room, members, history]) => ({
+    type,
+    room,
+    members: members.map(parseMember),
+    history: history.map((line) => parseChatLine(['chat', ...line])),
+  }),
+  room_left: ([type, room]) => ({ type, room }),
+  chat: (raw) => parseChatLine(raw),
+  presence: ([type, room, playerId, name, joined, count]) => ({ type, room, playerId, name, joined, count }),
+  typing: ([type, room, playerId, name]) => ({ type, room, playerId, name }),
+  leaderboard: ([type, requestId, board, period, resetsAtMs, total, entries, nextCursor]) => ({
+    type,
+    requestId,
+    board,
+    period,
+    resetsAtMs,
+    total,
+    entries: entries.map(([rank, playerId, name, score]) => ({ rank, playerId, name, score })),
+    nextCursor,
+  }),
+  queue_update: ([type, mode, waitedMs, searching]) => ({ type, mode, waitedMs, searching }),
+  queue_left: ([type, reason]) => ({ type, reason }),
+  match_found: ([type, matchId, hostUrl, ticket, sameNode]) => ({ type, matchId, hostUrl, ticket, sameNode }),
+  party: ([type, partyId, leader, members]) => ({ type, partyId, leader, members: members.map(parseMember) }),
+  party_invite: ([type, partyId, from, name]) => ({ type, partyId, from, name }),
 };
+
+/** Elements (type included) each message has. */
+const ARITY = {
+  welcome: 6,
+  joined: 6,
+  roster: 2,
+  snapshot: 8,
+  match_end: 4,
+  left: 2,
+  pong: 3,
+  rating: 4,
+  error: 3,
+  room_joined: 4,
+  room_left: 2,
+  chat: 7,
+  presence: 6,
+  typing: 4,
+  leaderboard: 8,
+  queue_update: 4,
+  queue_left: 2,
+  match_found: 5,
+  party: 4,
+  party_invite: 4,
+};
+
+function parseMember([playerId, name]) {
+  return { playerId, name };
+}
+
+function parseChatLine([type, room, id, playerId, name, text, sentAtMs]) {
+  return { type, room, id, playerId, name, text, sentAtMs };
+}
 
 function parseMap([name, width, height, obstacles, healthPacks]) {
   return {

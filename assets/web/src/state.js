@@ -41,7 +41,15 @@ export class GameState {
     this.reconnects = 0;
     // Whether the player asked to be in a match; survives reconnects so a
     // drop while queueing or playing brings them back in.
-    this.wantPlay = false;
+        this.wantPlay = false;
+    // 'quick' (this node's open matches) or a matchmaking mode such as 'ffa'.
+    this.playMode = 'quick';
+    // While queued: { mode, waitedMs, searching }.
+    this.queue = null;
+    // A join ticket to present once connected to the match's host.
+    this.pendingJoin = null;
+    // The party we are in: { partyId, leader, members }.
+    this.party = null;
     this.killFeed = [];
     this.hitFlash = new Map();
     this.buffer = new SnapshotBuffer(this.tickRate, interpolationDelayMs(this.tickRate));
@@ -144,8 +152,23 @@ export class GameState {
         this.buffer.clear();
         this.phase = 'lobby';
         return true;
-      case 'rating':
+            case 'rating':
         this.rating = { rating: msg.rating, delta: msg.delta };
+        return true;
+      case 'queue_update':
+        this.queue = { mode: msg.mode, waitedMs: msg.waitedMs, searching: msg.searching };
+        if (this.phase !== 'playing') this.phase = 'lobby';
+        return true;
+      case 'queue_left':
+        this.queue = null;
+        this.wantPlay = false;
+        if (this.phase !== 'playing') this.phase = 'lobby';
+        return true;
+      case 'match_found':
+        this.queue = null;
+        return true;
+      case 'party':
+        this.party = msg.members.length ? { partyId: msg.partyId, leader: msg.leader, members: msg.members } : null;
         return true;
       default:
         return false;

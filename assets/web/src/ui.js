@@ -37,7 +37,11 @@ export class Ui {
       status: $('status'),
       statusText: $('status-text'),
       statusSpinner: $('status-spinner'),
-      statusPlay: $('status-play'),
+            statusPlay: $('status-play'),
+      statusQueue: $('status-queue'),
+      statusCancel: $('status-cancel'),
+      queue: $('queue'),
+      queueAgain: $('queue-again'),
       results: $('results'),
       resultsReason: $('results-reason'),
       resultsBody: $('results-body'),
@@ -65,20 +69,25 @@ export class Ui {
   }
 
   /** Wires the buttons to the given actions. */
-  bind({ login, playAgain, leave, giveUp }) {
+    bind({ login, playAgain, findMatch, cancelQueue, leave, giveUp }) {
     const { el } = this;
     el.loginForm.addEventListener('submit', (e) => {
       e.preventDefault();
-      login(el.name.value);
+      login(el.name.value, 'quick');
     });
+    el.queue.addEventListener('click', () => login(el.name.value, 'ffa'));
     el.playAgain.addEventListener('click', playAgain);
     el.statusPlay.addEventListener('click', playAgain);
+    el.queueAgain.addEventListener('click', findMatch);
+    el.statusQueue.addEventListener('click', findMatch);
+    el.statusCancel.addEventListener('click', cancelQueue);
     el.leave.addEventListener('click', leave);
     el.giveUp.addEventListener('click', giveUp);
   }
 
-  setLoginBusy(busy) {
+    setLoginBusy(busy) {
     this.el.play.disabled = busy;
+    this.el.queue.disabled = busy;
     this.el.name.disabled = busy;
   }
 
@@ -105,9 +114,17 @@ export class Ui {
       setText(el.statusText, 'Connecting…');
       show(el.statusPlay, false);
       show(el.statusSpinner, true);
-    } else if (phase === 'lobby') {
-      setText(el.statusText, game.wantPlay ? 'Finding a match…' : `In the lobby as ${game.name}`);
+        } else if (phase === 'lobby') {
+      const q = game.queue;
+      const text = q
+        ? `Searching for a ${q.mode} match… ${Math.round(q.waitedMs / 1000)} s · ${q.searching} searching`
+        : game.wantPlay
+          ? 'Finding a match…'
+          : `In the lobby as ${game.name}`;
+      setText(el.statusText, text);
       show(el.statusPlay, !game.wantPlay);
+      show(el.statusQueue, !game.wantPlay);
+      show(el.statusCancel, Boolean(q));
       show(el.statusSpinner, game.wantPlay);
     }
     if (phase === 'results') this.renderResults(game);
@@ -183,6 +200,24 @@ export class Ui {
         return li;
       }),
     );
+  }
+
+    /** A party invitation with an Accept button, for a while. */
+  invite({ name }, accept) {
+    const div = document.createElement('div');
+    div.className = 'toast info';
+    div.append(`${name} invites you to their party `);
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'small';
+    button.textContent = 'Accept';
+    button.addEventListener('click', () => {
+      accept();
+      div.remove();
+    });
+    div.append(button);
+    this.el.toasts.append(div);
+    setTimeout(() => div.remove(), 15_000);
   }
 
   /** A short non-blocking message; repeats of the same text are merged. */

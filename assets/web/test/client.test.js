@@ -57,7 +57,8 @@ test('the documented snapshot decodes into arena units', () => {
 });
 
 test('unknown or broken frames are ignored, not thrown', () => {
-  assert.equal(decodeServer(encode(['chat', 'global', 'x'])), null);
+  assert.equal(decodeServer(encode(['teleport', 'global', 'x'])), null);
+  assert.equal(decodeServer(encode(['chat', 'global', 'x'])), null, 'a truncated known message');
   assert.equal(decodeServer(new Uint8Array([0xc1])), null);
   assert.equal(decodeServer(encode({ t: 'welcome' })), null);
 });
@@ -110,4 +111,32 @@ test('reconnect delays use full jitter under a 10 s cap', () => {
   assert.equal(backoffDelay(3, () => 1), 4000);
   assert.equal(backoffDelay(10, () => 1), 10_000);
   assert.equal(backoffDelay(5, () => 0), 0);
+});
+
+test('chat history and live lines merge without repeats, in id order', async () => {
+  const { applyLobby, compareIds } = await import('../src/lobby.js');
+  const rooms = new Map();
+  const line = (id, text) => ({ type: 'chat', room: 'global', id, playerId: 'p', name: 'Ada', text, sentAtMs: 0 });
+  // A live line can arrive before the room's history...
+  applyLobby(rooms, line('1000-3', 'live'));
+  assert.equal(rooms.get('global').joined, false);
+  // ...and the history may repeat it.
+  applyLobby(rooms, { type: 'room_joined', room: 'global', members: [{ playerId: 'p', name: 'Ada' }], history: [line('1000-2', 'old'), line('1000-3', 'live')] });
+  applyLobby(rooms, line('1000-10', 'newest'));
+  const r = rooms.get('global');
+  assert.deepEqual(r.lines.map((l) => l.text), ['old', 'live', 'newest']);
+  assert.equal(r.joined, true);
+  assert.ok(compareIds('999-9', '1000-1') < 0 && compareIds('1000-10', '1000-9') > 0, 'numeric, not string, order');
+  applyLobby(rooms, { type: 'presence', room: 'global', playerId: 'q', name: 'Bo', joined: true, count: 2 });
+  assert.deepEqual([...r.members.values()], ['Ada', 'Bo']);
+  applyLobby(rooms, { type: 'room_left', room: 'global' });
+  assert.equal(rooms.has('global'), false);
+});
+
+test('leaderboard reset times read in days, hours and minutes', async () => {
+  const { resetsIn } = await import('../src/leaderboard.js');
+  assert.equal(resetsIn(null), '');
+  assert.equal(resetsIn(90 * 60_000, 0), 'resets in 1 h 30 min');
+  assert.equal(resetsIn(3 * 86_400_000 + 3_600_000, 0), 'resets in 3 d 1 h');
+  assert.equal(resetsIn(5 * 60_000, 0), 'resets in 5 min');
 });

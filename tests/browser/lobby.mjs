@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// Two players in Debian's Chromium, each on its own node of one cluster:
+// they meet in the shared lobby (chat, typing, presence), read a
+// leaderboard, then both press "Find match" and are matched, the one whose
+// node does not host the match following the redirect to the host.
+//
+//   node tests/browser/lobby.mjs --url-a http://A/ --url-b http://B/ --artifacts DIR
+//
+// The nodes must run a matchmaking mode `ffa` that starts with two players.
+// Prints one JSON line; exits 0 on success and 1 with a reason on failure.
+
+import { chromium } from 'playwright-core';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+];
+const GLOBAL_TIMEOUT_MS = 90_000;
+const WAIT_MS = 15_000;
+
+const { values: args } = parseArgs({
+  options: {
+    'url-a': { type: 'string' },
+    'url-b': { type: 'string' },
+    artifacts: { type: 'string', default: 'test-artifacts' },
+  },
+});
+if (!args['url-a'] || !args['url-b']) {
+  console.error('usage: lobby.mjs --url-a URL --url-b URL [--artifacts DIR]');
+  process.exit(2);
+}
+
+class Failure extends Error {}
+const fail = (message) => {
+  throw new Failure(message);
+};
+
+const contexts = [];
+const dirs = [];
+const pageErrors = [];
+
+async function open(url, name) {
+  const dir = await mkdtemp(join(tmpdir(), 'skirmish-lobby-'));
+  dirs.push(dir);
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 720 },
+  });
+  contexts.push(context);
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (err) => pageErrors.push(`${name}: ${err?.stack || err}`));
+  const response = await page.goto(url, { waitUntil: 'load', timeout: 15_000 });
+  if (!response?.ok()) fail(`${name}: loading ${url} answered HTTP ${response?.status()}`);
+  await page.waitForFunction(() => window.__skirmish?.phase === 'login', null, { timeout: 10_000 });
+  await page.locator('#name').fill(name);
+  return page;
+}
+
+/** Waits for a condition in the page, failing with `what` when it does not come. */
+async function until(page, what, fn, arg) {
+  await page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 }).catch(async () => {
+    const state = await page.evaluate(() => ({ phase: window.__skirmish.phase, rooms: window.__skirmish.rooms })).catch(() => ({}));
+    fail(`${what} (page state ${JSON.stringify(state)})`);
+  });
+}
+
+async function run() {
+  const artifacts = resolve(args.artifacts);
+  await mkdir(artifacts, { recursive: true });
+  const a = await open(args['url-a'], 'Alice');
+  const b = await open(args['url-b'], 'Bob');
+
+  // Both log in with "Find match" (a mode of two starts as soon as both
+  // queue); before that, meet in the lobby: the chat works from the first
+  // welcome, queued or not.
+  await a.locator('#queue').click();
+  await until(a, 'Alice never joined #global', () => window.__skirmish.rooms.global?.joined === true);
+  // Alice posts before Bob queues, so the match cannot have started yet.
+  await a.locator('#chat-input').fill('hello from node A');
+  await a.locator('#chat-input').press('Enter');
+
+  // Bob logs in on the other node: he sees Alice's line in the history,
+  // and both see two players in #global.
+  await b.locator('#queue').click();
+  await until(b, 'Bob never saw the line from node A', () =>
+    (window.__skirmish.rooms.global?.lines ?? []).some((l) => l.text === 'hello from node A' && l.name === 'Alice'),
+  );
+  await until(a, 'Alice never saw Bob join #global', () => window.__skirmish.rooms.global?.count >= 2);
+
+  // The two were matched: one plays on its own node, the other followed the
+  // redirect to the host; both are in the same match.
+  await until(a, 'Alice was not matched', () => window.__skirmish.phase === 'playing');
+  await until(b, 'Bob was not matched', () => window.__skirmish.phase === 'playing');
+  const [ma, mb] = await Promise.all([a, b].map((p) => p.evaluate(() => ({ match: window.__skirmish.matchId, server: window.__skirmish.server }))));
+  if (ma.match !== mb.match) fail(`different matches: ${ma.match} and ${mb.match}`);
+  if (ma.server !== mb.server) fail(`not on the same host: ${ma.server} and ${mb.server}`);
+
+  // Typing reaches the other node, and chat still works from the host.
+  await b.locator('#lobby-toggle').click();
+  await b.locator('#chat-input').pressSequentially('gg', { delay: 30 });
+  await until(a, 'Alice never saw Bob typing', () => (window.__skirmish.rooms.global?.typing ?? []).includes('Bob'));
+  await b.locator('#chat-input').press('Enter');
+  await until(a, "Alice never saw Bob's line", () => (window.__skirmish.rooms.global?.lines ?? []).some((l) => l.text === 'gg'));
+
+  // The leaderboard panel answers (entries or not: no match has ended).
+  await b.locator('#leaderboard-toggle').click();
+  await until(b, 'the leaderboard never answered', () => window.__skirmish.leaderboard.top !== null);
+
+  await a.screenshot({ path: join(artifacts, 'lobby-a.png') });
+  await b.screenshot({ path: join(artifacts, 'lobby-b.png') });
+  if (pageErrors.length) fail(`a page threw:\n${pageErrors.join('\n')}`);
+  const board = await b.evaluate(() => window.__skirmish.leaderboard.top);
+  console.log(JSON.stringify({ ok: true, match: ma.match, host: ma.server, board: board.board, total: board.total }));
+}
+
+async function cleanup() {
+  for (const c of contexts.splice(0)) await c.close().catch(() => {});
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true }).catch(() => {});
+}
+
+const watchdog = setTimeout(async () => {
+  console.error(`lobby: FAILED: no result within ${GLOBAL_TIMEOUT_MS / 1000} s`);
+  await cleanup();
+  process.exit(1);
+}, GLOBAL_TIMEOUT_MS);
+
+let code = 0;
+try {
+  await run();
+} catch (err) {
+  code = 1;
+  console.error(`lobby: FAILED: ${err instanceof Failure ? err.message : err?.stack || err}`);
+  if (pageErrors.length) console.error(pageErrors.join('\n'));
+} finally {
+  await cleanup();
+  clearTimeout(watchdog);
+}
+process.exit(code);
