@@ -83,21 +83,39 @@ for url in "${urls[@]}"; do
   for _ in $(seq 1 100); do curl -fs "$url/healthz" >/dev/null && break; sleep 0.1; done
 done
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-declare -A cpu_start
-for pid in "${node_pids[@]}"; do cpu_start[$pid]=$(cpu_ticks "$pid"); done
-started=$(date +%s.%N)
+# The figures are read over a steady window: from a few seconds after the
+# last bot has started (every bot connected and seated) until a couple of
+# seconds before the bots stop, so neither the ramp nor the mass disconnect
+# at the end dilutes or spoils them. Each node is scraped at both ends of
+# the window and the scrapes are subtracted.
+ramp_s=$(echo "$bots / $ramp" | bc -l)
+window_from=$(echo "$ramp_s + 5" | bc -l)
+window_to=$(echo "$duration - 2" | bc -l)
+if [ "$(echo "$window_to - $window_from < 5" | bc -l)" = 1 ]; then
+  echo "load.sh: --duration $duration leaves no steady window after a ${ramp_s}s ramp; make it at least $(echo "$ramp_s + 12" | bc -l | cut -d. -f1)" >&2
+  exit 1
+fi
 
-# Sample players once a second while the bots run.
-peak_players=0
+scrape() { # scrape NAME: every node's /metrics, /healthz and CPU time
+  local i=0
+  for url in "${urls[@]}"; do
+    i=$((i + 1))
+    curl -fs "$url/metrics" > "$work/$1-metrics-$i" || true
+    awk '{ print $14 + $15 }' "/proc/${node_pids[$((i - 1))]}/stat" > "$work/$1-cpu-$i"
+  done
+  date +%s.%N > "$work/$1-time"
+}
+
+# Sample the nodes' connections and seated players once a second.
 (
   while true; do
-    total=0
+    c=0 p=0
     for url in "${urls[@]}"; do
-      n=$(curl -fs "$url/healthz" | sed -n 's/.*"connections":\([0-9]*\).*/\1/p')
-      total=$((total + ${n:-0}))
+      h=$(curl -fs "$url/healthz" || true)
+      c=$((c + $(echo "$h" | sed -n 's/.*"connections":\([0-9]*\).*/\1/p' | grep . || echo 0)))
+      p=$((p + $(echo "$h" | sed -n 's/.*"players_in_matches":\([0-9]*\).*/\1/p' | grep . || echo 0)))
     done
-    echo "$total" >> "$work/players"
+    echo "$(date +%s.%N) $c $p" >> "$work/players"
     sleep 1
   done
 ) &
@@ -105,57 +123,115 @@ sampler=$!
 pids+=($sampler)
 
 url_list=$(IFS=,; echo "${urls[*]}")
-set +e
+started=$(date +%s.%N)
+echo "$started" > "$work/started"
 "${bots_pin[@]}" target/release/skirmish-bots --url "$url_list" --bots "$bots" --ramp "$ramp" \
-  --duration "$duration" --quiet --report "$work/report.json" "${queue_args[@]}" > "$work/bots.txt"
+  --duration "$duration" --quiet --report "$work/report.json" "${queue_args[@]}" > "$work/bots.txt" &
+bots_pid=$!
+sleep "$window_from"
+scrape from
+sleep "$(echo "$started + $window_to - $(date +%s.%N)" | bc -l)"
+scrape to
+set +e
+wait "$bots_pid"
 bots_exit=$?
 set -e
-ended=$(date +%s.%N)
 kill "$sampler" 2>/dev/null || true
 
-wall=$(echo "$ended - $started" | bc -l)
-metric() { # metric NAME [LABELS] summed over the nodes
-  local sum=0 v
-  for url in "${urls[@]}"; do
-    v=$(curl -fs "$url/metrics" | awk -v name="$1" '$1 == name { print $2 }' | head -1)
-    sum=$(echo "$sum + ${v:-0}" | bc -l)
-  done
-  echo "$sum"
-}
-tick_p99_max=0
-for url in "${urls[@]}"; do
-  v=$(curl -fs "$url/metrics" | awk '$1 == "skirmish_tick_duration_seconds{quantile=\"0.99\"}" { print $2 }')
-  v=${v:-0}
-  if [ "$(echo "$v > $tick_p99_max" | bc -l)" = 1 ]; then tick_p99_max=$v; fi
-done
-cpu_pct=0 rss_kb=0
-hz=$(getconf CLK_TCK)
-for pid in "${node_pids[@]}"; do
-  used=$(( $(cpu_ticks "$pid") - ${cpu_start[$pid]} ))
-  cpu_pct=$(echo "$cpu_pct + $used / $hz / $wall * 100" | bc -l)
-  rss=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
-  rss_kb=$((rss_kb + rss))
-done
-peak=$(sort -n "$work/players" | tail -1)
-ticks=$(metric skirmish_ticks_total)
-behind=$(metric skirmish_ticks_behind_total)
-snapshots=$(metric skirmish_snapshots_total)
-replaced=$(metric skirmish_snapshots_replaced_total)
-snapshot_bytes=$(metric skirmish_snapshot_bytes_total)
-down=$(sed -n 's/.*"bytes_down_per_bot_per_s": \([0-9.]*\).*/\1/p' "$work/report.json")
-bots_cpu=$(sed -n 's/.*"client_cpu_pct": \([0-9.]*\).*/\1/p' "$work/report.json")
+for pid in "${node_pids[@]}"; do awk '/VmHWM/ { print $2 }' "/proc/$pid/status"; done > "$work/rss"
 
-printf '\n== skirmish load benchmark: %s node(s), %s bots, %ss, %s cores (server pinned: %s) ==\n' \
-  "$n_nodes" "$bots" "$duration" "$cores" "${server_pin[*]:-no}"
-printf '  %-34s %.1f%% of a core\n' "server CPU (all nodes)" "$cpu_pct"
-printf '  %-34s %.1f MiB\n' "server peak RSS (all nodes)" "$(echo "$rss_kb / 1024" | bc -l)"
-printf '  %-34s %s\n' "players connected (peak)" "$peak"
-printf '  %-34s %.3f ms\n' "tick duration p99 (worst node)" "$(echo "$tick_p99_max * 1000" | bc -l)"
-printf '  %-34s %s of %s\n' "ticks behind schedule" "${behind%.*}" "${ticks%.*}"
-printf '  %-34s %s of %s\n' "snapshots replaced (slow readers)" "${replaced%.*}" "${snapshots%.*}"
-printf '  %-34s %.0f B/s (server: %.0f B per snapshot)\n' "payload per player (bots)" "$down" \
-  "$(echo "$snapshot_bytes / ($snapshots + 0.000001)" | bc -l)"
-printf '  %-34s %.1f%% of a core\n' "bots CPU" "$bots_cpu"
-echo
+python3 - "$work" "$n_nodes" "$bots" "$duration" "$cores" "${server_pin[*]:-no}" "$(getconf CLK_TCK)" <<'PY'
+import json, math, sys
+work, n_nodes, bots, duration, cores, pin, hz = sys.argv[1:]
+n_nodes, hz = int(n_nodes), int(hz)
+
+def metrics(path):
+    """name{labels} -> value, from a Prometheus text scrape."""
+    out = {}
+    try:
+        for line in open(path):
+            if line.startswith('#') or not line.strip():
+                continue
+            key, value = line.rsplit(' ', 1)
+            out[key] = float(value)
+    except FileNotFoundError:
+        pass
+    return out
+
+def num(path):
+    return float(open(path).read().strip())
+
+t_from, t_to = num(f'{work}/from-time'), num(f'{work}/to-time')
+window = t_to - t_from
+scrapes = [(metrics(f'{work}/from-metrics-{i}'), metrics(f'{work}/to-metrics-{i}'))
+           for i in range(1, n_nodes + 1)]
+
+def delta(name):
+    return sum(b.get(name, 0.0) - a.get(name, 0.0) for a, b in scrapes)
+
+def buckets(name):
+    """Cumulative (upper bound, count) over the window, all nodes summed."""
+    counts = {}
+    for a, b in scrapes:
+        for key, value in b.items():
+            if key.startswith(name + '_bucket{'):
+                le = key.split('le="', 1)[1].split('"', 1)[0]
+                counts[le] = counts.get(le, 0.0) + value - a.get(key, 0.0)
+    order = sorted(counts, key=lambda le: math.inf if le == '+Inf' else float(le))
+    return [(math.inf if le == '+Inf' else float(le), counts[le]) for le in order]
+
+def quantile(bs, q):
+    """The upper bound of the bucket holding quantile q (in ms), and the total."""
+    total = bs[-1][1] if bs else 0
+    if total == 0:
+        return None, 0
+    for le, count in bs:
+        if count >= q * total:
+            return le * 1000, total
+    return math.inf, total
+
+def over(bs, bound_s):
+    """Samples above bound_s (a bucket bound)."""
+    total = bs[-1][1] if bs else 0
+    below = next((c for le, c in bs if abs(le - bound_s) < 1e-12), None)
+    return None if below is None else total - below
+
+cpu = sum(num(f'{work}/to-cpu-{i}') - num(f'{work}/from-cpu-{i}') for i in range(1, n_nodes + 1))
+cpu_pct = cpu / hz / window * 100
+rss_mib = sum(int(x) for x in open(f'{work}/rss').read().split()) / 1024
+samples = [tuple(map(float, l.split())) for l in open(f'{work}/players') if l.strip()]
+in_window = [s for s in samples if t_from <= s[0] <= t_to] or samples[-1:]
+connected = sum(s[1] for s in in_window) / len(in_window)
+seated = sum(s[2] for s in in_window) / len(in_window)
+report = json.load(open(f'{work}/report.json'))
+
+ticks, behind = delta('skirmish_ticks_total'), delta('skirmish_ticks_behind_total')
+snaps, replaced = delta('skirmish_snapshots_total'), delta('skirmish_snapshots_replaced_total')
+sent, snap_bytes = delta('skirmish_bytes_sent_total'), delta('skirmish_snapshot_bytes_total')
+dur = buckets('skirmish_tick_duration_seconds')
+late = buckets('skirmish_tick_lateness_seconds')
+
+def q(bs, p):
+    v, _ = quantile(bs, p)
+    return 'n/a' if v is None else f'<= {v:.2f} ms'
+
+print(f'\n== skirmish load benchmark: {n_nodes} node(s), {bots} bots, {duration}s, {cores} cores (server pinned: {pin}) ==')
+t0 = num(f'{work}/started')
+print(f'  steady window                         {window:.1f} s ({t_from - t0:.0f} s to {t_to - t0:.0f} s of the run)')
+row = lambda k, v: print(f'  {k:<38}{v}')
+row('players connected (mean in window)', f'{connected:.0f} ({seated:.0f} seated in matches)')
+row('server CPU (all nodes)', f'{cpu_pct:.1f}% of a core ({cpu_pct / max(connected, 1):.4f}% per player)')
+row('server peak RSS (all nodes)', f'{rss_mib:.1f} MiB')
+row('tick duration p50 / p99', f'{q(dur, 0.5)} / {q(dur, 0.99)}')
+row('tick start lateness p50 / p99', f'{q(late, 0.5)} / {q(late, 0.99)}')
+late5 = over(late, 0.005)
+row('ticks started > 5 ms late', 'n/a' if late5 is None else f'{late5:.0f} of {ticks:.0f}')
+row('ticks behind (a period or more late)', f'{behind:.0f} of {ticks:.0f}')
+row('snapshots replaced (slow readers)', f'{replaced:.0f} of {snaps:.0f}')
+row('server bytes sent per player', f'{sent / window / max(connected, 1):.0f} B/s ({snap_bytes / max(snaps, 1):.0f} B per snapshot)')
+row('bots: payload down per bot', f'{report["bytes_down_per_bot_per_s"]:.0f} B/s (whole run)')
+row('bots CPU', f'{report["client_cpu_pct"]:.1f}% of a core')
+print()
+PY
 cat "$work/bots.txt"
 exit "$bots_exit"

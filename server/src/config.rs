@@ -24,6 +24,11 @@ pub struct Config {
     pub web_root: PathBuf,
     /// Simulation ticks per second, 10..=128.
     pub tick_rate: u16,
+    /// Threads that run nothing but matches, so ticks start on time however
+    /// busy the sockets are (`0`: matches share the main runtime). One
+    /// thread steps thousands of players; more only help a node with many
+    /// cores and matches.
+    pub tick_threads: usize,
     /// Overrides the rules' match length, for demos and tests.
     pub match_seconds: Option<u32>,
     /// Key for signing session tokens. Nodes that must accept each other's
@@ -98,6 +103,7 @@ impl Default for Config {
             map: PathBuf::from("maps/arena.toml"),
             web_root: PathBuf::from("web"),
             tick_rate: 30,
+            tick_threads: 1,
             match_seconds: None,
             session_secret: None,
             session_ttl_s: 24 * 3600,
@@ -237,6 +243,7 @@ mod tests {
         let defaults = Config::default();
         assert_eq!(loaded.listen, defaults.listen);
         assert_eq!(loaded.tick_rate, defaults.tick_rate);
+        assert_eq!(loaded.tick_threads, defaults.tick_threads);
         assert_eq!(loaded.rules, defaults.rules);
         assert_eq!(loaded.map, defaults.map);
         assert_eq!(

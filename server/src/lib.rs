@@ -22,6 +22,7 @@ pub mod registry;
 pub mod results;
 pub mod runner;
 pub mod session;
+pub mod ticker;
 
 pub use config::Config;
 
@@ -76,6 +77,14 @@ pub enum StartError {
         "multi-node mode (a Redis URL) needs session_secret (or SKIRMISH_SESSION_SECRET), shared by every node"
     )]
     NoSharedSecret,
+    /// The threads that run matches could not be started.
+    #[error("cannot start {n} tick thread(s): {source}")]
+    TickThreads {
+        /// How many were asked for.
+        n: usize,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The listener failed while serving.
     #[error("serving failed: {0}")]
     Serve(#[source] std::io::Error),

@@ -21,6 +21,10 @@ struct Args {
     /// Simulation ticks per second, 10 to 128 [default: 30].
     #[arg(long, value_name = "HZ")]
     tick_rate: Option<u16>,
+    /// Threads that run nothing but matches, so ticks start on time however
+    /// busy the sockets are; 0 runs matches on the main runtime [default: 1].
+    #[arg(long, value_name = "N")]
+    tick_threads: Option<usize>,
     /// Match length in seconds, overriding the rules file (for demos and
     /// tests).
     #[arg(long, value_name = "N")]
@@ -78,6 +82,9 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
     }
     if let Some(rate) = args.tick_rate {
         config.tick_rate = rate;
+    }
+    if let Some(n) = args.tick_threads {
+        config.tick_threads = n;
     }
     if let Some(seconds) = args.match_seconds {
         config.match_seconds = Some(seconds);

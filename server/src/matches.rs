@@ -14,6 +14,7 @@
 use crate::outbox::Outbox;
 use crate::results::{MatchRecord, ResultsSender};
 use crate::runner::{Hosting, MatchPlan, MatchRunner, RunnerSettings};
+use crate::ticker::TickThreads;
 use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg};
 use skirmish_shared::sim::{GameSpec, Input};
 use std::collections::HashMap;
@@ -206,6 +207,8 @@ pub struct Matches {
     shutdown: watch::Receiver<bool>,
     /// Held by every runner task, so the node can wait for them at shutdown.
     task_guard: mpsc::Sender<()>,
+    /// Where runner tasks run.
+    ticker: TickThreads,
 }
 
 /// Commands queued per match before senders wait (inputs are dropped).
@@ -224,6 +227,7 @@ impl Matches {
         results: ResultsSender,
         shutdown: watch::Receiver<bool>,
         task_guard: mpsc::Sender<()>,
+        ticker: TickThreads,
     ) -> Arc<Self> {
         Arc::new(Matches {
             directory: Mutex::default(),
@@ -233,6 +237,7 @@ impl Matches {
             results,
             shutdown,
             task_guard,
+            ticker,
         })
     }
 
@@ -340,7 +345,7 @@ impl Matches {
             self.shutdown.clone(),
         );
         let guard = self.task_guard.clone();
-        tokio::spawn(async move {
+        self.ticker.spawn(async move {
             runner.run().await;
             drop(guard);
         });

@@ -16,8 +16,9 @@ use crate::redis_conn;
 use crate::registry::{MemoryRegistry, NodeInfo, RedisRegistry, Registry};
 use crate::results::{self, MatchRecord, OutboxDir, RatingChange};
 use crate::runner::RunnerSettings;
+use crate::ticker::TickThreads;
 use bytes::Bytes;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use skirmish_shared::codec::encode;
 use skirmish_shared::proto::{PlayerId, ServerMsg, close};
 use skirmish_shared::rules::{Map, Rules};
@@ -332,17 +333,52 @@ async fn heartbeat(node: Arc<Node>) {
     drop(guard);
 }
 
+/// Bucket bounds, in seconds, of the tick histograms (duration and
+/// lateness): fine below a millisecond, where healthy ticks are, and up to
+/// a few periods, where an overloaded node's are. Buckets rather than a
+/// summary so that a benchmark can subtract two scrapes and read the
+/// percentiles of just the window between them.
+const TICK_BUCKETS_S: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_2, 0.000_3, 0.000_5, 0.000_75, 0.001, 0.001_5, 0.002, 0.003, 0.005,
+    0.007_5, 0.01, 0.015, 0.02, 0.033, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// How often histogram samples are folded into their buckets.
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder; installed once, shared by every
 /// node in the process (tests start several).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Prefix("skirmish_tick_".into()),
+                    TICK_BUCKETS_S,
+                )
+                .expect("the tick buckets are not empty")
+                .build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed by an embedding
             // program; then our handle renders nothing, which is harmless.
             let _ = metrics::set_global_recorder(recorder);
+            // Histogram samples pile up in the recorder until they are
+            // folded into their buckets, which only a scrape or an upkeep
+            // does: without this a node nobody scrapes would grow by every
+            // tick it runs.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(METRICS_UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                warn!(error = %e, "cannot start the metrics upkeep thread; histograms fold only when scraped");
+            }
             handle
         })
         .clone()
@@ -379,6 +415,10 @@ impl Node {
             results,
             shutdown.clone(),
             task_guard.clone(),
+            TickThreads::start(config.tick_threads).map_err(|source| StartError::TickThreads {
+                n: config.tick_threads,
+                source,
+            })?,
         );
         let node_id = config
             .node_id

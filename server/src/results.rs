@@ -235,7 +235,8 @@ pub async fn run_worker(
     notify: impl Fn(RatingChange) + Send,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut queue: VecDeque<(MatchRecord, bool)> = match outbox.pending() {
+    let mut queue: VecDeque<(MatchRecord, bool)> = match on_disk(&outbox, OutboxDir::pending).await
+    {
         Ok(records) => {
             if !records.is_empty() {
                 info!(
@@ -266,7 +267,8 @@ pub async fn run_worker(
             continue;
         };
         if !*saved {
-            match outbox.save(record) {
+            let copy = record.clone();
+            match on_disk(&outbox, move |dir| dir.save(&copy)).await {
                 Ok(()) => *saved = true,
                 Err(e) => {
                     error!(error = %e, "could not save a match result to disk; submitting it from memory")
@@ -296,9 +298,27 @@ pub async fn run_worker(
         backoff = Duration::from_millis(100);
         let id = record.match_id;
         queue.pop_front();
-        if let Err(e) = outbox.remove(id) {
+        if let Err(e) = on_disk(&outbox, move |dir| dir.remove(id)).await {
             error!(error = %e, "could not remove a recorded result from the outbox");
         }
+    }
+}
+
+/// Runs a file operation of the outbox on the blocking pool: a synced
+/// write can take tens of milliseconds, which a runtime worker serving
+/// sockets must not spend waiting.
+async fn on_disk<T: Send + 'static>(
+    outbox: &OutboxDir,
+    op: impl FnOnce(&OutboxDir) -> Result<T, OutboxError> + Send + 'static,
+) -> Result<T, OutboxError> {
+    let dir = outbox.clone();
+    match tokio::task::spawn_blocking(move || op(&dir)).await {
+        Ok(result) => result,
+        // Only a panic in `op` gets here; the outbox code has none to raise.
+        Err(e) => Err(OutboxError::Io {
+            path: outbox.dir.display().to_string(),
+            source: std::io::Error::other(e),
+        }),
     }
 }
 

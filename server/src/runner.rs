@@ -91,7 +91,11 @@ struct Seat {
 /// The metric handles a runner records into every tick.
 #[derive(Debug)]
 struct Meters {
+    /// The work of one tick: from its start to its last snapshot handed over.
     tick_duration: Histogram,
+    /// How long after its deadline a tick started: the node's scheduling,
+    /// which the duration alone does not show.
+    tick_lateness: Histogram,
     ticks: Counter,
     ticks_behind: Counter,
     snapshots_sent: Counter,
@@ -103,6 +107,7 @@ impl Meters {
     fn new() -> Self {
         Meters {
             tick_duration: metrics::histogram!("skirmish_tick_duration_seconds"),
+            tick_lateness: metrics::histogram!("skirmish_tick_lateness_seconds"),
             ticks: metrics::counter!("skirmish_ticks_total"),
             ticks_behind: metrics::counter!("skirmish_ticks_behind_total"),
             snapshots_sent: metrics::counter!("skirmish_snapshots_total"),
@@ -192,6 +197,7 @@ impl MatchRunner {
             // overloaded; skip the missed deadlines rather than bursting to
             // catch up, and count them.
             let behind = started.saturating_duration_since(deadline);
+            self.meters.tick_lateness.record(behind.as_secs_f64());
             if behind >= period {
                 let missed = (behind.as_nanos() / period.as_nanos()) as u32;
                 self.meters.ticks_behind.increment(u64::from(missed));
@@ -603,6 +609,7 @@ impl MatchRunner {
 mod tests {
     use super::*;
     use crate::outbox::{Outbox, Outgoing};
+    use crate::ticker::TickThreads;
     use skirmish_shared::codec::decode_server;
     use skirmish_shared::rules::{Map, Rules};
 
@@ -642,7 +649,15 @@ mod tests {
             empty_timeout: Duration::from_secs(10),
         };
         let (results, _recorded) = crate::results::channel();
-        let matches = Matches::new(spec(), settings, 4, results, shutdown, guard);
+        let matches = Matches::new(
+            spec(),
+            settings,
+            4,
+            results,
+            shutdown,
+            guard,
+            TickThreads::shared(),
+        );
         let (slow, fast) = (link(1), link(2));
         let first = matches.quick_play(Arc::clone(&slow)).await.expect("seated");
         let second = matches.quick_play(Arc::clone(&fast)).await.expect("seated");
