@@ -7,10 +7,11 @@
 # and the bots' own figures.
 #
 #   bench/load.sh [--bots N] [--duration SECONDS] [--ramp N_PER_S]
-#                 [--match-seconds N] [--three-nodes] [--queue MODE] [--keep-logs]
+#                 [--match-seconds N] [--three-nodes] [--queue MODE | --quick-play]
+#                 [--keep-logs]
 #
-# With --queue the bots queue for a matchmaking mode (and follow redirects to
-# the hosting node) instead of quick-playing on their own node.
+# The bots queue for the matchmaking mode `ffa` (or --queue MODE) and follow
+# redirects to the hosting node; with --quick-play each plays on its own node.
 #
 # Everything runs on loopback; the run is bounded by --duration.
 set -euo pipefail
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
     --match-seconds) match_seconds=$2; shift 2 ;;
     --three-nodes) three_nodes=1; shift ;;
     --queue) queue_args=(--queue "$2"); shift 2 ;;
+    --quick-play) queue_args=(--quick-play); shift ;;
     --keep-logs) keep_logs=1; shift ;;
     *) echo "unknown argument: $1" >&2; exit 1 ;;
   esac

@@ -356,11 +356,18 @@ async fn play(
     if matches!(phase, Phase::Playing(_)) {
         live.in_match.fetch_sub(1, Ordering::Relaxed);
     }
+    stats.connected += started.elapsed();
     stats.bytes_down += conn.bytes_down;
     stats.bytes_up += conn.bytes_up;
     match end {
         Ok(end) => end,
         Err(e) => {
+            // A connection that just went away is a disconnect; anything
+            // else (a message the bot cannot read, a broken frame) is an
+            // error too.
+            if let Some(kind) = e.error_kind() {
+                live.error(stats, kind);
+            }
             tracing::debug!(bot = %config.name, error = %e, "connection lost");
             End::Lost
         }

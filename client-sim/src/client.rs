@@ -27,6 +27,27 @@ pub enum ClientError {
     Decode(String),
 }
 
+impl ClientError {
+    /// The error kind a bot counts for this failure of an open connection,
+    /// or `None` when the connection just went away (a reset, or a close
+    /// without the handshake): that is a disconnect, counted as such.
+    pub fn error_kind(&self) -> Option<&'static str> {
+        use tungstenite::error::ProtocolError;
+        match self {
+            ClientError::Login(_) => Some("login"),
+            ClientError::Connect(_) => Some("connect"),
+            ClientError::Decode(_) => Some("decode"),
+            ClientError::Socket(
+                tungstenite::Error::ConnectionClosed
+                | tungstenite::Error::AlreadyClosed
+                | tungstenite::Error::Io(_)
+                | tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+            ) => None,
+            ClientError::Socket(_) => Some("socket"),
+        }
+    }
+}
+
 /// A guest session from `POST /api/session`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Session {
@@ -244,6 +265,25 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dropped_connections_are_disconnects_and_broken_ones_errors() {
+        use tungstenite::error::{CapacityError, ProtocolError};
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        for dropped in [
+            tungstenite::Error::ConnectionClosed,
+            tungstenite::Error::Io(reset),
+            tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+        ] {
+            assert_eq!(ClientError::Socket(dropped).error_kind(), None);
+        }
+        let broken = tungstenite::Error::Capacity(CapacityError::MessageTooLong {
+            size: 2,
+            max_size: 1,
+        });
+        assert_eq!(ClientError::Socket(broken).error_kind(), Some("socket"));
+        assert_eq!(ClientError::Decode("x".into()).error_kind(), Some("decode"));
+    }
 
     #[test]
     fn ws_urls_follow_the_http_scheme() {

@@ -31,9 +31,9 @@ enum Transport {
     Ws,
 }
 
-/// Headless Skirmish bots: each logs in as a guest, quick-plays, plays,
-/// reads its results and plays again until the run ends, reconnecting with
-/// backoff when its connection drops. Prints a report (and writes it as
+/// Headless Skirmish bots: each logs in as a guest, queues for a match (or
+/// quick-plays), plays, reads its results and plays again until the run
+/// ends, reconnecting with backoff when its connection drops. Prints a report (and writes it as
 /// JSON with --report).
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -62,10 +62,13 @@ struct Args {
     /// Each bot posts a chat line about this often (seconds); 0 for never.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     chat_every: f64,
-    /// Queue for this matchmaking mode (e.g. `ffa`), following redirects to
-    /// the hosting node, instead of quick-playing on each bot's node.
-    #[arg(long, value_name = "MODE")]
-    queue: Option<String>,
+    /// The matchmaking mode bots queue for (following redirects to the
+    /// node that hosts their match).
+    #[arg(long, value_name = "MODE", default_value = "ffa")]
+    queue: String,
+    /// Quick-play on each bot's own node instead of queueing.
+    #[arg(long)]
+    quick_play: bool,
     /// Write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -85,7 +88,19 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            // Help and version go to stdout and succeed; a bad argument
+            // exits with 1, never the 2 that means a broken threshold.
+            let _ = e.print();
+            return Ok(if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
@@ -113,7 +128,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         seed: args.seed,
         behavior,
         chat_every: (args.chat_every > 0.0).then(|| Duration::from_secs_f64(args.chat_every)),
-        queue: args.queue.clone(),
+        queue: (!args.quick_play).then(|| args.queue.clone()),
         progress: !args.quiet,
     };
     let report = run_swarm(config).await;

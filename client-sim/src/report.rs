@@ -39,13 +39,16 @@ pub struct Report {
     pub input_ack_ms: Percentiles,
     /// From asking to play until seated.
     pub time_to_match_ms: Percentiles,
-    /// Payload received per bot per second.
+    /// Bots connected on average over the run (time connected, summed
+    /// over bots, divided by the run's length).
+    pub mean_bots_connected: f64,
+    /// Payload received per bot per second connected.
     pub bytes_down_per_bot_per_s: f64,
-    /// Payload sent per bot per second.
+    /// Payload sent per bot per second connected.
     pub bytes_up_per_bot_per_s: f64,
     /// This process's CPU use over the run, percent of one core.
     pub client_cpu_pct: f64,
-    /// The same per bot.
+    /// The same per bot connected on average.
     pub client_cpu_pct_per_bot: f64,
     /// Snapshots received, all bots.
     pub snapshots: u64,
@@ -67,6 +70,10 @@ impl Report {
         let secs = wall.as_secs_f64().max(1e-9);
         let per_bot_s = f64::from(bots.max(1)) * secs;
         let cpu_pct = cpu.map_or(0.0, |c| c.as_secs_f64() / secs * 100.0);
+        // Rates per bot are per second connected, so a ramp or time spent
+        // reconnecting does not dilute them.
+        let connected_s = stats.connected.as_secs_f64().max(1e-9);
+        let mean_connected = stats.connected.as_secs_f64() / secs;
         Report {
             bots,
             duration_s: secs,
@@ -82,10 +89,15 @@ impl Report {
             snapshot_interval_ms: stats.snapshot_interval.percentiles(),
             input_ack_ms: stats.input_ack.percentiles(),
             time_to_match_ms: stats.time_to_match.percentiles(),
-            bytes_down_per_bot_per_s: stats.bytes_down as f64 / per_bot_s,
-            bytes_up_per_bot_per_s: stats.bytes_up as f64 / per_bot_s,
+            mean_bots_connected: mean_connected,
+            bytes_down_per_bot_per_s: stats.bytes_down as f64 / connected_s,
+            bytes_up_per_bot_per_s: stats.bytes_up as f64 / connected_s,
             client_cpu_pct: cpu_pct,
-            client_cpu_pct_per_bot: cpu_pct / f64::from(bots.max(1)),
+            client_cpu_pct_per_bot: if mean_connected > 0.0 {
+                cpu_pct / mean_connected
+            } else {
+                0.0
+            },
             snapshots: stats.snapshots,
             inputs: stats.inputs,
             chats: stats.chats,
@@ -142,6 +154,11 @@ impl Report {
         row(&mut out, "time to match ms", lat(&self.time_to_match_ms));
         row(
             &mut out,
+            "bots connected",
+            format!("{:.1} on average", self.mean_bots_connected),
+        );
+        row(
+            &mut out,
             "down per bot",
             format!("{:.0} B/s", self.bytes_down_per_bot_per_s),
         );
@@ -174,14 +191,20 @@ pub struct Slo {
 }
 
 impl Slo {
-    /// The thresholds the report breaks, described.
+    /// The thresholds the report breaks, described. A latency threshold
+    /// with nothing measured is broken too: a run where no bot got a pong
+    /// (or an acknowledgement) proves nothing about latency.
     pub fn violations(&self, report: &Report) -> Vec<String> {
         let mut broken = Vec::new();
-        if let Some(max) = self.max_p99_rtt_ms
-            && report.rtt_ms.p99 > max
-        {
-            broken.push(format!("p99 rtt {:.2} ms > {max} ms", report.rtt_ms.p99));
-        }
+        let latency = |broken: &mut Vec<String>, what: &str, p: &Percentiles, max: Option<f64>| {
+            let Some(max) = max else { return };
+            if p.count == 0 {
+                broken.push(format!("no {what} was measured (threshold {max} ms)"));
+            } else if p.p99 > max {
+                broken.push(format!("p99 {what} {:.2} ms > {max} ms", p.p99));
+            }
+        };
+        latency(&mut broken, "rtt", &report.rtt_ms, self.max_p99_rtt_ms);
         if let Some(max) = self.max_error_rate
             && report.error_rate > max
         {
@@ -190,14 +213,12 @@ impl Slo {
                 report.error_rate
             ));
         }
-        if let Some(max) = self.max_p99_input_ack_ms
-            && report.input_ack_ms.p99 > max
-        {
-            broken.push(format!(
-                "p99 input ack {:.2} ms > {max} ms",
-                report.input_ack_ms.p99
-            ));
-        }
+        latency(
+            &mut broken,
+            "input ack",
+            &report.input_ack_ms,
+            self.max_p99_input_ack_ms,
+        );
         broken
     }
 }
@@ -207,7 +228,11 @@ mod tests {
     use super::*;
 
     fn stats() -> Stats {
-        let mut stats = Stats::default();
+        let mut stats = Stats {
+            // Two bots connected for 10 s each.
+            connected: Duration::from_secs(20),
+            ..Stats::default()
+        };
         for ms in [10, 20, 30, 40, 200] {
             stats.rtt.record(Duration::from_millis(ms));
         }
@@ -234,7 +259,26 @@ mod tests {
             "1 error / 2 bots / 10 s = 3 per bot per minute"
         );
         assert!((report.client_cpu_pct - 10.0).abs() < 1e-9);
+        assert!((report.mean_bots_connected - 2.0).abs() < 1e-9);
         assert!((report.client_cpu_pct_per_bot - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn rates_are_per_second_connected_not_diluted_by_the_ramp() {
+        // The same traffic from bots connected only half the run (a ramp,
+        // or waits to reconnect): twice the rate per connected second.
+        let mut half = stats();
+        half.connected = Duration::from_secs(10);
+        let report = Report::new(
+            2,
+            2,
+            Duration::from_secs(10),
+            Some(Duration::from_secs(1)),
+            &half,
+        );
+        assert_eq!(report.bytes_down_per_bot_per_s, 6000.0);
+        assert!((report.mean_bots_connected - 1.0).abs() < 1e-9);
+        assert!((report.client_cpu_pct_per_bot - 10.0).abs() < 1e-9);
     }
 
     #[test]
@@ -253,6 +297,7 @@ mod tests {
             "snapshot_interval_ms",
             "input_ack_ms",
             "time_to_match_ms",
+            "mean_bots_connected",
             "bytes_down_per_bot_per_s",
             "bytes_up_per_bot_per_s",
             "client_cpu_pct",
@@ -277,5 +322,18 @@ mod tests {
         assert_eq!(broken.len(), 1, "{broken:?}");
         assert!(broken[0].starts_with("p99 rtt"));
         assert!(Slo::default().violations(&report).is_empty());
+    }
+
+    #[test]
+    fn a_latency_threshold_with_nothing_measured_is_broken() {
+        let report = Report::new(2, 0, Duration::from_secs(10), None, &Stats::default());
+        let slo = Slo {
+            max_p99_rtt_ms: Some(100.0),
+            max_error_rate: Some(5.0),
+            max_p99_input_ack_ms: Some(50.0),
+        };
+        let broken = slo.violations(&report);
+        assert_eq!(broken.len(), 2, "{broken:?}");
+        assert!(broken.iter().all(|b| b.starts_with("no ")), "{broken:?}");
     }
 }

@@ -97,6 +97,9 @@ pub struct Stats {
     /// Errors by kind (`login`, `connect`, `decode`, `closed_4001`,
     /// `server_rate_limited`, …).
     pub errors: BTreeMap<String, u64>,
+    /// Time spent connected, summed over connections: the divisor of
+    /// per-bot rates, so a ramp or a reconnect wait does not dilute them.
+    pub connected: Duration,
     /// Payload bytes received.
     pub bytes_down: u64,
     /// Payload bytes sent.
@@ -133,6 +136,7 @@ impl Stats {
         for (kind, n) in &other.errors {
             *self.errors.entry(kind.clone()).or_default() += n;
         }
+        self.connected += other.connected;
         self.bytes_down += other.bytes_down;
         self.bytes_up += other.bytes_up;
         self.snapshots += other.snapshots;
@@ -217,13 +221,25 @@ mod tests {
 
     #[test]
     fn cpu_time_is_readable_and_grows() {
+        // Spin until the process has used at least 50 ms more CPU time (the
+        // kernel counts in 10 ms steps); a reading that never grows would
+        // spin until the wall-clock bound and fail.
         let before = process_cpu_time().expect("Linux /proc");
+        let started = std::time::Instant::now();
         let mut x = 0u64;
-        for i in 0..30_000_000u64 {
-            x = x.wrapping_add(i * i);
+        let mut after = before;
+        while after < before + Duration::from_millis(50) {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "CPU time stayed at {after:?} from {before:?}"
+            );
+            for i in 0..1_000_000u64 {
+                x = x.wrapping_add(i * i);
+            }
+            std::hint::black_box(x);
+            after = process_cpu_time().expect("Linux /proc");
         }
-        std::hint::black_box(x);
-        let after = process_cpu_time().expect("Linux /proc");
-        assert!(after >= before);
+        // Spinning costs CPU time at most as fast as wall time passes.
+        assert!(after - before <= started.elapsed() + Duration::from_millis(20));
     }
 }

@@ -126,6 +126,12 @@ impl Server {
         })
     }
 
+    /// The node's shared state, for embedders (and tests) that act on it
+    /// directly.
+    pub fn node(&self) -> Arc<Node> {
+        Arc::clone(&self.node)
+    }
+
     /// The bound address (with the real port when asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         // A bound TCP listener always has a local address.

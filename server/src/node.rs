@@ -38,11 +38,22 @@ pub struct Sessions {
     live: Mutex<HashMap<PlayerId, LiveSession>>,
 }
 
+/// Why the node ends a connection from outside its session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kick {
+    /// The player connected again; the old connection closes with 4003.
+    Replaced,
+    /// The connection is dropped without a closing handshake, as a network
+    /// failure on the node's side would drop it: the seat is held for the
+    /// reconnect grace time and the client is expected to come back.
+    Dropped,
+}
+
 /// One live connection, as the node reaches it from outside its session.
 #[derive(Debug)]
 struct LiveSession {
     conn_id: u64,
-    kick: oneshot::Sender<()>,
+    kick: oneshot::Sender<Kick>,
     outbox: Arc<Outbox>,
     events: mpsc::UnboundedSender<SessionEvent>,
 }
@@ -62,7 +73,7 @@ impl Sessions {
         conn_id: u64,
         outbox: Arc<Outbox>,
         events: mpsc::UnboundedSender<SessionEvent>,
-    ) -> oneshot::Receiver<()> {
+    ) -> oneshot::Receiver<Kick> {
         let (kick, kicked) = oneshot::channel();
         if let Some(previous) = self.lock().insert(
             player_id,
@@ -73,9 +84,16 @@ impl Sessions {
                 events,
             },
         ) {
-            let _ = previous.kick.send(());
+            let _ = previous.kick.send(Kick::Replaced);
         }
         kicked
+    }
+
+    /// Drops the player's connection as a network failure would (see
+    /// [`Kick::Dropped`]); `false` if they are not connected here.
+    pub fn drop_connection(&self, player_id: PlayerId) -> bool {
+        let live = self.lock().remove(&player_id);
+        live.is_some_and(|s| s.kick.send(Kick::Dropped).is_ok())
     }
 
     /// Forgets the connection, unless the player has a newer one.
@@ -114,6 +132,11 @@ impl Sessions {
     /// Whether the player is connected here.
     pub fn is_here(&self, player_id: PlayerId) -> bool {
         self.lock().contains_key(&player_id)
+    }
+
+    /// Who is connected to this node.
+    pub fn players(&self) -> Vec<PlayerId> {
+        self.lock().keys().copied().collect()
     }
 
     /// Players connected to this node.

@@ -13,7 +13,7 @@ use crate::limits::{LeakyCounter, Throttle, TokenBucket};
 use crate::lobby::{self, LocalMember};
 use crate::matches::{MatchHandle, PlayerLink, SendError, SessionEvent};
 use crate::matchmaking::{self, InviteError, QueueError, TicketPlayer};
-use crate::node::Node;
+use crate::node::{Kick, Node};
 use crate::outbox::{Outbox, Outgoing};
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -179,13 +179,21 @@ where
     let idle_timer = tokio::time::sleep(idle);
     tokio::pin!(idle_timer);
     let mut writer_done = false;
+    // Set when the node drops the connection without a closing handshake.
+    let mut dropped = false;
     // Set when the client closed; `Some(1000)` means it meant to leave.
     let mut peer_closed: Option<Option<u16>> = None;
     loop {
         let flow = tokio::select! {
             biased;
             () = shutting_down(&mut shutdown) => Flow::Close(1001, "server shutting down"),
-            _ = &mut kicked => Flow::Close(close::REPLACED, "connected elsewhere"),
+            kick = &mut kicked => match kick {
+                Ok(Kick::Dropped) => {
+                    dropped = true;
+                    break;
+                }
+                _ => Flow::Close(close::REPLACED, "connected elsewhere"),
+            },
             _ = &mut writer => {
                 writer_done = true;
                 break;
@@ -242,6 +250,12 @@ where
     // (and discard) until the client's close arrives. Dropping the socket
     // with unread input would reset the connection and could lose the close
     // frame, and with it the code that tells the client why.
+    if dropped {
+        writer.abort();
+        connections.decrement(1.0);
+        info!(player = %claims.player_id, conn_id, "connection dropped");
+        return;
+    }
     let drain = async {
         if peer_closed.is_none() {
             while let Some(frame) = inbound.next().await {

@@ -1,5 +1,6 @@
 //! The bot swarm against a real node: a clean run reports sensible figures,
-//! and a bot whose connection is cut mid-match comes back and carries on.
+//! and a bot whose connection is cut mid-match (by the node or by the
+//! network) comes back and carries on.
 
 use skirmish_client_sim::bot::{BotConfig, Live, run_bot};
 use skirmish_client_sim::swarm::{BehaviorChoice, SwarmConfig, run_swarm};
@@ -71,6 +72,17 @@ async fn a_swarm_of_64_bots_plays_without_errors() {
         report.bytes_up_per_bot_per_s
     );
     assert!(report.client_cpu_pct > 0.0);
+    assert!(
+        (19.0..30.0).contains(&report.duration_s),
+        "{}",
+        report.duration_s
+    );
+    // All 64 start within the first second and stay connected.
+    assert!(
+        (55.0..=64.0).contains(&report.mean_bots_connected),
+        "{}",
+        report.mean_bots_connected
+    );
     let json = serde_json::to_value(&report).expect("serialises");
     for key in [
         "rtt_ms",
@@ -78,20 +90,40 @@ async fn a_swarm_of_64_bots_plays_without_errors() {
         "input_ack_ms",
         "time_to_match_ms",
     ] {
-        assert!(json[key]["p999"].as_f64().is_some(), "{key}.p999");
+        let p = |q: &str| json[key][q].as_f64().unwrap_or_else(|| panic!("{key}.{q}"));
+        assert!(
+            p("p50") <= p("p90")
+                && p("p90") <= p("p99")
+                && p("p99") <= p("p999")
+                && p("p999") <= p("max"),
+            "{key} percentiles out of order: {}",
+            json[key]
+        );
     }
     node.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bot_whose_connection_is_cut_mid_match_comes_back_and_carries_on() {
+/// How a test cuts the bot's connection mid-match.
+enum Cut {
+    /// The node drops it without a closing handshake.
+    ByTheNode,
+    /// A proxy between them drops both sides, as a network failure would.
+    ByTheNetwork,
+}
+
+/// A bot is cut off mid-match, reconnects with backoff, gets its seat
+/// back (not a new match) and finishes the match.
+async fn a_cut_bot_comes_back_and_carries_on(cut: Cut) {
     let mut config = test_config();
     config.match_seconds = Some(8);
     let node = TestNode::start(config).await;
     let proxy = TcpProxy::start(node.addr).await;
     let live = std::sync::Arc::new(Live::default());
     let bot = BotConfig {
-        base_url: proxy.url(),
+        base_url: match cut {
+            Cut::ByTheNode => node.url(),
+            Cut::ByTheNetwork => proxy.url(),
+        },
         name: "survivor".into(),
         seed: 3,
         behavior: Behavior::Wander,
@@ -116,7 +148,14 @@ async fn a_bot_whose_connection_is_cut_mid_match_comes_back_and_carries_on() {
     };
     wait_in_match(1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    proxy.cut_all();
+    match cut {
+        Cut::ByTheNode => {
+            let players = node.node.sessions.players();
+            assert_eq!(players.len(), 1, "the bot is the only one connected");
+            assert!(node.node.sessions.drop_connection(players[0]));
+        }
+        Cut::ByTheNetwork => proxy.cut_all(),
+    }
     wait_in_match(0).await;
     // Back within the reconnect grace, in its match again.
     wait_in_match(1).await;
@@ -137,6 +176,16 @@ async fn a_bot_whose_connection_is_cut_mid_match_comes_back_and_carries_on() {
     );
     assert_eq!(stats.total_errors(), 0, "{:?}", stats.errors);
     node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_whose_connection_the_node_drops_mid_match_comes_back_and_carries_on() {
+    a_cut_bot_comes_back_and_carries_on(Cut::ByTheNode).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_cut_off_by_the_network_mid_match_comes_back_and_carries_on() {
+    a_cut_bot_comes_back_and_carries_on(Cut::ByTheNetwork).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,10 +7,12 @@ pub mod redis;
 pub mod scripted;
 
 use skirmish_client_sim::{Connection, Incoming, Session, login};
+use skirmish_server::node::Node;
 use skirmish_server::{Config, Server};
 use skirmish_shared::proto::{ClientMsg, ServerMsg};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -62,6 +64,8 @@ pub fn test_config() -> Config {
 pub struct TestNode {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The node itself, for tests that act on it from the server's side.
+    pub node: Arc<Node>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -71,6 +75,7 @@ impl TestNode {
     pub async fn start(config: Config) -> TestNode {
         let server = Server::bind(config).await.expect("the node starts");
         let addr = server.local_addr();
+        let node = server.node();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async move {
@@ -80,6 +85,7 @@ impl TestNode {
         });
         TestNode {
             addr,
+            node,
             stop: Some(stop),
             task,
         }
