@@ -63,6 +63,7 @@ if [ "$three_nodes" = 1 ]; then
   "${server_pin[@]}" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
     > "$work/redis.log" 2>&1 &
   pids+=($!)
+  redis_pid=$!
   sleep 0.5
   redis_args=(--redis "redis://127.0.0.1:$redis_port/")
   # Nodes of one cluster accept each other's session tokens.
@@ -105,6 +106,7 @@ scrape() { # scrape NAME: every node's /metrics, /healthz and CPU time
     curl -fs "$url/metrics" > "$work/$1-metrics-$i" || true
     awk '{ print $14 + $15 }' "/proc/${node_pids[$((i - 1))]}/stat" > "$work/$1-cpu-$i"
   done
+  if [ -n "${redis_pid:-}" ]; then awk '{ print $14 + $15 }' "/proc/$redis_pid/stat" > "$work/$1-cpu-redis"; fi
   date +%s.%N > "$work/$1-time"
 }
 
@@ -224,6 +226,11 @@ row = lambda k, v: print(f'  {k:<38}{v}')
 row('players connected (mean in window)', f'{connected:.0f} ({seated:.0f} seated in matches)')
 row('server CPU (all nodes)', f'{cpu_pct:.1f}% of a core ({cpu_pct / max(connected, 1):.4f}% per player)')
 row('server peak RSS (all nodes)', f'{rss_mib:.1f} MiB')
+try:
+    redis_cpu = num(f'{work}/to-cpu-redis') - num(f'{work}/from-cpu-redis')
+    row('redis-server CPU', f'{redis_cpu / hz / window * 100:.1f}% of a core (same core as the nodes)')
+except FileNotFoundError:
+    pass
 row('tick duration p50 / p99', f'{q(dur, 0.5)} / {q(dur, 0.99)}')
 row('tick start lateness p50 / p99', f'{q(late, 0.5)} / {q(late, 0.99)}')
 late5 = over(late, 0.005)

@@ -9,7 +9,7 @@ use crate::stats::{Latency, Stats};
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
 use skirmish_shared::brain::{Arena, Behavior, Brain};
-use skirmish_shared::codec::decode_server;
+use skirmish_shared::codec::snapshot_players;
 use skirmish_shared::geom::Vec2;
 use skirmish_shared::proto::{ClientMsg, ServerMsg, dequantize_pos};
 use std::sync::Mutex;
@@ -413,7 +413,7 @@ fn on_snapshot(ack: u32, raw: &[u8], phase: &mut Phase, stats: &mut Stats) {
     if m.me.is_some() && !stats.snapshots.is_multiple_of(DECODE_EVERY) {
         return;
     }
-    let Ok(ServerMsg::Snapshot { players, .. }) = decode_server(raw) else {
+    let Some(players) = snapshot_players(raw) else {
         return;
     };
     m.enemies.clear();

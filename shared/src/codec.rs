@@ -83,6 +83,31 @@ pub fn snapshot_header(bytes: &[u8]) -> Option<(u32, u32)> {
     Some((tick, ack))
 }
 
+/// The players of a snapshot, decoded without the rest of the message, or
+/// `None` for any other message (or a malformed snapshot). Decoding a whole
+/// [`ServerMsg`] buffers it first to find its type; a bot that reads
+/// positions from many snapshots a second skips that.
+pub fn snapshot_players(bytes: &[u8]) -> Option<Vec<PlayerView>> {
+    use serde::de::IgnoredAny;
+    /// A snapshot's array with everything but the players skipped.
+    #[derive(serde::Deserialize)]
+    struct Players(
+        IgnoredAny,
+        IgnoredAny,
+        IgnoredAny,
+        IgnoredAny,
+        Vec<PlayerView>,
+        IgnoredAny,
+        IgnoredAny,
+        IgnoredAny,
+    );
+    snapshot_header(bytes)?;
+    let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
+    de.set_max_depth(MAX_DEPTH);
+    let players = <Players as serde::Deserialize>::deserialize(&mut de).ok()?;
+    (de.position() == bytes.len() as u64).then_some(players.4)
+}
+
 /// The type string of an array message, if the buffer starts like one.
 fn message_type(bytes: &[u8]) -> Option<String> {
     let mut rd = bytes;
@@ -579,7 +604,17 @@ mod tests {
         }
 
         #[test]
+        fn snapshot_players_reads_what_the_whole_decode_reads(msg in server_msg()) {
+            let players = match &msg {
+                ServerMsg::Snapshot { players, .. } => Some(players.clone()),
+                _ => None,
+            };
+            prop_assert_eq!(snapshot_players(&encode(&msg)), players);
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic_the_decoder(bytes in vec(any::<u8>(), 0..256)) {
+            let _ = snapshot_players(&bytes);
             let _ = decode_client(&bytes);
         }
     }
