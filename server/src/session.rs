@@ -8,7 +8,7 @@
 
 use crate::auth::Claims;
 use crate::config::Limits;
-use crate::leaderboard::{MAX_AROUND, MAX_LIMIT, PageQuery, Period};
+use crate::leaderboard::{MAX_LIMIT, PageQuery, Period};
 use crate::limits::{LeakyCounter, Throttle, TokenBucket};
 use crate::lobby::{self, LocalMember};
 use crate::matches::{MatchHandle, PlayerLink, SendError, SessionEvent};
@@ -649,21 +649,27 @@ impl Session {
             );
         };
         let limit = usize::from(limit);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return self.refuse(
+                ErrorCode::InvalidQuery,
+                format!("limit is 1 to {MAX_LIMIT}"),
+            );
+        }
         let query = match (around_me, cursor) {
-            (true, _) if (1..=MAX_AROUND).contains(&limit) => PageQuery::Around {
+            // The page of `limit` centred on this player; 1 is their own
+            // entry.
+            (true, None) => PageQuery::Centred {
                 player: self.link.player_id,
-                k: limit,
+                limit,
             },
-            (false, Some(cursor)) if (1..=MAX_LIMIT).contains(&limit) => {
-                PageQuery::After { cursor, limit }
-            }
-            (false, None) if (1..=MAX_LIMIT).contains(&limit) => PageQuery::Top { limit },
-            _ => {
+            (true, Some(_)) => {
                 return self.refuse(
                     ErrorCode::InvalidQuery,
-                    format!("limit is 1 to {MAX_LIMIT} (1 to {MAX_AROUND} with around_me)"),
+                    "around_me takes no cursor: page on with the cursor alone".into(),
                 );
             }
+            (false, Some(cursor)) => PageQuery::After { cursor, limit },
+            (false, None) => PageQuery::Top { limit },
         };
         let leaderboards = Arc::clone(&self.node.leaderboards);
         let outbox = Arc::clone(&self.link.outbox);
