@@ -469,6 +469,10 @@ async fn presence_agrees_on_every_node_again_after_redis_restarts_empty() {
     )
     .await;
 
+    // The outage lasts past the registry's TTL, so the nodes also lose
+    // sight of each other.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
     // An empty Redis comes back: every node writes its members again and
     // reads the others', and all agree within a few seconds.
     redis.restart();
