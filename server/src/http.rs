@@ -165,9 +165,27 @@ async fn board_page(
         let player = player
             .parse()
             .map_err(|_| invalid_query("`around` is a 16-hex-digit player id"))?;
-        PageQuery::Around {
-            player,
-            k: query_number(&query, "k", 5)?,
+        if query.contains_key("cursor") {
+            return Err(invalid_query(
+                "`around` and `cursor` do not go together: page on with the cursor alone",
+            ));
+        }
+        // `limit` entries centred on the player; `k` on each side instead
+        // is the other way to ask.
+        match (query.contains_key("limit"), query.contains_key("k")) {
+            (true, true) => {
+                return Err(invalid_query(
+                    "give `limit` (the page) or `k` (entries on each side) with `around`, not both",
+                ));
+            }
+            (false, true) => PageQuery::Around {
+                player,
+                k: query_number(&query, "k", 5)?,
+            },
+            (_, false) => PageQuery::Centred {
+                player,
+                limit: query_number(&query, "limit", 10)?,
+            },
         }
     } else if let Some(cursor) = query.get("cursor") {
         PageQuery::After {
@@ -185,27 +203,49 @@ async fn board_page(
     ))
 }
 
+/// One player's entry, with the board and period it is on and when that
+/// period resets, as every leaderboard answer says.
+#[derive(Serialize)]
+struct PlayerEntry {
+    board: String,
+    period: Period,
+    resets_at_ms: Option<u64>,
+    #[serde(flatten)]
+    entry: Entry,
+}
+
 async fn player_entry(
     State(node): State<Arc<Node>>,
     Path((board, player)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Entry>, ApiError> {
+) -> Result<Response, ApiError> {
     let player: PlayerId = player
         .parse()
         .map_err(|_| invalid_query("a player id is 16 hex digits"))?;
     let period = query_period(&query)?;
-    match node
-        .leaderboards
-        .rank(&board, period, player, unix_ms())
-        .await?
-    {
-        Some(entry) => Ok(Json(entry)),
-        None => Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_on_board".into(),
-            message: "the player is not on this board in this period".into(),
-        }),
-    }
+    let now = unix_ms();
+    let entry = node.leaderboards.rank(&board, period, player, now).await?;
+    let resets_at_ms = period.resets_at_ms(now);
+    Ok(match entry {
+        Some(entry) => Json(PlayerEntry {
+            board,
+            period,
+            resets_at_ms,
+            entry,
+        })
+        .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({
+                "error": "not_on_board",
+                "message": "the player is not on this board in this period",
+                "board": board,
+                "period": period,
+                "resets_at_ms": resets_at_ms,
+            })),
+        )
+            .into_response(),
+    })
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> Response {

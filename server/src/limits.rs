@@ -1,7 +1,10 @@
-//! Per-connection abuse limits, with time passed in so they test without a
-//! clock: a token bucket for the message rate and leaky counters for strikes
-//! (refused messages) and rate-limit drops.
+//! Abuse limits, with time passed in so they test without a clock: a token
+//! bucket for the message rate, leaky counters for strikes (refused
+//! messages) and rate-limit drops, and token buckets per player that
+//! outlive a connection (the chat rate).
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 /// A token bucket: `rate` tokens per second up to `capacity`.
@@ -35,6 +38,61 @@ impl TokenBucket {
         } else {
             false
         }
+    }
+
+    /// Whether the bucket has refilled to capacity by `now`: then it is no
+    /// different from a new one.
+    fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f32();
+        self.tokens + elapsed * self.rate >= self.capacity
+    }
+}
+
+/// One token bucket per key (a player), kept only while it matters: a
+/// bucket that has refilled is the same as a new one, so it is forgotten.
+/// Memory is bounded by the keys that took a token within the last two
+/// refill times (`capacity / rate`).
+#[derive(Debug)]
+pub struct KeyedBuckets<K> {
+    rate: f32,
+    capacity: f32,
+    buckets: HashMap<K, TokenBucket>,
+    /// When to next forget refilled buckets.
+    next_sweep: Option<Instant>,
+}
+
+impl<K: Hash + Eq> KeyedBuckets<K> {
+    /// Buckets of `rate` tokens per second up to `capacity`, new ones full.
+    pub fn new(rate: f32, capacity: f32) -> Self {
+        KeyedBuckets {
+            rate,
+            capacity,
+            buckets: HashMap::new(),
+            next_sweep: None,
+        }
+    }
+
+    /// Takes one token from `key`'s bucket if there is one.
+    pub fn try_take(&mut self, key: K, now: Instant) -> bool {
+        if self.next_sweep.is_none_or(|at| now >= at) {
+            self.buckets.retain(|_, bucket| !bucket.is_full(now));
+            self.next_sweep = Some(now + Duration::from_secs_f32(self.capacity / self.rate));
+        }
+        let (rate, capacity) = (self.rate, self.capacity);
+        self.buckets
+            .entry(key)
+            .or_insert_with(|| TokenBucket::new(rate, capacity, now))
+            .try_take(now)
+    }
+
+    /// Keys with a bucket kept.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Whether no bucket is kept.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
     }
 }
 
@@ -121,6 +179,29 @@ mod tests {
             (0..8).filter(|_| bucket.try_take(later)).count(),
             5,
             "refills only to capacity"
+        );
+    }
+
+    #[test]
+    fn keyed_buckets_survive_between_takes_and_forget_refilled_keys() {
+        let t0 = Instant::now();
+        let mut chat = KeyedBuckets::new(0.5, 5.0);
+        assert_eq!((0..8).filter(|_| chat.try_take("ada", t0)).count(), 5);
+        assert!(chat.try_take("bob", t0), "each key has its own bucket");
+        // The same key later (a new connection, say) finds its bucket as
+        // it left it: one token per two seconds.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(!chat.try_take("ada", t1));
+        assert!(chat.try_take("ada", t0 + Duration::from_secs(2)));
+        assert_eq!(chat.len(), 2);
+        // Once refilled (10 s), a bucket is forgotten at the next sweep.
+        let t2 = t0 + Duration::from_secs(30);
+        assert!(chat.try_take("cyd", t2));
+        assert_eq!(chat.len(), 1, "only cyd's bucket is kept");
+        assert_eq!(
+            (0..8).filter(|_| chat.try_take("ada", t2)).count(),
+            5,
+            "a forgotten key starts full"
         );
     }
 

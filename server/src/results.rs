@@ -2,15 +2,21 @@
 //!
 //! A match hands its results over a channel (no I/O in the tick); the worker
 //! writes each record to `data_dir/outbox/` before anything else, computes
-//! rating changes from the players' current ratings, and submits everything
-//! in one idempotent call. Only when the leaderboards accept it is the file
-//! removed. While Redis is down the worker retries with backoff and matches
-//! keep ticking; after a crash the files are submitted again at start-up,
-//! and the per-match idempotency of the leaderboards makes that safe: a
-//! match is counted exactly once.
+//! rating changes from the players' current ratings once, writes them into
+//! the record's file, and submits everything in one idempotent call. Only
+//! when the leaderboards accept it is the file removed. While Redis is down
+//! the worker retries with backoff and matches keep ticking; after a crash
+//! the files are submitted again at start-up, and the per-match idempotency
+//! of the leaderboards makes that safe: a match is counted exactly once.
 //!
-//! Known limit: the new ratings are computed from ratings read just before
-//! the submission. Two matches of the same player finishing on different
+//! Every attempt submits the same ratings, the ones on file, so when an
+//! attempt was applied but its reply was lost (a timeout), the retry's
+//! "already recorded" means exactly those ratings were stored, and the
+//! players are told them as if the first reply had arrived. (Computing them
+//! again would start from the already updated ratings.)
+//!
+//! Known limit: the new ratings are computed from ratings read before the
+//! first attempt. Two matches of the same player finishing on different
 //! nodes at the same instant could both start from the same old rating; the
 //! later write wins. A player is in one match at a time, so this needs a
 //! result to wait out an outage on one node while the player finishes
@@ -59,7 +65,7 @@ pub struct MatchRecord {
 }
 
 /// A player's rating after a recorded match.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RatingChange {
     /// The match.
     pub match_id: MatchId,
@@ -69,6 +75,19 @@ pub struct RatingChange {
     pub rating: i32,
     /// The change.
     pub delta: i32,
+}
+
+/// A record as kept in the outbox: the match, and once computed the
+/// rating changes every attempt submits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Pending {
+    /// The match as it ended.
+    #[serde(flatten)]
+    record: MatchRecord,
+    /// The new ratings, computed before the first attempt; absent in a
+    /// record not yet tried (and in files of builds before this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rating_changes: Option<Vec<RatingChange>>,
 }
 
 /// Where matches hand their results; cheap to clone.
@@ -133,10 +152,17 @@ impl OutboxDir {
 
     /// Writes a record durably: to a temporary file, synced, then renamed.
     pub fn save(&self, record: &MatchRecord) -> Result<(), OutboxError> {
-        let path = self.path(record.match_id);
+        self.save_pending(&Pending {
+            record: record.clone(),
+            rating_changes: None,
+        })
+    }
+
+    fn save_pending(&self, pending: &Pending) -> Result<(), OutboxError> {
+        let path = self.path(pending.record.match_id);
         let tmp = path.with_extension("tmp");
         // Plain data always serialises.
-        let json = serde_json::to_vec(record).expect("records serialise");
+        let json = serde_json::to_vec(pending).expect("records serialise");
         let write = || -> std::io::Result<()> {
             use std::io::Write;
             let mut file = std::fs::File::create(&tmp)?;
@@ -159,6 +185,14 @@ impl OutboxDir {
     /// Every pending record, oldest first; unreadable files are set aside
     /// as `*.bad` and reported.
     pub fn pending(&self) -> Result<Vec<MatchRecord>, OutboxError> {
+        Ok(self
+            .pending_with_ratings()?
+            .into_iter()
+            .map(|p| p.record)
+            .collect())
+    }
+
+    fn pending_with_ratings(&self) -> Result<Vec<Pending>, OutboxError> {
         let mut records = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io_error(&self.dir))? {
             let path = entry.map_err(io_error(&self.dir))?.path();
@@ -166,7 +200,7 @@ impl OutboxDir {
                 continue;
             }
             let text = std::fs::read(&path).map_err(io_error(&path))?;
-            match serde_json::from_slice::<MatchRecord>(&text) {
+            match serde_json::from_slice::<Pending>(&text) {
                 Ok(record) => records.push(record),
                 Err(e) => {
                     error!(file = %path.display(), error = %e, "unreadable pending result set aside");
@@ -174,17 +208,14 @@ impl OutboxDir {
                 }
             }
         }
-        records.sort_by_key(|r| (r.finished_at_ms, r.match_id));
+        records.sort_by_key(|p| (p.record.finished_at_ms, p.record.match_id));
         Ok(records)
     }
 }
 
-/// Computes the submission for a record: the new rating of every player
-/// from their current one (or the initial rating), and what changed.
-pub fn submission(
-    record: &MatchRecord,
-    current: &[Option<i32>],
-) -> (MatchSubmission, Vec<RatingChange>) {
+/// The rating changes of a match: every player's new rating from their
+/// current one (or the initial rating), in the record's order.
+pub fn rating_changes(record: &MatchRecord, current: &[Option<i32>]) -> Vec<RatingChange> {
     let rated: Vec<Rated> = record
         .players
         .iter()
@@ -195,39 +226,90 @@ pub fn submission(
         })
         .collect();
     let deltas = rating::changes(&rated);
-    let mut changes = Vec::with_capacity(rated.len());
-    let players = record
+    record
         .players
         .iter()
         .zip(rated.iter().zip(&deltas))
-        .map(|(line, (before, delta))| {
-            let rating = before.rating + delta;
-            changes.push(RatingChange {
-                match_id: record.match_id,
-                player_id: line.player_id,
-                rating,
-                delta: *delta,
-            });
-            PlayerResult {
-                player_id: line.player_id,
-                name: line.name.clone(),
-                kills: line.kills,
-                score: line.score,
-                rating: Some(rating),
-            }
+        .map(|(line, (before, delta))| RatingChange {
+            match_id: record.match_id,
+            player_id: line.player_id,
+            rating: before.rating + delta,
+            delta: *delta,
+        })
+        .collect()
+}
+
+/// The submission of a record with its rating changes.
+pub fn submission(record: &MatchRecord, changes: &[RatingChange]) -> MatchSubmission {
+    let players = record
+        .players
+        .iter()
+        .map(|line| PlayerResult {
+            player_id: line.player_id,
+            name: line.name.clone(),
+            kills: line.kills,
+            score: line.score,
+            rating: changes
+                .iter()
+                .find(|c| c.player_id == line.player_id)
+                .map(|c| c.rating),
         })
         .collect();
-    (
-        MatchSubmission {
-            match_id: record.match_id,
-            players,
-        },
-        changes,
-    )
+    MatchSubmission {
+        match_id: record.match_id,
+        players,
+    }
+}
+
+/// A record the worker is getting to the leaderboards.
+#[derive(Debug)]
+struct Job {
+    pending: Pending,
+    /// Its file holds it as it is now.
+    saved: bool,
+    /// Its rating changes were fixed before any attempt could have been
+    /// applied, so "already recorded" means these very ratings were stored.
+    /// Not so for a file from an earlier run without them (written by an
+    /// older build, or when saving them failed).
+    changes_fixed_first: bool,
+}
+
+impl Job {
+    fn new(record: MatchRecord) -> Job {
+        Job {
+            pending: Pending {
+                record,
+                rating_changes: None,
+            },
+            saved: false,
+            changes_fixed_first: true,
+        }
+    }
+
+    fn from_file(pending: Pending) -> Job {
+        Job {
+            changes_fixed_first: pending.rating_changes.is_some(),
+            pending,
+            saved: true,
+        }
+    }
+}
+
+/// What one attempt achieved.
+#[derive(Debug)]
+enum Outcome {
+    /// Recorded now, with these changes.
+    Applied(Vec<RatingChange>),
+    /// Recorded before (a lost reply, or a run that crashed before removing
+    /// the file), with these changes.
+    AppliedBefore(Vec<RatingChange>),
+    /// Recorded before, with ratings this run cannot know.
+    AlreadyRecorded,
 }
 
 /// Submits pending and new records in order until shutdown, telling
-/// `notify` each rating change of a record applied now.
+/// `notify` each rating change of a recorded match once it is stored: when
+/// applied now, and when an earlier attempt of the same ratings was.
 pub async fn run_worker(
     mut incoming: mpsc::UnboundedReceiver<MatchRecord>,
     outbox: OutboxDir,
@@ -235,8 +317,7 @@ pub async fn run_worker(
     notify: impl Fn(RatingChange) + Send,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut queue: VecDeque<(MatchRecord, bool)> = match on_disk(&outbox, OutboxDir::pending).await
-    {
+    let mut queue: VecDeque<Job> = match on_disk(&outbox, OutboxDir::pending_with_ratings).await {
         Ok(records) => {
             if !records.is_empty() {
                 info!(
@@ -244,7 +325,7 @@ pub async fn run_worker(
                     "resubmitting match results left from an earlier run"
                 );
             }
-            records.into_iter().map(|r| (r, true)).collect()
+            records.into_iter().map(Job::from_file).collect()
         }
         Err(e) => {
             error!(error = %e, "cannot read the results outbox");
@@ -254,36 +335,34 @@ pub async fn run_worker(
     let mut backoff = Duration::from_millis(100);
     loop {
         while let Ok(record) = incoming.try_recv() {
-            queue.push_back((record, false));
+            queue.push_back(Job::new(record));
         }
-        let Some((record, saved)) = queue.front_mut() else {
+        let Some(job) = queue.front_mut() else {
             tokio::select! {
                 record = incoming.recv() => match record {
-                    Some(record) => queue.push_back((record, false)),
+                    Some(record) => queue.push_back(Job::new(record)),
                     None => return,
                 },
                 _ = shutdown.wait_for(|down| *down) => return,
             }
             continue;
         };
-        if !*saved {
-            let copy = record.clone();
-            match on_disk(&outbox, move |dir| dir.save(&copy)).await {
-                Ok(()) => *saved = true,
-                Err(e) => {
-                    error!(error = %e, "could not save a match result to disk; submitting it from memory")
-                }
-            }
-        }
-        match submit(record, leaderboards.as_ref()).await {
-            Ok(Some(changes)) => {
+        let match_id = job.pending.record.match_id;
+        match attempt(job, &outbox, leaderboards.as_ref()).await {
+            Ok(Outcome::Applied(changes)) => {
                 metrics::counter!("skirmish_results_recorded_total").increment(1);
                 changes.into_iter().for_each(&notify);
             }
-            Ok(None) => info!(match_id = %record.match_id, "match result was already recorded"),
+            Ok(Outcome::AppliedBefore(changes)) => {
+                info!(%match_id, "match result was already recorded with these ratings; telling the players");
+                changes.into_iter().for_each(&notify);
+            }
+            Ok(Outcome::AlreadyRecorded) => {
+                info!(%match_id, "match result was already recorded");
+            }
             Err(LeaderboardError::Unavailable(e)) => {
                 metrics::counter!("skirmish_results_retries_total").increment(1);
-                warn!(match_id = %record.match_id, error = %e, retry_in = ?backoff, "leaderboards unavailable; will retry");
+                warn!(%match_id, error = %e, retry_in = ?backoff, "leaderboards unavailable; will retry");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
                     _ = shutdown.wait_for(|down| *down) => return,
@@ -292,13 +371,12 @@ pub async fn run_worker(
                 continue;
             }
             Err(e) => {
-                error!(match_id = %record.match_id, error = %e, "match result refused; dropping it")
+                error!(%match_id, error = %e, "match result refused; dropping it")
             }
         }
         backoff = Duration::from_millis(100);
-        let id = record.match_id;
         queue.pop_front();
-        if let Err(e) = on_disk(&outbox, move |dir| dir.remove(id)).await {
+        if let Err(e) = on_disk(&outbox, move |dir| dir.remove(match_id)).await {
             error!(error = %e, "could not remove a recorded result from the outbox");
         }
     }
@@ -322,16 +400,42 @@ async fn on_disk<T: Send + 'static>(
     }
 }
 
-/// One attempt; `Ok(None)` when the match was already recorded.
-async fn submit(
-    record: &MatchRecord,
+/// One attempt: fixes the rating changes (from the current ratings) and
+/// writes them to the record's file if that is not done yet, then submits.
+async fn attempt(
+    job: &mut Job,
+    outbox: &OutboxDir,
     leaderboards: &dyn Leaderboards,
-) -> Result<Option<Vec<RatingChange>>, LeaderboardError> {
-    let ids: Vec<PlayerId> = record.players.iter().map(|p| p.player_id).collect();
-    let current = leaderboards.ratings(&ids).await?;
-    let (submission, changes) = submission(record, &current);
+) -> Result<Outcome, LeaderboardError> {
+    if job.pending.rating_changes.is_none() {
+        let ids: Vec<PlayerId> = job
+            .pending
+            .record
+            .players
+            .iter()
+            .map(|p| p.player_id)
+            .collect();
+        let current = leaderboards.ratings(&ids).await?;
+        job.pending.rating_changes = Some(rating_changes(&job.pending.record, &current));
+        job.saved = false;
+    }
+    if !job.saved {
+        let pending = job.pending.clone();
+        match on_disk(outbox, move |dir| dir.save_pending(&pending)).await {
+            Ok(()) => job.saved = true,
+            Err(e) => {
+                error!(error = %e, "could not save a match result to disk; submitting it from memory")
+            }
+        }
+    }
+    let changes = job.pending.rating_changes.clone().unwrap_or_default();
+    let submission = submission(&job.pending.record, &changes);
     let applied = leaderboards.submit(&submission, unix_ms()).await?;
-    Ok(applied.then_some(changes))
+    Ok(match (applied, job.changes_fixed_first) {
+        (true, _) => Outcome::Applied(changes),
+        (false, true) => Outcome::AppliedBefore(changes),
+        (false, false) => Outcome::AlreadyRecorded,
+    })
 }
 
 #[cfg(test)]
@@ -366,7 +470,8 @@ mod tests {
 
     #[test]
     fn submissions_carry_new_ratings_from_current_or_initial_ones() {
-        let (submission, changes) = submission(&record(), &[Some(1200), None]);
+        let changes = rating_changes(&record(), &[Some(1200), None]);
+        let submission = submission(&record(), &changes);
         assert_eq!(submission.players[0].rating, Some(1200 + changes[0].delta));
         assert_eq!(
             submission.players[1].rating,
@@ -374,6 +479,179 @@ mod tests {
         );
         assert!(changes[0].delta > 0 && changes[1].delta < 0);
         assert_eq!(submission.players[0].kills, 3);
+    }
+
+    use crate::leaderboard::{Entry, LeaderboardConfig, MemoryLeaderboards, Page, Period};
+    use futures_util::future::BoxFuture;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// The memory leaderboards, except that the first submission's reply is
+    /// lost: it is applied, and the caller sees a timeout.
+    #[derive(Debug)]
+    struct LosesFirstReply {
+        inner: MemoryLeaderboards,
+        lost: AtomicBool,
+    }
+
+    impl Leaderboards for LosesFirstReply {
+        fn submit<'a>(
+            &'a self,
+            submission: &'a MatchSubmission,
+            now_ms: u64,
+        ) -> BoxFuture<'a, Result<bool, LeaderboardError>> {
+            Box::pin(async move {
+                let applied = self.inner.submit(submission, now_ms).await?;
+                if !self.lost.swap(true, Ordering::SeqCst) {
+                    return Err(LeaderboardError::Unavailable("reply lost".into()));
+                }
+                Ok(applied)
+            })
+        }
+
+        fn top<'a>(
+            &'a self,
+            board: &'a str,
+            period: Period,
+            limit: usize,
+            now_ms: u64,
+        ) -> BoxFuture<'a, Result<Page, LeaderboardError>> {
+            self.inner.top(board, period, limit, now_ms)
+        }
+
+        fn rank<'a>(
+            &'a self,
+            board: &'a str,
+            period: Period,
+            player: PlayerId,
+            now_ms: u64,
+        ) -> BoxFuture<'a, Result<Option<Entry>, LeaderboardError>> {
+            self.inner.rank(board, period, player, now_ms)
+        }
+
+        fn around<'a>(
+            &'a self,
+            board: &'a str,
+            period: Period,
+            player: PlayerId,
+            k: usize,
+            now_ms: u64,
+        ) -> BoxFuture<'a, Result<Page, LeaderboardError>> {
+            self.inner.around(board, period, player, k, now_ms)
+        }
+
+        fn centred<'a>(
+            &'a self,
+            board: &'a str,
+            period: Period,
+            player: PlayerId,
+            limit: usize,
+            now_ms: u64,
+        ) -> BoxFuture<'a, Result<Page, LeaderboardError>> {
+            self.inner.centred(board, period, player, limit, now_ms)
+        }
+
+        fn page<'a>(
+            &'a self,
+            board: &'a str,
+            period: Period,
+            cursor: Option<&'a str>,
+            limit: usize,
+            now_ms: u64,
+        ) -> BoxFuture<'a, Result<Page, LeaderboardError>> {
+            self.inner.page(board, period, cursor, limit, now_ms)
+        }
+
+        fn ratings<'a>(
+            &'a self,
+            players: &'a [PlayerId],
+        ) -> BoxFuture<'a, Result<Vec<Option<i32>>, LeaderboardError>> {
+            self.inner.ratings(players)
+        }
+    }
+
+    fn temp_dir(what: &str) -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "skirmish-{what}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ))
+    }
+
+    #[tokio::test]
+    async fn players_are_told_their_rating_when_the_applied_submissions_reply_was_lost() {
+        // Regression: the retry read the ratings the lost attempt had
+        // already stored, was answered "duplicate", and told nobody.
+        let config = LeaderboardConfig::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/leaderboards.toml"),
+        )
+        .expect("the shipped boards");
+        let memory = MemoryLeaderboards::new(config);
+        let leaderboards = Arc::new(LosesFirstReply {
+            inner: memory.clone(),
+            lost: AtomicBool::new(false),
+        });
+        let dir = temp_dir("lost-reply");
+        let outbox = OutboxDir::open(&dir).expect("open");
+        let (results, recorded) = channel();
+        let (told_tx, mut told) = mpsc::unbounded_channel();
+        let (_stop, shutdown) = watch::channel(false);
+        let worker = tokio::spawn(run_worker(
+            recorded,
+            outbox.clone(),
+            leaderboards,
+            move |change| {
+                let _ = told_tx.send(change);
+            },
+            shutdown,
+        ));
+        results.record(record());
+        let expected = rating_changes(&record(), &[None, None]);
+        for want in &expected {
+            let got = tokio::time::timeout(Duration::from_secs(10), told.recv())
+                .await
+                .expect("told in time")
+                .expect("told");
+            assert_eq!(&got, want, "the ratings of the first, applied attempt");
+        }
+        let ratings = memory
+            .ratings(&[PlayerId(1), PlayerId(2)])
+            .await
+            .expect("ratings");
+        assert_eq!(
+            ratings,
+            expected.iter().map(|c| Some(c.rating)).collect::<Vec<_>>(),
+            "stored once, as told"
+        );
+        // Once told, the record is gone, and nobody is told twice.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !outbox.pending().expect("pending").is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "the record stayed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(told.try_recv().is_err(), "told once");
+        worker.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn rating_changes_are_kept_in_the_file_and_old_files_still_read() {
+        let dir = temp_dir("outbox-ratings");
+        let outbox = OutboxDir::open(&dir).expect("open");
+        let changes = rating_changes(&record(), &[Some(1100), Some(900)]);
+        outbox
+            .save_pending(&Pending {
+                record: record(),
+                rating_changes: Some(changes.clone()),
+            })
+            .expect("save");
+        let mut old = record();
+        old.match_id = MatchId(10);
+        old.finished_at_ms = 6;
+        outbox.save(&old).expect("save");
+        let pending = outbox.pending_with_ratings().expect("pending");
+        assert_eq!(pending[0].rating_changes.as_ref(), Some(&changes));
+        assert_eq!(pending[1].rating_changes, None, "a record without them");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

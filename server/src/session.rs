@@ -8,7 +8,7 @@
 
 use crate::auth::Claims;
 use crate::config::Limits;
-use crate::leaderboard::{MAX_AROUND, MAX_LIMIT, PageQuery, Period};
+use crate::leaderboard::{MAX_LIMIT, PageQuery, Period};
 use crate::limits::{LeakyCounter, Throttle, TokenBucket};
 use crate::lobby::{self, LocalMember};
 use crate::matches::{MatchHandle, PlayerLink, SendError, SessionEvent};
@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 /// What a transport delivers to a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,20 +77,12 @@ struct Session {
     rate_error: Throttle,
     /// Quick play is under way.
     joining: bool,
-    /// Chat rooms joined on this connection.
+    /// Chat rooms joined on this connection (answered or not yet).
     rooms: HashSet<String>,
-    /// Chat lines allowed: a burst, then one every two seconds.
-    chat_rate: TokenBucket,
     /// The last typing announcement per room, to send at most one per
     /// [`TYPING_INTERVAL`].
     typing_sent: HashMap<String, Instant>,
 }
-
-/// Chat lines a player may post at once before the steady rate applies.
-const CHAT_BURST: f32 = 5.0;
-
-/// Chat lines per second at the steady rate.
-const CHAT_PER_S: f32 = 0.5;
 
 /// The shortest time between two typing announcements for one room.
 const TYPING_INTERVAL: Duration = Duration::from_secs(2);
@@ -157,7 +149,6 @@ where
         rate_error: Throttle::new(Duration::from_secs(1)),
         joining: false,
         rooms: HashSet::new(),
-        chat_rate: TokenBucket::new(CHAT_PER_S, CHAT_BURST, now),
         typing_sent: HashMap::new(),
     };
     let seat = node.matches.match_of(claims.player_id);
@@ -421,11 +412,17 @@ impl Session {
                     return self.refuse(ErrorCode::NotInRoom, format!("not in room `{room}`"));
                 }
                 self.typing_sent.remove(&room);
+                // The lobby answers `room_left`, after anything it still had
+                // to send about the room (a `room_joined` in flight).
                 self.node
                     .lobby
-                    .leave(&room, self.link.player_id, self.link.conn_id)
+                    .leave(
+                        &room,
+                        self.link.player_id,
+                        self.link.conn_id,
+                        Arc::clone(&self.link.outbox),
+                    )
                     .await;
-                self.send(&ServerMsg::RoomLeft { room });
                 Flow::Continue
             }
             ClientMsg::Chat { room, text } => self.chat(room, &text, now),
@@ -666,21 +663,27 @@ impl Session {
             );
         };
         let limit = usize::from(limit);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return self.refuse(
+                ErrorCode::InvalidQuery,
+                format!("limit is 1 to {MAX_LIMIT}"),
+            );
+        }
         let query = match (around_me, cursor) {
-            (true, _) if (1..=MAX_AROUND).contains(&limit) => PageQuery::Around {
+            // The page of `limit` centred on this player; 1 is their own
+            // entry.
+            (true, None) => PageQuery::Centred {
                 player: self.link.player_id,
-                k: limit,
+                limit,
             },
-            (false, Some(cursor)) if (1..=MAX_LIMIT).contains(&limit) => {
-                PageQuery::After { cursor, limit }
-            }
-            (false, None) if (1..=MAX_LIMIT).contains(&limit) => PageQuery::Top { limit },
-            _ => {
+            (true, Some(_)) => {
                 return self.refuse(
                     ErrorCode::InvalidQuery,
-                    format!("limit is 1 to {MAX_LIMIT} (1 to {MAX_AROUND} with around_me)"),
+                    "around_me takes no cursor: page on with the cursor alone".into(),
                 );
             }
+            (false, Some(cursor)) => PageQuery::After { cursor, limit },
+            (false, None) => PageQuery::Top { limit },
         };
         let leaderboards = Arc::clone(&self.node.leaderboards);
         let outbox = Arc::clone(&self.link.outbox);
@@ -747,29 +750,13 @@ impl Session {
             conn_id: self.link.conn_id,
             outbox: Arc::clone(&self.link.outbox),
         };
-        let Ok(members) = self.node.lobby.join(&room, member).await else {
+        // The lobby answers `room_joined` on the outbox once it follows the
+        // room and has read its history, which may wait on Redis; this
+        // player's other messages go on meanwhile.
+        if self.node.lobby.join(&room, member).await.is_err() {
             return Flow::Close(1001, "server shutting down");
-        };
-        self.rooms.insert(room.clone());
-        // The history read may wait on Redis; it must not hold up this
-        // player's inputs, so it runs on its own and answers when done.
-        let lobby = self.node.lobby.clone();
-        let outbox = Arc::clone(&self.link.outbox);
-        tokio::spawn(async move {
-            let history = match lobby.history(&room).await {
-                Ok(lines) => lines,
-                Err(e) => {
-                    warn!(room, error = %e, "chat history unavailable");
-                    Vec::new()
-                }
-            };
-            let joined = ServerMsg::RoomJoined {
-                room,
-                members,
-                history,
-            };
-            let _ = outbox.push(Bytes::from(encode(&joined)), close::TOO_SLOW);
-        });
+        }
+        self.rooms.insert(room);
         Flow::Continue
     }
 
@@ -786,7 +773,9 @@ impl Session {
                 ),
             );
         };
-        if !self.chat_rate.try_take(now) {
+        // The rate is the player's on this node, not the connection's, so
+        // reconnecting does not refill it.
+        if !self.node.lobby.allow_chat(self.link.player_id, now) {
             self.send(&ServerMsg::Error {
                 code: ErrorCode::ChatRateLimited,
                 message: "too many chat lines; wait a moment".into(),

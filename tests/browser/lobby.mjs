@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // Two players in Debian's Chromium, each on its own node of one cluster:
-// they meet in the shared lobby (chat, typing, presence), read a
-// leaderboard, then both press "Find match" and are matched, the one whose
-// node does not host the match following the redirect to the host.
+// they meet in the shared lobby (chat, presence), both press "Find match"
+// and are matched, the one whose node does not host the match following the
+// redirect to the host. When the (short) match ends, the results screen
+// shows each player's rating and its change, they chat and type, and the
+// leaderboard panel shows the player with their kills and their rating.
 //
 //   node tests/browser/lobby.mjs --url-a http://A/ --url-b http://B/ --artifacts DIR
 //
-// The nodes must run a matchmaking mode `ffa` that starts with two players.
+// The nodes must run a matchmaking mode `ffa` that starts with two players,
+// and matches of a few seconds (`--match-seconds`).
 // Prints one JSON line; exits 0 on success and 1 with a reason on failure.
 
 import { chromium } from 'playwright-core';
@@ -107,22 +110,58 @@ async function run() {
   if (ma.match !== mb.match) fail(`different matches: ${ma.match} and ${mb.match}`);
   if (ma.server !== mb.server) fail(`not on the same host: ${ma.server} and ${mb.server}`);
 
-  // Typing reaches the other node, and chat still works from the host.
-  await b.locator('#lobby-toggle').click();
+  // The match ends: each results screen shows the rating the node sent
+  // and its change; a first match starts from 1000.
+  const ratings = {};
+  for (const [page, who] of [
+    [a, 'Alice'],
+    [b, 'Bob'],
+  ]) {
+    await until(page, `${who} never saw the results`, () => window.__skirmish.phase === 'results' && window.__skirmish.results !== null);
+    await until(page, `${who} was never told a rating`, () => window.__skirmish.rating !== null);
+    const shown = await page.evaluate(() => {
+      const el = document.getElementById('results-rating');
+      return { hidden: el.hidden, text: el.textContent, rating: window.__skirmish.rating, results: window.__skirmish.results };
+    });
+    const { rating, delta } = shown.rating;
+    const want = `Rating ${rating} (${delta >= 0 ? '+' : ''}${delta})`;
+    if (shown.hidden || shown.text !== want) {
+      fail(`${who}'s results screen shows ${JSON.stringify(shown.text)} (hidden: ${shown.hidden}), not ${JSON.stringify(want)}`);
+    }
+    if (rating !== 1000 + delta) fail(`${who}: a first match starts from 1000, yet the rating is ${rating} after a change of ${delta}`);
+    const line = shown.results.find((r) => r.name === who);
+    if (!line) fail(`${who} is not in the results ${JSON.stringify(shown.results)}`);
+    ratings[who] = { rating, delta, kills: line.kills };
+  }
+  await b.screenshot({ path: join(artifacts, 'lobby-results-b.png') });
+
+  // Typing reaches the other player, and chat still works from the host.
+  if (await b.locator('#lobby').evaluate((el) => el.classList.contains('collapsed'))) await b.locator('#lobby-toggle').click();
   await b.locator('#chat-input').pressSequentially('gg', { delay: 30 });
   await until(a, 'Alice never saw Bob typing', () => (window.__skirmish.rooms.global?.typing ?? []).includes('Bob'));
   await b.locator('#chat-input').press('Enter');
   await until(a, "Alice never saw Bob's line", () => (window.__skirmish.rooms.global?.lines ?? []).some((l) => l.text === 'gg'));
 
-  // The leaderboard panel answers (entries or not: no match has ended).
+  // The leaderboard panel shows Bob with his kills from the match, in the
+  // top ten and in the page around him, then with his rating.
+  const bob = ratings.Bob;
+  const onBoard = ({ board, score }) => {
+    const lb = window.__skirmish.leaderboard;
+    const mine = (page) => page?.board === board && page.entries.some((e) => e.name === 'Bob' && e.score === score);
+    return mine(lb.top) && mine(lb.around);
+  };
   await b.locator('#leaderboard-toggle').click();
-  await until(b, 'the leaderboard never answered', () => window.__skirmish.leaderboard.top !== null);
+  await until(b, `Bob is not on the kills board with his ${bob.kills} kills`, onBoard, { board: 'kills', score: bob.kills });
+  await b.locator('#lb-board').selectOption('rating');
+  await until(b, `Bob is not on the rating board with his rating ${bob.rating}`, onBoard, { board: 'rating', score: bob.rating });
+  const row = await b.locator('#lb-top tr.me').first().textContent({ timeout: WAIT_MS });
+  if (!row.includes('Bob') || !row.includes(String(bob.rating))) fail(`the panel's own row reads ${JSON.stringify(row)}`);
 
   await a.screenshot({ path: join(artifacts, 'lobby-a.png') });
   await b.screenshot({ path: join(artifacts, 'lobby-b.png') });
   if (pageErrors.length) fail(`a page threw:\n${pageErrors.join('\n')}`);
   const board = await b.evaluate(() => window.__skirmish.leaderboard.top);
-  console.log(JSON.stringify({ ok: true, match: ma.match, host: ma.server, board: board.board, total: board.total }));
+  console.log(JSON.stringify({ ok: true, match: ma.match, host: ma.server, ratings, board: board.board, total: board.total }));
 }
 
 async function cleanup() {

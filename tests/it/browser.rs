@@ -1,6 +1,9 @@
 //! The browser client end to end, in real headless Chromium driven by
-//! playwright-core (`tests/browser/e2e.mjs`): log in, play, hold W for a
-//! second and see the player move. Leaves a screenshot in
+//! playwright-core: log in, play, hold W for a second and see the player
+//! move (`tests/browser/e2e.mjs`); two players on two nodes chat, are
+//! matched across them, see their rating and its change on the results
+//! screen, and find themselves on the leaderboards with their kills and
+//! rating (`tests/browser/lobby.mjs`). Leaves screenshots in
 //! `target/test-artifacts/`.
 
 use skirmish_tests::{TestNode, artifacts_dir, repo_dir, test_config};
@@ -77,7 +80,8 @@ async fn two_players_in_chromium_on_two_nodes_chat_and_are_matched_across_them()
     for id in ["node-a", "node-b"] {
         let mut config = skirmish_tests::cluster_config(&redis.url(), id, "browser-lobby");
         config.matchmaking = mm.clone();
-        config.match_seconds = Some(60);
+        // Short matches: the test waits for one to end.
+        config.match_seconds = Some(10);
         nodes.push(TestNode::start(config).await);
     }
     let run = tokio::process::Command::new("node")
@@ -101,7 +105,7 @@ async fn two_players_in_chromium_on_two_nodes_chat_and_are_matched_across_them()
         output.status.success(),
         "lobby browser test failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    for shot in ["lobby-a.png", "lobby-b.png"] {
+    for shot in ["lobby-a.png", "lobby-b.png", "lobby-results-b.png"] {
         assert!(artifacts_dir().join(shot).exists(), "{shot} was saved");
     }
     for node in nodes {

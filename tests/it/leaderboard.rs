@@ -116,6 +116,12 @@ async fn increment_adds_up_kills(lb: &dyn Leaderboards) {
     assert_eq!(page.next_cursor, None);
     assert_eq!(page.board, "kills");
     assert_eq!(page.period, Period::AllTime);
+    // A board of fewer entries than the page is answered whole.
+    let short = lb
+        .centred("kills", Period::AllTime, PlayerId(3), 11, t + 2 * SECOND)
+        .await
+        .expect("centred");
+    assert_eq!(scores(&short), [(1, 7), (2, 5), (3, 0)]);
 }
 
 async fn best_keeps_only_a_strictly_better_score(lb: &dyn Leaderboards) {
@@ -405,6 +411,59 @@ async fn paging_visits_every_player_once_in_order(lb: &dyn Leaderboards) {
         (absent.entries.len(), absent.total, absent.next_cursor),
         (0, n, None)
     );
+
+    // `limit` entries centred on a player, filled up at the board's ends.
+    let centred = |idx: usize, limit: usize| {
+        let id = expected[idx].0;
+        async move {
+            lb.centred("best_score", Period::Weekly, PlayerId(id), limit, now)
+                .await
+                .expect("centred")
+        }
+    };
+    let page = centred(99, 11).await;
+    assert_eq!(
+        scores_from(&page, 95),
+        expected[94..105],
+        "5 above, 5 below"
+    );
+    let page = centred(99, 10).await;
+    assert_eq!(
+        scores_from(&page, 96),
+        expected[95..105],
+        "4 above, 5 below"
+    );
+    let cursor = page.next_cursor.expect("more after");
+    let after = lb
+        .page("best_score", Period::Weekly, Some(&cursor), 2, now)
+        .await
+        .expect("page");
+    assert_eq!(scores_from(&after, 106), expected[105..107]);
+    let page = centred(120, 1).await;
+    assert_eq!(
+        scores_from(&page, 121),
+        expected[120..121],
+        "just the player"
+    );
+    let page = centred(1, 11).await;
+    assert_eq!(scores(&page), expected[..11], "near the top: the top 11");
+    let page = centred(248, 11).await;
+    assert_eq!(
+        scores_from(&page, 240),
+        expected[239..],
+        "near the end: the last 11"
+    );
+    assert_eq!(page.next_cursor, None);
+    let page = centred(120, 100).await;
+    assert_eq!(scores_from(&page, 72), expected[71..171]);
+    let absent = lb
+        .centred("best_score", Period::Weekly, PlayerId(9999), 5, now)
+        .await
+        .expect("centred");
+    assert_eq!(
+        (absent.entries.len(), absent.total, absent.next_cursor),
+        (0, n, None)
+    );
     assert!(
         rank_of(lb, "best_score", Period::Weekly, 9999, now)
             .await
@@ -684,6 +743,16 @@ async fn errors_say_what_was_wrong(lb: &dyn Leaderboards) {
         101,
     );
     out_of_range(lb.around("kills", Period::AllTime, p, 51, t).await, "k", 51);
+    out_of_range(
+        lb.centred("kills", Period::AllTime, p, 0, t).await,
+        "limit",
+        0,
+    );
+    out_of_range(
+        lb.centred("kills", Period::AllTime, p, 101, t).await,
+        "limit",
+        101,
+    );
     for bad in [
         "",
         "nonsense",

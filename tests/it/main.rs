@@ -8,5 +8,6 @@ mod cluster;
 mod game;
 mod http;
 mod leaderboard;
+mod lobby;
 mod matchmaking;
 mod results;

@@ -138,6 +138,150 @@ async fn a_finished_match_lands_on_every_board_with_ratings() {
         entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
         ["shooter", "target"]
     );
+    // `limit` is the page: 1 is the player's own entry, with the reset time.
+    target_player
+        .conn
+        .send(&ClientMsg::Leaderboard {
+            request_id: 9,
+            board: "kills".into(),
+            period: "weekly".into(),
+            around_me: true,
+            cursor: None,
+            limit: 1,
+        })
+        .await
+        .expect("send");
+    let (entries, resets_at_ms) = target_player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Leaderboard {
+                request_id: 9,
+                entries,
+                resets_at_ms,
+                ..
+            }) => Some((entries.clone(), *resets_at_ms)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| (e.rank, e.name.as_str()))
+            .collect::<Vec<_>>(),
+        [(2, "target")]
+    );
+    assert!(resets_at_ms.is_some(), "a weekly page says when it resets");
+    for (around_me, cursor, limit) in [
+        (true, None, 0),
+        (true, Some("x".to_owned()), 5),
+        (false, None, 101),
+    ] {
+        target_player
+            .conn
+            .send(&ClientMsg::Leaderboard {
+                request_id: 10,
+                board: "kills".into(),
+                period: "weekly".into(),
+                around_me,
+                cursor,
+                limit,
+            })
+            .await
+            .expect("send");
+        assert_eq!(target_player.next_error().await, "invalid_query");
+    }
+
+    // Over HTTP, `around` with `limit` is the page centred on the player,
+    // `k` the entries on each side; not both, and not with a cursor.
+    let target_id = target_player.session.player_id.clone();
+    let page = |query: String| {
+        let url = format!("{}/api/leaderboards/kills?period=daily&{query}", node.url());
+        async move { reqwest::get(url).await.expect("request") }
+    };
+    let names = |body: &serde_json::Value| -> Vec<String> {
+        body["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| e["name"].as_str().expect("a name").to_owned())
+            .collect()
+    };
+    let body: serde_json::Value = page(format!("around={target_id}&limit=1"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(names(&body), ["target"]);
+    assert!(body["resets_at_ms"].as_u64().is_some());
+    let body: serde_json::Value = page(format!("around={target_id}&limit=2"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(names(&body), ["shooter", "target"], "filled up at the end");
+    let body: serde_json::Value = page(format!("around={target_id}&k=0"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(names(&body), ["target"]);
+    for query in [
+        format!("around={target_id}&limit=1&k=1"),
+        format!("around={target_id}&cursor=abc"),
+        format!("around={target_id}&limit=0"),
+        format!("around={target_id}&limit=101"),
+    ] {
+        let response = page(query.clone()).await;
+        assert_eq!(response.status().as_u16(), 400, "{query}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_query", "{query}");
+    }
+
+    // One player's entry says which board and period, and when it resets.
+    let entry: serde_json::Value = reqwest::get(format!(
+        "{}/api/leaderboards/kills/players/{target_id}?period=daily",
+        node.url()
+    ))
+    .await
+    .expect("request")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(
+        (
+            &entry["board"],
+            &entry["period"],
+            &entry["rank"],
+            &entry["name"]
+        ),
+        (
+            &"kills".into(),
+            &"daily".into(),
+            &2.into(),
+            &"target".into()
+        )
+    );
+    assert!(entry["resets_at_ms"].as_u64().is_some());
+    let entry: serde_json::Value = reqwest::get(format!(
+        "{}/api/leaderboards/kills/players/{target_id}",
+        node.url()
+    ))
+    .await
+    .expect("request")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(entry["period"], "all_time");
+    assert!(entry["resets_at_ms"].is_null(), "all-time never resets");
+    let missing = reqwest::get(format!(
+        "{}/api/leaderboards/kills/players/0123456789abcdef?period=weekly",
+        node.url()
+    ))
+    .await
+    .expect("request");
+    assert_eq!(missing.status().as_u16(), 404);
+    let body: serde_json::Value = missing.json().await.expect("json");
+    assert_eq!(body["error"], "not_on_board");
+    assert!(body["resets_at_ms"].as_u64().is_some());
 
     // Bad queries get the documented codes.
     target_player

@@ -1,5 +1,6 @@
 //! A real `redis-server` for one test, on its own free port, that the test
-//! can stop and restart on the same port to simulate an outage.
+//! can stop and restart on the same port to simulate an outage, or freeze
+//! to simulate a Redis that does not answer.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -83,6 +84,28 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open and new ones are
+    /// accepted by the kernel, but nothing is answered, as with a hung or
+    /// overloaded Redis. Its data stays.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT) with everything it had.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the server is running");
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} failed");
     }
 
     /// Starts it again on the same port, empty.

@@ -86,11 +86,11 @@ export class LeaderboardPanel {
     );
   }
 
-  /** Asks for the top ten and the page around the player. */
+  /** Asks for the top ten and the eleven entries centred on the player. */
   refresh() {
     for (const [kind, options] of [
       ['top', { limit: 10 }],
-      ['around', { aroundMe: true, limit: 5 }],
+      ['around', { aroundMe: true, limit: 11 }],
     ]) {
       const id = this.nextRequest++;
       this.pending.set(id, kind);

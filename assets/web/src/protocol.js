@@ -51,7 +51,7 @@ export const partyInvite = (playerId) => ['party_invite', playerId];
 export const partyAccept = (partyId) => ['party_accept', partyId];
 export const partyLeave = () => ['party_leave'];
 
-/** A leaderboard page: the top `limit`, the page after `cursor`, or (aroundMe) `limit` on each side of the player. */
+/** A leaderboard page: the top `limit`, the `limit` after `cursor`, or (aroundMe) the `limit` centred on the player. */
 export function leaderboard(requestId, board, period, { aroundMe = false, cursor = null, limit = 10 } = {}) {
   return ['leaderboard', requestId >>> 0, board, period, Boolean(aroundMe), cursor, limit];
 }

@@ -313,6 +313,23 @@ impl Leaderboards for MemoryLeaderboards {
         Box::pin(std::future::ready(result))
     }
 
+    fn centred<'a>(
+        &'a self,
+        board: &'a str,
+        period: Period,
+        player: PlayerId,
+        limit: usize,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Page, LeaderboardError>> {
+        let result = super::check_limit(limit).and_then(|_| {
+            self.read(board, period, now_ms, |b| {
+                let idx = b.index_of(player)?;
+                Some((super::centred_start(idx, b.len(), limit), limit))
+            })
+        });
+        Box::pin(std::future::ready(result))
+    }
+
     fn page<'a>(
         &'a self,
         board: &'a str,

@@ -278,6 +278,14 @@ pub enum PageQuery {
         /// 0 to [`MAX_AROUND`].
         k: usize,
     },
+    /// The `limit` entries centred on a player (see
+    /// [`Leaderboards::centred`]).
+    Centred {
+        /// Whose.
+        player: PlayerId,
+        /// 1 to [`MAX_LIMIT`].
+        limit: usize,
+    },
 }
 
 impl PageQuery {
@@ -299,6 +307,11 @@ impl PageQuery {
             PageQuery::Around { player, k } => {
                 leaderboards
                     .around(board, period, *player, *k, now_ms)
+                    .await
+            }
+            PageQuery::Centred { player, limit } => {
+                leaderboards
+                    .centred(board, period, *player, *limit, now_ms)
                     .await
             }
         }
@@ -343,6 +356,20 @@ pub trait Leaderboards: Send + Sync + std::fmt::Debug {
         period: Period,
         player: PlayerId,
         k: usize,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Page, LeaderboardError>>;
+
+    /// The `limit` (1 to [`MAX_LIMIT`]) entries centred on the player: as
+    /// many above as below (one more below for an even `limit`), shifted at
+    /// either end of the board so the page holds `limit` entries whenever
+    /// the board does (see [`centred_start`]); an empty page if the player
+    /// is not on the board. `limit` 1 is the player's own entry.
+    fn centred<'a>(
+        &'a self,
+        board: &'a str,
+        period: Period,
+        player: PlayerId,
+        limit: usize,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Page, LeaderboardError>>;
 
@@ -500,6 +527,15 @@ fn check_count(what: &str, value: usize, min: usize, max: usize) -> Result<u64, 
 /// Checks a top or cursor page's `limit`.
 pub(crate) fn check_limit(limit: usize) -> Result<u64, LeaderboardError> {
     check_count("limit", limit, 1, MAX_LIMIT)
+}
+
+/// The 0-based position where the `limit` entries centred on the entry at
+/// `idx` of a board of `total` start: `(limit - 1) / 2` entries above it
+/// unless the board ends first, then moved up so the page is full when the
+/// board holds `limit` entries. `read.lua` computes the same.
+pub(crate) fn centred_start(idx: usize, total: usize, limit: usize) -> usize {
+    idx.saturating_sub((limit.saturating_sub(1)) / 2)
+        .min(total.saturating_sub(limit))
 }
 
 /// Checks `around`'s `k`.
@@ -677,6 +713,22 @@ mod tests {
         assert_eq!(check_around(0).expect("in range"), 0);
         assert!(check_around(51).is_err());
         assert!(check_limit(usize::MAX).is_err());
+    }
+
+    #[test]
+    fn centred_pages_hold_the_player_in_the_middle_or_fill_up_at_the_ends() {
+        // (idx, total, limit) -> start
+        assert_eq!(centred_start(50, 100, 11), 45, "5 above, 5 below");
+        assert_eq!(centred_start(50, 100, 10), 46, "4 above, 5 below");
+        assert_eq!(centred_start(50, 100, 1), 50, "just the player");
+        assert_eq!(centred_start(2, 100, 11), 0, "near the top: from the top");
+        assert_eq!(
+            centred_start(98, 100, 11),
+            89,
+            "near the bottom: the last 11"
+        );
+        assert_eq!(centred_start(3, 5, 11), 0, "a short board: all of it");
+        assert_eq!(centred_start(0, 1, 100), 0);
     }
 
     #[test]

@@ -47,6 +47,12 @@ impl Period {
         }
     }
 
+    /// When the period of this kind containing `now_ms` ends and its board
+    /// starts afresh (Unix ms); `None` for all-time.
+    pub fn resets_at_ms(self, now_ms: u64) -> Option<u64> {
+        self.window(now_ms).resets_at_ms
+    }
+
     /// The period of this kind that contains `now_ms` (Unix ms, UTC).
     pub(crate) fn window(self, now_ms: u64) -> Window {
         let day = (now_ms / MS_PER_DAY) as i64;

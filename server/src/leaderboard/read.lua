@@ -8,6 +8,9 @@
 --   'top', limit
 --   'rank', member                   (the member's entry alone)
 --   'around', member, k              (the member's entry with k on each side)
+--   'centred', member, limit         (limit entries centred on the member,
+--                                     filled up at the board's ends: the
+--                                     same as centred_start in mod.rs)
 --   'after', stored score, member, limit
 --                                    (entries after that position, where a
 --                                     cursor's entry was when handed out)
@@ -49,6 +52,14 @@ elseif mode == 'rank' or mode == 'around' then
   local k = tonumber(ARGV[3] or '0')
   start = math.max(0, rank - k)
   stop = rank + k
+elseif mode == 'centred' then
+  local rank = redis.call('ZRANK', KEYS[1], ARGV[2])
+  if not rank then
+    return {tostring(total), '-1'}
+  end
+  local limit = tonumber(ARGV[3])
+  start = math.max(0, math.min(rank - math.floor((limit - 1) / 2), total - limit))
+  stop = start + limit - 1
 else
   return redis.error_reply('unknown leaderboard read ' .. tostring(mode))
 end

@@ -321,6 +321,23 @@ impl Leaderboards for RedisLeaderboards {
         })
     }
 
+    fn centred<'a>(
+        &'a self,
+        board: &'a str,
+        period: Period,
+        player: PlayerId,
+        limit: usize,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Page, LeaderboardError>> {
+        Box::pin(async move {
+            let limit = super::check_limit(limit)?;
+            self.read_page(board, period, now_ms, || {
+                vec!["centred".into(), player.to_string(), limit.to_string()]
+            })
+            .await
+        })
+    }
+
     fn page<'a>(
         &'a self,
         board: &'a str,

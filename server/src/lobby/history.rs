@@ -23,6 +23,15 @@ pub enum HistoryError {
     Unavailable(String),
 }
 
+/// The order of a line id (`<ms>-<seq>`, a Stream id or the memory
+/// twin's): ids of one room increase with every line, so a line is newer
+/// than another exactly when its key is greater. `None` for an id this
+/// module never hands out.
+pub fn id_key(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
 /// Stores and replays chat lines.
 pub trait ChatHistory: Send + Sync + std::fmt::Debug {
     /// Stores a line and returns the id it was given.
@@ -38,7 +47,18 @@ pub trait ChatHistory: Send + Sync + std::fmt::Debug {
 /// History in process memory, for a node running alone.
 #[derive(Debug, Default)]
 pub struct MemoryHistory {
-    rooms: Mutex<HashMap<String, (u64, VecDeque<ChatView>)>>,
+    rooms: Mutex<HashMap<String, MemoryRoom>>,
+}
+
+/// One room's lines in memory, and what its next id must exceed.
+#[derive(Debug, Default)]
+struct MemoryRoom {
+    /// The time part of the last id: ids never go back with the clock.
+    last_ms: u64,
+    /// Lines appended so far, for the sequence part of ids.
+    seq: u64,
+    /// The newest [`KEEP`] lines, oldest first.
+    lines: VecDeque<ChatView>,
 }
 
 impl ChatHistory for MemoryHistory {
@@ -47,16 +67,18 @@ impl ChatHistory for MemoryHistory {
             .rooms
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (seq, lines) = rooms.entry(line.room.clone()).or_default();
-        *seq += 1;
-        // The same shape as a stream id: time, then a sequence number.
-        let id = format!("{}-{}", line.sent_at_ms, seq);
-        lines.push_back(ChatView {
+        let room = rooms.entry(line.room.clone()).or_default();
+        room.seq += 1;
+        // The same shape as a stream id, time then a sequence number, and
+        // increasing like one even if the clock steps back.
+        room.last_ms = room.last_ms.max(line.sent_at_ms);
+        let id = format!("{}-{}", room.last_ms, room.seq);
+        room.lines.push_back(ChatView {
             id: id.clone(),
             ..line.clone()
         });
-        if lines.len() > KEEP {
-            lines.pop_front();
+        if room.lines.len() > KEEP {
+            room.lines.pop_front();
         }
         Box::pin(std::future::ready(Ok(id)))
     }
@@ -70,7 +92,7 @@ impl ChatHistory for MemoryHistory {
             .rooms
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let lines = rooms.get(room).map(|(_, lines)| {
+        let lines = rooms.get(room).map(|MemoryRoom { lines, .. }| {
             lines
                 .iter()
                 .skip(lines.len().saturating_sub(n))
@@ -221,5 +243,18 @@ mod tests {
             KEEP
         );
         assert!(history.recent("none", 5).await.expect("recent").is_empty());
+    }
+
+    #[tokio::test]
+    async fn memory_ids_increase_even_when_the_clock_steps_back() {
+        let history = MemoryHistory::default();
+        let mut early = line("a", "first");
+        early.sent_at_ms = 2_000;
+        let first = history.append(&early).await.expect("append");
+        let second = history.append(&line("a", "second")).await.expect("append");
+        assert_eq!((first.as_str(), second.as_str()), ("2000-1", "2000-2"));
+        assert!(id_key(&second) > id_key(&first));
+        assert_eq!(id_key("1700000000000-12"), Some((1_700_000_000_000, 12)));
+        assert_eq!(id_key("garbage"), None);
     }
 }

@@ -5,27 +5,44 @@
 //! learned from the bus and the presence store. A node follows a room (is
 //! subscribed to its topic) while at least one of its players is in it.
 //!
+//! The lobby task never waits on Redis. Subscribing and unsubscribing run
+//! in one follower task (`follow.rs`), this node's presence writes in one
+//! writer task (`presence.rs`), history and presence reads in tasks of
+//! their own; each reports back to the lobby task as a message. A join is
+//! answered (`room_joined`) once the room is subscribed and the joiner's
+//! history was read after that, so the answer holds every line up to then
+//! and the live lines follow it, without gaps or repeats.
+//!
 //! Chat lines are stored in the room's history before they are announced on
-//! the bus, so a line is never shown live and then missing from history.
-//! Every line, this node's own included, reaches local members through the
-//! bus, so there is one delivery path whether the bus is in-process or
-//! Redis.
+//! the bus, so a line is never shown live and then missing from history;
+//! presence changes likewise are stored before they are announced. Every
+//! line, this node's own included, reaches local members through the bus,
+//! so there is one delivery path whether the bus is in-process or Redis.
+//!
+//! Pub/Sub drops what is sent while Redis is away, and a restarted Redis
+//! may have lost the presence hashes: each node writes its own members
+//! again when they are gone, and every refresh reconciles the members of
+//! other nodes with the hashes ([`Room::reconcile`]).
 
+mod follow;
 mod history;
 mod presence;
 
 pub use history::{ChatHistory, HistoryError, MemoryHistory, RedisHistory};
-pub use presence::RedisPresence;
+pub use presence::{PresenceWriter, RedisPresence, StoredMember};
 
 use crate::bus::{Bus, BusMessage, Delivery, Topic};
+use crate::limits::KeyedBuckets;
 use crate::outbox::Outbox;
 use bytes::Bytes;
+use follow::{Followed, Follower, Snapshot};
 use skirmish_shared::codec::encode;
 use skirmish_shared::proto::{ChatView, MemberView, PlayerId, ServerMsg, close};
-use std::collections::HashMap;
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
-use tracing::warn;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
 
 /// Rooms one player may be in at once.
 pub const MAX_ROOMS: usize = 8;
@@ -70,7 +87,7 @@ pub struct LocalMember {
     pub outbox: Arc<Outbox>,
 }
 
-/// Why joining a room failed.
+/// Why the lobby could not take a request.
 #[derive(Debug, thiserror::Error)]
 pub enum LobbyError {
     /// The lobby task has stopped (the node is shutting down).
@@ -83,12 +100,13 @@ enum Command {
     Join {
         room: String,
         member: LocalMember,
-        reply: oneshot::Sender<Vec<MemberView>>,
     },
     Leave {
         room: String,
         player_id: PlayerId,
         conn_id: u64,
+        /// Told `room_left` once the member is out.
+        answer: Arc<Outbox>,
     },
     Disconnected {
         player_id: PlayerId,
@@ -100,12 +118,42 @@ enum Command {
     Refresh,
 }
 
+/// What the lobby task's helper tasks report back.
+#[derive(Debug)]
+enum Report {
+    /// A joining member's history was read.
+    History {
+        room: String,
+        player_id: PlayerId,
+        join_id: u64,
+        lines: Vec<ChatView>,
+    },
+    /// Who is in the followed rooms on other nodes, read at `started`.
+    Reconciled {
+        rooms: Vec<(String, u64)>,
+        started: Instant,
+        nodes: Vec<String>,
+        members: Vec<Vec<StoredMember>>,
+    },
+    /// The reconciliation read failed; the next refresh tries again.
+    ReconcileFailed,
+}
+
+/// Chat lines a player may post at once before the steady rate applies.
+pub const CHAT_BURST: f32 = 5.0;
+
+/// Chat lines per second at the steady rate.
+pub const CHAT_PER_S: f32 = 0.5;
+
 /// A cheap handle to the node's lobby.
 #[derive(Clone, Debug)]
 pub struct Lobby {
     commands: mpsc::Sender<Command>,
     bus: Arc<dyn Bus>,
     history: Arc<dyn ChatHistory>,
+    /// The chat rate of every player on this node, kept across their
+    /// connections so reconnecting does not refill it.
+    chat_rates: Arc<Mutex<KeyedBuckets<PlayerId>>>,
 }
 
 /// Lobby commands queued before callers wait.
@@ -124,50 +172,60 @@ impl Lobby {
         task_guard: mpsc::Sender<()>,
     ) -> Lobby {
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+        let (followed_tx, followed) = mpsc::unbounded_channel();
+        let (reports_tx, reports) = mpsc::unbounded_channel();
         let task = LobbyTask {
             node_id: node_id.to_owned(),
             bus: Arc::clone(&bus),
+            history: Arc::clone(&history),
+            follower: Follower::start(Arc::clone(&bus), presence.clone(), followed_tx),
+            writer: presence
+                .clone()
+                .map(|p| PresenceWriter::start(p, Arc::clone(&bus))),
             presence,
+            reports: reports_tx,
             rooms: HashMap::new(),
             live_nodes: vec![node_id.to_owned()],
+            next_generation: 1,
+            next_join: 1,
+            reconciling: false,
         };
         tokio::spawn(async move {
-            task.run(rx, deliveries).await;
+            task.run(rx, deliveries, followed, reports).await;
             drop(task_guard);
         });
         Lobby {
             commands,
             bus,
             history,
+            chat_rates: Arc::new(Mutex::new(KeyedBuckets::new(CHAT_PER_S, CHAT_BURST))),
         }
     }
 
-    /// Puts a player in a room; returns everyone in it.
-    pub async fn join(
-        &self,
-        room: &str,
-        member: LocalMember,
-    ) -> Result<Vec<MemberView>, LobbyError> {
-        let (reply, answer) = oneshot::channel();
+    /// Puts a player in a room. The lobby answers on the member's outbox
+    /// with `room_joined` (everyone in the room, then the recent history,
+    /// then live lines) once it follows the room and has read its history,
+    /// which waits for Redis; the caller does not.
+    pub async fn join(&self, room: &str, member: LocalMember) -> Result<(), LobbyError> {
         self.commands
             .send(Command::Join {
                 room: room.to_owned(),
                 member,
-                reply,
             })
             .await
-            .map_err(|_| LobbyError::Stopped)?;
-        answer.await.map_err(|_| LobbyError::Stopped)
+            .map_err(|_| LobbyError::Stopped)
     }
 
-    /// Takes a player out of a room.
-    pub async fn leave(&self, room: &str, player_id: PlayerId, conn_id: u64) {
+    /// Takes a player out of a room; `answer` is told `room_left` after
+    /// anything the lobby sent about the room.
+    pub async fn leave(&self, room: &str, player_id: PlayerId, conn_id: u64, answer: Arc<Outbox>) {
         let _ = self
             .commands
             .send(Command::Leave {
                 room: room.to_owned(),
                 player_id,
                 conn_id,
+                answer,
             })
             .await;
     }
@@ -185,14 +243,20 @@ impl Lobby {
         let _ = self.commands.try_send(Command::NodesChanged { live });
     }
 
-    /// Keeps this node's presence entries from expiring.
+    /// Keeps this node's presence entries from expiring (writing them again
+    /// if Redis lost them) and reconciles who is where from Redis.
     pub fn refresh(&self) {
         let _ = self.commands.try_send(Command::Refresh);
     }
 
-    /// The last lines of a room, oldest first.
-    pub async fn history(&self, room: &str) -> Result<Vec<ChatView>, HistoryError> {
-        self.history.recent(room, HISTORY_ON_JOIN).await
+    /// Whether `player_id` may post a chat line now: a burst of
+    /// [`CHAT_BURST`], then [`CHAT_PER_S`] a second, per player on this
+    /// node whatever their connection.
+    pub fn allow_chat(&self, player_id: PlayerId, now: Instant) -> bool {
+        self.chat_rates
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .try_take(player_id, now)
     }
 
     /// Stores a line, then announces it to the room on every node.
@@ -214,34 +278,103 @@ impl Lobby {
     }
 }
 
+/// A member of this node in a room it follows.
+#[derive(Debug)]
+struct Local {
+    member: LocalMember,
+    /// Set until the member's `room_joined` is sent.
+    joining: Option<Joining>,
+}
+
+/// A join waiting for the room to be followed and its history read.
+#[derive(Debug)]
+struct Joining {
+    /// Tells this join's history read from an earlier one's.
+    join_id: u64,
+    /// Live lines that arrived meanwhile (the newest [`HISTORY_ON_JOIN`]),
+    /// merged into the history when it comes.
+    lines: VecDeque<ChatView>,
+}
+
+/// A member on any node, as this node knows them.
+#[derive(Debug)]
+struct Member {
+    name: String,
+    node: String,
+    /// When this node last learned of them: a presence read that started
+    /// earlier cannot say they are gone.
+    seen: Instant,
+}
+
 /// This node's view of one room it follows.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Room {
+    /// Which following of the room this is (see [`follow`]).
+    generation: u64,
+    /// The topic is subscribed and the stored members were read: joins can
+    /// be answered.
+    ready: bool,
     /// Members connected to this node.
-    local: HashMap<PlayerId, LocalMember>,
-    /// Members on every node (this one included): name and node.
-    members: HashMap<PlayerId, (String, String)>,
+    local: HashMap<PlayerId, Local>,
+    /// Members on every node, this one included.
+    members: HashMap<PlayerId, Member>,
+    /// Members of other nodes seen leaving on the bus, and when, so a
+    /// presence read that started before does not bring them back.
+    left: HashMap<PlayerId, Instant>,
 }
 
 impl Room {
+    fn new(generation: u64) -> Room {
+        Room {
+            generation,
+            ready: false,
+            local: HashMap::new(),
+            members: HashMap::new(),
+            left: HashMap::new(),
+        }
+    }
+
     fn member_views(&self) -> Vec<MemberView> {
         let mut views: Vec<MemberView> = self
             .members
             .iter()
-            .map(|(id, (name, _))| MemberView {
+            .map(|(id, m)| MemberView {
                 player_id: *id,
-                name: name.clone(),
+                name: m.name.clone(),
             })
             .collect();
         views.sort_by(|a, b| a.name.cmp(&b.name).then(a.player_id.cmp(&b.player_id)));
         views
     }
 
-    /// Sends a message to every local member, except `skip`.
+    /// Sends a message to every local member who has their `room_joined`,
+    /// except `skip`. A joining member learns the same from `room_joined`.
     fn tell(&self, msg: &ServerMsg, skip: Option<PlayerId>) {
         let bytes = Bytes::from(encode(msg));
-        for member in self.local.values().filter(|m| Some(m.player_id) != skip) {
-            let _ = member.outbox.push(bytes.clone(), close::TOO_SLOW);
+        for local in self
+            .local
+            .values()
+            .filter(|l| l.joining.is_none() && Some(l.member.player_id) != skip)
+        {
+            let _ = local.member.outbox.push(bytes.clone(), close::TOO_SLOW);
+        }
+    }
+
+    /// Delivers a chat line: live to joined members, kept for joining ones.
+    fn chat(&mut self, line: ChatView) {
+        let bytes = Bytes::from(encode(&ServerMsg::Chat(line.clone())));
+        for local in self.local.values_mut() {
+            match &mut local.joining {
+                None => {
+                    let _ = local.member.outbox.push(bytes.clone(), close::TOO_SLOW);
+                }
+                Some(joining) => {
+                    if joining.lines.len() == HISTORY_ON_JOIN {
+                        joining.lines.pop_front();
+                    }
+                    joining.lines.push_back(line.clone());
+                }
+            }
         }
     }
 
@@ -254,50 +387,156 @@ impl Room {
             count: self.members.len() as u32,
         }
     }
+
+    /// Brings the members of other nodes in line with a presence read: the
+    /// read wins over what this node knew before it started, the bus over
+    /// the read for anything after.
+    fn reconcile(&mut self, room: &str, node_id: &str, snapshot: Snapshot) {
+        let Snapshot {
+            started,
+            nodes,
+            members,
+        } = snapshot;
+        let mut stored: HashMap<PlayerId, (String, String)> = HashMap::new();
+        for (id, name, node) in members {
+            if node == node_id {
+                continue;
+            }
+            // A player reconnecting elsewhere may be listed by two nodes for
+            // a moment; keep the node already known.
+            let known = self.members.get(&id).is_some_and(|m| m.node == node);
+            if known || !stored.contains_key(&id) {
+                stored.insert(id, (name, node));
+            }
+        }
+        let gone: Vec<PlayerId> = self
+            .members
+            .iter()
+            .filter(|(id, m)| {
+                m.node != node_id
+                    && nodes.contains(&m.node)
+                    && m.seen < started
+                    && !stored.contains_key(id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(m) = self.members.remove(&id) {
+                self.tell(&self.presence(room, id, &m.name, false), None);
+            }
+        }
+        for (id, (name, node)) in stored {
+            if self.left.get(&id).is_some_and(|at| *at >= started) {
+                continue;
+            }
+            match self.members.get_mut(&id) {
+                Some(m) => {
+                    if m.seen < started && m.node != node_id {
+                        m.node = node;
+                    }
+                }
+                None => {
+                    self.members.insert(
+                        id,
+                        Member {
+                            name: name.clone(),
+                            node,
+                            seen: started,
+                        },
+                    );
+                    self.tell(&self.presence(room, id, &name, true), None);
+                }
+            }
+        }
+        // Later reads start later: older departures no longer matter.
+        self.left.retain(|_, at| *at >= started);
+    }
 }
 
-/// The task that owns the node's room views.
+/// The history a joiner gets: the lines read, then the live lines that
+/// arrived while joining and are newer than the last line read (a line
+/// stored just before the read may also have arrived live), the newest
+/// [`HISTORY_ON_JOIN`] of them, oldest first.
+fn merge_history(read: Vec<ChatView>, live: VecDeque<ChatView>) -> Vec<ChatView> {
+    let mut history = read;
+    let last = history.last().and_then(|l| history::id_key(&l.id));
+    let seen: HashSet<String> = history.iter().map(|l| l.id.clone()).collect();
+    history.extend(
+        live.into_iter()
+            .filter(|line| match (last, history::id_key(&line.id)) {
+                (Some(last), Some(key)) => key > last,
+                _ => !seen.contains(&line.id),
+            }),
+    );
+    let excess = history.len().saturating_sub(HISTORY_ON_JOIN);
+    history.drain(..excess);
+    history
+}
+
+/// The task that owns the node's room views. It never waits on Redis:
+/// subscriptions, presence writes and reads, and history reads run in other
+/// tasks and report back.
 #[derive(Debug)]
 struct LobbyTask {
     node_id: String,
     bus: Arc<dyn Bus>,
+    history: Arc<dyn ChatHistory>,
+    follower: Follower,
+    /// This node's presence writes (multi-node mode).
+    writer: Option<PresenceWriter>,
+    /// Shared presence, for reconciliation reads (multi-node mode).
     presence: Option<RedisPresence>,
+    /// Where helper tasks report.
+    reports: mpsc::UnboundedSender<Report>,
     rooms: HashMap<String, Room>,
     live_nodes: Vec<String>,
+    next_generation: u64,
+    next_join: u64,
+    /// A reconciliation read is under way.
+    reconciling: bool,
 }
+
+/// The first wait before reading a history again; it doubles up to
+/// [`HISTORY_MAX_BACKOFF`].
+const HISTORY_MIN_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest wait between history reads while Redis fails.
+const HISTORY_MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 impl LobbyTask {
     async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut deliveries: mpsc::Receiver<Delivery>,
+        mut followed: mpsc::UnboundedReceiver<Followed>,
+        mut reports: mpsc::UnboundedReceiver<Report>,
     ) {
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(command) => self.handle(command).await,
+                    Some(command) => self.handle(command),
                     None => return,
                 },
                 Some(delivery) = deliveries.recv() => self.deliver(delivery),
+                Some(done) = followed.recv() => self.followed(done),
+                Some(report) = reports.recv() => self.report(report),
             }
         }
     }
 
-    async fn handle(&mut self, command: Command) {
+    fn handle(&mut self, command: Command) {
         match command {
-            Command::Join {
-                room,
-                member,
-                reply,
-            } => {
-                let members = self.join(&room, member).await;
-                let _ = reply.send(members);
-            }
+            Command::Join { room, member } => self.join(&room, member),
             Command::Leave {
                 room,
                 player_id,
                 conn_id,
-            } => self.leave(&room, player_id, conn_id).await,
+                answer,
+            } => {
+                self.leave(&room, player_id, conn_id);
+                let left = ServerMsg::RoomLeft { room };
+                let _ = answer.push(Bytes::from(encode(&left)), close::TOO_SLOW);
+            }
             Command::Disconnected { player_id, conn_id } => {
                 let rooms: Vec<String> = self
                     .rooms
@@ -305,128 +544,283 @@ impl LobbyTask {
                     .filter(|(_, r)| {
                         r.local
                             .get(&player_id)
-                            .is_some_and(|m| m.conn_id == conn_id)
+                            .is_some_and(|l| l.member.conn_id == conn_id)
                     })
                     .map(|(name, _)| name.clone())
                     .collect();
                 for room in rooms {
-                    self.leave(&room, player_id, conn_id).await;
+                    self.leave(&room, player_id, conn_id);
                 }
             }
             Command::NodesChanged { live } => self.nodes_changed(live),
             Command::Refresh => {
-                if let Some(presence) = self.presence.clone() {
-                    let rooms: Vec<String> = self.rooms.keys().cloned().collect();
-                    tokio::spawn(async move {
-                        if let Err(e) = presence.refresh(&rooms).await {
-                            warn!(error = %e, "could not refresh room presence");
-                        }
-                    });
+                if let Some(writer) = &self.writer {
+                    writer.refresh();
                 }
+                self.start_reconciling();
             }
         }
     }
 
-    /// Starts following a room: subscribe first, then read who is there, so
-    /// no change falls between the two (changes read twice are idempotent).
-    async fn follow(&mut self, room: &str) -> Room {
-        let mut view = Room::default();
-        if let Err(e) = self.bus.subscribe(&Topic::Room(room.to_owned())).await {
-            warn!(room, error = %e, "could not subscribe to a room; it works on this node only until the bus is back");
-        }
-        if let Some(presence) = &self.presence {
-            match presence.members(room, &self.live_nodes).await {
-                Ok(members) => {
-                    for (id, name, node) in members {
-                        view.members.insert(id, (name, node));
-                    }
-                }
-                Err(e) => warn!(room, error = %e, "could not read who is in a room"),
-            }
-        }
-        view
+    /// The live nodes other than this one.
+    fn other_nodes(&self) -> Vec<String> {
+        self.live_nodes
+            .iter()
+            .filter(|n| **n != self.node_id)
+            .cloned()
+            .collect()
     }
 
-    async fn join(&mut self, room: &str, member: LocalMember) -> Vec<MemberView> {
+    /// Announces a presence change of a member of this node: stored first
+    /// in multi-node mode, then on the bus.
+    fn announce(&self, room: &str, player_id: PlayerId, name: &str, joined: bool) {
+        let msg = BusMessage::Presence {
+            room: room.to_owned(),
+            player_id,
+            name: name.to_owned(),
+            node: self.node_id.clone(),
+            joined,
+        };
+        match &self.writer {
+            Some(writer) if joined => writer.add(room, player_id, name, msg),
+            Some(writer) => writer.remove(room, player_id, msg),
+            None => self.bus.publish(&Topic::Room(room.to_owned()), msg),
+        }
+    }
+
+    fn join(&mut self, room: &str, member: LocalMember) {
+        let now = Instant::now();
         if !self.rooms.contains_key(room) {
-            let view = self.follow(room).await;
-            self.rooms.insert(room.to_owned(), view);
+            // Subscribing happens in the follower, which reports back; until
+            // then joins wait, and everything else goes on.
+            let generation = self.next_generation;
+            self.next_generation += 1;
+            self.follower.follow(room, generation, self.other_nodes());
+            self.rooms.insert(room.to_owned(), Room::new(generation));
         }
+        let join_id = self.next_join;
+        self.next_join += 1;
         let node_id = self.node_id.clone();
         let Some(view) = self.rooms.get_mut(room) else {
-            return Vec::new();
+            return;
         };
         let (player_id, name) = (member.player_id, member.name.clone());
+        let outbox = Arc::clone(&member.outbox);
         let already_here = view.local.contains_key(&player_id);
-        view.local.insert(player_id, member);
-        view.members
-            .insert(player_id, (name.clone(), node_id.clone()));
+        view.local.insert(
+            player_id,
+            Local {
+                member,
+                joining: Some(Joining {
+                    join_id,
+                    lines: VecDeque::new(),
+                }),
+            },
+        );
+        view.left.remove(&player_id);
+        view.members.insert(
+            player_id,
+            Member {
+                name: name.clone(),
+                node: node_id,
+                seen: now,
+            },
+        );
+        let ready = view.ready;
         if !already_here {
             view.tell(
                 &view.presence(room, player_id, &name, true),
                 Some(player_id),
             );
-            self.bus.publish(
-                &Topic::Room(room.to_owned()),
-                BusMessage::Presence {
-                    room: room.to_owned(),
-                    player_id,
-                    name: name.clone(),
-                    node: node_id,
-                    joined: true,
-                },
-            );
+            self.announce(room, player_id, &name, true);
         }
-        if let Some(presence) = self.presence.clone() {
-            let room = room.to_owned();
-            tokio::spawn(async move {
-                if let Err(e) = presence.add(&room, player_id, &name).await {
-                    warn!(room, error = %e, "could not record room presence");
-                }
-            });
+        if ready {
+            self.read_history(room, player_id, join_id, outbox);
         }
-        view.member_views()
     }
 
-    async fn leave(&mut self, room: &str, player_id: PlayerId, conn_id: u64) {
+    /// Reads a joining member's history in its own task, retrying while
+    /// Redis fails (the join waits) until it answers or the member's
+    /// connection is gone.
+    fn read_history(&self, room: &str, player_id: PlayerId, join_id: u64, outbox: Arc<Outbox>) {
+        let history = Arc::clone(&self.history);
+        let reports = self.reports.clone();
+        let room = room.to_owned();
+        tokio::spawn(async move {
+            let mut backoff = HISTORY_MIN_BACKOFF;
+            let lines = loop {
+                match history.recent(&room, HISTORY_ON_JOIN).await {
+                    Ok(lines) => break lines,
+                    Err(e) => {
+                        if backoff == HISTORY_MIN_BACKOFF {
+                            warn!(room, error = %e, "chat history unavailable; the join waits for it");
+                        }
+                        if outbox.is_closing() || reports.is_closed() {
+                            return;
+                        }
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(HISTORY_MAX_BACKOFF);
+                    }
+                }
+            };
+            let _ = reports.send(Report::History {
+                room,
+                player_id,
+                join_id,
+                lines,
+            });
+        });
+    }
+
+    /// A room is subscribed: take in who was there, then answer its joins.
+    fn followed(&mut self, followed: Followed) {
+        let Followed {
+            room,
+            generation,
+            snapshot,
+        } = followed;
+        let node_id = self.node_id.clone();
+        let Some(view) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        if view.generation != generation || view.ready {
+            return;
+        }
+        view.ready = true;
+        if let Some(snapshot) = snapshot {
+            view.reconcile(&room, &node_id, snapshot);
+        }
+        let joining: Vec<(PlayerId, u64, Arc<Outbox>)> = view
+            .local
+            .values()
+            .filter_map(|l| {
+                let j = l.joining.as_ref()?;
+                Some((l.member.player_id, j.join_id, Arc::clone(&l.member.outbox)))
+            })
+            .collect();
+        for (player_id, join_id, outbox) in joining {
+            self.read_history(&room, player_id, join_id, outbox);
+        }
+    }
+
+    fn report(&mut self, report: Report) {
+        match report {
+            Report::History {
+                room,
+                player_id,
+                join_id,
+                lines,
+            } => self.answer_join(&room, player_id, join_id, lines),
+            Report::Reconciled {
+                rooms,
+                started,
+                nodes,
+                members,
+            } => {
+                self.reconciling = false;
+                for ((room, generation), members) in rooms.into_iter().zip(members) {
+                    let Some(view) = self.rooms.get_mut(&room) else {
+                        continue;
+                    };
+                    if view.generation != generation || !view.ready {
+                        continue;
+                    }
+                    let snapshot = Snapshot {
+                        started,
+                        nodes: nodes.clone(),
+                        members,
+                    };
+                    view.reconcile(&room, &self.node_id, snapshot);
+                }
+            }
+            Report::ReconcileFailed => self.reconciling = false,
+        }
+    }
+
+    /// Sends `room_joined`: the members now, the history read, and the live
+    /// lines that arrived since and are newer than it, oldest first.
+    fn answer_join(&mut self, room: &str, player_id: PlayerId, join_id: u64, lines: Vec<ChatView>) {
+        let Some(view) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let Some(local) = view.local.get_mut(&player_id) else {
+            return;
+        };
+        let Some(joining) = local.joining.take_if(|j| j.join_id == join_id) else {
+            return;
+        };
+        let history = merge_history(lines, joining.lines);
+        let outbox = Arc::clone(&local.member.outbox);
+        let joined = ServerMsg::RoomJoined {
+            room: room.to_owned(),
+            members: view.member_views(),
+            history,
+        };
+        let _ = outbox.push(Bytes::from(encode(&joined)), close::TOO_SLOW);
+    }
+
+    /// Reads who is in every followed room on the other live nodes, in its
+    /// own task; one read at a time.
+    fn start_reconciling(&mut self) {
+        let Some(presence) = self.presence.clone() else {
+            return;
+        };
+        if self.reconciling {
+            return;
+        }
+        let rooms: Vec<(String, u64)> = self
+            .rooms
+            .iter()
+            .filter(|(_, v)| v.ready)
+            .map(|(room, v)| (room.clone(), v.generation))
+            .collect();
+        let nodes = self.other_nodes();
+        if rooms.is_empty() || nodes.is_empty() {
+            return;
+        }
+        self.reconciling = true;
+        let reports = self.reports.clone();
+        tokio::spawn(async move {
+            let names: Vec<String> = rooms.iter().map(|(room, _)| room.clone()).collect();
+            let started = Instant::now();
+            let report = match presence.snapshot(&names, &nodes).await {
+                Ok(members) => Report::Reconciled {
+                    rooms,
+                    started,
+                    nodes,
+                    members,
+                },
+                Err(e) => {
+                    debug!(error = %e, "could not read room presence to reconcile");
+                    Report::ReconcileFailed
+                }
+            };
+            let _ = reports.send(report);
+        });
+    }
+
+    fn leave(&mut self, room: &str, player_id: PlayerId, conn_id: u64) {
         let Some(view) = self.rooms.get_mut(room) else {
             return;
         };
         if view
             .local
             .get(&player_id)
-            .is_none_or(|m| m.conn_id != conn_id)
+            .is_none_or(|l| l.member.conn_id != conn_id)
         {
             return;
         }
-        let Some(member) = view.local.remove(&player_id) else {
+        let Some(local) = view.local.remove(&player_id) else {
             return;
         };
+        let name = local.member.name;
         view.members.remove(&player_id);
-        view.tell(&view.presence(room, player_id, &member.name, false), None);
-        self.bus.publish(
-            &Topic::Room(room.to_owned()),
-            BusMessage::Presence {
-                room: room.to_owned(),
-                player_id,
-                name: member.name.clone(),
-                node: self.node_id.clone(),
-                joined: false,
-            },
-        );
-        if let Some(presence) = self.presence.clone() {
-            let room = room.to_owned();
-            tokio::spawn(async move {
-                if let Err(e) = presence.remove(&room, player_id).await {
-                    warn!(room, error = %e, "could not remove room presence");
-                }
-            });
-        }
-        if view.local.is_empty() {
+        view.tell(&view.presence(room, player_id, &name, false), None);
+        let empty = view.local.is_empty();
+        self.announce(room, player_id, &name, false);
+        if empty {
             self.rooms.remove(room);
-            if let Err(e) = self.bus.unsubscribe(&Topic::Room(room.to_owned())).await {
-                warn!(room, error = %e, "could not unsubscribe from a room");
-            }
+            self.follower.unfollow(room);
         }
     }
 
@@ -435,8 +829,8 @@ impl LobbyTask {
             let gone: Vec<(PlayerId, String)> = view
                 .members
                 .iter()
-                .filter(|(_, (_, node))| *node != self.node_id && !live.contains(node))
-                .map(|(id, (name, _))| (*id, name.clone()))
+                .filter(|(_, m)| m.node != self.node_id && !live.contains(&m.node))
+                .map(|(id, m)| (*id, m.name.clone()))
                 .collect();
             for (id, name) in gone {
                 view.members.remove(&id);
@@ -458,9 +852,7 @@ impl LobbyTask {
         };
         let from_here = delivery.envelope.from == self.node_id;
         match delivery.envelope.msg {
-            BusMessage::Chat(line) => {
-                view.tell(&ServerMsg::Chat(line), None);
-            }
+            BusMessage::Chat(line) => view.chat(line),
             // This node applied its own presence changes when they happened.
             BusMessage::Presence { .. } if from_here => {}
             BusMessage::Presence {
@@ -473,8 +865,16 @@ impl LobbyTask {
                 let changed = view
                     .members
                     .get(&player_id)
-                    .is_none_or(|(n, at)| *n != name || *at != node);
-                view.members.insert(player_id, (name.clone(), node));
+                    .is_none_or(|m| m.name != name || m.node != node);
+                view.left.remove(&player_id);
+                view.members.insert(
+                    player_id,
+                    Member {
+                        name: name.clone(),
+                        node,
+                        seen: Instant::now(),
+                    },
+                );
                 if changed {
                     view.tell(&view.presence(room, player_id, &name, true), None);
                 }
@@ -488,12 +888,9 @@ impl LobbyTask {
             } => {
                 // Only the node a member is on can take them out: a player who
                 // moved to another node must not vanish with the old one.
-                if view
-                    .members
-                    .get(&player_id)
-                    .is_some_and(|(_, at)| *at == node)
-                {
+                if view.members.get(&player_id).is_some_and(|m| m.node == node) {
                     view.members.remove(&player_id);
+                    view.left.insert(player_id, Instant::now());
                     view.tell(&view.presence(room, player_id, &name, false), None);
                 }
             }
@@ -548,6 +945,109 @@ mod tests {
         assert_eq!(
             valid_text(&"é".repeat(200)).map(|t| t.chars().count()),
             Some(200)
+        );
+    }
+
+    fn line(id: &str) -> ChatView {
+        ChatView {
+            room: "r".into(),
+            id: id.into(),
+            player_id: PlayerId(1),
+            name: "ada".into(),
+            text: id.into(),
+            sent_at_ms: 0,
+        }
+    }
+
+    fn ids(lines: &[ChatView]) -> Vec<&str> {
+        lines.iter().map(|l| l.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_joiner_gets_history_then_newer_live_lines_once_each() {
+        let read = vec![line("5-1"), line("5-2"), line("7-1")];
+        // "7-1" was stored before the read and also arrived live.
+        let live = VecDeque::from(vec![line("7-1"), line("8-1"), line("10-1")]);
+        assert_eq!(
+            ids(&merge_history(read, live)),
+            ["5-1", "5-2", "7-1", "8-1", "10-1"],
+            "numeric order, not text order"
+        );
+        assert_eq!(
+            ids(&merge_history(
+                Vec::new(),
+                VecDeque::from(vec![line("1-1")])
+            )),
+            ["1-1"]
+        );
+        let read: Vec<ChatView> = (1..=50).map(|i| line(&format!("{i}-0"))).collect();
+        let merged = merge_history(read, VecDeque::from(vec![line("51-0")]));
+        assert_eq!(merged.len(), HISTORY_ON_JOIN, "the newest 50");
+        assert_eq!(
+            (merged[0].id.as_str(), merged[49].id.as_str()),
+            ("2-0", "51-0")
+        );
+    }
+
+    fn member(name: &str, node: &str, seen: Instant) -> Member {
+        Member {
+            name: name.into(),
+            node: node.into(),
+            seen,
+        }
+    }
+
+    fn names(room: &Room) -> Vec<String> {
+        room.member_views().into_iter().map(|m| m.name).collect()
+    }
+
+    #[test]
+    fn reconciling_trusts_the_read_for_older_news_and_the_bus_for_newer() {
+        let t0 = Instant::now();
+        let read_at = t0 + Duration::from_secs(10);
+        let after = read_at + Duration::from_millis(1);
+        let mut room = Room::new(1);
+        // Known before the read: a ghost on b (left while the bus was
+        // down), a member on b the read confirms, this node's own member.
+        room.members.insert(PlayerId(1), member("ghost", "b", t0));
+        room.members.insert(PlayerId(2), member("bea", "b", t0));
+        room.members.insert(PlayerId(3), member("me", "a", t0));
+        // Heard of on the bus after the read started: joined (not yet in the
+        // read), and left (still in the read).
+        room.members.insert(PlayerId(4), member("new", "c", after));
+        room.left.insert(PlayerId(5), after);
+        // On a node that was not read: left alone.
+        room.members.insert(PlayerId(6), member("far", "d", t0));
+        let stored = vec![
+            (PlayerId(2), "bea".to_owned(), "b".to_owned()),
+            (PlayerId(5), "gone".to_owned(), "c".to_owned()),
+            // Joined while the bus was down: missing here until now.
+            (PlayerId(7), "missed".to_owned(), "c".to_owned()),
+        ];
+        room.reconcile(
+            "r",
+            "a",
+            Snapshot {
+                started: read_at,
+                nodes: vec!["b".into(), "c".into()],
+                members: stored,
+            },
+        );
+        assert_eq!(names(&room), ["bea", "far", "me", "missed", "new"]);
+        assert!(
+            room.left.contains_key(&PlayerId(5)),
+            "still newer than the read"
+        );
+        let later = Snapshot {
+            started: after + Duration::from_secs(1),
+            nodes: vec!["b".into(), "c".into()],
+            members: Vec::new(),
+        };
+        room.reconcile("r", "a", later);
+        assert_eq!(names(&room), ["far", "me"], "an empty read empties b and c");
+        assert!(
+            room.left.is_empty(),
+            "departures older than the read are forgotten"
         );
     }
 }

@@ -1,12 +1,28 @@
-//! Room membership in Redis, so a node that starts following a room learns
-//! who is already in it on other nodes. Each node keeps one hash per room,
-//! `{prefix}:presence:{room}:{node}` (player id → name), with a TTL it
-//! refreshes while it lives, so a dead node's members vanish on their own.
+//! Room membership in Redis, so every node can learn who is in a room on the
+//! others, and rebuild that after Redis lost data or bus messages.
+//!
+//! Each node keeps one hash per room, `{prefix}:presence:{room}:{node}`
+//! (player id → name), with a TTL it refreshes while it lives, so a dead
+//! node's members vanish on their own.
+//!
+//! One [`PresenceWriter`] task per node writes that node's hashes, in the
+//! order the lobby changed them, so a quick join then leave can never land
+//! as leave then join (a ghost). It keeps the membership it means Redis to
+//! hold, and re-asserts it (writes it whole) whenever it cannot be sure
+//! Redis holds it: after a failed write, and when the periodic refresh finds
+//! a hash gone (Redis restarted empty, or the key expired during an outage).
+//! A presence change is announced on the bus only after it is stored, like
+//! a chat line, so a node reading the hashes never misses a member it
+//! already heard of from the bus.
 
+use crate::bus::{Bus, BusMessage, Topic};
 use redis::aio::ConnectionManager;
 use skirmish_shared::proto::PlayerId;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
 
 /// Room membership shared through Redis.
 #[derive(Clone)]
@@ -29,6 +45,27 @@ impl std::fmt::Debug for RedisPresence {
 /// A member as stored: who, their name, and their node.
 pub type StoredMember = (PlayerId, String, String);
 
+/// One change to this node's membership, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Change {
+    /// A player of this node is in a room.
+    Add {
+        room: String,
+        player_id: PlayerId,
+        name: String,
+    },
+    /// A player of this node left a room.
+    Remove { room: String, player_id: PlayerId },
+}
+
+impl Change {
+    fn room(&self) -> &str {
+        match self {
+            Change::Add { room, .. } | Change::Remove { room, .. } => room,
+        }
+    }
+}
+
 impl RedisPresence {
     /// This node's presence; entries live `ttl` past the last refresh.
     pub fn new(conn: ConnectionManager, prefix: &str, node_id: &str, ttl: Duration) -> Self {
@@ -44,27 +81,8 @@ impl RedisPresence {
         format!("{}:presence:{room}:{node}", self.prefix)
     }
 
-    /// Records a member of this node in a room.
-    pub async fn add(&self, room: &str, player_id: PlayerId, name: &str) -> redis::RedisResult<()> {
-        let key = self.key(room, &self.node_id);
-        let mut conn = self.conn.clone();
-        redis::pipe()
-            .hset(&key, player_id.to_string(), name)
-            .ignore()
-            .pexpire(&key, self.ttl.as_millis() as i64)
-            .ignore()
-            .query_async(&mut conn)
-            .await
-    }
-
-    /// Forgets a member of this node.
-    pub async fn remove(&self, room: &str, player_id: PlayerId) -> redis::RedisResult<()> {
-        let mut conn = self.conn.clone();
-        redis::cmd("HDEL")
-            .arg(self.key(room, &self.node_id))
-            .arg(player_id.to_string())
-            .query_async(&mut conn)
-            .await
+    fn ttl_ms(&self) -> i64 {
+        self.ttl.as_millis() as i64
     }
 
     /// Everyone in a room on the given nodes.
@@ -73,33 +91,379 @@ impl RedisPresence {
         room: &str,
         nodes: &[String],
     ) -> redis::RedisResult<Vec<StoredMember>> {
+        let rooms = [room.to_owned()];
+        Ok(self
+            .snapshot(&rooms, nodes)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_default())
+    }
+
+    /// Everyone in each of `rooms` on the given nodes, in the rooms' order,
+    /// read in one round trip.
+    pub async fn snapshot(
+        &self,
+        rooms: &[String],
+        nodes: &[String],
+    ) -> redis::RedisResult<Vec<Vec<StoredMember>>> {
+        if rooms.is_empty() || nodes.is_empty() {
+            return Ok(vec![Vec::new(); rooms.len()]);
+        }
         let mut pipe = redis::pipe();
-        for node in nodes {
-            pipe.hgetall(self.key(room, node));
+        for room in rooms {
+            for node in nodes {
+                pipe.hgetall(self.key(room, node));
+            }
         }
         let mut conn = self.conn.clone();
         let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
-        Ok(nodes
+        let mut hashes = hashes.into_iter();
+        Ok(rooms
             .iter()
-            .zip(hashes)
-            .flat_map(|(node, hash)| {
-                hash.into_iter()
-                    .filter_map(move |(id, name)| Some((id.parse().ok()?, name, node.clone())))
+            .map(|_| {
+                nodes
+                    .iter()
+                    .zip(hashes.by_ref())
+                    .flat_map(|(node, hash)| {
+                        hash.into_iter().filter_map(move |(id, name)| {
+                            Some((id.parse().ok()?, name, node.clone()))
+                        })
+                    })
+                    .collect()
             })
             .collect())
     }
 
-    /// Keeps this node's entries alive in the given rooms.
-    pub async fn refresh(&self, rooms: &[String]) -> redis::RedisResult<()> {
+    /// Extends the life of this node's hashes in `rooms`; says, per room,
+    /// whether the hash was still there.
+    async fn touch(&self, rooms: &[&String]) -> redis::RedisResult<Vec<bool>> {
         if rooms.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
         for room in rooms {
-            pipe.pexpire(self.key(room, &self.node_id), self.ttl.as_millis() as i64)
+            pipe.pexpire(self.key(room, &self.node_id), self.ttl_ms());
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async(&mut conn).await
+    }
+
+    /// Applies `changes` one by one, and writes each room of `whole` anew
+    /// (its hash replaced by exactly these members), in one transaction.
+    async fn write(
+        &self,
+        changes: &[Change],
+        whole: &[(&String, Option<&HashMap<PlayerId, String>>)],
+    ) -> redis::RedisResult<()> {
+        if changes.is_empty() && whole.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for change in changes {
+            let key = self.key(change.room(), &self.node_id);
+            match change {
+                Change::Add {
+                    player_id, name, ..
+                } => {
+                    pipe.hset(&key, player_id.to_string(), name)
+                        .ignore()
+                        .pexpire(&key, self.ttl_ms())
+                        .ignore();
+                }
+                Change::Remove { player_id, .. } => {
+                    pipe.hdel(&key, player_id.to_string()).ignore();
+                }
+            }
+        }
+        for (room, members) in whole {
+            let key = self.key(room, &self.node_id);
+            pipe.del(&key).ignore();
+            let Some(members) = members.filter(|m| !m.is_empty()) else {
+                continue;
+            };
+            let fields: Vec<(String, &str)> = members
+                .iter()
+                .map(|(id, name)| (id.to_string(), name.as_str()))
+                .collect();
+            pipe.hset_multiple(&key, &fields)
+                .ignore()
+                .pexpire(&key, self.ttl_ms())
                 .ignore();
         }
         let mut conn = self.conn.clone();
         pipe.query_async(&mut conn).await
+    }
+}
+
+/// What the lobby asks of the writer.
+#[derive(Debug)]
+enum Write {
+    /// Store a change, then announce it on the room's topic.
+    Change(Change, BusMessage),
+    /// Keep this node's hashes alive, and re-assert any that are gone.
+    Refresh,
+}
+
+/// The handle of this node's presence writer task.
+#[derive(Clone, Debug)]
+pub struct PresenceWriter {
+    writes: mpsc::UnboundedSender<Write>,
+}
+
+/// Changes written in one transaction at most.
+const BATCH: usize = 256;
+
+/// The first wait before writing again after a failure; it doubles up to
+/// [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest wait between attempts while Redis fails.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+impl PresenceWriter {
+    /// Starts the writer of `presence`'s node, announcing stored changes on
+    /// `bus`. It stops when every handle is gone.
+    pub fn start(presence: RedisPresence, bus: Arc<dyn Bus>) -> PresenceWriter {
+        let (writes, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_writer(presence, bus, rx));
+        PresenceWriter { writes }
+    }
+
+    /// Records that a player of this node is in a room; `announce` goes on
+    /// the room's topic once that is stored.
+    pub fn add(&self, room: &str, player_id: PlayerId, name: &str, announce: BusMessage) {
+        let change = Change::Add {
+            room: room.to_owned(),
+            player_id,
+            name: name.to_owned(),
+        };
+        let _ = self.writes.send(Write::Change(change, announce));
+    }
+
+    /// Records that a player of this node left a room; `announce` goes on
+    /// the room's topic once that is stored.
+    pub fn remove(&self, room: &str, player_id: PlayerId, announce: BusMessage) {
+        let change = Change::Remove {
+            room: room.to_owned(),
+            player_id,
+        };
+        let _ = self.writes.send(Write::Change(change, announce));
+    }
+
+    /// Keeps this node's entries from expiring, and writes again any that
+    /// Redis lost.
+    pub fn refresh(&self) {
+        let _ = self.writes.send(Write::Refresh);
+    }
+}
+
+/// What the writer means Redis to hold for this node, and which rooms it
+/// cannot be sure Redis holds right.
+#[derive(Debug, Default)]
+struct Intent {
+    /// This node's members per room, as the lobby last said.
+    rooms: HashMap<String, HashMap<PlayerId, String>>,
+    /// Rooms to write whole at the next attempt.
+    unsure: HashSet<String>,
+}
+
+impl Intent {
+    fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Add {
+                room,
+                player_id,
+                name,
+            } => {
+                self.rooms
+                    .entry(room.clone())
+                    .or_default()
+                    .insert(*player_id, name.clone());
+            }
+            Change::Remove { room, player_id } => {
+                if let Some(members) = self.rooms.get_mut(room) {
+                    members.remove(player_id);
+                }
+            }
+        }
+    }
+
+    /// Rooms written whole at the next attempt, with their members (`None`:
+    /// nobody here any more, the hash goes).
+    fn whole(&self) -> Vec<(&String, Option<&HashMap<PlayerId, String>>)> {
+        self.unsure
+            .iter()
+            .map(|room| (room, self.rooms.get(room)))
+            .collect()
+    }
+
+    /// After a successful write: every hash is as meant; empty rooms (their
+    /// hashes deleted) are forgotten.
+    fn written(&mut self) {
+        self.unsure.clear();
+        self.rooms.retain(|_, members| !members.is_empty());
+    }
+}
+
+async fn run_writer(
+    presence: RedisPresence,
+    bus: Arc<dyn Bus>,
+    mut writes: mpsc::UnboundedReceiver<Write>,
+) {
+    let mut intent = Intent::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut backoff = MIN_BACKOFF;
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    let mut failing = false;
+    loop {
+        let retry_due = match retry_at {
+            None => {
+                if writes.recv_many(&mut batch, BATCH).await == 0 {
+                    return;
+                }
+                false
+            }
+            Some(at) => tokio::select! {
+                n = writes.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        return;
+                    }
+                    false
+                }
+                () = tokio::time::sleep_until(at) => true,
+            },
+        };
+        let mut changes = Vec::with_capacity(batch.len());
+        let mut announcements = Vec::with_capacity(batch.len());
+        let mut refresh = false;
+        for write in batch.drain(..) {
+            match write {
+                Write::Change(change, announce) => {
+                    intent.apply(&change);
+                    announcements.push((change.room().to_owned(), announce));
+                    changes.push(change);
+                }
+                Write::Refresh => refresh = true,
+            }
+        }
+        if retry_at.is_some() && !retry_due {
+            // Still waiting out a failure: these rooms are written whole at
+            // the retry. Their announcements are dropped, as the bus drops
+            // messages while Redis is away; other nodes catch up from the
+            // hashes.
+            for change in &changes {
+                intent.unsure.insert(change.room().to_owned());
+            }
+            continue;
+        }
+        retry_at = None;
+        match write_once(&presence, &mut intent, &changes, refresh).await {
+            Ok(()) => {
+                if failing {
+                    info!("room presence is written again");
+                    failing = false;
+                }
+                backoff = MIN_BACKOFF;
+                for (room, msg) in announcements {
+                    bus.publish(&Topic::Room(room), msg);
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    warn!(error = %e, "could not write room presence; will write it whole when Redis answers");
+                    failing = true;
+                }
+                for change in &changes {
+                    intent.unsure.insert(change.room().to_owned());
+                }
+                retry_at = Some(tokio::time::Instant::now() + backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// One attempt: on a refresh, extends every hash and marks the ones Redis
+/// lost; then applies the changes to rooms Redis holds right, and writes the
+/// others whole.
+async fn write_once(
+    presence: &RedisPresence,
+    intent: &mut Intent,
+    changes: &[Change],
+    refresh: bool,
+) -> redis::RedisResult<()> {
+    if refresh {
+        let rooms: Vec<&String> = intent
+            .rooms
+            .iter()
+            .filter(|(room, members)| !members.is_empty() && !intent.unsure.contains(*room))
+            .map(|(room, _)| room)
+            .collect();
+        let kept = presence.touch(&rooms).await?;
+        let lost: Vec<String> = rooms
+            .into_iter()
+            .zip(kept)
+            .filter(|(_, kept)| !kept)
+            .map(|(room, _)| room.clone())
+            .collect();
+        if !lost.is_empty() {
+            info!(
+                rooms = lost.len(),
+                "room presence was gone from Redis; writing it again"
+            );
+        }
+        intent.unsure.extend(lost);
+    }
+    // A room written whole already includes its changes.
+    let changes: Vec<Change> = changes
+        .iter()
+        .filter(|c| !intent.unsure.contains(c.room()))
+        .cloned()
+        .collect();
+    presence.write(&changes, &intent.whole()).await?;
+    intent.written();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(room: &str, id: u64, name: &str) -> Change {
+        Change::Add {
+            room: room.into(),
+            player_id: PlayerId(id),
+            name: name.into(),
+        }
+    }
+
+    fn remove(room: &str, id: u64) -> Change {
+        Change::Remove {
+            room: room.into(),
+            player_id: PlayerId(id),
+        }
+    }
+
+    #[test]
+    fn the_intent_follows_changes_in_order_and_forgets_empty_rooms_once_written() {
+        let mut intent = Intent::default();
+        // A join then a leave, applied in order, leaves nobody: no ghost.
+        intent.apply(&add("a", 1, "ada"));
+        intent.apply(&remove("a", 1));
+        intent.apply(&add("b", 2, "bob"));
+        intent.unsure.insert("a".into());
+        let whole = intent.whole();
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].0, "a");
+        assert!(
+            whole[0].1.is_some_and(HashMap::is_empty),
+            "an emptied room is written as gone"
+        );
+        intent.written();
+        assert!(intent.unsure.is_empty());
+        assert_eq!(intent.rooms.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(intent.rooms["b"][&PlayerId(2)], "bob");
     }
 }

@@ -1,0 +1,579 @@
+//! The lobby end to end on real nodes and real WebSockets: chat limits and
+//! validation, the typing throttle, the history a late joiner gets, and
+//! presence and joins through a Redis that hangs, restarts empty, or is fed
+//! quick changes.
+
+use skirmish_client_sim::{Connection, Incoming};
+use skirmish_server::bus::{Bus, BusMessage, LocalHub, Topic};
+use skirmish_server::lobby::{PresenceWriter, RedisPresence};
+use skirmish_server::redis_conn;
+use skirmish_shared::proto::{ChatView, ClientMsg, PlayerId, ServerMsg};
+use skirmish_tests::redis::RedisServer;
+use skirmish_tests::{Player, TestNode, WAIT, cluster_config, recv, test_config};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+async fn chat(player: &mut Player, room: &str, text: &str) {
+    player
+        .conn
+        .send(&ClientMsg::Chat {
+            room: room.to_owned(),
+            text: text.to_owned(),
+        })
+        .await
+        .expect("send chat");
+}
+
+/// Posts a line and says whether it was posted (it came back) or refused
+/// as `chat_rate_limited`; any other error fails the test.
+async fn try_chat(player: &mut Player, room: &str, text: &str) -> bool {
+    chat(player, room, text).await;
+    player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Chat(line)) if line.text == text => Some(true),
+            Incoming::Msg(ServerMsg::Error { code, .. }) => {
+                assert_eq!(code.as_str(), "chat_rate_limited", "unexpected error");
+                Some(false)
+            }
+            _ => None,
+        })
+        .await
+}
+
+/// Reads whatever arrives for `window`.
+async fn drain(player: &mut Player, window: Duration) -> Vec<Incoming> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok(m)) = tokio::time::timeout_at(deadline, player.conn.recv()).await {
+        seen.push(m);
+    }
+    seen
+}
+
+fn chat_lines(seen: &[Incoming]) -> Vec<&ChatView> {
+    seen.iter()
+        .filter_map(|m| match m {
+            Incoming::Msg(ServerMsg::Chat(line)) => Some(line),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A line id's order: `<ms>-<seq>`, compared as numbers.
+fn id_key(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').expect("an id is <ms>-<seq>");
+    (
+        ms.parse().expect("ms is a number"),
+        seq.parse().expect("seq is a number"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_past_the_burst_is_refused_and_reconnecting_does_not_refill_it() {
+    // Regression: the chat rate belonged to the connection, so a player
+    // could reconnect for a fresh burst.
+    let node = TestNode::start(test_config()).await;
+    let mut ada = Player::connect(&node, "ada").await;
+    let mut bob = Player::connect(&node, "bob").await;
+    ada.join_room("tavern").await;
+    bob.join_room("tavern").await;
+
+    let started = Instant::now();
+    for i in 0..5 {
+        assert!(
+            try_chat(&mut ada, "tavern", &format!("burst {i}")).await,
+            "line {i} of the burst"
+        );
+    }
+    assert!(
+        !try_chat(&mut ada, "tavern", "one too many").await,
+        "the sixth line at once is chat_rate_limited"
+    );
+    let seen = drain(&mut bob, Duration::from_millis(500)).await;
+    let texts: Vec<&str> = chat_lines(&seen).iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["burst 0", "burst 1", "burst 2", "burst 3", "burst 4"],
+        "the refused line was not posted"
+    );
+
+    // The same player on a new connection (the old one closed) has the
+    // same bucket.
+    ada.conn.close().await;
+    ada.conn = Connection::connect(&node.url(), &ada.session.token)
+        .await
+        .expect("reconnect");
+    ada.wait_for(|m| matches!(m, Incoming::Msg(ServerMsg::Welcome { .. })).then_some(()))
+        .await;
+    ada.join_room("tavern").await;
+    let mut posted = 0;
+    for i in 0..3 {
+        if try_chat(&mut ada, "tavern", &format!("after reconnect {i}")).await {
+            posted += 1;
+        }
+    }
+    // One bucket holds 5 lines plus one per 2 s since it was first used;
+    // a fresh one would have let all three through.
+    let refilled = (started.elapsed().as_secs_f32() * 0.5).floor() as u32;
+    assert!(
+        posted <= refilled,
+        "{posted} lines posted after reconnecting; the bucket refilled only {refilled} in {:?}",
+        started.elapsed()
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_chat_text_is_refused_as_invalid_text_and_posts_nothing() {
+    let node = TestNode::start(test_config()).await;
+    let mut ada = Player::connect(&node, "ada").await;
+    let mut bob = Player::connect(&node, "bob").await;
+    ada.join_room("tavern").await;
+    bob.join_room("tavern").await;
+
+    let too_long = "x".repeat(201);
+    for bad in [too_long.as_str(), "bell\u{7}", "line\nbreak", "   "] {
+        chat(&mut ada, "tavern", bad).await;
+        assert_eq!(ada.next_error().await, "invalid_text", "{bad:?}");
+    }
+    // 200 characters (not bytes) is the limit, and it is fine.
+    let longest = "é".repeat(200);
+    assert!(try_chat(&mut ada, "tavern", &longest).await);
+    let line = bob
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Chat(line)) => Some(line.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        line.text, longest,
+        "the first line bob sees is the good one"
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_is_relayed_to_others_at_most_once_per_two_seconds() {
+    let node = TestNode::start(test_config()).await;
+    let mut ada = Player::connect(&node, "ada").await;
+    let mut bob = Player::connect(&node, "bob").await;
+    ada.join_room("tavern").await;
+    bob.join_room("tavern").await;
+
+    let typing = ClientMsg::Typing {
+        room: "tavern".into(),
+    };
+    let burst = Instant::now();
+    for _ in 0..3 {
+        ada.conn.send(&typing).await.expect("send typing");
+    }
+    assert!(
+        burst.elapsed() < Duration::from_secs(1),
+        "the burst was sent at once"
+    );
+    let typings = |seen: &[Incoming]| {
+        seen.iter()
+            .filter(|m| matches!(m, Incoming::Msg(ServerMsg::Typing { name, .. }) if name == "ada"))
+            .count()
+    };
+    let seen = drain(&mut bob, Duration::from_secs(1)).await;
+    assert_eq!(typings(&seen), 1, "three at once relay once: {seen:?}");
+    assert_eq!(
+        typings(&drain(&mut ada, Duration::from_millis(100)).await),
+        0,
+        "not echoed to the typist"
+    );
+
+    // After the interval, typing is relayed again.
+    tokio::time::sleep(
+        Duration::from_secs(2).saturating_sub(burst.elapsed()) + Duration::from_millis(200),
+    )
+    .await;
+    ada.conn.send(&typing).await.expect("send typing");
+    let seen = drain(&mut bob, Duration::from_secs(1)).await;
+    assert_eq!(typings(&seen), 1, "relayed again after 2 s: {seen:?}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_gets_exactly_the_last_50_lines_in_order() {
+    let redis = RedisServer::start();
+    let node = TestNode::start(cluster_config(&redis.url(), "node-a", "history50")).await;
+    let mut watcher = Player::connect(&node, "watcher").await;
+    watcher.join_room("tavern").await;
+
+    // Twelve players post five lines each (each one's burst): 60 lines.
+    let mut posters = Vec::new();
+    for p in 0..12 {
+        let mut poster = Player::connect(&node, &format!("poster{p}")).await;
+        poster.join_room("tavern").await;
+        posters.push(poster);
+    }
+    for (p, poster) in posters.iter_mut().enumerate() {
+        for i in 0..5 {
+            chat(poster, "tavern", &format!("line {p}.{i}")).await;
+        }
+    }
+    let mut posted: Vec<ChatView> = Vec::new();
+    while posted.len() < 60 {
+        if let Incoming::Msg(ServerMsg::Chat(line)) = recv(&mut watcher.conn).await {
+            posted.push(line);
+        }
+    }
+    // Lines of different players may be announced in another order than
+    // they were stored; the history's order is the stored one, by id.
+    posted.sort_by_key(|l| id_key(&l.id));
+
+    let mut late = Player::connect(&node, "late").await;
+    let (_, history) = late.join_room("tavern").await;
+    assert_eq!(history.len(), 50, "the last 50 lines");
+    let ids = |lines: &[ChatView]| lines.iter().map(|l| l.id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&history),
+        ids(&posted[10..]),
+        "the newest 50, oldest first"
+    );
+    assert_eq!(
+        history.iter().map(|l| &l.text).collect::<Vec<_>>(),
+        posted[10..].iter().map(|l| &l.text).collect::<Vec<_>>()
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_waiting_on_a_hung_redis_holds_up_neither_its_player_nor_other_rooms() {
+    // Regression: the session reader awaited the join, and the lobby task
+    // awaited the room's subscription and presence read, so a Redis that
+    // did not answer stalled the joiner's inputs and every room on the node
+    // (a second or more per new room).
+    let redis = RedisServer::start();
+    let node = TestNode::start(cluster_config(&redis.url(), "node-a", "hung")).await;
+    let mut ada = Player::connect(&node, "ada").await;
+    let mut bob = Player::connect(&node, "bob").await;
+    ada.join_room("tavern").await;
+    bob.join_room("tavern").await;
+    ada.play().await;
+
+    redis.pause();
+    // Seven rooms this node does not follow yet: each needs a subscription.
+    let new_rooms: Vec<String> = (1..=7).map(|i| format!("new{i}")).collect();
+    for room in &new_rooms {
+        ada.conn
+            .send(&ClientMsg::JoinRoom { room: room.clone() })
+            .await
+            .expect("send join_room");
+    }
+    // The player goes on playing meanwhile: pings are answered and inputs
+    // applied.
+    ada.conn
+        .send(&ClientMsg::Ping { client_time: 1.0 })
+        .await
+        .expect("send ping");
+    for seq in 1..=10 {
+        ada.conn
+            .send(&ClientMsg::Input {
+                seq,
+                move_x: 0.0,
+                move_y: 0.0,
+                aim: 0.0,
+                fire: false,
+            })
+            .await
+            .expect("send input");
+    }
+    let mut answered_early = Vec::new();
+    let (mut ponged, mut acked) = (false, false);
+    while !(ponged && acked) {
+        match recv(&mut ada.conn).await {
+            Incoming::Msg(ServerMsg::Pong { .. }) => ponged = true,
+            Incoming::Msg(ServerMsg::Snapshot { ack, .. }) if ack >= 10 => acked = true,
+            Incoming::Msg(ServerMsg::RoomJoined { room, .. }) => answered_early.push(room),
+            _ => {}
+        }
+    }
+    // Another player joins a room the node follows: its members hear of it
+    // at once, though the joiner's history must wait for Redis.
+    let mut cyd = Player::connect(&node, "cyd").await;
+    cyd.conn
+        .send(&ClientMsg::JoinRoom {
+            room: "tavern".into(),
+        })
+        .await
+        .expect("send join_room");
+    let count = bob
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Presence {
+                name,
+                joined: true,
+                count,
+                ..
+            }) if name == "cyd" => Some(*count),
+            _ => None,
+        })
+        .await;
+    assert_eq!(count, 3);
+    assert!(
+        answered_early.is_empty(),
+        "joins were answered before the room was followed: {answered_early:?}"
+    );
+
+    // When Redis answers again, every join is answered.
+    redis.resume();
+    let mut answered: HashSet<String> = HashSet::new();
+    while !new_rooms.iter().all(|r| answered.contains(r)) {
+        if let Incoming::Msg(ServerMsg::RoomJoined { room, members, .. }) =
+            recv(&mut ada.conn).await
+        {
+            assert_eq!(
+                members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+                ["ada"]
+            );
+            answered.insert(room);
+        }
+    }
+    let members = cyd
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::RoomJoined { room, members, .. }) if room == "tavern" => {
+                Some(members.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        ["ada", "bob", "cyd"]
+    );
+    node.stop().await;
+}
+
+/// Who a player is told is in one room: its `room_joined`, then every
+/// presence event.
+#[derive(Debug)]
+struct RoomView {
+    room: String,
+    members: BTreeSet<String>,
+    count: u32,
+}
+
+impl RoomView {
+    fn new(room: &str, members: &[skirmish_shared::proto::MemberView]) -> RoomView {
+        RoomView {
+            room: room.to_owned(),
+            members: members.iter().map(|m| m.name.clone()).collect(),
+            count: members.len() as u32,
+        }
+    }
+
+    fn apply(&mut self, m: &Incoming) {
+        match m {
+            Incoming::Msg(ServerMsg::RoomJoined { room, members, .. }) if *room == self.room => {
+                *self = RoomView::new(room, members);
+            }
+            Incoming::Msg(ServerMsg::Presence {
+                room,
+                name,
+                joined,
+                count,
+                ..
+            }) if *room == self.room => {
+                if *joined {
+                    self.members.insert(name.clone());
+                } else {
+                    self.members.remove(name);
+                }
+                self.count = *count;
+            }
+            _ => {}
+        }
+    }
+
+    fn is(&self, names: &[&str]) -> bool {
+        self.members == names.iter().map(|n| (*n).to_owned()).collect()
+            && self.count as usize == names.len()
+    }
+}
+
+/// Reads `player`'s messages into `view` until it shows exactly `names`,
+/// failing at `deadline`.
+async fn settles(
+    player: &mut Player,
+    view: &mut RoomView,
+    names: &[&str],
+    deadline: tokio::time::Instant,
+) {
+    while !view.is(names) {
+        match tokio::time::timeout_at(deadline, player.conn.recv()).await {
+            Ok(Ok(m)) => view.apply(&m),
+            Ok(Err(e)) => panic!("connection failed: {e}"),
+            Err(_) => panic!("presence never settled on {names:?}: {view:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_agrees_on_every_node_again_after_redis_restarts_empty() {
+    // Regression: presence was only ever expired, never written again or
+    // read back, so after an empty restart (and the join and leave messages
+    // the bus dropped meanwhile) nodes kept ghosts and missed members.
+    let mut redis = RedisServer::start();
+    let prefix = "presence-restart";
+    let a = TestNode::start(cluster_config(&redis.url(), "node-a", prefix)).await;
+    let b = TestNode::start(cluster_config(&redis.url(), "node-b", prefix)).await;
+    let c = TestNode::start(cluster_config(&redis.url(), "node-c", prefix)).await;
+    let mut ada = Player::connect(&a, "ada").await;
+    let mut bob = Player::connect(&b, "bob").await;
+    let mut bea = Player::connect(&b, "bea").await;
+    let mut cyd = Player::connect(&c, "cyd").await;
+    let mut views = Vec::new();
+    for p in [&mut ada, &mut bob, &mut bea, &mut cyd] {
+        let (members, _) = p.join_room("tavern").await;
+        views.push(RoomView::new("tavern", &members));
+    }
+    let everyone = ["ada", "bea", "bob", "cyd"];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    for (p, view) in [&mut ada, &mut bob, &mut bea, &mut cyd]
+        .into_iter()
+        .zip(&mut views)
+    {
+        settles(p, view, &everyone, deadline).await;
+    }
+    let [mut ada_view, _, mut bea_view, mut cyd_view] =
+        <[RoomView; 4]>::try_from(views).expect("four views");
+
+    // Redis goes away (with everything in it). Meanwhile bob leaves on B
+    // and dan joins on C: their own nodes know at once, the others cannot.
+    redis.stop();
+    bob.conn
+        .send(&ClientMsg::LeaveRoom {
+            room: "tavern".into(),
+        })
+        .await
+        .expect("send leave_room");
+    bob.wait_for(|m| matches!(m, Incoming::Msg(ServerMsg::RoomLeft { .. })).then_some(()))
+        .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    settles(&mut bea, &mut bea_view, &["ada", "bea", "cyd"], deadline).await;
+    let mut dan = Player::connect(&c, "dan").await;
+    dan.conn
+        .send(&ClientMsg::JoinRoom {
+            room: "tavern".into(),
+        })
+        .await
+        .expect("send join_room");
+    settles(
+        &mut cyd,
+        &mut cyd_view,
+        &["ada", "bea", "bob", "cyd", "dan"],
+        deadline,
+    )
+    .await;
+
+    // The outage lasts past the registry's TTL, so the nodes also lose
+    // sight of each other.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // An empty Redis comes back: every node writes its members again and
+    // reads the others', and all agree within a few seconds.
+    redis.restart();
+    let restarted = Instant::now();
+    let (members, _) = dan
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::RoomJoined {
+                room,
+                members,
+                history,
+            }) if room == "tavern" => Some((members.clone(), history.clone())),
+            _ => None,
+        })
+        .await;
+    let mut dan_view = RoomView::new("tavern", &members);
+    let now_in = ["ada", "bea", "cyd", "dan"];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    settles(&mut ada, &mut ada_view, &now_in, deadline).await;
+    settles(&mut bea, &mut bea_view, &now_in, deadline).await;
+    settles(&mut cyd, &mut cyd_view, &now_in, deadline).await;
+    settles(&mut dan, &mut dan_view, &now_in, deadline).await;
+    println!(
+        "presence agreed on all three nodes {:?} after the restart",
+        restarted.elapsed()
+    );
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+fn presence_msg(player_id: PlayerId, joined: bool) -> BusMessage {
+    BusMessage::Presence {
+        room: "tavern".into(),
+        player_id,
+        name: "p".into(),
+        node: "node-a".into(),
+        joined,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_writes_land_in_order_and_again_after_redis_loses_them() {
+    // Regression: each presence write ran in a task of its own, so a quick
+    // join then leave could be stored as leave then join: a ghost.
+    let mut redis = RedisServer::start();
+    let client = redis_conn::client(&redis.url()).expect("client");
+    let conn = redis_conn::commands(&client).await.expect("connect");
+    let presence = RedisPresence::new(conn, "order", "node-a", Duration::from_secs(30));
+    let (bus, mut deliveries) = LocalHub::default().connect("node-a");
+    let room = Topic::Room("tavern".into());
+    bus.subscribe(&room).await.expect("subscribe");
+    let writer = PresenceWriter::start(presence.clone(), Arc::new(bus));
+
+    let (stays, flickers) = (PlayerId(1), PlayerId(2));
+    writer.add("tavern", stays, "stays", presence_msg(stays, true));
+    for _ in 0..100 {
+        writer.add("tavern", flickers, "flickers", presence_msg(flickers, true));
+        writer.remove("tavern", flickers, presence_msg(flickers, false));
+    }
+    // Each change is announced once stored, in the order made.
+    let mut announced = Vec::new();
+    while announced.len() < 201 {
+        let delivery = tokio::time::timeout(WAIT, deliveries.recv())
+            .await
+            .expect("announced in time")
+            .expect("the bus delivers");
+        if let BusMessage::Presence {
+            player_id, joined, ..
+        } = delivery.envelope.msg
+        {
+            announced.push((player_id, joined));
+        }
+    }
+    assert_eq!(announced[0], (stays, true));
+    assert!(
+        announced[1..]
+            .chunks(2)
+            .all(|pair| pair == [(flickers, true), (flickers, false)]),
+        "announced out of order"
+    );
+    let node = ["node-a".to_owned()];
+    assert_eq!(
+        presence.members("tavern", &node).await.expect("read"),
+        [(stays, "stays".to_owned(), "node-a".to_owned())],
+        "no ghost"
+    );
+
+    // Redis restarts empty: the next refreshes write the membership again.
+    redis.restart();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        writer.refresh();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Ok(members) = presence.members("tavern", &node).await
+            && members == [(stays, "stays".to_owned(), "node-a".to_owned())]
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "presence was never written again"
+        );
+    }
+}
