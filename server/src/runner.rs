@@ -288,8 +288,8 @@ impl MatchRunner {
                 input,
             } => {
                 if let Some(seat) = self.seat_of(player_id, conn_id) {
-                    let fire = input.fire || seat.pending.is_some_and(|p| p.fire);
-                    seat.pending = Some(Input { fire, ..input });
+                    let fire = input.fire() || seat.pending.is_some_and(|p| p.fire());
+                    seat.pending = Some(input.with_fire(fire));
                     seat.ack = seq;
                 }
             }
