@@ -102,6 +102,11 @@ pub enum SessionEvent {
     Seated(Result<MatchHandle, String>),
     /// A formed match is ready for the player (a `match_found` to send).
     MatchFound(ServerMsg),
+    /// A task the session started for one of its messages (a queue entry,
+    /// an invitation, a leaderboard query, a chat post) refused it: the
+    /// session answers with this error, counting a strike if the code is
+    /// one, exactly as if its reader had refused the message itself.
+    Refused(skirmish_shared::proto::ErrorCode, String),
 }
 
 /// A cheap handle to one running match.
