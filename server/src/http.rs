@@ -1,7 +1,9 @@
-//! HTTP: the browser client, `/healthz`, `/metrics`, `POST /api/session`
-//! and the WebSocket endpoint `/ws`, whose token is checked before the
-//! upgrade. Errors are JSON bodies `{"error": code, "message": text}` with the
-//! codes listed in `PROTOCOL.md`.
+//! HTTP: the browser client, `/healthz`, `/metrics`, `/api/session`,
+//! `/api/nodes`, `/api/leaderboards` and the WebSocket endpoint `/ws`, whose
+//! token is checked before the upgrade. Errors, from every endpoint and for
+//! every reason (a body over its limit, a wrong method, an unreadable path or
+//! query, an unknown `/api` path), are JSON bodies `{"error": code,
+//! "message": text}` with the codes listed in `PROTOCOL.md`.
 
 use crate::auth::{TokenError, unix_now, validate_name};
 use crate::leaderboard::{Entry, LeaderboardError, Page, PageQuery, Period};
@@ -10,11 +12,13 @@ use crate::session::{self, Frame, Inbound};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -22,6 +26,9 @@ use skirmish_shared::proto::{ErrorCode, PlayerId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tower_http::services::{ServeDir, ServeFile};
+
+/// The largest `POST /api/session` body, in bytes.
+const SESSION_BODY_LIMIT: usize = 1024;
 
 /// Builds the node's routes.
 pub fn router(node: Arc<Node>) -> Router {
@@ -35,7 +42,7 @@ pub fn router(node: Arc<Node>) -> Router {
             "/api/session",
             post(create_session)
                 .get(check_session)
-                .layer(DefaultBodyLimit::max(1024)),
+                .layer(DefaultBodyLimit::max(SESSION_BODY_LIMIT)),
         )
         .route("/api/leaderboards", get(list_boards))
         .route("/api/leaderboards/{board}", get(board_page))
@@ -43,9 +50,116 @@ pub fn router(node: Arc<Node>) -> Router {
             "/api/leaderboards/{board}/players/{player_id}",
             get(player_entry),
         )
+        // Without this an unknown API path would get the browser client's
+        // page, with a 200.
+        .route("/api/{*rest}", any(unknown_endpoint))
         .route("/ws", get(websocket))
+        // After the routes: it applies to those registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback_service(static_files)
         .with_state(node)
+}
+
+/// A path that exists, with a method it does not take. axum adds the
+/// `Allow` header listing the methods it does take.
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed".into(),
+        message: format!("{method} is not allowed here; the Allow header lists what is"),
+    }
+}
+
+async fn unknown_endpoint() -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found".into(),
+        message: "no such API endpoint".into(),
+    }
+}
+
+/// The rejections of axum's extractors that the node's handlers use, which
+/// otherwise answer in plain text.
+trait Rejection {
+    fn status(&self) -> StatusCode;
+    fn body_text(&self) -> String;
+}
+
+macro_rules! rejection {
+    ($($t:ty),*) => {$(
+        impl Rejection for $t {
+            fn status(&self) -> StatusCode {
+                <$t>::status(self)
+            }
+            fn body_text(&self) -> String {
+                <$t>::body_text(self)
+            }
+        }
+    )*};
+}
+
+rejection!(QueryRejection, PathRejection, BytesRejection);
+
+impl ApiError {
+    /// The documented error for an extractor's rejection: `body_too_large`
+    /// (413), `bad_request` (other 4xx) or `internal` (5xx: a route and its
+    /// handler disagree, a bug).
+    fn rejected(rejection: &impl Rejection) -> Self {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else if status.is_server_error() {
+            tracing::error!(%status, reason = %rejection.body_text(), "an extractor failed");
+            "internal"
+        } else {
+            "bad_request"
+        };
+        ApiError {
+            status,
+            code: code.into(),
+            message: rejection.body_text(),
+        }
+    }
+}
+
+/// Extracts `E` (a [`Path`] or [`Query`]), answering a failure with the
+/// documented JSON error instead of axum's plain text.
+#[derive(Debug)]
+struct Checked<E>(E);
+
+impl<S, E> FromRequestParts<S> for Checked<E>
+where
+    S: Send + Sync,
+    E: FromRequestParts<S>,
+    E::Rejection: Rejection,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        E::from_request_parts(parts, state)
+            .await
+            .map(Checked)
+            .map_err(|r| ApiError::rejected(&r))
+    }
+}
+
+/// The whole request body, within the route's [`DefaultBodyLimit`]; over
+/// it, or unreadable, answered with the documented JSON error.
+#[derive(Debug)]
+struct Body(Bytes);
+
+impl<S> FromRequest<S> for Body
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Body)
+            .map_err(|r| ApiError::rejected(&r))
+    }
 }
 
 /// A JSON error answer.
@@ -157,8 +271,8 @@ fn query_period(query: &HashMap<String, String>) -> Result<Period, ApiError> {
 
 async fn board_page(
     State(node): State<Arc<Node>>,
-    Path(board): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Checked(Path(board)): Checked<Path<String>>,
+    Checked(Query(query)): Checked<Query<HashMap<String, String>>>,
 ) -> Result<Json<Page>, ApiError> {
     let period = query_period(&query)?;
     let page = if let Some(player) = query.get("around") {
@@ -187,8 +301,8 @@ async fn board_page(
 
 async fn player_entry(
     State(node): State<Arc<Node>>,
-    Path((board, player)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    Checked(Path((board, player))): Checked<Path<(String, String)>>,
+    Checked(Query(query)): Checked<Query<HashMap<String, String>>>,
 ) -> Result<Json<Entry>, ApiError> {
     let player: PlayerId = player
         .parse()
@@ -229,7 +343,7 @@ struct SessionResponse {
     expires_at: u64,
 }
 
-async fn create_session(State(node): State<Arc<Node>>, body: Bytes) -> Response {
+async fn create_session(State(node): State<Arc<Node>>, Body(body): Body) -> Response {
     let request: SessionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -259,7 +373,7 @@ async fn create_session(State(node): State<Arc<Node>>, body: Bytes) -> Response 
 /// problem before reconnecting.
 async fn check_session(
     State(node): State<Arc<Node>>,
-    Query(query): Query<HashMap<String, String>>,
+    Checked(Query(query)): Checked<Query<HashMap<String, String>>>,
     headers: HeaderMap,
 ) -> Response {
     match token_of(&query, &headers)
@@ -290,7 +404,7 @@ fn token_of<'a>(query: &'a HashMap<String, String>, headers: &'a HeaderMap) -> O
 
 async fn websocket(
     State(node): State<Arc<Node>>,
-    Query(query): Query<HashMap<String, String>>,
+    Checked(Query(query)): Checked<Query<HashMap<String, String>>>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
