@@ -52,6 +52,13 @@ pub fn open_map() -> PathBuf {
     path
 }
 
+/// A file of `tests/fixtures/`, for `Config::map` and the like.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
 /// The defaults used by tests: the shipped assets, port 0.
 pub fn test_config() -> Config {
     Config::for_tests(assets_dir())
