@@ -930,12 +930,21 @@ mod tests {
         to_session: mpsc::UnboundedSender<Inbound>,
         from_session: mpsc::UnboundedReceiver<Frame>,
         _shutdown: watch::Sender<bool>,
+        /// The node's results outbox, removed with the harness.
+        data_dir: std::path::PathBuf,
+    }
+
+    impl Drop for Harness {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 
     async fn start() -> Harness {
         let mut config = Config::for_tests(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets"));
         config.limits.idle_timeout_s = 3.0;
         config.limits.heartbeat_s = 1.0;
+        let data_dir = config.data_dir.clone();
         let (shutdown_tx, shutdown) = watch::channel(false);
         let (guard, _done) = mpsc::channel(1);
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -964,6 +973,7 @@ mod tests {
             to_session,
             from_session,
             _shutdown: shutdown_tx,
+            data_dir,
         }
     }
 

@@ -110,7 +110,8 @@ start_below_target_after_s = 0.0
 async fn two_players_in_chromium_on_two_nodes_chat_and_are_matched_across_them() {
     let repo = repo_dir();
     let redis = skirmish_tests::redis::RedisServer::start();
-    let mm = std::env::temp_dir().join(format!("skirmish-browser-mm-{}.toml", std::process::id()));
+    let settings = skirmish_tests::TempDir::new("browser-mm");
+    let mm = settings.path().join("matchmaking.toml");
     std::fs::write(&mm, DUEL_FFA).expect("write matchmaking settings");
     let mut nodes = Vec::new();
     for id in ["node-a", "node-b"] {
