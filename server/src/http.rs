@@ -16,7 +16,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use futures_util::{SinkExt, StreamExt};
@@ -25,6 +25,7 @@ use serde_json::json;
 use skirmish_shared::proto::{ErrorCode, PlayerId};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tower_http::cors::{self, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 
 /// The largest `POST /api/session` body, in bytes.
@@ -57,12 +58,25 @@ pub fn router(node: Arc<Node>) -> Router {
         // After the routes: it applies to those registered before it.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback_service(static_files)
+        .layer(cors())
         .with_state(node)
+}
+
+/// Cross-origin access for any page: a browser client served by one node
+/// that moved to another (the host of its match) logs in again and checks
+/// its token there. Nothing rides on cookies (tokens are sent explicitly),
+/// and everything the API answers is public, so any origin may read it.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(cors::Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// A path that exists, with a method it does not take. axum adds the
 /// `Allow` header listing the methods it does take.
-async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+async fn method_not_allowed(method: Method) -> ApiError {
     ApiError {
         status: StatusCode::METHOD_NOT_ALLOWED,
         code: "method_not_allowed".into(),

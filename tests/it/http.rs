@@ -262,3 +262,47 @@ async fn every_http_error_is_a_documented_json_error() {
     assert_eq!(page.status().as_u16(), 200);
     node.stop().await;
 }
+
+/// A page served by one node can log in at another (the browser client does
+/// after it followed a match to its host): the preflight is answered, and
+/// the answers may be read from any origin.
+#[tokio::test]
+async fn the_api_answers_cross_origin_requests() {
+    let node = TestNode::start(test_config()).await;
+    let http = reqwest::Client::new();
+    let origin = "http://127.0.0.1:1";
+    let preflight = http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/session", node.url()),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    assert_eq!(header(&preflight, "access-control-allow-origin"), "*");
+    assert!(header(&preflight, "access-control-allow-methods").contains("post"));
+    assert!(header(&preflight, "access-control-allow-headers").contains("content-type"));
+
+    let login = http
+        .post(format!("{}/api/session", node.url()))
+        .header("origin", origin)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "Ada"}"#)
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status().as_u16(), 200);
+    assert_eq!(header(&login, "access-control-allow-origin"), "*");
+    node.stop().await;
+}
