@@ -312,10 +312,10 @@ async fn play(
                     m.sent_at[m.seq as usize % INPUT_RING] = Some((m.seq, Instant::now()));
                     conn.send(&ClientMsg::Input {
                         seq: m.seq,
-                        move_x: input.move_dir.x,
-                        move_y: input.move_dir.y,
-                        aim: input.aim,
-                        fire: input.fire,
+                        move_x: input.move_dir().x,
+                        move_y: input.move_dir().y,
+                        aim: input.aim(),
+                        fire: input.fire(),
                     })
                     .await?;
                     stats.inputs += 1;

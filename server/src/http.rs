@@ -1,7 +1,9 @@
-//! HTTP: the browser client, `/healthz`, `/metrics`, `POST /api/session`
-//! and the WebSocket endpoint `/ws`, whose token is checked before the
-//! upgrade. Errors are JSON bodies `{"error": code, "message": text}` with the
-//! codes listed in `PROTOCOL.md`.
+//! HTTP: the browser client, `/healthz`, `/metrics`, `/api/session`,
+//! `/api/nodes`, `/api/leaderboards` and the WebSocket endpoint `/ws`, whose
+//! token is checked before the upgrade. Errors, from every endpoint and for
+//! every reason (a body over its limit, a wrong method, an unreadable path or
+//! query, an unknown `/api` path), are JSON bodies `{"error": code,
+//! "message": text}` with the codes listed in `PROTOCOL.md`.
 
 use crate::auth::{TokenError, unix_now, validate_name};
 use crate::leaderboard::{Entry, LeaderboardError, Page, PageQuery, Period};
@@ -10,18 +12,24 @@ use crate::session::{self, Frame, Inbound};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use skirmish_shared::proto::{ErrorCode, PlayerId};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tower_http::cors::{self, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
+
+/// The largest `POST /api/session` body, in bytes.
+const SESSION_BODY_LIMIT: usize = 1024;
 
 /// Builds the node's routes.
 pub fn router(node: Arc<Node>) -> Router {
@@ -35,7 +43,7 @@ pub fn router(node: Arc<Node>) -> Router {
             "/api/session",
             post(create_session)
                 .get(check_session)
-                .layer(DefaultBodyLimit::max(1024)),
+                .layer(DefaultBodyLimit::max(SESSION_BODY_LIMIT)),
         )
         .route("/api/leaderboards", get(list_boards))
         .route("/api/leaderboards/{board}", get(board_page))
@@ -43,9 +51,129 @@ pub fn router(node: Arc<Node>) -> Router {
             "/api/leaderboards/{board}/players/{player_id}",
             get(player_entry),
         )
+        // Without this an unknown API path would get the browser client's
+        // page, with a 200.
+        .route("/api/{*rest}", any(unknown_endpoint))
         .route("/ws", get(websocket))
+        // After the routes: it applies to those registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback_service(static_files)
+        .layer(cors())
         .with_state(node)
+}
+
+/// Cross-origin access for any page: a browser client served by one node
+/// that moved to another (the host of its match) logs in again and checks
+/// its token there. Nothing rides on cookies (tokens are sent explicitly),
+/// and everything the API answers is public, so any origin may read it.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(cors::Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// A path that exists, with a method it does not take. axum adds the
+/// `Allow` header listing the methods it does take.
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed".into(),
+        message: format!("{method} is not allowed here; the Allow header lists what is"),
+    }
+}
+
+async fn unknown_endpoint() -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found".into(),
+        message: "no such API endpoint".into(),
+    }
+}
+
+/// The rejections of axum's extractors that the node's handlers use, which
+/// otherwise answer in plain text.
+trait Rejection {
+    fn status(&self) -> StatusCode;
+    fn body_text(&self) -> String;
+}
+
+macro_rules! rejection {
+    ($($t:ty),*) => {$(
+        impl Rejection for $t {
+            fn status(&self) -> StatusCode {
+                <$t>::status(self)
+            }
+            fn body_text(&self) -> String {
+                <$t>::body_text(self)
+            }
+        }
+    )*};
+}
+
+rejection!(QueryRejection, PathRejection, BytesRejection);
+
+impl ApiError {
+    /// The documented error for an extractor's rejection: `body_too_large`
+    /// (413), `bad_request` (other 4xx) or `internal` (5xx: a route and its
+    /// handler disagree, a bug).
+    fn rejected(rejection: &impl Rejection) -> Self {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else if status.is_server_error() {
+            tracing::error!(%status, reason = %rejection.body_text(), "an extractor failed");
+            "internal"
+        } else {
+            "bad_request"
+        };
+        ApiError {
+            status,
+            code: code.into(),
+            message: rejection.body_text(),
+        }
+    }
+}
+
+/// Extracts `E` (a [`Path`] or [`Query`]), answering a failure with the
+/// documented JSON error instead of axum's plain text.
+#[derive(Debug)]
+struct Checked<E>(E);
+
+impl<S, E> FromRequestParts<S> for Checked<E>
+where
+    S: Send + Sync,
+    E: FromRequestParts<S>,
+    E::Rejection: Rejection,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        E::from_request_parts(parts, state)
+            .await
+            .map(Checked)
+            .map_err(|r| ApiError::rejected(&r))
+    }
+}
+
+/// The whole request body, within the route's [`DefaultBodyLimit`]; over
+/// it, or unreadable, answered with the documented JSON error.
+#[derive(Debug)]
+struct Body(Bytes);
+
+impl<S> FromRequest<S> for Body
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Body)
+            .map_err(|r| ApiError::rejected(&r))
+    }
 }
 
 /// A JSON error answer.
@@ -157,8 +285,8 @@ fn query_period(query: &HashMap<String, String>) -> Result<Period, ApiError> {
 
 async fn board_page(
     State(node): State<Arc<Node>>,
-    Path(board): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Checked(Path(board)): Checked<Path<String>>,
+    Checked(Query(query)): Checked<Query<HashMap<String, String>>>,
 ) -> Result<Json<Page>, ApiError> {
     let period = query_period(&query)?;
     let page = if let Some(player) = query.get("around") {
@@ -216,8 +344,8 @@ struct PlayerEntry {
 
 async fn player_entry(
     State(node): State<Arc<Node>>,
-    Path((board, player)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    Checked(Path((board, player))): Checked<Path<(String, String)>>,
+    Checked(Query(query)): Checked<Query<HashMap<String, String>>>,
 ) -> Result<Response, ApiError> {
     let player: PlayerId = player
         .parse()
@@ -269,7 +397,7 @@ struct SessionResponse {
     expires_at: u64,
 }
 
-async fn create_session(State(node): State<Arc<Node>>, body: Bytes) -> Response {
+async fn create_session(State(node): State<Arc<Node>>, Body(body): Body) -> Response {
     let request: SessionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -299,7 +427,7 @@ async fn create_session(State(node): State<Arc<Node>>, body: Bytes) -> Response 
 /// problem before reconnecting.
 async fn check_session(
     State(node): State<Arc<Node>>,
-    Query(query): Query<HashMap<String, String>>,
+    Checked(Query(query)): Checked<Query<HashMap<String, String>>>,
     headers: HeaderMap,
 ) -> Response {
     match token_of(&query, &headers)
@@ -330,7 +458,7 @@ fn token_of<'a>(query: &'a HashMap<String, String>, headers: &'a HeaderMap) -> O
 
 async fn websocket(
     State(node): State<Arc<Node>>,
-    Query(query): Query<HashMap<String, String>>,
+    Checked(Query(query)): Checked<Query<HashMap<String, String>>>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {

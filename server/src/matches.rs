@@ -69,6 +69,11 @@ pub enum JoinRefused {
     /// The match has ended or is ending.
     #[error("the match is over")]
     Over,
+    /// The match has seated as many bodies over its life as entity ids
+    /// exist (65,535; ids are never reused) and takes no one new. Returning
+    /// players keep their seats.
+    #[error("the match has given out every player id it has")]
+    OutOfIds,
 }
 
 /// What a match needs to reach one connected player.
@@ -98,6 +103,11 @@ pub enum SessionEvent {
     Seated(Result<MatchHandle, String>),
     /// A formed match is ready for the player (a `match_found` to send).
     MatchFound(ServerMsg),
+    /// A task the session started for one of its messages (a queue entry,
+    /// an invitation, a leaderboard query, a chat post) refused it: the
+    /// session answers with this error, counting a strike if the code is
+    /// one, exactly as if its reader had refused the message itself.
+    Refused(skirmish_shared::proto::ErrorCode, String),
 }
 
 /// A cheap handle to one running match.
@@ -277,7 +287,14 @@ impl Matches {
             };
             match handle.join(Arc::clone(&link)).await {
                 Ok(()) => return Ok(handle),
-                Err(_) => refused.push(handle.id),
+                Err(JoinRefused::OutOfIds) => {
+                    // It will never take anyone new: stop offering it.
+                    if let Some(entry) = self.lock().matches.get_mut(&handle.id) {
+                        entry.public = false;
+                    }
+                    refused.push(handle.id);
+                }
+                Err(JoinRefused::Full | JoinRefused::Over) => refused.push(handle.id),
             }
         }
         Err(QuickPlayError::NoRoom)

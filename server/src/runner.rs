@@ -88,6 +88,37 @@ struct Seat {
     pending: Option<Input>,
 }
 
+/// Hands out a match's entity ids: 1, 2, … up to `u16::MAX`, each once.
+/// Ids are never reused within a match (a client could mistake a newcomer
+/// for the player who left), so a match that has seated 65,535 bodies over
+/// its life has none left and seats no one new.
+#[derive(Debug)]
+struct EntityIds {
+    /// The next id to hand out; `u16::MAX + 1` once all are used.
+    next: u32,
+}
+
+impl Default for EntityIds {
+    fn default() -> Self {
+        EntityIds { next: 1 }
+    }
+}
+
+impl EntityIds {
+    /// The id [`EntityIds::take`] would hand out, if any is left.
+    fn peek(&self) -> Option<EntityId> {
+        u16::try_from(self.next).ok().map(EntityId)
+    }
+
+    /// Marks the peeked id used. Call only after the body was added, so a
+    /// refused join does not use up an id.
+    fn take(&mut self) {
+        if self.peek().is_some() {
+            self.next += 1;
+        }
+    }
+}
+
 /// The metric handles a runner records into every tick.
 #[derive(Debug)]
 struct Meters {
@@ -127,7 +158,7 @@ pub struct MatchRunner {
     shutdown: watch::Receiver<bool>,
     settings: RunnerSettings,
     seats: Vec<Seat>,
-    next_entity: u16,
+    entity_ids: EntityIds,
     roster_changed: bool,
     /// Present until a formed match starts.
     hosting: Option<Hosting>,
@@ -174,7 +205,7 @@ impl MatchRunner {
             shutdown,
             settings,
             seats: Vec::new(),
-            next_entity: 1,
+            entity_ids: EntityIds::default(),
             roster_changed: false,
             empty_ticks: 0,
             inputs: Vec::new(),
@@ -294,8 +325,8 @@ impl MatchRunner {
                 input,
             } => {
                 if let Some(seat) = self.seat_of(player_id, conn_id) {
-                    let fire = input.fire || seat.pending.is_some_and(|p| p.fire);
-                    seat.pending = Some(Input { fire, ..input });
+                    let fire = input.fire() || seat.pending.is_some_and(|p| p.fire());
+                    seat.pending = Some(input.with_fire(fire));
                     seat.ack = seq;
                 }
             }
@@ -340,6 +371,9 @@ impl MatchRunner {
         {
             Some(idx) => idx,
             None => {
+                let Some(entity) = self.entity_ids.peek() else {
+                    return Err(JoinRefused::OutOfIds);
+                };
                 // A formed match seats only the players it was formed for,
                 // and only until it starts.
                 if self.formed {
@@ -351,14 +385,13 @@ impl MatchRunner {
                         return Err(JoinRefused::Over);
                     }
                 }
-                let entity = EntityId(self.next_entity);
                 self.world.add_player(entity).map_err(|e| match e {
                     skirmish_shared::sim::JoinError::Full => JoinRefused::Full,
                     // Entity ids are never reused, so a duplicate cannot happen.
                     skirmish_shared::sim::JoinError::Duplicate
                     | skirmish_shared::sim::JoinError::Over => JoinRefused::Over,
                 })?;
-                self.next_entity += 1;
+                self.entity_ids.take();
                 self.seats.push(Seat {
                     entity,
                     player_id: link.player_id,
@@ -405,11 +438,13 @@ impl MatchRunner {
             return false;
         }
         for i in 0..hosting.bots {
-            let entity = EntityId(self.next_entity);
+            let Some(entity) = self.entity_ids.peek() else {
+                break;
+            };
             if self.world.add_player(entity).is_err() {
                 break;
             }
-            self.next_entity += 1;
+            self.entity_ids.take();
             let behavior = Behavior::ALL[usize::from(i) % Behavior::ALL.len()];
             let seed = self.id.0 ^ u64::from(entity.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             self.bots.push(BotSeat {
@@ -614,10 +649,166 @@ mod tests {
     use skirmish_shared::rules::{Map, Rules};
 
     fn spec() -> Arc<GameSpec> {
+        spec_lasting(None)
+    }
+
+    /// The shipped game, with the match length overridden if given.
+    fn spec_lasting(duration_s: Option<u32>) -> Arc<GameSpec> {
         let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
-        let rules = Rules::load(&assets.join("rules.toml")).expect("rules");
+        let mut rules = Rules::load(&assets.join("rules.toml")).expect("rules");
+        if let Some(duration_s) = duration_s {
+            rules.match_rules.duration_s = duration_s;
+        }
         let map = Map::load(&assets.join("maps/arena.toml"), &rules).expect("map");
         Arc::new(GameSpec::new(rules, map, 30).expect("spec"))
+    }
+
+    fn directory(spec: Arc<GameSpec>) -> (Arc<Matches>, watch::Sender<bool>) {
+        let (stop, shutdown) = watch::channel(false);
+        // The runners' guards go nowhere: these tests do not wait for them.
+        let (guard, _) = mpsc::channel(1);
+        let settings = RunnerSettings {
+            reconnect_grace: Duration::from_secs(10),
+            empty_timeout: Duration::from_secs(10),
+        };
+        let (results, _recorded) = crate::results::channel();
+        (
+            Matches::new(
+                spec,
+                settings,
+                8,
+                results,
+                shutdown,
+                guard,
+                TickThreads::shared(),
+            ),
+            stop,
+        )
+    }
+
+    #[test]
+    fn entity_ids_run_out_at_u16_max_instead_of_wrapping() {
+        let mut ids = EntityIds {
+            next: u32::from(u16::MAX) - 1,
+        };
+        assert_eq!(ids.peek(), Some(EntityId(u16::MAX - 1)));
+        ids.take();
+        assert_eq!(ids.peek(), Some(EntityId(u16::MAX)));
+        ids.take();
+        assert_eq!(ids.peek(), None, "no id 0 after 65535");
+        ids.take();
+        assert_eq!(ids.peek(), None);
+    }
+
+    /// Regression: `next_entity: u16` was incremented for every new seat, so
+    /// play/leave churn in a long match overflowed it (a panic in debug, a
+    /// reused id 0 and then 1 in release).
+    #[tokio::test(start_paused = true)]
+    async fn a_match_out_of_entity_ids_refuses_new_players_but_not_returning_ones() {
+        let spec = spec();
+        let (matches, _stop) = directory(Arc::clone(&spec));
+        let (_commands, rx) = mpsc::channel(8);
+        let plan = MatchPlan {
+            id: MatchId(1),
+            spec,
+            seed: 1,
+            hosting: None,
+        };
+        let (_stop2, shutdown) = watch::channel(false);
+        let settings = RunnerSettings {
+            reconnect_grace: Duration::from_secs(10),
+            empty_timeout: Duration::from_secs(10),
+        };
+        let mut runner = MatchRunner::new(plan, settings, rx, matches, shutdown);
+        runner.entity_ids.next = u32::from(u16::MAX);
+
+        let last = link(1);
+        runner.join(Arc::clone(&last)).expect("the last id is free");
+        assert_eq!(runner.seats[0].entity, EntityId(u16::MAX));
+        assert_eq!(runner.join(link(2)), Err(JoinRefused::OutOfIds));
+        assert_eq!(runner.seats.len(), 1, "the refusal changed nothing");
+
+        // The player who holds a seat can still come back to it.
+        runner.handle(MatchCommand::Detach {
+            player_id: last.player_id,
+            conn_id: last.conn_id,
+        });
+        let back = link(1);
+        runner.join(Arc::clone(&back)).expect("a returning player");
+        assert_eq!(runner.seats[0].entity, EntityId(u16::MAX));
+        let joined = drain(&back.outbox);
+        assert!(
+            matches!(joined[0], ServerMsg::Joined { you: u16::MAX, .. }),
+            "{joined:?}"
+        );
+    }
+
+    /// The same through quick play, end to end: 65,535 players come and go
+    /// through one long match, which then takes no one new, so quick play
+    /// opens another match rather than trying it again and again, and the
+    /// player still in the first one plays on.
+    #[tokio::test(start_paused = true)]
+    async fn quick_play_moves_on_from_a_match_out_of_entity_ids() {
+        let (matches, _stop) = directory(spec_lasting(Some(3600)));
+        let stayer = link(0);
+        let first = matches
+            .quick_play(Arc::clone(&stayer))
+            .await
+            .expect("seated");
+        // The stayer has id 1; batches of 15 come and go until every other
+        // id is used.
+        let mut next_player = 1_u64;
+        let mut used = 1_u32;
+        while used < u32::from(u16::MAX) {
+            let batch = (u32::from(u16::MAX) - used).min(15);
+            let links: Vec<Arc<PlayerLink>> = (0..batch)
+                .map(|i| link(next_player + u64::from(i)))
+                .collect();
+            next_player += u64::from(batch);
+            let seated = futures_util::future::join_all(
+                links.iter().map(|l| matches.quick_play(Arc::clone(l))),
+            )
+            .await;
+            for handle in &seated {
+                let handle = handle.as_ref().expect("seated");
+                assert_eq!(handle.id, first.id, "all in the one match");
+            }
+            for (l, handle) in links.iter().zip(&seated) {
+                let handle = handle.as_ref().expect("seated");
+                handle.leave(l.player_id, l.conn_id).await;
+            }
+            used += batch;
+            // Wait for the leaves to land so the directory shows the room.
+            while matches.counts().1 > 1 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let _ = drain_lossy(&stayer.outbox);
+        }
+
+        let newcomer = link(next_player);
+        let elsewhere = matches
+            .quick_play(Arc::clone(&newcomer))
+            .await
+            .expect("seated elsewhere");
+        assert_ne!(elsewhere.id, first.id, "a new match");
+        let next = matches
+            .quick_play(link(next_player + 1))
+            .await
+            .expect("seated");
+        assert_eq!(
+            next.id, elsewhere.id,
+            "the spent match is not offered again"
+        );
+        assert_eq!(matches.counts(), (2, 3));
+        // The first match goes on for the player still in it.
+        let _ = drain_lossy(&stayer.outbox);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            drain_lossy(&stayer.outbox)
+                .iter()
+                .any(|m| matches!(m, ServerMsg::Snapshot { .. })),
+            "still ticking"
+        );
     }
 
     fn link(id: u64) -> Arc<PlayerLink> {
@@ -629,6 +820,16 @@ mod tests {
             outbox: Arc::new(Outbox::new(64)),
             events,
         })
+    }
+
+    /// What an outbox holds, without failing on a close.
+    fn drain_lossy(outbox: &Outbox) -> Vec<ServerMsg> {
+        std::iter::from_fn(|| outbox.pop())
+            .filter_map(|o| match o {
+                Outgoing::Message(bytes) => decode_server(&bytes).ok(),
+                Outgoing::Close(..) => None,
+            })
+            .collect()
     }
 
     fn drain(outbox: &Outbox) -> Vec<ServerMsg> {

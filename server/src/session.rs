@@ -189,17 +189,16 @@ where
                 writer_done = true;
                 break;
             }
-            Some(event) = events.recv() => {
-                session.on_event(event);
-                Flow::Continue
-            }
+            Some(event) = events.recv() => session.on_event(event),
             () = &mut idle_timer => Flow::Close(close::IDLE_TIMEOUT, "idle timeout"),
             frame = inbound.next() => {
                 idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
                 match frame.unwrap_or(Inbound::Closed(None)) {
                     Inbound::Binary(bytes) => session.on_message(&bytes).await,
                     Inbound::Text => session.refuse(ErrorCode::TextFrame, "send binary frames".into()),
-                    Inbound::Control => Flow::Continue,
+                    // Pings and pongs count against the message budget
+                    // like any message: a ping flood is a flood.
+                    Inbound::Control => session.over_budget(Instant::now()).unwrap_or(Flow::Continue),
                     Inbound::TooLarge => Flow::Close(1009, "message too big"),
                     Inbound::Closed(code) => {
                         peer_closed = Some(code);
@@ -307,39 +306,73 @@ impl Session {
             .push(Bytes::from(encode(msg)), close::TOO_SLOW);
     }
 
-    /// Answers a refused message with its error and counts a strike.
+    /// Answers a refused message with its error. Every `error` a session
+    /// sends goes through here but the throttled `rate_limited` of
+    /// [`Session::over_budget`] (the tasks it starts report back with
+    /// [`SessionEvent::Refused`]), so the strike rule of PROTOCOL.md
+    /// (`ErrorCode::is_strike`) holds for all of them.
     fn refuse(&mut self, code: ErrorCode, message: String) -> Flow {
         metrics::counter!("skirmish_client_errors_total", "code" => code.as_str()).increment(1);
         self.send(&ServerMsg::Error { code, message });
-        if self.strikes.add(Instant::now()) {
+        if code.is_strike() && self.strikes.add(Instant::now()) {
             Flow::Close(close::TOO_MANY_ERRORS, "too many bad messages")
         } else {
             Flow::Continue
         }
     }
 
-    fn on_event(&mut self, event: SessionEvent) {
+    /// Takes one message's worth (a protocol message, a ping or a pong)
+    /// from the rate budget. `None` when there was room; otherwise the
+    /// message is dropped, answered with `rate_limited` at most once a
+    /// second, and the answer says whether the flood has gone on long
+    /// enough to close.
+    fn over_budget(&mut self, now: Instant) -> Option<Flow> {
+        if self.rate.try_take(now) {
+            return None;
+        }
+        metrics::counter!("skirmish_client_errors_total", "code" => "rate_limited").increment(1);
+        if self.drops.add(now) {
+            return Some(Flow::Close(close::RATE_LIMIT, "rate limit exceeded"));
+        }
+        if self.rate_error.allow(now) {
+            self.send(&ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                message: "too many messages; this one was dropped".into(),
+            });
+        }
+        Some(Flow::Continue)
+    }
+
+    /// A sender for the tasks this session starts, to report a refusal.
+    fn refusals(&self) -> mpsc::UnboundedSender<SessionEvent> {
+        self.link.events.clone()
+    }
+
+    fn on_event(&mut self, event: SessionEvent) -> Flow {
         match event {
             SessionEvent::MatchOver { match_id } => {
                 if self.current.as_ref().is_some_and(|m| m.id == match_id) {
                     self.current = None;
                     self.left_match_at = Some(Instant::now());
                 }
+                Flow::Continue
             }
-            SessionEvent::MatchFound(found) => self.send(&found),
+            SessionEvent::MatchFound(found) => {
+                self.send(&found);
+                Flow::Continue
+            }
             SessionEvent::Seated(seated) => {
                 self.joining = false;
                 match seated {
                     Ok(handle) => {
                         self.current = Some(handle);
                         self.last_seq = None;
+                        Flow::Continue
                     }
-                    Err(e) => self.send(&ServerMsg::Error {
-                        code: ErrorCode::NoMatchAvailable,
-                        message: e.to_string(),
-                    }),
+                    Err(e) => self.refuse(ErrorCode::NoMatchAvailable, e),
                 }
             }
+            SessionEvent::Refused(code, message) => self.refuse(code, message),
         }
     }
 
@@ -354,19 +387,8 @@ impl Session {
 
     async fn on_message(&mut self, bytes: &[u8]) -> Flow {
         let now = Instant::now();
-        if !self.rate.try_take(now) {
-            metrics::counter!("skirmish_client_errors_total", "code" => "rate_limited")
-                .increment(1);
-            if self.drops.add(now) {
-                return Flow::Close(close::RATE_LIMIT, "rate limit exceeded");
-            }
-            if self.rate_error.allow(now) {
-                self.send(&ServerMsg::Error {
-                    code: ErrorCode::RateLimited,
-                    message: "too many messages; this one was dropped".into(),
-                });
-            }
-            return Flow::Continue;
+        if let Some(flow) = self.over_budget(now) {
+            return flow;
         }
         let msg = match decode_client(bytes) {
             Ok(msg) => msg,
@@ -501,7 +523,7 @@ impl Session {
             (None, None) => vec![me],
         };
         let node = Arc::clone(&self.node);
-        let outbox = Arc::clone(&self.link.outbox);
+        let refusals = self.refusals();
         tokio::spawn(async move {
             let ids: Vec<PlayerId> = players.iter().map(|p| p.player_id).collect();
             let ratings = node
@@ -545,13 +567,8 @@ impl Session {
                         QueueError::AlreadyQueued => ErrorCode::AlreadyQueued,
                         QueueError::Unavailable(_) => ErrorCode::Unavailable,
                     };
-                    let _ = outbox.push(
-                        Bytes::from(encode(&ServerMsg::Error {
-                            code,
-                            message: e.to_string(),
-                        })),
-                        close::TOO_SLOW,
-                    );
+                    // The session may be gone; then no one needs telling.
+                    let _ = refusals.send(SessionEvent::Refused(code, e.to_string()));
                 }
             }
         });
@@ -626,20 +643,14 @@ impl Session {
         }
         let node = Arc::clone(&self.node);
         let me = self.ticket_player();
-        let outbox = Arc::clone(&self.link.outbox);
+        let refusals = self.refusals();
         tokio::spawn(async move {
             if let Err(e) = matchmaking::invite(&node, me, invitee).await {
                 let code = match e {
                     InviteError::Offline => ErrorCode::PlayerOffline,
                     InviteError::Party(_) => ErrorCode::PartyRefused,
                 };
-                let _ = outbox.push(
-                    Bytes::from(encode(&ServerMsg::Error {
-                        code,
-                        message: e.to_string(),
-                    })),
-                    close::TOO_SLOW,
-                );
+                let _ = refusals.send(SessionEvent::Refused(code, e.to_string()));
             }
         });
         Flow::Continue
@@ -687,6 +698,7 @@ impl Session {
         };
         let leaderboards = Arc::clone(&self.node.leaderboards);
         let outbox = Arc::clone(&self.link.outbox);
+        let refusals = self.refusals();
         tokio::spawn(async move {
             let answer = match query
                 .fetch(
@@ -720,10 +732,8 @@ impl Session {
                         tracing::error!(error = %e, "leaderboard query failed");
                         ErrorCode::Unavailable
                     });
-                    ServerMsg::Error {
-                        code,
-                        message: e.to_string(),
-                    }
+                    let _ = refusals.send(SessionEvent::Refused(code, e.to_string()));
+                    return;
                 }
             };
             let _ = outbox.push(Bytes::from(encode(&answer)), close::TOO_SLOW);
@@ -776,11 +786,10 @@ impl Session {
         // The rate is the player's on this node, not the connection's, so
         // reconnecting does not refill it.
         if !self.node.lobby.allow_chat(self.link.player_id, now) {
-            self.send(&ServerMsg::Error {
-                code: ErrorCode::ChatRateLimited,
-                message: "too many chat lines; wait a moment".into(),
-            });
-            return Flow::Continue;
+            return self.refuse(
+                ErrorCode::ChatRateLimited,
+                "too many chat lines; wait a moment".into(),
+            );
         }
         let line = ChatView {
             room,
@@ -791,14 +800,10 @@ impl Session {
             sent_at_ms: crate::node::unix_ms(),
         };
         let lobby = self.node.lobby.clone();
-        let outbox = Arc::clone(&self.link.outbox);
+        let refusals = self.refusals();
         tokio::spawn(async move {
             if let Err(e) = lobby.post(line).await {
-                let error = ServerMsg::Error {
-                    code: ErrorCode::Unavailable,
-                    message: e.to_string(),
-                };
-                let _ = outbox.push(Bytes::from(encode(&error)), close::TOO_SLOW);
+                let _ = refusals.send(SessionEvent::Refused(ErrorCode::Unavailable, e.to_string()));
             }
         });
         Flow::Continue
@@ -928,12 +933,21 @@ mod tests {
         to_session: mpsc::UnboundedSender<Inbound>,
         from_session: mpsc::UnboundedReceiver<Frame>,
         _shutdown: watch::Sender<bool>,
+        /// The node's results outbox, removed with the harness.
+        data_dir: std::path::PathBuf,
+    }
+
+    impl Drop for Harness {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 
     async fn start() -> Harness {
         let mut config = Config::for_tests(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets"));
         config.limits.idle_timeout_s = 3.0;
         config.limits.heartbeat_s = 1.0;
+        let data_dir = config.data_dir.clone();
         let (shutdown_tx, shutdown) = watch::channel(false);
         let (guard, _done) = mpsc::channel(1);
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -962,6 +976,7 @@ mod tests {
             to_session,
             from_session,
             _shutdown: shutdown_tx,
+            data_dir,
         }
     }
 
@@ -1031,6 +1046,137 @@ mod tests {
                 Frame::Binary(_) => panic!("no messages expected"),
             }
         }
+    }
+
+    impl Harness {
+        fn send(&self, msg: &ClientMsg) {
+            self.to_session
+                .send(Inbound::Binary(Bytes::from(encode(msg))))
+                .expect("send");
+        }
+
+        /// The codes of the next `n` errors, skipping other messages;
+        /// `Err(code)` if the session closes first.
+        async fn errors(&mut self, n: usize) -> Result<Vec<ErrorCode>, u16> {
+            let mut codes = Vec::new();
+            while codes.len() < n {
+                match self.next().await {
+                    Frame::Binary(bytes) => {
+                        if let Ok(ServerMsg::Error { code, .. }) = decode_server(&bytes) {
+                            codes.push(code);
+                        }
+                    }
+                    Frame::Ping => {}
+                    Frame::Close(code, _) => return Err(code),
+                }
+            }
+            Ok(codes)
+        }
+
+        /// The close code, skipping everything before it.
+        async fn close_code(&mut self) -> u16 {
+            loop {
+                if let Frame::Close(code, _) = self.next().await {
+                    return code;
+                }
+            }
+        }
+    }
+
+    /// Errors a correct client can get from a race (here `leave` after the
+    /// match is gone, and `queue` while already queued, answered by a task)
+    /// are not strikes, so they never close the connection; PROTOCOL.md
+    /// used to say every error but four counted, while the task-answered
+    /// ones silently did not.
+    #[tokio::test(start_paused = true)]
+    async fn racing_state_errors_are_answered_but_not_counted_as_strikes() {
+        let mut h = start().await;
+        assert!(matches!(h.next_message().await, ServerMsg::Welcome { .. }));
+        for _ in 0..25 {
+            h.send(&ClientMsg::Leave);
+        }
+        let codes = h.errors(25).await.expect("still open");
+        assert!(
+            codes.iter().all(|c| *c == ErrorCode::NotInMatch),
+            "{codes:?}"
+        );
+
+        h.send(&ClientMsg::Queue { mode: "ffa".into() });
+        for _ in 0..15 {
+            h.send(&ClientMsg::Queue { mode: "ffa".into() });
+        }
+        let codes = h.errors(15).await.expect("still open");
+        assert!(
+            codes.iter().all(|c| *c == ErrorCode::AlreadyQueued),
+            "{codes:?}"
+        );
+        assert!(!ErrorCode::AlreadyQueued.is_strike());
+    }
+
+    /// A strike found by a task the session started (a leaderboard query
+    /// for a board that does not exist) counts like one the reader finds.
+    #[tokio::test(start_paused = true)]
+    async fn strikes_found_by_a_task_count_like_the_readers_own() {
+        let mut h = start().await;
+        assert!(matches!(h.next_message().await, ServerMsg::Welcome { .. }));
+        for i in 0..20 {
+            h.send(&ClientMsg::Leaderboard {
+                request_id: i,
+                board: "no_such_board".into(),
+                period: "all_time".into(),
+                around_me: false,
+                cursor: None,
+                limit: 10,
+            });
+        }
+        assert_eq!(h.errors(20).await, Err(close::TOO_MANY_ERRORS));
+    }
+
+    /// Regression: pings and pongs from the client (`Inbound::Control`)
+    /// skipped the rate limit, so a ping flood was never answered.
+    #[tokio::test(start_paused = true)]
+    async fn a_ping_flood_is_rate_limited_and_closed_like_any_flood() {
+        let mut h = start().await;
+        assert!(matches!(h.next_message().await, ServerMsg::Welcome { .. }));
+        // A second's budget (55 at 30 Hz) plus three seconds' worth of
+        // drops (90) and then some.
+        for _ in 0..400 {
+            if h.to_session.send(Inbound::Control).is_err() {
+                break;
+            }
+        }
+        let mut rate_limited = false;
+        loop {
+            match h.next().await {
+                Frame::Binary(bytes) => {
+                    if let Ok(ServerMsg::Error { code, .. }) = decode_server(&bytes) {
+                        rate_limited |= code == ErrorCode::RateLimited;
+                    }
+                }
+                Frame::Ping => {}
+                Frame::Close(code, _) => {
+                    assert_eq!(code, close::RATE_LIMIT);
+                    break;
+                }
+            }
+        }
+        assert!(rate_limited, "the flood was told it was dropped");
+    }
+
+    /// A client pinging at a sane rate is never limited.
+    #[tokio::test(start_paused = true)]
+    async fn occasional_pings_stay_within_the_budget() {
+        let mut h = start().await;
+        assert!(matches!(h.next_message().await, ServerMsg::Welcome { .. }));
+        for _ in 0..40 {
+            h.to_session.send(Inbound::Control).expect("send");
+        }
+        h.send(&ClientMsg::Leave);
+        assert_eq!(h.errors(1).await, Ok(vec![ErrorCode::NotInMatch]));
+        h.to_session
+            .send(Inbound::Closed(Some(1000)))
+            .expect("send");
+        assert_eq!(h.close_code().await, 1000);
     }
 
     #[tokio::test(start_paused = true)]

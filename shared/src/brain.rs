@@ -282,10 +282,14 @@ mod tests {
         let mut brain = Brain::new(Behavior::Wander, 1);
         let me = Vec2::new(1000.0, 1000.0);
         let input = brain.decide(me, &open(), &[Vec2::new(1300.0, 1000.0)], 30);
-        assert!(input.fire);
-        assert!(input.aim.abs() < 0.11, "aims roughly right: {}", input.aim);
+        assert!(input.fire());
+        assert!(
+            input.aim().abs() < 0.11,
+            "aims roughly right: {}",
+            input.aim()
+        );
         let input = brain.decide(me, &open(), &[Vec2::new(1700.0, 1000.0)], 30);
-        assert!(!input.fire);
+        assert!(!input.fire());
     }
 
     #[test]
@@ -306,7 +310,7 @@ mod tests {
             &[Vec2::new(1300.0, 1000.0)],
             30,
         );
-        assert!(!input.fire);
+        assert!(!input.fire());
     }
 
     #[test]
@@ -319,13 +323,13 @@ mod tests {
             30,
         );
         assert!(
-            input.move_dir.x > 0.9,
+            input.move_dir().x > 0.9,
             "heads for the target: {:?}",
-            input.move_dir
+            input.move_dir()
         );
         let mut wanderer = Brain::new(Behavior::Wander, 3);
         let input = wanderer.decide(Vec2::new(30.0, 1000.0), &open(), &[], 30);
-        assert!(input.move_dir.x > 0.8, "{:?}", input.move_dir);
+        assert!(input.move_dir().x > 0.8, "{:?}", input.move_dir());
     }
 
     #[test]
@@ -335,10 +339,10 @@ mod tests {
         let mut me = Vec2::new(1000.0, 1000.0);
         for _ in 0..600 {
             let input = camper.decide(me, &arena, &[], 30);
-            me += input.move_dir * 10.0;
+            me += input.move_dir() * 10.0;
         }
         let input = camper.decide(me, &arena, &[], 30);
-        assert_eq!(input.move_dir, Vec2::ZERO, "holding the post at {me:?}");
+        assert_eq!(input.move_dir(), Vec2::ZERO, "holding the post at {me:?}");
     }
 
     #[test]

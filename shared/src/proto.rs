@@ -100,6 +100,78 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order `PROTOCOL.md` lists them.
+    pub const ALL: [ErrorCode; 27] = [
+        ErrorCode::Malformed,
+        ErrorCode::UnknownType,
+        ErrorCode::NotFinite,
+        ErrorCode::OutOfRange,
+        ErrorCode::StaleInput,
+        ErrorCode::RateLimited,
+        ErrorCode::NotInMatch,
+        ErrorCode::AlreadyInMatch,
+        ErrorCode::TextFrame,
+        ErrorCode::NoMatchAvailable,
+        ErrorCode::InvalidRoom,
+        ErrorCode::NotInRoom,
+        ErrorCode::TooManyRooms,
+        ErrorCode::InvalidText,
+        ErrorCode::ChatRateLimited,
+        ErrorCode::Unavailable,
+        ErrorCode::UnknownBoard,
+        ErrorCode::InvalidQuery,
+        ErrorCode::UnknownMode,
+        ErrorCode::AlreadyQueued,
+        ErrorCode::NotQueued,
+        ErrorCode::InvalidTicket,
+        ErrorCode::ExpiredTicket,
+        ErrorCode::TicketUsed,
+        ErrorCode::WrongNode,
+        ErrorCode::PartyRefused,
+        ErrorCode::PlayerOffline,
+    ];
+
+    /// Whether a refusal with this code counts as a strike against the
+    /// connection (too many close it with [`close::TOO_MANY_ERRORS`]).
+    ///
+    /// A code counts when the message itself is wrong: no correct client
+    /// sends it, whatever the timing. A code does not count when a correct
+    /// client can get it because state changed under it (a match ending as
+    /// it sends `leave`, a ticket found as it cancels, an invitee logging
+    /// off, two party members acting at once), or because of a limit or a
+    /// shared service rather than the message.
+    pub fn is_strike(self) -> bool {
+        match self {
+            ErrorCode::Malformed
+            | ErrorCode::UnknownType
+            | ErrorCode::NotFinite
+            | ErrorCode::OutOfRange
+            | ErrorCode::StaleInput
+            | ErrorCode::TextFrame
+            | ErrorCode::InvalidRoom
+            | ErrorCode::NotInRoom
+            | ErrorCode::TooManyRooms
+            | ErrorCode::InvalidText
+            | ErrorCode::UnknownBoard
+            | ErrorCode::InvalidQuery
+            | ErrorCode::UnknownMode
+            | ErrorCode::InvalidTicket
+            | ErrorCode::WrongNode => true,
+            ErrorCode::RateLimited
+            | ErrorCode::ChatRateLimited
+            | ErrorCode::NoMatchAvailable
+            | ErrorCode::Unavailable
+            | ErrorCode::NotInMatch
+            | ErrorCode::AlreadyInMatch
+            | ErrorCode::AlreadyQueued
+            | ErrorCode::NotQueued
+            | ErrorCode::ExpiredTicket
+            | ErrorCode::TicketUsed
+            | ErrorCode::PartyRefused
+            | ErrorCode::PlayerOffline => false,
+        }
+    }
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -855,11 +927,14 @@ mod tests {
 
     #[test]
     fn error_code_strings_match_serde() {
-        for code in [
-            ErrorCode::Malformed,
-            ErrorCode::NoMatchAvailable,
-            ErrorCode::TextFrame,
-        ] {
+        let distinct: std::collections::HashSet<&str> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            distinct.len(),
+            ErrorCode::ALL.len(),
+            "ALL lists each code once"
+        );
+        for code in ErrorCode::ALL {
             let json = format!("{:?}", rmp_serde::to_vec(&code).expect("encodes"));
             let expected = format!("{:?}", rmp_serde::to_vec(code.as_str()).expect("encodes"));
             assert_eq!(json, expected);

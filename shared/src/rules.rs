@@ -18,6 +18,13 @@ pub const MAX_PLAYERS_RANGE: std::ops::RangeInclusive<u8> = 2..=64;
 /// eighths of a unit (see `PROTOCOL.md`), which caps a side at 8191 units.
 pub const MAX_ARENA_SIDE: f32 = 8000.0;
 
+/// The most obstacles a map may have: each is checked against every moving
+/// body at every movement step.
+pub const MAX_OBSTACLES: usize = 1024;
+
+/// The most spawn points a map may have.
+pub const MAX_SPAWNS: usize = 1024;
+
 /// Why a rules or map file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AssetError {
@@ -69,11 +76,11 @@ pub struct Rules {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchRules {
-    /// Most players in one match.
+    /// Most players in one match, in [`MAX_PLAYERS_RANGE`].
     pub max_players: u8,
-    /// Match length in seconds; the match ends when it runs out.
+    /// Match length in seconds, `1..=3600`; the match ends when it runs out.
     pub duration_s: u32,
-    /// Kills that end the match at once.
+    /// Kills that end the match at once, `1..=100000`.
     pub kill_limit: u32,
 }
 
@@ -81,18 +88,21 @@ pub struct MatchRules {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlayerRules {
-    /// Body radius in units; bodies are circles.
+    /// Body radius in units, `1..=200`; bodies are circles.
     pub radius: f32,
-    /// Health at spawn and the most a health pack heals to.
+    /// Health at spawn and the most a health pack heals to, `1..=255`.
     pub max_health: u8,
-    /// Top speed in units per second.
+    /// Top speed in units per second, `1..=5000` (and, with the tick rate,
+    /// at most [`crate::sim::MAX_SLIDE_STEPS`] half-radii a tick; see
+    /// [`crate::sim::GameSpec::new`]).
     pub max_speed: f32,
     /// How fast velocity turns towards the wanted one while a move key is
-    /// held, in units per second squared.
+    /// held, in units per second squared, `1..=100000`.
     pub acceleration: f32,
-    /// Fraction of velocity lost per second while no move key is held.
+    /// Fraction of velocity lost per second while no move key is held,
+    /// `0..=100` (anything at or above the tick rate stops a body in one tick).
     pub friction: f32,
-    /// Seconds from death to respawn.
+    /// Seconds from death to respawn, `0..=60`.
     pub respawn_s: f32,
 }
 
@@ -100,15 +110,16 @@ pub struct PlayerRules {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectileRules {
-    /// Units per second.
+    /// Units per second, `1..=20000`. Shots are swept along their whole
+    /// path each tick, so no speed skips a body or a wall.
     pub speed: f32,
-    /// Radius in units, for hits against bodies and walls.
+    /// Radius in units, for hits against bodies and walls, `0.1..=100`.
     pub radius: f32,
-    /// Seconds a projectile flies before it vanishes.
+    /// Seconds a projectile flies before it vanishes, `0.01..=60`.
     pub life_s: f32,
-    /// Health removed from the player hit.
+    /// Health removed from the player hit, `1..=255`.
     pub damage: u8,
-    /// Seconds between two shots of one player.
+    /// Seconds between two shots of one player, `0.01..=60`.
     pub cooldown_s: f32,
 }
 
@@ -116,11 +127,11 @@ pub struct ProjectileRules {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthPackRules {
-    /// Health restored, up to the player's maximum.
+    /// Health restored, up to the player's maximum, `1..=255`.
     pub heal: u8,
-    /// Pick-up radius in units.
+    /// Pick-up radius in units, `0.1..=500`.
     pub radius: f32,
-    /// Seconds from pick-up until the pack is back.
+    /// Seconds from pick-up until the pack is back, `0.1..=3600`.
     pub respawn_s: f32,
 }
 
@@ -182,11 +193,42 @@ impl Check<'_> {
         }
     }
 
-    fn positive(&self, value: f32, field: &str) -> Result<(), AssetError> {
+    /// A number in `range` (which NaN and infinities never are).
+    fn within(
+        &self,
+        value: f32,
+        range: std::ops::RangeInclusive<f32>,
+        field: &str,
+    ) -> Result<(), AssetError> {
         self.that(
-            value.is_finite() && value > 0.0,
+            range.contains(&value),
             field,
-            format!("must be a positive number, got {value}"),
+            format!(
+                "must be in {}..={}, got {value}",
+                range.start(),
+                range.end()
+            ),
+        )
+    }
+
+    /// A whole number in `range`.
+    fn within_int<T>(
+        &self,
+        value: T,
+        range: std::ops::RangeInclusive<T>,
+        field: &str,
+    ) -> Result<(), AssetError>
+    where
+        T: PartialOrd + std::fmt::Display,
+    {
+        self.that(
+            range.contains(&value),
+            field,
+            format!(
+                "must be in {}..={}, got {value}",
+                range.start(),
+                range.end()
+            ),
         )
     }
 }
@@ -205,53 +247,36 @@ impl Rules {
         Ok(rules)
     }
 
-    /// Checks every field against what the simulation can run with.
+    /// Checks every field against its documented range: what the
+    /// simulation can run with. Every duration is at most an hour, so at
+    /// the highest tick rate none is more than `3600 × 128` ticks and the
+    /// simulation's tick arithmetic stays far from `u32::MAX`.
     pub fn validate(&self, file: &str) -> Result<(), AssetError> {
         let c = Check { file };
         let m = &self.match_rules;
-        c.that(
-            MAX_PLAYERS_RANGE.contains(&m.max_players),
-            "match.max_players",
-            format!("must be in {MAX_PLAYERS_RANGE:?}, got {}", m.max_players),
-        )?;
-        c.that(
-            (1..=3600).contains(&m.duration_s),
-            "match.duration_s",
-            format!("must be in 1..=3600, got {}", m.duration_s),
-        )?;
-        c.that(m.kill_limit >= 1, "match.kill_limit", "must be at least 1")?;
+        c.within_int(m.max_players, MAX_PLAYERS_RANGE, "match.max_players")?;
+        c.within_int(m.duration_s, 1..=3600, "match.duration_s")?;
+        c.within_int(m.kill_limit, 1..=100_000, "match.kill_limit")?;
 
         let p = &self.player;
-        c.that(
-            p.radius.is_finite() && (1.0..=200.0).contains(&p.radius),
-            "player.radius",
-            format!("must be in 1..=200, got {}", p.radius),
-        )?;
-        c.that(p.max_health >= 1, "player.max_health", "must be at least 1")?;
-        c.positive(p.max_speed, "player.max_speed")?;
-        c.positive(p.acceleration, "player.acceleration")?;
-        c.that(
-            p.friction.is_finite() && p.friction >= 0.0,
-            "player.friction",
-            format!("must be zero or more, got {}", p.friction),
-        )?;
-        c.that(
-            p.respawn_s.is_finite() && p.respawn_s >= 0.0,
-            "player.respawn_s",
-            format!("must be zero or more, got {}", p.respawn_s),
-        )?;
+        c.within(p.radius, 1.0..=200.0, "player.radius")?;
+        c.within_int(p.max_health, 1..=u8::MAX, "player.max_health")?;
+        c.within(p.max_speed, 1.0..=5000.0, "player.max_speed")?;
+        c.within(p.acceleration, 1.0..=100_000.0, "player.acceleration")?;
+        c.within(p.friction, 0.0..=100.0, "player.friction")?;
+        c.within(p.respawn_s, 0.0..=60.0, "player.respawn_s")?;
 
         let pr = &self.projectile;
-        c.positive(pr.speed, "projectile.speed")?;
-        c.positive(pr.radius, "projectile.radius")?;
-        c.positive(pr.life_s, "projectile.life_s")?;
-        c.that(pr.damage >= 1, "projectile.damage", "must be at least 1")?;
-        c.positive(pr.cooldown_s, "projectile.cooldown_s")?;
+        c.within(pr.speed, 1.0..=20_000.0, "projectile.speed")?;
+        c.within(pr.radius, 0.1..=100.0, "projectile.radius")?;
+        c.within(pr.life_s, 0.01..=60.0, "projectile.life_s")?;
+        c.within_int(pr.damage, 1..=u8::MAX, "projectile.damage")?;
+        c.within(pr.cooldown_s, 0.01..=60.0, "projectile.cooldown_s")?;
 
         let h = &self.health_pack;
-        c.that(h.heal >= 1, "health_pack.heal", "must be at least 1")?;
-        c.positive(h.radius, "health_pack.radius")?;
-        c.positive(h.respawn_s, "health_pack.respawn_s")?;
+        c.within_int(h.heal, 1..=u8::MAX, "health_pack.heal")?;
+        c.within(h.radius, 0.1..=500.0, "health_pack.radius")?;
+        c.within(h.respawn_s, 0.1..=3600.0, "health_pack.respawn_s")?;
         Ok(())
     }
 }
@@ -289,6 +314,17 @@ impl Map {
             !self.name.trim().is_empty() && self.name.len() <= 64,
             "name",
             "must be 1 to 64 bytes of text",
+        )?;
+        // Every step of every moving body is checked against every obstacle.
+        c.that(
+            self.obstacles.len() <= MAX_OBSTACLES,
+            "obstacles",
+            format!("at most {MAX_OBSTACLES}, got {}", self.obstacles.len()),
+        )?;
+        c.that(
+            self.spawns.len() <= MAX_SPAWNS,
+            "spawns",
+            format!("at most {MAX_SPAWNS}, got {}", self.spawns.len()),
         )?;
         let inside = |p: Vec2, margin: f32| {
             p.is_finite()
@@ -390,7 +426,7 @@ mod tests {
         let err = Rules::from_toml(&text, "custom.toml").expect_err("negative speed");
         assert_eq!(
             err.to_string(),
-            "custom.toml: field `player.max_speed`: must be a positive number, got -1"
+            "custom.toml: field `player.max_speed`: must be in 1..=5000, got -1"
         );
 
         let text = RULES.replace("max_players = 16", "max_players = 65");
@@ -399,6 +435,103 @@ mod tests {
             err.to_string()
                 .contains("`match.max_players`: must be in 2..=64, got 65"),
             "{err}"
+        );
+    }
+
+    /// Every numeric rule has an upper bound as well as a lower one, so no
+    /// duration can push the simulation's tick arithmetic towards overflow
+    /// and no speed can make a tick's movement loop long (regression: only
+    /// positivity was checked, and `cooldown_s = 1e30` saturated to
+    /// `u32::MAX` ticks, which `tick + cooldown` then overflowed).
+    #[test]
+    fn every_numeric_rule_is_bounded_on_both_sides() {
+        let cases = [
+            ("max_players = 16", "max_players = 1", "match.max_players"),
+            ("duration_s = 120", "duration_s = 3601", "match.duration_s"),
+            ("kill_limit = 20", "kill_limit = 0", "match.kill_limit"),
+            ("kill_limit = 20", "kill_limit = 100001", "match.kill_limit"),
+            ("radius = 20.0", "radius = 201.0", "player.radius"),
+            ("max_health = 100", "max_health = 0", "player.max_health"),
+            (
+                "max_speed = 300.0",
+                "max_speed = 5001.0",
+                "player.max_speed",
+            ),
+            ("max_speed = 300.0", "max_speed = nan", "player.max_speed"),
+            (
+                "acceleration = 1500.0",
+                "acceleration = 1e9",
+                "player.acceleration",
+            ),
+            ("friction = 10.0", "friction = -1.0", "player.friction"),
+            ("friction = 10.0", "friction = 101.0", "player.friction"),
+            ("respawn_s = 2.0", "respawn_s = 61.0", "player.respawn_s"),
+            ("respawn_s = 2.0", "respawn_s = inf", "player.respawn_s"),
+            ("speed = 900.0", "speed = 20001.0", "projectile.speed"),
+            ("radius = 4.0", "radius = 0.0", "projectile.radius"),
+            ("radius = 4.0", "radius = 101.0", "projectile.radius"),
+            ("life_s = 1.0", "life_s = 0.0", "projectile.life_s"),
+            ("life_s = 1.0", "life_s = 61.0", "projectile.life_s"),
+            ("damage = 25", "damage = 0", "projectile.damage"),
+            (
+                "cooldown_s = 0.25",
+                "cooldown_s = 1e30",
+                "projectile.cooldown_s",
+            ),
+            (
+                "cooldown_s = 0.25",
+                "cooldown_s = 0.0",
+                "projectile.cooldown_s",
+            ),
+            ("heal = 40", "heal = 0", "health_pack.heal"),
+            ("radius = 16.0", "radius = 501.0", "health_pack.radius"),
+            (
+                "respawn_s = 10.0",
+                "respawn_s = 3601.0",
+                "health_pack.respawn_s",
+            ),
+            (
+                "respawn_s = 10.0",
+                "respawn_s = 0.0",
+                "health_pack.respawn_s",
+            ),
+        ];
+        for (from, to, field) in cases {
+            assert!(RULES.contains(from), "the shipped rules have `{from}`");
+            let text = RULES.replacen(from, to, 1);
+            let err = Rules::from_toml(&text, "custom.toml").expect_err(to);
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&format!("custom.toml: field `{field}`: must be in ")),
+                "{to}: {msg}"
+            );
+        }
+        // The bounds themselves are accepted.
+        for (from, to) in [
+            ("cooldown_s = 0.25", "cooldown_s = 60.0"),
+            ("respawn_s = 10.0", "respawn_s = 3600.0"),
+            ("friction = 10.0", "friction = 0.0"),
+            ("kill_limit = 20", "kill_limit = 100000"),
+        ] {
+            let text = RULES.replacen(from, to, 1);
+            Rules::from_toml(&text, "custom.toml").expect(to);
+        }
+    }
+
+    #[test]
+    fn a_map_with_too_many_obstacles_is_refused() {
+        let rules = rules();
+        let obstacles = (0..=MAX_OBSTACLES)
+            .map(|i| format!("{{ x = {}.0, y = 10.0, w = 1.0, h = 1.0 }}", i % 90))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = format!(
+            "name = \"t\"\nwidth = 500.0\nheight = 500.0\nspawns = [{{ x = 250.0, y = 250.0 }}]\nhealth_packs = []\nobstacles = [{obstacles}]\n"
+        );
+        let err = Map::from_toml(&text, "t.toml", &rules).expect_err("too many");
+        assert_eq!(
+            err.to_string(),
+            format!("t.toml: field `obstacles`: at most {MAX_OBSTACLES}, got 1025")
         );
     }
 

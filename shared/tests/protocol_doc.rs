@@ -150,3 +150,43 @@ fn protocol_md_byte_dumps_match_the_codec() {
         problems.join("\n\n")
     );
 }
+
+/// The rows of the table that follows `heading`, as their cells.
+fn table_after(doc: &str, heading: &str) -> Vec<Vec<String>> {
+    let section = &doc[doc.find(heading).expect("the section exists")..];
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // the header and the rule under it
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|cell| cell.trim().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// Section 6 lists every error code once, and says for each whether it is
+/// a strike exactly as `ErrorCode::is_strike` decides (regression: the
+/// document said every code but four counted, while the code sent several
+/// others without counting them).
+#[test]
+fn protocol_md_error_table_matches_the_codes_and_their_strikes() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../PROTOCOL.md");
+    let doc = std::fs::read_to_string(path).expect("PROTOCOL.md exists");
+    let rows = table_after(&doc, "## 6. Errors");
+    let documented: Vec<(String, String)> = rows
+        .iter()
+        .map(|cells| (cells[0].trim_matches('`').to_owned(), cells[1].clone()))
+        .collect();
+    let expected: Vec<(String, String)> = ErrorCode::ALL
+        .iter()
+        .map(|code| {
+            let strike = if code.is_strike() { "yes" } else { "no" };
+            (code.as_str().to_owned(), strike.to_owned())
+        })
+        .collect();
+    assert_eq!(documented, expected, "PROTOCOL.md section 6 vs ErrorCode");
+}

@@ -4,9 +4,13 @@
 //
 //   node tests/browser/e2e.mjs --url http://127.0.0.1:8080/ --artifacts DIR
 //
-// Logs in, waits to be playing, holds a movement key for one second and
-// checks the player moved, then saves a screenshot. Prints one JSON line with
-// the measurements; exits 0 on success and 1 with a reason on failure.
+// Logs in, waits to be playing, holds W for one second and checks the player
+// moved up, then saves a screenshot. Prints one JSON line with the
+// measurements; exits 0 on success and 1 with a reason on failure.
+//
+// The node must play a map where every spawn has room above it
+// (tests/fixtures/e2e-map.toml, which tests/it/browser.rs starts it with);
+// on a spawn under a wall the test fails saying so rather than guessing.
 
 import { chromium } from 'playwright-core';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
@@ -33,7 +37,7 @@ const SETTLE_MS = 300;
 // in open space; 100 leaves room for slow ticks without passing a player
 // who did not move.
 const MIN_DISTANCE = 100;
-// Room needed in the direction of travel to expect MIN_DISTANCE, with margin.
+// Room needed above the spawn to expect MIN_DISTANCE, with margin.
 const ROOM_NEEDED = 180;
 
 const { values: args } = parseArgs({
@@ -69,17 +73,16 @@ function fail(message) {
 }
 
 /**
- * Free distance from `me` to the first wall, obstacle or other player in
- * direction dy (−1 up, +1 down), for a circle of radius r: which way can we
- * walk? Other players count as boxes around their circles.
+ * Free distance from `me` up to the first wall, obstacle or other player,
+ * for a circle of radius r. Other players count as boxes around their
+ * circles.
  */
-function roomVertical(me, dy, map, r, others) {
-  let room = dy < 0 ? me.y - r : map.height - r - me.y;
+function roomAbove(me, map, r, others) {
+  let room = me.y - r;
   const boxes = [...map.obstacles, ...others.map((p) => ({ x: p.x - r, y: p.y - r, w: 2 * r, h: 2 * r }))];
   for (const o of boxes) {
     if (me.x + r <= o.x || me.x - r >= o.x + o.w) continue;
-    if (dy < 0 && o.y + o.h <= me.y) room = Math.min(room, me.y - r - (o.y + o.h));
-    if (dy > 0 && o.y >= me.y) room = Math.min(room, o.y - (me.y + r));
+    if (o.y + o.h <= me.y) room = Math.min(room, me.y - r - (o.y + o.h));
   }
   return room;
 }
@@ -135,11 +138,17 @@ async function run() {
   if (!canvas) fail('no #game canvas on the page');
   await page.mouse.move(canvas.x + canvas.width * 0.75, canvas.y + canvas.height * 0.3);
 
-  // W (up) unless a wall or obstacle is too close above the spawn point;
-  // then S, so the check never depends on which spawn the match picked.
+  // The test map leaves room above every spawn; anything else is a broken
+  // setup, not a client bug, and says so.
   const r = info.rules.playerRadius;
-  const up = roomVertical(start, -1, info.map, r, info.others) >= ROOM_NEEDED;
-  const key = up ? 'KeyW' : 'KeyS';
+  const room = roomAbove(start, info.map, r, info.others);
+  if (room < ROOM_NEEDED) {
+    fail(
+      `the spawn at (${start.x}, ${start.y}) on "${info.map.name}" has only ${room.toFixed(1)} units above it ` +
+        `(need ${ROOM_NEEDED}): start the node with tests/fixtures/e2e-map.toml`,
+    );
+  }
+  const key = 'KeyW';
   await page.keyboard.down(key);
   await page.waitForTimeout(HOLD_MS);
   await page.keyboard.up(key);
@@ -180,7 +189,7 @@ async function run() {
     fail(`holding ${key} for ${HOLD_MS} ms moved the player only ${distance.toFixed(1)} units (need ${MIN_DISTANCE}): ${JSON.stringify(report)}`);
   }
   // Moving the wrong way would mean the client mixed up screen and arena axes.
-  if (up ? dy > -MIN_DISTANCE / 2 : dy < MIN_DISTANCE / 2) {
+  if (dy > -MIN_DISTANCE / 2) {
     fail(`holding ${key} moved the player the wrong way (dy ${dy.toFixed(1)}): ${JSON.stringify(report)}`);
   }
   console.log(JSON.stringify(report));

@@ -110,6 +110,30 @@ async function run() {
   if (ma.match !== mb.match) fail(`different matches: ${ma.match} and ${mb.match}`);
   if (ma.server !== mb.server) fail(`not on the same host: ${ma.server} and ${mb.server}`);
 
+  // The player who followed the match to the other node can log in there
+  // from their page (the client does when its token needs renewing): the
+  // host answers cross-origin requests.
+  let moved = 0;
+  for (const [page, url] of [[a, args['url-a']], [b, args['url-b']]]) {
+    const server = await page.evaluate(() => window.__skirmish.server);
+    if (new URL(server).origin === new URL(url).origin) continue;
+    moved += 1;
+    const answer = await page.evaluate(async (base) => {
+      try {
+        const r = await fetch(new URL('/api/session', base).href, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'Relogin' }),
+        });
+        return { status: r.status, token: Boolean((await r.json()).token) };
+      } catch (err) {
+        return { error: String(err) };
+      }
+    }, server);
+    if (answer.status !== 200 || !answer.token) fail(`a cross-origin login at the host failed: ${JSON.stringify(answer)}`);
+  }
+  if (moved !== 1) fail(`${moved} players moved to the host; expected one`);
+
   // The match ends: each results screen shows the rating the node sent
   // and its change; a first match starts from 1000.
   const ratings = {};

@@ -237,22 +237,15 @@ async fn an_oversized_frame_closes_with_1009() {
     scene.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_input_flood_is_rate_limited_then_closed() {
-    let mut scene = Scene::start().await;
-    // Valid inputs (standing still), as fast as the socket takes them,
-    // reading whatever has arrived in between without waiting.
+/// Sends `message(i)` for i = 1, 2, … as fast as the socket takes them,
+/// reading whatever has arrived in between without waiting, until the node
+/// closes the connection. Returns whether `rate_limited` was seen and the
+/// close code.
+async fn flood(scene: &mut Scene, mut message: impl FnMut(u32) -> Message) -> (bool, Option<u16>) {
     let mut rate_limited = false;
     let mut closed_with = None;
-    'flood: for seq in 1..=3000u32 {
-        let input = ClientMsg::Input {
-            seq,
-            move_x: 0.0,
-            move_y: 0.0,
-            aim: 0.0,
-            fire: false,
-        };
-        if scene.abuser.conn.send(&input).await.is_err() {
+    'flood: for i in 1..=3000u32 {
+        if scene.abuser.conn.send_raw(message(i)).await.is_err() {
             break;
         }
         while let Some(incoming) = scene.abuser.conn.recv().now_or_never() {
@@ -290,9 +283,36 @@ async fn an_input_flood_is_rate_limited_then_closed() {
             .await
             .expect("closed in time");
     }
-    let code = closed_with;
+    (rate_limited, closed_with.flatten())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_flood_is_rate_limited_then_closed() {
+    let mut scene = Scene::start().await;
+    // Valid inputs (standing still).
+    let (rate_limited, code) = flood(&mut scene, |seq| {
+        binary(encode(&ClientMsg::Input {
+            seq,
+            move_x: 0.0,
+            move_y: 0.0,
+            aim: 0.0,
+            fire: false,
+        }))
+    })
+    .await;
     assert!(rate_limited, "the flood was answered with rate_limited");
-    assert_eq!(code, Some(Some(close::RATE_LIMIT)));
+    assert_eq!(code, Some(close::RATE_LIMIT));
+    scene.finish().await;
+}
+
+/// Regression: WebSocket pings from the client skipped the rate limit (and
+/// each reset the idle timer), so a ping flood went on for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_is_rate_limited_then_closed() {
+    let mut scene = Scene::start().await;
+    let (rate_limited, code) = flood(&mut scene, |_| Message::Ping(Vec::new().into())).await;
+    assert!(rate_limited, "the flood was answered with rate_limited");
+    assert_eq!(code, Some(close::RATE_LIMIT));
     scene.finish().await;
 }
 

@@ -1,14 +1,52 @@
 //! The browser client end to end, in real headless Chromium driven by
 //! playwright-core: log in, play, hold W for a second and see the player
-//! move (`tests/browser/e2e.mjs`); two players on two nodes chat, are
+//! move up (`tests/browser/e2e.mjs`); two players on two nodes chat, are
 //! matched across them, see their rating and its change on the results
 //! screen, and find themselves on the leaderboards with their kills and
 //! rating (`tests/browser/lobby.mjs`). Leaves screenshots in
 //! `target/test-artifacts/`.
+//!
+//! The node plays on `tests/fixtures/e2e-map.toml`, where every spawn point
+//! has open space above it, so holding W always moves the player whichever
+//! spawn the match picks (on the shipped map some spawns are under a wall).
 
-use skirmish_tests::{TestNode, artifacts_dir, repo_dir, test_config};
+use skirmish_shared::rules::{Map, Rules};
+use skirmish_tests::{TestNode, artifacts_dir, assets_dir, fixture, repo_dir, test_config};
 use std::process::Stdio;
 use std::time::Duration;
+
+/// Open space above every spawn of the e2e map: far more than the 180 units
+/// `e2e.mjs` needs to see a second of walking up.
+const ROOM_ABOVE_SPAWNS: f32 = 500.0;
+
+/// The e2e map loads and validates with the shipped rules, as the node will
+/// load it, and nothing (arena edge or obstacle) is within
+/// [`ROOM_ABOVE_SPAWNS`] above any spawn point.
+#[test]
+fn the_e2e_map_is_valid_and_every_spawn_has_room_above() {
+    let rules = Rules::load(&assets_dir().join("rules.toml")).expect("shipped rules");
+    let map = Map::load(&fixture("e2e-map.toml"), &rules).expect("the e2e map is valid");
+    let r = rules.player.radius;
+    for (i, spawn) in map.spawns.iter().enumerate() {
+        let mut room = spawn.y - r;
+        for o in &map.obstacles {
+            let in_column = spawn.x + r > o.x && spawn.x - r < o.x + o.w;
+            if in_column && o.y + o.h <= spawn.y {
+                room = room.min(spawn.y - r - (o.y + o.h));
+            }
+            assert!(
+                !(in_column && o.y < spawn.y && o.y + o.h > spawn.y),
+                "spawns[{i}] is beside an obstacle in its column"
+            );
+        }
+        assert!(
+            room >= ROOM_ABOVE_SPAWNS,
+            "spawns[{i}] at ({}, {}) has only {room} units above it",
+            spawn.x,
+            spawn.y
+        );
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_in_chromium_logs_in_plays_and_moves() {
@@ -24,7 +62,11 @@ async fn a_player_in_chromium_logs_in_plays_and_moves() {
     );
     let mut config = test_config();
     config.match_seconds = Some(60);
+    config.map = fixture("e2e-map.toml");
     let node = TestNode::start(config).await;
+    // So the check below sees this run's screenshot, not an earlier one.
+    let screenshot = artifacts_dir().join("e2e-playing.png");
+    let _ = std::fs::remove_file(&screenshot);
 
     let run = tokio::process::Command::new("node")
         .arg(repo.join("tests/browser/e2e.mjs"))
@@ -45,10 +87,7 @@ async fn a_player_in_chromium_logs_in_plays_and_moves() {
         output.status.success(),
         "browser test failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(
-        artifacts_dir().join("e2e-playing.png").exists(),
-        "a screenshot was saved"
-    );
+    assert!(screenshot.exists(), "a screenshot was saved");
     node.stop().await;
 }
 
@@ -74,7 +113,8 @@ start_below_target_after_s = 0.0
 async fn two_players_in_chromium_on_two_nodes_chat_and_are_matched_across_them() {
     let repo = repo_dir();
     let redis = skirmish_tests::redis::RedisServer::start();
-    let mm = std::env::temp_dir().join(format!("skirmish-browser-mm-{}.toml", std::process::id()));
+    let settings = skirmish_tests::TempDir::new("browser-mm");
+    let mm = settings.path().join("matchmaking.toml");
     std::fs::write(&mm, DUEL_FFA).expect("write matchmaking settings");
     let mut nodes = Vec::new();
     for id in ["node-a", "node-b"] {

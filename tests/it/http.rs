@@ -161,3 +161,148 @@ async fn a_token_can_be_checked_before_connecting() {
     );
     node.stop().await;
 }
+
+/// Every REST error is JSON of the documented shape, the ones axum would
+/// answer itself included (regression: an oversized `POST /api/session` got
+/// axum's plain-text 413, a wrong method a bare 405, an unreadable path
+/// parameter a plain 400, and an unknown `/api` path the client's page with
+/// a 200).
+#[tokio::test]
+async fn every_http_error_is_a_documented_json_error() {
+    let node = TestNode::start(test_config()).await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", node.url());
+    let big_name = "x".repeat(2048);
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            http.post(url("/api/session"))
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"name": "{big_name}"}}"#)),
+            413,
+            "body_too_large",
+        ),
+        (http.delete(url("/api/session")), 405, "method_not_allowed"),
+        (http.post(url("/healthz")), 405, "method_not_allowed"),
+        (http.post(url("/metrics")), 405, "method_not_allowed"),
+        (http.post(url("/ws")), 405, "method_not_allowed"),
+        (http.put(url("/api/nodes")), 405, "method_not_allowed"),
+        (
+            http.post(url("/api/leaderboards")),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            http.delete(url("/api/leaderboards/kills")),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            http.get(url("/api/leaderboards/%FF%FE")),
+            400,
+            "bad_request",
+        ),
+        (
+            http.get(url("/api/leaderboards/kills/players/%C3%28")),
+            400,
+            "bad_request",
+        ),
+        (http.get(url("/api/nope")), 404, "not_found"),
+        (
+            http.post(url("/api/leaderboards/kills/deeper/still")),
+            404,
+            "not_found",
+        ),
+        (
+            http.get(url("/api/leaderboards/kills?limit=lots")),
+            400,
+            "invalid_query",
+        ),
+        (
+            http.get(url("/api/leaderboards/kills?period=%FF")),
+            400,
+            "invalid_query",
+        ),
+        (
+            http.get(url("/api/leaderboards/nope")),
+            404,
+            "unknown_board",
+        ),
+        (http.get(url("/api/session")), 401, "missing_token"),
+        (http.get(url("/ws")), 401, "missing_token"),
+    ];
+    for (request, status, code) in cases {
+        let request = request.build().expect("a request");
+        let what = format!("{} {}", request.method(), request.url().path());
+        let response = http.execute(request).await.expect("an answer");
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if status == 405 {
+            let allow = response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            assert!(!allow.is_empty(), "{what}: a 405 says what is allowed");
+        }
+        assert_eq!(content_type, "application/json", "{what}");
+        let body: serde_json::Value = response.json().await.expect("a JSON body");
+        assert_eq!(body["error"], code, "{what}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: {body}"
+        );
+    }
+    // The browser client is still served for every other path.
+    let page = http.get(url("/some/page")).send().await.expect("page");
+    assert_eq!(page.status().as_u16(), 200);
+    node.stop().await;
+}
+
+/// A page served by one node can log in at another (the browser client does
+/// after it followed a match to its host): the preflight is answered, and
+/// the answers may be read from any origin.
+#[tokio::test]
+async fn the_api_answers_cross_origin_requests() {
+    let node = TestNode::start(test_config()).await;
+    let http = reqwest::Client::new();
+    let origin = "http://127.0.0.1:1";
+    let preflight = http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/session", node.url()),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    assert_eq!(header(&preflight, "access-control-allow-origin"), "*");
+    assert!(header(&preflight, "access-control-allow-methods").contains("post"));
+    assert!(header(&preflight, "access-control-allow-headers").contains("content-type"));
+
+    let login = http
+        .post(format!("{}/api/session", node.url()))
+        .header("origin", origin)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "Ada"}"#)
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status().as_u16(), 200);
+    assert_eq!(header(&login, "access-control-allow-origin"), "*");
+    node.stop().await;
+}

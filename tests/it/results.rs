@@ -354,7 +354,10 @@ async fn results_from_a_redis_outage_land_exactly_once_when_it_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_found_again_after_a_crash_is_not_counted_twice() {
     let redis = RedisServer::start();
-    let config = cluster_config(&redis.url(), "node-a", "crash");
+    let mut config = cluster_config(&redis.url(), "node-a", "crash");
+    // Two runs share it, so it outlives each node.
+    let data = skirmish_tests::TempDir::new("crash");
+    config.data_dir = data.path().to_owned();
     let data_dir = config.data_dir.clone();
     let player = PlayerId(0x0123_4567_89ab_cdef);
     let record = MatchRecord {

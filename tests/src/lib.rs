@@ -54,9 +54,50 @@ pub fn open_map() -> PathBuf {
     path
 }
 
+/// A file of `tests/fixtures/`, for `Config::map` and the like.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
 /// The defaults used by tests: the shipped assets, port 0.
 pub fn test_config() -> Config {
     Config::for_tests(assets_dir())
+}
+
+/// A directory of its own under the system's temp directory, removed with
+/// everything in it when dropped.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates `skirmish-LABEL-PID-N` in the temp directory.
+    pub fn new(label: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "skirmish-{label}-{}-{}",
+            std::process::id(),
+            rand_id()
+        ));
+        std::fs::create_dir_all(&path).expect("create a temp directory");
+        TempDir(path)
+    }
+
+    /// Takes charge of removing `path` (which need not exist yet).
+    fn adopt(path: PathBuf) -> TempDir {
+        TempDir(path)
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A node running in this process.
@@ -68,11 +109,16 @@ pub struct TestNode {
     pub node: Arc<Node>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// The node's data directory, removed when the node is dropped, if the
+    /// node made it (it did not exist before). A test that starts several
+    /// nodes on one data directory makes it itself, with a [`TempDir`].
+    _data_dir: Option<TempDir>,
 }
 
 impl TestNode {
     /// Starts a node with `config` (its `listen` should use port 0).
     pub async fn start(config: Config) -> TestNode {
+        let data_dir = (!config.data_dir.exists()).then(|| TempDir::adopt(config.data_dir.clone()));
         let server = Server::bind(config).await.expect("the node starts");
         let addr = server.local_addr();
         let node = server.node();
@@ -88,6 +134,7 @@ impl TestNode {
             node,
             stop: Some(stop),
             task,
+            _data_dir: data_dir,
         }
     }
 
@@ -214,6 +261,8 @@ pub struct ChildNode {
     /// Where it listens.
     pub addr: SocketAddr,
     child: std::process::Child,
+    /// Its config file and data directory; removed once it is killed.
+    _dir: TempDir,
 }
 
 impl ChildNode {
@@ -241,9 +290,8 @@ impl ChildNode {
         extra: &[(&str, String)],
     ) -> ChildNode {
         use std::io::BufRead;
-        let dir =
-            std::env::temp_dir().join(format!("skirmish-child-{}-{node_id}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let temp = TempDir::new(&format!("child-{node_id}"));
+        let dir = temp.path();
         let config = dir.join("node.toml");
         let text = format!(
             "listen = \"127.0.0.1:0\"\nassets = {assets:?}\nredis_url = {redis_url:?}\nnode_id = {node_id:?}\n\
@@ -273,7 +321,11 @@ impl ChildNode {
             .strip_prefix("listening on ")
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("the node did not start: {line:?}"));
-        ChildNode { addr, child }
+        ChildNode {
+            addr,
+            child,
+            _dir: temp,
+        }
     }
 
     /// `http://addr`.

@@ -79,7 +79,7 @@ async function login(rawName, mode = 'quick') {
   }
   game.name = session.name;
   game.playerId = session.playerId;
-    game.wantPlay = true;
+  game.wantPlay = true;
   game.playMode = mode;
   game.reconnects = 0;
   welcomedBefore = false;
@@ -164,7 +164,7 @@ function onMessage(msg) {
         conn.moveTo(msg.hostUrl);
       }
       break;
-        case 'joined':
+    case 'joined':
       // Out of the way while playing; a click brings it back.
       document.getElementById('lobby').classList.add('collapsed');
       break;
@@ -179,7 +179,7 @@ function onMessage(msg) {
       renderParty();
       break;
   }
-    if (changed) {
+  if (changed) {
     ui.showPhase(game);
     showPanels();
   }
@@ -343,7 +343,7 @@ window.__skirmish = Object.freeze({
   get rules() {
     return game.rules;
   },
-    /** Chat rooms: members, counts, lines, who is typing. */
+  /** Chat rooms: members, counts, lines, who is typing. */
   get rooms() {
     return lobby.snapshot();
   },
@@ -357,7 +357,7 @@ window.__skirmish = Object.freeze({
   get queue() {
     return game.queue ? { ...game.queue } : null;
   },
-    get party() {
+  get party() {
     return game.party;
   },
   /** The node this page's connection talks to (the match host after a redirect). */

@@ -21,13 +21,19 @@ export class LoginError extends Error {
   }
 }
 
+/** A node's session endpoint, from its base URL (e.g. `http://127.0.0.1:8080`). */
+export function sessionUrl(base) {
+  return new URL('/api/session', base).href;
+}
+
 /**
- * POST /api/session. Resolves to {token, playerId, name, expiresAt}; rejects
- * with a LoginError for a refusal the user must fix, or a TypeError/Error for
- * network trouble that a retry may cure.
+ * POST /api/session at the node `base` (this page's node unless given).
+ * Resolves to {token, playerId, name, expiresAt}; rejects with a LoginError
+ * for a refusal the user must fix, or a TypeError/Error for network trouble
+ * that a retry may cure. Other nodes answer cross-origin requests (CORS).
  */
-export async function createSession(name) {
-  const response = await fetch('/api/session', {
+export async function createSession(name, base = pageOrigin()) {
+  const response = await fetch(sessionUrl(base), {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ name }),
@@ -55,7 +61,9 @@ export async function createSession(name) {
  */
 async function tokenRejected(base, token) {
   try {
-    const response = await fetch(`${base}/api/session?token=${encodeURIComponent(token)}`, { cache: 'no-store' });
+    const url = new URL(sessionUrl(base));
+    url.searchParams.set('token', token);
+    const response = await fetch(url.href, { cache: 'no-store' });
     return response.status === 401;
   } catch {
     return null;
@@ -223,7 +231,10 @@ export class Connection {
       // A socket that never opened may have been refused for its token; ask.
       const rejected = !expired && !lastOpened ? await tokenRejected(this.base, this.session.token) : false;
       if (expired || rejected) {
-        this.session = await createSession(this.session.name);
+        // At the node we connect to, which may not be the page's (after a
+        // move to a match host): its token is surely one it accepts, and
+        // the page's node may be the one that went away.
+        this.session = await createSession(this.session.name, this.base);
         this.onSession?.(this.session);
       }
     } catch (err) {

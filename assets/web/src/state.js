@@ -41,7 +41,7 @@ export class GameState {
     this.reconnects = 0;
     // Whether the player asked to be in a match; survives reconnects so a
     // drop while queueing or playing brings them back in.
-        this.wantPlay = false;
+    this.wantPlay = false;
     // 'quick' (this node's open matches) or a matchmaking mode such as 'ffa'.
     this.playMode = 'quick';
     // While queued: { mode, waitedMs, searching }.
@@ -86,7 +86,11 @@ export class GameState {
     return this.roster.get(id)?.name ?? this.knownNames.get(id) ?? `Player ${id}`;
   }
 
-  /** A new socket: the node numbers inputs per connection, from 1. */
+  /**
+   * A new socket: number inputs from 1 again. (The node only needs each
+   * `seq` above the previous one since the last `joined`, so the count may
+   * also run on across matches on one socket.)
+   */
   resetConnection() {
     this.seq = 0;
     this.pendingInputs.length = 0;
@@ -152,7 +156,7 @@ export class GameState {
         this.buffer.clear();
         this.phase = 'lobby';
         return true;
-            case 'rating':
+      case 'rating':
         this.rating = { rating: msg.rating, delta: msg.delta };
         return true;
       case 'queue_update':

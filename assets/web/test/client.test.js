@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeServer, encode, input, ping, play } from '../src/protocol.js';
 import { SnapshotBuffer, lerpAngle } from '../src/interp.js';
-import { backoffDelay } from '../src/net.js';
+import { backoffDelay, sessionUrl, socketUrl } from '../src/net.js';
 
 const hex = (s) => Uint8Array.from(s.trim().split(/\s+/), (b) => parseInt(b, 16));
 
@@ -139,4 +139,11 @@ test('leaderboard reset times read in days, hours and minutes', async () => {
   assert.equal(resetsIn(90 * 60_000, 0), 'resets in 1 h 30 min');
   assert.equal(resetsIn(3 * 86_400_000 + 3_600_000, 0), 'resets in 3 d 1 h');
   assert.equal(resetsIn(5 * 60_000, 0), 'resets in 5 min');
+});
+
+test('sessions and sockets go to the node given, not only the page\'s', () => {
+  // After a move to a match host, a re-login goes to that host.
+  assert.equal(sessionUrl('http://10.0.0.2:9000'), 'http://10.0.0.2:9000/api/session');
+  assert.equal(sessionUrl('https://eu1.example.com/'), 'https://eu1.example.com/api/session');
+  assert.equal(socketUrl('https://eu1.example.com', 'v1.a.b'), 'wss://eu1.example.com/ws?token=v1.a.b');
 });

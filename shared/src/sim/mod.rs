@@ -12,7 +12,7 @@
 
 mod spec;
 
-pub use spec::GameSpec;
+pub use spec::{GameSpec, MAX_SLIDE_STEPS};
 
 use crate::geom::{Vec2, segment_circle_hit};
 use rand::rngs::ChaCha8Rng;
@@ -30,15 +30,19 @@ pub type Tick = u32;
 pub struct EntityId(pub u16);
 
 /// What one player asks for during a tick, already validated: the move vector
-/// is no longer than 1 and the aim is a finite angle.
+/// is no longer than 1 and the aim is a finite angle in `-π..=π`.
+///
+/// The fields are private so that [`Input::new`] (which checks them) and
+/// [`Input::default`] (standing still) are the only ways to make one: no
+/// client number reaches the simulation unchecked.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Input {
     /// Desired direction of travel; its length (at most 1) scales acceleration.
-    pub move_dir: Vec2,
+    move_dir: Vec2,
     /// Facing angle in radians; 0 is +x, π/2 is +y (down).
-    pub aim: f32,
+    aim: f32,
     /// Whether the trigger is held; a shot leaves whenever the cooldown allows.
-    pub fire: bool,
+    fire: bool,
 }
 
 /// Why an input was refused.
@@ -80,9 +84,30 @@ impl Input {
         }
         Ok(Input {
             move_dir,
-            aim,
+            aim: aim.clamp(-std::f32::consts::PI, std::f32::consts::PI),
             fire,
         })
+    }
+
+    /// The desired direction of travel, no longer than 1.
+    pub fn move_dir(&self) -> Vec2 {
+        self.move_dir
+    }
+
+    /// The facing angle in radians, in `-π..=π`.
+    pub fn aim(&self) -> f32 {
+        self.aim
+    }
+
+    /// Whether the trigger is held.
+    pub fn fire(&self) -> bool {
+        self.fire
+    }
+
+    /// The same controls with the trigger held or not; a trigger is a
+    /// plain bool, so this cannot make an invalid input.
+    pub fn with_fire(self, fire: bool) -> Input {
+        Input { fire, ..self }
     }
 }
 
@@ -341,7 +366,11 @@ impl World {
     /// without an input this tick keeps their previous one. Unknown ids are
     /// ignored. After the match has ended this does nothing.
     pub fn step(&mut self, tick: Tick, inputs: &[(EntityId, Input)], events: &mut Vec<Event>) {
-        debug_assert_eq!(tick, self.tick + 1, "ticks are stepped in order");
+        debug_assert_eq!(
+            Some(tick),
+            self.tick.checked_add(1),
+            "ticks are stepped in order"
+        );
         if self.outcome.is_some() {
             return;
         }
@@ -411,13 +440,13 @@ impl World {
     fn fire(&mut self) {
         let rules = &self.spec.rules;
         let cooldown = self.spec.ticks(rules.projectile.cooldown_s);
-        let expires = self.tick + self.spec.ticks(rules.projectile.life_s);
+        let expires = GameSpec::after(self.tick, self.spec.ticks(rules.projectile.life_s));
         let muzzle = rules.player.radius + rules.projectile.radius + 1.0;
         for p in self.players.iter_mut() {
             if !p.alive || !p.input.fire || self.tick < p.next_fire {
                 continue;
             }
-            p.next_fire = self.tick + cooldown;
+            p.next_fire = GameSpec::after(self.tick, cooldown);
             let dir = Vec2::from_angle(p.input.aim);
             self.projectiles.push(Projectile {
                 id: self.next_projectile,
@@ -478,7 +507,8 @@ impl World {
         damage: u8,
         events: &mut Vec<Event>,
     ) {
-        let respawn_at = self.tick + self.spec.ticks(self.spec.rules.player.respawn_s);
+        let respawn_at =
+            GameSpec::after(self.tick, self.spec.ticks(self.spec.rules.player.respawn_s));
         let target = &mut self.players[target_idx];
         let dealt = damage.min(target.health);
         target.health -= dealt;
@@ -508,7 +538,7 @@ impl World {
     fn pick_up(&mut self, events: &mut Vec<Event>) {
         let rules = &self.spec.rules;
         let reach = rules.player.radius + rules.health_pack.radius;
-        let back_at = self.tick + self.spec.ticks(rules.health_pack.respawn_s);
+        let back_at = GameSpec::after(self.tick, self.spec.ticks(rules.health_pack.respawn_s));
         for (idx, pack) in self.packs.iter_mut().enumerate() {
             if !pack.available() {
                 continue;

@@ -16,15 +16,44 @@ pub struct GameSpec {
     pub tick_rate: u16,
 }
 
+/// The most steps [`GameSpec::slide`] cuts one tick's move into. Each step
+/// is at most half a body radius, so nothing tunnels through a thin wall;
+/// [`GameSpec::new`] refuses a top speed that would need more steps than
+/// this, which bounds the work of a tick.
+pub const MAX_SLIDE_STEPS: u32 = 16;
+
 impl GameSpec {
-    /// Checks the combination (the tick rate range, and that nothing moves
-    /// fast enough to skip a whole body in one tick).
+    /// Checks the rules and the map on their own (as [`Rules::validate`] and
+    /// [`Map::validate`] do when they are loaded) and together with the tick
+    /// rate: the tick rate must be in [`TICK_RATE_RANGE`], and a player at
+    /// top speed may cross at most [`MAX_SLIDE_STEPS`] half-radii in one
+    /// tick, so [`GameSpec::slide`] never needs more steps than that.
+    ///
+    /// Projectiles have no such limit: their hits are swept along the whole
+    /// segment a tick moves them, so no speed skips a body or a wall.
     pub fn new(rules: Rules, map: Map, tick_rate: u16) -> Result<Self, AssetError> {
         if !TICK_RATE_RANGE.contains(&tick_rate) {
             return Err(AssetError::Invalid {
                 file: "(server config)".into(),
                 field: "tick_rate".into(),
                 reason: format!("must be in {TICK_RATE_RANGE:?}, got {tick_rate}"),
+            });
+        }
+        rules.validate("(rules)")?;
+        map.validate("(map)", &rules)?;
+        let p = &rules.player;
+        let per_tick = p.max_speed / f32::from(tick_rate);
+        let allowed = MAX_SLIDE_STEPS as f32 * p.radius * 0.5;
+        if per_tick > allowed {
+            return Err(AssetError::Invalid {
+                file: "(rules with the server's tick_rate)".into(),
+                field: "player.max_speed".into(),
+                reason: format!(
+                    "{} units/s at {tick_rate} Hz is {per_tick} units a tick; at most {allowed} \
+                     ({MAX_SLIDE_STEPS} half-radii) is allowed: lower player.max_speed, raise \
+                     player.radius or the tick rate",
+                    p.max_speed
+                ),
             });
         }
         Ok(GameSpec {
@@ -40,22 +69,36 @@ impl GameSpec {
     }
 
     /// A duration in whole ticks, rounded to the nearest and at least one.
+    /// Validated rules keep every duration under `3600 × 128` ticks; a
+    /// nonsense value saturates (`as` casts do) rather than wrapping.
     pub fn ticks(&self, seconds: f32) -> u32 {
         ((seconds * f32::from(self.tick_rate)).round() as u32).max(1)
     }
 
+    /// The tick `duration` ticks after `tick`. Saturates, so a deadline
+    /// past `u32::MAX` means "never" instead of wrapping to the past.
+    pub fn after(tick: u32, duration: u32) -> u32 {
+        tick.saturating_add(duration)
+    }
+
     /// The tick at which the match clock runs out.
     pub fn match_ticks(&self) -> u32 {
-        self.rules.match_rules.duration_s * u32::from(self.tick_rate)
+        self.rules
+            .match_rules
+            .duration_s
+            .saturating_mul(u32::from(self.tick_rate))
     }
 
     /// Moves a circle by `vel * dt`, sliding along obstacles and arena walls.
     /// Returns the new position and the velocity with the components that
     /// pushed into a wall removed. The move is cut into steps of at most half
-    /// the radius so nothing tunnels through a thin wall.
+    /// the radius so nothing tunnels through a thin wall, and at most
+    /// [`MAX_SLIDE_STEPS`] of them: a move longer than that (faster than any
+    /// top speed [`GameSpec::new`] accepts) is cut short.
     pub fn slide(&self, mut pos: Vec2, mut vel: Vec2, radius: f32) -> (Vec2, Vec2) {
-        let travel = vel * self.dt();
-        let n_steps = (travel.length() / (radius * 0.5)).ceil().max(1.0) as u32;
+        let half_radius = radius * 0.5;
+        let travel = (vel * self.dt()).clamp_length(MAX_SLIDE_STEPS as f32 * half_radius);
+        let n_steps = ((travel.length() / half_radius).ceil() as u32).clamp(1, MAX_SLIDE_STEPS);
         let step = travel * (1.0 / n_steps as f32);
         for _ in 0..n_steps {
             pos += step;

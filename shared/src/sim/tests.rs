@@ -95,7 +95,14 @@ fn input_validation_refuses_non_finite_and_out_of_range_values() {
     );
     // Rounding slack is clamped, and diagonals are normalised.
     let i = input(1.0005, 1.0, PI, true);
-    assert!((i.move_dir.length() - 1.0).abs() < 1e-6);
+    assert!((i.move_dir().length() - 1.0).abs() < 1e-6);
+    // So is an aim within the slack past ±π (as PROTOCOL.md says).
+    assert_eq!(input(0.0, 0.0, PI + 0.0005, false).aim(), PI);
+    assert_eq!(input(0.0, 0.0, -PI - 0.0005, false).aim(), -PI);
+    // Only the trigger can be changed on a checked input.
+    let held = i.with_fire(false);
+    assert!(!held.fire());
+    assert_eq!((held.move_dir(), held.aim()), (i.move_dir(), i.aim()));
 }
 
 #[test]
@@ -449,4 +456,77 @@ fn the_rng_stream_is_pinned() {
     // reproduce; this catches that before a release does.
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     assert_eq!(rng.next_u64(), 12_578_764_544_318_200_737);
+}
+
+#[test]
+fn a_top_speed_that_needs_too_many_slide_steps_is_refused() {
+    let map = spec_with(rules()).map.clone();
+    let mut r = rules();
+    // 20-unit bodies may cross 16 half-radii (160 units) a tick: 1600 u/s
+    // at 10 Hz.
+    r.player.max_speed = 1600.0;
+    GameSpec::new(r.clone(), map.clone(), 10).expect("at the limit");
+    r.player.max_speed = 1700.0;
+    let err = GameSpec::new(r.clone(), map.clone(), 10).expect_err("past the limit");
+    let msg = err.to_string();
+    assert!(msg.contains("field `player.max_speed`"), "{msg}");
+    assert!(msg.contains("at most 160"), "{msg}");
+    // A higher tick rate makes the same speed acceptable.
+    GameSpec::new(r, map, 20).expect("170 units... 85 a tick at 20 Hz");
+}
+
+#[test]
+fn slide_cuts_a_move_into_a_bounded_number_of_steps() {
+    let spec = spec_with(rules());
+    // Far faster than any accepted top speed: the move is cut short rather
+    // than looping once per half-radius (regression: `n_steps` came from the
+    // velocity alone, so a huge one looped billions of times).
+    let (pos, _) = spec.slide(Vec2::new(100.0, 100.0), Vec2::new(1e15, 0.0), 20.0);
+    let max_travel = MAX_SLIDE_STEPS as f32 * 10.0;
+    assert!(
+        (pos.x - (100.0 + max_travel)).abs() < 1e-3,
+        "moved at most {max_travel}: {pos:?}"
+    );
+    // One so large its length overflows f32 stays put, promptly.
+    let (pos, _) = spec.slide(Vec2::new(100.0, 100.0), Vec2::new(1e30, 1e30), 20.0);
+    assert_eq!(pos, Vec2::new(100.0, 100.0));
+    // A move within the limit is unchanged by the cap.
+    let (pos, _) = spec.slide(Vec2::new(100.0, 100.0), Vec2::new(300.0, 0.0), 20.0);
+    assert!((pos.x - 110.0).abs() < 1e-3, "{pos:?}");
+}
+
+#[test]
+fn deadlines_saturate_instead_of_overflowing() {
+    // A spec built around validation (its fields are public) with durations
+    // that come to more ticks than a u32 holds: stepping must neither panic
+    // (debug) nor wrap a deadline into the past (release). Regression:
+    // `self.tick + cooldown` overflowed.
+    let base = spec_with(rules());
+    let mut r = rules();
+    r.projectile.cooldown_s = f32::MAX;
+    r.projectile.life_s = f32::MAX;
+    r.player.respawn_s = f32::MAX;
+    r.health_pack.respawn_s = f32::MAX;
+    r.match_rules.duration_s = u32::MAX;
+    let spec = Arc::new(GameSpec {
+        rules: r,
+        map: base.map.clone(),
+        tick_rate: 30,
+    });
+    assert_eq!(spec.ticks(f32::MAX), u32::MAX);
+    assert_eq!(spec.match_ticks(), u32::MAX);
+    let mut w = World::new(spec, 1);
+    place(&mut w, A, Vec2::new(100.0, 100.0));
+    place(&mut w, B, Vec2::new(100.0, 300.0));
+    w.players[1].health = 1;
+    // A shoots B dead: cooldown, projectile life and respawn all saturate.
+    let events = run(&mut w, 20, &[(A, input(0.0, 0.0, FRAC_PI_2, true))]);
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Kill { .. })),
+        "{events:?}"
+    );
+    assert_eq!(w.players[0].next_fire, u32::MAX, "A never fires again");
+    assert_eq!(w.players[1].respawn_at, u32::MAX, "B never comes back");
+    assert_eq!(w.next_projectile, 1, "one shot only");
+    assert!(w.outcome().is_none());
 }
