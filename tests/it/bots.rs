@@ -150,9 +150,9 @@ async fn a_cut_bot_comes_back_and_carries_on(cut: Cut) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     match cut {
         Cut::ByTheNode => {
-            let players = node.node.sessions.players();
+            let players = node.node().sessions.players();
             assert_eq!(players.len(), 1, "the bot is the only one connected");
-            assert!(node.node.sessions.drop_connection(players[0]));
+            assert!(node.node().sessions.drop_connection(players[0]));
         }
         Cut::ByTheNetwork => proxy.cut_all(),
     }

@@ -12,7 +12,7 @@ use skirmish_server::{Config, Server};
 use skirmish_shared::proto::{ClientMsg, ServerMsg};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -106,7 +106,9 @@ pub struct TestNode {
     /// Where it listens.
     pub addr: SocketAddr,
     /// The node itself, for tests that act on it from the server's side.
-    pub node: Arc<Node>,
+    /// Weak: a strong handle would keep the node's task guard alive and make
+    /// every shutdown wait out its grace period.
+    node: Weak<Node>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     /// The node's data directory, removed when the node is dropped, if the
@@ -121,7 +123,7 @@ impl TestNode {
         let data_dir = (!config.data_dir.exists()).then(|| TempDir::adopt(config.data_dir.clone()));
         let server = Server::bind(config).await.expect("the node starts");
         let addr = server.local_addr();
-        let node = server.node();
+        let node = Arc::downgrade(&server.node());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async move {
@@ -136,6 +138,11 @@ impl TestNode {
             task,
             _data_dir: data_dir,
         }
+    }
+
+    /// The running node's shared state.
+    pub fn node(&self) -> Arc<Node> {
+        self.node.upgrade().expect("the node runs until stopped")
     }
 
     /// `http://addr`.
