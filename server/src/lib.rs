@@ -125,6 +125,13 @@ impl Server {
             .expect("bound listener has an address")
     }
 
+    /// The node's shared state, for programs that drive its parts directly
+    /// (the matchmaking benchmark queues tickets through its matchmaker).
+    /// Drop it before the node shuts down: shutdown waits for every holder.
+    pub fn node(&self) -> Arc<Node> {
+        Arc::clone(&self.node)
+    }
+
     /// Serves until `shutdown` completes, then closes every connection
     /// (1001), ends every match, and waits for them up to a grace period.
     pub async fn serve(

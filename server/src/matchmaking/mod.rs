@@ -267,6 +267,23 @@ impl Matchmaker {
             let id = find_ticket(&owned, player_id)?;
             owned.remove(&id)?.ticket
         };
+        self.remove_from_store(&ticket);
+        Some(ticket)
+    }
+
+    /// Takes a ticket whose match was found; `None` if this node does not
+    /// own it (any more). The store forgets it (and frees its players) in
+    /// the background.
+    fn take_found(&self, ticket_id: &str) -> Option<Ticket> {
+        let ticket = self.owned().remove(ticket_id)?.ticket;
+        self.remove_from_store(&ticket);
+        Some(ticket)
+    }
+
+    /// Takes a ticket this node no longer owns out of the store (and a copy
+    /// queued again after its group looked lost), freeing its players. Until
+    /// that is done, a new ticket of the same player finishes it first.
+    fn remove_from_store(&self, ticket: &Ticket) {
         locked(&self.withdrawn).insert(ticket.id.clone(), ticket.clone());
         let store = Arc::clone(&self.store);
         let withdrawn = Arc::clone(&self.withdrawn);
@@ -274,17 +291,10 @@ impl Matchmaker {
         tokio::spawn(async move {
             if let Err(e) = store.cancel(&gone).await {
                 // It expires on its own once nobody refreshes it.
-                warn!(error = %e, "could not cancel a ticket; it will expire");
+                warn!(error = %e, "could not take a ticket out of the queue; it will expire");
             }
             locked(&withdrawn).remove(&gone.id);
         });
-        Some(ticket)
-    }
-
-    /// Takes a ticket whose match was found; `None` if this node does not
-    /// own it (any more).
-    fn take_found(&self, ticket_id: &str) -> Option<Ticket> {
-        self.owned().remove(ticket_id).map(|o| o.ticket)
     }
 }
 
@@ -792,16 +802,6 @@ pub fn match_found(node: &Arc<Node>, msg: BusMessage) {
     };
     metrics::histogram!("skirmish_time_to_match_seconds")
         .record(unix_ms().saturating_sub(ticket.enqueued_at_ms) as f64 / 1000.0);
-    {
-        // Frees the players' marks (and takes out a copy queued again after
-        // the group looked lost).
-        let (store, ticket) = (Arc::clone(&node.matchmaker.store), ticket.clone());
-        tokio::spawn(async move {
-            if let Err(e) = store.cancel(&ticket).await {
-                debug!(error = %e, "could not clear a found ticket; it will expire");
-            }
-        });
-    }
     for (player_id, join) in joins {
         let Some(player) = ticket.players.iter().find(|p| p.player_id == player_id) else {
             continue;
