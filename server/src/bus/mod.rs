@@ -285,15 +285,18 @@ mod tests {
         let e = envelope();
         assert_eq!(Envelope::decode(&e.encode()).expect("decodes"), e);
         let newer = Envelope {
-            version: 2,
+            version: ENVELOPE_VERSION + 1,
             ..envelope()
         };
         assert!(matches!(
             Envelope::decode(&newer.encode()),
-            Err(EnvelopeError::Version(2))
+            Err(EnvelopeError::Version(v)) if v == ENVELOPE_VERSION + 1
         ));
+        // This version, then garbage.
+        let mut garbage = postcard::to_stdvec(&ENVELOPE_VERSION).expect("encodes");
+        garbage.push(0xff);
         assert!(matches!(
-            Envelope::decode(&[0x01, 0xff]),
+            Envelope::decode(&garbage),
             Err(EnvelopeError::Decode(_))
         ));
     }
