@@ -126,18 +126,20 @@ impl Server {
         })
     }
 
-    /// The node's shared state, for embedders (and tests) that act on it
-    /// directly.
-    pub fn node(&self) -> Arc<Node> {
-        Arc::clone(&self.node)
-    }
-
     /// The bound address (with the real port when asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         // A bound TCP listener always has a local address.
         self.listener
             .local_addr()
             .expect("bound listener has an address")
+    }
+
+    /// The node's shared state, for programs that drive its parts directly
+    /// (the matchmaking benchmark queues tickets through its matchmaker;
+    /// tests drop connections from the node's side). Drop it before the node
+    /// shuts down: shutdown waits for every holder.
+    pub fn node(&self) -> Arc<Node> {
+        Arc::clone(&self.node)
     }
 
     /// Serves until `shutdown` completes, then closes every connection

@@ -17,7 +17,7 @@ use crate::runner::{Hosting, MatchPlan, MatchRunner, RunnerSettings};
 use crate::ticker::TickThreads;
 use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg};
 use skirmish_shared::sim::{GameSpec, Input};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -57,6 +57,12 @@ pub enum MatchCommand {
         player_id: PlayerId,
         /// Which connection dropped; ignored if the player reconnected since.
         conn_id: u64,
+    },
+    /// A formed match stops holding seats for these players (they will not
+    /// come); with nobody left to wait for, it starts.
+    Release {
+        /// Who.
+        players: Vec<PlayerId>,
     },
 }
 
@@ -197,6 +203,9 @@ struct Entry {
     /// Quick play may seat anyone here; a formed match takes only the
     /// players it was formed for.
     public: bool,
+    /// Players a formed match still holds a seat for, until they arrive or
+    /// it starts: part of the node's load.
+    awaited: HashSet<PlayerId>,
 }
 
 #[derive(Debug, Default)]
@@ -340,12 +349,17 @@ impl Matches {
         let (tx, rx) = mpsc::channel(MATCH_QUEUE);
         let handle = MatchHandle { id, tx };
         let public = hosting.is_none();
+        let awaited = hosting
+            .as_ref()
+            .map(|h| h.reserved.keys().copied().collect())
+            .unwrap_or_default();
         dir.matches.insert(
             id,
             Entry {
                 handle: handle.clone(),
                 n_players: 0,
                 public,
+                awaited,
             },
         );
         let plan = MatchPlan {
@@ -371,14 +385,15 @@ impl Matches {
     }
 
     /// Opens a formed match with seats held for `reserved` players until
-    /// `join_window` passes, and `bots` server bots added at the start.
+    /// `join_window` passes, and `bots` server bots added at the start;
+    /// `false` if it is open already (a repeated request).
     pub fn host(
         self: &Arc<Self>,
         id: MatchId,
         reserved: Vec<(PlayerId, String)>,
         bots: u8,
         join_window: Duration,
-    ) {
+    ) -> bool {
         let hosting = Hosting {
             reserved: reserved.into_iter().collect(),
             arrive_by: tokio::time::Instant::now() + join_window,
@@ -386,9 +401,45 @@ impl Matches {
         };
         let mut dir = self.lock();
         if dir.matches.contains_key(&id) {
-            return;
+            return false;
         }
         self.open(&mut dir, Some(id), Some(hosting));
+        true
+    }
+
+    /// Stops holding seats in a formed match for players who will not come.
+    pub fn release(&self, id: MatchId, players: Vec<PlayerId>) {
+        let handle = {
+            let mut dir = self.lock();
+            let Some(entry) = dir.matches.get_mut(&id) else {
+                return;
+            };
+            for p in &players {
+                entry.awaited.remove(p);
+            }
+            entry.handle.clone()
+        };
+        // A full command queue means an overloaded match; the seats then
+        // lapse with the join window instead.
+        let _ = handle.tx.try_send(MatchCommand::Release { players });
+    }
+
+    /// The players that formed matches here hold seats for and who are not
+    /// seated yet.
+    pub fn awaited(&self) -> Vec<PlayerId> {
+        self.lock()
+            .matches
+            .values()
+            .flat_map(|e| e.awaited.iter().copied())
+            .collect()
+    }
+
+    /// Called by a formed match's runner when it starts: it holds no more
+    /// seats.
+    pub(crate) fn formed_started(&self, match_id: MatchId) {
+        if let Some(entry) = self.lock().matches.get_mut(&match_id) {
+            entry.awaited.clear();
+        }
     }
 
     /// Seats a player in the formed match their join ticket names.
@@ -411,6 +462,7 @@ impl Matches {
         let mut dir = self.lock();
         if let Some(entry) = dir.matches.get_mut(&match_id) {
             entry.n_players += 1;
+            entry.awaited.remove(&player_id);
             dir.by_player.insert(player_id, match_id);
         }
     }

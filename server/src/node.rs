@@ -528,7 +528,16 @@ impl Node {
 
     /// What this node tells the registry about itself.
     pub fn info(&self) -> NodeInfo {
+        // Read before the seats awaited: every match this count includes
+        // was in the directory already, so its seats are counted below.
+        let formed = self.matchmaker.formed();
         let (matches, _) = self.matches.counts();
+        let awaited = self
+            .matches
+            .awaited()
+            .into_iter()
+            .filter(|p| !self.sessions.is_here(*p))
+            .count();
         NodeInfo {
             id: self.node_id.clone(),
             public_url: self.public_url.clone(),
@@ -536,6 +545,9 @@ impl Node {
             matches: matches as u32,
             started_at_ms: self.started_at_ms,
             last_seen_ms: 0,
+            age_ms: 0,
+            awaited: awaited as u32,
+            formed,
         }
     }
 

@@ -30,6 +30,20 @@ pub struct NodeInfo {
     /// Its last heartbeat, Unix milliseconds (set by the registry).
     #[serde(default)]
     pub last_seen_ms: u64,
+    /// How long before this read its last heartbeat was, by the registry's
+    /// clock (set by the registry), so a reader can tell a node that still
+    /// heartbeats from one that is listed only until its TTL passes.
+    #[serde(default)]
+    pub age_ms: u64,
+    /// Players on their way to it: seats reserved in the formed matches it
+    /// hosts for players connected elsewhere.
+    #[serde(default)]
+    pub awaited: u32,
+    /// Formed matches it has agreed to host since it started; a match
+    /// former knows a heartbeat counts a match it placed here once this
+    /// reaches the number the host acknowledged it with.
+    #[serde(default)]
+    pub formed: u64,
 }
 
 /// Why the registry could not be reached.
@@ -83,6 +97,7 @@ impl Registry for MemoryRegistry {
     fn heartbeat<'a>(&'a self, info: &'a NodeInfo) -> BoxFuture<'a, Result<(), RegistryError>> {
         let info = NodeInfo {
             last_seen_ms: now_ms(),
+            age_ms: 0,
             ..info.clone()
         };
         self.lock().insert(info.id.clone(), info);
@@ -90,10 +105,17 @@ impl Registry for MemoryRegistry {
     }
 
     fn live(&self) -> BoxFuture<'_, Result<Vec<NodeInfo>, RegistryError>> {
-        let cutoff = now_ms().saturating_sub(self.ttl.as_millis() as u64);
+        let now = now_ms();
+        let cutoff = now.saturating_sub(self.ttl.as_millis() as u64);
         let mut nodes = self.lock();
         nodes.retain(|_, n| n.last_seen_ms >= cutoff);
-        let mut live: Vec<NodeInfo> = nodes.values().cloned().collect();
+        let mut live: Vec<NodeInfo> = nodes
+            .values()
+            .map(|n| NodeInfo {
+                age_ms: now.saturating_sub(n.last_seen_ms),
+                ..n.clone()
+            })
+            .collect();
         live.sort_by(|a, b| a.id.cmp(&b.id));
         Box::pin(std::future::ready(Ok(live)))
     }
@@ -113,8 +135,8 @@ redis.call('ZADD', KEYS[2], now, ARGV[1])
 return now
 ";
 
-/// Forgets nodes older than the TTL and returns the descriptions and
-/// last-seen times of the others.
+/// Forgets nodes older than the TTL and returns the time now, then the
+/// descriptions and last-seen times of the others.
 const LIVE: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -125,7 +147,7 @@ for _, id in ipairs(dead) do
   redis.call('ZREM', KEYS[2], id)
 end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], cutoff, '+inf', 'WITHSCORES')
-local out = {}
+local out = {tostring(now)}
 for i = 1, #ids, 2 do
   out[#out + 1] = redis.call('HGET', KEYS[1], ids[i]) or ''
   out[#out + 1] = ids[i + 1]
@@ -202,11 +224,15 @@ impl Registry for RedisRegistry {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
+            let now: u64 = flat.first().and_then(|t| t.parse().ok()).unwrap_or(0);
             let mut nodes: Vec<NodeInfo> = flat
+                .get(1..)
+                .unwrap_or_default()
                 .chunks(2)
                 .filter_map(|pair| {
                     let mut info: NodeInfo = serde_json::from_str(pair.first()?).ok()?;
                     info.last_seen_ms = pair.get(1)?.parse().ok()?;
+                    info.age_ms = now.saturating_sub(info.last_seen_ms);
                     Some(info)
                 })
                 .collect();
@@ -241,6 +267,9 @@ mod tests {
             matches: 1,
             started_at_ms: 1,
             last_seen_ms: 0,
+            age_ms: 0,
+            awaited: 0,
+            formed: 0,
         }
     }
 

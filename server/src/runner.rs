@@ -347,6 +347,13 @@ impl MatchRunner {
                     }
                 }
             }
+            MatchCommand::Release { players } => {
+                if let Some(hosting) = self.hosting.as_mut() {
+                    for p in &players {
+                        hosting.reserved.remove(p);
+                    }
+                }
+            }
             MatchCommand::Detach { player_id, conn_id } => {
                 let tick = self.world.tick();
                 if let Some(seat) = self.seat_of(player_id, conn_id) {
@@ -431,6 +438,7 @@ impl MatchRunner {
         let Some(hosting) = self.hosting.take() else {
             return true;
         };
+        self.directory.formed_started(self.id);
         if !hosting.reserved.is_empty() {
             info!(match_id = %self.id, missing = hosting.reserved.len(), "starting without players who did not arrive");
         }

@@ -267,17 +267,8 @@ where
 
 /// Takes a player who left this node out of the queue and their party.
 async fn forget_player(node: &Arc<Node>, player_id: PlayerId) {
-    if let Some(ticket) = node.matchmaker.cancel(player_id).await {
-        for p in ticket.players.iter().filter(|p| p.player_id != player_id) {
-            matchmaking::tell(
-                node,
-                &p.node,
-                p.player_id,
-                ServerMsg::QueueLeft {
-                    reason: "party_changed".into(),
-                },
-            );
-        }
+    if let Some(ticket) = node.matchmaker.cancel(player_id) {
+        matchmaking::tell_left(node, &ticket, "party_changed", Some(player_id));
     }
     matchmaking::leave_party(node, player_id);
     node.matchmaker.parties.forget(player_id);
@@ -561,11 +552,15 @@ impl Session {
                         matchmaking::tell(&node, &p.node, p.player_id, update);
                     }
                 }
+                // The cancel that crossed it has answered already.
+                Err(QueueError::Withdrawn) => {}
                 Err(e) => {
                     let code = match e {
                         QueueError::UnknownMode(_) => ErrorCode::UnknownMode,
-                        QueueError::AlreadyQueued => ErrorCode::AlreadyQueued,
-                        QueueError::Unavailable(_) => ErrorCode::Unavailable,
+                        QueueError::AlreadyQueued(_) => ErrorCode::AlreadyQueued,
+                        QueueError::Unavailable(_) | QueueError::Withdrawn => {
+                            ErrorCode::Unavailable
+                        }
                     };
                     // The session may be gone; then no one needs telling.
                     let _ = refusals.send(SessionEvent::Refused(code, e.to_string()));
@@ -575,36 +570,21 @@ impl Session {
         Flow::Continue
     }
 
-    /// Takes this player's ticket (their party's, if they lead one) out.
+    /// Takes this player's ticket (their party's, if they lead one) out, at
+    /// once: after `queue_left` no `match_found` for it follows (a ticket
+    /// already claimed for a match gives its seat up).
     fn cancel_queue(&mut self) -> Flow {
-        if self
-            .node
-            .matchmaker
-            .ticket_of(self.link.player_id)
-            .is_none()
-        {
-            return self.refuse(
-                ErrorCode::NotQueued,
-                "not queued (a party member leaves the party instead)".into(),
-            );
-        }
-        let node = Arc::clone(&self.node);
-        let player_id = self.link.player_id;
-        tokio::spawn(async move {
-            if let Some(ticket) = node.matchmaker.cancel(player_id).await {
-                for p in &ticket.players {
-                    matchmaking::tell(
-                        &node,
-                        &p.node,
-                        p.player_id,
-                        ServerMsg::QueueLeft {
-                            reason: "cancelled".into(),
-                        },
-                    );
-                }
+        match self.node.matchmaker.cancel(self.link.player_id) {
+            Some(ticket) => {
+                matchmaking::tell_left(&self.node, &ticket, "cancelled", None);
+                Flow::Continue
             }
-        });
-        Flow::Continue
+            None => self.refuse(
+                ErrorCode::NotQueued,
+                "not queued (a party member leaves the party instead; after match_found, just do not join)"
+                    .into(),
+            ),
+        }
     }
 
     /// Takes the seat a join ticket offers in a match hosted here.

@@ -1,48 +1,46 @@
-//! Matchmaking throughput and latency against a real `redis-server` the
-//! bench starts: three "nodes" (queue owners) share one queue in Redis and
-//! one of them forms matches with the server's own round
-//! ([`form_and_claim`]) every 250 ms, as the lease holder does.
+//! Matchmaking throughput and latency through three real nodes, in this
+//! process, on one real `redis-server` the bench starts, with the shipped
+//! settings (`assets/matchmaking.toml`: the `ffa` mode of 16, a round every
+//! 250 ms). Tickets are queued through each node's own [`Matchmaker`]
+//! (as a `queue` message would, without 10,000 WebSockets), spread evenly
+//! over the nodes, with ratings spread over 800..1200. From there it is the
+//! whole path: the lease holder forms and claims, picks the host from the
+//! registry, the host opens the match and acknowledges over the bus, the
+//! former commits, and the host sends `MatchFound` to each ticket's owning
+//! node. A ticket counts as matched when its owner has taken that
+//! `MatchFound` (it no longer owns the ticket).
 //!
-//! 1. 10,000 tickets queued at once (ratings spread over 800..1200): the
-//!    time until every one is in a match.
-//! 2. A steady 100 tickets a second for 60 s: time from queueing to being
-//!    claimed for a match, as percentiles.
+//! 1. 10,000 tickets queued at once: the time until every one is matched.
+//! 2. A steady 100 tickets a second: time from queueing to matched, as
+//!    percentiles, over the tickets queued in the first 60 s (arrivals go
+//!    on until those are matched, so the last of them do not wait for a
+//!    queue that has stopped filling).
 //!
-//! Run with `cargo bench -p skirmish-tests --bench matchmaking` (it prints
-//! its figures; it is not a criterion bench because each run is one long
-//! measurement).
+//! Run alone (it competes for the CPU) with
+//! `cargo bench -p skirmish-tests --bench matchmaking`; it prints its
+//! figures. It is not a criterion bench because each run is one long
+//! measurement.
+//!
+//! [`Matchmaker`]: skirmish_server::matchmaking::Matchmaker
 
-use skirmish_server::matchmaking::{
-    MatchmakingConfig, QueueStore, RedisQueue, Ticket, TicketPlayer, form_and_claim,
-};
-use skirmish_server::node::unix_ms;
-use skirmish_server::redis_conn;
+use skirmish_server::Server;
+use skirmish_server::matchmaking::TicketPlayer;
+use skirmish_server::node::Node;
 use skirmish_shared::proto::PlayerId;
+use skirmish_tests::cluster_config;
 use skirmish_tests::redis::RedisServer;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
-const SETTINGS: &str = include_str!("../../assets/matchmaking.toml");
+/// The shipped node TTL (the tests use a shorter one).
+const NODE_TTL_S: f32 = 6.0;
 
 /// A reproducible spread of ratings over 800..1200.
 fn rating(i: u64) -> i32 {
     800 + ((i.wrapping_mul(2_654_435_761) >> 7) % 401) as i32
-}
-
-fn ticket(i: u64) -> Ticket {
-    let node = format!("node-{}", i % 3);
-    Ticket {
-        id: format!("{i:016x}"),
-        mode: "ffa".into(),
-        players: vec![TicketPlayer {
-            player_id: PlayerId(i),
-            name: format!("p{i}"),
-            node: node.clone(),
-        }],
-        rating: rating(i),
-        enqueued_at_ms: unix_ms(),
-        node,
-    }
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -52,47 +50,133 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-#[tokio::main]
-async fn main() {
-    let settings =
-        MatchmakingConfig::from_toml(SETTINGS, "matchmaking.toml", 16).expect("settings");
-    let mode = settings.mode("ffa").expect("ffa").clone();
-    let redis = RedisServer::start();
-    let client = redis_conn::client(&redis.url()).expect("client");
-    let conn = redis_conn::commands(&client).await.expect("connect");
-    // Tickets live long enough for the bench: nobody refreshes them here.
-    let ttl = Duration::from_secs(600);
+/// Three nodes serving in this process.
+struct Cluster {
+    nodes: Vec<Arc<Node>>,
+    stops: Vec<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
 
-    // 1. Ten thousand at once.
-    let store: Arc<dyn QueueStore> = Arc::new(RedisQueue::new(conn.clone(), "bench-burst"));
-    let queued = Instant::now();
+impl Cluster {
+    async fn start(redis: &RedisServer, prefix: &str) -> Cluster {
+        let (mut nodes, mut stops, mut tasks) = (Vec::new(), Vec::new(), Vec::new());
+        for id in ["node-a", "node-b", "node-c"] {
+            let mut config = cluster_config(&redis.url(), id, prefix);
+            config.node_ttl_s = NODE_TTL_S;
+            let server = Server::bind(config).await.expect("the node starts");
+            nodes.push(server.node());
+            let (stop, stopped) = oneshot::channel::<()>();
+            stops.push(stop);
+            tasks.push(tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stopped.await;
+                };
+                server.serve(shutdown).await.expect("the node serves");
+            }));
+        }
+        // Every node registered and one holding the lease.
+        let mut conn = redis::Client::open(redis.url())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let live = nodes[0].registry.live().await.map_or(0, |l| l.len());
+            let holder: Option<String> = redis::cmd("GET")
+                .arg(format!("{prefix}:{{mm}}:lease"))
+                .query_async(&mut conn)
+                .await
+                .expect("GET");
+            if live == 3 && holder.is_some() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not form");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Cluster {
+            nodes,
+            stops,
+            tasks,
+        }
+    }
+
+    async fn stop(self) {
+        let Cluster {
+            nodes,
+            stops,
+            tasks,
+        } = self;
+        drop(nodes);
+        for stop in stops {
+            let _ = stop.send(());
+        }
+        for task in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+    }
+}
+
+/// Queues ticket `i` through node `i % 3`; returns its id and owner.
+async fn queue(cluster: &Cluster, i: u64) -> (String, usize) {
+    let owner = (i % 3) as usize;
+    let node = &cluster.nodes[owner];
+    let player = TicketPlayer {
+        player_id: PlayerId(1 + i),
+        name: format!("p{i}"),
+        node: node.node_id.clone(),
+    };
+    let ticket = node
+        .matchmaker
+        .enqueue("ffa", vec![player], rating(i), &node.node_id)
+        .await
+        .expect("queued");
+    (ticket.id, owner)
+}
+
+/// Tickets waiting for their match, and when each was queued.
+type Outstanding = Arc<Mutex<HashMap<String, (usize, Instant)>>>;
+
+/// Takes out the tickets whose owner no longer owns them (matched), with
+/// how long each waited.
+fn collect_matched(cluster: &Cluster, outstanding: &Outstanding, now: Instant) -> Vec<Duration> {
+    let mut waiting = outstanding.lock().expect("lock");
+    let mut matched = Vec::new();
+    waiting.retain(|id, (owner, at)| {
+        if cluster.nodes[*owner].matchmaker.owns(id) {
+            true
+        } else {
+            matched.push(now.duration_since(*at));
+            false
+        }
+    });
+    matched
+}
+
+async fn burst(redis: &RedisServer) {
+    let cluster = Arc::new(Cluster::start(redis, "bench-burst").await);
+    let outstanding: Outstanding = Arc::default();
+    let started = Instant::now();
     let mut producers = Vec::new();
     for node in 0..3u64 {
-        let store = Arc::clone(&store);
+        let (cluster, outstanding) = (Arc::clone(&cluster), Arc::clone(&outstanding));
         producers.push(tokio::spawn(async move {
             for i in (node..10_000).step_by(3) {
-                store.enqueue(&ticket(i), ttl).await.expect("enqueue");
+                let at = Instant::now();
+                let (id, owner) = queue(&cluster, i).await;
+                outstanding.lock().expect("lock").insert(id, (owner, at));
             }
         }));
     }
     for p in producers {
         p.await.expect("producer");
     }
-    let enqueue_time = queued.elapsed();
-    let started = Instant::now();
-    let (mut matched, mut matches, mut rounds, mut busy) = (0usize, 0usize, 0u32, Duration::ZERO);
-    let (mut half, mut most) = (None, None);
-    let mut round = tokio::time::interval(settings.round_interval());
+    let queued_in = started.elapsed();
+    let (mut matched, mut half, mut most) = (0usize, None, None);
+    let mut poll = tokio::time::interval(Duration::from_millis(5));
     while matched < 10_000 && started.elapsed() < Duration::from_secs(120) {
-        round.tick().await;
-        let t = Instant::now();
-        let claimed = form_and_claim(store.as_ref(), &mode, unix_ms())
-            .await
-            .expect("round");
-        busy += t.elapsed();
-        rounds += 1;
-        matches += claimed.len();
-        matched += claimed.iter().map(|g| g.tickets.len()).sum::<usize>();
+        poll.tick().await;
+        matched += collect_matched(&cluster, &outstanding, Instant::now()).len();
         if matched >= 5_000 && half.is_none() {
             half = Some(started.elapsed());
         }
@@ -100,58 +184,79 @@ async fn main() {
             most = Some(started.elapsed());
         }
     }
-    println!("10,000 tickets over 3 nodes (queued in {enqueue_time:.2?}):");
+    let all = started.elapsed();
+    let formed: u64 = cluster.nodes.iter().map(|n| n.matchmaker.formed()).sum();
+    let per_node: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.matchmaker.formed())
+        .collect();
+    println!("10,000 tickets queued at once over 3 nodes (queueing took {queued_in:.2?}):");
     println!(
-        "  half in matches after {:.2?}, 99% after {:.2?}, all after {:.2?}",
+        "  half matched after {:.2?}, 99% after {:.2?}, all ({matched}) after {all:.2?}",
         half.unwrap_or_default(),
         most.unwrap_or_default(),
-        started.elapsed()
     );
-    println!(
-        "  {matched} players in {matches} matches over {rounds} rounds; {busy:.2?} spent forming and claiming"
-    );
+    println!("  {formed} matches hosted, per node {per_node:?}");
+    match Arc::try_unwrap(cluster) {
+        Ok(cluster) => cluster.stop().await,
+        Err(_) => panic!("the cluster is still shared"),
+    }
+}
 
-    // 2. A steady hundred a second.
-    let store: Arc<dyn QueueStore> = Arc::new(RedisQueue::new(conn, "bench-steady"));
-    let queued_at = Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
-        String,
-        Instant,
-    >::new()));
+async fn steady(redis: &RedisServer) {
+    let cluster = Arc::new(Cluster::start(redis, "bench-steady").await);
+    let outstanding: Outstanding = Arc::default();
+    let measured_for = Duration::from_secs(60);
+    let started = Instant::now();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let producer = {
-        let (store, queued_at) = (Arc::clone(&store), Arc::clone(&queued_at));
+        let (cluster, outstanding, stop) = (
+            Arc::clone(&cluster),
+            Arc::clone(&outstanding),
+            Arc::clone(&stop),
+        );
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_millis(10));
-            for i in 0..6_000u64 {
+            let mut measured = 0u64;
+            for i in 0u64.. {
                 every.tick().await;
-                let t = ticket(1_000_000 + i);
-                queued_at
-                    .lock()
-                    .expect("lock")
-                    .insert(t.id.clone(), Instant::now());
-                store.enqueue(&t, ttl).await.expect("enqueue");
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let at = Instant::now();
+                let (id, owner) = queue(&cluster, i).await;
+                // Only tickets queued in the measured minute are timed.
+                if at.duration_since(started) < measured_for {
+                    outstanding.lock().expect("lock").insert(id, (owner, at));
+                    measured += 1;
+                }
             }
+            measured
         })
     };
     let mut waits: Vec<f64> = Vec::new();
-    let mut round = tokio::time::interval(settings.round_interval());
-    let started = Instant::now();
-    while waits.len() < 6_000 && started.elapsed() < Duration::from_secs(180) {
-        round.tick().await;
-        let claimed = form_and_claim(store.as_ref(), &mode, unix_ms())
-            .await
-            .expect("round");
-        let now = Instant::now();
-        let queued_at = queued_at.lock().expect("lock");
-        for t in claimed.iter().flat_map(|g| &g.tickets) {
-            if let Some(at) = queued_at.get(&t.id) {
-                waits.push(now.duration_since(*at).as_secs_f64() * 1000.0);
-            }
+    let mut poll = tokio::time::interval(Duration::from_millis(5));
+    loop {
+        poll.tick().await;
+        waits.extend(
+            collect_matched(&cluster, &outstanding, Instant::now())
+                .into_iter()
+                .map(|d| d.as_secs_f64() * 1000.0),
+        );
+        let past = started.elapsed() > measured_for;
+        if (past && outstanding.lock().expect("lock").is_empty())
+            || started.elapsed() > measured_for * 2
+        {
+            break;
         }
     }
-    producer.await.expect("producer");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let measured = producer.await.expect("producer");
+    let unmatched = outstanding.lock().expect("lock").len();
     waits.sort_by(f64::total_cmp);
     println!(
-        "A steady 100 tickets a second for 60 s ({} matched):",
+        "A steady 100 tickets a second over 3 nodes; the {measured} queued in the first 60 s ({} matched, {unmatched} not):",
         waits.len()
     );
     println!(
@@ -161,4 +266,15 @@ async fn main() {
         percentile(&waits, 0.99),
         waits.last().copied().unwrap_or(0.0)
     );
+    match Arc::try_unwrap(cluster) {
+        Ok(cluster) => cluster.stop().await,
+        Err(_) => panic!("the cluster is still shared"),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let redis = RedisServer::start();
+    burst(&redis).await;
+    steady(&redis).await;
 }

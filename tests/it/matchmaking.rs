@@ -1,25 +1,71 @@
 //! Matchmaking across nodes on one real Redis: matches formed from players
-//! on every node and hosted by one, parties kept together, the forming lease
-//! failing over, tickets leaving with their players and nodes, rating
-//! windows, and join tickets refused when they should be.
+//! on every node and hosted by one, on distinct nodes by load; parties kept
+//! together; the forming lease failing over; a dead node never left
+//! hosting; one live ticket per player; cancels and no-shows giving their
+//! seats up; tickets leaving with their players and nodes; rating windows;
+//! and join tickets refused when they should be.
 
-use skirmish_client_sim::Incoming;
+use skirmish_client_sim::{Connection, Incoming};
 use skirmish_server::auth::SessionKeys;
-use skirmish_server::matchmaking::JoinTickets;
+use skirmish_server::matchmaking::hosting::HOST_ACK_TIMEOUT;
 use skirmish_server::matchmaking::join::JoinClaims;
+use skirmish_server::matchmaking::{
+    JoinTickets, MatchmakingConfig, MemoryQueue, QueueStore, RedisQueue, StoreError, Ticket,
+    TicketPlayer,
+};
 use skirmish_shared::proto::{ClientMsg, MatchId, PlayerId, ServerMsg};
 use skirmish_tests::redis::RedisServer;
 use skirmish_tests::{
-    CLUSTER_SECRET, ChildNode, Player, TestNode, cluster_config, test_matchmaking,
+    CLUSTER_SECRET, ChildNode, Player, TEST_MATCHMAKING, TestNode, cluster_config, live_nodes,
+    matchmaking_file, recv, test_matchmaking,
 };
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// Room for scheduling on a loaded 2-core machine, on top of what the
+/// configured lifetimes and rounds allow, in timed assertions.
+const SLACK: Duration = Duration::from_secs(2);
+
+/// The node ttl the shipped config uses: a dead node stays listed this long.
+const SHIPPED_NODE_TTL_S: f32 = 6.0;
+
+/// The settings the test nodes run with.
+fn settings() -> MatchmakingConfig {
+    MatchmakingConfig::from_toml(TEST_MATCHMAKING, "test", 16).expect("the test settings")
+}
 
 /// A node of a test cluster with the test matchmaking settings.
 async fn node(redis: &RedisServer, id: &str, prefix: &str) -> TestNode {
+    node_with(redis, id, prefix, &test_matchmaking(), None).await
+}
+
+/// A node with these matchmaking settings and, if given, node TTL.
+async fn node_with(
+    redis: &RedisServer,
+    id: &str,
+    prefix: &str,
+    matchmaking: &Path,
+    node_ttl_s: Option<f32>,
+) -> TestNode {
     let mut config = cluster_config(&redis.url(), id, prefix);
-    config.matchmaking = test_matchmaking();
+    config.matchmaking = matchmaking.to_path_buf();
+    if let Some(ttl) = node_ttl_s {
+        config.node_ttl_s = ttl;
+    }
     TestNode::start(config).await
+}
+
+/// A node in its own process, to kill, with the test matchmaking settings.
+fn child_node(redis: &RedisServer, id: &str, prefix: &str, node_ttl_s: f32) -> ChildNode {
+    ChildNode::start_with(
+        env!("CARGO_BIN_EXE_skirmish-test-node"),
+        &redis.url(),
+        id,
+        prefix,
+        node_ttl_s,
+        &[("matchmaking", test_matchmaking().display().to_string())],
+    )
 }
 
 /// A Redis connection for looking at the queue from the test.
@@ -39,13 +85,177 @@ async fn queued(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, mode
         .expect("ZCARD")
 }
 
-/// Queues, waits for the match, follows it to its host and takes the seat;
-/// returns the match, the host and the player seated there.
-async fn queue_and_play(mut player: Player, mode: &str) -> (MatchId, String, Player) {
+/// Waits until `node_id` holds the forming lease.
+async fn wait_for_lease(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, node_id: &str) {
+    let lease_key = format!("{prefix}:{{mm}}:lease");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let holder: Option<String> = redis::cmd("GET")
+            .arg(&lease_key)
+            .query_async(conn)
+            .await
+            .expect("GET");
+        if holder.as_deref() == Some(node_id) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{node_id} never took the lease");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the registry lists `node_id`.
+async fn wait_listed(base_url: &str, node_id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !live_nodes(base_url).await.iter().any(|n| n == node_id) {
+        assert!(Instant::now() < deadline, "{node_id} never registered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the registry reports at least `n` players on `node_id`.
+async fn wait_for_players(base_url: &str, node_id: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let body: serde_json::Value = reqwest::get(format!("{base_url}/api/nodes"))
+            .await
+            .expect("GET /api/nodes")
+            .json()
+            .await
+            .expect("a JSON body");
+        let players = body["nodes"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["id"] == node_id))
+            .and_then(|n| n["players"].as_u64())
+            .unwrap_or(0);
+        if players >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{node_id} never reported {n} players"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every message a connection receives within `window`.
+async fn drain(conn: &mut Connection, window: Duration) -> Vec<ServerMsg> {
+    let until = tokio::time::Instant::now() + window;
+    let mut got = Vec::new();
+    while let Ok(Ok(incoming)) = tokio::time::timeout_at(until, conn.recv()).await {
+        match incoming {
+            Incoming::Msg(msg) => got.push(msg),
+            Incoming::Closed(_) => break,
+        }
+    }
+    got
+}
+
+fn count_match_found(msgs: &[ServerMsg]) -> usize {
+    msgs.iter()
+        .filter(|m| matches!(m, ServerMsg::MatchFound { .. }))
+        .count()
+}
+
+/// Reads every seated player's connections for `window` (all at once) and
+/// checks that none was told of a second match.
+async fn assert_one_match_found(seated: &mut [Seated], window: Duration) {
+    let counts = futures_util::future::join_all(seated.iter_mut().map(|s| async move {
+        let mut later = drain(&mut s.lobby, window).await;
+        if let Some(host) = &mut s.host {
+            later.extend(drain(host, Duration::from_millis(10)).await);
+        }
+        (s.name.clone(), s.match_founds + count_match_found(&later))
+    }))
+    .await;
+    for (name, n) in counts {
+        assert_eq!(n, 1, "{name} received {n} match_found");
+    }
+}
+
+/// A player seated in a formed match and playing there.
+struct Seated {
+    name: String,
+    match_id: MatchId,
+    host_url: String,
+    /// The names in the match's roster once its clock runs.
+    roster: Vec<String>,
+    /// The connection it queued on, still open (the host connection too
+    /// when the host is that node).
+    lobby: Connection,
+    /// Its connection to the host, if another node.
+    host: Option<Connection>,
+    /// `match_found`s it received until then.
+    match_founds: usize,
+}
+
+/// Queues, waits for `match_found`, connects to the host (keeping the lobby
+/// connection open, so a second `match_found` would be seen), takes the
+/// seat, and waits for a snapshot of the running match with `n_players`.
+async fn queue_and_play(mut player: Player, mode: &str, n_players: usize) -> Seated {
     player.queue(mode).await;
-    let (match_id, host_url, ticket, same_node) = player.match_found().await;
-    let (player, _) = player.follow(&host_url, &ticket, same_node).await;
-    (match_id, host_url, player)
+    play_when_found(player, n_players).await
+}
+
+/// Like [`queue_and_play`], for a player already queued (a party member).
+async fn play_when_found(mut player: Player, n_players: usize) -> Seated {
+    let mut match_founds = 0;
+    let (match_id, host_url, ticket, same_node) = player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::MatchFound {
+                match_id,
+                host_url,
+                ticket,
+                same_node,
+            }) => Some((*match_id, host_url.clone(), ticket.clone(), *same_node)),
+            _ => None,
+        })
+        .await;
+    match_founds += 1;
+    let mut host = if same_node {
+        None
+    } else {
+        let mut conn = Connection::connect(&host_url, &player.session.token)
+            .await
+            .expect("connect to the host");
+        match recv(&mut conn).await {
+            Incoming::Msg(ServerMsg::Welcome { .. }) => {}
+            other => panic!("expected welcome from the host, got {other:?}"),
+        }
+        Some(conn)
+    };
+    let conn = host.as_mut().unwrap_or(&mut player.conn);
+    conn.send(&ClientMsg::JoinMatch { ticket })
+        .await
+        .expect("send join_match");
+    let mut roster = Vec::new();
+    loop {
+        match recv(conn).await {
+            Incoming::Msg(ServerMsg::Roster { players }) => {
+                roster = players.iter().map(|p| p.name.clone()).collect();
+            }
+            Incoming::Msg(ServerMsg::Snapshot { tick, players, .. })
+                if tick > 0 && players.len() == n_players =>
+            {
+                break;
+            }
+            Incoming::Msg(ServerMsg::MatchFound { .. }) => match_founds += 1,
+            Incoming::Msg(ServerMsg::Error { code, message }) => {
+                panic!("{}: refused: {code}: {message}", player.session.name)
+            }
+            Incoming::Closed(frame) => panic!("closed while joining: {frame:?}"),
+            Incoming::Msg(_) => {}
+        }
+    }
+    Seated {
+        name: player.session.name.clone(),
+        match_id,
+        host_url,
+        roster,
+        lobby: player.conn,
+        host,
+        match_founds,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,6 +267,11 @@ async fn forty_eight_players_on_three_nodes_make_three_matches_of_sixteen() {
         node(&redis, "node-b", prefix).await,
         node(&redis, "node-c", prefix).await,
     ];
+    for n in &nodes {
+        for id in ["node-a", "node-b", "node-c"] {
+            wait_listed(&n.url(), id).await;
+        }
+    }
     let mut players = Vec::new();
     for i in 0..48 {
         players.push(Player::connect(&nodes[i % 3], &format!("p{i}")).await);
@@ -65,31 +280,59 @@ async fn forty_eight_players_on_three_nodes_make_three_matches_of_sixteen() {
     // of them queued.
     let plays: Vec<_> = players
         .into_iter()
-        .map(|p| tokio::spawn(queue_and_play(p, "ffa")))
+        .map(|p| tokio::spawn(queue_and_play(p, "ffa", 16)))
         .collect();
-    let mut by_match: HashMap<MatchId, (HashSet<String>, Vec<Player>)> = HashMap::new();
+    let mut seated = Vec::new();
     for play in plays {
-        let (match_id, host, player) = tokio::time::timeout(Duration::from_secs(30), play)
+        let s = tokio::time::timeout(Duration::from_secs(30), play)
             .await
-            .expect("matched in time")
+            .expect("playing in time")
             .expect("played");
-        let entry = by_match.entry(match_id).or_default();
-        entry.0.insert(host);
-        entry.1.push(player);
+        seated.push(s);
+    }
+
+    // Every player plays on its match's host, in a running match of 16
+    // (each waited for a snapshot of it with the clock running).
+    let mut by_match: HashMap<MatchId, Vec<&Seated>> = HashMap::new();
+    for s in &seated {
+        by_match.entry(s.match_id).or_default().push(s);
     }
     assert_eq!(by_match.len(), 3, "three matches");
-    let mut everyone = HashSet::new();
-    for (match_id, (hosts, players)) in &by_match {
+    let mut hosts = HashSet::new();
+    let mut in_a_roster: HashMap<String, MatchId> = HashMap::new();
+    for (match_id, players) in &by_match {
         assert_eq!(players.len(), 16, "match {match_id} has 16 players");
-        assert_eq!(hosts.len(), 1, "match {match_id} has one host");
+        let host = &players[0].host_url;
+        assert!(
+            players.iter().all(|p| &p.host_url == host),
+            "match {match_id} was announced with two hosts"
+        );
+        hosts.insert(host.clone());
+        let names: HashSet<&str> = players.iter().map(|p| p.name.as_str()).collect();
         for p in players {
-            assert!(
-                everyone.insert(p.session.player_id.clone()),
-                "a player landed in two matches"
+            let roster: HashSet<&str> = p.roster.iter().map(String::as_str).collect();
+            assert_eq!(
+                roster, names,
+                "{} sees a roster other than the match's players",
+                p.name
             );
         }
+        for name in names {
+            if let Some(other) = in_a_roster.insert(name.to_owned(), *match_id) {
+                panic!("{name} is in the rosters of {other} and {match_id}");
+            }
+        }
     }
-    assert_eq!(everyone.len(), 48);
+    assert_eq!(in_a_roster.len(), 48);
+    assert_eq!(
+        hosts.len(),
+        3,
+        "the least-loaded node hosts each match: three nodes, three hosts"
+    );
+
+    // No player is told of a second match: every lobby connection is still
+    // open and gets nothing more.
+    assert_one_match_found(&mut seated, Duration::from_millis(500)).await;
     for node in nodes {
         node.stop().await;
     }
@@ -134,8 +377,10 @@ async fn parties_of_two_and_four_land_together() {
         node(&redis, "node-a", prefix).await,
         node(&redis, "node-b", prefix).await,
     );
-    // A party of four across both nodes, a party of two, and ten solos:
-    // sixteen players, one match.
+    // A party of four across both nodes, a party of two across both, and
+    // 26 solos: 32 players, two matches of 16, so a party split between
+    // them would show. Twelve solos queue first, then the parties, then
+    // the rest, so the parties queue as the first match fills up.
     let mut four: Vec<Player> = Vec::new();
     for i in 0..4 {
         four.push(Player::connect(if i % 2 == 0 { &a } else { &b }, &format!("four{i}")).await);
@@ -149,33 +394,47 @@ async fn parties_of_two_and_four_land_together() {
     let (leader2, rest2) = two.split_first_mut().expect("two");
     party(leader2, &mut rest2.iter_mut().collect::<Vec<_>>()).await;
 
+    let mut conn = redis_conn(&redis).await;
     let mut waiting = Vec::new();
+    for i in 0..12 {
+        let p = Player::connect(if i % 2 == 0 { &a } else { &b }, &format!("solo{i}")).await;
+        waiting.push(tokio::spawn(queue_and_play(p, "ffa", 16)));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while queued(&mut conn, prefix, "ffa").await < 12 {
+        assert!(Instant::now() < deadline, "the first solos never queued");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for mut p in four.into_iter().chain(two) {
         let is_leader = matches!(p.session.name.as_str(), "four0" | "two0");
         waiting.push(tokio::spawn(async move {
             if is_leader {
                 p.queue("ffa").await;
             }
-            let (match_id, host, ticket, same_node) = p.match_found().await;
-            let (p, _) = p.follow(&host, &ticket, same_node).await;
-            (p.session.name.clone(), match_id)
+            play_when_found(p, 16).await
         }));
     }
-    for i in 0..10 {
+    for i in 12..26 {
         let p = Player::connect(if i % 2 == 0 { &a } else { &b }, &format!("solo{i}")).await;
-        waiting.push(tokio::spawn(async move {
-            let (match_id, _, p) = queue_and_play(p, "ffa").await;
-            (p.session.name.clone(), match_id)
-        }));
+        waiting.push(tokio::spawn(queue_and_play(p, "ffa", 16)));
     }
     let mut matches: HashMap<String, MatchId> = HashMap::new();
     for w in waiting {
-        let (name, match_id) = tokio::time::timeout(Duration::from_secs(30), w)
+        let s = tokio::time::timeout(Duration::from_secs(30), w)
             .await
             .expect("in time")
             .expect("played");
-        matches.insert(name, match_id);
+        matches.insert(s.name, s.match_id);
     }
+    let mut sizes: HashMap<MatchId, usize> = HashMap::new();
+    for m in matches.values() {
+        *sizes.entry(*m).or_default() += 1;
+    }
+    assert_eq!(
+        sizes.values().copied().collect::<Vec<_>>(),
+        [16, 16],
+        "32 players, two matches of 16"
+    );
     let party_match = |names: &[&str]| names.iter().map(|n| matches[*n]).collect::<HashSet<_>>();
     assert_eq!(
         party_match(&["four0", "four1", "four2", "four3"]).len(),
@@ -187,11 +446,6 @@ async fn parties_of_two_and_four_land_together() {
         1,
         "the party of two together"
     );
-    assert_eq!(
-        matches.values().collect::<HashSet<_>>().len(),
-        1,
-        "sixteen players, one match"
-    );
     a.stop().await;
     b.stop().await;
 }
@@ -200,41 +454,22 @@ async fn parties_of_two_and_four_land_together() {
 async fn another_node_forms_matches_when_the_lease_holder_dies() {
     let redis = RedisServer::start();
     let prefix = "mmlease";
+    let mm = settings();
     let mut conn = redis_conn(&redis).await;
     // The first node up takes the lease; make it a process we can kill.
-    let mm = test_matchmaking();
-    let mut holder = ChildNode::start_with(
-        env!("CARGO_BIN_EXE_skirmish-test-node"),
-        &redis.url(),
-        "holder",
-        prefix,
-        1.5,
-        &[("matchmaking", mm.display().to_string())],
-    );
-    let lease_key = format!("{prefix}:{{mm}}:lease");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let holder_id: Option<String> = redis::cmd("GET")
-            .arg(&lease_key)
-            .query_async(&mut conn)
-            .await
-            .expect("GET");
-        if holder_id.as_deref() == Some("holder") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the first node never took the lease"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut holder = child_node(&redis, "holder", prefix, 1.5);
+    wait_for_lease(&mut conn, prefix, "holder").await;
     let survivor = node(&redis, "survivor", prefix).await;
+    // Connected and listed before the kill, so the survivor is ready to
+    // take over and the holder is still listed (and would be chosen by its
+    // load of zero) when it does.
+    let mut p1 = Player::connect(&survivor, "one").await;
+    let mut p2 = Player::connect(&survivor, "two").await;
+    wait_listed(&survivor.url(), "holder").await;
     holder.kill();
     let killed = Instant::now();
 
     // Two players queue for a duel on the survivor and are matched.
-    let mut p1 = Player::connect(&survivor, "one").await;
-    let mut p2 = Player::connect(&survivor, "two").await;
     p1.queue("duel").await;
     p2.queue("duel").await;
     let (m1, ..) = tokio::time::timeout(Duration::from_secs(10), p1.match_found())
@@ -242,18 +477,103 @@ async fn another_node_forms_matches_when_the_lease_holder_dies() {
         .expect("matched");
     let (m2, ..) = p2.match_found().await;
     assert_eq!(m1, m2);
-    println!(
-        "matched {:?} after the lease holder died (lease TTL 1.5 s)",
-        killed.elapsed()
-    );
-    assert!(killed.elapsed() < Duration::from_secs(5));
+    let took = killed.elapsed();
+    // The holder's last renewal was at most a round before the kill, so the
+    // lease is free a lease TTL after it; one round later the survivor
+    // forms the duel.
+    let bound = mm.lease_ttl() + mm.round_interval() + SLACK;
+    println!("matched {took:?} after the lease holder died (bound {bound:?})");
+    assert!(took < bound, "took over in {took:?}, over {bound:?}");
     survivor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matches_formed_as_a_node_dies_are_hosted_by_live_nodes() {
+    // Regression: a killed node stays in the registry until its TTL passes
+    // (6 s by default, longer than the lease), with the lowest load of all,
+    // so it was chosen as host and its groups were lost: their players
+    // waited LOST_GROUP_AFTER (10 s) to be queued again.
+    let redis = RedisServer::start();
+    let prefix = "mmdead";
+    let mm = settings();
+    let mut conn = redis_conn(&redis).await;
+    let mm_file = test_matchmaking();
+    let a = node_with(&redis, "node-a", prefix, &mm_file, Some(SHIPPED_NODE_TTL_S)).await;
+    wait_for_lease(&mut conn, prefix, "node-a").await;
+    let b = node_with(&redis, "node-b", prefix, &mm_file, Some(SHIPPED_NODE_TTL_S)).await;
+    let mut doomed = child_node(&redis, "doomed", prefix, SHIPPED_NODE_TTL_S);
+    wait_listed(&a.url(), "doomed").await;
+    wait_listed(&a.url(), "node-b").await;
+    let mut players = Vec::new();
+    for i in 0..8 {
+        players.push(Player::connect(if i % 2 == 0 { &a } else { &b }, &format!("p{i}")).await);
+    }
+    // The live nodes' load (4 each) is in the registry: the dead one has
+    // the lowest.
+    wait_for_players(&a.url(), "node-a", 4).await;
+    wait_for_players(&a.url(), "node-b", 4).await;
+    doomed.kill();
+    let killed = Instant::now();
+    assert!(
+        live_nodes(&a.url()).await.iter().any(|n| n == "doomed"),
+        "still listed, with no players"
+    );
+
+    // Four duels formed right away.
+    let plays: Vec<_> = players
+        .into_iter()
+        .map(|p| tokio::spawn(queue_and_play(p, "duel", 2)))
+        .collect();
+    let mut seated = Vec::new();
+    for play in plays {
+        seated.push(
+            tokio::time::timeout(Duration::from_secs(30), play)
+                .await
+                .expect("playing in time")
+                .expect("played"),
+        );
+    }
+    let took = killed.elapsed();
+    let live = [a.url(), b.url()];
+    for s in &seated {
+        assert!(
+            live.contains(&s.host_url),
+            "{} was sent to {}, not a live node",
+            s.name,
+            s.host_url
+        );
+    }
+    // Each group sent to the dead node goes elsewhere once its
+    // acknowledgement is overdue: within that and a couple of rounds, far
+    // below the 10 s a lost group waits.
+    let bound = HOST_ACK_TIMEOUT + mm.round_interval() * 2 + SLACK;
+    println!("8 players playing {took:?} after a node died (bound {bound:?})");
+    assert!(took < bound, "took {took:?}, over {bound:?}");
+    let metrics = reqwest::get(format!("{}/metrics", a.url()))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("text");
+    let rehosted: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("skirmish_matches_rehosted_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        rehosted >= 1.0,
+        "the dead node was chosen (lowest load, recent heartbeat) and the group moved on"
+    );
+    assert_one_match_found(&mut seated, Duration::from_millis(500)).await;
+    a.stop().await;
+    b.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tickets_leave_with_a_disconnected_player_and_a_dead_node() {
     let redis = RedisServer::start();
     let prefix = "mmleave";
+    let mm = settings();
     let mut conn = redis_conn(&redis).await;
     let a = node(&redis, "node-a", prefix).await;
     let mut p = Player::connect(&a, "leaver").await;
@@ -271,16 +591,8 @@ async fn tickets_leave_with_a_disconnected_player_and_a_dead_node() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // A node that dies takes its tickets with it within the ticket TTL (2 s).
-    let mm = test_matchmaking();
-    let mut doomed = ChildNode::start_with(
-        env!("CARGO_BIN_EXE_skirmish-test-node"),
-        &redis.url(),
-        "doomed",
-        prefix,
-        1.5,
-        &[("matchmaking", mm.display().to_string())],
-    );
+    // A node that dies takes its tickets with it within the ticket TTL.
+    let mut doomed = child_node(&redis, "doomed", prefix, 1.5);
     let mut q = Player::connect_to(&doomed.url(), "stranded").await;
     q.queue("ffa").await;
     q.wait_for(|m| matches!(m, Incoming::Msg(ServerMsg::QueueUpdate { .. })).then_some(()))
@@ -288,17 +600,36 @@ async fn tickets_leave_with_a_disconnected_player_and_a_dead_node() {
     assert_eq!(queued(&mut conn, prefix, "ffa").await, 1);
     doomed.kill();
     let killed = Instant::now();
+    // The ticket was refreshed at most a second before the kill, so it
+    // expires a TTL after it, and the next round takes it out of the queue.
+    let bound = mm.ticket_ttl() + mm.round_interval() + SLACK;
     while queued(&mut conn, prefix, "ffa").await != 0 {
         assert!(
-            killed.elapsed() < Duration::from_secs(5),
-            "the dead node's ticket stayed"
+            killed.elapsed() < bound,
+            "the dead node's ticket stayed past {bound:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     println!(
-        "the dead node's ticket left the queue after {:?}",
+        "the dead node's ticket left the queue after {:?} (bound {bound:?})",
         killed.elapsed()
     );
+    // And its player is free to queue again from another node.
+    let mut back = Player {
+        session: q.session.clone(),
+        conn: Connection::connect(&a.url(), &q.session.token)
+            .await
+            .expect("connect"),
+    };
+    back.wait_for(|m| matches!(m, Incoming::Msg(ServerMsg::Welcome { .. })).then_some(()))
+        .await;
+    back.queue("ffa").await;
+    back.wait_for(|m| match m {
+        Incoming::Msg(ServerMsg::QueueUpdate { .. }) => Some(()),
+        Incoming::Msg(ServerMsg::Error { code, .. }) => panic!("refused: {code}"),
+        _ => None,
+    })
+    .await;
     a.stop().await;
 }
 
@@ -507,4 +838,388 @@ async fn a_lone_ticket_that_waited_long_enough_plays_with_server_bots() {
         .count();
     assert!(moved >= 2, "the bots move: {moved} of 3");
     a.stop().await;
+}
+
+/// The same player connected a second time, to `url`.
+async fn second_connection(player: &Player, url: &str) -> Player {
+    let mut conn = Connection::connect(url, &player.session.token)
+        .await
+        .expect("connect");
+    match recv(&mut conn).await {
+        Incoming::Msg(ServerMsg::Welcome { .. }) => {}
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    Player {
+        session: player.session.clone(),
+        conn,
+    }
+}
+
+/// The answer to a `queue`: `Ok` for `queue_update`, the error code else.
+async fn queue_answer(player: &mut Player) -> Result<(), String> {
+    player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::QueueUpdate { .. }) => Some(Ok(())),
+            Incoming::Msg(ServerMsg::Error { code, .. }) => Some(Err(code.to_string())),
+            _ => None,
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_quick_queues_make_one_ticket() {
+    // Regression: `enqueue` checked for a ticket and recorded the new one
+    // only after two awaits, so two `queue`s sent back to back both got
+    // through: one player, two tickets, two matches.
+    let redis = RedisServer::start();
+    let prefix = "mmtwice";
+    let mut conn = redis_conn(&redis).await;
+    let a = node(&redis, "node-a", prefix).await;
+    let mut p = Player::connect(&a, "eager").await;
+    p.queue("ffa").await;
+    p.queue("ffa").await;
+    let mut answers = vec![queue_answer(&mut p).await, queue_answer(&mut p).await];
+    answers.sort();
+    assert_eq!(answers, [Ok(()), Err("already_queued".to_owned())]);
+    assert_eq!(queued(&mut conn, prefix, "ffa").await, 1);
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_connected_to_two_nodes_queues_once() {
+    // Regression: each node checked only its own tickets, so a player
+    // connected to two nodes could queue on both.
+    let redis = RedisServer::start();
+    let prefix = "mmtwonodes";
+    let mut conn = redis_conn(&redis).await;
+    let a = node(&redis, "node-a", prefix).await;
+    let b = node(&redis, "node-b", prefix).await;
+    let mut on_a = Player::connect(&a, "everywhere").await;
+    let mut on_b = second_connection(&on_a, &b.url()).await;
+
+    // One after the other...
+    on_a.queue("ffa").await;
+    assert_eq!(queue_answer(&mut on_a).await, Ok(()));
+    on_b.queue("ffa").await;
+    assert_eq!(
+        queue_answer(&mut on_b).await,
+        Err("already_queued".to_owned())
+    );
+    assert_eq!(queued(&mut conn, prefix, "ffa").await, 1);
+
+    // ...and at the same moment.
+    on_a.conn.send(&ClientMsg::CancelQueue).await.expect("send");
+    on_a.wait_for(|m| matches!(m, Incoming::Msg(ServerMsg::QueueLeft { .. })).then_some(()))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while queued(&mut conn, prefix, "ffa").await != 0 {
+        assert!(Instant::now() < deadline, "the cancelled ticket stayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (sa, sb) = tokio::join!(on_a.queue("ffa"), on_b.queue("ffa"));
+    let ((), ()) = (sa, sb);
+    let (ra, rb) = tokio::join!(queue_answer(&mut on_a), queue_answer(&mut on_b));
+    let mut answers = vec![ra, rb];
+    answers.sort();
+    assert_eq!(answers, [Ok(()), Err("already_queued".to_owned())]);
+    assert_eq!(queued(&mut conn, prefix, "ffa").await, 1);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Has `leader` invite `member` and `member` accept; returns when the
+/// leader sees the party of two.
+async fn invite_and_accept(leader: &mut Player, member: &mut Player) {
+    party(leader, &mut [member]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepting_a_party_invitation_takes_the_player_out_of_the_queue() {
+    // Regression: a player queued alone who accepted an invitation kept
+    // their solo ticket (on another node than the leader's), or had the
+    // acceptance dropped without a word (on the leader's node).
+    let redis = RedisServer::start();
+    let prefix = "mmaccept";
+    let mut conn = redis_conn(&redis).await;
+    let a = node(&redis, "node-a", prefix).await;
+    let b = node(&redis, "node-b", prefix).await;
+    for (case, member_node) in [("same node", &a), ("other node", &b)] {
+        let mut leader = Player::connect(&a, "leader").await;
+        let mut member = Player::connect(member_node, "member").await;
+        member.queue("duel").await;
+        assert_eq!(queue_answer(&mut member).await, Ok(()), "{case}");
+        invite_and_accept(&mut leader, &mut member).await;
+        let reason = member
+            .wait_for(|m| match m {
+                Incoming::Msg(ServerMsg::QueueLeft { reason }) => Some(reason.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!(reason, "joined_party", "{case}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while queued(&mut conn, prefix, "duel").await != 0 {
+            assert!(Instant::now() < deadline, "{case}: the solo ticket stayed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // A lone duellist waits; had the member's solo ticket stayed, it
+        // would have matched them at once, besides the party's match.
+        let mut lone = Player::connect(member_node, "lone").await;
+        lone.queue("duel").await;
+        assert_eq!(queue_answer(&mut lone).await, Ok(()), "{case}");
+        leader.queue("duel").await;
+        let (m1, ..) = leader.match_found().await;
+        let (m2, ..) = member.match_found().await;
+        assert_eq!(m1, m2, "{case}: the party plays together");
+        let later = drain(&mut lone.conn, Duration::from_millis(500)).await;
+        assert_eq!(
+            count_match_found(&later),
+            0,
+            "{case}: nobody to play the lone one"
+        );
+        assert_eq!(
+            queued(&mut conn, prefix, "duel").await,
+            1,
+            "{case}: only the lone ticket waits"
+        );
+        lone.conn.close().await;
+        leader.conn.close().await;
+        member.conn.close().await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while queued(&mut conn, prefix, "duel").await != 0 {
+            assert!(Instant::now() < deadline, "{case}: the lone ticket stayed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_who_cancels_after_the_claim_is_not_sent_to_the_match() {
+    // Regression: a player who cancelled after their ticket was claimed got
+    // `queue_left`, then a `match_found` anyway, and the browser followed
+    // it. To cancel between the claim and the `match_found`, the group is
+    // sent to a node that has just died, which leaves about a second (the
+    // acknowledgement timeout) before it is hosted elsewhere.
+    let redis = RedisServer::start();
+    let prefix = "mmcancel";
+    let mm = settings();
+    let mut conn = redis_conn(&redis).await;
+    let mm_file = test_matchmaking();
+    let a = node_with(&redis, "node-a", prefix, &mm_file, Some(SHIPPED_NODE_TTL_S)).await;
+    wait_for_lease(&mut conn, prefix, "node-a").await;
+    let mut doomed = child_node(&redis, "doomed", prefix, SHIPPED_NODE_TTL_S);
+    wait_listed(&a.url(), "doomed").await;
+    let mut quitter = Player::connect(&a, "quitter").await;
+    let stayer = Player::connect(&a, "stayer").await;
+    // a's load (2) is in the registry: the dead node has the lowest.
+    wait_for_players(&a.url(), "node-a", 2).await;
+    doomed.kill();
+
+    quitter.queue("duel").await;
+    assert_eq!(queue_answer(&mut quitter).await, Ok(()));
+    let play = tokio::spawn(queue_and_play(stayer, "duel", 1));
+    // Both tickets claimed (the queue is empty), no match_found yet.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while queued(&mut conn, prefix, "duel").await != 0 {
+        assert!(Instant::now() < deadline, "never claimed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    quitter
+        .conn
+        .send(&ClientMsg::CancelQueue)
+        .await
+        .expect("send");
+    let cancelled = Instant::now();
+    let got = quitter
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::QueueLeft { reason }) => Some(Ok(reason.clone())),
+            Incoming::Msg(ServerMsg::MatchFound { .. }) => Some(Err("match_found first")),
+            _ => None,
+        })
+        .await;
+    assert_eq!(got, Ok("cancelled".to_owned()));
+
+    // The other player's match starts without waiting out the join window
+    // for the one who cancelled: the seat was given up.
+    let seated = tokio::time::timeout(Duration::from_secs(20), play)
+        .await
+        .expect("in time")
+        .expect("played");
+    let started = cancelled.elapsed();
+    assert_eq!(seated.roster, ["stayer"]);
+    assert!(
+        started < mm.join_window(),
+        "the match waited {started:?} for a player who cancelled"
+    );
+    // The quitter never hears of it, and may queue again at once.
+    let later = drain(
+        &mut quitter.conn,
+        HOST_ACK_TIMEOUT + mm.round_interval() * 2,
+    )
+    .await;
+    assert_eq!(count_match_found(&later), 0, "match_found after queue_left");
+    quitter.queue("duel").await;
+    assert_eq!(queue_answer(&mut quitter).await, Ok(()));
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_who_does_not_arrive_loses_the_seat_and_the_match_starts_without_them() {
+    let redis = RedisServer::start();
+    let prefix = "mmnoshow";
+    // A short join window.
+    let text = TEST_MATCHMAKING.replace("join_window_s = 10.0", "join_window_s = 1.5");
+    let mm = MatchmakingConfig::from_toml(&text, "test", 16).expect("settings");
+    let window = mm.join_window();
+    let file = matchmaking_file(&text);
+    let a = node_with(&redis, "node-a", prefix, &file, None).await;
+    let b = node_with(&redis, "node-b", prefix, &file, None).await;
+    let comer = Player::connect(&a, "comer").await;
+    let mut absent = Player::connect(&b, "absent").await;
+    let play = tokio::spawn(async move {
+        let mut comer = comer;
+        comer.queue("duel").await;
+        let found = comer.match_found().await;
+        let found_at = Instant::now();
+        let (mut comer, _) = comer.follow(&found.1, &found.2, found.3).await;
+        // The clock does not run while a seat is held.
+        let mut roster = Vec::new();
+        let tick = comer
+            .wait_for(|m| match m {
+                Incoming::Msg(ServerMsg::Roster { players }) => {
+                    roster = players.iter().map(|p| p.name.clone()).collect();
+                    None
+                }
+                Incoming::Msg(ServerMsg::Snapshot { tick, .. }) if *tick > 0 => Some(*tick),
+                _ => None,
+            })
+            .await;
+        (found_at.elapsed(), tick, roster, found.0)
+    });
+    absent.queue("duel").await;
+    let (match_id, host_url, ticket, same_node) = absent.match_found().await;
+    let (waited, _, roster, comer_match) = tokio::time::timeout(Duration::from_secs(20), play)
+        .await
+        .expect("in time")
+        .expect("played");
+    assert_eq!(comer_match, match_id);
+    assert_eq!(
+        roster,
+        ["comer"],
+        "the match started without the absent player"
+    );
+    // The window runs on the host from before `match_found` reached the
+    // player, so allow for the delivery.
+    assert!(
+        waited >= window.mul_f64(0.5),
+        "started {waited:?} after match_found, before the {window:?} join window"
+    );
+    println!("the match started {waited:?} after match_found (window {window:?})");
+    // The seat is gone: the late ticket is refused.
+    if !same_node {
+        absent = second_connection(&absent, &host_url).await;
+    }
+    absent
+        .conn
+        .send(&ClientMsg::JoinMatch { ticket })
+        .await
+        .expect("send");
+    assert_eq!(absent.next_error().await, "expired_ticket");
+    a.stop().await;
+    b.stop().await;
+}
+
+// The queue store's contract, run against both implementations.
+
+fn player(id: u64, node: &str) -> TicketPlayer {
+    TicketPlayer {
+        player_id: PlayerId(id),
+        name: format!("p{id}"),
+        node: node.into(),
+    }
+}
+
+fn ticket(id: &str, players: Vec<TicketPlayer>, at: u64) -> Ticket {
+    Ticket {
+        id: id.into(),
+        mode: "ffa".into(),
+        node: players[0].node.clone(),
+        players,
+        rating: 1000,
+        enqueued_at_ms: at,
+    }
+}
+
+async fn one_live_ticket_per_player(store: &dyn QueueStore) {
+    let ttl = Duration::from_secs(60);
+    let solo = ticket("solo", vec![player(1, "a")], 1);
+    store.enqueue(&solo, ttl).await.expect("enqueue");
+    // A second ticket with the same player, from any node, is refused and
+    // leaves nothing behind.
+    let party = ticket("party", vec![player(2, "b"), player(1, "b")], 2);
+    match store.enqueue(&party, ttl).await {
+        Err(StoreError::AlreadyQueued { player_id, ticket }) => {
+            assert_eq!((player_id, ticket.as_str()), (PlayerId(1), "solo"));
+        }
+        other => panic!("expected already queued, got {other:?}"),
+    }
+    let waiting = store.waiting("ffa", 10).await.expect("waiting");
+    assert_eq!(waiting.len(), 1, "the refused ticket was not stored");
+    let other = ticket("other", vec![player(2, "b")], 3);
+    store
+        .enqueue(&other, ttl)
+        .await
+        .expect("player 2 was not marked by the refused ticket");
+    // Queueing a ticket again under its own id (a lost group) is allowed.
+    store.enqueue(&solo, ttl).await.expect("again");
+
+    // A claimed ticket's players stay marked while it is refreshed...
+    assert!(store.claim("ffa", &["solo".into()]).await.expect("claim"));
+    assert_eq!(
+        store
+            .refresh(std::slice::from_ref(&solo), ttl)
+            .await
+            .expect("refresh"),
+        [false]
+    );
+    let again = ticket("again", vec![player(1, "c")], 4);
+    assert!(matches!(
+        store.enqueue(&again, ttl).await,
+        Err(StoreError::AlreadyQueued { .. })
+    ));
+    // ...until their node forgets the ticket (its match was found).
+    assert!(!store.cancel(&solo).await.expect("cancel"));
+    store.enqueue(&again, ttl).await.expect("free again");
+
+    // A cancel frees the players at once.
+    assert!(store.cancel(&again).await.expect("cancel"));
+    store
+        .enqueue(
+            &ticket("third", vec![player(1, "a")], 5),
+            Duration::from_millis(200),
+        )
+        .await
+        .expect("free after the cancel");
+    // And a ticket nobody refreshes frees its players with it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    store
+        .enqueue(&ticket("fourth", vec![player(1, "a")], 6), ttl)
+        .await
+        .expect("free after the expiry");
+}
+
+#[tokio::test]
+async fn memory_queue_keeps_one_live_ticket_per_player() {
+    one_live_ticket_per_player(&MemoryQueue::default()).await;
+}
+
+#[tokio::test]
+async fn redis_queue_keeps_one_live_ticket_per_player() {
+    let redis = RedisServer::start();
+    let client = skirmish_server::redis_conn::client(&redis.url()).expect("client");
+    let commands = skirmish_server::redis_conn::commands(&client)
+        .await
+        .expect("connect");
+    one_live_ticket_per_player(&RedisQueue::new(commands, "contract")).await;
 }

@@ -441,12 +441,17 @@ backfill_after_s = 1.0
 
 /// Writes [`TEST_MATCHMAKING`] to a file of its own and returns its path.
 pub fn test_matchmaking() -> PathBuf {
+    matchmaking_file(TEST_MATCHMAKING)
+}
+
+/// Writes matchmaking settings to a file of its own and returns its path.
+pub fn matchmaking_file(text: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!(
         "skirmish-matchmaking-{}-{:016x}.toml",
         std::process::id(),
         rand_id()
     ));
-    std::fs::write(&path, TEST_MATCHMAKING).expect("write the matchmaking settings");
+    std::fs::write(&path, text).expect("write the matchmaking settings");
     path
 }
 

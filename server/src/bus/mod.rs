@@ -17,14 +17,14 @@ mod redis;
 pub use local::{LocalBus, LocalHub};
 pub use redis::RedisBus;
 
-use crate::matchmaking::TicketPlayer;
+use crate::matchmaking::{Ticket, TicketPlayer};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use skirmish_shared::proto::{ChatView, MatchId, PlayerId};
 
 /// The envelope format version; a node drops envelopes of other versions
 /// (and says so in its log) rather than misreading them.
-pub const ENVELOPE_VERSION: u16 = 1;
+pub const ENVELOPE_VERSION: u16 = 2;
 
 /// Where a message is published.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -84,33 +84,65 @@ pub enum BusMessage {
         /// Their display name.
         name: String,
     },
-    /// To a host: open this formed match (its tickets are claimed).
+    /// To a host, from the match former: open this formed match (its
+    /// tickets are claimed) with its seats reserved, and acknowledge with
+    /// `HostAck`. Players are told only once the former commits.
     HostMatch {
         /// The match.
         match_id: MatchId,
         /// Its mode.
         mode: String,
-        /// The claimed tickets.
-        tickets: Vec<String>,
-        /// The seats to reserve.
-        seats: Vec<TicketPlayer>,
+        /// The node that formed it, to acknowledge to.
+        former: String,
+        /// The claimed tickets, each with its players and owning node.
+        tickets: Vec<Ticket>,
         /// Server bots to add.
         bots: u8,
     },
-    /// To a player's node: their match is ready on the host.
+    /// To the former: the host has opened the match.
+    HostAck {
+        /// The match.
+        match_id: MatchId,
+        /// The host.
+        host: String,
+        /// The host's count of formed matches with this one, for the
+        /// former's load accounting (see `NodeInfo::formed`).
+        formed: u64,
+    },
+    /// To a host, from the former: this host is the one (the first to
+    /// acknowledge); tell the players.
+    HostCommit {
+        /// The match.
+        match_id: MatchId,
+    },
+    /// To a host, from the former: another host took the match (this one
+    /// acknowledged too late); close it.
+    HostAbort {
+        /// The match.
+        match_id: MatchId,
+    },
+    /// To a ticket's owning node, from the host: the ticket's match is
+    /// ready. The owner tells the players, or, if it no longer owns the
+    /// ticket (cancelled, or found already), answers `SeatRelease`.
     MatchFound {
-        /// Who.
-        player_id: PlayerId,
-        /// The group's tickets, for the owning node to forget.
-        tickets: Vec<String>,
+        /// The ticket.
+        ticket_id: String,
         /// The match.
         match_id: MatchId,
         /// The host's id.
         host_node: String,
         /// The host's public URL.
         host_url: String,
-        /// The player's join ticket.
-        join_ticket: String,
+        /// Each player's join ticket.
+        joins: Vec<(PlayerId, String)>,
+    },
+    /// To a host, from an owner: these players will not come; free their
+    /// seats (a match left with no one to wait for starts now).
+    SeatRelease {
+        /// The match.
+        match_id: MatchId,
+        /// Who.
+        players: Vec<PlayerId>,
     },
     /// To a player's node: pass this encoded protocol message on.
     Tell {
@@ -253,15 +285,18 @@ mod tests {
         let e = envelope();
         assert_eq!(Envelope::decode(&e.encode()).expect("decodes"), e);
         let newer = Envelope {
-            version: 2,
+            version: ENVELOPE_VERSION + 1,
             ..envelope()
         };
         assert!(matches!(
             Envelope::decode(&newer.encode()),
-            Err(EnvelopeError::Version(2))
+            Err(EnvelopeError::Version(v)) if v == ENVELOPE_VERSION + 1
         ));
+        // This version, then garbage.
+        let mut garbage = postcard::to_stdvec(&ENVELOPE_VERSION).expect("encodes");
+        garbage.push(0xff);
         assert!(matches!(
-            Envelope::decode(&[0x01, 0xff]),
+            Envelope::decode(&garbage),
             Err(EnvelopeError::Decode(_))
         ));
     }

@@ -896,7 +896,11 @@ impl LobbyTask {
             }
             // Matchmaking and parties travel on node topics, never rooms.
             BusMessage::HostMatch { .. }
+            | BusMessage::HostAck { .. }
+            | BusMessage::HostCommit { .. }
+            | BusMessage::HostAbort { .. }
             | BusMessage::MatchFound { .. }
+            | BusMessage::SeatRelease { .. }
             | BusMessage::Tell { .. }
             | BusMessage::PartyInvite { .. }
             | BusMessage::PartyJoin { .. }

@@ -1,27 +1,36 @@
 //! Matchmaking across nodes: players (alone or in parties) queue for a mode
 //! with their rating; one node at a time, holding a lease, forms matches
-//! from the shared queue and has the least-loaded node host each; players
-//! on other nodes are sent there with a single-use join ticket.
+//! from the shared queue and has the least-loaded live node host each;
+//! players on other nodes are sent there with a single-use join ticket.
 //!
 //! The pieces, and who runs them:
 //! - Every node owns the tickets of its own players: it keeps them alive in
 //!   the [`QueueStore`] (a ticket its node stops refreshing expires, so a
 //!   dead node's players leave the queue), tells its players how the wait
-//!   goes, and cancels a ticket when its player disconnects.
-//! - The lease holder runs [`formation::form`] every round and claims each
+//!   goes, and cancels a ticket when its player disconnects. A player is in
+//!   at most one live ticket in the whole cluster (the store refuses a
+//!   second).
+//! - The lease holder runs [`formation::form`] every round, claims each
 //!   group's tickets atomically (a ticket claimed once can never be claimed
-//!   again), then sends the group to its host over the bus.
-//! - The host opens the match with the group's seats reserved, issues one
-//!   join ticket per player, and sends each player's node a `MatchFound`.
-//!   A seat nobody takes within the join window is given up, and the match
-//!   starts without it.
+//!   again), and has a host chosen by [`hosting`] open the match: the host
+//!   acknowledges, the former commits the first host to answer, and a host
+//!   that does not answer in time loses the group to the next.
+//! - The committed host holds the group's seats, issues one join ticket per
+//!   player, and sends each ticket's owning node a `MatchFound`. A seat
+//!   nobody takes within the join window is given up, and the match starts
+//!   without it.
+//! - The owner tells its players, unless it no longer owns the ticket (the
+//!   player cancelled, or the ticket's match was found already): then it
+//!   answers `SeatRelease` and the host stops waiting for those players.
 //!
-//! A group lost on the bus would leave its players waiting for a match that
-//! never comes: a node whose ticket was claimed but hears nothing within
-//! [`LOST_GROUP_AFTER`] puts the ticket back, at its old place.
+//! A group lost for good (its former died before a host committed) would
+//! leave its players waiting for a match that never comes: a node whose
+//! ticket was claimed but hears nothing within [`LOST_GROUP_AFTER`] puts
+//! the ticket back, at its old place.
 
 pub mod config;
 pub mod formation;
+pub mod hosting;
 pub mod join;
 pub mod party;
 pub mod store;
@@ -34,10 +43,13 @@ use crate::bus::{BusMessage, Topic};
 use crate::matches::SessionEvent;
 use crate::node::{Node, unix_ms};
 use formation::Candidate;
+use hosting::{Former, HOST_ACK_TIMEOUT, MAX_HOST_ATTEMPTS};
 use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 /// How long a claimed ticket waits for its `MatchFound` before it is put
@@ -53,20 +65,54 @@ pub enum QueueError {
     /// No such mode.
     #[error("no mode named `{0}`")]
     UnknownMode(String),
-    /// The player (or a party member) is queued already.
-    #[error("already queued")]
-    AlreadyQueued,
+    /// The player (or a party member) is in a live ticket already, queued
+    /// from this node or another.
+    #[error("player {0} is queued already")]
+    AlreadyQueued(PlayerId),
+    /// The ticket was cancelled while it was being queued; the cancel has
+    /// answered the player.
+    #[error("cancelled while queueing")]
+    Withdrawn,
     /// The shared queue did not answer.
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// Where a ticket this node owns stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TicketState {
+    /// On its way into the store.
+    Enqueuing,
+    /// In the queue.
+    Waiting,
+    /// Claimed for a match (or lost in an outage) since then; its
+    /// `MatchFound` is awaited.
+    Claimed(Instant),
 }
 
 /// A ticket this node owns.
 #[derive(Clone, Debug)]
 struct Owned {
     ticket: Ticket,
-    /// Set when the ticket was found claimed, until its match is found.
-    claimed_at: Option<Instant>,
+    state: TicketState,
+}
+
+/// A formed match this node opened whose former has not committed it yet.
+#[derive(Clone, Debug)]
+struct Hosted {
+    tickets: Vec<Ticket>,
+    /// When its seats' join tickets expire.
+    expires_at_ms: u64,
+    /// When it was opened, to forget a commit that never comes.
+    at: Instant,
+}
+
+/// A host's acknowledgement, passed from the bus to the forming loop.
+#[derive(Clone, Debug)]
+struct Ack {
+    match_id: MatchId,
+    host: String,
+    formed: u64,
 }
 
 /// This node's part of matchmaking.
@@ -81,35 +127,63 @@ pub struct Matchmaker {
     /// Parties led from this node.
     pub parties: party::Parties,
     owned: Mutex<HashMap<String, Owned>>,
+    /// Tickets taken back whose removal from the store is on its way.
+    withdrawn: Arc<Mutex<HashMap<String, Ticket>>>,
+    /// Formed matches opened here and not yet committed by their former.
+    hosted: Mutex<HashMap<MatchId, Hosted>>,
+    /// Formed matches this node agreed to host since it started.
+    formed: AtomicU64,
+    /// Acknowledgements for the forming loop.
+    acks_tx: mpsc::UnboundedSender<Ack>,
+    /// Taken by the forming loop when it starts.
+    acks_rx: Mutex<Option<mpsc::UnboundedReceiver<Ack>>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Matchmaker {
     /// This node's matchmaker.
     pub fn new(config: MatchmakingConfig, store: Arc<dyn QueueStore>, joins: JoinTickets) -> Self {
+        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         Matchmaker {
             config: Arc::new(config),
             store,
             joins,
             parties: party::Parties::default(),
             owned: Mutex::default(),
+            withdrawn: Arc::default(),
+            hosted: Mutex::default(),
+            formed: AtomicU64::new(0),
+            acks_tx,
+            acks_rx: Mutex::new(Some(acks_rx)),
         }
     }
 
     fn owned(&self) -> std::sync::MutexGuard<'_, HashMap<String, Owned>> {
-        self.owned
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        locked(&self.owned)
     }
 
     /// The ticket a player is in, if this node owns one.
     pub fn ticket_of(&self, player_id: PlayerId) -> Option<String> {
-        self.owned()
-            .values()
-            .find(|o| o.ticket.players.iter().any(|p| p.player_id == player_id))
-            .map(|o| o.ticket.id.clone())
+        find_ticket(&self.owned(), player_id)
     }
 
-    /// Queues `players` (one, or a party led from here) for `mode`.
+    /// Whether this node owns the ticket (queued, or claimed and waiting
+    /// for its match).
+    pub fn owns(&self, ticket_id: &str) -> bool {
+        self.owned().contains_key(ticket_id)
+    }
+
+    /// Formed matches this node agreed to host since it started.
+    pub fn formed(&self) -> u64 {
+        self.formed.load(Ordering::Relaxed)
+    }
+
+    /// Queues `players` (one, or a party led from here) for `mode`. Refused
+    /// with [`QueueError::AlreadyQueued`] when any of them is in a live
+    /// ticket anywhere in the cluster.
     pub async fn enqueue(
         &self,
         mode: &str,
@@ -120,12 +194,6 @@ impl Matchmaker {
         if self.config.mode(mode).is_none() {
             return Err(QueueError::UnknownMode(mode.to_owned()));
         }
-        if players
-            .iter()
-            .any(|p| self.ticket_of(p.player_id).is_some())
-        {
-            return Err(QueueError::AlreadyQueued);
-        }
         let ticket = Ticket {
             id: format!("{:016x}", rand::random::<u64>()),
             mode: mode.to_owned(),
@@ -134,43 +202,130 @@ impl Matchmaker {
             enqueued_at_ms: unix_ms(),
             node: node.to_owned(),
         };
-        self.store
-            .enqueue(&ticket, self.config.ticket_ttl())
-            .await
-            .map_err(|e| QueueError::Unavailable(e.to_string()))?;
-        self.owned().insert(
-            ticket.id.clone(),
-            Owned {
-                ticket: ticket.clone(),
-                claimed_at: None,
-            },
-        );
+        // Checked and recorded under one lock, before any await: of two
+        // quick `queue`s only one gets this far. The store then refuses a
+        // player queued from another node.
+        {
+            let mut owned = self.owned();
+            for p in &ticket.players {
+                if find_ticket(&owned, p.player_id).is_some() {
+                    return Err(QueueError::AlreadyQueued(p.player_id));
+                }
+            }
+            owned.insert(
+                ticket.id.clone(),
+                Owned {
+                    ticket: ticket.clone(),
+                    state: TicketState::Enqueuing,
+                },
+            );
+        }
+        let ttl = self.config.ticket_ttl();
+        let mut stored = self.store.enqueue(&ticket, ttl).await;
+        if let Err(StoreError::AlreadyQueued { ticket: other, .. }) = &stored {
+            // A ticket of this node that was cancelled a moment ago and is
+            // still on its way out of the store: finish that first.
+            let stale = locked(&self.withdrawn).get(other).cloned();
+            if let Some(stale) = stale {
+                let _ = self.store.cancel(&stale).await;
+                stored = self.store.enqueue(&ticket, ttl).await;
+            }
+        }
+        if let Err(e) = stored {
+            self.owned().remove(&ticket.id);
+            return Err(match e {
+                StoreError::AlreadyQueued { player_id, .. } => QueueError::AlreadyQueued(player_id),
+                StoreError::Unavailable(why) => QueueError::Unavailable(why),
+            });
+        }
+        let kept = match self.owned().get_mut(&ticket.id) {
+            Some(entry) => {
+                if entry.state == TicketState::Enqueuing {
+                    entry.state = TicketState::Waiting;
+                }
+                true
+            }
+            None => false,
+        };
+        if !kept {
+            // Cancelled while it was being stored: take it out again.
+            let _ = self.store.cancel(&ticket).await;
+            locked(&self.withdrawn).remove(&ticket.id);
+            return Err(QueueError::Withdrawn);
+        }
         metrics::counter!("skirmish_tickets_queued_total").increment(1);
         Ok(ticket)
     }
 
-    /// Takes a player's ticket (and its party) out of the queue; the ticket
-    /// if there was one. A ticket already claimed for a match cannot be
-    /// taken back: its match is on its way.
-    pub async fn cancel(&self, player_id: PlayerId) -> Option<Ticket> {
-        let id = self.ticket_of(player_id)?;
-        let owned = self.owned().remove(&id)?;
-        if let Err(e) = self.store.cancel(&owned.ticket.mode, &id).await {
-            // It expires on its own once nobody refreshes it.
-            warn!(error = %e, "could not cancel a ticket; it will expire");
-        }
-        Some(owned.ticket)
+    /// Takes a player's ticket (and its party) out of the queue at once;
+    /// the ticket if there was one. This node no longer owns it, so no
+    /// `match_found` for it reaches its players: one already claimed for a
+    /// match gives its seats up. The store forgets it in the background.
+    pub fn cancel(&self, player_id: PlayerId) -> Option<Ticket> {
+        let ticket = {
+            let mut owned = self.owned();
+            let id = find_ticket(&owned, player_id)?;
+            owned.remove(&id)?.ticket
+        };
+        self.remove_from_store(&ticket);
+        Some(ticket)
     }
 
-    /// Forgets a ticket whose match was found.
-    fn found(&self, ticket_id: &str) {
-        self.owned().remove(ticket_id);
+    /// Takes a ticket whose match was found; `None` if this node does not
+    /// own it (any more). The store forgets it (and frees its players) in
+    /// the background.
+    fn take_found(&self, ticket_id: &str) -> Option<Ticket> {
+        let ticket = self.owned().remove(ticket_id)?.ticket;
+        self.remove_from_store(&ticket);
+        Some(ticket)
+    }
+
+    /// Takes a ticket this node no longer owns out of the store (and a copy
+    /// queued again after its group looked lost), freeing its players. Until
+    /// that is done, a new ticket of the same player finishes it first.
+    fn remove_from_store(&self, ticket: &Ticket) {
+        locked(&self.withdrawn).insert(ticket.id.clone(), ticket.clone());
+        let store = Arc::clone(&self.store);
+        let withdrawn = Arc::clone(&self.withdrawn);
+        let gone = ticket.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.cancel(&gone).await {
+                // It expires on its own once nobody refreshes it.
+                warn!(error = %e, "could not take a ticket out of the queue; it will expire");
+            }
+            locked(&withdrawn).remove(&gone.id);
+        });
+    }
+}
+
+fn find_ticket(owned: &HashMap<String, Owned>, player_id: PlayerId) -> Option<String> {
+    owned
+        .values()
+        .find(|o| o.ticket.players.iter().any(|p| p.player_id == player_id))
+        .map(|o| o.ticket.id.clone())
+}
+
+/// Tells every player of a ticket that it left the queue.
+pub fn tell_left(node: &Node, ticket: &Ticket, reason: &str, except: Option<PlayerId>) {
+    for p in ticket
+        .players
+        .iter()
+        .filter(|p| Some(p.player_id) != except)
+    {
+        tell(
+            node,
+            &p.node,
+            p.player_id,
+            ServerMsg::QueueLeft {
+                reason: reason.to_owned(),
+            },
+        );
     }
 }
 
 /// The owner's loop: every second, keep this node's tickets alive, tell
-/// their players how the wait goes, and put back tickets whose group was
-/// lost.
+/// their players how the wait goes, put back tickets whose group was lost,
+/// and forget formed matches whose commit never came.
 pub async fn run_owner(node: Arc<Node>) {
     let guard = node.task_guard.clone();
     let mut shutdown = node.shutdown.clone();
@@ -182,12 +337,18 @@ pub async fn run_owner(node: Arc<Node>) {
             _ = every.tick() => {}
             _ = shutdown.wait_for(|down| *down) => break,
         }
-        let tickets: Vec<Owned> = mm.owned().values().cloned().collect();
+        let window = mm.config.join_window();
+        locked(&mm.hosted).retain(|_, h| h.at.elapsed() < window);
+        let tickets: Vec<Ticket> = mm
+            .owned()
+            .values()
+            .filter(|o| o.state != TicketState::Enqueuing)
+            .map(|o| o.ticket.clone())
+            .collect();
         if tickets.is_empty() {
             continue;
         }
-        let ids: Vec<String> = tickets.iter().map(|o| o.ticket.id.clone()).collect();
-        let alive = match mm.store.refresh(&ids, mm.config.ticket_ttl()).await {
+        let alive = match mm.store.refresh(&tickets, mm.config.ticket_ttl()).await {
             Ok(alive) => alive,
             Err(e) => {
                 debug!(error = %e, "could not refresh tickets");
@@ -196,9 +357,16 @@ pub async fn run_owner(node: Arc<Node>) {
         };
         let mut searching: HashMap<String, u64> = HashMap::new();
         let now = Instant::now();
-        for (owned, alive) in tickets.into_iter().zip(alive) {
-            let ticket = &owned.ticket;
+        for (ticket, alive) in tickets.into_iter().zip(alive) {
             if alive {
+                let still_owned = mm
+                    .owned()
+                    .get_mut(&ticket.id)
+                    .map(|e| e.state = TicketState::Waiting)
+                    .is_some();
+                if !still_owned {
+                    continue;
+                }
                 if !searching.contains_key(&ticket.mode) {
                     let n = mm.store.searching(&ticket.mode).await.unwrap_or(0);
                     searching.insert(ticket.mode.clone(), n);
@@ -219,19 +387,39 @@ pub async fn run_owner(node: Arc<Node>) {
                 let Some(entry) = owned_now.get_mut(&ticket.id) else {
                     continue;
                 };
-                *entry.claimed_at.get_or_insert(now)
-            };
-            if now.duration_since(claimed_at) >= LOST_GROUP_AFTER {
-                info!(ticket = %ticket.id, "no match arrived for a claimed ticket; queueing it again");
-                if mm
-                    .store
-                    .enqueue(ticket, mm.config.ticket_ttl())
-                    .await
-                    .is_ok()
-                    && let Some(entry) = mm.owned().get_mut(&ticket.id)
-                {
-                    entry.claimed_at = None;
+                match entry.state {
+                    TicketState::Claimed(at) => at,
+                    _ => {
+                        entry.state = TicketState::Claimed(now);
+                        now
+                    }
                 }
+            };
+            if now.duration_since(claimed_at) < LOST_GROUP_AFTER {
+                continue;
+            }
+            info!(ticket = %ticket.id, "no match arrived for a claimed ticket; queueing it again");
+            match mm.store.enqueue(&ticket, mm.config.ticket_ttl()).await {
+                Ok(()) => {
+                    let kept = mm
+                        .owned()
+                        .get_mut(&ticket.id)
+                        .map(|e| e.state = TicketState::Waiting)
+                        .is_some();
+                    if !kept {
+                        // Its match or a cancel came meanwhile.
+                        let _ = mm.store.cancel(&ticket).await;
+                    }
+                }
+                Err(StoreError::AlreadyQueued { player_id, .. }) => {
+                    // The ticket lapsed (an outage) and the player queued
+                    // again elsewhere since: this one is gone for good.
+                    info!(ticket = %ticket.id, player = %player_id, "a lapsed ticket's player queued again elsewhere");
+                    if mm.owned().remove(&ticket.id).is_some() {
+                        tell_left(&node, &ticket, "expired", None);
+                    }
+                }
+                Err(e) => debug!(error = %e, "could not queue a lost ticket again"),
             }
         }
     }
@@ -257,17 +445,28 @@ pub fn tell(node: &Node, node_id: &str, player_id: PlayerId, msg: ServerMsg) {
 }
 
 /// The forming loop: while this node holds the lease, form matches every
-/// round and send each to its host.
+/// round and have each hosted; commit hosts as they acknowledge, and send
+/// groups whose host does not answer elsewhere (also after losing the
+/// lease: a claimed group is this former's to place).
 pub async fn run_former(node: Arc<Node>) {
     let guard = node.task_guard.clone();
     let mut shutdown = node.shutdown.clone();
     let mm = &node.matchmaker;
+    let Some(mut acks) = locked(&mm.acks_rx).take() else {
+        return;
+    };
     let mut every = tokio::time::interval(mm.config.round_interval());
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let heartbeat = crate::config::Limits::secs(node.config.node_ttl_s / 3.0);
+    let mut former = Former::new(heartbeat);
     let mut leading = false;
     loop {
         tokio::select! {
             _ = every.tick() => {}
+            Some(ack) = acks.recv() => {
+                on_ack(&node, &mut former, ack);
+                continue;
+            }
             _ = shutdown.wait_for(|down| *down) => break,
         }
         match mm.store.lease(&node.node_id, mm.config.lease_ttl()).await {
@@ -282,11 +481,14 @@ pub async fn run_former(node: Arc<Node>) {
                 leading = false;
             }
         }
+        if former.in_flight() > 0 {
+            rehost_overdue(&node, &mut former).await;
+        }
         if !leading {
             continue;
         }
         for mode in mm.config.modes.iter() {
-            if let Err(e) = form_round(&node, mode).await {
+            if let Err(e) = form_round(&node, &mut former, mode).await {
                 debug!(error = %e, mode = %mode.id, "forming round failed");
             }
         }
@@ -347,137 +549,300 @@ pub async fn form_and_claim(
     Ok(claimed)
 }
 
-async fn form_round(node: &Arc<Node>, mode: &ModeConfig) -> Result<(), StoreError> {
+/// The nodes that may host, as the registry sees them; this node alone if
+/// the registry does not answer.
+async fn live_nodes(node: &Node) -> Vec<crate::registry::NodeInfo> {
+    match node.registry.live().await {
+        Ok(live) => live,
+        Err(e) => {
+            debug!(error = %e, "the registry did not answer; hosting here");
+            vec![node.info()]
+        }
+    }
+}
+
+async fn form_round(
+    node: &Arc<Node>,
+    former: &mut Former,
+    mode: &ModeConfig,
+) -> Result<(), StoreError> {
     let claimed = form_and_claim(node.matchmaker.store.as_ref(), mode, unix_ms()).await?;
     if claimed.is_empty() {
         return Ok(());
     }
-    let mut hosts = HostChooser::new(node).await;
+    let live = live_nodes(node).await;
+    let mut hosts = former.chooser(&live, Instant::now());
     for group in claimed {
-        let seats: Vec<TicketPlayer> = group
+        let players: Vec<TicketPlayer> = group
             .tickets
             .iter()
             .flat_map(|t| t.players.clone())
             .collect();
-        let host = hosts.next(seats.len() + group.bots);
+        let host = hosts
+            .pick(&players, &[])
+            .unwrap_or_else(|| node.node_id.clone());
         let match_id = MatchId(rand::random());
         metrics::counter!("skirmish_matches_formed_total").increment(1);
         let msg = BusMessage::HostMatch {
             match_id,
             mode: mode.id.clone(),
-            tickets: group.tickets.iter().map(|t| t.id.clone()).collect(),
-            seats,
+            former: node.node_id.clone(),
+            tickets: group.tickets,
             bots: group.bots as u8,
         };
-        if host == node.node_id {
-            host_match(node, msg);
-        } else {
-            node.bus.publish(&Topic::Node(host), msg);
-        }
+        dispatch(node, former, match_id, &host, msg, players);
     }
     Ok(())
 }
 
-/// Picks hosts by load: the live node with the fewest players, counting the
-/// seats already handed out this round.
-struct HostChooser {
-    loads: Vec<(String, usize)>,
+/// Sends a group to a host (handling it here if the host is this node, which
+/// acknowledges at once).
+fn dispatch(
+    node: &Arc<Node>,
+    former: &mut Former,
+    match_id: MatchId,
+    host: &str,
+    msg: BusMessage,
+    players: Vec<TicketPlayer>,
+) {
+    former.dispatched(match_id, host, msg.clone(), players, Instant::now());
+    if host == node.node_id {
+        if let Some(formed) = host_match(node, msg) {
+            let host = node.node_id.clone();
+            on_ack(
+                node,
+                former,
+                Ack {
+                    match_id,
+                    host,
+                    formed,
+                },
+            );
+        }
+    } else {
+        node.bus.publish(&Topic::Node(host.to_owned()), msg);
+    }
 }
 
-impl HostChooser {
-    async fn new(node: &Node) -> Self {
-        let loads = match node.registry.live().await {
-            Ok(live) if !live.is_empty() => live
-                .into_iter()
-                .map(|n| (n.id, n.players as usize))
-                .collect(),
-            _ => vec![(node.node_id.clone(), node.sessions.count())],
+/// Commits the first host to acknowledge and aborts the others.
+fn on_ack(node: &Arc<Node>, former: &mut Former, ack: Ack) {
+    let outcome = former.acked(ack.match_id, &ack.host, ack.formed, Instant::now());
+    if let Some(host) = outcome.commit {
+        send_to_node(
+            node,
+            &host,
+            BusMessage::HostCommit {
+                match_id: ack.match_id,
+            },
+        );
+    }
+    for host in outcome.abort {
+        send_to_node(
+            node,
+            &host,
+            BusMessage::HostAbort {
+                match_id: ack.match_id,
+            },
+        );
+    }
+}
+
+/// Sends each group whose host has not acknowledged in time to the next
+/// candidate.
+async fn rehost_overdue(node: &Arc<Node>, former: &mut Former) {
+    let late = former.overdue(Instant::now(), HOST_ACK_TIMEOUT);
+    if late.is_empty() {
+        return;
+    }
+    let live = live_nodes(node).await;
+    let mut hosts = former.chooser(&live, Instant::now());
+    for group in late {
+        let next = if group.tried.len() >= MAX_HOST_ATTEMPTS {
+            None
+        } else {
+            hosts
+                .pick(&group.players, &group.tried)
+                .or_else(|| (!group.tried.contains(&node.node_id)).then(|| node.node_id.clone()))
         };
-        HostChooser { loads }
-    }
-
-    fn next(&mut self, seats: usize) -> String {
-        // `loads` is never empty (it falls back to this node).
-        let (id, load) = self
-            .loads
-            .iter_mut()
-            .min_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)))
-            .expect("a node");
-        *load += seats;
-        id.clone()
+        let Some(next) = next else {
+            warn!(match_id = %group.match_id, tried = ?group.tried, "no host acknowledged a formed match; its players will queue again");
+            former.give_up(group.match_id);
+            continue;
+        };
+        warn!(match_id = %group.match_id, from = ?group.tried.last(), to = %next, "a host did not acknowledge a formed match; hosting it elsewhere");
+        metrics::counter!("skirmish_matches_rehosted_total").increment(1);
+        dispatch(
+            node,
+            former,
+            group.match_id,
+            &next,
+            group.msg,
+            group.players,
+        );
     }
 }
 
-/// On the host: opens the match with its seats reserved and sends every
-/// player's node a `MatchFound`.
-pub fn host_match(node: &Arc<Node>, msg: BusMessage) {
+/// On the host: opens the match with its seats held and acknowledges to the
+/// former; the players are told once the former commits. Returns this
+/// node's `formed` count with the match (`None` for another message).
+pub fn host_match(node: &Arc<Node>, msg: BusMessage) -> Option<u64> {
     let BusMessage::HostMatch {
         match_id,
         mode,
+        former,
         tickets,
-        seats,
         bots,
     } = msg
     else {
-        return;
+        return None;
     };
     let mm = &node.matchmaker;
     let window = mm.config.join_window();
-    let reservations: Vec<(PlayerId, String)> = seats
+    let reservations: Vec<(PlayerId, String)> = tickets
         .iter()
-        .map(|s| (s.player_id, s.name.clone()))
+        .flat_map(|t| t.players.iter().map(|p| (p.player_id, p.name.clone())))
         .collect();
-    node.matches.host(match_id, reservations, bots, window);
-    info!(%match_id, %mode, players = seats.len(), bots, "hosting a formed match");
-    let expires_at_ms = unix_ms() + window.as_millis() as u64;
-    for seat in &seats {
+    let n_players = reservations.len();
+    // Registered in the directory (so its seats count in the heartbeat)
+    // before the count that tells the former so moves on.
+    let formed = if node.matches.host(match_id, reservations, bots, window) {
+        locked(&mm.hosted).insert(
+            match_id,
+            Hosted {
+                tickets,
+                expires_at_ms: unix_ms() + window.as_millis() as u64,
+                at: Instant::now(),
+            },
+        );
+        info!(%match_id, %mode, players = n_players, bots, "hosting a formed match");
+        mm.formed.fetch_add(1, Ordering::Relaxed) + 1
+    } else {
+        // Asked again (our acknowledgement was late or lost).
+        mm.formed()
+    };
+    if former != node.node_id {
+        node.bus.publish(
+            &Topic::Node(former),
+            BusMessage::HostAck {
+                match_id,
+                host: node.node_id.clone(),
+                formed,
+            },
+        );
+    }
+    Some(formed)
+}
+
+/// On the host, once the former commits: one join ticket per player, and a
+/// `MatchFound` to each ticket's owner.
+fn host_commit(node: &Arc<Node>, match_id: MatchId) {
+    let Some(hosted) = locked(&node.matchmaker.hosted).remove(&match_id) else {
+        return;
+    };
+    for ticket in hosted.tickets {
+        let joins = ticket
+            .players
+            .iter()
+            .map(|p| {
+                let join = node
+                    .matchmaker
+                    .joins
+                    .issue(p.player_id, match_id, hosted.expires_at_ms);
+                (p.player_id, join)
+            })
+            .collect();
         let found = BusMessage::MatchFound {
-            player_id: seat.player_id,
-            tickets: tickets.clone(),
+            ticket_id: ticket.id.clone(),
             match_id,
             host_node: node.node_id.clone(),
             host_url: node.public_url.clone(),
-            join_ticket: mm.joins.issue(seat.player_id, match_id, expires_at_ms),
+            joins,
         };
-        if seat.node == node.node_id {
-            match_found(node, found);
-        } else {
-            node.bus.publish(&Topic::Node(seat.node.clone()), found);
-        }
+        send_to_node(node, &ticket.node, found);
     }
 }
 
-/// On a player's node: forget the ticket and tell the player.
+/// On the host, when another host took the match: close it.
+fn host_abort(node: &Arc<Node>, match_id: MatchId) {
+    let Some(hosted) = locked(&node.matchmaker.hosted).remove(&match_id) else {
+        return;
+    };
+    info!(%match_id, "another node hosts this formed match; closing it");
+    let players = hosted
+        .tickets
+        .iter()
+        .flat_map(|t| t.players.iter().map(|p| p.player_id))
+        .collect();
+    node.matches.release(match_id, players);
+}
+
+/// On a ticket's owner: forget the ticket and tell its players, or, if this
+/// node no longer owns it (cancelled, or its match found already), give
+/// their seats back.
 pub fn match_found(node: &Arc<Node>, msg: BusMessage) {
     let BusMessage::MatchFound {
-        player_id,
-        tickets,
+        ticket_id,
         match_id,
         host_node,
         host_url,
-        join_ticket,
+        joins,
     } = msg
     else {
         return;
     };
-    for ticket in &tickets {
-        node.matchmaker.found(ticket);
-    }
-    let found = ServerMsg::MatchFound {
-        match_id,
-        host_url,
-        ticket: join_ticket,
-        same_node: host_node == node.node_id,
+    let Some(ticket) = node.matchmaker.take_found(&ticket_id) else {
+        debug!(%match_id, ticket = %ticket_id, "a match for a ticket this node no longer owns; freeing its seats");
+        metrics::counter!("skirmish_seats_released_total").increment(joins.len() as u64);
+        let release = BusMessage::SeatRelease {
+            match_id,
+            players: joins.into_iter().map(|(p, _)| p).collect(),
+        };
+        send_to_node(node, &host_node, release);
+        return;
     };
-    node.sessions
-        .deliver(player_id, SessionEvent::MatchFound(found));
+    metrics::histogram!("skirmish_time_to_match_seconds")
+        .record(unix_ms().saturating_sub(ticket.enqueued_at_ms) as f64 / 1000.0);
+    for (player_id, join) in joins {
+        let Some(player) = ticket.players.iter().find(|p| p.player_id == player_id) else {
+            continue;
+        };
+        let found = ServerMsg::MatchFound {
+            match_id,
+            host_url: host_url.clone(),
+            ticket: join,
+            same_node: host_node == player.node,
+        };
+        if player.node == node.node_id {
+            node.sessions
+                .deliver(player_id, SessionEvent::MatchFound(found));
+        } else {
+            tell(node, &player.node, player_id, found);
+        }
+    }
 }
 
 /// Handles a bus message sent to this node.
 pub fn on_node_message(node: &Arc<Node>, msg: BusMessage) {
     match msg {
-        m @ BusMessage::HostMatch { .. } => host_match(node, m),
+        m @ BusMessage::HostMatch { .. } => {
+            host_match(node, m);
+        }
+        BusMessage::HostAck {
+            match_id,
+            host,
+            formed,
+        } => {
+            // The forming loop may be gone at shutdown; then nobody commits.
+            let _ = node.matchmaker.acks_tx.send(Ack {
+                match_id,
+                host,
+                formed,
+            });
+        }
+        BusMessage::HostCommit { match_id } => host_commit(node, match_id),
+        BusMessage::HostAbort { match_id } => host_abort(node, match_id),
         m @ BusMessage::MatchFound { .. } => match_found(node, m),
+        BusMessage::SeatRelease { match_id, players } => node.matches.release(match_id, players),
         BusMessage::Tell { player_id, msg } => {
             node.sessions.send_raw(player_id, bytes::Bytes::from(msg));
         }
@@ -566,28 +931,17 @@ pub async fn invite(
 
 /// On the leader's node: takes an invited player in and tells everyone.
 fn party_join(node: &Arc<Node>, party_id: &str, player: TicketPlayer) {
-    if node.matchmaker.ticket_of(player.player_id).is_some() {
-        return;
-    }
     match node.matchmaker.parties.join(party_id, player.clone()) {
         Ok(party) => {
+            // The newcomer's own ticket from this node (they may be
+            // connected here too) goes: they queue with the party now.
+            if let Some(ticket) = node.matchmaker.cancel(player.player_id) {
+                tell_left(node, &ticket, "joined_party", None);
+            }
             // A queued party that changes leaves the queue.
-            let leader = party.leader().player_id;
-            let node2 = Arc::clone(node);
-            tokio::spawn(async move {
-                if let Some(ticket) = node2.matchmaker.cancel(leader).await {
-                    for p in &ticket.players {
-                        tell(
-                            &node2,
-                            &p.node,
-                            p.player_id,
-                            ServerMsg::QueueLeft {
-                                reason: "party_changed".into(),
-                            },
-                        );
-                    }
-                }
-            });
+            if let Some(ticket) = node.matchmaker.cancel(party.leader().player_id) {
+                tell_left(node, &ticket, "party_changed", None);
+            }
             broadcast_party(node, &party);
         }
         Err(e) => {
@@ -610,21 +964,9 @@ pub fn party_leave(node: &Arc<Node>, party_id: &str, player_id: PlayerId) {
     let Some((left, everyone)) = node.matchmaker.parties.leave(party_id, player_id) else {
         return;
     };
-    let node2 = Arc::clone(node);
-    tokio::spawn(async move {
-        if let Some(ticket) = node2.matchmaker.cancel(leader).await {
-            for p in &ticket.players {
-                tell(
-                    &node2,
-                    &p.node,
-                    p.player_id,
-                    ServerMsg::QueueLeft {
-                        reason: "party_changed".into(),
-                    },
-                );
-            }
-        }
-    });
+    if let Some(ticket) = node.matchmaker.cancel(leader) {
+        tell_left(node, &ticket, "party_changed", None);
+    }
     for member in &everyone {
         let members = match &left {
             Some(party) if member.player_id != player_id => party.members.clone(),
@@ -683,7 +1025,10 @@ fn apply_party_update(
     );
 }
 
-/// On a member's node: accepts an invitation the player received here.
+/// On a member's node: accepts an invitation the player received here. A
+/// player queued alone leaves the queue first (`queue_left`
+/// `joined_party`): from now on they queue with the party. A claimed
+/// ticket's seat is given up the same way as on a cancel.
 pub fn accept(
     node: &Arc<Node>,
     player: TicketPlayer,
@@ -697,6 +1042,9 @@ pub fn accept(
         .parties
         .take_invitation(player.player_id, party_id)
         .ok_or(party::PartyError::NoInvitation)?;
+    if let Some(ticket) = node.matchmaker.cancel(player.player_id) {
+        tell_left(node, &ticket, "joined_party", None);
+    }
     send_to_node(
         node,
         &leader_node,

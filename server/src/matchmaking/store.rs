@@ -4,12 +4,20 @@
 //! In Redis every key carries the hash tag `{mm}`, so each script is
 //! Redis-Cluster-safe: a ticket is a JSON string `<prefix>:{mm}:ticket:<id>`
 //! with a TTL its node refreshes; `<prefix>:{mm}:queue:<mode>` is a sorted set
-//! of ticket ids by enqueue time; `<prefix>:{mm}:lease` names the node
+//! of ticket ids by enqueue time; `<prefix>:{mm}:player:<player id>` names
+//! the one live ticket a player is in; `<prefix>:{mm}:lease` names the node
 //! forming matches; `<prefix>:{mm}:searching:<mode>` is the player count
 //! the lease holder last saw. Claiming a group deletes its tickets in one
 //! script, all or none, so no ticket can land in two matches: a ticket that
 //! expired or was cancelled makes the claim fail and the group is formed
 //! again next round.
+//!
+//! One player, at most one live ticket, cluster-wide: enqueueing sets every
+//! player's key in the same script that stores the ticket, and refuses when
+//! a key names another ticket. A player's key outlives the claim of their
+//! ticket (its node keeps refreshing it until the match is found, so a lost
+//! group can be queued again under the same id), and goes with a cancel, a
+//! found match, or the TTL once its node stops refreshing it.
 
 use futures_util::future::BoxFuture;
 use redis::aio::ConnectionManager;
@@ -53,6 +61,15 @@ pub enum StoreError {
     /// Redis did not answer; try again.
     #[error("the matchmaking queue is unavailable: {0}")]
     Unavailable(String),
+    /// A player of the ticket is in another live ticket (queued, or on its
+    /// way to a match), from this node or another; nothing was stored.
+    #[error("player {player_id} is queued already")]
+    AlreadyQueued {
+        /// Who.
+        player_id: PlayerId,
+        /// The ticket they are in.
+        ticket: String,
+    },
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -61,19 +78,26 @@ fn unavailable(e: redis::RedisError) -> StoreError {
 
 /// The shared queue and the forming lease.
 pub trait QueueStore: Send + Sync + std::fmt::Debug {
-    /// Puts a ticket in its mode's queue, alive for `ttl`.
+    /// Puts a ticket in its mode's queue, alive for `ttl`, and marks each of
+    /// its players as in it; refused with [`StoreError::AlreadyQueued`] (and
+    /// nothing stored) when a player is in another live ticket. Enqueueing
+    /// a ticket again under its own id (a lost group) is allowed.
     fn enqueue<'a>(
         &'a self,
         ticket: &'a Ticket,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Takes a ticket out; `false` if it was gone already (claimed or expired).
-    fn cancel<'a>(&'a self, mode: &'a str, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
-    /// Keeps tickets alive; for each, whether it still waits (a `false` was
-    /// claimed for a match, or expired).
+    /// Takes a ticket out and frees its players; `false` if the ticket was
+    /// gone already (claimed or expired). Also how the owner forgets a
+    /// ticket whose match was found.
+    fn cancel<'a>(&'a self, ticket: &'a Ticket) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Keeps tickets and their players' marks alive; for each ticket,
+    /// whether it still waits (a `false` was claimed for a match, or
+    /// expired). A claimed ticket's players stay marked while it is
+    /// refreshed.
     fn refresh<'a>(
         &'a self,
-        ids: &'a [String],
+        tickets: &'a [Ticket],
         ttl: Duration,
     ) -> BoxFuture<'a, Result<Vec<bool>, StoreError>>;
     /// Up to `limit` waiting tickets of a mode, oldest first, forgetting
@@ -131,6 +155,8 @@ struct MemoryState {
     lease: Option<(String, Instant)>,
     searching: HashMap<String, u64>,
     places: HashMap<PlayerId, String>,
+    /// The live ticket each player is in, and until when.
+    players: HashMap<PlayerId, (String, Instant)>,
 }
 
 impl MemoryQueue {
@@ -165,6 +191,7 @@ impl MemoryState {
         for id in dead {
             self.remove(&id);
         }
+        self.players.retain(|_, (_, until)| *until > now);
     }
 }
 
@@ -179,41 +206,68 @@ impl QueueStore for MemoryQueue {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let mut s = self.lock();
+        s.expire();
+        for p in &ticket.players {
+            if let Some((holder, _)) = s.players.get(&p.player_id)
+                && *holder != ticket.id
+            {
+                return ready(Err(StoreError::AlreadyQueued {
+                    player_id: p.player_id,
+                    ticket: holder.clone(),
+                }));
+            }
+        }
+        let until = Instant::now() + ttl;
+        for p in &ticket.players {
+            s.players.insert(p.player_id, (ticket.id.clone(), until));
+        }
         s.queues
             .entry(ticket.mode.clone())
             .or_default()
             .insert((ticket.enqueued_at_ms, ticket.id.clone()), ());
-        s.tickets
-            .insert(ticket.id.clone(), (ticket.clone(), Instant::now() + ttl));
+        s.tickets.insert(ticket.id.clone(), (ticket.clone(), until));
         ready(Ok(()))
     }
 
-    fn cancel<'a>(
-        &'a self,
-        _mode: &'a str,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn cancel<'a>(&'a self, ticket: &'a Ticket) -> BoxFuture<'a, Result<bool, StoreError>> {
         let mut s = self.lock();
         s.expire();
-        ready(Ok(s.remove(id)))
+        for p in &ticket.players {
+            if s.players
+                .get(&p.player_id)
+                .is_some_and(|(id, _)| *id == ticket.id)
+            {
+                s.players.remove(&p.player_id);
+            }
+        }
+        ready(Ok(s.remove(&ticket.id)))
     }
 
     fn refresh<'a>(
         &'a self,
-        ids: &'a [String],
+        tickets: &'a [Ticket],
         ttl: Duration,
     ) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
         let mut s = self.lock();
         s.expire();
         let until = Instant::now() + ttl;
-        let alive = ids
+        let alive = tickets
             .iter()
-            .map(|id| match s.tickets.get_mut(id) {
-                Some(entry) => {
-                    entry.1 = until;
-                    true
+            .map(|ticket| {
+                for p in &ticket.players {
+                    if let Some(entry) = s.players.get_mut(&p.player_id)
+                        && entry.0 == ticket.id
+                    {
+                        entry.1 = until;
+                    }
                 }
-                None => false,
+                match s.tickets.get_mut(&ticket.id) {
+                    Some(entry) => {
+                        entry.1 = until;
+                        true
+                    }
+                    None => false,
+                }
             })
             .collect();
         ready(Ok(alive))
@@ -332,12 +386,58 @@ end
 return 1
 ";
 
-/// Removes one ticket; 1 if it was there.
+/// Stores a ticket unless one of its players is in another: KEYS[1] is the
+/// queue, KEYS[2] the ticket, then the players' keys; ARGV are the ticket
+/// id, its JSON, the TTL in ms and the queue score. Returns `{-1, ''}`, or
+/// the index of the first player in another ticket and that ticket's id.
+const ENQUEUE: &str = r"
+for i = 3, #KEYS do
+  local holder = redis.call('GET', KEYS[i])
+  if holder and holder ~= ARGV[1] then return {i - 3, holder} end
+end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[3])
+end
+return {-1, ''}
+";
+
+/// Removes one ticket (KEYS[1] the queue, KEYS[2] the ticket, then its
+/// players' keys) and frees the players still marked as in it; 1 if the
+/// ticket was there.
 const CANCEL: &str = r"
 local removed = redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
+for i = 3, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
 return removed
 ";
+
+/// Keeps tickets alive: ARGV[1] is the TTL in ms, then per ticket its id
+/// and player count; KEYS are per ticket its key and then its players'
+/// keys. Returns per ticket whether it is still there; a player's key is
+/// kept alive while it names the ticket, claimed or not.
+const REFRESH: &str = r"
+local out = {}
+local k = 1
+local a = 2
+while a <= #ARGV do
+  local id = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  out[#out + 1] = redis.call('PEXPIRE', KEYS[k], ARGV[1])
+  for i = 1, n do
+    if redis.call('GET', KEYS[k + i]) == id then redis.call('PEXPIRE', KEYS[k + i], ARGV[1]) end
+  end
+  k = k + n + 1
+  a = a + 2
+end
+return out
+";
+
+/// Tickets refreshed per script call, so one call never holds Redis long.
+const REFRESH_CHUNK: usize = 500;
 
 /// Acquires the lease if free, renews it if held by ARGV[1].
 const LEASE: &str = r"
@@ -369,8 +469,10 @@ return 0
 pub struct RedisQueue {
     conn: ConnectionManager,
     prefix: String,
+    enqueue: Arc<redis::Script>,
     claim: Arc<redis::Script>,
     cancel: Arc<redis::Script>,
+    refresh: Arc<redis::Script>,
     lease: Arc<redis::Script>,
     release: Arc<redis::Script>,
     unplace: Arc<redis::Script>,
@@ -390,8 +492,10 @@ impl RedisQueue {
         RedisQueue {
             conn,
             prefix: prefix.to_owned(),
+            enqueue: Arc::new(redis::Script::new(ENQUEUE)),
             claim: Arc::new(redis::Script::new(CLAIM)),
             cancel: Arc::new(redis::Script::new(CANCEL)),
+            refresh: Arc::new(redis::Script::new(REFRESH)),
             lease: Arc::new(redis::Script::new(LEASE)),
             release: Arc::new(redis::Script::new(RELEASE)),
             unplace: Arc::new(redis::Script::new(UNPLACE)),
@@ -404,6 +508,10 @@ impl RedisQueue {
 
     fn queue_key(&self, mode: &str) -> String {
         format!("{}:{{mm}}:queue:{mode}", self.prefix)
+    }
+
+    fn player_key(&self, player_id: PlayerId) -> String {
+        format!("{}:{{mm}}:player:{player_id}", self.prefix)
     }
 
     fn lease_key(&self) -> String {
@@ -428,35 +536,44 @@ impl QueueStore for RedisQueue {
         Box::pin(async move {
             // Plain data always serialises.
             let json = serde_json::to_string(ticket).expect("tickets serialise");
-            let mut conn = self.conn.clone();
-            redis::pipe()
-                .atomic()
-                .cmd("SET")
-                .arg(self.ticket_key(&ticket.id))
+            let mut invocation = self.enqueue.key(self.queue_key(&ticket.mode));
+            invocation.key(self.ticket_key(&ticket.id));
+            for p in &ticket.players {
+                invocation.key(self.player_key(p.player_id));
+            }
+            invocation
+                .arg(&ticket.id)
                 .arg(json)
-                .arg("PX")
                 .arg(ttl.as_millis() as u64)
-                .ignore()
-                .zadd(
-                    self.queue_key(&ticket.mode),
-                    &ticket.id,
-                    ticket.enqueued_at_ms,
-                )
-                .ignore()
-                .query_async::<()>(&mut conn)
+                .arg(ticket.enqueued_at_ms);
+            let mut conn = self.conn.clone();
+            let (refused, holder): (i64, String) = invocation
+                .invoke_async(&mut conn)
                 .await
-                .map_err(unavailable)
+                .map_err(unavailable)?;
+            match usize::try_from(refused)
+                .ok()
+                .and_then(|i| ticket.players.get(i))
+            {
+                Some(p) => Err(StoreError::AlreadyQueued {
+                    player_id: p.player_id,
+                    ticket: holder,
+                }),
+                None => Ok(()),
+            }
         })
     }
 
-    fn cancel<'a>(&'a self, mode: &'a str, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn cancel<'a>(&'a self, ticket: &'a Ticket) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
+            let mut invocation = self.cancel.key(self.queue_key(&ticket.mode));
+            invocation.key(self.ticket_key(&ticket.id));
+            for p in &ticket.players {
+                invocation.key(self.player_key(p.player_id));
+            }
+            invocation.arg(&ticket.id);
             let mut conn = self.conn.clone();
-            let removed: i64 = self
-                .cancel
-                .key(self.queue_key(mode))
-                .key(self.ticket_key(id))
-                .arg(id)
+            let removed: i64 = invocation
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -466,22 +583,28 @@ impl QueueStore for RedisQueue {
 
     fn refresh<'a>(
         &'a self,
-        ids: &'a [String],
+        tickets: &'a [Ticket],
         ttl: Duration,
     ) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
         Box::pin(async move {
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut pipe = redis::pipe();
-            for id in ids {
-                pipe.cmd("PEXPIRE")
-                    .arg(self.ticket_key(id))
-                    .arg(ttl.as_millis() as u64);
-            }
+            let mut alive = Vec::with_capacity(tickets.len());
             let mut conn = self.conn.clone();
-            let alive: Vec<i64> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
-            Ok(alive.into_iter().map(|a| a == 1).collect())
+            for chunk in tickets.chunks(REFRESH_CHUNK) {
+                let mut invocation = self.refresh.arg(ttl.as_millis() as u64);
+                for ticket in chunk {
+                    invocation.key(self.ticket_key(&ticket.id));
+                    for p in &ticket.players {
+                        invocation.key(self.player_key(p.player_id));
+                    }
+                    invocation.arg(&ticket.id).arg(ticket.players.len());
+                }
+                let refreshed: Vec<i64> = invocation
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                alive.extend(refreshed.into_iter().map(|a| a == 1));
+            }
+            Ok(alive)
         })
     }
 
@@ -695,7 +818,7 @@ mod tests {
             .map(|t| t.id)
             .collect();
         assert_eq!(waiting, ["a", "b", "c"], "oldest first");
-        assert!(q.cancel("ffa", "c").await.expect("cancel"));
+        assert!(q.cancel(&ticket("c", 3)).await.expect("cancel"));
         assert!(
             !q.claim("ffa", &["a".into(), "c".into()])
                 .await
@@ -712,7 +835,7 @@ mod tests {
             "never twice"
         );
         assert_eq!(
-            q.refresh(&["a".into()], ttl).await.expect("refresh"),
+            q.refresh(&[ticket("a", 1)], ttl).await.expect("refresh"),
             [false]
         );
 
