@@ -8,7 +8,7 @@
 #
 #   bench/load.sh [--bots N] [--duration SECONDS] [--ramp N_PER_S]
 #                 [--match-seconds N] [--three-nodes] [--queue MODE | --quick-play]
-#                 [--keep-logs]
+#                 [--tick-threads N] [--keep-logs]
 #
 # The bots queue for the matchmaking mode `ffa` (or --queue MODE) and follow
 # redirects to the hosting node; with --quick-play each plays on its own node.
@@ -24,6 +24,7 @@ match_seconds=60
 three_nodes=0
 keep_logs=0
 queue_args=()
+node_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --bots) bots=$2; shift 2 ;;
@@ -33,6 +34,7 @@ while [ $# -gt 0 ]; do
     --three-nodes) three_nodes=1; shift ;;
     --queue) queue_args=(--queue "$2"); shift 2 ;;
     --quick-play) queue_args=(--quick-play); shift ;;
+    --tick-threads) node_args+=(--tick-threads "$2"); shift 2 ;;
     --keep-logs) keep_logs=1; shift ;;
     *) echo "unknown argument: $1" >&2; exit 1 ;;
   esac
@@ -77,7 +79,7 @@ urls=() node_pids=()
 for i in $(seq 1 "$n_nodes"); do
   port=$(free_port)
   RUST_LOG=warn "${server_pin[@]}" target/release/skirmish-server --listen "127.0.0.1:$port" \
-    --match-seconds "$match_seconds" --node-id "bench-$i" --data-dir "$work/data-$i" "${redis_args[@]}" \
+    --match-seconds "$match_seconds" --node-id "bench-$i" --data-dir "$work/data-$i" "${redis_args[@]}" "${node_args[@]}" \
     > "$work/node-$i.log" 2>&1 &
   pids+=($!) node_pids+=($!)
   urls+=("http://127.0.0.1:$port")
