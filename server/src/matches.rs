@@ -188,6 +188,17 @@ impl MatchHandle {
     }
 }
 
+/// What [`Matches::host`] did with a formed match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostOutcome {
+    /// The match is open, its seats held.
+    Opened,
+    /// It was open already (the former asked again).
+    AlreadyHosting,
+    /// The node runs its maximum number of matches; another node must host.
+    AtCapacity,
+}
+
 /// Why quick play found no match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum QuickPlayError {
@@ -393,7 +404,7 @@ impl Matches {
         reserved: Vec<(PlayerId, String)>,
         bots: u8,
         join_window: Duration,
-    ) -> bool {
+    ) -> HostOutcome {
         let hosting = Hosting {
             reserved: reserved.into_iter().collect(),
             arrive_by: tokio::time::Instant::now() + join_window,
@@ -401,10 +412,13 @@ impl Matches {
         };
         let mut dir = self.lock();
         if dir.matches.contains_key(&id) {
-            return false;
+            return HostOutcome::AlreadyHosting;
+        }
+        if dir.matches.len() >= self.max_matches {
+            return HostOutcome::AtCapacity;
         }
         self.open(&mut dir, Some(id), Some(hosting));
-        true
+        HostOutcome::Opened
     }
 
     /// Stops holding seats in a formed match for players who will not come.

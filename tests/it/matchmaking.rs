@@ -570,6 +570,56 @@ async fn matches_formed_as_a_node_dies_are_hosted_by_live_nodes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_at_its_match_limit_does_not_host_and_the_group_plays_elsewhere() {
+    // Regression: a node running its maximum number of matches still opened
+    // every formed match it was sent. Now it does not acknowledge, and the
+    // former gives the group to the next node.
+    let redis = RedisServer::start();
+    let prefix = "mmfull";
+    let mm = settings();
+    let mut conn = redis_conn(&redis).await;
+    let a = node(&redis, "node-a", prefix).await;
+    wait_for_lease(&mut conn, prefix, "node-a").await;
+    let mut config = cluster_config(&redis.url(), "node-full", prefix);
+    config.matchmaking = test_matchmaking();
+    config.limits.max_matches = 0;
+    let full = TestNode::start(config).await;
+    wait_listed(&a.url(), "node-full").await;
+    // Both players on node-a: the full node has the lower load, so it is
+    // the first choice.
+    let players = [
+        Player::connect(&a, "p0").await,
+        Player::connect(&a, "p1").await,
+    ];
+    wait_for_players(&a.url(), "node-a", 2).await;
+    let queued_at = Instant::now();
+    let plays: Vec<_> = players
+        .into_iter()
+        .map(|p| tokio::spawn(queue_and_play(p, "duel", 2)))
+        .collect();
+    let mut seated = Vec::new();
+    for play in plays {
+        seated.push(
+            tokio::time::timeout(Duration::from_secs(30), play)
+                .await
+                .expect("playing in time")
+                .expect("played"),
+        );
+    }
+    let took = queued_at.elapsed();
+    for s in &seated {
+        assert_eq!(s.host_url, a.url(), "{} was sent to the full node", s.name);
+    }
+    let bound = HOST_ACK_TIMEOUT + mm.round_interval() * 2 + SLACK;
+    assert!(took < bound, "took {took:?}, over {bound:?}");
+    let (matches, _) = full.node().matches.counts();
+    assert_eq!(matches, 0, "the full node opened nothing");
+    assert_one_match_found(&mut seated, Duration::from_millis(500)).await;
+    a.stop().await;
+    full.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tickets_leave_with_a_disconnected_player_and_a_dead_node() {
     let redis = RedisServer::start();
     let prefix = "mmleave";

@@ -40,7 +40,7 @@ pub use join::{JoinError, JoinTickets};
 pub use store::{MemoryQueue, QueueStore, RedisQueue, StoreError, Ticket, TicketPlayer};
 
 use crate::bus::{BusMessage, Topic};
-use crate::matches::SessionEvent;
+use crate::matches::{HostOutcome, SessionEvent};
 use crate::node::{Node, unix_ms};
 use formation::Candidate;
 use hosting::{Former, HOST_ACK_TIMEOUT, MAX_HOST_ATTEMPTS};
@@ -684,7 +684,8 @@ async fn rehost_overdue(node: &Arc<Node>, former: &mut Former) {
 
 /// On the host: opens the match with its seats held and acknowledges to the
 /// former; the players are told once the former commits. Returns this
-/// node's `formed` count with the match (`None` for another message).
+/// node's `formed` count with the match (`None` for another message, or when
+/// the node runs its maximum number of matches and does not host it).
 pub fn host_match(node: &Arc<Node>, msg: BusMessage) -> Option<u64> {
     let BusMessage::HostMatch {
         match_id,
@@ -705,20 +706,27 @@ pub fn host_match(node: &Arc<Node>, msg: BusMessage) -> Option<u64> {
     let n_players = reservations.len();
     // Registered in the directory (so its seats count in the heartbeat)
     // before the count that tells the former so moves on.
-    let formed = if node.matches.host(match_id, reservations, bots, window) {
-        locked(&mm.hosted).insert(
-            match_id,
-            Hosted {
-                tickets,
-                expires_at_ms: unix_ms() + window.as_millis() as u64,
-                at: Instant::now(),
-            },
-        );
-        info!(%match_id, %mode, players = n_players, bots, "hosting a formed match");
-        mm.formed.fetch_add(1, Ordering::Relaxed) + 1
-    } else {
+    let formed = match node.matches.host(match_id, reservations, bots, window) {
+        HostOutcome::Opened => {
+            locked(&mm.hosted).insert(
+                match_id,
+                Hosted {
+                    tickets,
+                    expires_at_ms: unix_ms() + window.as_millis() as u64,
+                    at: Instant::now(),
+                },
+            );
+            info!(%match_id, %mode, players = n_players, bots, "hosting a formed match");
+            mm.formed.fetch_add(1, Ordering::Relaxed) + 1
+        }
         // Asked again (our acknowledgement was late or lost).
-        mm.formed()
+        HostOutcome::AlreadyHosting => mm.formed(),
+        // No acknowledgement: the former gives the group to another node
+        // once its wait for one runs out.
+        HostOutcome::AtCapacity => {
+            warn!(%match_id, %mode, "at the maximum number of matches; not hosting a formed match");
+            return None;
+        }
     };
     if former != node.node_id {
         node.bus.publish(
