@@ -82,7 +82,14 @@ struct Session {
     /// The last typing announcement per room, to send at most one per
     /// [`TYPING_INTERVAL`].
     typing_sent: HashMap<String, Instant>,
+    /// This connection's chat lines on their way to the lobby, posted one
+    /// after another so they are stored in the order they were sent.
+    chat_poster: Option<mpsc::Sender<ChatView>>,
 }
+
+/// Chat lines a connection may have on their way to the lobby at once; the
+/// chat rate (a burst of five) keeps it far below this.
+const CHAT_POSTS_QUEUED: usize = 16;
 
 /// The shortest time between two typing announcements for one room.
 const TYPING_INTERVAL: Duration = Duration::from_secs(2);
@@ -150,6 +157,7 @@ where
         joining: false,
         rooms: HashSet::new(),
         typing_sent: HashMap::new(),
+        chat_poster: None,
     };
     let seat = node.matches.match_of(claims.player_id);
     session.send(&ServerMsg::Welcome {
@@ -779,13 +787,29 @@ impl Session {
             text: text.to_owned(),
             sent_at_ms: crate::node::unix_ms(),
         };
-        let lobby = self.node.lobby.clone();
-        let refusals = self.refusals();
-        tokio::spawn(async move {
-            if let Err(e) = lobby.post(line).await {
-                let _ = refusals.send(SessionEvent::Refused(ErrorCode::Unavailable, e.to_string()));
-            }
+        let poster = self.chat_poster.get_or_insert_with(|| {
+            // One task posts this connection's lines in order (two spawned
+            // posts could be stored the other way round); it ends with the
+            // connection, when the sender is dropped.
+            let (tx, mut lines) = mpsc::channel::<ChatView>(CHAT_POSTS_QUEUED);
+            let lobby = self.node.lobby.clone();
+            let refusals = self.link.events.clone();
+            tokio::spawn(async move {
+                while let Some(line) = lines.recv().await {
+                    if let Err(e) = lobby.post(line).await {
+                        let _ = refusals
+                            .send(SessionEvent::Refused(ErrorCode::Unavailable, e.to_string()));
+                    }
+                }
+            });
+            tx
         });
+        if poster.try_send(line).is_err() {
+            return self.refuse(
+                ErrorCode::Unavailable,
+                "chat lines are not being stored; try again shortly".into(),
+            );
+        }
         Flow::Continue
     }
 

@@ -224,6 +224,17 @@ async fn a_late_joiner_gets_exactly_the_last_50_lines_in_order() {
     // Lines of different players may be announced in another order than
     // they were stored; the history's order is the stored one, by id.
     posted.sort_by_key(|l| id_key(&l.id));
+    // One player's lines are stored in the order they were sent (regression:
+    // each line was posted by a task of its own, and two could swap).
+    for p in 0..12 {
+        let mine: Vec<&str> = posted
+            .iter()
+            .map(|l| l.text.as_str())
+            .filter(|t| t.starts_with(&format!("line {p}.")))
+            .collect();
+        let sent: Vec<String> = (0..5).map(|i| format!("line {p}.{i}")).collect();
+        assert_eq!(mine, sent, "poster{p}'s lines in the order sent");
+    }
 
     let mut late = Player::connect(&node, "late").await;
     let (_, history) = late.join_room("tavern").await;
