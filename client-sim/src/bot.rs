@@ -450,9 +450,18 @@ async fn on_message(
             *phase = Phase::Playing(Box::new(InMatch::new(you, Arena::of_view(&map))));
         }
         ServerMsg::MatchEnd { .. } | ServerMsg::Left { .. } => {
-            if matches!(msg, ServerMsg::MatchEnd { .. }) {
+            if let ServerMsg::MatchEnd { results, .. } = &msg {
                 stats.matches_completed += 1;
                 live.matches.fetch_add(1, Ordering::Relaxed);
+                // The results must place this bot, best first.
+                let me = match phase {
+                    Phase::Playing(m) => Some(m.you),
+                    _ => None,
+                };
+                let ordered = results.windows(2).all(|w| w[0].placement <= w[1].placement);
+                if !ordered || me.is_some_and(|you| !results.iter().any(|r| r.id == you)) {
+                    live.error(stats, "bad_results");
+                }
             }
             if matches!(phase, Phase::Playing(_)) {
                 live.in_match.fetch_sub(1, Ordering::Relaxed);
