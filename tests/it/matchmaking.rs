@@ -16,8 +16,8 @@ use skirmish_server::matchmaking::{
 use skirmish_shared::proto::{ClientMsg, MatchId, PlayerId, ServerMsg};
 use skirmish_tests::redis::RedisServer;
 use skirmish_tests::{
-    CLUSTER_SECRET, ChildNode, Player, TEST_MATCHMAKING, TestNode, cluster_config, live_nodes,
-    matchmaking_file, recv, test_matchmaking,
+    CLUSTER_SECRET, ChildNode, Player, TEST_MATCHMAKING, TempDir, TestNode, cluster_config,
+    live_nodes, matchmaking_file, recv, test_matchmaking,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -1122,7 +1122,8 @@ async fn a_player_who_does_not_arrive_loses_the_seat_and_the_match_starts_withou
     let text = TEST_MATCHMAKING.replace("join_window_s = 10.0", "join_window_s = 1.5");
     let mm = MatchmakingConfig::from_toml(&text, "test", 16).expect("settings");
     let window = mm.join_window();
-    let file = matchmaking_file(&text);
+    let dir = TempDir::new("noshow");
+    let file = matchmaking_file(&text, &dir);
     let a = node_with(&redis, "node-a", prefix, &file, None).await;
     let b = node_with(&redis, "node-b", prefix, &file, None).await;
     let comer = Player::connect(&a, "comer").await;

@@ -37,21 +37,11 @@ pub fn artifacts_dir() -> PathBuf {
 /// A 1000 x 1000 arena without obstacles, with spawns in the upper-left
 /// quarter so players can always move right and down, for tests that
 /// reason about positions.
-pub const OPEN_MAP: &str = r#"
-name = "Open test field"
-width = 1000.0
-height = 1000.0
-spawns = [{ x = 150.0, y = 150.0 }, { x = 450.0, y = 150.0 }, { x = 150.0, y = 450.0 }, { x = 450.0, y = 450.0 }]
-health_packs = [{ x = 800.0, y = 800.0 }]
-obstacles = []
-"#;
+pub const OPEN_MAP: &str = include_str!("../fixtures/open-map.toml");
 
-/// Writes [`OPEN_MAP`] to a file unique to this test process and returns
-/// its absolute path, for `Config::map`.
+/// The absolute path of [`OPEN_MAP`]'s file, for `Config::map`.
 pub fn open_map() -> PathBuf {
-    let path = std::env::temp_dir().join(format!("skirmish-open-map-{}.toml", std::process::id()));
-    std::fs::write(&path, OPEN_MAP).expect("write the test map");
-    path
+    fixture("open-map.toml")
 }
 
 /// A file of `tests/fixtures/`, for `Config::map` and the like.
@@ -401,56 +391,16 @@ impl Player {
 
 /// Matchmaking settings for tests: quick rounds and short lifetimes, an
 /// `ffa` mode of 16 and a `duel` mode of 2 whose rating window widens fast.
-pub const TEST_MATCHMAKING: &str = r#"
-ticket_ttl_s = 2.0
-lease_ttl_s = 1.5
-round_interval_ms = 100
-join_window_s = 10.0
+pub const TEST_MATCHMAKING: &str = include_str!("../fixtures/matchmaking.toml");
 
-[[modes]]
-id = "ffa"
-min_players = 2
-target_players = 16
-max_players = 16
-rating_window = 100.0
-rating_window_growth_per_s = 25.0
-rating_window_max = 1000.0
-start_below_target_after_s = 30.0
-
-[[modes]]
-id = "duel"
-min_players = 2
-target_players = 2
-max_players = 2
-rating_window = 100.0
-rating_window_growth_per_s = 500.0
-rating_window_max = 2000.0
-start_below_target_after_s = 0.0
-
-[[modes]]
-id = "bots"
-min_players = 4
-target_players = 4
-max_players = 4
-rating_window = 100.0
-rating_window_growth_per_s = 0.0
-rating_window_max = 100.0
-start_below_target_after_s = 60.0
-backfill_after_s = 1.0
-"#;
-
-/// Writes [`TEST_MATCHMAKING`] to a file of its own and returns its path.
+/// The path of [`TEST_MATCHMAKING`]'s file.
 pub fn test_matchmaking() -> PathBuf {
-    matchmaking_file(TEST_MATCHMAKING)
+    fixture("matchmaking.toml")
 }
 
-/// Writes matchmaking settings to a file of its own and returns its path.
-pub fn matchmaking_file(text: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "skirmish-matchmaking-{}-{:016x}.toml",
-        std::process::id(),
-        rand_id()
-    ));
+/// Writes matchmaking settings to a file in `dir` and returns its path.
+pub fn matchmaking_file(text: &str, dir: &TempDir) -> PathBuf {
+    let path = dir.path().join("matchmaking.toml");
     std::fs::write(&path, text).expect("write the matchmaking settings");
     path
 }
