@@ -319,7 +319,8 @@ pub fn unix_ms() -> u64 {
 async fn heartbeat(node: Arc<Node>) {
     let guard = node.task_guard.clone();
     let mut shutdown = node.shutdown.clone();
-    let mut every = tokio::time::interval(Limits::secs(node.config.node_ttl_s / 3.0));
+    let interval = Limits::secs(node.config.node_ttl_s / 3.0);
+    let mut every = tokio::time::interval(interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
@@ -327,6 +328,10 @@ async fn heartbeat(node: Arc<Node>) {
             _ = every.tick() => {}
             _ = shutdown.wait_for(|down| *down) => break,
         }
+        // Presence first: once this heartbeat lists the node again (after
+        // Redis lost everything, say), other nodes reconcile against its
+        // presence, which must be back by then.
+        let _ = tokio::time::timeout(interval / 2, node.lobby.refresh_presence()).await;
         let result = async {
             node.registry.heartbeat(&node.info()).await?;
             node.registry.live().await
@@ -340,7 +345,7 @@ async fn heartbeat(node: Arc<Node>) {
                 }
                 node.lobby
                     .nodes_changed(live.into_iter().map(|n| n.id).collect());
-                node.lobby.refresh();
+                node.lobby.reconcile();
             }
             Err(e) if !failing => {
                 warn!(error = %e, "heartbeat failed; retrying");

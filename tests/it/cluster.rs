@@ -231,3 +231,50 @@ async fn a_killed_node_leaves_the_registry_within_its_ttl() {
     );
     survivor.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_nodes_members_leave_its_rooms_on_the_other_nodes() {
+    let redis = RedisServer::start();
+    let prefix = "killroom";
+    let ttl = 1.5;
+    let survivor = TestNode::start(cluster_config(&redis.url(), "survivor", prefix)).await;
+    let mut victim = ChildNode::start(
+        env!("CARGO_BIN_EXE_skirmish-test-node"),
+        &redis.url(),
+        "victim",
+        prefix,
+        ttl,
+    );
+    let mut sam = Player::connect(&survivor, "sam").await;
+    sam.join_room("tavern").await;
+    let mut vic = Player::connect_to(&victim.url(), "vic").await;
+    vic.join_room("tavern").await;
+    sam.wait_for(|m| match m {
+        Incoming::Msg(ServerMsg::Presence {
+            name, joined: true, ..
+        }) if name == "vic" => Some(()),
+        _ => None,
+    })
+    .await;
+
+    victim.kill();
+    let killed = Instant::now();
+    sam.wait_for(|m| match m {
+        Incoming::Msg(ServerMsg::Presence {
+            name,
+            joined: false,
+            count,
+            ..
+        }) if name == "vic" => Some(assert_eq!(*count, 1)),
+        _ => None,
+    })
+    .await;
+    // Gone from the registry within its TTL, then left out of two
+    // heartbeats' lists (a heartbeat every third of the TTL) before its
+    // members go, and a second of slack.
+    let bound = Duration::from_secs_f32(ttl + 2.0 * ttl / 3.0 + 1.0);
+    let took = killed.elapsed();
+    println!("a killed node's member left the room after {took:?}");
+    assert!(took < bound, "took {took:?}, over {bound:?}");
+    survivor.stop().await;
+}

@@ -575,7 +575,7 @@ async fn presence_writes_land_in_order_and_again_after_redis_loses_them() {
     redis.restart();
     let deadline = Instant::now() + WAIT;
     loop {
-        writer.refresh();
+        writer.refresh(None);
         tokio::time::sleep(Duration::from_millis(200)).await;
         if let Ok(members) = presence.members("tavern", &node).await
             && members == [(stays, "stays".to_owned(), "node-a".to_owned())]
@@ -587,4 +587,39 @@ async fn presence_writes_land_in_order_and_again_after_redis_loses_them() {
             "presence was never written again"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_of_live_nodes_do_not_leave_when_redis_restarts_empty() {
+    // Regression: after an empty restart the first heartbeat lists only the
+    // nodes that have heartbeated since; the lobby dropped every other
+    // node's members at that list, and they left and rejoined every room.
+    let mut redis = RedisServer::start();
+    let prefix = "presence-flicker";
+    let a = TestNode::start(cluster_config(&redis.url(), "node-a", prefix)).await;
+    let c = TestNode::start(cluster_config(&redis.url(), "node-c", prefix)).await;
+    let mut ada = Player::connect(&a, "ada").await;
+    let mut cyd = Player::connect(&c, "cyd").await;
+    let (members, _) = ada.join_room("tavern").await;
+    let mut ada_view = RoomView::new("tavern", &members);
+    cyd.join_room("tavern").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    settles(&mut ada, &mut ada_view, &["ada", "cyd"], deadline).await;
+
+    redis.restart();
+    // Watch ada's room for a few heartbeats (the test TTL is 1.5 s, a
+    // heartbeat every 0.5 s): cyd never leaves it.
+    let until = tokio::time::Instant::now() + Duration::from_secs(4);
+    while let Ok(incoming) = tokio::time::timeout_at(until, recv(&mut ada.conn)).await {
+        if let Incoming::Msg(ServerMsg::Presence {
+            name,
+            joined: false,
+            ..
+        }) = &incoming
+        {
+            panic!("{name} left the room while their node was alive");
+        }
+    }
+    a.stop().await;
+    c.stop().await;
 }

@@ -41,7 +41,7 @@ use skirmish_shared::proto::{ChatView, MemberView, PlayerId, ServerMsg, close};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 /// Rooms one player may be in at once.
@@ -115,7 +115,11 @@ enum Command {
     NodesChanged {
         live: Vec<String>,
     },
-    Refresh,
+    RefreshPresence {
+        /// Told once the writer has tried.
+        done: oneshot::Sender<()>,
+    },
+    Reconcile,
 }
 
 /// What the lobby task's helper tasks report back.
@@ -186,6 +190,7 @@ impl Lobby {
             reports: reports_tx,
             rooms: HashMap::new(),
             live_nodes: vec![node_id.to_owned()],
+            unlisted_nodes: HashMap::new(),
             next_generation: 1,
             next_join: 1,
             reconciling: false,
@@ -243,10 +248,20 @@ impl Lobby {
         let _ = self.commands.try_send(Command::NodesChanged { live });
     }
 
-    /// Keeps this node's presence entries from expiring (writing them again
-    /// if Redis lost them) and reconciles who is where from Redis.
-    pub fn refresh(&self) {
-        let _ = self.commands.try_send(Command::Refresh);
+    /// Keeps this node's presence entries from expiring, writing them again
+    /// if Redis lost them. The answer comes once that has been tried (at
+    /// once in single-node mode, or while Redis is failing): a node
+    /// heartbeats only after it, so that a node listed as live has its
+    /// members back in Redis for the others to reconcile with.
+    pub fn refresh_presence(&self) -> oneshot::Receiver<()> {
+        let (done, refreshed) = oneshot::channel();
+        let _ = self.commands.try_send(Command::RefreshPresence { done });
+        refreshed
+    }
+
+    /// Reconciles the members of other nodes with what Redis holds.
+    pub fn reconcile(&self) {
+        let _ = self.commands.try_send(Command::Reconcile);
     }
 
     /// Whether `player_id` may post a chat line now: a burst of
@@ -304,7 +319,21 @@ struct Member {
     /// When this node last learned of them: a presence read that started
     /// earlier cannot say they are gone.
     seen: Instant,
+    /// Presence reads in a row that did not list them (see
+    /// [`UNLISTED_READS_BEFORE_GONE`]).
+    unlisted: u8,
 }
+
+/// Heartbeats in a row that must leave a node out of the registry's list
+/// before its members count as gone (see [`UNLISTED_READS_BEFORE_GONE`] for
+/// why one is not enough).
+const UNLISTED_HEARTBEATS_BEFORE_GONE: u8 = 2;
+
+/// Presence reads in a row that must leave out a member of a live node
+/// before they count as gone. One is not enough: a Redis that restarted
+/// empty holds a node's members again only once that node has written them
+/// back, and a read can come first.
+const UNLISTED_READS_BEFORE_GONE: u8 = 2;
 
 /// This node's view of one room it follows.
 #[derive(Debug)]
@@ -409,17 +438,20 @@ impl Room {
                 stored.insert(id, (name, node));
             }
         }
-        let gone: Vec<PlayerId> = self
-            .members
-            .iter()
-            .filter(|(id, m)| {
-                m.node != node_id
-                    && nodes.contains(&m.node)
-                    && m.seen < started
-                    && !stored.contains_key(id)
-            })
-            .map(|(id, _)| *id)
-            .collect();
+        let mut gone: Vec<PlayerId> = Vec::new();
+        for (id, m) in &mut self.members {
+            if m.node == node_id || !nodes.contains(&m.node) || m.seen >= started {
+                continue;
+            }
+            if stored.contains_key(id) {
+                m.unlisted = 0;
+                continue;
+            }
+            m.unlisted += 1;
+            if m.unlisted >= UNLISTED_READS_BEFORE_GONE {
+                gone.push(*id);
+            }
+        }
         for id in gone {
             if let Some(m) = self.members.remove(&id) {
                 self.tell(&self.presence(room, id, &m.name, false), None);
@@ -442,6 +474,7 @@ impl Room {
                             name: name.clone(),
                             node,
                             seen: started,
+                            unlisted: 0,
                         },
                     );
                     self.tell(&self.presence(room, id, &name, true), None);
@@ -489,7 +522,12 @@ struct LobbyTask {
     /// Where helper tasks report.
     reports: mpsc::UnboundedSender<Report>,
     rooms: HashMap<String, Room>,
+    /// The nodes the registry listed at the last heartbeat, this one
+    /// included.
     live_nodes: Vec<String>,
+    /// Nodes with members here that heartbeats in a row have not listed,
+    /// and how many.
+    unlisted_nodes: HashMap<String, u8>,
     next_generation: u64,
     next_join: u64,
     /// A reconciliation read is under way.
@@ -553,12 +591,12 @@ impl LobbyTask {
                 }
             }
             Command::NodesChanged { live } => self.nodes_changed(live),
-            Command::Refresh => {
+            Command::RefreshPresence { done } => {
                 if let Some(writer) = &self.writer {
-                    writer.refresh();
+                    writer.refresh(Some(done));
                 }
-                self.start_reconciling();
             }
+            Command::Reconcile => self.start_reconciling(),
         }
     }
 
@@ -624,6 +662,7 @@ impl LobbyTask {
                 name: name.clone(),
                 node: node_id,
                 seen: now,
+                unlisted: 0,
             },
         );
         let ready = view.ready;
@@ -825,11 +864,32 @@ impl LobbyTask {
     }
 
     fn nodes_changed(&mut self, live: Vec<String>) {
+        // A node's members go once two heartbeats in a row have not listed
+        // it. A Redis that restarted empty lists only the nodes that have
+        // heartbeated since, and the others are back within one heartbeat:
+        // dropping their members at the first list made them leave and
+        // rejoin in every room.
+        let mut referenced: HashSet<&str> = HashSet::new();
+        for view in self.rooms.values() {
+            referenced.extend(view.members.values().map(|m| m.node.as_str()));
+        }
+        let unlisted = &mut self.unlisted_nodes;
+        unlisted.retain(|node, _| referenced.contains(node.as_str()) && !live.contains(node));
+        for node in referenced {
+            if node != self.node_id && !live.iter().any(|n| n == node) {
+                *unlisted.entry(node.to_owned()).or_default() += 1;
+            }
+        }
+        let gone_nodes: HashSet<String> = unlisted
+            .iter()
+            .filter(|(_, n)| **n >= UNLISTED_HEARTBEATS_BEFORE_GONE)
+            .map(|(node, _)| node.clone())
+            .collect();
         for (room, view) in &mut self.rooms {
             let gone: Vec<(PlayerId, String)> = view
                 .members
                 .iter()
-                .filter(|(_, m)| m.node != self.node_id && !live.contains(&m.node))
+                .filter(|(_, m)| gone_nodes.contains(&m.node))
                 .map(|(id, m)| (*id, m.name.clone()))
                 .collect();
             for (id, name) in gone {
@@ -873,6 +933,7 @@ impl LobbyTask {
                         name: name.clone(),
                         node,
                         seen: Instant::now(),
+                        unlisted: 0,
                     },
                 );
                 if changed {
@@ -998,6 +1059,7 @@ mod tests {
             name: name.into(),
             node: node.into(),
             seen,
+            unlisted: 0,
         }
     }
 
@@ -1037,18 +1099,36 @@ mod tests {
                 members: stored,
             },
         );
-        assert_eq!(names(&room), ["bea", "far", "me", "missed", "new"]);
+        // One read that leaves the ghost out is not enough (Redis may have
+        // restarted empty and b not written its members back yet).
+        assert_eq!(names(&room), ["bea", "far", "ghost", "me", "missed", "new"]);
         assert!(
             room.left.contains_key(&PlayerId(5)),
             "still newer than the read"
         );
-        let later = Snapshot {
+        let second = Snapshot {
             started: after + Duration::from_secs(1),
             nodes: vec!["b".into(), "c".into()],
-            members: Vec::new(),
+            members: vec![
+                (PlayerId(2), "bea".to_owned(), "b".to_owned()),
+                (PlayerId(7), "missed".to_owned(), "c".to_owned()),
+            ],
         };
-        room.reconcile("r", "a", later);
-        assert_eq!(names(&room), ["far", "me"], "an empty read empties b and c");
+        room.reconcile("r", "a", second);
+        assert_eq!(
+            names(&room),
+            ["bea", "far", "me", "missed", "new"],
+            "left out of two reads in a row, the ghost is gone"
+        );
+        for n in 2..4 {
+            let empty = Snapshot {
+                started: after + Duration::from_secs(n),
+                nodes: vec!["b".into(), "c".into()],
+                members: Vec::new(),
+            };
+            room.reconcile("r", "a", empty);
+        }
+        assert_eq!(names(&room), ["far", "me"], "two empty reads empty b and c");
         assert!(
             room.left.is_empty(),
             "departures older than the read are forgotten"

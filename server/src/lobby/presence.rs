@@ -21,7 +21,7 @@ use skirmish_shared::proto::PlayerId;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 /// Room membership shared through Redis.
@@ -202,8 +202,9 @@ impl RedisPresence {
 enum Write {
     /// Store a change, then announce it on the room's topic.
     Change(Change, BusMessage),
-    /// Keep this node's hashes alive, and re-assert any that are gone.
-    Refresh,
+    /// Keep this node's hashes alive, and re-assert any that are gone; the
+    /// sender (if any) hears when that has been tried.
+    Refresh(Option<oneshot::Sender<()>>),
 }
 
 /// The handle of this node's presence writer task.
@@ -253,9 +254,10 @@ impl PresenceWriter {
     }
 
     /// Keeps this node's entries from expiring, and writes again any that
-    /// Redis lost.
-    pub fn refresh(&self) {
-        let _ = self.writes.send(Write::Refresh);
+    /// Redis lost; `done` (if given) is told once that has been tried, or
+    /// dropped if the writer is waiting out a failure.
+    pub fn refresh(&self, done: Option<oneshot::Sender<()>>) {
+        let _ = self.writes.send(Write::Refresh(done));
     }
 }
 
@@ -338,6 +340,9 @@ async fn run_writer(
         let mut changes = Vec::with_capacity(batch.len());
         let mut announcements = Vec::with_capacity(batch.len());
         let mut refresh = false;
+        // Told after the attempt below; dropped (which tells them too) when
+        // there is none.
+        let mut refreshed = Vec::new();
         for write in batch.drain(..) {
             match write {
                 Write::Change(change, announce) => {
@@ -345,7 +350,10 @@ async fn run_writer(
                     announcements.push((change.room().to_owned(), announce));
                     changes.push(change);
                 }
-                Write::Refresh => refresh = true,
+                Write::Refresh(done) => {
+                    refresh = true;
+                    refreshed.extend(done);
+                }
             }
         }
         if retry_at.is_some() && !retry_due {
@@ -359,7 +367,11 @@ async fn run_writer(
             continue;
         }
         retry_at = None;
-        match write_once(&presence, &mut intent, &changes, refresh).await {
+        let written = write_once(&presence, &mut intent, &changes, refresh).await;
+        for done in refreshed {
+            let _ = done.send(());
+        }
+        match written {
             Ok(()) => {
                 if failing {
                     info!("room presence is written again");
