@@ -259,16 +259,18 @@ async fn a_killed_nodes_members_leave_its_rooms_on_the_other_nodes() {
 
     victim.kill();
     let killed = Instant::now();
-    sam.wait_for(|m| match m {
-        Incoming::Msg(ServerMsg::Presence {
-            name,
-            joined: false,
-            count,
-            ..
-        }) if name == "vic" => Some(assert_eq!(*count, 1)),
-        _ => None,
-    })
-    .await;
+    let count = sam
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Presence {
+                name,
+                joined: false,
+                count,
+                ..
+            }) if name == "vic" => Some(*count),
+            _ => None,
+        })
+        .await;
+    assert_eq!(count, 1, "sam alone in the room");
     // Gone from the registry within its TTL, then left out of two
     // heartbeats' lists (a heartbeat every third of the TTL) before its
     // members go, and a second of slack.
