@@ -410,35 +410,7 @@ mod tests {
     }
 
     fn error_code() -> impl Strategy<Value = ErrorCode> {
-        prop::sample::select(vec![
-            ErrorCode::Malformed,
-            ErrorCode::UnknownType,
-            ErrorCode::NotFinite,
-            ErrorCode::OutOfRange,
-            ErrorCode::StaleInput,
-            ErrorCode::RateLimited,
-            ErrorCode::NotInMatch,
-            ErrorCode::AlreadyInMatch,
-            ErrorCode::TextFrame,
-            ErrorCode::NoMatchAvailable,
-            ErrorCode::InvalidRoom,
-            ErrorCode::NotInRoom,
-            ErrorCode::TooManyRooms,
-            ErrorCode::InvalidText,
-            ErrorCode::ChatRateLimited,
-            ErrorCode::Unavailable,
-            ErrorCode::UnknownBoard,
-            ErrorCode::InvalidQuery,
-            ErrorCode::UnknownMode,
-            ErrorCode::AlreadyQueued,
-            ErrorCode::NotQueued,
-            ErrorCode::InvalidTicket,
-            ErrorCode::ExpiredTicket,
-            ErrorCode::TicketUsed,
-            ErrorCode::WrongNode,
-            ErrorCode::PartyRefused,
-            ErrorCode::PlayerOffline,
-        ])
+        prop::sample::select(ErrorCode::ALL.to_vec())
     }
 
     fn server_msg() -> impl Strategy<Value = ServerMsg> {

@@ -33,16 +33,6 @@ async fn sees_join(player: &mut Player, room: &str, who: &str) -> u32 {
         .await
 }
 
-/// Reads whatever arrives for `window` and returns it.
-async fn drain(player: &mut Player, window: Duration) -> Vec<Incoming> {
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + window;
-    while let Ok(Ok(m)) = tokio::time::timeout_at(deadline, player.conn.recv()).await {
-        seen.push(m);
-    }
-    seen
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_one_lobby() {
     let redis = RedisServer::start();
@@ -93,7 +83,7 @@ async fn three_nodes_share_one_lobby() {
             .await;
         assert_eq!(line.name, "ada");
     }
-    let bea_saw = drain(&mut bea, Duration::from_millis(500)).await;
+    let bea_saw = bea.drain(Duration::from_millis(500)).await;
     assert!(
         !bea_saw
             .iter()
@@ -181,7 +171,7 @@ async fn chat_flows_again_after_redis_restarts() {
             })
             .await
             .expect("send");
-        let seen = drain(&mut bob, Duration::from_millis(700)).await;
+        let seen = bob.drain(Duration::from_millis(700)).await;
         if seen.iter().any(|m| chat_in(m, "tavern", &text).is_some()) {
             break restarted.elapsed();
         }
@@ -197,19 +187,27 @@ async fn chat_flows_again_after_redis_restarts() {
     b.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_node_leaves_the_registry_within_its_ttl() {
-    let redis = RedisServer::start();
-    let prefix = "kill";
-    let ttl = 1.5;
+/// The registry TTL of the node the kill tests kill.
+const VICTIM_TTL_S: f32 = 1.5;
+
+/// A node in this process and one in its own process (to kill), both on
+/// `redis`, the second with a TTL of [`VICTIM_TTL_S`].
+async fn survivor_and_victim(redis: &RedisServer, prefix: &str) -> (TestNode, ChildNode) {
     let survivor = TestNode::start(cluster_config(&redis.url(), "survivor", prefix)).await;
-    let mut victim = ChildNode::start(
+    let victim = ChildNode::start(
         env!("CARGO_BIN_EXE_skirmish-test-node"),
         &redis.url(),
         "victim",
         prefix,
-        ttl,
+        VICTIM_TTL_S,
     );
+    (survivor, victim)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_leaves_the_registry_within_its_ttl() {
+    let redis = RedisServer::start();
+    let (survivor, mut victim) = survivor_and_victim(&redis, "kill").await;
 
     let deadline = Instant::now() + Duration::from_secs(10);
     while live_nodes(&survivor.url()).await != ["survivor", "victim"] {
@@ -220,7 +218,7 @@ async fn a_killed_node_leaves_the_registry_within_its_ttl() {
     let killed = Instant::now();
     while live_nodes(&survivor.url()).await != ["survivor"] {
         assert!(
-            killed.elapsed() < Duration::from_secs_f32(ttl + 1.0),
+            killed.elapsed() < Duration::from_secs_f32(VICTIM_TTL_S + 1.0),
             "the dead node is still listed"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -235,16 +233,7 @@ async fn a_killed_node_leaves_the_registry_within_its_ttl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_nodes_members_leave_its_rooms_on_the_other_nodes() {
     let redis = RedisServer::start();
-    let prefix = "killroom";
-    let ttl = 1.5;
-    let survivor = TestNode::start(cluster_config(&redis.url(), "survivor", prefix)).await;
-    let mut victim = ChildNode::start(
-        env!("CARGO_BIN_EXE_skirmish-test-node"),
-        &redis.url(),
-        "victim",
-        prefix,
-        ttl,
-    );
+    let (survivor, mut victim) = survivor_and_victim(&redis, "killroom").await;
     let mut sam = Player::connect(&survivor, "sam").await;
     sam.join_room("tavern").await;
     let mut vic = Player::connect_to(&victim.url(), "vic").await;
@@ -274,7 +263,7 @@ async fn a_killed_nodes_members_leave_its_rooms_on_the_other_nodes() {
     // Gone from the registry within its TTL, then left out of two
     // heartbeats' lists (a heartbeat every third of the TTL) before its
     // members go, and a second of slack.
-    let bound = Duration::from_secs_f32(ttl + 2.0 * ttl / 3.0 + 1.0);
+    let bound = Duration::from_secs_f32(VICTIM_TTL_S * (1.0 + 2.0 / 3.0) + 1.0);
     let took = killed.elapsed();
     println!("a killed node's member left the room after {took:?}");
     assert!(took < bound, "took {took:?}, over {bound:?}");

@@ -41,16 +41,6 @@ async fn try_chat(player: &mut Player, room: &str, text: &str) -> bool {
         .await
 }
 
-/// Reads whatever arrives for `window`.
-async fn drain(player: &mut Player, window: Duration) -> Vec<Incoming> {
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + window;
-    while let Ok(Ok(m)) = tokio::time::timeout_at(deadline, player.conn.recv()).await {
-        seen.push(m);
-    }
-    seen
-}
-
 fn chat_lines(seen: &[Incoming]) -> Vec<&ChatView> {
     seen.iter()
         .filter_map(|m| match m {
@@ -90,7 +80,7 @@ async fn chat_past_the_burst_is_refused_and_reconnecting_does_not_refill_it() {
         !try_chat(&mut ada, "tavern", "one too many").await,
         "the sixth line at once is chat_rate_limited"
     );
-    let seen = drain(&mut bob, Duration::from_millis(500)).await;
+    let seen = bob.drain(Duration::from_millis(500)).await;
     let texts: Vec<&str> = chat_lines(&seen).iter().map(|l| l.text.as_str()).collect();
     assert_eq!(
         texts,
@@ -177,10 +167,10 @@ async fn typing_is_relayed_to_others_at_most_once_per_two_seconds() {
             .filter(|m| matches!(m, Incoming::Msg(ServerMsg::Typing { name, .. }) if name == "ada"))
             .count()
     };
-    let seen = drain(&mut bob, Duration::from_secs(1)).await;
+    let seen = bob.drain(Duration::from_secs(1)).await;
     assert_eq!(typings(&seen), 1, "three at once relay once: {seen:?}");
     assert_eq!(
-        typings(&drain(&mut ada, Duration::from_millis(100)).await),
+        typings(&ada.drain(Duration::from_millis(100)).await),
         0,
         "not echoed to the typist"
     );
@@ -191,7 +181,7 @@ async fn typing_is_relayed_to_others_at_most_once_per_two_seconds() {
     )
     .await;
     ada.conn.send(&typing).await.expect("send typing");
-    let seen = drain(&mut bob, Duration::from_secs(1)).await;
+    let seen = bob.drain(Duration::from_secs(1)).await;
     assert_eq!(typings(&seen), 1, "relayed again after 2 s: {seen:?}");
     node.stop().await;
 }

@@ -197,6 +197,32 @@ async fn queue_and_play(mut player: Player, mode: &str, n_players: usize) -> Sea
     play_when_found(player, n_players).await
 }
 
+/// Every player queues at once and plays (see [`queue_and_play`]), each
+/// within 30 s.
+async fn all_queue_and_play(
+    players: impl IntoIterator<Item = Player>,
+    mode: &str,
+    n_players: usize,
+) -> Vec<Seated> {
+    let plays: Vec<_> = players
+        .into_iter()
+        .map(|p| {
+            let mode = mode.to_owned();
+            tokio::spawn(async move { queue_and_play(p, &mode, n_players).await })
+        })
+        .collect();
+    let mut seated = Vec::new();
+    for play in plays {
+        seated.push(
+            tokio::time::timeout(Duration::from_secs(30), play)
+                .await
+                .expect("playing in time")
+                .expect("played"),
+        );
+    }
+    seated
+}
+
 /// Like [`queue_and_play`], for a player already queued (a party member).
 async fn play_when_found(mut player: Player, n_players: usize) -> Seated {
     let mut match_founds = 0;
@@ -278,18 +304,7 @@ async fn forty_eight_players_on_three_nodes_make_three_matches_of_sixteen() {
     }
     // Spawned all at once (collected, not lazily): each match needs sixteen
     // of them queued.
-    let plays: Vec<_> = players
-        .into_iter()
-        .map(|p| tokio::spawn(queue_and_play(p, "ffa", 16)))
-        .collect();
-    let mut seated = Vec::new();
-    for play in plays {
-        let s = tokio::time::timeout(Duration::from_secs(30), play)
-            .await
-            .expect("playing in time")
-            .expect("played");
-        seated.push(s);
-    }
+    let mut seated = all_queue_and_play(players, "ffa", 16).await;
 
     // Every player plays on its match's host, in a running match of 16
     // (each waited for a snapshot of it with the clock running).
@@ -520,19 +535,7 @@ async fn matches_formed_as_a_node_dies_are_hosted_by_live_nodes() {
     );
 
     // Four duels formed right away.
-    let plays: Vec<_> = players
-        .into_iter()
-        .map(|p| tokio::spawn(queue_and_play(p, "duel", 2)))
-        .collect();
-    let mut seated = Vec::new();
-    for play in plays {
-        seated.push(
-            tokio::time::timeout(Duration::from_secs(30), play)
-                .await
-                .expect("playing in time")
-                .expect("played"),
-        );
-    }
+    let mut seated = all_queue_and_play(players, "duel", 2).await;
     let took = killed.elapsed();
     let live = [a.url(), b.url()];
     for s in &seated {
@@ -593,19 +596,7 @@ async fn a_node_at_its_match_limit_does_not_host_and_the_group_plays_elsewhere()
     ];
     wait_for_players(&a.url(), "node-a", 2).await;
     let queued_at = Instant::now();
-    let plays: Vec<_> = players
-        .into_iter()
-        .map(|p| tokio::spawn(queue_and_play(p, "duel", 2)))
-        .collect();
-    let mut seated = Vec::new();
-    for play in plays {
-        seated.push(
-            tokio::time::timeout(Duration::from_secs(30), play)
-                .await
-                .expect("playing in time")
-                .expect("played"),
-        );
-    }
+    let mut seated = all_queue_and_play(players, "duel", 2).await;
     let took = queued_at.elapsed();
     for s in &seated {
         assert_eq!(s.host_url, a.url(), "{} was sent to the full node", s.name);

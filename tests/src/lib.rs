@@ -413,6 +413,16 @@ fn rand_id() -> u64 {
 }
 
 impl Player {
+    /// Reads whatever arrives for `window` and returns it.
+    pub async fn drain(&mut self, window: Duration) -> Vec<Incoming> {
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + window;
+        while let Ok(Ok(m)) = tokio::time::timeout_at(deadline, self.conn.recv()).await {
+            seen.push(m);
+        }
+        seen
+    }
+
     /// Asks to queue for a mode.
     pub async fn queue(&mut self, mode: &str) {
         self.conn
