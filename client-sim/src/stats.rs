@@ -6,14 +6,19 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Latencies up to a minute at three significant figures, in microseconds.
+/// Latencies from a microsecond up to a minute, to two significant figures
+/// (every value within 1%).
+///
+/// Every bot keeps four, so their size is the swarm's memory: at three
+/// significant figures with 64-bit counts each takes ~140 KB, and 2,000
+/// bots needed 1.2 GB; at two with 32-bit counts, ~10 KB.
 #[derive(Clone, Debug)]
-pub struct Latency(Histogram<u64>);
+pub struct Latency(Histogram<u32>);
 
 impl Default for Latency {
     fn default() -> Self {
         // The bounds are constants within what the crate accepts.
-        Latency(Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"))
+        Latency(Histogram::new_with_bounds(1, 60_000_000, 2).expect("valid histogram bounds"))
     }
 }
 
@@ -171,7 +176,7 @@ mod tests {
         }
         let p = latency.percentiles();
         assert_eq!(p.count, 1000);
-        // Three significant figures: within 0.1% of the exact values.
+        // Two significant figures: within 1% of the exact values.
         for (got, want) in [
             (p.p50, 500.0),
             (p.p90, 900.0),
@@ -180,7 +185,7 @@ mod tests {
             (p.max, 1000.0),
         ] {
             assert!(
-                (got - want).abs() <= want * 0.001 + 0.001,
+                (got - want).abs() <= want * 0.01 + 0.001,
                 "{got} vs {want}"
             );
         }
