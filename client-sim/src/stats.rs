@@ -184,10 +184,7 @@ mod tests {
             (p.p999, 999.0),
             (p.max, 1000.0),
         ] {
-            assert!(
-                (got - want).abs() <= want * 0.01 + 0.001,
-                "{got} vs {want}"
-            );
+            assert!((got - want).abs() <= want * 0.01 + 0.001, "{got} vs {want}");
         }
     }
 

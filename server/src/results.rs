@@ -382,6 +382,22 @@ pub async fn run_worker(
     }
 }
 
+/// Writes the job's record (with its rating changes, once fixed) to its
+/// file unless the file already holds it as it is. A failure is logged and
+/// the job goes on from memory.
+async fn save(job: &mut Job, outbox: &OutboxDir) {
+    if job.saved {
+        return;
+    }
+    let pending = job.pending.clone();
+    match on_disk(outbox, move |dir| dir.save_pending(&pending)).await {
+        Ok(()) => job.saved = true,
+        Err(e) => {
+            error!(error = %e, "could not save a match result to disk; submitting it from memory")
+        }
+    }
+}
+
 /// Runs a file operation of the outbox on the blocking pool: a synced
 /// write can take tens of milliseconds, which a runtime worker serving
 /// sockets must not spend waiting.
@@ -400,13 +416,16 @@ async fn on_disk<T: Send + 'static>(
     }
 }
 
-/// One attempt: fixes the rating changes (from the current ratings) and
-/// writes them to the record's file if that is not done yet, then submits.
+/// One attempt: the record goes to its file first (so a crash or a stop
+/// while Redis is away loses nothing), then its rating changes are fixed
+/// (from the current ratings) and written into the file, then it is
+/// submitted.
 async fn attempt(
     job: &mut Job,
     outbox: &OutboxDir,
     leaderboards: &dyn Leaderboards,
 ) -> Result<Outcome, LeaderboardError> {
+    save(job, outbox).await;
     if job.pending.rating_changes.is_none() {
         let ids: Vec<PlayerId> = job
             .pending
@@ -418,15 +437,7 @@ async fn attempt(
         let current = leaderboards.ratings(&ids).await?;
         job.pending.rating_changes = Some(rating_changes(&job.pending.record, &current));
         job.saved = false;
-    }
-    if !job.saved {
-        let pending = job.pending.clone();
-        match on_disk(outbox, move |dir| dir.save_pending(&pending)).await {
-            Ok(()) => job.saved = true,
-            Err(e) => {
-                error!(error = %e, "could not save a match result to disk; submitting it from memory")
-            }
-        }
+        save(job, outbox).await;
     }
     let changes = job.pending.rating_changes.clone().unwrap_or_default();
     let submission = submission(&job.pending.record, &changes);

@@ -407,3 +407,58 @@ async fn a_result_found_again_after_a_crash_is_not_counted_twice() {
     );
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_from_an_outage_survives_the_node_stopping_before_redis_returns() {
+    // Regression: the worker read the players' ratings before writing the
+    // record to its file, so while Redis was down a finished match lived
+    // only in memory, and a node stopped (or crashed) then lost it.
+    let mut redis = RedisServer::start();
+    let mut config = cluster_config(&redis.url(), "node-a", "outage-stop");
+    config.map = open_map();
+    config.match_seconds = Some(6);
+    // The two runs share it.
+    let data = skirmish_tests::TempDir::new("outage-stop");
+    config.data_dir = data.path().to_owned();
+    let outbox = OutboxDir::open(&config.data_dir).expect("outbox");
+    let node = TestNode::start(config.clone()).await;
+
+    let stop_redis = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        redis.stop();
+    };
+    let (((_, shooter_player), _, kills), ()) = tokio::join!(duel(&node), stop_redis);
+    // The match is over and Redis is away: the result is on disk.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while outbox.pending().expect("pending").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the finished match never reached the outbox on disk"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    node.stop().await;
+
+    // Redis returns; a new run of the node finds the result and records it
+    // once.
+    redis.restart();
+    let node = TestNode::start(config).await;
+    let shooter_id = shooter_player.session.player_id.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while board_score(&node, "kills", &shooter_id).await != Some(i64::from(kills)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the result from the outage was lost"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !outbox.pending().expect("pending").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the recorded result stayed in the outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    node.stop().await;
+}
