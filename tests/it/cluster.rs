@@ -262,8 +262,8 @@ async fn a_killed_nodes_members_leave_its_rooms_on_the_other_nodes() {
     assert_eq!(count, 1, "sam alone in the room");
     // Gone from the registry within its TTL, then left out of two
     // heartbeats' lists (a heartbeat every third of the TTL) before its
-    // members go, and a second of slack.
-    let bound = Duration::from_secs_f32(VICTIM_TTL_S * (1.0 + 2.0 / 3.0) + 1.0);
+    // members go, and slack for a loaded machine.
+    let bound = Duration::from_secs_f32(VICTIM_TTL_S * (1.0 + 2.0 / 3.0) + 2.0);
     let took = killed.elapsed();
     println!("a killed node's member left the room after {took:?}");
     assert!(took < bound, "took {took:?}, over {bound:?}");

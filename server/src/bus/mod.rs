@@ -191,6 +191,14 @@ pub enum BusMessage {
         /// Who.
         player_id: PlayerId,
     },
+    /// To the former: the host runs its maximum number of matches and did
+    /// not open this one; another node should host it.
+    HostDecline {
+        /// The match.
+        match_id: MatchId,
+        /// The host that declined.
+        host: String,
+    },
 }
 
 /// A message with its version and sender.

@@ -39,6 +39,7 @@ use follow::{Followed, Follower, Snapshot};
 use skirmish_shared::codec::encode;
 use skirmish_shared::proto::{ChatView, MemberView, PlayerId, ServerMsg, close};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -309,6 +310,32 @@ struct Joining {
     /// Live lines that arrived meanwhile (the newest [`HISTORY_ON_JOIN`]),
     /// merged into the history when it comes.
     lines: VecDeque<ChatView>,
+    /// Its history read retries while this is set; it is cleared when the
+    /// join is answered, cancelled (a leave, another join) or its member
+    /// gone, so a read waiting out a Redis outage stops instead of piling
+    /// up with every join and leave a client sends meanwhile.
+    wanted: Wanted,
+}
+
+/// A flag that reads as set until its owner is dropped.
+#[derive(Debug)]
+struct Wanted(Arc<AtomicBool>);
+
+impl Wanted {
+    fn new() -> Self {
+        Wanted(Arc::new(AtomicBool::new(true)))
+    }
+
+    /// What a task checks.
+    fn watch(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.0)
+    }
+}
+
+impl Drop for Wanted {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 /// A member on any node, as this node knows them.
@@ -643,7 +670,6 @@ impl LobbyTask {
             return;
         };
         let (player_id, name) = (member.player_id, member.name.clone());
-        let outbox = Arc::clone(&member.outbox);
         let already_here = view.local.contains_key(&player_id);
         view.local.insert(
             player_id,
@@ -652,6 +678,7 @@ impl LobbyTask {
                 joining: Some(Joining {
                     join_id,
                     lines: VecDeque::new(),
+                    wanted: Wanted::new(),
                 }),
             },
         );
@@ -666,6 +693,10 @@ impl LobbyTask {
             },
         );
         let ready = view.ready;
+        let wanted = view.local[&player_id]
+            .joining
+            .as_ref()
+            .map(|j| j.wanted.watch());
         if !already_here {
             view.tell(
                 &view.presence(room, player_id, &name, true),
@@ -673,15 +704,15 @@ impl LobbyTask {
             );
             self.announce(room, player_id, &name, true);
         }
-        if ready {
-            self.read_history(room, player_id, join_id, outbox);
+        if let (true, Some(wanted)) = (ready, wanted) {
+            self.read_history(room, player_id, join_id, wanted);
         }
     }
 
     /// Reads a joining member's history in its own task, retrying while
-    /// Redis fails (the join waits) until it answers or the member's
-    /// connection is gone.
-    fn read_history(&self, room: &str, player_id: PlayerId, join_id: u64, outbox: Arc<Outbox>) {
+    /// Redis fails (the join waits) until it answers or the join is no
+    /// longer wanted.
+    fn read_history(&self, room: &str, player_id: PlayerId, join_id: u64, wanted: Arc<AtomicBool>) {
         let history = Arc::clone(&self.history);
         let reports = self.reports.clone();
         let room = room.to_owned();
@@ -694,7 +725,7 @@ impl LobbyTask {
                         if backoff == HISTORY_MIN_BACKOFF {
                             warn!(room, error = %e, "chat history unavailable; the join waits for it");
                         }
-                        if outbox.is_closing() || reports.is_closed() {
+                        if !wanted.load(Ordering::Relaxed) || reports.is_closed() {
                             return;
                         }
                         tokio::time::sleep(backoff).await;
@@ -729,16 +760,16 @@ impl LobbyTask {
         if let Some(snapshot) = snapshot {
             view.reconcile(&room, &node_id, snapshot);
         }
-        let joining: Vec<(PlayerId, u64, Arc<Outbox>)> = view
+        let joining: Vec<(PlayerId, u64, Arc<AtomicBool>)> = view
             .local
             .values()
             .filter_map(|l| {
                 let j = l.joining.as_ref()?;
-                Some((l.member.player_id, j.join_id, Arc::clone(&l.member.outbox)))
+                Some((l.member.player_id, j.join_id, j.wanted.watch()))
             })
             .collect();
-        for (player_id, join_id, outbox) in joining {
-            self.read_history(&room, player_id, join_id, outbox);
+        for (player_id, join_id, wanted) in joining {
+            self.read_history(&room, player_id, join_id, wanted);
         }
     }
 
@@ -966,7 +997,8 @@ impl LobbyTask {
             | BusMessage::PartyInvite { .. }
             | BusMessage::PartyJoin { .. }
             | BusMessage::PartyUpdate { .. }
-            | BusMessage::PartyLeave { .. } => {}
+            | BusMessage::PartyLeave { .. }
+            | BusMessage::HostDecline { .. } => {}
             BusMessage::Typing {
                 room: _,
                 player_id,
@@ -988,6 +1020,76 @@ impl LobbyTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::LocalHub;
+    use futures_util::future::BoxFuture;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A history whose reads always fail, counting them.
+    #[derive(Debug, Default)]
+    struct DownHistory {
+        reads: AtomicUsize,
+    }
+
+    impl ChatHistory for DownHistory {
+        fn append<'a>(&'a self, _: &'a ChatView) -> BoxFuture<'a, Result<String, HistoryError>> {
+            Box::pin(std::future::ready(Err(HistoryError::Unavailable(
+                "down".into(),
+            ))))
+        }
+
+        fn recent<'a>(
+            &'a self,
+            _: &'a str,
+            _: usize,
+        ) -> BoxFuture<'a, Result<Vec<ChatView>, HistoryError>> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            Box::pin(std::future::ready(Err(HistoryError::Unavailable(
+                "down".into(),
+            ))))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_history_read_waiting_on_redis_stops_when_its_join_is_cancelled() {
+        // Regression: each join's read retried until Redis answered, whatever
+        // became of the join, so joining and leaving during an outage piled
+        // up tasks that all retried.
+        let hub = LocalHub::default();
+        let (bus, deliveries) = hub.connect("a");
+        let history = Arc::new(DownHistory::default());
+        let (guard, _done) = mpsc::channel(1);
+        let lobby = Lobby::start(
+            "a",
+            Arc::new(bus),
+            deliveries,
+            Arc::clone(&history) as Arc<dyn ChatHistory>,
+            None,
+            guard,
+        );
+        let outbox = Arc::new(Outbox::new(64));
+        for _ in 0..5 {
+            let member = LocalMember {
+                player_id: PlayerId(1),
+                name: "ada".into(),
+                conn_id: 1,
+                outbox: Arc::clone(&outbox),
+            };
+            lobby.join("tavern", member).await.expect("join");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            lobby
+                .leave("tavern", PlayerId(1), 1, Arc::clone(&outbox))
+                .await;
+        }
+        // Every read retries at most a few seconds apart while it lives.
+        tokio::time::sleep(HISTORY_MAX_BACKOFF * 2).await;
+        let settled = history.reads.load(Ordering::Relaxed);
+        tokio::time::sleep(HISTORY_MAX_BACKOFF * 10).await;
+        assert_eq!(
+            history.reads.load(Ordering::Relaxed),
+            settled,
+            "reads for joins that were left went on retrying"
+        );
+    }
 
     #[test]
     fn room_names_and_texts_are_checked() {

@@ -246,6 +246,17 @@ impl Former {
         }
     }
 
+    /// `host` declined the group (it runs its maximum number of matches):
+    /// the group is overdue at once, so the next [`Former::overdue`] sends
+    /// it on without waiting out the acknowledgement timeout.
+    pub fn declined(&mut self, match_id: MatchId, host: &str, now: Instant, timeout: Duration) {
+        if let Some(d) = self.dispatches.get_mut(&match_id)
+            && d.tried.last().is_some_and(|h| h == host)
+        {
+            d.sent_at = now.checked_sub(timeout).unwrap_or(d.sent_at);
+        }
+    }
+
     /// Groups whose current host has not acknowledged within `timeout`;
     /// their hosts become suspects. Each must be sent on with
     /// [`Former::dispatched`] or dropped with [`Former::give_up`].
@@ -512,22 +523,61 @@ mod tests {
 
     #[test]
     fn placements_are_forgotten_with_their_node_or_after_a_while() {
+        let t0 = Instant::now();
+        let live = [node("a", 0, 0)];
+        let load = |former: &mut Former, live: &[NodeInfo], now| {
+            former
+                .chooser(live, now)
+                .loads()
+                .iter()
+                .find(|(n, _)| n == "a")
+                .map(|l| l.1)
+        };
+        let placed = || {
+            let mut former = Former::new(BEAT);
+            former.dispatched(
+                MatchId(1),
+                "a",
+                host_match(MatchId(1)),
+                group(0, &["x"]),
+                t0,
+            );
+            former.acked(MatchId(1), "a", 5, t0);
+            former
+        };
+
+        // A host that restarted reports a lower count; the placement still
+        // goes in the end.
+        let mut former = placed();
+        assert_eq!(load(&mut former, &live, t0), Some(16));
+        assert_eq!(load(&mut former, &live, t0 + BEAT * 6), Some(0));
+
+        // A host that leaves the registry takes its placements with it: back
+        // (restarted, say), it starts from its own heartbeat's load.
+        let mut former = placed();
+        assert_eq!(load(&mut former, &[], t0 + BEAT), None);
+        assert_eq!(load(&mut former, &live, t0 + BEAT), Some(0));
+    }
+
+    #[test]
+    fn a_declined_group_is_overdue_at_once_and_its_host_left_out() {
         let mut former = Former::new(BEAT);
         let t0 = Instant::now();
         let players = group(0, &["x"]);
-        former.dispatched(MatchId(1), "a", host_match(MatchId(1)), players, t0);
-        former.acked(MatchId(1), "a", 5, t0);
-        let live = [node("a", 0, 0)];
-        let load = |former: &mut Former, now| former.chooser(&live, now).loads()[0].1;
-        assert_eq!(load(&mut former, t0), 16);
-        // A host that restarted reports a lower count; the placement still
-        // goes in the end.
-        assert_eq!(load(&mut former, t0 + BEAT * 6), 0);
-        assert!(
-            former
-                .chooser(&[], t0)
-                .pick(&group(0, &["x"]), &[])
-                .is_none()
+        former.dispatched(MatchId(3), "full", host_match(MatchId(3)), players, t0);
+        assert!(former.overdue(t0, HOST_ACK_TIMEOUT).is_empty());
+        // A decline from another host changes nothing.
+        former.declined(MatchId(3), "other", t0, HOST_ACK_TIMEOUT);
+        assert!(former.overdue(t0, HOST_ACK_TIMEOUT).is_empty());
+        former.declined(MatchId(3), "full", t0, HOST_ACK_TIMEOUT);
+        let late = former.overdue(t0, HOST_ACK_TIMEOUT);
+        assert_eq!(late.len(), 1, "sent on without waiting out the timeout");
+        assert_eq!(late[0].tried, ["full"]);
+        let live = [node("full", 0, 0), node("b", 5, 0)];
+        let mut chooser = former.chooser(&live, t0);
+        assert_eq!(
+            chooser.pick(&late[0].players, &late[0].tried).as_deref(),
+            Some("b")
         );
     }
 }

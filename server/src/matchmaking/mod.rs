@@ -112,7 +112,9 @@ struct Hosted {
 struct Ack {
     match_id: MatchId,
     host: String,
-    formed: u64,
+    /// The host's `formed` count with the match, or `None` when the host
+    /// declined it.
+    formed: Option<u64>,
 }
 
 /// This node's part of matchmaking.
@@ -133,6 +135,9 @@ pub struct Matchmaker {
     hosted: Mutex<HashMap<MatchId, Hosted>>,
     /// Formed matches this node agreed to host since it started.
     formed: AtomicU64,
+    /// Groups this node, forming, sent on to another host because theirs
+    /// did not acknowledge (or declined).
+    rehosted: AtomicU64,
     /// Acknowledgements for the forming loop.
     acks_tx: mpsc::UnboundedSender<Ack>,
     /// Taken by the forming loop when it starts.
@@ -156,6 +161,7 @@ impl Matchmaker {
             withdrawn: Arc::default(),
             hosted: Mutex::default(),
             formed: AtomicU64::new(0),
+            rehosted: AtomicU64::new(0),
             acks_tx,
             acks_rx: Mutex::new(Some(acks_rx)),
         }
@@ -179,6 +185,13 @@ impl Matchmaker {
     /// Formed matches this node agreed to host since it started.
     pub fn formed(&self) -> u64 {
         self.formed.load(Ordering::Relaxed)
+    }
+
+    /// Groups this node sent on to another host since it started (also
+    /// counted, for all nodes of a process, in
+    /// `skirmish_matches_rehosted_total`).
+    pub fn rehosted(&self) -> u64 {
+        self.rehosted.load(Ordering::Relaxed)
     }
 
     /// Queues `players` (one, or a party led from here) for `mode`. Refused
@@ -462,12 +475,15 @@ pub async fn run_former(node: Arc<Node>) {
     let mut leading = false;
     loop {
         tokio::select! {
-            _ = every.tick() => {}
+            // Answers first: a round must not count a group overdue whose
+            // acknowledgement is already here.
+            biased;
             Some(ack) = acks.recv() => {
                 on_ack(&node, &mut former, ack);
                 continue;
             }
             _ = shutdown.wait_for(|down| *down) => break,
+            _ = every.tick() => {}
         }
         match mm.store.lease(&node.node_id, mm.config.lease_ttl()).await {
             Ok(held) => {
@@ -482,6 +498,10 @@ pub async fn run_former(node: Arc<Node>) {
             }
         }
         if former.in_flight() > 0 {
+            // Acknowledgements that came while the lease was renewed.
+            while let Ok(ack) = acks.try_recv() {
+                on_ack(&node, &mut former, ack);
+            }
             rehost_overdue(&node, &mut former).await;
         }
         if !leading {
@@ -607,7 +627,7 @@ fn dispatch(
 ) {
     former.dispatched(match_id, host, msg.clone(), players, Instant::now());
     if host == node.node_id {
-        if let Some(formed) = host_match(node, msg) {
+        if let Some(answer) = host_match(node, msg) {
             let host = node.node_id.clone();
             on_ack(
                 node,
@@ -615,7 +635,7 @@ fn dispatch(
                 Ack {
                     match_id,
                     host,
-                    formed,
+                    formed: answer.formed(),
                 },
             );
         }
@@ -626,7 +646,11 @@ fn dispatch(
 
 /// Commits the first host to acknowledge and aborts the others.
 fn on_ack(node: &Arc<Node>, former: &mut Former, ack: Ack) {
-    let outcome = former.acked(ack.match_id, &ack.host, ack.formed, Instant::now());
+    let Some(formed) = ack.formed else {
+        former.declined(ack.match_id, &ack.host, Instant::now(), HOST_ACK_TIMEOUT);
+        return;
+    };
+    let outcome = former.acked(ack.match_id, &ack.host, formed, Instant::now());
     if let Some(host) = outcome.commit {
         send_to_node(
             node,
@@ -671,6 +695,7 @@ async fn rehost_overdue(node: &Arc<Node>, former: &mut Former) {
         };
         warn!(match_id = %group.match_id, from = ?group.tried.last(), to = %next, "a host did not acknowledge a formed match; hosting it elsewhere");
         metrics::counter!("skirmish_matches_rehosted_total").increment(1);
+        node.matchmaker.rehosted.fetch_add(1, Ordering::Relaxed);
         dispatch(
             node,
             former,
@@ -682,11 +707,30 @@ async fn rehost_overdue(node: &Arc<Node>, former: &mut Former) {
     }
 }
 
+/// A host's answer to a `HostMatch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostAnswer {
+    /// Opened (or open already), with this node's `formed` count.
+    Opened(u64),
+    /// The node runs its maximum number of matches.
+    Declined,
+}
+
+impl HostAnswer {
+    /// The `formed` count of an opened match.
+    fn formed(self) -> Option<u64> {
+        match self {
+            HostAnswer::Opened(formed) => Some(formed),
+            HostAnswer::Declined => None,
+        }
+    }
+}
+
 /// On the host: opens the match with its seats held and acknowledges to the
-/// former; the players are told once the former commits. Returns this
-/// node's `formed` count with the match (`None` for another message, or when
-/// the node runs its maximum number of matches and does not host it).
-pub fn host_match(node: &Arc<Node>, msg: BusMessage) -> Option<u64> {
+/// former, or declines it when this node runs its maximum number of
+/// matches; the players are told once the former commits. `None` for
+/// another message.
+pub fn host_match(node: &Arc<Node>, msg: BusMessage) -> Option<HostAnswer> {
     let BusMessage::HostMatch {
         match_id,
         mode,
@@ -721,11 +765,19 @@ pub fn host_match(node: &Arc<Node>, msg: BusMessage) -> Option<u64> {
         }
         // Asked again (our acknowledgement was late or lost).
         HostOutcome::AlreadyHosting => mm.formed(),
-        // No acknowledgement: the former gives the group to another node
-        // once its wait for one runs out.
+        // The former gives the group to another node at once.
         HostOutcome::AtCapacity => {
-            warn!(%match_id, %mode, "at the maximum number of matches; not hosting a formed match");
-            return None;
+            warn!(%match_id, %mode, "at the maximum number of matches; declining a formed match");
+            if former != node.node_id {
+                node.bus.publish(
+                    &Topic::Node(former),
+                    BusMessage::HostDecline {
+                        match_id,
+                        host: node.node_id.clone(),
+                    },
+                );
+            }
+            return Some(HostAnswer::Declined);
         }
     };
     if former != node.node_id {
@@ -738,7 +790,7 @@ pub fn host_match(node: &Arc<Node>, msg: BusMessage) -> Option<u64> {
             },
         );
     }
-    Some(formed)
+    Some(HostAnswer::Opened(formed))
 }
 
 /// On the host, once the former commits: one join ticket per player, and a
@@ -844,7 +896,14 @@ pub fn on_node_message(node: &Arc<Node>, msg: BusMessage) {
             let _ = node.matchmaker.acks_tx.send(Ack {
                 match_id,
                 host,
-                formed,
+                formed: Some(formed),
+            });
+        }
+        BusMessage::HostDecline { match_id, host } => {
+            let _ = node.matchmaker.acks_tx.send(Ack {
+                match_id,
+                host,
+                formed: None,
             });
         }
         BusMessage::HostCommit { match_id } => host_commit(node, match_id),
