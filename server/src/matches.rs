@@ -423,19 +423,25 @@ impl Matches {
 
     /// Stops holding seats in a formed match for players who will not come.
     pub fn release(&self, id: MatchId, players: Vec<PlayerId>) {
-        let handle = {
-            let mut dir = self.lock();
-            let Some(entry) = dir.matches.get_mut(&id) else {
-                return;
-            };
-            for p in &players {
+        let mut dir = self.lock();
+        let Some(entry) = dir.matches.get_mut(&id) else {
+            return;
+        };
+        // The directory stops counting the seats only when the match is told
+        // to stop holding them. A full command queue means an overloaded
+        // match; the seats then lapse with the join window, and count until
+        // then.
+        let released = players.clone();
+        if entry
+            .handle
+            .tx
+            .try_send(MatchCommand::Release { players })
+            .is_ok()
+        {
+            for p in &released {
                 entry.awaited.remove(p);
             }
-            entry.handle.clone()
-        };
-        // A full command queue means an overloaded match; the seats then
-        // lapse with the join window instead.
-        let _ = handle.tx.try_send(MatchCommand::Release { players });
+        }
     }
 
     /// The players that formed matches here hold seats for and who are not

@@ -926,6 +926,46 @@ mod tests {
     }
 
     #[test]
+    fn all_lists_every_error_code() {
+        // Exhaustive: a new code fails to compile here until it has a place
+        // in ALL (and so in PROTOCOL.md's table, which protocol_doc checks).
+        fn position(code: ErrorCode) -> usize {
+            match code {
+                ErrorCode::Malformed => 0,
+                ErrorCode::UnknownType => 1,
+                ErrorCode::NotFinite => 2,
+                ErrorCode::OutOfRange => 3,
+                ErrorCode::StaleInput => 4,
+                ErrorCode::RateLimited => 5,
+                ErrorCode::NotInMatch => 6,
+                ErrorCode::AlreadyInMatch => 7,
+                ErrorCode::TextFrame => 8,
+                ErrorCode::NoMatchAvailable => 9,
+                ErrorCode::InvalidRoom => 10,
+                ErrorCode::NotInRoom => 11,
+                ErrorCode::TooManyRooms => 12,
+                ErrorCode::InvalidText => 13,
+                ErrorCode::ChatRateLimited => 14,
+                ErrorCode::Unavailable => 15,
+                ErrorCode::UnknownBoard => 16,
+                ErrorCode::InvalidQuery => 17,
+                ErrorCode::UnknownMode => 18,
+                ErrorCode::AlreadyQueued => 19,
+                ErrorCode::NotQueued => 20,
+                ErrorCode::InvalidTicket => 21,
+                ErrorCode::ExpiredTicket => 22,
+                ErrorCode::TicketUsed => 23,
+                ErrorCode::WrongNode => 24,
+                ErrorCode::PartyRefused => 25,
+                ErrorCode::PlayerOffline => 26,
+            }
+        }
+        for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
+            assert_eq!(position(code), i, "{code:?}");
+        }
+    }
+
+    #[test]
     fn error_code_strings_match_serde() {
         let distinct: std::collections::HashSet<&str> =
             ErrorCode::ALL.iter().map(|c| c.as_str()).collect();

@@ -140,15 +140,14 @@ async fn wait_for_players(base_url: &str, node_id: &str, n: u64) {
 
 /// Every message a connection receives within `window`.
 async fn drain(conn: &mut Connection, window: Duration) -> Vec<ServerMsg> {
-    let until = tokio::time::Instant::now() + window;
-    let mut got = Vec::new();
-    while let Ok(Ok(incoming)) = tokio::time::timeout_at(until, conn.recv()).await {
-        match incoming {
-            Incoming::Msg(msg) => got.push(msg),
-            Incoming::Closed(_) => break,
-        }
-    }
-    got
+    skirmish_tests::drain(conn, window)
+        .await
+        .into_iter()
+        .filter_map(|m| match m {
+            Incoming::Msg(msg) => Some(msg),
+            Incoming::Closed(_) => None,
+        })
+        .collect()
 }
 
 fn count_match_found(msgs: &[ServerMsg]) -> usize {
@@ -241,14 +240,7 @@ async fn play_when_found(mut player: Player, n_players: usize) -> Seated {
     let mut host = if same_node {
         None
     } else {
-        let mut conn = Connection::connect(&host_url, &player.session.token)
-            .await
-            .expect("connect to the host");
-        match recv(&mut conn).await {
-            Incoming::Msg(ServerMsg::Welcome { .. }) => {}
-            other => panic!("expected welcome from the host, got {other:?}"),
-        }
-        Some(conn)
+        Some(skirmish_tests::open(&host_url, &player.session.token).await)
     };
     let conn = host.as_mut().unwrap_or(&mut player.conn);
     conn.send(&ClientMsg::JoinMatch { ticket })
@@ -876,21 +868,6 @@ async fn a_lone_ticket_that_waited_long_enough_plays_with_server_bots() {
     a.stop().await;
 }
 
-/// The same player connected a second time, to `url`.
-async fn second_connection(player: &Player, url: &str) -> Player {
-    let mut conn = Connection::connect(url, &player.session.token)
-        .await
-        .expect("connect");
-    match recv(&mut conn).await {
-        Incoming::Msg(ServerMsg::Welcome { .. }) => {}
-        other => panic!("expected welcome, got {other:?}"),
-    }
-    Player {
-        session: player.session.clone(),
-        conn,
-    }
-}
-
 /// The answer to a `queue`: `Ok` for `queue_update`, the error code else.
 async fn queue_answer(player: &mut Player) -> Result<(), String> {
     player
@@ -931,7 +908,7 @@ async fn a_player_connected_to_two_nodes_queues_once() {
     let a = node(&redis, "node-a", prefix).await;
     let b = node(&redis, "node-b", prefix).await;
     let mut on_a = Player::connect(&a, "everywhere").await;
-    let mut on_b = second_connection(&on_a, &b.url()).await;
+    let mut on_b = on_a.another_connection(&b.url()).await;
 
     // One after the other...
     on_a.queue("ffa").await;
@@ -1155,7 +1132,7 @@ async fn a_player_who_does_not_arrive_loses_the_seat_and_the_match_starts_withou
     println!("the match started {waited:?} after match_found (window {window:?})");
     // The seat is gone: the late ticket is refused.
     if !same_node {
-        absent = second_connection(&absent, &host_url).await;
+        absent = absent.another_connection(&host_url).await;
     }
     absent
         .conn

@@ -171,14 +171,16 @@ impl Player {
     pub async fn connect_to(url: &str, name: &str) -> Player {
         let http = reqwest::Client::new();
         let session = login(&http, url, name).await.expect("login");
-        let mut conn = Connection::connect(url, &session.token)
-            .await
-            .expect("connect");
-        match recv(&mut conn).await {
-            Incoming::Msg(ServerMsg::Welcome { .. }) => {}
-            other => panic!("expected welcome, got {other:?}"),
-        }
+        let conn = open(url, &session.token).await;
         Player { session, conn }
+    }
+
+    /// Another connection of this player, to `url`, past its `welcome`.
+    pub async fn another_connection(&self, url: &str) -> Player {
+        Player {
+            session: self.session.clone(),
+            conn: open(url, &self.session.token).await,
+        }
     }
 
     /// Asks to play and waits until seated; returns the id in snapshots.
@@ -389,6 +391,30 @@ impl Player {
     }
 }
 
+/// Opens a connection with `token` and reads its `welcome`.
+pub async fn open(url: &str, token: &str) -> Connection {
+    let mut conn = Connection::connect(url, token).await.expect("connect");
+    match recv(&mut conn).await {
+        Incoming::Msg(ServerMsg::Welcome { .. }) => {}
+        other => panic!("expected welcome from {url}, got {other:?}"),
+    }
+    conn
+}
+
+/// Reads whatever arrives on `conn` for `window` (up to its close).
+pub async fn drain(conn: &mut Connection, window: Duration) -> Vec<Incoming> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok(m)) = tokio::time::timeout_at(deadline, conn.recv()).await {
+        let closed = matches!(m, Incoming::Closed(_));
+        seen.push(m);
+        if closed {
+            break;
+        }
+    }
+    seen
+}
+
 /// Matchmaking settings for tests: quick rounds and short lifetimes, an
 /// `ffa` mode of 16 and a `duel` mode of 2 whose rating window widens fast.
 pub const TEST_MATCHMAKING: &str = include_str!("../fixtures/matchmaking.toml");
@@ -415,12 +441,7 @@ fn rand_id() -> u64 {
 impl Player {
     /// Reads whatever arrives for `window` and returns it.
     pub async fn drain(&mut self, window: Duration) -> Vec<Incoming> {
-        let mut seen = Vec::new();
-        let deadline = tokio::time::Instant::now() + window;
-        while let Ok(Ok(m)) = tokio::time::timeout_at(deadline, self.conn.recv()).await {
-            seen.push(m);
-        }
-        seen
+        drain(&mut self.conn, window).await
     }
 
     /// Asks to queue for a mode.
@@ -453,13 +474,7 @@ impl Player {
     /// id in the match.
     pub async fn follow(mut self, host_url: &str, ticket: &str, same_node: bool) -> (Player, u16) {
         if !same_node {
-            let mut conn = Connection::connect(host_url, &self.session.token)
-                .await
-                .expect("connect to the host");
-            match recv(&mut conn).await {
-                Incoming::Msg(ServerMsg::Welcome { .. }) => {}
-                other => panic!("expected welcome from the host, got {other:?}"),
-            }
+            let conn = open(host_url, &self.session.token).await;
             self.conn.close().await;
             self.conn = conn;
         }

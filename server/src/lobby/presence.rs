@@ -1,9 +1,11 @@
 //! Room membership in Redis, so every node can learn who is in a room on the
 //! others, and rebuild that after Redis lost data or bus messages.
 //!
-//! Each node keeps one hash per room, `{prefix}:presence:{room}:{node}`
+//! Each node keeps one hash per room, `<prefix>:presence:{<node>}:<room>`
 //! (player id → name), with a TTL it refreshes while it lives, so a dead
-//! node's members vanish on their own.
+//! node's members vanish on their own. The node id is the hash tag: all of
+//! a node's hashes share a Redis Cluster slot, so the writer's transaction
+//! over several rooms runs on Cluster too.
 //!
 //! One [`PresenceWriter`] task per node writes that node's hashes, in the
 //! order the lobby changed them, so a quick join then leave can never land
@@ -66,6 +68,11 @@ impl Change {
     }
 }
 
+/// The hash of `node`'s members of `room`; the node id is its hash tag.
+fn presence_key(prefix: &str, room: &str, node: &str) -> String {
+    format!("{prefix}:presence:{{{node}}}:{room}")
+}
+
 impl RedisPresence {
     /// This node's presence; entries live `ttl` past the last refresh.
     pub fn new(conn: ConnectionManager, prefix: &str, node_id: &str, ttl: Duration) -> Self {
@@ -78,7 +85,7 @@ impl RedisPresence {
     }
 
     fn key(&self, room: &str, node: &str) -> String {
-        format!("{}:presence:{room}:{node}", self.prefix)
+        presence_key(&self.prefix, room, node)
     }
 
     fn ttl_ms(&self) -> i64 {
@@ -456,6 +463,16 @@ mod tests {
             room: room.into(),
             player_id: PlayerId(id),
         }
+    }
+
+    #[test]
+    fn a_nodes_presence_hashes_share_one_cluster_slot() {
+        let a = presence_key("skirmish", "global", "eu-1");
+        let b = presence_key("skirmish", "tavern", "eu-1");
+        assert_eq!(a, "skirmish:presence:{eu-1}:global");
+        let tag = |k: &str| k[k.find('{').expect("{")..=k.find('}').expect("}")].to_owned();
+        assert_eq!(tag(&a), tag(&b));
+        assert_ne!(tag(&a), tag(&presence_key("skirmish", "global", "eu-2")));
     }
 
     #[test]
