@@ -37,6 +37,19 @@ async fn duel(node: &TestNode) -> ((Log, Player), (Log, Player), u32) {
 }
 
 /// Waits for the player's `rating` message.
+/// A duel during which Redis stops (3 s in, the match still on); Redis
+/// stays down.
+async fn duel_through_an_outage(
+    node: &TestNode,
+    redis: &mut RedisServer,
+) -> ((Log, Player), (Log, Player), u32) {
+    let stop_redis = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        redis.stop();
+    };
+    tokio::join!(duel(node), stop_redis).0
+}
+
 async fn rating(player: &mut Player) -> (i32, i32) {
     player
         .wait_for(|m| match m {
@@ -44,6 +57,16 @@ async fn rating(player: &mut Player) -> (i32, i32) {
             _ => None,
         })
         .await
+}
+
+/// The JSON body of a GET.
+async fn get_json(url: String) -> serde_json::Value {
+    reqwest::get(url)
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
 }
 
 async fn board_score(node: &TestNode, board: &str, player_id: &str) -> Option<i64> {
@@ -95,15 +118,11 @@ async fn a_finished_match_lands_on_every_board_with_ratings() {
         Some(0)
     );
 
-    let top: serde_json::Value = reqwest::get(format!(
+    let top = get_json(format!(
         "{}/api/leaderboards/kills?period=daily&limit=10",
         node.url()
     ))
-    .await
-    .expect("request")
-    .json()
-    .await
-    .expect("json");
+    .await;
     assert_eq!(top["entries"][0]["name"], "shooter");
     assert_eq!(top["total"], 2);
     assert!(
@@ -237,15 +256,11 @@ async fn a_finished_match_lands_on_every_board_with_ratings() {
     }
 
     // One player's entry says which board and period, and when it resets.
-    let entry: serde_json::Value = reqwest::get(format!(
+    let entry = get_json(format!(
         "{}/api/leaderboards/kills/players/{target_id}?period=daily",
         node.url()
     ))
-    .await
-    .expect("request")
-    .json()
-    .await
-    .expect("json");
+    .await;
     assert_eq!(
         (
             &entry["board"],
@@ -261,15 +276,11 @@ async fn a_finished_match_lands_on_every_board_with_ratings() {
         )
     );
     assert!(entry["resets_at_ms"].as_u64().is_some());
-    let entry: serde_json::Value = reqwest::get(format!(
+    let entry = get_json(format!(
         "{}/api/leaderboards/kills/players/{target_id}",
         node.url()
     ))
-    .await
-    .expect("request")
-    .json()
-    .await
-    .expect("json");
+    .await;
     assert_eq!(entry["period"], "all_time");
     assert!(entry["resets_at_ms"].is_null(), "all-time never resets");
     let missing = reqwest::get(format!(
@@ -316,12 +327,8 @@ async fn results_from_a_redis_outage_land_exactly_once_when_it_returns() {
     let node = TestNode::start(config).await;
 
     // Redis goes away while the match is still on, and the match goes on.
-    let stop_redis = async {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        redis.stop();
-    };
-    let (((_, mut shooter_player), (_, mut target_player), kills), ()) =
-        tokio::join!(duel(&node), stop_redis);
+    let ((_, mut shooter_player), (_, mut target_player), kills) =
+        duel_through_an_outage(&node, &mut redis).await;
 
     // No rating can be recorded while Redis is down.
     let early = tokio::time::timeout(Duration::from_secs(2), rating(&mut shooter_player)).await;
@@ -423,11 +430,7 @@ async fn a_result_from_an_outage_survives_the_node_stopping_before_redis_returns
     let outbox = OutboxDir::open(&config.data_dir).expect("outbox");
     let node = TestNode::start(config.clone()).await;
 
-    let stop_redis = async {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        redis.stop();
-    };
-    let (((_, shooter_player), _, kills), ()) = tokio::join!(duel(&node), stop_redis);
+    let ((_, shooter_player), _, kills) = duel_through_an_outage(&node, &mut redis).await;
     // The match is over and Redis is away: the result is on disk.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while outbox.pending().expect("pending").is_empty() {
