@@ -1,14 +1,18 @@
 //! Node configuration: read from `assets/server.toml` (or `--config`), then
-//! overridden by command-line flags in `main`.
+//! overridden by command-line flags in `main`, and validated before the node
+//! starts: every number has a range (listed beside each field), and a value
+//! outside it is refused with the file and field named.
 
 use serde::Deserialize;
+use skirmish_shared::check::{Check, InvalidField};
+use skirmish_shared::rules::TICK_RATE_RANGE;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Everything a node needs to start. `Default` matches the shipped
 /// `assets/server.toml`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address for HTTP and WebSocket.
@@ -25,17 +29,19 @@ pub struct Config {
     /// Simulation ticks per second, 10..=128.
     pub tick_rate: u16,
     /// Threads that run nothing but matches, so ticks start on time however
-    /// busy the sockets are (`0`: matches share the main runtime). One
-    /// thread steps thousands of players; more only help a node with many
-    /// cores and matches.
+    /// busy the sockets are (`0`: matches share the main runtime), `0..=64`.
+    /// One thread steps thousands of players; more only help a node with
+    /// many cores and matches.
     pub tick_threads: usize,
-    /// Overrides the rules' match length, for demos and tests.
+    /// Overrides the rules' match length, for demos and tests (the rules'
+    /// range, `1..=3600`).
     pub match_seconds: Option<u32>,
     /// Key for signing session tokens. Nodes that must accept each other's
     /// tokens share it; when absent a random key is made at start-up, so
     /// tokens die with the process.
     pub session_secret: Option<String>,
-    /// How long a session token is valid, in seconds.
+    /// How long a session token is valid, in seconds, `60..=2592000` (30
+    /// days).
     pub session_ttl_s: u64,
     /// Per-connection and per-node limits.
     pub limits: Limits,
@@ -49,9 +55,11 @@ pub struct Config {
     /// defaults to `http://` + the listen address.
     pub public_url: Option<String>,
     /// Prefix of every Redis key and channel, so several deployments can
-    /// share one Redis.
+    /// share one Redis: 1 to 64 printable ASCII characters without spaces
+    /// or braces (braces would change the keys' Cluster hash tags).
     pub key_prefix: String,
-    /// Seconds after its last heartbeat that a node counts as dead.
+    /// Seconds after its last heartbeat that a node counts as dead,
+    /// `0.3..=600`; it heartbeats every third of it.
     pub node_ttl_s: f32,
     /// Leaderboard definitions, relative to `assets`.
     pub leaderboards: PathBuf,
@@ -63,35 +71,46 @@ pub struct Config {
 }
 
 /// Per-connection and per-node limits.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Concurrent WebSocket connections; more are refused with 503.
+    /// Concurrent WebSocket connections, `1..=1000000`; more are refused
+    /// with 503.
     pub max_connections: usize,
-    /// Concurrent matches on this node.
+    /// Concurrent matches on this node, `1..=100000`.
     pub max_matches: usize,
-    /// Largest WebSocket message or frame accepted, in bytes; a larger one
-    /// closes the connection with 1009.
+    /// Largest WebSocket message or frame accepted, in bytes,
+    /// `1024..=1048576` (a 200-character chat line needs up to 850); a
+    /// larger one closes the connection with 1009.
     pub max_message_bytes: usize,
-    /// Seconds between WebSocket pings from the node.
+    /// Seconds between WebSocket pings from the node, `0.1..=300`.
     pub heartbeat_s: f32,
     /// Seconds without any frame from the client (pongs count) before the
-    /// connection is closed with 4000.
+    /// connection is closed with 4000, `1..=3600` and more than
+    /// `heartbeat_s` (the pongs to the node's pings keep a quiet client in).
     pub idle_timeout_s: f32,
-    /// Seconds a disconnected player's seat is held for them to reconnect.
+    /// Seconds a disconnected player's seat is held for them to reconnect,
+    /// `0..=3600`.
     pub reconnect_grace_s: f32,
     /// Messages per second a client may send, as a multiple of the tick rate
-    /// (inputs arrive once per tick), plus `extra_messages_per_s`.
+    /// (inputs arrive once per tick), plus `extra_messages_per_s`;
+    /// `1..=100`.
     pub messages_per_tick: f32,
-    /// Allowance on top of one input per tick (pings, lobby messages).
+    /// Allowance on top of one input per tick (pings, lobby messages),
+    /// `0..=10000`.
     pub extra_messages_per_s: f32,
     /// Refused messages a client may accumulate (one drains per second)
-    /// before it is closed with 4001.
+    /// before it is closed with 4001, `0..=10000`.
     pub max_strikes: f32,
     /// Reliable messages queued for one client before it counts as too slow
-    /// and is closed with 4004. Snapshots never queue: the newest replaces
-    /// the unsent one.
+    /// and is closed with 4004, `8..=65536`. Snapshots never queue: the
+    /// newest replaces the unsent one.
     pub outbound_queue: usize,
+    /// Chat lines a player may post at once, per node, `1..=1000`.
+    pub chat_burst: f32,
+    /// Chat lines a second a player may post after the burst, per node,
+    /// `0.001..=100`.
+    pub chat_lines_per_s: f32,
 }
 
 impl Default for Config {
@@ -133,6 +152,8 @@ impl Default for Limits {
             extra_messages_per_s: 10.0,
             max_strikes: 10.0,
             outbound_queue: 64,
+            chat_burst: 5.0,
+            chat_lines_per_s: 0.5,
         }
     }
 }
@@ -156,11 +177,15 @@ pub enum ConfigError {
         /// The parser's description, naming the key.
         message: String,
     },
+    /// A value is outside its range.
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
 }
 
 impl Config {
-    /// Reads a configuration file; fields it leaves out keep their defaults,
-    /// and a relative `assets` is resolved against the file's directory.
+    /// Reads and validates a configuration file; fields it leaves out keep
+    /// their defaults, and a relative `assets` is resolved against the
+    /// file's directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
@@ -174,7 +199,33 @@ impl Config {
         if config.assets.is_relative() {
             config.assets = path.parent().unwrap_or(Path::new(".")).join(&config.assets);
         }
+        config.validate(&path.display().to_string())?;
         Ok(config)
+    }
+
+    /// Checks every number against its range (see each field), naming
+    /// `source` (the file, or what else the settings came from) and the
+    /// field when one is out of it.
+    pub fn validate(&self, source: &str) -> Result<(), InvalidField> {
+        let c = Check::new(source);
+        c.within(self.tick_rate, TICK_RATE_RANGE, "tick_rate")?;
+        c.within(self.tick_threads, 0..=64, "tick_threads")?;
+        if let Some(seconds) = self.match_seconds {
+            c.within(seconds, 1..=3600, "match_seconds")?;
+        }
+        c.within(self.session_ttl_s, 60..=2_592_000, "session_ttl_s")?;
+        c.within(self.node_ttl_s, 0.3..=600.0, "node_ttl_s")?;
+        let prefix_ok = (1..=64).contains(&self.key_prefix.len())
+            && self
+                .key_prefix
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}');
+        c.that(
+            prefix_ok,
+            "key_prefix",
+            "must be 1 to 64 printable ASCII characters without spaces or braces",
+        )?;
+        self.limits.validate(&c)
     }
 
     /// The defaults with assets read from `dir`, and listening on an
@@ -226,9 +277,63 @@ impl Config {
 }
 
 impl Limits {
-    /// Seconds as a `Duration`, saturating on nonsense values.
+    /// Seconds from a validated setting as a `Duration`. [`Config::validate`]
+    /// refuses negative, NaN and huge values before any reaches here; this
+    /// only keeps the conversion itself from panicking (zero for negative
+    /// and NaN, the largest duration for huge ones).
     pub fn secs(value: f32) -> Duration {
-        Duration::try_from_secs_f32(value).unwrap_or(Duration::from_secs(1))
+        if value.is_nan() || value <= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::try_from_secs_f32(value).unwrap_or(Duration::MAX)
+    }
+
+    fn validate(&self, c: &Check<'_>) -> Result<(), InvalidField> {
+        c.within(
+            self.max_connections,
+            1..=1_000_000,
+            "limits.max_connections",
+        )?;
+        c.within(self.max_matches, 1..=100_000, "limits.max_matches")?;
+        c.within(
+            self.max_message_bytes,
+            1024..=1_048_576,
+            "limits.max_message_bytes",
+        )?;
+        c.within(self.heartbeat_s, 0.1..=300.0, "limits.heartbeat_s")?;
+        c.within(self.idle_timeout_s, 1.0..=3600.0, "limits.idle_timeout_s")?;
+        c.that(
+            self.idle_timeout_s > self.heartbeat_s,
+            "limits.idle_timeout_s",
+            format!(
+                "must be more than limits.heartbeat_s ({}), or a quiet client is closed before it is pinged",
+                self.heartbeat_s
+            ),
+        )?;
+        c.within(
+            self.reconnect_grace_s,
+            0.0..=3600.0,
+            "limits.reconnect_grace_s",
+        )?;
+        c.within(
+            self.messages_per_tick,
+            1.0..=100.0,
+            "limits.messages_per_tick",
+        )?;
+        c.within(
+            self.extra_messages_per_s,
+            0.0..=10_000.0,
+            "limits.extra_messages_per_s",
+        )?;
+        c.within(self.max_strikes, 0.0..=10_000.0, "limits.max_strikes")?;
+        c.within(self.outbound_queue, 8..=65_536, "limits.outbound_queue")?;
+        c.within(self.chat_burst, 1.0..=1000.0, "limits.chat_burst")?;
+        c.within(
+            self.chat_lines_per_s,
+            0.001..=100.0,
+            "limits.chat_lines_per_s",
+        )?;
+        Ok(())
     }
 }
 
@@ -236,35 +341,169 @@ impl Limits {
 mod tests {
     use super::*;
 
+    fn shipped() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/server.toml")
+    }
+
+    /// Every field, compared whole (regression: seven of about thirty were
+    /// compared, so a default could drift from the shipped file unseen).
     #[test]
     fn the_shipped_config_file_matches_the_defaults() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/server.toml");
-        let loaded = Config::load(&path).expect("shipped config is valid");
-        let defaults = Config::default();
-        assert_eq!(loaded.listen, defaults.listen);
-        assert_eq!(loaded.tick_rate, defaults.tick_rate);
-        assert_eq!(loaded.tick_threads, defaults.tick_threads);
-        assert_eq!(loaded.rules, defaults.rules);
-        assert_eq!(loaded.map, defaults.map);
-        assert_eq!(
-            loaded.limits.max_message_bytes,
-            defaults.limits.max_message_bytes
-        );
-        assert_eq!(
-            loaded.limits.reconnect_grace_s,
-            defaults.limits.reconnect_grace_s
-        );
+        let loaded = Config::load(&shipped()).expect("shipped config is valid");
         assert!(loaded.assets.ends_with("assets/."), "{:?}", loaded.assets);
+        let expected = Config {
+            assets: loaded.assets.clone(),
+            ..Config::default()
+        };
+        assert_eq!(loaded, expected);
+    }
+
+    /// A temp file holding `text`, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, text: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "skirmish-config-{}-{:016x}",
+                std::process::id(),
+                rand::random::<u64>()
+            ));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("write");
+            TempFile(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
     }
 
     #[test]
     fn unknown_keys_are_refused_with_the_key_named() {
-        let dir = std::env::temp_dir().join(format!("skirmish-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("bad.toml");
-        std::fs::write(&path, "tick_rat = 20\n").expect("write");
-        let err = Config::load(&path).expect_err("typo");
+        let file = TempFile::new("bad.toml", "tick_rat = 20\n");
+        let err = Config::load(&file.0).expect_err("typo");
         assert!(err.to_string().contains("tick_rat"), "{err}");
-        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Regression: `Limits::secs` turned a negative, NaN or huge value into
+    /// 1 s without a word, and `node_ttl_s = 0` reached
+    /// `tokio::time::interval(0)`, which panics in the heartbeat task.
+    #[test]
+    fn every_number_out_of_range_is_refused_with_its_field_named() {
+        let shipped = std::fs::read_to_string(shipped()).expect("read");
+        let cases = [
+            ("tick_rate = 30", "tick_rate = 5", "tick_rate"),
+            ("tick_threads = 1", "tick_threads = 65", "tick_threads"),
+            (
+                "session_ttl_s = 86400",
+                "session_ttl_s = 0",
+                "session_ttl_s",
+            ),
+            ("node_ttl_s = 6.0", "node_ttl_s = 0.0", "node_ttl_s"),
+            ("node_ttl_s = 6.0", "node_ttl_s = nan", "node_ttl_s"),
+            ("node_ttl_s = 6.0", "node_ttl_s = 1e30", "node_ttl_s"),
+            (
+                "key_prefix = \"skirmish\"",
+                "key_prefix = \"\"",
+                "key_prefix",
+            ),
+            (
+                "key_prefix = \"skirmish\"",
+                "key_prefix = \"a{b}\"",
+                "key_prefix",
+            ),
+            (
+                "max_connections = 20000",
+                "max_connections = 0",
+                "limits.max_connections",
+            ),
+            (
+                "max_matches = 2000",
+                "max_matches = 0",
+                "limits.max_matches",
+            ),
+            (
+                "max_message_bytes = 4096",
+                "max_message_bytes = 16",
+                "limits.max_message_bytes",
+            ),
+            (
+                "heartbeat_s = 5.0",
+                "heartbeat_s = -1.0",
+                "limits.heartbeat_s",
+            ),
+            (
+                "idle_timeout_s = 15.0",
+                "idle_timeout_s = inf",
+                "limits.idle_timeout_s",
+            ),
+            (
+                "idle_timeout_s = 15.0",
+                "idle_timeout_s = 4.0",
+                "limits.idle_timeout_s",
+            ),
+            (
+                "reconnect_grace_s = 10.0",
+                "reconnect_grace_s = -0.5",
+                "limits.reconnect_grace_s",
+            ),
+            (
+                "messages_per_tick = 1.5",
+                "messages_per_tick = 0.5",
+                "limits.messages_per_tick",
+            ),
+            (
+                "extra_messages_per_s = 10.0",
+                "extra_messages_per_s = -nan",
+                "limits.extra_messages_per_s",
+            ),
+            (
+                "max_strikes = 10.0",
+                "max_strikes = -1.0",
+                "limits.max_strikes",
+            ),
+            (
+                "outbound_queue = 64",
+                "outbound_queue = 0",
+                "limits.outbound_queue",
+            ),
+            ("chat_burst = 5.0", "chat_burst = 0.0", "limits.chat_burst"),
+            (
+                "chat_lines_per_s = 0.5",
+                "chat_lines_per_s = 0.0",
+                "limits.chat_lines_per_s",
+            ),
+        ];
+        for (from, to, field) in cases {
+            assert!(shipped.contains(from), "the shipped file sets `{from}`");
+            let file = TempFile::new("server.toml", &shipped.replace(from, to));
+            let err = Config::load(&file.0).expect_err(to);
+            assert!(
+                matches!(&err, ConfigError::Invalid(e) if e.field == field),
+                "{to}: {err}"
+            );
+            assert!(err.to_string().contains("server.toml"), "{err}");
+        }
+        let config = Config {
+            match_seconds: Some(0),
+            ..Config::default()
+        };
+        assert_eq!(
+            config.validate("flags").map_err(|e| e.field),
+            Err("match_seconds".to_owned())
+        );
+    }
+
+    #[test]
+    fn converting_seconds_never_panics() {
+        assert_eq!(Limits::secs(1.5), Duration::from_millis(1500));
+        assert_eq!(Limits::secs(f32::NAN), Duration::ZERO);
+        assert_eq!(Limits::secs(-3.0), Duration::ZERO);
+        assert_eq!(Limits::secs(f32::INFINITY), Duration::MAX);
     }
 }

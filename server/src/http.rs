@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use futures_util::{SinkExt, StreamExt};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use skirmish_shared::proto::{ErrorCode, PlayerId};
@@ -237,8 +238,16 @@ fn invalid_query(message: impl Into<String>) -> ApiError {
     }
 }
 
+/// Liveness: the node answers, so it is `ok`; the body also says how the
+/// parts it leans on are doing (Redis, the bus, the results outbox), each
+/// as last seen by the part itself, so answering never waits on them.
 async fn healthz(State(node): State<Arc<Node>>) -> Response {
     let (matches, players_in_matches) = node.matches.counts();
+    let bus = match (node.config.redis_url.is_some(), node.bus.is_connected()) {
+        (false, _) => "local",
+        (true, true) => "connected",
+        (true, false) => "reconnecting",
+    };
     Json(json!({
         "status": "ok",
         "node_id": node.node_id,
@@ -247,6 +256,9 @@ async fn healthz(State(node): State<Arc<Node>>) -> Response {
         "connections": node.sessions.count(),
         "matches": matches,
         "players_in_matches": players_in_matches,
+        "redis": node.redis_health.state(),
+        "bus": bus,
+        "outbox": node.outbox_health.report(unix_ms()),
     }))
     .into_response()
 }
@@ -377,11 +389,25 @@ async fn player_entry(
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        node.metrics.render(),
-    )
-        .into_response()
+    render_metrics(node.metrics.as_ref())
+}
+
+/// The Prometheus page, or 503 `metrics_unavailable` when the node's
+/// recorder could not be installed (another one was first): an empty page
+/// would read as a node that measured nothing.
+fn render_metrics(handle: Option<&PrometheusHandle>) -> Response {
+    match handle {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics_unavailable",
+            "another metrics recorder was installed in this process first; the node's metrics go to it",
+        ),
+    }
 }
 
 #[derive(Deserialize)]
@@ -535,4 +561,22 @@ fn is_capacity_error(e: &axum::Error) -> bool {
             .and_then(|s| s.downcast_ref::<tungstenite::Error>()),
         Some(tungstenite::Error::Capacity(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the recorder's installation error was ignored, and
+    /// `/metrics` answered an empty page with a 200.
+    #[tokio::test]
+    async fn metrics_without_a_recorder_are_a_documented_503() {
+        let response = render_metrics(None);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .expect("a body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(body["error"], "metrics_unavailable");
+    }
 }

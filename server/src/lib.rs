@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod health;
 pub mod http;
 pub mod leaderboard;
 pub mod limits;
@@ -46,6 +47,9 @@ pub enum StartError {
     /// The rules or map are missing or invalid.
     #[error(transparent)]
     Assets(#[from] AssetError),
+    /// A configuration value is out of its range.
+    #[error(transparent)]
+    Config(#[from] skirmish_shared::check::InvalidField),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

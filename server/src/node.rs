@@ -5,8 +5,9 @@ use crate::StartError;
 use crate::auth::SessionKeys;
 use crate::bus::{Bus, Delivery, LocalHub, RedisBus, Topic};
 use crate::config::{Config, Limits};
+use crate::health::{OutboxHealth, RedisHealth};
 use crate::leaderboard::{LeaderboardConfig, Leaderboards, MemoryLeaderboards, RedisLeaderboards};
-use crate::lobby::{ChatHistory, Lobby, MemoryHistory, RedisHistory, RedisPresence};
+use crate::lobby::{ChatHistory, ChatRate, Lobby, MemoryHistory, RedisHistory, RedisPresence};
 use crate::matches::{Matches, SessionEvent};
 use crate::matchmaking::{
     self, JoinTickets, Matchmaker, MatchmakingConfig, MemoryQueue, QueueStore, RedisQueue,
@@ -29,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// The live connection of each player on this node, so a second connection
 /// of the same player replaces the first.
@@ -164,8 +165,14 @@ pub struct Node {
     pub shutdown: watch::Receiver<bool>,
     /// Held by every session task so shutdown can wait for them.
     pub task_guard: mpsc::Sender<()>,
-    /// For `/metrics`.
-    pub metrics: PrometheusHandle,
+    /// For `/metrics`; `None` when another metrics recorder was installed
+    /// in this process first (an embedding program's), and `/metrics`
+    /// answers 503.
+    pub metrics: Option<PrometheusHandle>,
+    /// Redis as the heartbeats find it, for `/healthz`.
+    pub redis_health: RedisHealth,
+    /// The results outbox as its worker leaves it, for `/healthz`.
+    pub outbox_health: Arc<OutboxHealth>,
     /// For `/healthz`.
     pub started: Instant,
     /// When the node started, Unix milliseconds.
@@ -239,7 +246,8 @@ async fn record_results(
             node.sessions.send_to(change.player_id, &msg);
         }
     };
-    results::run_worker(recorded, outbox, leaderboards, notify, shutdown).await;
+    let health = Arc::clone(&node.outbox_health);
+    results::run_worker(recorded, outbox, leaderboards, notify, health, shutdown).await;
     drop(guard);
 }
 
@@ -337,6 +345,7 @@ async fn heartbeat(node: Arc<Node>) {
             node.registry.live().await
         }
         .await;
+        node.redis_health.heartbeat(result.is_ok());
         match result {
             Ok(live) => {
                 if failing {
@@ -375,9 +384,12 @@ const TICK_BUCKETS_S: &[f64] = &[
 const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The process-wide Prometheus recorder; installed once, shared by every
-/// node in the process (tests start several).
-pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// node in the process (tests start several). `None` when another recorder
+/// was installed first (by an embedding program): then the node's metrics
+/// go to that recorder, and `/metrics` says it has none rather than
+/// answering an empty page.
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
@@ -388,9 +400,10 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .expect("the tick buckets are not empty")
                 .build_recorder();
             let handle = recorder.handle();
-            // Another recorder may already be installed by an embedding
-            // program; then our handle renders nothing, which is harmless.
-            let _ = metrics::set_global_recorder(recorder);
+            if let Err(e) = metrics::set_global_recorder(recorder) {
+                error!(error = %e, "another metrics recorder is installed; /metrics will answer 503");
+                return None;
+            }
             // Histogram samples pile up in the recorder until they are
             // folded into their buckets, which only a scrape or an upkeep
             // does: without this a node nobody scrapes would grow by every
@@ -407,7 +420,7 @@ pub fn metrics_handle() -> PrometheusHandle {
             if let Err(e) = spawned {
                 warn!(error = %e, "cannot start the metrics upkeep thread; histograms fold only when scraped");
             }
-            handle
+            Some(handle)
         })
         .clone()
 }
@@ -421,6 +434,7 @@ impl Node {
         shutdown: watch::Receiver<bool>,
         task_guard: mpsc::Sender<()>,
     ) -> Result<Arc<Self>, StartError> {
+        config.validate("the node's configuration (file and flags)")?;
         let mut rules = Rules::load(&config.rules_path())?;
         if let Some(seconds) = config.match_seconds {
             rules.match_rules.duration_s = seconds;
@@ -485,6 +499,10 @@ impl Node {
             lobby_deliveries,
             history,
             presence,
+            ChatRate {
+                burst: limits.chat_burst,
+                lines_per_s: limits.chat_lines_per_s,
+            },
             task_guard.clone(),
         );
         if let Err(e) = bus.subscribe(&Topic::Node(node_id.clone())).await {
@@ -511,6 +529,8 @@ impl Node {
             shutdown,
             task_guard,
             metrics: metrics_handle(),
+            redis_health: RedisHealth::new(config.redis_url.is_some()),
+            outbox_health: Arc::default(),
             started: Instant::now(),
             started_at_ms: unix_ms(),
             next_conn_id: AtomicU64::new(1),

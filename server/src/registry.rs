@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::warn;
 
 /// What a node says about itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +191,20 @@ impl RedisRegistry {
     }
 }
 
+/// One registry entry as the live-nodes script returns it: the node's JSON
+/// and its last heartbeat (Unix ms), read at `now` (Unix ms).
+fn parse_entry(pair: &[String], now: u64) -> Result<NodeInfo, String> {
+    let [json, seen] = pair else {
+        return Err(format!("{} fields instead of 2", pair.len()));
+    };
+    let mut info: NodeInfo = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    info.last_seen_ms = seen
+        .parse()
+        .map_err(|_| format!("last seen `{seen}` is not a number"))?;
+    info.age_ms = now.saturating_sub(info.last_seen_ms);
+    Ok(info)
+}
+
 fn unavailable(e: redis::RedisError) -> RegistryError {
     RegistryError::Unavailable(e.to_string())
 }
@@ -229,11 +244,14 @@ impl Registry for RedisRegistry {
                 .get(1..)
                 .unwrap_or_default()
                 .chunks(2)
-                .filter_map(|pair| {
-                    let mut info: NodeInfo = serde_json::from_str(pair.first()?).ok()?;
-                    info.last_seen_ms = pair.get(1)?.parse().ok()?;
-                    info.age_ms = now.saturating_sub(info.last_seen_ms);
-                    Some(info)
+                .filter_map(|pair| match parse_entry(pair, now) {
+                    Ok(info) => Some(info),
+                    Err(why) => {
+                        // Another build's format, or a hand-edited key: the
+                        // node is left out of this answer, and said so.
+                        warn!(entry = ?pair, why, "skipping an unreadable node registry entry");
+                        None
+                    }
                 })
                 .collect();
             nodes.sort_by(|a, b| a.id.cmp(&b.id));
@@ -294,5 +312,21 @@ mod tests {
         );
         registry.leave("a").await.expect("leave");
         assert!(registry.live().await.expect("live").is_empty());
+    }
+
+    #[test]
+    fn registry_entries_parse_or_say_why_not() {
+        let json = serde_json::to_string(&info("a")).expect("json");
+        let parsed = parse_entry(&[json.clone(), "1000".into()], 1500).expect("parses");
+        assert_eq!(
+            (parsed.id.as_str(), parsed.last_seen_ms, parsed.age_ms),
+            ("a", 1000, 500)
+        );
+        let why = parse_entry(&["{nope".into(), "1000".into()], 0).expect_err("bad JSON");
+        assert!(why.contains("key must be a string"), "{why}");
+        let why = parse_entry(&[json.clone(), "soon".into()], 0).expect_err("bad time");
+        assert!(why.contains("soon"), "{why}");
+        let why = parse_entry(&[json], 0).expect_err("half an entry");
+        assert!(why.contains("1 fields"), "{why}");
     }
 }

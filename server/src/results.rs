@@ -22,6 +22,7 @@
 //! result to wait out an outage on one node while the player finishes
 //! another match elsewhere.
 
+use crate::health::OutboxHealth;
 use crate::leaderboard::{LeaderboardError, Leaderboards, MatchSubmission, PlayerResult};
 use crate::node::unix_ms;
 use serde::{Deserialize, Serialize};
@@ -309,12 +310,14 @@ enum Outcome {
 
 /// Submits pending and new records in order until shutdown, telling
 /// `notify` each rating change of a recorded match once it is stored: when
-/// applied now, and when an earlier attempt of the same ratings was.
+/// applied now, and when an earlier attempt of the same ratings was. Keeps
+/// `health` up to date with what waits and whether it is retrying.
 pub async fn run_worker(
     mut incoming: mpsc::UnboundedReceiver<MatchRecord>,
     outbox: OutboxDir,
     leaderboards: Arc<dyn Leaderboards>,
     notify: impl Fn(RatingChange) + Send,
+    health: Arc<OutboxHealth>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut queue: VecDeque<Job> = match on_disk(&outbox, OutboxDir::pending_with_ratings).await {
@@ -333,10 +336,13 @@ pub async fn run_worker(
         }
     };
     let mut backoff = Duration::from_millis(100);
+    let mut retrying = false;
     loop {
         while let Ok(record) = incoming.try_recv() {
             queue.push_back(Job::new(record));
         }
+        let oldest = queue.front().map(|j| j.pending.record.finished_at_ms);
+        health.set(queue.len(), oldest, retrying);
         let Some(job) = queue.front_mut() else {
             tokio::select! {
                 record = incoming.recv() => match record {
@@ -363,6 +369,8 @@ pub async fn run_worker(
             Err(LeaderboardError::Unavailable(e)) => {
                 metrics::counter!("skirmish_results_retries_total").increment(1);
                 warn!(%match_id, error = %e, retry_in = ?backoff, "leaderboards unavailable; will retry");
+                retrying = true;
+                health.set(queue.len(), oldest, retrying);
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
                     _ = shutdown.wait_for(|down| *down) => return,
@@ -374,6 +382,7 @@ pub async fn run_worker(
                 error!(%match_id, error = %e, "match result refused; dropping it")
             }
         }
+        retrying = false;
         backoff = Duration::from_millis(100);
         queue.pop_front();
         if let Err(e) = on_disk(&outbox, move |dir| dir.remove(match_id)).await {
@@ -613,6 +622,7 @@ mod tests {
             move |change| {
                 let _ = told_tx.send(change);
             },
+            Arc::default(),
             shutdown,
         ));
         results.record(record());

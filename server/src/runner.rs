@@ -573,6 +573,12 @@ impl MatchRunner {
     /// Sends the results to everyone still connected and takes the match
     /// out of the directory.
     fn finish(&mut self, reason: &'static str) {
+        // Every handle says the match is over before any player can read
+        // its `match_end`. Regression: a client that answered `match_end`
+        // with `queue` at once could be refused `already_in_match`, when
+        // this thread was descheduled between sending `match_end` and the
+        // session's `MatchOver`.
+        self.commands.close();
         let results: Vec<ResultLine> = self
             .world
             .standings()
@@ -816,6 +822,60 @@ mod tests {
                 .iter()
                 .any(|m| matches!(m, ServerMsg::Snapshot { .. })),
             "still ticking"
+        );
+    }
+
+    /// What the runner records: a match that runs out its clock, and not
+    /// one that the node's shutdown ends, whose players hear `abandoned`.
+    #[tokio::test(start_paused = true)]
+    async fn a_match_ended_by_shutdown_says_abandoned_and_is_not_recorded() {
+        let (stop, shutdown) = watch::channel(false);
+        let (guard, _done) = mpsc::channel(1);
+        let settings = RunnerSettings {
+            reconnect_grace: Duration::from_secs(10),
+            empty_timeout: Duration::from_secs(10),
+        };
+        let (results, mut recorded) = crate::results::channel();
+        let matches = Matches::new(
+            spec_lasting(Some(1)),
+            settings,
+            4,
+            results,
+            shutdown,
+            guard,
+            TickThreads::shared(),
+        );
+        let ended = |outbox: &Outbox| {
+            drain_lossy(outbox).into_iter().find_map(|m| match m {
+                ServerMsg::MatchEnd { reason, .. } => Some(reason),
+                _ => None,
+            })
+        };
+
+        // The control: a match that runs its one second is recorded.
+        let finisher = link(1);
+        matches
+            .quick_play(Arc::clone(&finisher))
+            .await
+            .expect("seated");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(ended(&finisher.outbox).as_deref(), Some("time_up"));
+        let record = recorded.try_recv().expect("a finished match is recorded");
+        assert_eq!(record.players.len(), 1);
+
+        // The node shuts down during the next one.
+        let stayer = link(2);
+        matches
+            .quick_play(Arc::clone(&stayer))
+            .await
+            .expect("seated");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.send(true).expect("the runner listens");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(ended(&stayer.outbox).as_deref(), Some("abandoned"));
+        assert!(
+            recorded.try_recv().is_err(),
+            "an abandoned match was recorded"
         );
     }
 

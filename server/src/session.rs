@@ -64,6 +64,11 @@ const LATE_INPUT_GRACE: Duration = Duration::from_secs(2);
 /// How long the writer may take to flush the final close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a session in a match waits, when the node shuts down, for the
+/// match to end and say so (`match_end` `abandoned`, at its next tick)
+/// before closing with 1001 anyway.
+const MATCH_END_ON_SHUTDOWN: Duration = Duration::from_secs(1);
+
 /// Per-connection state of the reader loop.
 struct Session {
     node: Arc<Node>,
@@ -85,10 +90,13 @@ struct Session {
     /// This connection's chat lines on their way to the lobby, posted one
     /// after another so they are stored in the order they were sent.
     chat_poster: Option<mpsc::Sender<ChatView>>,
+    /// The node is shutting down: close (1001) once the match has ended.
+    stopping: bool,
 }
 
-/// Chat lines a connection may have on their way to the lobby at once; the
-/// chat rate (a burst of five) keeps it far below this.
+/// Chat lines a connection may have on their way to the lobby at once, at
+/// least; a configured chat burst larger than this raises it to the burst,
+/// so the chat rate, not this queue, decides what a burst may post.
 const CHAT_POSTS_QUEUED: usize = 16;
 
 /// The shortest time between two typing announcements for one room.
@@ -158,6 +166,7 @@ where
         rooms: HashSet::new(),
         typing_sent: HashMap::new(),
         chat_poster: None,
+        stopping: false,
     };
     let seat = node.matches.match_of(claims.player_id);
     session.send(&ServerMsg::Welcome {
@@ -177,6 +186,9 @@ where
     let idle = Limits::secs(limits.idle_timeout_s);
     let idle_timer = tokio::time::sleep(idle);
     tokio::pin!(idle_timer);
+    // Armed when the node starts shutting down with this player in a match.
+    let stop_timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(stop_timer);
     let mut writer_done = false;
     // Set when the node drops the connection without a closing handshake.
     let mut dropped = false;
@@ -185,7 +197,19 @@ where
     loop {
         let flow = tokio::select! {
             biased;
-            () = shutting_down(&mut shutdown) => Flow::Close(1001, "server shutting down"),
+            () = shutting_down(&mut shutdown), if !session.stopping => {
+                // A player in a match hears it end (`abandoned`) before the
+                // close, as PROTOCOL.md promises; the match ends at its next
+                // tick.
+                session.stopping = true;
+                if session.current().is_some() {
+                    stop_timer.as_mut().reset(tokio::time::Instant::now() + MATCH_END_ON_SHUTDOWN);
+                    Flow::Continue
+                } else {
+                    Flow::Close(1001, "server shutting down")
+                }
+            }
+            () = &mut stop_timer, if session.stopping => Flow::Close(1001, "server shutting down"),
             kick = &mut kicked => match kick {
                 Ok(Kick::Dropped) => {
                     dropped = true;
@@ -353,6 +377,10 @@ impl Session {
                 if self.current.as_ref().is_some_and(|m| m.id == match_id) {
                     self.current = None;
                     self.left_match_at = Some(Instant::now());
+                }
+                if self.stopping && self.current.is_none() {
+                    // Its `match_end` is queued ahead of the close.
+                    return Flow::Close(1001, "server shutting down");
                 }
                 Flow::Continue
             }
@@ -791,7 +819,8 @@ impl Session {
             // One task posts this connection's lines in order (two spawned
             // posts could be stored the other way round); it ends with the
             // connection, when the sender is dropped.
-            let (tx, mut lines) = mpsc::channel::<ChatView>(CHAT_POSTS_QUEUED);
+            let burst = self.node.config.limits.chat_burst.ceil() as usize;
+            let (tx, mut lines) = mpsc::channel::<ChatView>(burst.max(CHAT_POSTS_QUEUED));
             let lobby = self.node.lobby.clone();
             let refusals = self.link.events.clone();
             tokio::spawn(async move {
@@ -1029,27 +1058,58 @@ mod tests {
         ));
     }
 
+    /// The harness's idle timeout.
+    const IDLE: Duration = Duration::from_secs(3);
+
+    /// Reads past pings to the close; returns its code and when it came.
+    async fn idle_close(h: &mut Harness) -> (u16, tokio::time::Instant) {
+        loop {
+            match h.next().await {
+                Frame::Ping => {}
+                Frame::Close(code, _) => return (code, tokio::time::Instant::now()),
+                Frame::Binary(_) => panic!("no messages expected"),
+            }
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_client_is_pinged_then_closed_as_idle() {
         let mut h = start().await;
         assert!(matches!(h.next_message().await, ServerMsg::Welcome { .. }));
+        let welcomed = tokio::time::Instant::now();
         assert_eq!(
             h.next().await,
             Frame::Ping,
             "pinged after the heartbeat interval"
         );
-        // Pongs count as life: one resets the idle timer.
+        let (code, at) = idle_close(&mut h).await;
+        assert_eq!(code, close::IDLE_TIMEOUT);
+        let after = at - welcomed;
+        assert!(
+            after >= IDLE && after < IDLE + Duration::from_millis(100),
+            "closed {after:?} after the welcome"
+        );
+    }
+
+    /// Regression: the test said a pong resets the idle timer, but with the
+    /// clock paused nothing checked when the close came, so a pong that
+    /// reset nothing passed too.
+    #[tokio::test(start_paused = true)]
+    async fn a_pong_resets_the_idle_timer() {
+        let mut h = start().await;
+        assert!(matches!(h.next_message().await, ServerMsg::Welcome { .. }));
+        assert_eq!(h.next().await, Frame::Ping);
+        // Most of the idle time passes, then the pong comes.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         h.to_session.send(Inbound::Control).expect("send");
-        loop {
-            match h.next().await {
-                Frame::Ping => {}
-                Frame::Close(code, _) => {
-                    assert_eq!(code, close::IDLE_TIMEOUT);
-                    break;
-                }
-                Frame::Binary(_) => panic!("no messages expected"),
-            }
-        }
+        let ponged = tokio::time::Instant::now();
+        let (code, at) = idle_close(&mut h).await;
+        assert_eq!(code, close::IDLE_TIMEOUT);
+        let after = at - ponged;
+        assert!(
+            after >= IDLE && after < IDLE + Duration::from_millis(100),
+            "closed {after:?} after the pong; the idle time is {IDLE:?} from the last frame"
+        );
     }
 
     impl Harness {

@@ -7,6 +7,7 @@
 //! directly.
 
 pub mod brain;
+pub mod check;
 pub mod codec;
 pub mod geom;
 pub mod proto;

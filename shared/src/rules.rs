@@ -4,6 +4,7 @@
 //! Errors name the file, the field and the reason, because the person reading
 //! them is editing one of those files.
 
+use crate::check::{Check, InvalidField};
 use crate::geom::{Rect, Vec2};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -55,6 +56,16 @@ pub enum AssetError {
         /// What is wrong and what would be accepted.
         reason: String,
     },
+}
+
+impl From<InvalidField> for AssetError {
+    fn from(e: InvalidField) -> Self {
+        AssetError::Invalid {
+            file: e.file,
+            field: e.field,
+            reason: e.reason,
+        }
+    }
 }
 
 /// The rules of a match: how players move, shoot, heal and win.
@@ -170,69 +181,6 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, As
     })
 }
 
-/// Collects the first validation failure of a file.
-struct Check<'a> {
-    file: &'a str,
-}
-
-impl Check<'_> {
-    fn that(
-        &self,
-        ok: bool,
-        field: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> Result<(), AssetError> {
-        if ok {
-            Ok(())
-        } else {
-            Err(AssetError::Invalid {
-                file: self.file.to_owned(),
-                field: field.into(),
-                reason: reason.into(),
-            })
-        }
-    }
-
-    /// A number in `range` (which NaN and infinities never are).
-    fn within(
-        &self,
-        value: f32,
-        range: std::ops::RangeInclusive<f32>,
-        field: &str,
-    ) -> Result<(), AssetError> {
-        self.that(
-            range.contains(&value),
-            field,
-            format!(
-                "must be in {}..={}, got {value}",
-                range.start(),
-                range.end()
-            ),
-        )
-    }
-
-    /// A whole number in `range`.
-    fn within_int<T>(
-        &self,
-        value: T,
-        range: std::ops::RangeInclusive<T>,
-        field: &str,
-    ) -> Result<(), AssetError>
-    where
-        T: PartialOrd + std::fmt::Display,
-    {
-        self.that(
-            range.contains(&value),
-            field,
-            format!(
-                "must be in {}..={}, got {value}",
-                range.start(),
-                range.end()
-            ),
-        )
-    }
-}
-
 impl Rules {
     /// Reads and validates a rules file.
     pub fn load(path: &Path) -> Result<Self, AssetError> {
@@ -252,15 +200,15 @@ impl Rules {
     /// the highest tick rate none is more than `3600 × 128` ticks and the
     /// simulation's tick arithmetic stays far from `u32::MAX`.
     pub fn validate(&self, file: &str) -> Result<(), AssetError> {
-        let c = Check { file };
+        let c = Check::new(file);
         let m = &self.match_rules;
-        c.within_int(m.max_players, MAX_PLAYERS_RANGE, "match.max_players")?;
-        c.within_int(m.duration_s, 1..=3600, "match.duration_s")?;
-        c.within_int(m.kill_limit, 1..=100_000, "match.kill_limit")?;
+        c.within(m.max_players, MAX_PLAYERS_RANGE, "match.max_players")?;
+        c.within(m.duration_s, 1..=3600, "match.duration_s")?;
+        c.within(m.kill_limit, 1..=100_000, "match.kill_limit")?;
 
         let p = &self.player;
         c.within(p.radius, 1.0..=200.0, "player.radius")?;
-        c.within_int(p.max_health, 1..=u8::MAX, "player.max_health")?;
+        c.within(p.max_health, 1..=u8::MAX, "player.max_health")?;
         c.within(p.max_speed, 1.0..=5000.0, "player.max_speed")?;
         c.within(p.acceleration, 1.0..=100_000.0, "player.acceleration")?;
         c.within(p.friction, 0.0..=100.0, "player.friction")?;
@@ -270,11 +218,11 @@ impl Rules {
         c.within(pr.speed, 1.0..=20_000.0, "projectile.speed")?;
         c.within(pr.radius, 0.1..=100.0, "projectile.radius")?;
         c.within(pr.life_s, 0.01..=60.0, "projectile.life_s")?;
-        c.within_int(pr.damage, 1..=u8::MAX, "projectile.damage")?;
+        c.within(pr.damage, 1..=u8::MAX, "projectile.damage")?;
         c.within(pr.cooldown_s, 0.01..=60.0, "projectile.cooldown_s")?;
 
         let h = &self.health_pack;
-        c.within_int(h.heal, 1..=u8::MAX, "health_pack.heal")?;
+        c.within(h.heal, 1..=u8::MAX, "health_pack.heal")?;
         c.within(h.radius, 0.1..=500.0, "health_pack.radius")?;
         c.within(h.respawn_s, 0.1..=3600.0, "health_pack.respawn_s")?;
         Ok(())
@@ -298,7 +246,7 @@ impl Map {
     /// Checks the layout: sizes, everything inside the arena, spawn points
     /// where a player fits.
     pub fn validate(&self, file: &str, rules: &Rules) -> Result<(), AssetError> {
-        let c = Check { file };
+        let c = Check::new(file);
         let side_ok = |v: f32| v.is_finite() && (100.0..=MAX_ARENA_SIDE).contains(&v);
         c.that(
             side_ok(self.width),

@@ -142,7 +142,21 @@ async fn four_players_play_a_300_tick_match() {
     };
     let deaths: u32 = results.iter().map(|r| r.deaths).sum();
     assert_eq!(line("shooter").kills, deaths);
-    assert!(line("target").deaths <= line("shooter").kills);
+    // And they are the match's own counts: every line matches its player in
+    // the last snapshot (tick 300, after which nothing happened).
+    let last = &target.snapshots.last().expect("snapshots").2;
+    for r in results {
+        let p = last
+            .iter()
+            .find(|p| p.id == r.id)
+            .unwrap_or_else(|| panic!("{} is in the last snapshot", r.name));
+        assert_eq!(
+            (r.kills, r.deaths, r.score),
+            (p.kills, p.deaths, p.score),
+            "{}'s result line",
+            r.name
+        );
+    }
     assert!(
         results.windows(2).all(|w| w[0].placement <= w[1].placement),
         "best first"
@@ -160,7 +174,15 @@ async fn a_player_who_reconnects_gets_their_seat_back() {
     let node = TestNode::start(config).await;
 
     let mut first = Player::connect(&node, "flaky").await;
-    let you = first.play().await;
+    let (match_id, you) = first.play_in().await;
+    // The match runs a while before the drop, so a fresh match would show
+    // (another id, tick 0).
+    first
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Snapshot { tick, .. }) if *tick >= 15 => Some(()),
+            _ => None,
+        })
+        .await;
     let token = first.session.token.clone();
     first.conn.drop_abruptly();
 
@@ -175,12 +197,22 @@ async fn a_player_who_reconnects_gets_their_seat_back() {
                 assert!(resuming, "welcome says a joined follows");
                 saw_welcome = true;
             }
-            Incoming::Msg(ServerMsg::Joined { you, .. }) => break you,
+            Incoming::Msg(ServerMsg::Joined {
+                match_id,
+                you,
+                tick,
+                ..
+            }) => break (match_id, you, tick),
             other => panic!("expected welcome then joined, got {other:?}"),
         }
     };
     assert!(saw_welcome);
-    assert_eq!(rejoined, you);
+    assert_eq!(
+        (rejoined.0, rejoined.1),
+        (match_id, you),
+        "the same match, the same seat"
+    );
+    assert!(rejoined.2 >= 15, "a match under way: tick {}", rejoined.2);
     // And the match goes on for them: snapshots flow, with them connected.
     let mut player = Player {
         session: first.session,
@@ -233,13 +265,31 @@ async fn leaving_returns_to_the_lobby_and_play_finds_a_match_again() {
     node.stop().await;
 }
 
+/// PROTOCOL.md section 7: "The node shuts down: closed with 1001; its
+/// matches end as `abandoned`", in that order for a player in a match
+/// (regression: the close came first, and `match_end` was lost behind it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_closes_connections_with_1001() {
+async fn shutdown_ends_matches_as_abandoned_then_closes_with_1001() {
     let node = TestNode::start(test_config()).await;
     let mut player = Player::connect(&node, "leaver").await;
-    player.play().await;
+    let (match_id, _) = player.play_in().await;
+    let mut idle = Player::connect(&node, "idler").await;
     let stopping = tokio::spawn(node.stop());
+    let (ended, reason) = player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::MatchEnd {
+                match_id, reason, ..
+            }) => Some((*match_id, reason.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!((ended, reason.as_str()), (match_id, "abandoned"));
     assert_eq!(player.closed_with().await, Some(1001));
+    assert_eq!(
+        idle.closed_with().await,
+        Some(1001),
+        "a player in the lobby"
+    );
     stopping.await.expect("stopped");
 }
 

@@ -1,10 +1,16 @@
-//! The HTTP surface: sessions, token checks before the upgrade, health and
-//! the static client.
+//! The HTTP surface and the WebSocket's limits over real sockets: sessions,
+//! token checks and refusals before the upgrade, health and metrics, the
+//! static client, and the closes for an idle or a non-reading client.
 
+use futures_util::{SinkExt, StreamExt};
+use skirmish_client_sim::{Connection, Incoming};
 use skirmish_server::auth::{Claims, SessionKeys};
-use skirmish_shared::proto::PlayerId;
-use skirmish_tests::{TestNode, test_config};
+use skirmish_shared::codec::encode;
+use skirmish_shared::proto::{ClientMsg, PlayerId, ServerMsg, close};
+use skirmish_tests::{Player, TestNode, repo_dir, test_config};
 use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 async fn post_session(node: &TestNode, body: &str) -> (u16, serde_json::Value) {
     let response = reqwest::Client::new()
@@ -113,27 +119,116 @@ async fn missing_forged_and_expired_tokens_are_refused_before_the_upgrade() {
     node.stop().await;
 }
 
-#[tokio::test]
-async fn health_and_the_client_page_are_served() {
-    let node = TestNode::start(test_config()).await;
-    let health: serde_json::Value = reqwest::get(format!("{}/healthz", node.url()))
+/// `GET /healthz` as JSON.
+async fn health(node: &TestNode) -> serde_json::Value {
+    reqwest::get(format!("{}/healthz", node.url()))
         .await
         .expect("healthz")
         .json()
         .await
-        .expect("json");
+        .expect("json")
+}
+
+/// Every field PROTOCOL.md lists for `/healthz`, with the figures a single
+/// node with one player in a match reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_every_documented_field() {
+    let node = TestNode::start(test_config()).await;
+    let mut player = Player::connect(&node, "ada").await;
+    player.play().await;
+    let health = health(&node).await;
     assert_eq!(health["status"], "ok");
+    assert_eq!(health["node_id"], node.node().node_id.as_str());
+    assert!(health["uptime_s"].as_u64().is_some(), "{health}");
     assert_eq!(health["tick_rate"], 30);
+    assert_eq!(health["connections"], 1);
+    assert_eq!(health["matches"], 1);
+    assert_eq!(health["players_in_matches"], 1);
+    assert_eq!(health["redis"], "not_configured");
+    assert_eq!(health["bus"], "local");
+    assert_eq!(
+        health["outbox"],
+        serde_json::json!({"pending": 0, "oldest_age_s": null, "retrying": false})
+    );
     let page = reqwest::get(node.url()).await.expect("index");
     assert_eq!(page.status().as_u16(), 200);
     assert!(
         page.text().await.expect("text").contains("<canvas"),
         "the browser client's page"
     );
-    let metrics = reqwest::get(format!("{}/metrics", node.url()))
+    node.stop().await;
+}
+
+/// Names in `bench/load.sh`'s text between `open` and `close` (such as
+/// `delta('` and `')`), so that this test follows the script.
+fn names_in_load_sh(open: &str, close: &str) -> Vec<String> {
+    let script = std::fs::read_to_string(repo_dir().join("bench/load.sh")).expect("bench/load.sh");
+    script
+        .split(open)
+        .skip(1)
+        .filter_map(|rest| rest.split_once(close).map(|(name, _)| name.to_owned()))
+        .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect()
+}
+
+/// Regression: `/metrics` was checked for a 200 only, so a renamed metric
+/// would have turned `bench/load.sh`'s figures into zeros unseen. Every
+/// metric and `/healthz` field the script reads is exported once a match
+/// has run, and the histograms have the bucket bounds it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_health_hold_every_figure_the_load_benchmark_reads() {
+    let node = TestNode::start(test_config()).await;
+    let mut player = Player::connect(&node, "ada").await;
+    player.play().await;
+    // A few ticks and snapshots.
+    player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Snapshot { tick, .. }) if *tick >= 10 => Some(()),
+            _ => None,
+        })
+        .await;
+    let response = reqwest::get(format!("{}/metrics", node.url()))
         .await
         .expect("metrics");
-    assert_eq!(metrics.status().as_u16(), 200);
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.expect("text");
+    let mut values: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (key, value) = line.rsplit_once(' ').expect("name value");
+        values.insert(key, value.parse().expect("a number"));
+    }
+
+    let counters = names_in_load_sh("delta('", "')");
+    let histograms = names_in_load_sh("buckets('", "')");
+    assert!(
+        counters.len() >= 6 && histograms.len() >= 2,
+        "the script's reads were found: {counters:?} {histograms:?}"
+    );
+    for name in &counters {
+        assert!(values.contains_key(name.as_str()), "{name} is not exported");
+    }
+    assert!(values["skirmish_ticks_total"] >= 10.0);
+    assert!(values["skirmish_snapshots_total"] >= 10.0);
+    assert!(values["skirmish_bytes_sent_total"] > 0.0);
+    for name in &histograms {
+        for le in ["0.005", "+Inf"] {
+            let bucket = format!("{name}_bucket{{le=\"{le}\"}}");
+            assert!(
+                values.contains_key(bucket.as_str()),
+                "{bucket} is not exported (load.sh reads ticks over 5 ms from it)"
+            );
+        }
+    }
+    let health = health(&node).await;
+    for field in names_in_load_sh(".*\"", "\":") {
+        assert!(
+            health[field.as_str()].as_u64().is_some(),
+            "/healthz has no `{field}`: {health}"
+        );
+    }
     node.stop().await;
 }
 
@@ -304,5 +399,202 @@ async fn the_api_answers_cross_origin_requests() {
         .expect("login");
     assert_eq!(login.status().as_u16(), 200);
     assert_eq!(header(&login, "access-control-allow-origin"), "*");
+    node.stop().await;
+}
+
+/// A guest token from `POST /api/session`.
+async fn token(node: &TestNode, name: &str) -> String {
+    let (status, body) = post_session(node, &serde_json::json!({ "name": name }).to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().expect("a token").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_refuses_upgrades_with_503_server_full_until_a_connection_closes() {
+    let mut config = test_config();
+    config.limits.max_connections = 1;
+    let node = TestNode::start(config).await;
+    let first = Player::connect(&node, "first").await;
+    let second = token(&node, "second").await;
+    assert_eq!(
+        refused_upgrade(&node, Some(&second)).await,
+        (503, "server_full".into())
+    );
+    let mut first = first;
+    first.conn.close().await;
+    // The permit is returned once the first session has wound down.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match Connection::connect(&node.url(), &second).await {
+            Ok(conn) => {
+                drop(conn);
+                break;
+            }
+            Err(e) => {
+                assert!(
+                    e.to_string().contains("503") && tokio::time::Instant::now() < deadline,
+                    "{e}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_plain_request_to_the_websocket_endpoint_is_400_not_websocket() {
+    let node = TestNode::start(test_config()).await;
+    let token = token(&node, "ada").await;
+    let response = reqwest::get(format!("{}/ws?token={token}", node.url()))
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 400);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "not_websocket", "{body}");
+    node.stop().await;
+}
+
+/// The token may come in an `Authorization: Bearer` header instead of the
+/// query string, for the WebSocket and for checking it.
+#[tokio::test]
+async fn a_bearer_header_carries_the_token() {
+    let node = TestNode::start(test_config()).await;
+    let token = token(&node, "ada").await;
+    let mut request = format!("ws://{}/ws", node.addr)
+        .into_client_request()
+        .expect("a request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("a header value"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("accepted with the header alone");
+    let first = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("a message in time")
+        .expect("a message")
+        .expect("readable");
+    let Message::Binary(bytes) = first else {
+        panic!("expected a binary welcome, got {first:?}")
+    };
+    match skirmish_shared::codec::decode_server(&bytes).expect("a message") {
+        ServerMsg::Welcome { name, .. } => assert_eq!(name, "ada"),
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    let checked = reqwest::Client::new()
+        .get(format!("{}/api/session", node.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(checked.status().as_u16(), 200);
+    let bad = reqwest::Client::new()
+        .get(format!("{}/api/session", node.url()))
+        .bearer_auth("v1.not.valid")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(bad.status().as_u16(), 401);
+    node.stop().await;
+}
+
+/// PROTOCOL.md section 7 over a real socket: a client that sends no frame
+/// at all is closed with 4000 after the idle time, while one that only
+/// reads (its WebSocket layer answering the node's pings) stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_sends_nothing_is_closed_with_4000_but_pongs_keep_one_open() {
+    let mut config = test_config();
+    config.limits.heartbeat_s = 0.5;
+    config.limits.idle_timeout_s = 1.5;
+    let node = TestNode::start(config).await;
+
+    let mut reader = Player::connect(&node, "reader").await;
+    let mut mute = Player::connect(&node, "mute").await;
+    // The reader reads for twice the idle time: every read answers the
+    // pings that arrived, and the node keeps it. The mute one reads
+    // nothing until the node has closed it (and it answered no ping), then
+    // finds its close waiting.
+    let (seen, mute_closed) = tokio::join!(reader.drain(Duration::from_secs(3)), async {
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        mute.closed_with().await
+    });
+    assert!(
+        !seen.iter().any(|m| matches!(m, Incoming::Closed(_))),
+        "a client answering pings was closed: {seen:?}"
+    );
+    assert_eq!(mute_closed, Some(close::IDLE_TIMEOUT));
+    node.stop().await;
+}
+
+/// A client that stops reading while the node has reliable messages for it
+/// (here the 50-line history of every `room_joined` it asks for) is closed
+/// with 4004 once more than `outbound_queue` (64) wait behind its full
+/// socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_with_4004() {
+    let mut config = test_config();
+    config.limits.messages_per_tick = 100.0;
+    config.limits.extra_messages_per_s = 10_000.0;
+    config.limits.chat_burst = 100.0;
+    let node = TestNode::start(config).await;
+
+    // A room with a long history: 50 lines of 200 characters.
+    let mut poster = Player::connect(&node, "poster").await;
+    poster.join_room("big").await;
+    let line = "x".repeat(200);
+    for _ in 0..50 {
+        poster
+            .conn
+            .send(&ClientMsg::Chat {
+                room: "big".into(),
+                text: line.clone(),
+            })
+            .await
+            .expect("send chat");
+    }
+    for _ in 0..50 {
+        poster
+            .wait_for(|m| match m {
+                Incoming::Msg(ServerMsg::Chat(_)) => Some(()),
+                Incoming::Msg(ServerMsg::Error { code, .. }) => panic!("refused: {code}"),
+                _ => None,
+            })
+            .await;
+    }
+
+    let token = token(&node, "sloth").await;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws?token={token}", node.addr))
+            .await
+            .expect("connect");
+    // Joins and leaves, each join answered with about 12 KB, without
+    // reading a byte: tens of megabytes, more than the sockets hold.
+    let join = encode(&ClientMsg::JoinRoom { room: "big".into() });
+    let leave = encode(&ClientMsg::LeaveRoom { room: "big".into() });
+    for _ in 0..2000 {
+        ws.feed(Message::Binary(join.clone().into()))
+            .await
+            .expect("send join_room");
+        ws.feed(Message::Binary(leave.clone().into()))
+            .await
+            .expect("send leave_room");
+    }
+    ws.flush().await.expect("flush");
+    // Now it reads: everything the sockets held, then the close.
+    let code = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("the connection failed instead of closing: {e}"),
+                None => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(code, Some(close::TOO_SLOW));
     node.stop().await;
 }

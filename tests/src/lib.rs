@@ -185,10 +185,18 @@ impl Player {
 
     /// Asks to play and waits until seated; returns the id in snapshots.
     pub async fn play(&mut self) -> u16 {
+        self.play_in().await.1
+    }
+
+    /// Asks to play and waits until seated; returns the match and the id in
+    /// snapshots.
+    pub async fn play_in(&mut self) -> (skirmish_shared::proto::MatchId, u16) {
         self.conn.send(&ClientMsg::Play).await.expect("send play");
         loop {
-            if let Incoming::Msg(ServerMsg::Joined { you, .. }) = recv(&mut self.conn).await {
-                return you;
+            if let Incoming::Msg(ServerMsg::Joined { match_id, you, .. }) =
+                recv(&mut self.conn).await
+            {
+                return (match_id, you);
             }
         }
     }
@@ -401,11 +409,16 @@ pub async fn open(url: &str, token: &str) -> Connection {
     conn
 }
 
-/// Reads whatever arrives on `conn` for `window` (up to its close).
+/// Reads whatever arrives on `conn` for `window` (up to its close). A read
+/// error fails the test: a check that something did *not* arrive must not
+/// pass on a connection that could not have received it.
 pub async fn drain(conn: &mut Connection, window: Duration) -> Vec<Incoming> {
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + window;
-    while let Ok(Ok(m)) = tokio::time::timeout_at(deadline, conn.recv()).await {
+    while let Ok(read) = tokio::time::timeout_at(deadline, conn.recv()).await {
+        let m = read.unwrap_or_else(|e| {
+            panic!("the connection failed while draining (after {seen:?}): {e}")
+        });
         let closed = matches!(m, Incoming::Closed(_));
         seen.push(m);
         if closed {

@@ -270,6 +270,14 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
 
     /// Stops receiving a topic.
     fn unsubscribe<'a>(&'a self, topic: &'a Topic) -> BoxFuture<'a, Result<(), BusError>>;
+
+    /// Whether deliveries can arrive now: `false` while a Redis bus's
+    /// subscriber has lost its connection and is reconnecting (what is
+    /// published meanwhile is lost to this node). An in-process bus is
+    /// always connected.
+    fn is_connected(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ use crate::redis_conn;
 use futures_util::future::BoxFuture;
 use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, Value};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -25,6 +27,8 @@ pub struct RedisBus {
     node_id: String,
     subscriber: ConnectionManager,
     publications: mpsc::Sender<(String, Vec<u8>)>,
+    /// Cleared while the subscriber reconnects.
+    connected: Arc<AtomicBool>,
 }
 
 impl RedisBus {
@@ -39,11 +43,13 @@ impl RedisBus {
         let subscriber = redis_conn::subscriber(client, push_tx).await?;
         let commands = redis_conn::commands(client).await?;
         let (deliveries_tx, deliveries) = mpsc::channel(DELIVERY_QUEUE);
+        let connected = Arc::new(AtomicBool::new(true));
         tokio::spawn(read_pushes(
             push_rx,
             deliveries_tx,
             subscriber.clone(),
             prefix.to_owned(),
+            Arc::clone(&connected),
         ));
         let (publications, queue) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(publish_loop(queue, commands));
@@ -52,6 +58,7 @@ impl RedisBus {
             node_id: node_id.to_owned(),
             subscriber,
             publications,
+            connected,
         };
         Ok((bus, deliveries))
     }
@@ -90,6 +97,10 @@ impl Bus for RedisBus {
                 .map_err(|e| BusError::Unavailable(e.to_string()))
         })
     }
+
+    fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
 }
 
 /// Sends queued publications, a pipeline at a time. A failed batch is
@@ -119,6 +130,7 @@ async fn read_pushes(
     deliveries: mpsc::Sender<Delivery>,
     subscriber: ConnectionManager,
     prefix: String,
+    connected: Arc<AtomicBool>,
 ) {
     while let Some(push) = pushes.recv().await {
         match push.kind {
@@ -145,7 +157,9 @@ async fn read_pushes(
             }
             PushKind::Disconnection => {
                 warn!("bus subscriber lost its Redis connection; reconnecting");
+                connected.store(false, Ordering::Relaxed);
                 reconnect(subscriber.clone()).await;
+                connected.store(true, Ordering::Relaxed);
                 info!("bus subscriber reconnected and resubscribed");
             }
             _ => {}

@@ -144,11 +144,15 @@ enum Report {
     ReconcileFailed,
 }
 
-/// Chat lines a player may post at once before the steady rate applies.
-pub const CHAT_BURST: f32 = 5.0;
-
-/// Chat lines per second at the steady rate.
-pub const CHAT_PER_S: f32 = 0.5;
+/// How fast a player may post chat lines on one node (`limits.chat_burst`
+/// and `limits.chat_lines_per_s` in the node's configuration).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChatRate {
+    /// Lines a player may post at once before the steady rate applies.
+    pub burst: f32,
+    /// Lines per second at the steady rate.
+    pub lines_per_s: f32,
+}
 
 /// A cheap handle to the node's lobby.
 #[derive(Clone, Debug)]
@@ -174,6 +178,7 @@ impl Lobby {
         deliveries: mpsc::Receiver<Delivery>,
         history: Arc<dyn ChatHistory>,
         presence: Option<RedisPresence>,
+        chat: ChatRate,
         task_guard: mpsc::Sender<()>,
     ) -> Lobby {
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
@@ -204,7 +209,7 @@ impl Lobby {
             commands,
             bus,
             history,
-            chat_rates: Arc::new(Mutex::new(KeyedBuckets::new(CHAT_PER_S, CHAT_BURST))),
+            chat_rates: Arc::new(Mutex::new(KeyedBuckets::new(chat.lines_per_s, chat.burst))),
         }
     }
 
@@ -265,9 +270,9 @@ impl Lobby {
         let _ = self.commands.try_send(Command::Reconcile);
     }
 
-    /// Whether `player_id` may post a chat line now: a burst of
-    /// [`CHAT_BURST`], then [`CHAT_PER_S`] a second, per player on this
-    /// node whatever their connection.
+    /// Whether `player_id` may post a chat line now: the [`ChatRate`]'s
+    /// burst, then its steady rate, per player on this node whatever their
+    /// connection.
     pub fn allow_chat(&self, player_id: PlayerId, now: Instant) -> bool {
         self.chat_rates
             .lock()
@@ -1064,6 +1069,10 @@ mod tests {
             deliveries,
             Arc::clone(&history) as Arc<dyn ChatHistory>,
             None,
+            ChatRate {
+                burst: 5.0,
+                lines_per_s: 0.5,
+            },
             guard,
         );
         let outbox = Arc::new(Outbox::new(64));
@@ -1083,11 +1092,33 @@ mod tests {
         // Every read retries at most a few seconds apart while it lives.
         tokio::time::sleep(HISTORY_MAX_BACKOFF * 2).await;
         let settled = history.reads.load(Ordering::Relaxed);
+        assert!(
+            settled >= 5,
+            "every join read the history at least once: {settled} reads"
+        );
         tokio::time::sleep(HISTORY_MAX_BACKOFF * 10).await;
         assert_eq!(
             history.reads.load(Ordering::Relaxed),
             settled,
             "reads for joins that were left went on retrying"
+        );
+
+        // The control: a join that is not left keeps retrying, so the
+        // quiet above is the cancelled joins' doing, not a read that gave
+        // up on its own.
+        let member = LocalMember {
+            player_id: PlayerId(1),
+            name: "ada".into(),
+            conn_id: 1,
+            outbox: Arc::clone(&outbox),
+        };
+        lobby.join("tavern", member).await.expect("join");
+        tokio::time::sleep(HISTORY_MAX_BACKOFF * 10).await;
+        let retried = history.reads.load(Ordering::Relaxed) - settled;
+        assert!(
+            retried >= 5,
+            "a live join retried its read only {retried} times in {:?}",
+            HISTORY_MAX_BACKOFF * 10
         );
     }
 

@@ -2,6 +2,7 @@
 //! queue runs, validated with errors naming the file and field.
 
 use serde::Deserialize;
+use skirmish_shared::check::{Check, InvalidField};
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,15 +18,17 @@ pub struct ModeConfig {
     pub target_players: usize,
     /// Most players in a match.
     pub max_players: usize,
-    /// A new ticket's rating window.
+    /// A new ticket's rating window, `0..=1000000`.
     pub rating_window: f64,
-    /// How much the window grows per second waited.
+    /// How much the window grows per second waited, `0..=1000000`.
     pub rating_window_growth_per_s: f64,
-    /// The widest window.
+    /// The widest window, `rating_window..=1000000`.
     pub rating_window_max: f64,
-    /// A short group starts once its oldest ticket has waited this long.
+    /// A short group starts once its oldest ticket has waited this long,
+    /// in seconds, `0..=3600`.
     pub start_below_target_after_s: f64,
-    /// A ticket that has waited this long starts a match with server bots.
+    /// A ticket that has waited this long (seconds, `0..=3600`) starts a
+    /// match with server bots.
     #[serde(default)]
     pub backfill_after_s: Option<f64>,
 }
@@ -34,13 +37,15 @@ pub struct ModeConfig {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchmakingConfig {
-    /// Seconds a ticket lives without a refresh.
+    /// Seconds a ticket lives without a refresh, `1.5..=3600` (its node
+    /// refreshes it every second).
     pub ticket_ttl_s: f64,
-    /// Seconds the match-forming lease lives without a renewal.
+    /// Seconds the match-forming lease lives without a renewal,
+    /// `0.1..=3600`.
     pub lease_ttl_s: f64,
-    /// Milliseconds between forming rounds.
+    /// Milliseconds between forming rounds, `1..=60000`.
     pub round_interval_ms: u64,
-    /// Seconds a player sent to another node has to arrive.
+    /// Seconds a player sent to another node has to arrive, `0.1..=3600`.
     pub join_window_s: f64,
     /// The modes.
     pub modes: Vec<ModeConfig>,
@@ -66,15 +71,8 @@ pub enum MatchmakingConfigError {
         message: String,
     },
     /// A value out of range.
-    #[error("{file}: field `{field}`: {reason}")]
-    Invalid {
-        /// The file.
-        file: String,
-        /// The dotted field.
-        field: String,
-        /// What is wrong.
-        reason: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
 }
 
 impl MatchmakingConfig {
@@ -105,28 +103,15 @@ impl MatchmakingConfig {
         Ok(config)
     }
 
-    fn validate(&self, file: &str, max_players: usize) -> Result<(), MatchmakingConfigError> {
-        let bad = |field: String, reason: String| MatchmakingConfigError::Invalid {
-            file: file.to_owned(),
-            field,
-            reason,
-        };
-        let positive = |v: f64| v.is_finite() && v > 0.0;
-        if !positive(self.ticket_ttl_s) {
-            return Err(bad("ticket_ttl_s".into(), "must be positive".into()));
-        }
-        if !positive(self.lease_ttl_s) {
-            return Err(bad("lease_ttl_s".into(), "must be positive".into()));
-        }
-        if self.round_interval_ms == 0 {
-            return Err(bad("round_interval_ms".into(), "must be positive".into()));
-        }
-        if !positive(self.join_window_s) {
-            return Err(bad("join_window_s".into(), "must be positive".into()));
-        }
-        if self.modes.is_empty() {
-            return Err(bad("modes".into(), "needs at least one mode".into()));
-        }
+    /// Checks every number against its range, naming the field.
+    fn validate(&self, file: &str, max_players: usize) -> Result<(), InvalidField> {
+        let c = Check::new(file);
+        // Its node refreshes it every second.
+        c.within(self.ticket_ttl_s, 1.5..=3600.0, "ticket_ttl_s")?;
+        c.within(self.lease_ttl_s, 0.1..=3600.0, "lease_ttl_s")?;
+        c.within(self.round_interval_ms, 1..=60_000, "round_interval_ms")?;
+        c.within(self.join_window_s, 0.1..=3600.0, "join_window_s")?;
+        c.that(!self.modes.is_empty(), "modes", "needs at least one mode")?;
         for (i, m) in self.modes.iter().enumerate() {
             let field = |name: &str| format!("modes[{i}].{name}");
             let id_ok = !m.id.is_empty()
@@ -134,55 +119,43 @@ impl MatchmakingConfig {
                 && m.id
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-            if !id_ok {
-                return Err(bad(field("id"), "must be 1 to 32 of a-z, 0-9 and _".into()));
-            }
-            if self.modes[..i].iter().any(|other| other.id == m.id) {
-                return Err(bad(field("id"), format!("`{}` is defined twice", m.id)));
-            }
-            if !(1 <= m.min_players
-                && m.min_players <= m.target_players
-                && m.target_players <= m.max_players)
-            {
-                return Err(bad(
-                    field("min_players"),
-                    "needs 1 <= min_players <= target_players <= max_players".into(),
-                ));
-            }
-            if m.max_players > max_players {
-                return Err(bad(
-                    field("max_players"),
-                    format!("the rules allow at most {max_players} players in a match"),
-                ));
-            }
-            let windows = [m.rating_window, m.rating_window_max];
-            if windows.iter().any(|w| !w.is_finite() || *w < 0.0)
-                || m.rating_window > m.rating_window_max
-            {
-                return Err(bad(
-                    field("rating_window"),
-                    "needs 0 <= rating_window <= rating_window_max".into(),
-                ));
-            }
-            if !m.rating_window_growth_per_s.is_finite() || m.rating_window_growth_per_s < 0.0 {
-                return Err(bad(
-                    field("rating_window_growth_per_s"),
-                    "must be zero or more".into(),
-                ));
-            }
-            if !m.start_below_target_after_s.is_finite() || m.start_below_target_after_s < 0.0 {
-                return Err(bad(
-                    field("start_below_target_after_s"),
-                    "must be zero or more".into(),
-                ));
-            }
-            if m.backfill_after_s
-                .is_some_and(|b| !b.is_finite() || b < 0.0)
-            {
-                return Err(bad(
-                    field("backfill_after_s"),
-                    "must be zero or more".into(),
-                ));
+            c.that(id_ok, field("id"), "must be 1 to 32 of a-z, 0-9 and _")?;
+            c.that(
+                !self.modes[..i].iter().any(|other| other.id == m.id),
+                field("id"),
+                format!("`{}` is defined twice", m.id),
+            )?;
+            c.that(
+                1 <= m.min_players
+                    && m.min_players <= m.target_players
+                    && m.target_players <= m.max_players,
+                field("min_players"),
+                "needs 1 <= min_players <= target_players <= max_players",
+            )?;
+            c.that(
+                m.max_players <= max_players,
+                field("max_players"),
+                format!("the rules allow at most {max_players} players in a match"),
+            )?;
+            c.within(m.rating_window, 0.0..=1e6, &field("rating_window"))?;
+            c.within(m.rating_window_max, 0.0..=1e6, &field("rating_window_max"))?;
+            c.that(
+                m.rating_window <= m.rating_window_max,
+                field("rating_window"),
+                "needs rating_window <= rating_window_max",
+            )?;
+            c.within(
+                m.rating_window_growth_per_s,
+                0.0..=1e6,
+                &field("rating_window_growth_per_s"),
+            )?;
+            c.within(
+                m.start_below_target_after_s,
+                0.0..=3600.0,
+                &field("start_below_target_after_s"),
+            )?;
+            if let Some(after) = m.backfill_after_s {
+                c.within(after, 0.0..=3600.0, &field("backfill_after_s"))?;
             }
         }
         Ok(())
@@ -230,6 +203,9 @@ mod tests {
         );
     }
 
+    /// Every bad value is refused with its field named (regression: the
+    /// test checked only that some error came, and huge values such as
+    /// `ticket_ttl_s = 1e30` passed, to panic later in `Duration`).
     #[test]
     fn bad_values_name_the_field() {
         let err = MatchmakingConfig::from_toml(SHIPPED, "m.toml", 8).expect_err("16 > 8");
@@ -237,10 +213,55 @@ mod tests {
             err.to_string(),
             "m.toml: field `modes[0].max_players`: the rules allow at most 8 players in a match"
         );
-        let text = SHIPPED.replace("min_players = 2", "min_players = 20");
-        let err = MatchmakingConfig::from_toml(&text, "m.toml", 16).expect_err("min > target");
-        assert!(err.to_string().contains("`modes[0].min_players`"), "{err}");
-        let text = SHIPPED.replace("lease_ttl_s = 3.0", "lease_ttl_s = 0.0");
-        assert!(MatchmakingConfig::from_toml(&text, "m.toml", 16).is_err());
+        let cases = [
+            (
+                "min_players = 2",
+                "min_players = 20",
+                "modes[0].min_players",
+            ),
+            ("lease_ttl_s = 3.0", "lease_ttl_s = 0.0", "lease_ttl_s"),
+            ("ticket_ttl_s = 5.0", "ticket_ttl_s = 1e30", "ticket_ttl_s"),
+            ("ticket_ttl_s = 5.0", "ticket_ttl_s = nan", "ticket_ttl_s"),
+            (
+                "round_interval_ms = 250",
+                "round_interval_ms = 0",
+                "round_interval_ms",
+            ),
+            (
+                "join_window_s = 30.0",
+                "join_window_s = -1.0",
+                "join_window_s",
+            ),
+            (
+                "rating_window = 100.0",
+                "rating_window = -1.0",
+                "modes[0].rating_window",
+            ),
+            (
+                "rating_window_growth_per_s = 25.0",
+                "rating_window_growth_per_s = inf",
+                "modes[0].rating_window_growth_per_s",
+            ),
+            (
+                "start_below_target_after_s = 15.0",
+                "start_below_target_after_s = 1e9",
+                "modes[0].start_below_target_after_s",
+            ),
+            (
+                "backfill_after_s = 45.0",
+                "backfill_after_s = -5.0",
+                "modes[0].backfill_after_s",
+            ),
+            ("id = \"ffa\"", "id = \"Free For All\"", "modes[0].id"),
+        ];
+        for (from, to, field) in cases {
+            assert!(SHIPPED.contains(from), "the shipped file sets `{from}`");
+            let text = SHIPPED.replacen(from, to, 1);
+            let err = MatchmakingConfig::from_toml(&text, "m.toml", 16).expect_err(to);
+            assert!(
+                matches!(&err, MatchmakingConfigError::Invalid(e) if e.field == field),
+                "{to}: {err}"
+            );
+        }
     }
 }

@@ -240,7 +240,9 @@ impl Matchmaker {
             // still on its way out of the store: finish that first.
             let stale = locked(&self.withdrawn).get(other).cloned();
             if let Some(stale) = stale {
-                let _ = self.store.cancel(&stale).await;
+                if let Err(e) = self.store.cancel(&stale).await {
+                    warn!(error = %e, ticket = %stale.id, "could not take a cancelled ticket out of the queue; it will expire");
+                }
                 stored = self.store.enqueue(&ticket, ttl).await;
             }
         }
@@ -262,7 +264,9 @@ impl Matchmaker {
         };
         if !kept {
             // Cancelled while it was being stored: take it out again.
-            let _ = self.store.cancel(&ticket).await;
+            if let Err(e) = self.store.cancel(&ticket).await {
+                warn!(error = %e, ticket = %ticket.id, "could not take a cancelled ticket out of the queue; it will expire");
+            }
             locked(&self.withdrawn).remove(&ticket.id);
             return Err(QueueError::Withdrawn);
         }
@@ -421,7 +425,9 @@ pub async fn run_owner(node: Arc<Node>) {
                         .is_some();
                     if !kept {
                         // Its match or a cancel came meanwhile.
-                        let _ = mm.store.cancel(&ticket).await;
+                        if let Err(e) = mm.store.cancel(&ticket).await {
+                            warn!(error = %e, ticket = %ticket.id, "could not take a ticket queued again out of the queue; it will expire");
+                        }
                     }
                 }
                 Err(StoreError::AlreadyQueued { player_id, .. }) => {
@@ -513,7 +519,10 @@ pub async fn run_former(node: Arc<Node>) {
             }
         }
     }
-    let _ = mm.store.release(&node.node_id).await;
+    if let Err(e) = mm.store.release(&node.node_id).await {
+        // Another node takes the lease over once it expires.
+        warn!(error = %e, "could not give up the match-forming lease; it will expire");
+    }
     drop(guard);
 }
 

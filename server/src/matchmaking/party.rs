@@ -239,17 +239,37 @@ mod tests {
         assert_eq!(full.leader().player_id, PlayerId(1));
     }
 
+    /// Regression: the leader left only once nobody else was in the party,
+    /// so "disbands" was never told apart from "the last one out".
     #[test]
     fn the_leader_leaving_disbands_and_a_member_leaving_does_not() {
         let parties = Parties::default();
         let party = parties.invite(&player(1), PlayerId(2)).expect("created");
         parties.join(&party.id, player(2)).expect("joined");
+        parties.invite(&player(1), PlayerId(3)).expect("invited");
+        parties.join(&party.id, player(3)).expect("joined");
+        parties.invite(&player(1), PlayerId(4)).expect("invited");
+        parties.join(&party.id, player(4)).expect("joined");
+
+        // A member leaves: the others stay, with the same leader.
         let (left, told) = parties.leave(&party.id, PlayerId(2)).expect("left");
-        assert_eq!(left.map(|p| p.members.len()), Some(1));
-        assert_eq!(told.len(), 2);
-        let (left, _) = parties.leave(&party.id, PlayerId(1)).expect("left");
-        assert_eq!(left, None);
+        let left = left.expect("the party goes on");
+        let ids = |ps: &[TicketPlayer]| ps.iter().map(|p| p.player_id.0).collect::<Vec<_>>();
+        assert_eq!(ids(&left.members), [1, 3, 4]);
+        assert_eq!(left.leader().player_id, PlayerId(1));
+        assert_eq!(ids(&told), [1, 2, 3, 4], "everyone who was in it is told");
+
+        // The leader leaves with two members still in: the party is gone,
+        // and both of them are told.
+        let (left, told) = parties.leave(&party.id, PlayerId(1)).expect("left");
+        assert_eq!(left, None, "disbanded, not handed to a member");
+        assert_eq!(ids(&told), [1, 3, 4]);
         assert!(parties.get(&party.id).is_none());
+        assert!(
+            parties.led_by(PlayerId(3)).is_none(),
+            "no member leads it now"
+        );
+        assert_eq!(parties.leave(&party.id, PlayerId(3)), None);
     }
 
     #[test]

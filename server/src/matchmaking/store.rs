@@ -26,6 +26,7 @@ use skirmish_shared::proto::PlayerId;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing::warn;
 
 /// A player in a ticket, and the node their connection is on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -635,13 +636,18 @@ impl QueueStore for RedisQueue {
             let mut tickets = Vec::with_capacity(ids.len());
             let mut gone = Vec::new();
             for (id, json) in ids.into_iter().zip(stored) {
-                match json.and_then(|j| serde_json::from_str::<Ticket>(&j).ok()) {
-                    Some(ticket) => tickets.push(ticket),
+                match json.map(|j| serde_json::from_str::<Ticket>(&j)) {
+                    Some(Ok(ticket)) => tickets.push(ticket),
+                    Some(Err(e)) => {
+                        warn!(ticket = %id, error = %e, "dropping an unreadable ticket from the queue");
+                        gone.push(id);
+                    }
+                    // Expired: its node stopped refreshing it.
                     None => gone.push(id),
                 }
             }
             if !gone.is_empty() {
-                // Expired (their node stopped refreshing them) or unreadable.
+                // Expired or unreadable.
                 redis::cmd("ZREM")
                     .arg(&queue)
                     .arg(&gone)
