@@ -101,27 +101,40 @@ if [ "$(echo "$window_to - $window_from < 5" | bc -l)" = 1 ]; then
   exit 1
 fi
 
-scrape() { # scrape NAME: every node's /metrics, /healthz and CPU time
+scrape() { # scrape NAME: every node's /metrics and CPU time
   local i=0
   for url in "${urls[@]}"; do
     i=$((i + 1))
-    curl -fs "$url/metrics" > "$work/$1-metrics-$i" || true
+    # A failed scrape fails the benchmark: every figure below is a
+    # difference of two scrapes, and a missing one would read as zero.
+    if ! curl -fsS --max-time 10 "$url/metrics" > "$work/$1-metrics-$i"; then
+      echo "load.sh: scraping $url/metrics failed; no figures from this run" >&2
+      exit 1
+    fi
     awk '{ print $14 + $15 }' "/proc/${node_pids[$((i - 1))]}/stat" > "$work/$1-cpu-$i"
   done
   if [ -n "${redis_pid:-}" ]; then awk '{ print $14 + $15 }' "/proc/$redis_pid/stat" > "$work/$1-cpu-redis"; fi
   date +%s.%N > "$work/$1-time"
 }
 
-# Sample the nodes' connections and seated players once a second.
+# Sample the nodes' connections and seated players once a second. A
+# sample any node did not answer is left out (and counted), never read as
+# zero players.
 (
   while true; do
-    c=0 p=0
+    c=0 p=0 ok=1
     for url in "${urls[@]}"; do
-      h=$(curl -fs "$url/healthz" || true)
-      c=$((c + $(echo "$h" | sed -n 's/.*"connections":\([0-9]*\).*/\1/p' | grep . || echo 0)))
-      p=$((p + $(echo "$h" | sed -n 's/.*"players_in_matches":\([0-9]*\).*/\1/p' | grep . || echo 0)))
+      h=$(curl -fs --max-time 2 "$url/healthz") || { ok=0; break; }
+      hc=$(echo "$h" | sed -n 's/.*"connections":\([0-9]*\).*/\1/p')
+      hp=$(echo "$h" | sed -n 's/.*"players_in_matches":\([0-9]*\).*/\1/p')
+      if [ -z "$hc" ] || [ -z "$hp" ]; then ok=0; break; fi
+      c=$((c + hc)) p=$((p + hp))
     done
-    echo "$(date +%s.%N) $c $p" >> "$work/players"
+    if [ "$ok" = 1 ]; then
+      echo "$(date +%s.%N) $c $p" >> "$work/players"
+    else
+      echo "$(date +%s.%N)" >> "$work/players-missed"
+    fi
     sleep 1
   done
 ) &
@@ -151,6 +164,11 @@ import json, math, sys
 work, n_nodes, bots, duration, cores, pin, hz = sys.argv[1:]
 n_nodes, hz = int(n_nodes), int(hz)
 
+def die(message):
+    """A figure that cannot be measured fails the run: printing a zero
+    (say "0 ticks behind") for a failed measurement would lie."""
+    sys.exit(f'load.sh: {message}; no figures from this run')
+
 def metrics(path):
     """name{labels} -> value, from a Prometheus text scrape."""
     out = {}
@@ -161,7 +179,9 @@ def metrics(path):
             key, value = line.rsplit(' ', 1)
             out[key] = float(value)
     except FileNotFoundError:
-        pass
+        die(f'the scrape {path} is missing')
+    if not out:
+        die(f'the scrape {path} holds no metrics')
     return out
 
 def num(path):
@@ -173,7 +193,12 @@ scrapes = [(metrics(f'{work}/from-metrics-{i}'), metrics(f'{work}/to-metrics-{i}
            for i in range(1, n_nodes + 1)]
 
 def delta(name):
-    return sum(b.get(name, 0.0) - a.get(name, 0.0) for a, b in scrapes)
+    total = 0.0
+    for i, (a, b) in enumerate(scrapes, 1):
+        if name not in a or name not in b:
+            die(f'node {i} does not export {name}')
+        total += b[name] - a[name]
+    return total
 
 def buckets(name):
     """Cumulative (upper bound, count) over the window, all nodes summed."""
@@ -183,6 +208,8 @@ def buckets(name):
             if key.startswith(name + '_bucket{'):
                 le = key.split('le="', 1)[1].split('"', 1)[0]
                 counts[le] = counts.get(le, 0.0) + value - a.get(key, 0.0)
+    if '+Inf' not in counts:
+        die(f'no node exports the histogram {name}')
     order = sorted(counts, key=lambda le: math.inf if le == '+Inf' else float(le))
     return [(math.inf if le == '+Inf' else float(le), counts[le]) for le in order]
 
@@ -198,15 +225,26 @@ def quantile(bs, q):
 
 def over(bs, bound_s):
     """Samples above bound_s (a bucket bound)."""
-    total = bs[-1][1] if bs else 0
+    total = bs[-1][1]
     below = next((c for le, c in bs if abs(le - bound_s) < 1e-12), None)
-    return None if below is None else total - below
+    if below is None:
+        die(f'the histogram has no bucket bound at {bound_s} s')
+    return total - below
 
 cpu = sum(num(f'{work}/to-cpu-{i}') - num(f'{work}/from-cpu-{i}') for i in range(1, n_nodes + 1))
 cpu_pct = cpu / hz / window * 100
 rss_mib = sum(int(x) for x in open(f'{work}/rss').read().split()) / 1024
-samples = [tuple(map(float, l.split())) for l in open(f'{work}/players') if l.strip()]
-in_window = [s for s in samples if t_from <= s[0] <= t_to] or samples[-1:]
+try:
+    samples = [tuple(map(float, l.split())) for l in open(f'{work}/players') if l.strip()]
+except FileNotFoundError:
+    samples = []
+in_window = [s for s in samples if t_from <= s[0] <= t_to]
+if not in_window:
+    die('no /healthz sample of the players connected was taken in the steady window')
+try:
+    missed = sum(1 for l in open(f'{work}/players-missed') if t_from <= float(l) <= t_to)
+except FileNotFoundError:
+    missed = 0
 connected = sum(s[1] for s in in_window) / len(in_window)
 seated = sum(s[2] for s in in_window) / len(in_window)
 report = json.load(open(f'{work}/report.json'))
@@ -225,7 +263,8 @@ print(f'\n== skirmish load benchmark: {n_nodes} node(s), {bots} bots, {duration}
 t0 = num(f'{work}/started')
 print(f'  steady window                         {window:.1f} s ({t_from - t0:.0f} s to {t_to - t0:.0f} s of the run)')
 row = lambda k, v: print(f'  {k:<38}{v}')
-row('players connected (mean in window)', f'{connected:.0f} ({seated:.0f} seated in matches)')
+row('players connected (mean in window)', f'{connected:.0f} ({seated:.0f} seated in matches; {len(in_window)} samples'
+    + (f', {missed} unanswered' if missed else '') + ')')
 row('server CPU (all nodes)', f'{cpu_pct:.1f}% of a core ({cpu_pct / max(connected, 1):.4f}% per player)')
 row('server peak RSS (all nodes)', f'{rss_mib:.1f} MiB')
 try:
@@ -235,8 +274,9 @@ except FileNotFoundError:
     pass
 row('tick duration p50 / p99', f'{q(dur, 0.5)} / {q(dur, 0.99)}')
 row('tick start lateness p50 / p99', f'{q(late, 0.5)} / {q(late, 0.99)}')
-late5 = over(late, 0.005)
-row('ticks started > 5 ms late', 'n/a' if late5 is None else f'{late5:.0f} of {ticks:.0f}')
+if ticks <= 0:
+    die('no tick ran in the steady window')
+row('ticks started > 5 ms late', f'{over(late, 0.005):.0f} of {ticks:.0f}')
 row('ticks behind (a period or more late)', f'{behind:.0f} of {ticks:.0f}')
 row('snapshots replaced (slow readers)', f'{replaced:.0f} of {snaps:.0f}')
 row('server bytes sent per player', f'{sent / window / max(connected, 1):.0f} B/s ({snap_bytes / max(snaps, 1):.0f} B per snapshot)')

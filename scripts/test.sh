@@ -28,6 +28,9 @@ npm --prefix tests/browser ci --no-audit --no-fund --loglevel=error
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The server as scripts/play.sh builds it (alone, so with its own feature
+# set), so the test that starts the script does not compile it meanwhile.
+cargo build --locked -p skirmish-server
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else

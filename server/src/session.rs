@@ -202,7 +202,10 @@ where
                 // close, as PROTOCOL.md promises; the match ends at its next
                 // tick.
                 session.stopping = true;
-                if session.current().is_some() {
+                // Not `current()`: a match whose handle is already over may
+                // not have queued its `match_end` yet; its `MatchOver`
+                // event, which follows it, ends the wait.
+                if session.current.is_some() {
                     stop_timer.as_mut().reset(tokio::time::Instant::now() + MATCH_END_ON_SHUTDOWN);
                     Flow::Continue
                 } else {

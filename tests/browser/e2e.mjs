@@ -5,8 +5,11 @@
 //   node tests/browser/e2e.mjs --url http://127.0.0.1:8080/ --artifacts DIR
 //
 // Logs in, waits to be playing, holds W for one second and checks the player
-// moved up, then saves a screenshot. Prints one JSON line with the
-// measurements; exits 0 on success and 1 with a reason on failure.
+// moved up, points the mouse down and to the right and checks the node
+// reports that aim, holds the mouse button and checks shots fly from the
+// player along it, then saves a screenshot. Any error the page throws or logs
+// to the console fails the run. Prints one JSON line with the measurements;
+// exits 0 on success and 1 with a reason on failure.
 //
 // The node must play a map where every spawn has room above it
 // (tests/fixtures/e2e-map.toml, which tests/it/browser.rs starts it with);
@@ -39,6 +42,14 @@ const SETTLE_MS = 300;
 const MIN_DISTANCE = 100;
 // Room needed above the spawn to expect MIN_DISTANCE, with margin.
 const ROOM_NEEDED = 180;
+// Where the mouse points: down and to the right of the player (screen and
+// arena y both grow downwards), this far from it in CSS pixels.
+const AIM = Math.PI / 4;
+const AIM_PX = 150;
+// The node's aim (quantised to 1/10,000 rad) may differ from AIM by the
+// player's drift while it settles; a wrong axis or sign is off by far more.
+const AIM_TOLERANCE = 0.1;
+const FIRE_MS = 700;
 
 const { values: args } = parseArgs({
   options: {
@@ -153,6 +164,53 @@ async function run() {
   await page.waitForTimeout(HOLD_MS);
   await page.keyboard.up(key);
   await page.waitForTimeout(SETTLE_MS);
+  const walked = await page.evaluate(() => window.__skirmish.me);
+  if (!walked) fail('the own player vanished after walking');
+
+  // Aim: the mouse down and to the right of the player; the node's
+  // snapshots must come to report that aim.
+  const at = await page.evaluate(({ x, y }) => window.__skirmish.toScreen(x, y), walked);
+  await page.mouse.move(at.x + AIM_PX * Math.cos(AIM), at.y + AIM_PX * Math.sin(AIM));
+  const aimed = await page
+    .waitForFunction(
+      ({ want, tolerance }) => {
+        const me = window.__skirmish.me;
+        if (!me) return false;
+        const off = Math.atan2(Math.sin(me.aim - want), Math.cos(me.aim - want));
+        return Math.abs(off) < tolerance ? me.aim : false;
+      },
+      { want: AIM, tolerance: AIM_TOLERANCE },
+      { timeout: 3000, polling: 50 },
+    )
+    .then((h) => h.jsonValue())
+    .catch(async () => {
+      const me = await page.evaluate(() => window.__skirmish.me);
+      fail(`the node never reported the aim ${AIM.toFixed(3)} rad the mouse points at (it reports ${me?.aim})`);
+    });
+
+  // Fire: hold the button; shots must fly from the player along the aim
+  // (this is the only player in its match, so every shot is its own).
+  await page.mouse.down();
+  const shots = await page.evaluate(
+    async ({ ms, aim, tolerance }) => {
+      const along = [];
+      const until = performance.now() + ms;
+      while (performance.now() < until) {
+        const me = window.__skirmish.me;
+        for (const p of window.__skirmish.projectiles) {
+          if (!me) continue;
+          const dx = p.x - me.x;
+          const dy = p.y - me.y;
+          const off = Math.atan2(Math.sin(Math.atan2(dy, dx) - aim), Math.cos(Math.atan2(dy, dx) - aim));
+          if (Math.hypot(dx, dy) > 1 && Math.abs(off) < tolerance && !along.includes(p.id)) along.push(p.id);
+        }
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      return along.length;
+    },
+    { ms: FIRE_MS, aim: aimed, tolerance: 3 * AIM_TOLERANCE },
+  );
+  await page.mouse.up();
 
   const after = await page.evaluate(() => ({
     me: window.__skirmish.me,
@@ -163,7 +221,7 @@ async function run() {
     phase: window.__skirmish.phase,
   }));
   if (!after.me) fail(`the own player vanished (phase ${after.phase})`);
-  const end = after.me;
+  const end = walked;
   const dy = end.y - start.y;
   const distance = Math.hypot(end.x - start.x, dy);
 
@@ -181,10 +239,14 @@ async function run() {
     ticksLeft: after.ticksLeft,
     rtt: after.rtt,
     players: after.players,
+    aim: aimed,
+    shots,
     consoleErrors,
   };
 
   if (pageErrors.length) fail(`the page threw: ${pageErrors.join('\n')}`);
+  if (consoleErrors.length) fail(`the page logged errors: ${consoleErrors.join('\n')}`);
+  if (shots < 1) fail(`holding the mouse button for ${FIRE_MS} ms fired no shot along the aim: ${JSON.stringify(report)}`);
   if (distance < MIN_DISTANCE) {
     fail(`holding ${key} for ${HOLD_MS} ms moved the player only ${distance.toFixed(1)} units (need ${MIN_DISTANCE}): ${JSON.stringify(report)}`);
   }

@@ -222,3 +222,43 @@ async fn a_swarm_queues_across_three_nodes_and_follows_redirects() {
         node.stop().await;
     }
 }
+
+/// `skirmish-bots`' command line, in-process against a real node: a
+/// threshold the run breaks exits with 2, one it keeps with 0, and a bad
+/// argument with 1 (`client-sim/tests/cli.rs` checks the binary's own exit
+/// codes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bots_command_line_exits_by_its_thresholds() {
+    use skirmish_client_sim::cli::{EXIT_FAILED, EXIT_OK, EXIT_SLO_BROKEN, run};
+    let mut config = test_config();
+    config.match_seconds = Some(60);
+    let node = TestNode::start(config).await;
+    let url = node.url();
+    let with_threshold = |ack_ms: &'static str| {
+        let url = url.clone();
+        async move {
+            run([
+                "skirmish-bots",
+                "--url",
+                &url,
+                "--bots",
+                "4",
+                "--duration",
+                "3",
+                "--quick-play",
+                "--quiet",
+                "--max-error-rate",
+                "0",
+                "--max-p99-input-ack-ms",
+                ack_ms,
+            ])
+            .await
+        }
+    };
+    // Acknowledgements take a tick or so on loopback: never a microsecond,
+    // always under ten seconds.
+    assert_eq!(with_threshold("0.001").await, EXIT_SLO_BROKEN);
+    assert_eq!(with_threshold("10000").await, EXIT_OK);
+    assert_eq!(run(["skirmish-bots", "--bots", "lots"]).await, EXIT_FAILED);
+    node.stop().await;
+}

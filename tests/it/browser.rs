@@ -1,6 +1,7 @@
 //! The browser client end to end, in real headless Chromium driven by
 //! playwright-core: log in, play, hold W for a second and see the player
-//! move up (`tests/browser/e2e.mjs`); two players on two nodes chat, are
+//! move up, aim with the mouse and fire along the aim, with no error on the
+//! page's console (`tests/browser/e2e.mjs`); two players on two nodes chat, are
 //! matched across them, see their rating and its change on the results
 //! screen, and find themselves on the leaderboards with their kills and
 //! rating (`tests/browser/lobby.mjs`). Leaves screenshots in
@@ -87,6 +88,8 @@ async fn a_player_in_chromium_logs_in_plays_and_moves() {
         output.status.success(),
         "browser test failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
+    // The measurements, for whoever reads the log.
+    println!("{stdout}");
     assert!(screenshot.exists(), "a screenshot was saved");
     node.stop().await;
 }

@@ -122,10 +122,51 @@ async fn three_nodes_share_one_lobby() {
         assert_eq!(count, 4);
     }
 
-    // The registry lists the three nodes, with their players.
+    // The registry lists the three nodes, with their players (ada on A;
+    // bob, bea and dan on B; cyd and cat on C) and addresses, as soon as
+    // the nodes have heartbeaten since the last connection.
     let mut listed = live_nodes(&a.url()).await;
     listed.sort();
     assert_eq!(listed, ["node-a", "node-b", "node-c"]);
+    let expected = [
+        ("node-a", 1, a.url()),
+        ("node-b", 3, b.url()),
+        ("node-c", 2, c.url()),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body: serde_json::Value = reqwest::get(format!("{}/api/nodes", b.url()))
+            .await
+            .expect("GET /api/nodes")
+            .json()
+            .await
+            .expect("JSON");
+        let seen: Vec<(String, u64, String)> = body["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| {
+                (
+                    n["id"].as_str().unwrap_or_default().to_owned(),
+                    n["players"].as_u64().unwrap_or(u64::MAX),
+                    n["public_url"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let wanted: Vec<(String, u64, String)> = expected
+            .iter()
+            .map(|(id, n, url)| ((*id).to_owned(), *n, url.clone()))
+            .collect();
+        if seen == wanted {
+            assert_eq!(body["self"], "node-b");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the registry never listed {wanted:?}: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     for node in [a, b, c] {
         node.stop().await;

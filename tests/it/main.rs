@@ -11,3 +11,4 @@ mod leaderboard;
 mod lobby;
 mod matchmaking;
 mod results;
+mod scripts;

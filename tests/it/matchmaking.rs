@@ -1237,3 +1237,245 @@ async fn redis_queue_keeps_one_live_ticket_per_player() {
         .expect("connect");
     one_live_ticket_per_player(&RedisQueue::new(commands, "contract")).await;
 }
+
+/// Sends a message and returns the error code it is refused with.
+async fn refused(player: &mut Player, msg: ClientMsg) -> String {
+    player.conn.send(&msg).await.expect("send");
+    player.next_error().await
+}
+
+/// PROTOCOL.md sections 6 and 11: `unknown_mode`, `not_queued`,
+/// `player_offline` and every kind of `party_refused`, over the wire, each
+/// changing nothing (the party still queues as it was).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_and_party_refusals_have_their_codes_and_change_nothing() {
+    let redis = RedisServer::start();
+    let prefix = "mmrefusals";
+    let mut conn = redis_conn(&redis).await;
+    let a = node(&redis, "node-a", prefix).await;
+    let b = node(&redis, "node-b", prefix).await;
+    let mut leader = Player::connect(&a, "leader").await;
+    let mut members = vec![
+        Player::connect(&b, "m1").await,
+        Player::connect(&a, "m2").await,
+        Player::connect(&b, "m3").await,
+    ];
+    let mut outsider = Player::connect(&a, "outsider").await;
+
+    assert_eq!(
+        refused(
+            &mut leader,
+            ClientMsg::Queue {
+                mode: "nope".into()
+            }
+        )
+        .await,
+        "unknown_mode"
+    );
+    assert_eq!(
+        refused(&mut leader, ClientMsg::CancelQueue).await,
+        "not_queued"
+    );
+    let nobody = PlayerId(0x0bad_c0de_0bad_c0de);
+    assert_eq!(
+        refused(&mut leader, ClientMsg::PartyInvite { player_id: nobody }).await,
+        "player_offline"
+    );
+    let me: PlayerId = leader.session.player_id.parse().expect("id");
+    assert_eq!(
+        refused(&mut leader, ClientMsg::PartyInvite { player_id: me }).await,
+        "party_refused",
+        "inviting oneself"
+    );
+    assert_eq!(
+        refused(&mut leader, ClientMsg::PartyLeave).await,
+        "party_refused",
+        "leaving no party"
+    );
+    assert_eq!(
+        refused(
+            &mut outsider,
+            ClientMsg::PartyAccept {
+                party_id: "0123456789abcdef".into()
+            }
+        )
+        .await,
+        "party_refused",
+        "accepting no invitation"
+    );
+
+    // A party of four: full, and only its leader invites or queues.
+    party(&mut leader, &mut members.iter_mut().collect::<Vec<_>>()).await;
+    let outsider_id: PlayerId = outsider.session.player_id.parse().expect("id");
+    assert_eq!(
+        refused(
+            &mut leader,
+            ClientMsg::PartyInvite {
+                player_id: outsider_id
+            }
+        )
+        .await,
+        "party_refused",
+        "a fifth member"
+    );
+    assert_eq!(
+        refused(
+            &mut members[1],
+            ClientMsg::PartyInvite {
+                player_id: outsider_id
+            }
+        )
+        .await,
+        "party_refused",
+        "a member inviting"
+    );
+    assert_eq!(
+        refused(&mut members[0], ClientMsg::Queue { mode: "ffa".into() }).await,
+        "party_refused",
+        "a member queueing"
+    );
+    assert_eq!(queued(&mut conn, prefix, "ffa").await, 0, "nothing queued");
+
+    // Nothing changed: the leader queues the whole party of four.
+    leader.queue("ffa").await;
+    assert_eq!(queue_answer(&mut leader).await, Ok(()));
+    for m in &mut members {
+        m.wait_for(|m| matches!(m, Incoming::Msg(ServerMsg::QueueUpdate { .. })).then_some(()))
+            .await;
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+/// PROTOCOL.md section 11: a member leaving keeps the party for the others;
+/// a member disconnecting takes the queued party out (`queue_left`
+/// `party_changed`); the leader leaving with members still in disbands it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_leave_a_party_and_the_leader_leaving_disbands_it() {
+    let redis = RedisServer::start();
+    let prefix = "mmpartyleave";
+    let mut conn = redis_conn(&redis).await;
+    let a = node(&redis, "node-a", prefix).await;
+    let b = node(&redis, "node-b", prefix).await;
+    let mut leader = Player::connect(&a, "leader").await;
+    let mut quitter = Player::connect(&b, "quitter").await;
+    let mut dropper = Player::connect(&b, "dropper").await;
+    let mut stayer = Player::connect(&a, "stayer").await;
+    party(&mut leader, &mut [&mut quitter, &mut dropper, &mut stayer]).await;
+
+    // A member leaves: the other three stay together.
+    quitter
+        .conn
+        .send(&ClientMsg::PartyLeave)
+        .await
+        .expect("send");
+    quitter
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Party { members, .. }) if members.is_empty() => Some(()),
+            _ => None,
+        })
+        .await;
+    for p in [&mut leader, &mut stayer] {
+        let names = p
+            .wait_for(|m| match m {
+                Incoming::Msg(ServerMsg::Party { members, .. }) if members.len() == 3 => {
+                    Some(members.iter().map(|m| m.name.clone()).collect::<Vec<_>>())
+                }
+                _ => None,
+            })
+            .await;
+        assert_eq!(names, ["leader", "dropper", "stayer"]);
+    }
+
+    // Queued, a member disconnects: the party leaves the queue.
+    leader.queue("ffa").await;
+    assert_eq!(queue_answer(&mut leader).await, Ok(()));
+    assert_eq!(queued(&mut conn, prefix, "ffa").await, 1);
+    dropper.conn.close().await;
+    for p in [&mut leader, &mut stayer] {
+        let reason = p
+            .wait_for(|m| match m {
+                Incoming::Msg(ServerMsg::QueueLeft { reason }) => Some(reason.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!(reason, "party_changed");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while queued(&mut conn, prefix, "ffa").await != 0 {
+        assert!(Instant::now() < deadline, "the party's ticket stayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The leader leaves with a member still in: the party is gone for
+    // both, and the member may queue alone.
+    leader
+        .conn
+        .send(&ClientMsg::PartyLeave)
+        .await
+        .expect("send");
+    for p in [&mut leader, &mut stayer] {
+        p.wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Party { members, .. }) if members.is_empty() => Some(()),
+            _ => None,
+        })
+        .await;
+    }
+    stayer.queue("ffa").await;
+    assert_eq!(
+        queue_answer(&mut stayer).await,
+        Ok(()),
+        "no longer a member"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+/// PROTOCOL.md section 11: "`queue_left` `expired` says a ticket was lost
+/// (Redis was unreachable for longer than its lifetime) while the player
+/// queued again from elsewhere."
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_lost_with_redis_expires_once_its_player_queued_again_elsewhere() {
+    let mut redis = RedisServer::start();
+    let prefix = "mmexpired";
+    let a = node(&redis, "node-a", prefix).await;
+    let b = node(&redis, "node-b", prefix).await;
+    let mut on_a = Player::connect(&a, "twice").await;
+    let mut on_b = on_a.another_connection(&b.url()).await;
+    on_a.queue("ffa").await;
+    assert_eq!(queue_answer(&mut on_a).await, Ok(()));
+
+    // Redis comes back empty: the ticket is gone from the queue, though
+    // node A still holds it, and the player queues again from B.
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        on_b.queue("ffa").await;
+        match queue_answer(&mut on_b).await {
+            Ok(()) => break,
+            Err(code) => {
+                assert!(
+                    code == "unavailable" && Instant::now() < deadline,
+                    "queueing again from B: {code}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    // A gives up on its lost ticket once it has looked lost for
+    // `LOST_GROUP_AFTER` (10 s), and says why. Nothing else arrives
+    // meanwhile, so this waits longer than `recv`'s deadline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(25);
+    let reason = loop {
+        match tokio::time::timeout_at(deadline, on_a.conn.recv()).await {
+            Ok(Ok(Incoming::Msg(ServerMsg::QueueLeft { reason }))) => break reason,
+            Ok(Ok(Incoming::Closed(frame))) => panic!("closed: {frame:?}"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("the connection failed: {e}"),
+            Err(_) => panic!("no queue_left within 25 s"),
+        }
+    };
+    assert_eq!(reason, "expired");
+    a.stop().await;
+    b.stop().await;
+}

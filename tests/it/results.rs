@@ -333,6 +333,20 @@ async fn results_from_a_redis_outage_land_exactly_once_when_it_returns() {
     // No rating can be recorded while Redis is down.
     let early = tokio::time::timeout(Duration::from_secs(2), rating(&mut shooter_player)).await;
     assert!(early.is_err(), "a rating arrived while Redis was down");
+    // `/healthz` says so: Redis unreachable, the bus reconnecting, the
+    // match waiting in the outbox and the worker retrying.
+    let health = get_json(format!("{}/healthz", node.url())).await;
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["redis"], "unreachable", "{health}");
+    assert_eq!(health["bus"], "reconnecting", "{health}");
+    assert_eq!(health["outbox"]["pending"], 1, "{health}");
+    assert_eq!(health["outbox"]["retrying"], true, "{health}");
+    assert!(
+        health["outbox"]["oldest_age_s"]
+            .as_f64()
+            .is_some_and(|s| s >= 2.0),
+        "{health}"
+    );
 
     redis.restart();
     let (_, shooter_delta) =
@@ -355,6 +369,25 @@ async fn results_from_a_redis_outage_land_exactly_once_when_it_returns() {
         board_score(&node, "kills", &shooter_id).await,
         Some(i64::from(kills))
     );
+    // And `/healthz` is back to well: Redis answers, the bus follows
+    // again, nothing waits.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let health = get_json(format!("{}/healthz", node.url())).await;
+        let well = (
+            &health["redis"],
+            &health["bus"],
+            &health["outbox"]["pending"],
+        ) == (&"ok".into(), &"connected".into(), &0.into());
+        if well {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "health never recovered: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     node.stop().await;
 }
 

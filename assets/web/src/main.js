@@ -319,6 +319,10 @@ window.__skirmish = Object.freeze({
   get players() {
     return (game.latest?.players ?? []).map(playerView);
   },
+  /** Projectiles in the latest snapshot, in arena units. */
+  get projectiles() {
+    return (game.latest?.projectiles ?? []).map(({ id, x, y }) => ({ id, x, y }));
+  },
   get roster() {
     return [...game.roster.values()].map((r) => ({ ...r }));
   },

@@ -1076,14 +1076,14 @@ mod tests {
             guard,
         );
         let outbox = Arc::new(Outbox::new(64));
+        let ada = || LocalMember {
+            player_id: PlayerId(1),
+            name: "ada".into(),
+            conn_id: 1,
+            outbox: Arc::clone(&outbox),
+        };
         for _ in 0..5 {
-            let member = LocalMember {
-                player_id: PlayerId(1),
-                name: "ada".into(),
-                conn_id: 1,
-                outbox: Arc::clone(&outbox),
-            };
-            lobby.join("tavern", member).await.expect("join");
+            lobby.join("tavern", ada()).await.expect("join");
             tokio::time::sleep(Duration::from_millis(300)).await;
             lobby
                 .leave("tavern", PlayerId(1), 1, Arc::clone(&outbox))
@@ -1106,13 +1106,7 @@ mod tests {
         // The control: a join that is not left keeps retrying, so the
         // quiet above is the cancelled joins' doing, not a read that gave
         // up on its own.
-        let member = LocalMember {
-            player_id: PlayerId(1),
-            name: "ada".into(),
-            conn_id: 1,
-            outbox: Arc::clone(&outbox),
-        };
-        lobby.join("tavern", member).await.expect("join");
+        lobby.join("tavern", ada()).await.expect("join");
         tokio::time::sleep(HISTORY_MAX_BACKOFF * 10).await;
         let retried = history.reads.load(Ordering::Relaxed) - settled;
         assert!(
