@@ -77,7 +77,8 @@ pub struct Limits {
     /// Concurrent WebSocket connections, `1..=1000000`; more are refused
     /// with 503.
     pub max_connections: usize,
-    /// Concurrent matches on this node, `1..=100000`.
+    /// Concurrent matches on this node, `0..=100000` (0: a node that hosts
+    /// none, serving only the lobby and the queue).
     pub max_matches: usize,
     /// Largest WebSocket message or frame accepted, in bytes,
     /// `1024..=1048576` (a 200-character chat line needs up to 850); a
@@ -294,7 +295,7 @@ impl Limits {
             1..=1_000_000,
             "limits.max_connections",
         )?;
-        c.within(self.max_matches, 1..=100_000, "limits.max_matches")?;
+        c.within(self.max_matches, 0..=100_000, "limits.max_matches")?;
         c.within(
             self.max_message_bytes,
             1024..=1_048_576,
@@ -424,7 +425,7 @@ mod tests {
             ),
             (
                 "max_matches = 2000",
-                "max_matches = 0",
+                "max_matches = 100001",
                 "limits.max_matches",
             ),
             (
