@@ -874,11 +874,16 @@ impl Session {
         fire: bool,
         now: Instant,
     ) -> Flow {
+        // `current()` first: it notices a match that has just ended (its
+        // handle reports it over before its `match_end` is sent) and marks
+        // when, so an input still in flight is not refused. Regression: read
+        // before it, such an input got `not_in_match`.
+        let current = self.current().cloned();
         let in_flight = self
             .left_match_at
-            .is_some_and(|t| now.duration_since(t) < LATE_INPUT_GRACE);
+            .is_some_and(|t| now.saturating_duration_since(t) < LATE_INPUT_GRACE);
         let (player_id, conn_id) = (self.link.player_id, self.link.conn_id);
-        let Some(handle) = self.current().cloned() else {
+        let Some(handle) = current else {
             // Inputs sent right after `play` arrive before the seat is ready.
             if in_flight || self.joining {
                 return Flow::Continue;
