@@ -678,6 +678,19 @@ mod tests {
     }
 
     fn directory(spec: Arc<GameSpec>) -> (Arc<Matches>, watch::Sender<bool>) {
+        let (matches, stop, _recorded) = recording_directory(spec);
+        (matches, stop)
+    }
+
+    /// A directory of matches, the switch that shuts them down, and what
+    /// they hand the results outbox.
+    fn recording_directory(
+        spec: Arc<GameSpec>,
+    ) -> (
+        Arc<Matches>,
+        watch::Sender<bool>,
+        mpsc::UnboundedReceiver<MatchRecord>,
+    ) {
         let (stop, shutdown) = watch::channel(false);
         // The runners' guards go nowhere: these tests do not wait for them.
         let (guard, _) = mpsc::channel(1);
@@ -685,19 +698,17 @@ mod tests {
             reconnect_grace: Duration::from_secs(10),
             empty_timeout: Duration::from_secs(10),
         };
-        let (results, _recorded) = crate::results::channel();
-        (
-            Matches::new(
-                spec,
-                settings,
-                8,
-                results,
-                shutdown,
-                guard,
-                TickThreads::shared(),
-            ),
-            stop,
-        )
+        let (results, recorded) = crate::results::channel();
+        let matches = Matches::new(
+            spec,
+            settings,
+            8,
+            results,
+            shutdown,
+            guard,
+            TickThreads::shared(),
+        );
+        (matches, stop, recorded)
     }
 
     #[test]
@@ -829,22 +840,7 @@ mod tests {
     /// one that the node's shutdown ends, whose players hear `abandoned`.
     #[tokio::test(start_paused = true)]
     async fn a_match_ended_by_shutdown_says_abandoned_and_is_not_recorded() {
-        let (stop, shutdown) = watch::channel(false);
-        let (guard, _done) = mpsc::channel(1);
-        let settings = RunnerSettings {
-            reconnect_grace: Duration::from_secs(10),
-            empty_timeout: Duration::from_secs(10),
-        };
-        let (results, mut recorded) = crate::results::channel();
-        let matches = Matches::new(
-            spec_lasting(Some(1)),
-            settings,
-            4,
-            results,
-            shutdown,
-            guard,
-            TickThreads::shared(),
-        );
+        let (matches, stop, mut recorded) = recording_directory(spec_lasting(Some(1)));
         let ended = |outbox: &Outbox| {
             drain_lossy(outbox).into_iter().find_map(|m| match m {
                 ServerMsg::MatchEnd { reason, .. } => Some(reason),
@@ -911,22 +907,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_player_who_never_reads_loses_old_snapshots_not_ticks() {
-        let (_stop, shutdown) = watch::channel(false);
-        let (guard, _done) = mpsc::channel(1);
-        let settings = RunnerSettings {
-            reconnect_grace: Duration::from_secs(10),
-            empty_timeout: Duration::from_secs(10),
-        };
-        let (results, _recorded) = crate::results::channel();
-        let matches = Matches::new(
-            spec(),
-            settings,
-            4,
-            results,
-            shutdown,
-            guard,
-            TickThreads::shared(),
-        );
+        let (matches, _stop) = directory(spec());
         let (slow, fast) = (link(1), link(2));
         let first = matches.quick_play(Arc::clone(&slow)).await.expect("seated");
         let second = matches.quick_play(Arc::clone(&fast)).await.expect("seated");
