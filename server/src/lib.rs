@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod bus;
+pub mod clock;
 pub mod config;
 pub mod health;
 pub mod http;

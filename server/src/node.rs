@@ -4,6 +4,7 @@
 use crate::StartError;
 use crate::auth::SessionKeys;
 use crate::bus::{Bus, Delivery, LocalHub, RedisBus, Topic};
+pub use crate::clock::unix_ms;
 use crate::config::{Config, Limits};
 use crate::health::{OutboxHealth, RedisHealth};
 use crate::leaderboard::{LeaderboardConfig, Leaderboards, MemoryLeaderboards, RedisLeaderboards};
@@ -313,13 +314,6 @@ impl Services {
             queue: Arc::new(RedisQueue::new(commands, prefix)),
         })
     }
-}
-
-/// Unix milliseconds now.
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Heartbeats into the registry every third of the node TTL, tells the

@@ -22,9 +22,9 @@
 //! result to wait out an outage on one node while the player finishes
 //! another match elsewhere.
 
+use crate::clock::unix_ms;
 use crate::health::OutboxHealth;
 use crate::leaderboard::{LeaderboardError, Leaderboards, MatchSubmission, PlayerResult};
-use crate::node::unix_ms;
 use serde::{Deserialize, Serialize};
 use skirmish_shared::proto::{MatchId, PlayerId};
 use skirmish_shared::rating::{self, INITIAL_RATING, Rated};

@@ -7,8 +7,8 @@
 //! anything but its own timer: sending to players is a non-blocking push
 //! where a newer snapshot replaces an unsent one.
 
+use crate::clock::unix_ms;
 use crate::matches::{JoinRefused, MatchCommand, Matches, PlayerLink, SessionEvent};
-use crate::node::unix_ms;
 use crate::results::{MatchRecord, RecordLine};
 use bytes::Bytes;
 use metrics::{Counter, Histogram};

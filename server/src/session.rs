@@ -4,7 +4,7 @@
 //!
 //! The session is written against a transport-neutral [`Inbound`] stream and
 //! [`Frame`] sink, so tests drive it with channels and WebTransport can plug
-//! in later; [`crate::http`] adapts axum's WebSocket to them.
+//! in later; `http.rs` adapts axum's WebSocket to them.
 
 use crate::auth::Claims;
 use crate::config::Limits;
@@ -986,7 +986,7 @@ mod tests {
 
     async fn start() -> Harness {
         let mut config = Config::for_tests(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets"));
-        config.limits.idle_timeout_s = 3.0;
+        config.limits.idle_timeout_s = IDLE.as_secs_f32();
         config.limits.heartbeat_s = 1.0;
         let data_dir = config.data_dir.clone();
         let (shutdown_tx, shutdown) = watch::channel(false);
@@ -1069,15 +1069,22 @@ mod tests {
     /// The harness's idle timeout.
     const IDLE: Duration = Duration::from_secs(3);
 
-    /// Reads past pings to the close; returns its code and when it came.
-    async fn idle_close(h: &mut Harness) -> (u16, tokio::time::Instant) {
-        loop {
+    /// Reads past pings to the close and checks it is the idle close, one
+    /// idle time after `last_frame` (a tick of the clock late at most).
+    async fn closes_idle_after(h: &mut Harness, last_frame: tokio::time::Instant) {
+        let code = loop {
             match h.next().await {
                 Frame::Ping => {}
-                Frame::Close(code, _) => return (code, tokio::time::Instant::now()),
+                Frame::Close(code, _) => break code,
                 Frame::Binary(_) => panic!("no messages expected"),
             }
-        }
+        };
+        assert_eq!(code, close::IDLE_TIMEOUT);
+        let after = tokio::time::Instant::now() - last_frame;
+        assert!(
+            after >= IDLE && after < IDLE + Duration::from_millis(100),
+            "closed {after:?} after the last frame; the idle time is {IDLE:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -1090,13 +1097,7 @@ mod tests {
             Frame::Ping,
             "pinged after the heartbeat interval"
         );
-        let (code, at) = idle_close(&mut h).await;
-        assert_eq!(code, close::IDLE_TIMEOUT);
-        let after = at - welcomed;
-        assert!(
-            after >= IDLE && after < IDLE + Duration::from_millis(100),
-            "closed {after:?} after the welcome"
-        );
+        closes_idle_after(&mut h, welcomed).await;
     }
 
     /// Regression: the test said a pong resets the idle timer, but with the
@@ -1111,13 +1112,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         h.to_session.send(Inbound::Control).expect("send");
         let ponged = tokio::time::Instant::now();
-        let (code, at) = idle_close(&mut h).await;
-        assert_eq!(code, close::IDLE_TIMEOUT);
-        let after = at - ponged;
-        assert!(
-            after >= IDLE && after < IDLE + Duration::from_millis(100),
-            "closed {after:?} after the pong; the idle time is {IDLE:?} from the last frame"
-        );
+        closes_idle_after(&mut h, ponged).await;
     }
 
     impl Harness {

@@ -5,7 +5,7 @@
 //! Every message is one MessagePack array in one binary frame; its first
 //! element is the message type as a string and the remaining elements are the
 //! fields in declaration order (serde's internally tagged enum, serialized
-//! with `rmp_serde::to_vec`). See [`crate::codec`] for encoding and decoding.
+//! with `rmp_serde::to_vec`). See `codec.rs` for encoding and decoding.
 
 use crate::rules::{Map, Rules};
 use crate::sim::{EndReason, Event, Player, Projectile};

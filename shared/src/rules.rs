@@ -104,8 +104,8 @@ pub struct PlayerRules {
     /// Health at spawn and the most a health pack heals to, `1..=255`.
     pub max_health: u8,
     /// Top speed in units per second, `1..=5000` (and, with the tick rate,
-    /// at most [`crate::sim::MAX_SLIDE_STEPS`] half-radii a tick; see
-    /// [`crate::sim::GameSpec::new`]).
+    /// at most `sim::MAX_SLIDE_STEPS` half-radii a tick; see
+    /// `sim::GameSpec::new`, which checks it).
     pub max_speed: f32,
     /// How fast velocity turns towards the wanted one while a move key is
     /// held, in units per second squared, `1..=100000`.

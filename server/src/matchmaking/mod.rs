@@ -240,9 +240,7 @@ impl Matchmaker {
             // still on its way out of the store: finish that first.
             let stale = locked(&self.withdrawn).get(other).cloned();
             if let Some(stale) = stale {
-                if let Err(e) = self.store.cancel(&stale).await {
-                    warn!(error = %e, ticket = %stale.id, "could not take a cancelled ticket out of the queue; it will expire");
-                }
+                cancel_in_store(self.store.as_ref(), &stale).await;
                 stored = self.store.enqueue(&ticket, ttl).await;
             }
         }
@@ -264,9 +262,7 @@ impl Matchmaker {
         };
         if !kept {
             // Cancelled while it was being stored: take it out again.
-            if let Err(e) = self.store.cancel(&ticket).await {
-                warn!(error = %e, ticket = %ticket.id, "could not take a cancelled ticket out of the queue; it will expire");
-            }
+            cancel_in_store(self.store.as_ref(), &ticket).await;
             locked(&self.withdrawn).remove(&ticket.id);
             return Err(QueueError::Withdrawn);
         }
@@ -306,12 +302,17 @@ impl Matchmaker {
         let withdrawn = Arc::clone(&self.withdrawn);
         let gone = ticket.clone();
         tokio::spawn(async move {
-            if let Err(e) = store.cancel(&gone).await {
-                // It expires on its own once nobody refreshes it.
-                warn!(error = %e, "could not take a ticket out of the queue; it will expire");
-            }
+            cancel_in_store(store.as_ref(), &gone).await;
             locked(&withdrawn).remove(&gone.id);
         });
+    }
+}
+
+/// Takes a ticket out of the store, saying so when it cannot: the ticket
+/// then expires on its own once nobody refreshes it.
+async fn cancel_in_store(store: &dyn QueueStore, ticket: &Ticket) {
+    if let Err(e) = store.cancel(ticket).await {
+        warn!(error = %e, ticket = %ticket.id, "could not take a ticket out of the queue; it will expire");
     }
 }
 
@@ -425,9 +426,7 @@ pub async fn run_owner(node: Arc<Node>) {
                         .is_some();
                     if !kept {
                         // Its match or a cancel came meanwhile.
-                        if let Err(e) = mm.store.cancel(&ticket).await {
-                            warn!(error = %e, ticket = %ticket.id, "could not take a ticket queued again out of the queue; it will expire");
-                        }
+                        cancel_in_store(mm.store.as_ref(), &ticket).await;
                     }
                 }
                 Err(StoreError::AlreadyQueued { player_id, .. }) => {
