@@ -8,10 +8,10 @@ use crate::client::{ClientError, Connection, Incoming, Lazy, login};
 use crate::stats::{Latency, Stats};
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
-use skirmish_shared::brain::{Arena, Behavior, Brain};
-use skirmish_shared::codec::snapshot_players;
-use skirmish_shared::geom::Vec2;
-use skirmish_shared::proto::{ClientMsg, ServerMsg, dequantize_pos};
+use skirmish_arena::brain::{Arena, Behavior, Brain};
+use skirmish_arena::geom::Vec2;
+use skirmish_arena::wire::{Setup, dequantize_pos, input_data, snapshot_players};
+use skirmish_shared::proto::{ClientMsg, ServerMsg};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -312,10 +312,12 @@ async fn play(
                     m.sent_at[m.seq as usize % INPUT_RING] = Some((m.seq, Instant::now()));
                     conn.send(&ClientMsg::Input {
                         seq: m.seq,
-                        move_x: input.move_dir().x,
-                        move_y: input.move_dir().y,
-                        aim: input.aim(),
-                        fire: input.fire(),
+                        input: input_data(
+                            input.move_dir().x,
+                            input.move_dir().y,
+                            input.aim(),
+                            input.fire(),
+                        ),
                     })
                     .await?;
                     stats.inputs += 1;
@@ -440,7 +442,12 @@ async fn on_message(
 ) -> Result<Option<End>, ClientError> {
     let now = Instant::now();
     match msg {
-        ServerMsg::Joined { you, map, .. } => {
+        ServerMsg::Joined { you, .. } => {
+            let Some(Setup { map, .. }) = Setup::of_joined(&msg) else {
+                return Err(ClientError::Decode(
+                    "a `joined` without the arena's setup".into(),
+                ));
+            };
             if let Phase::Waiting(Some(asked)) = phase {
                 stats.time_to_match.record(now - *asked);
             }

@@ -8,7 +8,7 @@ use crate::report::Slo;
 use crate::swarm::{BehaviorChoice, SwarmConfig, run_swarm};
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use skirmish_shared::brain::Behavior;
+use skirmish_arena::brain::Behavior;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;

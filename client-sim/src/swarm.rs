@@ -6,7 +6,7 @@ use crate::bot::{BotConfig, ChatPlan, Live, run_bot};
 use crate::report::Report;
 use crate::stats::{Stats, process_cpu_time};
 use indicatif::{ProgressBar, ProgressStyle};
-use skirmish_shared::brain::Behavior;
+use skirmish_arena::brain::Behavior;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

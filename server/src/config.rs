@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 use skirmish_shared::check::{Check, InvalidField};
-use skirmish_shared::rules::TICK_RATE_RANGE;
+use skirmish_shared::game::TICK_RATE_RANGE;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,13 +17,10 @@ use std::time::Duration;
 pub struct Config {
     /// Address for HTTP and WebSocket.
     pub listen: SocketAddr,
-    /// Directory holding the rules, maps and browser client; relative paths
-    /// below are resolved against it.
+    /// Directory holding the games' files (the arena's `rules.toml` and
+    /// `maps/`), the matchmaking and leaderboard settings and the browser
+    /// client; relative paths below are resolved against it.
     pub assets: PathBuf,
-    /// Rules file, relative to `assets`.
-    pub rules: PathBuf,
-    /// Map file, relative to `assets`.
-    pub map: PathBuf,
     /// Browser client directory, relative to `assets`.
     pub web_root: PathBuf,
     /// Simulation ticks per second, 10..=128.
@@ -33,8 +30,8 @@ pub struct Config {
     /// One thread steps thousands of players; more only help a node with
     /// many cores and matches.
     pub tick_threads: usize,
-    /// Overrides the rules' match length, for demos and tests (the rules'
-    /// range, `1..=3600`).
+    /// Overrides every game's match length, for demos and tests,
+    /// `1..=3600`; the node hands it to the games it loads.
     pub match_seconds: Option<u32>,
     /// Key for signing session tokens. Nodes that must accept each other's
     /// tokens share it; when absent a random key is made at start-up, so
@@ -119,8 +116,6 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             assets: PathBuf::from("assets"),
-            rules: PathBuf::from("rules.toml"),
-            map: PathBuf::from("maps/arena.toml"),
             web_root: PathBuf::from("web"),
             tick_rate: 30,
             tick_threads: 1,
@@ -244,16 +239,6 @@ impl Config {
             data_dir,
             ..Config::default()
         }
-    }
-
-    /// The rules file's full path.
-    pub fn rules_path(&self) -> PathBuf {
-        self.assets.join(&self.rules)
-    }
-
-    /// The map file's full path.
-    pub fn map_path(&self) -> PathBuf {
-        self.assets.join(&self.map)
     }
 
     /// The browser client's full path.

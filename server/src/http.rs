@@ -252,7 +252,7 @@ async fn healthz(State(node): State<Arc<Node>>) -> Response {
         "status": "ok",
         "node_id": node.node_id,
         "uptime_s": node.started.elapsed().as_secs(),
-        "tick_rate": node.spec.tick_rate,
+        "tick_rate": node.config.tick_rate,
         "connections": node.sessions.count(),
         "matches": matches,
         "players_in_matches": players_in_matches,

@@ -1,15 +1,18 @@
-//! A Skirmish node: HTTP and WebSocket on one port, guest sessions, quick
-//! play, and one task per match stepping the shared simulation at a fixed
-//! tick rate.
+//! A Skirmish node: HTTP and WebSocket on one port, guest sessions, lobby,
+//! matchmaking, leaderboards, and one task per match stepping a game at a
+//! fixed tick rate.
 //!
-//! [`run`] is the whole server; `main` only parses flags. Tests bind a
-//! [`Server`] on port 0, read its address, and stop it with their own
-//! shutdown future.
+//! The node is the engine: it knows no game. Whoever starts it registers the
+//! games it serves ([`games::Games`]); the `skirmish-server` binary
+//! registers the arena. [`run`] is the whole server; `main` only parses
+//! flags and loads the games. Tests bind a [`Server`] on port 0, read its
+//! address, and stop it with their own shutdown future.
 
 pub mod auth;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod games;
 pub mod health;
 pub mod http;
 pub mod leaderboard;
@@ -29,8 +32,8 @@ pub mod ticker;
 pub use config::Config;
 
 use axum::serve::ListenerExt;
+use games::Games;
 use node::Node;
-use skirmish_shared::rules::AssetError;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,9 +48,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The rules or map are missing or invalid.
-    #[error(transparent)]
-    Assets(#[from] AssetError),
+    /// No game was registered: a node needs at least one to host matches.
+    #[error("no game registered: a node needs at least one game to serve")]
+    NoGame,
     /// A configuration value is out of its range.
     #[error(transparent)]
     Config(#[from] skirmish_shared::check::InvalidField),
@@ -105,8 +108,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Loads the assets and binds the listener.
-    pub async fn bind(config: Config) -> Result<Self, StartError> {
+    /// Binds the listener for a node serving `games`.
+    pub async fn bind(config: Config, games: Games) -> Result<Self, StartError> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (task_guard, tasks_done) = mpsc::channel(1);
         let addr = config.listen;
@@ -116,7 +119,7 @@ impl Server {
         let local_addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
-        let node = Node::new(config, local_addr, shutdown_rx, task_guard).await?;
+        let node = Node::new(config, games, local_addr, shutdown_rx, task_guard).await?;
         if !node.config.web_path().join("dist/app.js").exists() {
             warn!(
                 web = %node.config.web_path().display(),
@@ -159,7 +162,7 @@ impl Server {
             shutdown_tx,
             mut tasks_done,
         } = self;
-        info!(addr = %listener.local_addr().map_err(StartError::Serve)?, tick_rate = node.spec.tick_rate, "listening");
+        info!(addr = %listener.local_addr().map_err(StartError::Serve)?, tick_rate = node.config.tick_rate, games = ?node.games.ids(), "listening");
         let app = http::router(Arc::clone(&node));
         let signal = async move {
             shutdown.await;
@@ -189,10 +192,11 @@ impl Server {
     }
 }
 
-/// Runs a node until `shutdown` completes.
+/// Runs a node serving `games` until `shutdown` completes.
 pub async fn run(
     config: Config,
+    games: Games,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    Server::bind(config).await?.serve(shutdown).await
+    Server::bind(config, games).await?.serve(shutdown).await
 }

@@ -2,7 +2,9 @@
 
 use anyhow::Context;
 use clap::Parser;
+use skirmish_arena::ArenaMatch;
 use skirmish_server::Config;
+use skirmish_server::games::Games;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -120,7 +122,10 @@ async fn main() -> anyhow::Result<()> {
             std::future::pending::<()>().await;
         }
     };
-    skirmish_server::run(config, shutdown)
+    // The games this binary serves; a studio's own binary registers its own.
+    let arena = skirmish_arena::load(&config.assets, config.tick_rate, config.match_seconds)?;
+    let games = Games::default().with::<ArenaMatch>(arena);
+    skirmish_server::run(config, games, shutdown)
         .await
         .context("skirmish-server failed")
 }

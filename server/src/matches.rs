@@ -11,12 +11,13 @@
 //! matchmaker decides *which* match a player joins, and then hands the
 //! player to that match's runner exactly as [`Matches::quick_play`] does.
 
+use crate::games::{Games, HostedGame};
 use crate::outbox::Outbox;
 use crate::results::{MatchRecord, ResultsSender};
-use crate::runner::{Hosting, MatchPlan, MatchRunner, RunnerSettings};
+use crate::runner::{Hosting, MatchPlan, RunnerSettings};
 use crate::ticker::TickThreads;
+use skirmish_shared::game::GameData;
 use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg};
-use skirmish_shared::sim::{GameSpec, Input};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,7 +33,7 @@ pub enum MatchCommand {
         /// The answer.
         reply: oneshot::Sender<Result<(), JoinRefused>>,
     },
-    /// One validated input.
+    /// One input, checked against the game by the session.
     Input {
         /// Whose.
         player_id: PlayerId,
@@ -40,8 +41,8 @@ pub enum MatchCommand {
         conn_id: u64,
         /// The client's sequence number, echoed as `ack`.
         seq: u32,
-        /// The controls.
-        input: Input,
+        /// The controls, in the game's wire form.
+        input: GameData,
     },
     /// The player leaves for the lobby; their seat is freed.
     Leave {
@@ -121,6 +122,8 @@ pub enum SessionEvent {
 pub struct MatchHandle {
     /// The match.
     pub id: MatchId,
+    /// The game it plays.
+    pub game: Arc<dyn HostedGame>,
     tx: mpsc::Sender<MatchCommand>,
 }
 
@@ -145,7 +148,7 @@ impl MatchHandle {
         player_id: PlayerId,
         conn_id: u64,
         seq: u32,
-        input: Input,
+        input: GameData,
     ) -> Result<(), SendError> {
         self.tx
             .try_send(MatchCommand::Input {
@@ -229,7 +232,7 @@ struct Directory {
 #[derive(Debug)]
 pub struct Matches {
     directory: Mutex<Directory>,
-    spec: Arc<GameSpec>,
+    games: Games,
     settings: RunnerSettings,
     max_matches: usize,
     /// Where finished matches hand their results.
@@ -249,9 +252,10 @@ const MATCH_QUEUE: usize = 4096;
 const QUICK_PLAY_ATTEMPTS: usize = 4;
 
 impl Matches {
-    /// An empty directory whose matches run with `spec` and `settings`.
+    /// An empty directory whose matches play `games` and run with
+    /// `settings`.
     pub fn new(
-        spec: Arc<GameSpec>,
+        games: Games,
         settings: RunnerSettings,
         max_matches: usize,
         results: ResultsSender,
@@ -261,7 +265,7 @@ impl Matches {
     ) -> Arc<Self> {
         Arc::new(Matches {
             directory: Mutex::default(),
-            spec,
+            games,
             settings,
             max_matches,
             results,
@@ -277,13 +281,16 @@ impl Matches {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Seats the player in the fullest match with room, starting a new match
-    /// when none has room.
+    /// Seats the player in the fullest match of the quick play game with
+    /// room, starting a new match when none has room.
     pub async fn quick_play(
         self: &Arc<Self>,
         link: Arc<PlayerLink>,
     ) -> Result<MatchHandle, QuickPlayError> {
-        let max_players = usize::from(self.spec.rules.match_rules.max_players);
+        let Some(game) = self.games.quick_play().cloned() else {
+            return Err(QuickPlayError::NoRoom);
+        };
+        let max_players = usize::from(game.max_players());
         let mut refused: Vec<MatchId> = Vec::new();
         for _ in 0..QUICK_PLAY_ATTEMPTS {
             let handle = {
@@ -293,6 +300,7 @@ impl Matches {
                     .values()
                     .filter(|e| {
                         e.public
+                            && e.handle.game.id() == game.id()
                             && e.n_players < max_players
                             && !e.handle.is_over()
                             && !refused.contains(&e.handle.id)
@@ -301,7 +309,9 @@ impl Matches {
                     .map(|e| e.handle.clone());
                 match best {
                     Some(handle) => handle,
-                    None if dir.matches.len() < self.max_matches => self.start(&mut dir),
+                    None if dir.matches.len() < self.max_matches => {
+                        self.open(&mut dir, None, None, &game)
+                    }
                     None => return Err(QuickPlayError::NoRoom),
                 }
             };
@@ -336,18 +346,14 @@ impl Matches {
         self.lock().by_player.get(&player_id).copied()
     }
 
-    /// Starts a match task and lists it.
-    fn start(self: &Arc<Self>, dir: &mut Directory) -> MatchHandle {
-        self.open(dir, None, None)
-    }
-
-    /// Opens a match with `hosting` reservations (a formed match), or a
-    /// public one; `id` is generated when not given.
+    /// Opens a match of `game` with `hosting` reservations (a formed match),
+    /// or a public one; `id` is generated when not given.
     fn open(
         self: &Arc<Self>,
         dir: &mut Directory,
         id: Option<MatchId>,
         hosting: Option<Hosting>,
+        game: &Arc<dyn HostedGame>,
     ) -> MatchHandle {
         let id = id.unwrap_or_else(|| {
             loop {
@@ -358,7 +364,11 @@ impl Matches {
             }
         });
         let (tx, rx) = mpsc::channel(MATCH_QUEUE);
-        let handle = MatchHandle { id, tx };
+        let handle = MatchHandle {
+            id,
+            game: Arc::clone(game),
+            tx,
+        };
         let public = hosting.is_none();
         let awaited = hosting
             .as_ref()
@@ -375,11 +385,10 @@ impl Matches {
         );
         let plan = MatchPlan {
             id,
-            spec: Arc::clone(&self.spec),
             seed: rand::random(),
             hosting,
         };
-        let runner = MatchRunner::new(
+        let runner = game.runner(
             plan,
             self.settings.clone(),
             rx,
@@ -388,7 +397,7 @@ impl Matches {
         );
         let guard = self.task_guard.clone();
         self.ticker.spawn(async move {
-            runner.run().await;
+            runner.await;
             drop(guard);
         });
         metrics::gauge!("skirmish_matches").increment(1.0);
@@ -414,10 +423,13 @@ impl Matches {
         if dir.matches.contains_key(&id) {
             return HostOutcome::AlreadyHosting;
         }
+        let Some(game) = self.games.quick_play().cloned() else {
+            return HostOutcome::AtCapacity;
+        };
         if dir.matches.len() >= self.max_matches {
             return HostOutcome::AtCapacity;
         }
-        self.open(&mut dir, Some(id), Some(hosting));
+        self.open(&mut dir, Some(id), Some(hosting), &game);
         HostOutcome::Opened
     }
 

@@ -6,6 +6,7 @@ use crate::auth::SessionKeys;
 use crate::bus::{Bus, Delivery, LocalHub, RedisBus, Topic};
 pub use crate::clock::unix_ms;
 use crate::config::{Config, Limits};
+use crate::games::Games;
 use crate::health::{OutboxHealth, RedisHealth};
 use crate::leaderboard::{LeaderboardConfig, Leaderboards, MemoryLeaderboards, RedisLeaderboards};
 use crate::lobby::{ChatHistory, ChatRate, Lobby, MemoryHistory, RedisHistory, RedisPresence};
@@ -23,8 +24,6 @@ use bytes::Bytes;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use skirmish_shared::codec::encode;
 use skirmish_shared::proto::{PlayerId, ServerMsg, close};
-use skirmish_shared::rules::{Map, Rules};
-use skirmish_shared::sim::GameSpec;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -152,8 +151,8 @@ impl Sessions {
 pub struct Node {
     /// As started.
     pub config: Config,
-    /// Rules, map and tick rate of every match here.
-    pub spec: Arc<GameSpec>,
+    /// The games this node's matches play.
+    pub games: Games,
     /// Session token keys.
     pub keys: SessionKeys,
     /// Running matches and quick play.
@@ -424,28 +423,26 @@ impl Node {
     /// and starts the node's background tasks (lobby, heartbeat).
     pub async fn new(
         config: Config,
+        games: Games,
         local_addr: SocketAddr,
         shutdown: watch::Receiver<bool>,
         task_guard: mpsc::Sender<()>,
     ) -> Result<Arc<Self>, StartError> {
         config.validate("the node's configuration (file and flags)")?;
-        let mut rules = Rules::load(&config.rules_path())?;
-        if let Some(seconds) = config.match_seconds {
-            rules.match_rules.duration_s = seconds;
-            rules.validate("--match-seconds")?;
-        }
-        let map = Map::load(&config.map_path(), &rules)?;
-        let spec = Arc::new(GameSpec::new(rules, map, config.tick_rate)?);
+        let Some(max_players) = games.quick_play().map(|g| usize::from(g.max_players())) else {
+            return Err(StartError::NoGame);
+        };
         let limits = &config.limits;
         let settings = RunnerSettings {
             reconnect_grace: Limits::secs(limits.reconnect_grace_s),
             empty_timeout: Limits::secs(limits.reconnect_grace_s.max(5.0)),
+            tick_rate: config.tick_rate,
         };
         let (results, recorded) = results::channel();
         let outbox_dir = OutboxDir::open(&config.data_dir)?;
         let lb_config = LeaderboardConfig::load(&config.leaderboards_path())?;
         let matches = Matches::new(
-            Arc::clone(&spec),
+            games.clone(),
             settings,
             limits.max_matches,
             results,
@@ -506,10 +503,7 @@ impl Node {
             });
         }
         let keys = SessionKeys::new(config.session_secret.as_deref(), config.session_ttl());
-        let mm_config = MatchmakingConfig::load(
-            &config.matchmaking_path(),
-            usize::from(spec.rules.match_rules.max_players),
-        )?;
+        let mm_config = MatchmakingConfig::load(&config.matchmaking_path(), max_players)?;
         let matchmaker =
             Matchmaker::new(mm_config, queue, JoinTickets::new(keys.clone(), &node_id));
 
@@ -518,7 +512,7 @@ impl Node {
             matchmaker,
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             matches,
-            spec,
+            games,
             sessions: Sessions::default(),
             shutdown,
             task_guard,

@@ -28,7 +28,7 @@ use crate::leaderboard::{LeaderboardError, Leaderboards, MatchSubmission, Player
 use serde::{Deserialize, Serialize};
 use skirmish_shared::proto::{MatchId, PlayerId};
 use skirmish_shared::rating::{self, INITIAL_RATING, Rated};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +37,7 @@ use tracing::{error, info, warn};
 
 /// One player's line in a finished match.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RecordLineFile")]
 pub struct RecordLine {
     /// Who.
     pub player_id: PlayerId,
@@ -44,12 +45,51 @@ pub struct RecordLine {
     pub name: String,
     /// 1 is best.
     pub placement: u8,
-    /// Kills.
-    pub kills: u32,
-    /// Deaths.
-    pub deaths: u32,
-    /// Score.
-    pub score: u32,
+    /// Their team, in a team game.
+    pub team: Option<u8>,
+    /// What the game counted, by stat name; leaderboards take theirs from
+    /// here.
+    pub stats: BTreeMap<String, i64>,
+}
+
+/// A [`RecordLine`] as outbox files hold it, including files written before
+/// games reported named stats (with `kills`, `deaths` and `score` fields of
+/// their own), so a record waiting in an outbox across the upgrade is still
+/// submitted whole.
+#[derive(Deserialize)]
+struct RecordLineFile {
+    player_id: PlayerId,
+    name: String,
+    placement: u8,
+    #[serde(default)]
+    team: Option<u8>,
+    #[serde(default)]
+    stats: BTreeMap<String, i64>,
+    kills: Option<u32>,
+    deaths: Option<u32>,
+    score: Option<u32>,
+}
+
+impl From<RecordLineFile> for RecordLine {
+    fn from(file: RecordLineFile) -> Self {
+        let mut stats = file.stats;
+        for (name, value) in [
+            ("kills", file.kills),
+            ("deaths", file.deaths),
+            ("score", file.score),
+        ] {
+            if let Some(value) = value {
+                stats.entry(name.to_owned()).or_insert(i64::from(value));
+            }
+        }
+        RecordLine {
+            player_id: file.player_id,
+            name: file.name,
+            placement: file.placement,
+            team: file.team,
+            stats,
+        }
+    }
 }
 
 /// A finished match, as kept until the leaderboards have it.
@@ -57,12 +97,21 @@ pub struct RecordLine {
 pub struct MatchRecord {
     /// The match; submissions are idempotent per id.
     pub match_id: MatchId,
+    /// The game it played (files from before games had ids played the
+    /// arena).
+    #[serde(default = "arena")]
+    pub game: String,
     /// When it ended, Unix milliseconds.
     pub finished_at_ms: u64,
-    /// `time_up` or `kill_limit`.
+    /// The game's reason (the arena's `time_up`, `kill_limit`).
     pub reason: String,
     /// Everyone still seated at the end.
     pub players: Vec<RecordLine>,
+}
+
+/// The game of records written before games had ids.
+fn arena() -> String {
+    "arena".to_owned()
 }
 
 /// A player's rating after a recorded match.
@@ -248,8 +297,7 @@ pub fn submission(record: &MatchRecord, changes: &[RatingChange]) -> MatchSubmis
         .map(|line| PlayerResult {
             player_id: line.player_id,
             name: line.name.clone(),
-            kills: line.kills,
-            score: line.score,
+            stats: line.stats.clone(),
             rating: changes
                 .iter()
                 .find(|c| c.player_id == line.player_id)
@@ -462,9 +510,29 @@ async fn attempt(
 mod tests {
     use super::*;
 
+    fn stats(kills: i64, deaths: i64, score: i64) -> BTreeMap<String, i64> {
+        [("kills", kills), ("deaths", deaths), ("score", score)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    }
+
+    #[test]
+    fn an_outbox_file_from_before_named_stats_keeps_its_numbers() {
+        let old = r#"{"match_id":"0000000000000009","finished_at_ms":5,"reason":"time_up",
+            "players":[{"player_id":"0000000000000001","name":"a","placement":1,"kills":3,"deaths":0,"score":3},
+                       {"player_id":"0000000000000002","name":"b","placement":2,"kills":0,"deaths":3,"score":0}]}"#;
+        let read: MatchRecord = serde_json::from_str(old).expect("an old record reads");
+        assert_eq!(read, record());
+        let again: MatchRecord =
+            serde_json::from_slice(&serde_json::to_vec(&read).expect("writes")).expect("reads");
+        assert_eq!(again, record());
+    }
+
     fn record() -> MatchRecord {
         MatchRecord {
             match_id: MatchId(9),
+            game: "arena".into(),
             finished_at_ms: 5,
             reason: "time_up".into(),
             players: vec![
@@ -472,17 +540,15 @@ mod tests {
                     player_id: PlayerId(1),
                     name: "a".into(),
                     placement: 1,
-                    kills: 3,
-                    deaths: 0,
-                    score: 3,
+                    team: None,
+                    stats: stats(3, 0, 3),
                 },
                 RecordLine {
                     player_id: PlayerId(2),
                     name: "b".into(),
                     placement: 2,
-                    kills: 0,
-                    deaths: 3,
-                    score: 0,
+                    team: None,
+                    stats: stats(0, 3, 0),
                 },
             ],
         }
@@ -498,7 +564,7 @@ mod tests {
             Some(INITIAL_RATING + changes[1].delta)
         );
         assert!(changes[0].delta > 0 && changes[1].delta < 0);
-        assert_eq!(submission.players[0].kills, 3);
+        assert_eq!(submission.players[0].stats["kills"], 3);
     }
 
     use crate::leaderboard::{Entry, LeaderboardConfig, MemoryLeaderboards, Page, Period};

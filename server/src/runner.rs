@@ -1,25 +1,21 @@
-//! [`MatchRunner`]: the task that owns one match's [`World`] and steps it at
-//! the tick rate.
+//! [`MatchRunner`]: the task that owns one match of any [`Game`] and steps
+//! it at the tick rate.
 //!
 //! Each tick it drains the commands queued since the last one (joins,
-//! inputs, leaves), steps the world, and hands every connected player a
+//! inputs, leaves), steps the game, and hands every connected player a
 //! snapshot through their [`Outbox`](crate::outbox::Outbox). It never awaits
 //! anything but its own timer: sending to players is a non-blocking push
-//! where a newer snapshot replaces an unsent one.
+//! where a newer snapshot replaces an unsent one. It knows no game: what a
+//! match plays comes in as the type parameter.
 
 use crate::clock::unix_ms;
 use crate::matches::{JoinRefused, MatchCommand, Matches, PlayerLink, SessionEvent};
 use crate::results::{MatchRecord, RecordLine};
 use bytes::Bytes;
 use metrics::{Counter, Histogram};
-use skirmish_shared::brain::{Arena, Behavior, Brain};
-use skirmish_shared::codec::{SnapshotBody, encode};
-use skirmish_shared::geom::Vec2;
-use skirmish_shared::proto::{
-    self, EventView, MapView, MatchId, PlayerId, PlayerView, ProjectileView, ResultLine,
-    RosterEntry, RulesView, ServerMsg, close,
-};
-use skirmish_shared::sim::{EntityId, Event, GameSpec, Input, Tick, World};
+use skirmish_shared::codec::{encode, write_snapshot};
+use skirmish_shared::game::{AdmitError, EntityId, Game, GameData, Standing, Tick};
+use skirmish_shared::proto::{self, MatchId, PlayerId, ResultLine, RosterEntry, ServerMsg, close};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +30,8 @@ pub struct RunnerSettings {
     pub reconnect_grace: Duration,
     /// How long a match with nobody seated lives before it is abandoned.
     pub empty_timeout: Duration,
+    /// Steps per second.
+    pub tick_rate: u16,
 }
 
 /// What a formed match starts with: seats held for the players it was
@@ -49,31 +47,29 @@ pub struct Hosting {
     pub bots: u8,
 }
 
-/// What a match is: its id, its game, its seed, and (for a formed match)
-/// its reserved seats.
+/// What a match is: its id, its seed, and (for a formed match) its
+/// reserved seats.
 #[derive(Debug)]
 pub struct MatchPlan {
     /// The match.
     pub id: MatchId,
-    /// Rules, map and tick rate.
-    pub spec: Arc<GameSpec>,
-    /// Seeds the world's randomness.
+    /// Seeds the game's randomness.
     pub seed: u64,
     /// Reserved seats and bots, for a formed match.
     pub hosting: Option<Hosting>,
 }
 
-/// A server bot: a body in the world driven by the shared brain.
+/// A server bot: a participant driven by the game's bot brain.
 #[derive(Debug)]
-struct BotSeat {
+struct BotSeat<B> {
     entity: EntityId,
     name: String,
-    brain: Brain,
+    brain: B,
 }
 
 /// One player's seat in the match.
 #[derive(Debug)]
-struct Seat {
+struct Seat<I> {
     entity: EntityId,
     player_id: PlayerId,
     name: String,
@@ -83,9 +79,8 @@ struct Seat {
     away_since: Option<Tick>,
     /// The last input seq applied, echoed in snapshots.
     ack: u32,
-    /// Input received since the last tick: the newest controls, with the
-    /// trigger held if any of them held it.
-    pending: Option<Input>,
+    /// Input received since the last tick, folded by [`Game::merge_inputs`].
+    pending: Option<I>,
 }
 
 /// Hands out a match's entity ids: 1, 2, … up to `u16::MAX`, each once.
@@ -150,14 +145,18 @@ impl Meters {
 
 /// The task state of one match.
 #[derive(Debug)]
-pub struct MatchRunner {
+pub struct MatchRunner<G: Game> {
     id: MatchId,
-    world: World,
+    game: G,
+    config: Arc<G::Config>,
+    /// What `joined` tells a client to draw the game with; the same for
+    /// every player.
+    setup: GameData,
     commands: mpsc::Receiver<MatchCommand>,
     directory: Arc<Matches>,
     shutdown: watch::Receiver<bool>,
     settings: RunnerSettings,
-    seats: Vec<Seat>,
+    seats: Vec<Seat<G::Input>>,
     entity_ids: EntityIds,
     roster_changed: bool,
     /// Present until a formed match starts.
@@ -165,41 +164,37 @@ pub struct MatchRunner {
     /// Whether the match was formed by matchmaking (only its players may
     /// join) rather than opened for quick play.
     formed: bool,
-    bots: Vec<BotSeat>,
-    arena: Arena,
+    bots: Vec<BotSeat<G::Bot>>,
     /// Ticks in a row with no one seated.
     empty_ticks: u32,
     // Buffers reused every tick.
-    inputs: Vec<(EntityId, Input)>,
-    events: Vec<Event>,
-    body: SnapshotBody,
+    inputs: Vec<(EntityId, G::Input)>,
+    /// The game's state after the last tick, encoded once for everyone.
+    state: Vec<u8>,
     meters: Meters,
 }
 
-impl MatchRunner {
+impl<G: Game> MatchRunner<G> {
     /// A match at tick 0; it starts ticking when [`MatchRunner::run`] is
     /// spawned.
     pub fn new(
+        config: Arc<G::Config>,
         plan: MatchPlan,
         settings: RunnerSettings,
         commands: mpsc::Receiver<MatchCommand>,
         directory: Arc<Matches>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
-        let MatchPlan {
-            id,
-            spec,
-            seed,
-            hosting,
-        } = plan;
-        let arena = Arena::of_map(&spec.map);
+        let MatchPlan { id, seed, hosting } = plan;
+        let game = G::new(Arc::clone(&config), seed);
         MatchRunner {
             id,
             formed: hosting.is_some(),
             hosting,
             bots: Vec::new(),
-            arena,
-            world: World::new(spec, seed),
+            setup: game.setup(),
+            game,
+            config,
             commands,
             directory,
             shutdown,
@@ -209,17 +204,16 @@ impl MatchRunner {
             roster_changed: false,
             empty_ticks: 0,
             inputs: Vec::new(),
-            events: Vec::new(),
-            body: SnapshotBody::default(),
+            state: Vec::new(),
             meters: Meters::new(),
         }
     }
 
     /// Runs the fixed-timestep loop until the match ends.
     pub async fn run(mut self) {
-        let tick_rate = self.world.spec().tick_rate;
+        let tick_rate = self.settings.tick_rate;
         let period = Duration::from_secs(1) / u32::from(tick_rate);
-        info!(match_id = %self.id, tick_rate, "match started");
+        info!(match_id = %self.id, game = G::ID, tick_rate, "match started");
         let mut deadline = Instant::now() + period;
         loop {
             tokio::time::sleep_until(deadline).await;
@@ -255,11 +249,11 @@ impl MatchRunner {
         }
         if let Some(hosting) = &self.hosting {
             if *self.shutdown.borrow() {
-                return Some(proto::end_reason(None));
+                return Some(proto::ABANDONED);
             }
             if !hosting.reserved.is_empty() && Instant::now() < hosting.arrive_by {
                 // Waiting for the players it was formed for: show them the
-                // arena, but the clock does not run yet.
+                // game, but the clock does not run yet.
                 if self.roster_changed {
                     self.send_roster();
                 }
@@ -267,7 +261,7 @@ impl MatchRunner {
                 return None;
             }
             if !self.start_formed() {
-                return Some(proto::end_reason(None));
+                return Some(proto::ABANDONED);
             }
         }
         self.inputs.clear();
@@ -276,28 +270,29 @@ impl MatchRunner {
                 self.inputs.push((seat.entity, input));
             }
         }
-        self.bot_inputs();
-        self.events.clear();
-        let tick = self.world.tick() + 1;
-        self.world.step(tick, &self.inputs, &mut self.events);
+        for bot in &mut self.bots {
+            let input = self.game.bot_input(&mut bot.brain, bot.entity);
+            self.inputs.push((bot.entity, input));
+        }
+        self.game.step(&self.inputs);
         self.expire_away_seats();
         if self.roster_changed {
             self.send_roster();
         }
         self.send_snapshots();
 
-        if let Some(outcome) = self.world.outcome() {
-            return Some(proto::end_reason(Some(outcome)));
+        if let Some(reason) = self.game.end() {
+            return Some(reason);
         }
         if *self.shutdown.borrow() {
-            return Some(proto::end_reason(None));
+            return Some(proto::ABANDONED);
         }
         if self.seats.is_empty() {
             self.empty_ticks += 1;
             let limit =
-                self.settings.empty_timeout.as_secs_f32() * f32::from(self.world.spec().tick_rate);
+                self.settings.empty_timeout.as_secs_f32() * f32::from(self.settings.tick_rate);
             if self.empty_ticks as f32 >= limit {
-                return Some(proto::end_reason(None));
+                return Some(proto::ABANDONED);
             }
         } else {
             self.empty_ticks = 0;
@@ -305,7 +300,7 @@ impl MatchRunner {
         None
     }
 
-    fn seat_of(&mut self, player_id: PlayerId, conn_id: u64) -> Option<&mut Seat> {
+    fn seat_of(&mut self, player_id: PlayerId, conn_id: u64) -> Option<&mut Seat<G::Input>> {
         self.seats.iter_mut().find(|s| {
             s.player_id == player_id && s.link.as_ref().is_some_and(|l| l.conn_id == conn_id)
         })
@@ -324,9 +319,16 @@ impl MatchRunner {
                 seq,
                 input,
             } => {
+                // The session checked the input against the game already;
+                // one that does not decode now is dropped.
+                let Ok(input) = G::decode_input(&self.config, &input) else {
+                    return;
+                };
                 if let Some(seat) = self.seat_of(player_id, conn_id) {
-                    let fire = input.fire() || seat.pending.is_some_and(|p| p.fire());
-                    seat.pending = Some(input.with_fire(fire));
+                    seat.pending = Some(match seat.pending {
+                        Some(older) => G::merge_inputs(older, input),
+                        None => input,
+                    });
                     seat.ack = seq;
                 }
             }
@@ -336,7 +338,7 @@ impl MatchRunner {
                         && s.link.as_ref().is_some_and(|l| l.conn_id == conn_id)
                 }) {
                     let seat = self.seats.remove(idx);
-                    self.world.remove_player(seat.entity);
+                    self.game.remove(seat.entity);
                     self.directory.player_left(self.id, player_id);
                     self.roster_changed = true;
                     if let Some(link) = seat.link {
@@ -355,12 +357,12 @@ impl MatchRunner {
                 }
             }
             MatchCommand::Detach { player_id, conn_id } => {
-                let tick = self.world.tick();
+                let tick = self.game.tick();
                 if let Some(seat) = self.seat_of(player_id, conn_id) {
                     seat.link = None;
                     seat.away_since = Some(tick);
-                    // Stop the body where it is rather than running on.
-                    seat.pending = Some(Input::default());
+                    // No controls rather than the last ones held on.
+                    seat.pending = Some(G::Input::default());
                     self.roster_changed = true;
                 }
             }
@@ -368,7 +370,7 @@ impl MatchRunner {
     }
 
     fn join(&mut self, link: Arc<PlayerLink>) -> Result<(), JoinRefused> {
-        if self.world.outcome().is_some() || *self.shutdown.borrow() {
+        if self.game.end().is_some() || *self.shutdown.borrow() {
             return Err(JoinRefused::Over);
         }
         let idx = match self
@@ -392,11 +394,9 @@ impl MatchRunner {
                         return Err(JoinRefused::Over);
                     }
                 }
-                self.world.add_player(entity).map_err(|e| match e {
-                    skirmish_shared::sim::JoinError::Full => JoinRefused::Full,
-                    // Entity ids are never reused, so a duplicate cannot happen.
-                    skirmish_shared::sim::JoinError::Duplicate
-                    | skirmish_shared::sim::JoinError::Over => JoinRefused::Over,
+                self.game.admit(entity, None).map_err(|e| match e {
+                    AdmitError::Full => JoinRefused::Full,
+                    AdmitError::Over => JoinRefused::Over,
                 })?;
                 self.entity_ids.take();
                 self.seats.push(Seat {
@@ -412,13 +412,12 @@ impl MatchRunner {
                 self.seats.len() - 1
             }
         };
-        let spec = self.world.spec();
         let joined = ServerMsg::Joined {
             match_id: self.id,
             you: self.seats[idx].entity.0,
-            tick: self.world.tick(),
-            map: MapView::of(&spec.map),
-            rules: RulesView::of(&spec.rules),
+            tick: self.game.tick(),
+            game: G::ID.to_owned(),
+            setup: self.setup.clone(),
         };
         let _ = link
             .outbox
@@ -449,50 +448,25 @@ impl MatchRunner {
             let Some(entity) = self.entity_ids.peek() else {
                 break;
             };
-            if self.world.add_player(entity).is_err() {
+            if self.game.admit(entity, None).is_err() {
                 break;
             }
             self.entity_ids.take();
-            let behavior = Behavior::ALL[usize::from(i) % Behavior::ALL.len()];
             let seed = self.id.0 ^ u64::from(entity.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             self.bots.push(BotSeat {
                 entity,
                 name: format!("Bot {}", i + 1),
-                brain: Brain::new(behavior, seed),
+                brain: self.game.new_bot(entity, seed),
             });
         }
         self.roster_changed = true;
         true
     }
 
-    /// Each bot decides from what it can see in the world.
-    fn bot_inputs(&mut self) {
-        let tick_rate = self.world.spec().tick_rate;
-        for bot in &mut self.bots {
-            let Some(me) = self
-                .world
-                .player(bot.entity)
-                .filter(|p| p.alive)
-                .map(|p| p.pos)
-            else {
-                continue;
-            };
-            let enemies: Vec<Vec2> = self
-                .world
-                .players()
-                .iter()
-                .filter(|p| p.alive && p.id != bot.entity)
-                .map(|p| p.pos)
-                .collect();
-            let input = bot.brain.decide(me, &self.arena, &enemies, tick_rate);
-            self.inputs.push((bot.entity, input));
-        }
-    }
-
     fn expire_away_seats(&mut self) {
         let grace = (self.settings.reconnect_grace.as_secs_f32()
-            * f32::from(self.world.spec().tick_rate)) as Tick;
-        let now = self.world.tick();
+            * f32::from(self.settings.tick_rate)) as Tick;
+        let now = self.game.tick();
         let expired: Vec<usize> = (0..self.seats.len())
             .rev()
             .filter(|&i| {
@@ -503,7 +477,7 @@ impl MatchRunner {
             .collect();
         for i in expired {
             let seat = self.seats.remove(i);
-            self.world.remove_player(seat.entity);
+            self.game.remove(seat.entity);
             self.directory.player_left(self.id, seat.player_id);
             self.roster_changed = true;
         }
@@ -536,38 +510,53 @@ impl MatchRunner {
     }
 
     fn send_snapshots(&mut self) {
-        let players: Vec<PlayerView> = self.world.players().iter().map(PlayerView::of).collect();
-        let projectiles: Vec<ProjectileView> = self
-            .world
-            .projectiles()
-            .iter()
-            .map(ProjectileView::of)
-            .collect();
-        let packs: Vec<bool> = self
-            .world
-            .health_packs()
-            .iter()
-            .map(|p| p.available())
-            .collect();
-        let events: Vec<EventView> = self.events.iter().filter_map(EventView::of).collect();
-        self.body.encode(
-            self.world.ticks_left(),
-            &players,
-            &projectiles,
-            &packs,
-            &events,
-        );
-        let tick = self.world.tick();
+        self.state.clear();
+        self.game.write_state(&mut self.state);
+        let tick = self.game.tick();
         for seat in &self.seats {
             let Some(link) = &seat.link else { continue };
-            let mut out = Vec::with_capacity(self.body.len() + 16);
-            self.body.write_snapshot(tick, seat.ack, &mut out);
+            let mut out = Vec::with_capacity(self.state.len() + 16);
+            write_snapshot(tick, seat.ack, &self.state, &mut out);
             self.meters.snapshot_bytes.increment(out.len() as u64);
             self.meters.snapshots_sent.increment(1);
             if link.outbox.push_snapshot(Bytes::from(out)) {
                 self.meters.snapshots_replaced.increment(1);
             }
         }
+    }
+
+    /// The display name of a participant, player or bot.
+    fn name_of(&self, entity: EntityId) -> Option<&str> {
+        self.seats
+            .iter()
+            .find(|seat| seat.entity == entity)
+            .map(|seat| seat.name.as_str())
+            .or_else(|| {
+                self.bots
+                    .iter()
+                    .find(|b| b.entity == entity)
+                    .map(|b| b.name.as_str())
+            })
+    }
+
+    /// Everyone's result line, best first.
+    fn result_lines(&self, standings: &[Standing]) -> Vec<ResultLine> {
+        standings
+            .iter()
+            .filter_map(|s| {
+                Some(ResultLine {
+                    id: s.id.0,
+                    name: self.name_of(s.id)?.to_owned(),
+                    placement: s.placement,
+                    team: s.team.map(|t| t.0),
+                    stats: s
+                        .stats
+                        .iter()
+                        .map(|stat| (stat.name.to_owned(), stat.value))
+                        .collect(),
+                })
+            })
+            .collect()
     }
 
     /// Sends the results to everyone still connected and takes the match
@@ -579,36 +568,11 @@ impl MatchRunner {
         // this thread was descheduled between sending `match_end` and the
         // session's `MatchOver`.
         self.commands.close();
-        let results: Vec<ResultLine> = self
-            .world
-            .standings()
-            .into_iter()
-            .filter_map(|s| {
-                let name = self
-                    .seats
-                    .iter()
-                    .find(|seat| seat.entity == s.id)
-                    .map(|seat| seat.name.clone())
-                    .or_else(|| {
-                        self.bots
-                            .iter()
-                            .find(|b| b.entity == s.id)
-                            .map(|b| b.name.clone())
-                    })?;
-                Some(ResultLine {
-                    id: s.id.0,
-                    name,
-                    placement: s.placement,
-                    kills: s.kills,
-                    deaths: s.deaths,
-                    score: s.score,
-                })
-            })
-            .collect();
+        let results = self.result_lines(&self.game.standings());
         info!(
             match_id = %self.id,
             reason,
-            ticks = self.world.tick(),
+            ticks = self.game.tick(),
             players = results.len(),
             winner = results.first().map(|r| r.name.as_str()).unwrap_or("-"),
             "match ended"
@@ -616,7 +580,7 @@ impl MatchRunner {
         // Abandoned matches (everyone left, the node shutting down) are
         // not recorded: their standings do not mean what a finished
         // match's do.
-        if self.world.outcome().is_some() {
+        if self.game.end().is_some() {
             let players = results
                 .iter()
                 .filter_map(|line| {
@@ -625,14 +589,14 @@ impl MatchRunner {
                         player_id: seat.player_id,
                         name: line.name.clone(),
                         placement: line.placement,
-                        kills: line.kills,
-                        deaths: line.deaths,
-                        score: line.score,
+                        team: line.team,
+                        stats: line.stats.clone(),
                     })
                 })
                 .collect();
             self.directory.record(MatchRecord {
                 match_id: self.id,
+                game: G::ID.to_owned(),
                 finished_at_ms: unix_ms(),
                 reason: reason.to_owned(),
                 players,
@@ -657,27 +621,35 @@ impl MatchRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::games::Games;
     use crate::outbox::{Outbox, Outgoing};
     use crate::ticker::TickThreads;
+    use skirmish_arena::ArenaMatch;
+    use skirmish_arena::sim::GameSpec;
     use skirmish_shared::codec::decode_server;
-    use skirmish_shared::rules::{Map, Rules};
 
-    fn spec() -> Arc<GameSpec> {
+    // These tests run the arena, the game the server binary ships with; the
+    // runner itself knows no game.
+
+    fn spec() -> GameSpec {
         spec_lasting(None)
     }
 
-    /// The shipped game, with the match length overridden if given.
-    fn spec_lasting(duration_s: Option<u32>) -> Arc<GameSpec> {
+    /// The shipped arena, with the match length overridden if given.
+    fn spec_lasting(duration_s: Option<u32>) -> GameSpec {
         let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
-        let mut rules = Rules::load(&assets.join("rules.toml")).expect("rules");
-        if let Some(duration_s) = duration_s {
-            rules.match_rules.duration_s = duration_s;
-        }
-        let map = Map::load(&assets.join("maps/arena.toml"), &rules).expect("map");
-        Arc::new(GameSpec::new(rules, map, 30).expect("spec"))
+        skirmish_arena::load(&assets, 30, duration_s).expect("the shipped arena")
     }
 
-    fn directory(spec: Arc<GameSpec>) -> (Arc<Matches>, watch::Sender<bool>) {
+    fn settings() -> RunnerSettings {
+        RunnerSettings {
+            reconnect_grace: Duration::from_secs(10),
+            empty_timeout: Duration::from_secs(10),
+            tick_rate: 30,
+        }
+    }
+
+    fn directory(spec: GameSpec) -> (Arc<Matches>, watch::Sender<bool>) {
         let (matches, stop, _recorded) = recording_directory(spec);
         (matches, stop)
     }
@@ -685,7 +657,7 @@ mod tests {
     /// A directory of matches, the switch that shuts them down, and what
     /// they hand the results outbox.
     fn recording_directory(
-        spec: Arc<GameSpec>,
+        spec: GameSpec,
     ) -> (
         Arc<Matches>,
         watch::Sender<bool>,
@@ -694,14 +666,10 @@ mod tests {
         let (stop, shutdown) = watch::channel(false);
         // The runners' guards go nowhere: these tests do not wait for them.
         let (guard, _) = mpsc::channel(1);
-        let settings = RunnerSettings {
-            reconnect_grace: Duration::from_secs(10),
-            empty_timeout: Duration::from_secs(10),
-        };
         let (results, recorded) = crate::results::channel();
         let matches = Matches::new(
-            spec,
-            settings,
+            Games::default().with::<ArenaMatch>(spec),
+            settings(),
             8,
             results,
             shutdown,
@@ -730,21 +698,22 @@ mod tests {
     /// reused id 0 and then 1 in release).
     #[tokio::test(start_paused = true)]
     async fn a_match_out_of_entity_ids_refuses_new_players_but_not_returning_ones() {
-        let spec = spec();
-        let (matches, _stop) = directory(Arc::clone(&spec));
+        let (matches, _stop) = directory(spec());
         let (_commands, rx) = mpsc::channel(8);
         let plan = MatchPlan {
             id: MatchId(1),
-            spec,
             seed: 1,
             hosting: None,
         };
         let (_stop2, shutdown) = watch::channel(false);
-        let settings = RunnerSettings {
-            reconnect_grace: Duration::from_secs(10),
-            empty_timeout: Duration::from_secs(10),
-        };
-        let mut runner = MatchRunner::new(plan, settings, rx, matches, shutdown);
+        let mut runner = MatchRunner::<ArenaMatch>::new(
+            Arc::new(spec()),
+            plan,
+            settings(),
+            rx,
+            matches,
+            shutdown,
+        );
         runner.entity_ids.next = u32::from(u16::MAX);
 
         let last = link(1);

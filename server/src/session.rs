@@ -18,12 +18,12 @@ use crate::outbox::{Outbox, Outgoing};
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use skirmish_shared::codec::{DecodeError, decode_client, encode};
+use skirmish_shared::game::{GameData, InputError};
 use skirmish_shared::proto::PlayerId;
 use skirmish_shared::proto::{
     ChatView, ClientMsg, EntryView, ErrorCode, PROTOCOL_VERSION, ServerMsg, close,
 };
 use skirmish_shared::rating::INITIAL_RATING;
-use skirmish_shared::sim::{Input, InputError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -148,7 +148,7 @@ where
     info!(player = %claims.player_id, name = %claims.name, conn_id, "connected");
 
     let now = Instant::now();
-    let tick_rate = f32::from(node.spec.tick_rate);
+    let tick_rate = f32::from(node.config.tick_rate);
     let per_s = limits.messages_per_tick * tick_rate + limits.extra_messages_per_s;
     let mut session = Session {
         node: Arc::clone(&node),
@@ -173,7 +173,7 @@ where
         protocol: PROTOCOL_VERSION,
         player_id: claims.player_id,
         name: claims.name.clone(),
-        tick_rate: node.spec.tick_rate,
+        tick_rate: node.config.tick_rate,
         resuming: seat.is_some(),
     });
     session.current = node.matches.rejoin(Arc::clone(&link)).await;
@@ -441,13 +441,7 @@ impl Session {
                 }
                 _ => self.refuse(ErrorCode::NotInMatch, "not in a match".into()),
             },
-            ClientMsg::Input {
-                seq,
-                move_x,
-                move_y,
-                aim,
-                fire,
-            } => self.input(seq, move_x, move_y, aim, fire, now),
+            ClientMsg::Input { seq, input } => self.input(seq, input, now),
             ClientMsg::Ping { client_time } => {
                 let server_time = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -865,15 +859,7 @@ impl Session {
         Flow::Continue
     }
 
-    fn input(
-        &mut self,
-        seq: u32,
-        move_x: f32,
-        move_y: f32,
-        aim: f32,
-        fire: bool,
-        now: Instant,
-    ) -> Flow {
+    fn input(&mut self, seq: u32, input: GameData, now: Instant) -> Flow {
         // `current()` first: it notices a match that has just ended (its
         // handle reports it over before its `match_end` is sent) and marks
         // when, so an input still in flight is not refused. Regression: read
@@ -890,15 +876,14 @@ impl Session {
             }
             return self.refuse(ErrorCode::NotInMatch, "not in a match".into());
         };
-        let input = match Input::new(move_x, move_y, aim, fire) {
-            Ok(input) => input,
-            Err(e @ InputError::NotFinite(_)) => {
-                return self.refuse(ErrorCode::NotFinite, e.to_string());
-            }
-            Err(e @ InputError::OutOfRange(_)) => {
-                return self.refuse(ErrorCode::OutOfRange, e.to_string());
-            }
-        };
+        if let Err(e) = handle.game.check_input(&input) {
+            let code = match e {
+                InputError::Malformed(_) => ErrorCode::Malformed,
+                InputError::NotFinite(_) => ErrorCode::NotFinite,
+                InputError::OutOfRange(_) => ErrorCode::OutOfRange,
+            };
+            return self.refuse(code, e.to_string());
+        }
         if self.last_seq.is_some_and(|last| seq <= last) {
             return self.refuse(
                 ErrorCode::StaleInput,
@@ -992,7 +977,10 @@ mod tests {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let (guard, _done) = mpsc::channel(1);
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let node = Node::new(config, addr, shutdown, guard)
+        let arena =
+            skirmish_arena::load(&config.assets, config.tick_rate, None).expect("the arena");
+        let games = crate::games::Games::default().with::<skirmish_arena::ArenaMatch>(arena);
+        let node = Node::new(config, games, addr, shutdown, guard)
             .await
             .expect("shipped assets load");
         let (to_session, inbound) = mpsc::unbounded_channel();

@@ -3,16 +3,18 @@
 //! Decoding is strict: one message per buffer with no trailing bytes, a small
 //! nesting limit, and unknown message types told apart from malformed ones so
 //! a client gets a precise error code. Encoding a snapshot for many players of
-//! one match shares the per-match part ([`SnapshotBody`]) and writes only the
-//! per-player header for each.
+//! one match writes the game's state once and only the per-player header
+//! ([`write_snapshot`]) for each.
 
-use crate::proto::{ClientMsg, EventView, PlayerView, ProjectileView, ServerMsg};
+use crate::proto::{ClientMsg, ServerMsg};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::io::Cursor;
 
-/// Deeper than any valid message nests (a snapshot's events are four deep).
-const MAX_DEPTH: usize = 8;
+/// Deeper than any valid message nests. A game's data sits two levels down
+/// (the message, then the game's value); the arena's deepest, a snapshot's
+/// events, are five deep.
+pub const MAX_DEPTH: usize = 10;
 
 /// Why a buffer is not a message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -83,31 +85,6 @@ pub fn snapshot_header(bytes: &[u8]) -> Option<(u32, u32)> {
     Some((tick, ack))
 }
 
-/// The players of a snapshot, decoded without the rest of the message, or
-/// `None` for any other message (or a malformed snapshot). Decoding a whole
-/// [`ServerMsg`] buffers it first to find its type; a bot that reads
-/// positions from many snapshots a second skips that.
-pub fn snapshot_players(bytes: &[u8]) -> Option<Vec<PlayerView>> {
-    use serde::de::IgnoredAny;
-    /// A snapshot's array with everything but the players skipped.
-    #[derive(serde::Deserialize)]
-    struct Players(
-        IgnoredAny,
-        IgnoredAny,
-        IgnoredAny,
-        IgnoredAny,
-        Vec<PlayerView>,
-        IgnoredAny,
-        IgnoredAny,
-        IgnoredAny,
-    );
-    snapshot_header(bytes)?;
-    let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
-    de.set_max_depth(MAX_DEPTH);
-    let players = <Players as serde::Deserialize>::deserialize(&mut de).ok()?;
-    (de.position() == bytes.len() as u64).then_some(players.4)
-}
-
 /// The type string of an array message, if the buffer starts like one.
 fn message_type(bytes: &[u8]) -> Option<String> {
     let mut rd = bytes;
@@ -120,84 +97,55 @@ fn message_type(bytes: &[u8]) -> Option<String> {
     Some(t.to_owned())
 }
 
-/// The part of a snapshot that is the same for every player of a match,
-/// encoded once per tick.
-#[derive(Clone, Debug, Default)]
-pub struct SnapshotBody {
-    bytes: Vec<u8>,
-}
+/// Elements in a snapshot array: the type, `tick`, `ack` and the game's state.
+const SNAPSHOT_LEN: u32 = 4;
 
-/// Elements in a snapshot array: the type, `tick`, `ack`, then the body's five.
-const SNAPSHOT_LEN: u32 = 8;
-
-impl SnapshotBody {
-    /// Encodes the shared fields of [`ServerMsg::Snapshot`], reusing this
-    /// body's buffer.
-    pub fn encode(
-        &mut self,
-        ticks_left: u32,
-        players: &[PlayerView],
-        projectiles: &[ProjectileView],
-        packs: &[bool],
-        events: &[EventView],
-    ) {
-        self.bytes.clear();
-        encode_into(&ticks_left, &mut self.bytes);
-        encode_into(players, &mut self.bytes);
-        encode_into(projectiles, &mut self.bytes);
-        encode_into(packs, &mut self.bytes);
-        encode_into(events, &mut self.bytes);
-    }
-
-    /// Writes a whole snapshot message for one player; the bytes are exactly
-    /// what [`encode`] gives for the equivalent [`ServerMsg::Snapshot`].
-    pub fn write_snapshot(&self, tick: u32, ack: u32, out: &mut Vec<u8>) {
-        out.reserve(self.bytes.len() + 16);
-        // Writes into a Vec cannot fail.
-        let _ = rmp::encode::write_array_len(out, SNAPSHOT_LEN);
-        let _ = rmp::encode::write_str(out, "snapshot");
-        let _ = rmp::encode::write_uint(out, u64::from(tick));
-        let _ = rmp::encode::write_uint(out, u64::from(ack));
-        out.extend_from_slice(&self.bytes);
-    }
-
-    /// Size of the shared part in bytes.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// Whether nothing has been encoded yet.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
+/// Writes a whole `snapshot` message for one player around `state`, the
+/// game's state already encoded as one MessagePack value (shared by every
+/// player of a match, so it is encoded once per tick). The bytes are exactly
+/// what [`encode`] gives for the equivalent [`ServerMsg::Snapshot`].
+pub fn write_snapshot(tick: u32, ack: u32, state: &[u8], out: &mut Vec<u8>) {
+    out.reserve(state.len() + 16);
+    // Writes into a Vec cannot fail.
+    let _ = rmp::encode::write_array_len(out, SNAPSHOT_LEN);
+    let _ = rmp::encode::write_str(out, "snapshot");
+    let _ = rmp::encode::write_uint(out, u64::from(tick));
+    let _ = rmp::encode::write_uint(out, u64::from(ack));
+    out.extend_from_slice(state);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::game::GameData;
     use crate::proto::*;
     use proptest::collection::vec;
     use proptest::prelude::*;
 
-    fn finite() -> impl Strategy<Value = f32> {
-        prop::num::f32::NORMAL | prop::num::f32::ZERO | prop::num::f32::SUBNORMAL
+    fn finite() -> impl Strategy<Value = f64> {
+        prop::num::f64::NORMAL | prop::num::f64::ZERO | prop::num::f64::SUBNORMAL
+    }
+
+    /// A game's value: what a game may put in its part of a message.
+    fn game_data() -> impl Strategy<Value = GameData> {
+        use rmpv::Value;
+        let leaf = prop_oneof![
+            any::<u32>().prop_map(Value::from),
+            any::<i32>().prop_map(|v| Value::from(i64::from(v).min(-1))),
+            finite().prop_map(Value::F64),
+            any::<bool>().prop_map(Value::Boolean),
+            "\\PC{0,10}".prop_map(Value::from),
+            Just(Value::Nil),
+        ];
+        let value = leaf.prop_recursive(3, 24, 6, |inner| vec(inner, 0..6).prop_map(Value::Array));
+        value.prop_map(GameData)
     }
 
     fn client_msg() -> impl Strategy<Value = ClientMsg> {
         prop_oneof![
             Just(ClientMsg::Play),
             Just(ClientMsg::Leave),
-            (any::<u32>(), finite(), finite(), finite(), any::<bool>()).prop_map(
-                |(seq, move_x, move_y, aim, fire)| {
-                    ClientMsg::Input {
-                        seq,
-                        move_x,
-                        move_y,
-                        aim,
-                        fire,
-                    }
-                }
-            ),
+            (any::<u32>(), game_data()).prop_map(|(seq, input)| ClientMsg::Input { seq, input }),
             prop::num::f64::NORMAL.prop_map(|client_time| ClientMsg::Ping { client_time }),
             "\\PC{0,30}".prop_map(|room| ClientMsg::JoinRoom { room }),
             "\\PC{0,30}".prop_map(|room| ClientMsg::LeaveRoom { room }),
@@ -369,76 +317,13 @@ mod tests {
         ]
     }
 
-    fn player_view() -> impl Strategy<Value = PlayerView> {
-        (
-            any::<u16>(),
-            any::<u16>(),
-            any::<u16>(),
-            any::<i16>(),
-            any::<u8>(),
-            any::<u32>(),
-            any::<u32>(),
-            any::<u32>(),
-        )
-            .prop_map(|(id, x, y, aim, health, kills, deaths, score)| PlayerView {
-                id,
-                x,
-                y,
-                aim,
-                health,
-                kills,
-                deaths,
-                score,
-            })
-    }
-
-    fn event_view() -> impl Strategy<Value = EventView> {
-        prop_oneof![
-            (any::<u16>(), any::<u16>(), any::<u8>()).prop_map(|(target, attacker, damage)| {
-                EventView::Hit {
-                    target,
-                    attacker,
-                    damage,
-                }
-            }),
-            (any::<u16>(), any::<u16>())
-                .prop_map(|(killer, victim)| EventView::Kill { killer, victim }),
-            (any::<u16>(), any::<u8>())
-                .prop_map(|(player, pack)| EventView::Pickup { player, pack }),
-            any::<u16>().prop_map(|player| EventView::Respawn { player }),
-        ]
-    }
-
     fn error_code() -> impl Strategy<Value = ErrorCode> {
         prop::sample::select(ErrorCode::ALL.to_vec())
     }
 
     fn snapshot() -> impl Strategy<Value = ServerMsg> {
-        (
-            any::<u32>(),
-            any::<u32>(),
-            any::<u32>(),
-            vec(player_view(), 0..8),
-            vec((any::<u16>(), any::<u16>(), any::<u16>()), 0..8),
-            vec(any::<bool>(), 0..6),
-            vec(event_view(), 0..4),
-        )
-            .prop_map(
-                |(tick, ack, ticks_left, players, projectiles, packs, events)| {
-                    ServerMsg::Snapshot {
-                        tick,
-                        ack,
-                        ticks_left,
-                        players,
-                        projectiles: projectiles
-                            .into_iter()
-                            .map(|(id, x, y)| ProjectileView { id, x, y })
-                            .collect(),
-                        packs,
-                        events,
-                    }
-                },
-            )
+        (any::<u32>(), any::<u32>(), game_data())
+            .prop_map(|(tick, ack, state)| ServerMsg::Snapshot { tick, ack, state })
     }
 
     fn server_msg() -> impl Strategy<Value = ServerMsg> {
@@ -460,48 +345,15 @@ mod tests {
                         resuming,
                     }
                 }),
-            (
-                any::<u64>(),
-                any::<u16>(),
-                any::<u32>(),
-                text,
-                vec((finite(), finite(), finite(), finite()), 0..5),
-                vec((finite(), finite()), 0..5),
-                (finite(), any::<u8>(), any::<u32>())
-            )
-                .prop_map(
-                    |(id, you, tick, name, obstacles, packs, (r, hp, kill_limit))| {
-                        ServerMsg::Joined {
-                            match_id: MatchId(id),
-                            you,
-                            tick,
-                            map: MapView {
-                                name,
-                                width: r,
-                                height: r,
-                                obstacles: obstacles
-                                    .into_iter()
-                                    .map(|(a, b, c, d)| [a, b, c, d])
-                                    .collect(),
-                                health_packs: packs.into_iter().map(|(a, b)| [a, b]).collect(),
-                            },
-                            rules: RulesView {
-                                player_radius: r,
-                                projectile_radius: r,
-                                pack_radius: r,
-                                max_health: hp,
-                                kill_limit,
-                                max_players: hp,
-                                max_speed: r,
-                                acceleration: r,
-                                friction: r,
-                                projectile_speed: r,
-                                projectile_life_s: r,
-                                fire_cooldown_s: r,
-                            },
-                        }
-                    }
-                ),
+            (any::<u64>(), any::<u16>(), any::<u32>(), text, game_data()).prop_map(
+                |(id, you, tick, game, setup)| ServerMsg::Joined {
+                    match_id: MatchId(id),
+                    you,
+                    tick,
+                    game,
+                    setup,
+                }
+            ),
             vec((any::<u16>(), text, any::<bool>()), 0..8).prop_map(|players| ServerMsg::Roster {
                 players: players
                     .into_iter()
@@ -521,9 +373,8 @@ mod tests {
                         any::<u16>(),
                         text,
                         any::<u8>(),
-                        any::<u32>(),
-                        any::<u32>(),
-                        any::<u32>()
+                        prop::option::of(any::<u8>()),
+                        prop::collection::btree_map(text, any::<i64>(), 0..4)
                     ),
                     0..8
                 )
@@ -533,13 +384,12 @@ mod tests {
                     reason,
                     results: lines
                         .into_iter()
-                        .map(|(id, name, placement, kills, deaths, score)| ResultLine {
+                        .map(|(id, name, placement, team, stats)| ResultLine {
                             id,
                             name,
                             placement,
-                            kills,
-                            deaths,
-                            score
+                            team,
+                            stats,
                         })
                         .collect(),
                 }),
@@ -571,32 +421,20 @@ mod tests {
         /// Generated from snapshots only (regression: drawn from every
         /// server message, it checked nothing for most cases and passed).
         #[test]
-        fn the_shared_snapshot_body_encodes_like_the_whole_message(msg in snapshot()) {
-            let ServerMsg::Snapshot { tick, ack, ticks_left, players, projectiles, packs, events } = &msg else {
+        fn a_snapshot_written_around_its_state_encodes_like_the_whole_message(msg in snapshot()) {
+            let ServerMsg::Snapshot { tick, ack, state } = &msg else {
                 unreachable!("the strategy makes snapshots");
             };
-            let mut body = SnapshotBody::default();
-            body.encode(*ticks_left, players, projectiles, packs, events);
             let mut out = Vec::new();
-            body.write_snapshot(*tick, *ack, &mut out);
+            write_snapshot(*tick, *ack, &encode(state), &mut out);
             prop_assert_eq!(out, encode(&msg));
-        }
-
-        /// Half snapshots, half any message (which `snapshot_players` must
-        /// turn down).
-        #[test]
-        fn snapshot_players_reads_what_the_whole_decode_reads(msg in prop_oneof![snapshot(), server_msg()]) {
-            let players = match &msg {
-                ServerMsg::Snapshot { players, .. } => Some(players.clone()),
-                _ => None,
-            };
-            prop_assert_eq!(snapshot_players(&encode(&msg)), players);
         }
 
         #[test]
         fn arbitrary_bytes_never_panic_the_decoder(bytes in vec(any::<u8>(), 0..256)) {
-            let _ = snapshot_players(&bytes);
+            let _ = snapshot_header(&bytes);
             let _ = decode_client(&bytes);
+            let _ = decode_server(&bytes);
         }
     }
 
@@ -622,10 +460,8 @@ mod tests {
 
     #[test]
     fn the_snapshot_header_reads_tick_and_ack_only_from_snapshots() {
-        let mut body = SnapshotBody::default();
-        body.encode(9, &[], &[], &[true], &[]);
         let mut out = Vec::new();
-        body.write_snapshot(70_000, 41, &mut out);
+        write_snapshot(70_000, 41, &encode(&(9, [true])), &mut out);
         assert_eq!(snapshot_header(&out), Some((70_000, 41)));
         assert_eq!(
             snapshot_header(&encode(&ServerMsg::Left {
@@ -652,15 +488,17 @@ mod tests {
     fn javascript_style_encodings_decode() {
         // @msgpack/msgpack writes whole-valued numbers as integers and other
         // numbers as float64; both must be accepted where the protocol says f32.
-        let bytes = encode(&("input", 3u32, 1i64, -1i64, 1.25f64, true));
+        let bytes = encode(&("input", 3u32, (1i64, -1i64, 1.25f64, true)));
         assert_eq!(
             decode_client(&bytes),
             Ok(ClientMsg::Input {
                 seq: 3,
-                move_x: 1.0,
-                move_y: -1.0,
-                aim: 1.25,
-                fire: true
+                input: GameData(rmpv::Value::Array(vec![
+                    1.into(),
+                    (-1).into(),
+                    rmpv::Value::F64(1.25),
+                    true.into()
+                ])),
             })
         );
         // The map form (type under "t") is accepted as well.

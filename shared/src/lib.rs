@@ -1,16 +1,13 @@
-//! What every Skirmish component shares: the game rules and map formats
-//! ([`rules`]), the deterministic simulation ([`sim`]), the client <-> node
-//! protocol ([`proto`]) and its MessagePack codec ([`codec`]).
+//! What every Skirmish component shares: the client <-> node protocol
+//! ([`proto`]) and its MessagePack codec ([`codec`]), the [`game::Game`]
+//! trait every game implements, settings checks ([`check`]) and rating math
+//! ([`rating`]).
 //!
-//! This crate is pure: no async runtime, no sockets, no clocks. The server
-//! steps the simulation on its tick loop; bots and tests step or decode it
-//! directly.
+//! This crate is pure: no async runtime, no sockets, no clocks. It knows no
+//! game: games live in crates of their own and implement [`game::Game`].
 
-pub mod brain;
 pub mod check;
 pub mod codec;
-pub mod geom;
+pub mod game;
 pub mod proto;
 pub mod rating;
-pub mod rules;
-pub mod sim;

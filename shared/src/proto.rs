@@ -7,19 +7,17 @@
 //! fields in declaration order (serde's internally tagged enum, serialized
 //! with `rmp_serde::to_vec`). See `codec.rs` for encoding and decoding.
 
-use crate::rules::{Map, Rules};
-use crate::sim::{EndReason, Event, Player, Projectile};
+use crate::game::GameData;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The protocol version this crate speaks; sent in [`ServerMsg::Welcome`].
 pub const PROTOCOL_VERSION: u16 = 1;
 
-/// Positions travel as `u16` in units of 1/8 arena unit.
-pub const POSITION_SCALE: f32 = 8.0;
-
-/// Aim angles travel as `i16` in units of 1/10,000 radian.
-pub const ANGLE_SCALE: f32 = 10_000.0;
+/// `match_end`'s reason for a match that ended before its game did (everyone
+/// left, the node shut down, nobody arrived); such matches are not recorded.
+pub const ABANDONED: &str = "abandoned";
 
 /// WebSocket close codes a node uses, besides the standard 1000 (normal),
 /// 1001 (the node is shutting down) and 1009 (a frame over the size limit).
@@ -273,14 +271,8 @@ pub enum ClientMsg {
         /// Increases by at least one with every input; echoed in snapshots as
         /// `ack` once applied.
         seq: u32,
-        /// Horizontal move axis, `-1..=1` (right is positive).
-        move_x: f32,
-        /// Vertical move axis, `-1..=1` (down is positive).
-        move_y: f32,
-        /// Aim angle in radians, `-π..=π`; 0 is right, π/2 is down.
-        aim: f32,
-        /// Whether the trigger is held.
-        fire: bool,
+        /// The controls, in the form the match's game documents.
+        input: GameData,
     },
     /// Measures round-trip time; answered at once with [`ServerMsg::Pong`].
     Ping {
@@ -405,10 +397,11 @@ pub enum ServerMsg {
         you: u16,
         /// The tick the match is at.
         tick: u32,
-        /// The arena to draw.
-        map: MapView,
-        /// Sizes and limits a client needs to draw and predict.
-        rules: RulesView,
+        /// The game the match plays (`arena`), which says what `setup`,
+        /// `snapshot.state` and `input.input` hold.
+        game: String,
+        /// What the game sends a client to draw it (the map, the rules).
+        setup: GameData,
     },
     /// Who is in the match; sent on joining and whenever it changes.
     Roster {
@@ -422,22 +415,15 @@ pub enum ServerMsg {
         tick: u32,
         /// The highest input `seq` applied for this player so far (0 before any).
         ack: u32,
-        /// Ticks until the match clock runs out.
-        ticks_left: u32,
-        /// Every player, in join order.
-        players: Vec<PlayerView>,
-        /// Every shot in flight.
-        projectiles: Vec<ProjectileView>,
-        /// Whether each of the map's health packs is there to pick up.
-        packs: Vec<bool>,
-        /// What happened during this tick.
-        events: Vec<EventView>,
+        /// The game's state, in the form the game documents.
+        state: GameData,
     },
     /// The match is over; the player is back in the lobby.
     MatchEnd {
         /// The match.
         match_id: MatchId,
-        /// `time_up`, `kill_limit` or `abandoned`.
+        /// `abandoned`, or the game's reason (the arena's `time_up`,
+        /// `kill_limit`).
         reason: String,
         /// One line per player, best first.
         results: Vec<ResultLine>,
@@ -640,51 +626,6 @@ impl ServerMsg {
     ];
 }
 
-/// The arena as a client draws it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MapView {
-    /// Shown to players.
-    pub name: String,
-    /// Arena width in units.
-    pub width: f32,
-    /// Arena height in units.
-    pub height: f32,
-    /// Walls as `[x, y, w, h]`.
-    pub obstacles: Vec<[f32; 4]>,
-    /// Health pack positions as `[x, y]`, indexed like `Snapshot.packs`.
-    pub health_packs: Vec<[f32; 2]>,
-}
-
-/// The rules a client needs to draw the match.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RulesView {
-    /// Player body radius.
-    pub player_radius: f32,
-    /// Projectile radius.
-    pub projectile_radius: f32,
-    /// Health pack radius.
-    pub pack_radius: f32,
-    /// Full health.
-    pub max_health: u8,
-    /// Kills that end the match.
-    pub kill_limit: u32,
-    /// Most players in the match.
-    pub max_players: u8,
-    /// Top speed, units per second.
-    pub max_speed: f32,
-    /// How fast velocity turns towards the wanted one while moving, units
-    /// per second squared.
-    pub acceleration: f32,
-    /// Fraction of velocity lost per second while no move key is held.
-    pub friction: f32,
-    /// Projectile speed, units per second.
-    pub projectile_speed: f32,
-    /// Projectile lifetime, seconds.
-    pub projectile_life_s: f32,
-    /// Seconds between two shots of one player.
-    pub fire_cooldown_s: f32,
-}
-
 /// One line of the roster.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RosterEntry {
@@ -696,228 +637,31 @@ pub struct RosterEntry {
     pub connected: bool,
 }
 
-/// One player in a snapshot.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PlayerView {
-    /// Id from the roster.
-    pub id: u16,
-    /// x in 1/8 units.
-    pub x: u16,
-    /// y in 1/8 units.
-    pub y: u16,
-    /// Aim in 1/10,000 radians.
-    pub aim: i16,
-    /// 0 means dead (waiting to respawn).
-    pub health: u8,
-    /// Kills this match.
-    pub kills: u32,
-    /// Deaths this match.
-    pub deaths: u32,
-    /// Score this match.
-    pub score: u32,
-}
-
-/// One projectile in a snapshot.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ProjectileView {
-    /// Stable while it flies (wraps at 65535).
-    pub id: u16,
-    /// x in 1/8 units.
-    pub x: u16,
-    /// y in 1/8 units.
-    pub y: u16,
-}
-
-/// Something that happened during a tick.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
-pub enum EventView {
-    /// A projectile hit a player.
-    Hit {
-        /// Who was hit.
-        target: u16,
-        /// Who fired.
-        attacker: u16,
-        /// Health removed.
-        damage: u8,
-    },
-    /// A player died.
-    Kill {
-        /// Who fired the last shot.
-        killer: u16,
-        /// Who died.
-        victim: u16,
-    },
-    /// A player picked up a health pack.
-    Pickup {
-        /// Who.
-        player: u16,
-        /// Index into `MapView.health_packs`.
-        pack: u8,
-    },
-    /// A player respawned.
-    Respawn {
-        /// Who.
-        player: u16,
-    },
-}
-
-/// One player's result.
+/// One participant's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResultLine {
     /// Id in the match.
     pub id: u16,
     /// Display name.
     pub name: String,
-    /// 1 is best; ties share a placement.
+    /// 1 is best; ties share a placement. In a team game, the team's.
     pub placement: u8,
-    /// Kills.
-    pub kills: u32,
-    /// Deaths.
-    pub deaths: u32,
-    /// Score.
-    pub score: u32,
+    /// Their team, in a team game.
+    pub team: Option<u8>,
+    /// What the game counted for them, by name (`kills`, `score`).
+    pub stats: BTreeMap<String, i64>,
 }
 
-/// Converts an arena coordinate to its wire form.
-pub fn quantize_pos(v: f32) -> u16 {
-    (v * POSITION_SCALE).round().clamp(0.0, f32::from(u16::MAX)) as u16
-}
-
-/// Converts a wire coordinate back to arena units.
-pub fn dequantize_pos(q: u16) -> f32 {
-    f32::from(q) / POSITION_SCALE
-}
-
-/// Converts an angle in `-π..=π` to its wire form.
-pub fn quantize_angle(a: f32) -> i16 {
-    (a * ANGLE_SCALE)
-        .round()
-        .clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
-}
-
-/// Converts a wire angle back to radians.
-pub fn dequantize_angle(q: i16) -> f32 {
-    f32::from(q) / ANGLE_SCALE
-}
-
-impl MapView {
-    /// The client's view of a map.
-    pub fn of(map: &Map) -> Self {
-        MapView {
-            name: map.name.clone(),
-            width: map.width,
-            height: map.height,
-            obstacles: map.obstacles.iter().map(|o| [o.x, o.y, o.w, o.h]).collect(),
-            health_packs: map.health_packs.iter().map(|p| [p.x, p.y]).collect(),
-        }
-    }
-}
-
-impl RulesView {
-    /// The client's view of the rules.
-    pub fn of(rules: &Rules) -> Self {
-        RulesView {
-            player_radius: rules.player.radius,
-            projectile_radius: rules.projectile.radius,
-            pack_radius: rules.health_pack.radius,
-            max_health: rules.player.max_health,
-            kill_limit: rules.match_rules.kill_limit,
-            max_players: rules.match_rules.max_players,
-            max_speed: rules.player.max_speed,
-            acceleration: rules.player.acceleration,
-            friction: rules.player.friction,
-            projectile_speed: rules.projectile.speed,
-            projectile_life_s: rules.projectile.life_s,
-            fire_cooldown_s: rules.projectile.cooldown_s,
-        }
-    }
-}
-
-impl PlayerView {
-    /// A player's state on the wire.
-    pub fn of(p: &Player) -> Self {
-        PlayerView {
-            id: p.id.0,
-            x: quantize_pos(p.pos.x),
-            y: quantize_pos(p.pos.y),
-            aim: quantize_angle(p.aim),
-            health: p.health,
-            kills: p.kills,
-            deaths: p.deaths,
-            score: p.score,
-        }
-    }
-}
-
-impl ProjectileView {
-    /// A projectile on the wire.
-    pub fn of(s: &Projectile) -> Self {
-        ProjectileView {
-            id: s.id,
-            x: quantize_pos(s.pos.x),
-            y: quantize_pos(s.pos.y),
-        }
-    }
-}
-
-impl EventView {
-    /// The client's view of a simulation event; `None` for events sent as
-    /// messages of their own (the match end).
-    pub fn of(e: &Event) -> Option<Self> {
-        Some(match *e {
-            Event::Hit {
-                target,
-                attacker,
-                damage,
-            } => EventView::Hit {
-                target: target.0,
-                attacker: attacker.0,
-                damage,
-            },
-            Event::Kill { killer, victim } => EventView::Kill {
-                killer: killer.0,
-                victim: victim.0,
-            },
-            Event::Pickup { player, pack } => EventView::Pickup {
-                player: player.0,
-                pack,
-            },
-            Event::Respawn { player } => EventView::Respawn { player: player.0 },
-            Event::MatchEnd { .. } => return None,
-        })
-    }
-}
-
-/// The wire name of an end reason.
-pub fn end_reason(reason: Option<EndReason>) -> &'static str {
-    match reason {
-        Some(EndReason::TimeUp) => "time_up",
-        Some(EndReason::KillLimit) => "kill_limit",
-        None => "abandoned",
+impl ResultLine {
+    /// A stat's value, 0 if the game did not report it.
+    pub fn stat(&self, name: &str) -> i64 {
+        self.stats.get(name).copied().unwrap_or(0)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quantization_is_within_half_a_step() {
-        for v in [0.0f32, 0.06, 20.0, 999.99, 1999.9, 8000.0] {
-            assert!((dequantize_pos(quantize_pos(v)) - v).abs() <= 0.5 / POSITION_SCALE);
-        }
-        for a in [
-            -std::f32::consts::PI,
-            -1.0,
-            0.0,
-            0.123_45,
-            std::f32::consts::PI,
-        ] {
-            assert!((dequantize_angle(quantize_angle(a)) - a).abs() <= 0.5 / ANGLE_SCALE + 1e-6);
-        }
-        assert_eq!(quantize_pos(-5.0), 0);
-    }
 
     #[test]
     fn ids_travel_as_sixteen_hex_digits() {

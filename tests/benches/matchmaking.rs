@@ -77,7 +77,9 @@ impl Cluster {
         for id in ["node-a", "node-b", "node-c"] {
             let mut config = cluster_config(&redis.url(), id, prefix);
             config.node_ttl_s = NODE_TTL_S;
-            let server = Server::bind(config).await.expect("the node starts");
+            let map = config.assets.join("maps/arena.toml");
+            let games = skirmish_tests::arena_games(&config, &map);
+            let server = Server::bind(config, games).await.expect("the node starts");
             nodes.push(server.node());
             let (stop, stopped) = oneshot::channel::<()>();
             stops.push(stop);

@@ -25,8 +25,11 @@ fn submission(match_id: u64) -> MatchSubmission {
                 // Players recur across matches, as they do in a real deployment.
                 player_id: PlayerId((match_id * 7 + i) % 5_000),
                 name: format!("player{i}"),
-                kills: (i % 5) as u32,
-                score: (i % 5) as u32,
+                stats: [
+                    ("kills".to_owned(), (i % 5) as i64),
+                    ("score".to_owned(), (i % 5) as i64),
+                ]
+                .into(),
                 rating: Some(1000 + i as i32),
             })
             .collect(),

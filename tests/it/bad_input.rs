@@ -4,10 +4,12 @@
 //! while the "abuser" misbehaves next to it.
 
 use futures_util::FutureExt;
+use skirmish_arena::wire::PlayerView;
+use skirmish_arena::wire::input_data;
 use skirmish_client_sim::Incoming;
 use skirmish_shared::codec::encode;
-use skirmish_shared::proto::{ClientMsg, PlayerView, ServerMsg, close};
-use skirmish_tests::{Player, TestNode, open_map, test_config};
+use skirmish_shared::proto::{ClientMsg, ServerMsg, close};
+use skirmish_tests::{Player, TestNode, arena_players, open_map, test_config};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -24,9 +26,7 @@ struct Scene {
 
 impl Scene {
     async fn start() -> Scene {
-        let mut config = test_config();
-        config.map = open_map();
-        let node = TestNode::start(config).await;
+        let node = TestNode::start_on(test_config(), &open_map()).await;
         let mut bystander = Player::connect(&node, "bystander").await;
         let you = bystander.play().await;
         let mut abuser = Player::connect(&node, "abuser").await;
@@ -43,11 +43,12 @@ impl Scene {
                     _ = ticker.tick() => {
                         seq += 1;
                         // Slowly, so it stays in the arena for the whole test.
-                        let input = ClientMsg::Input { seq, move_x: 0.05, move_y: 0.0, aim: 0.0, fire: false };
+                        let input = ClientMsg::Input { seq, input: input_data(0.05, 0.0, 0.0, false) };
                         bystander.conn.send(&input).await.expect("bystander sends");
                     }
                     incoming = bystander.conn.recv() => match incoming.expect("bystander reads") {
-                        Incoming::Msg(ServerMsg::Snapshot { tick, players, .. }) => {
+                        Incoming::Msg(msg @ ServerMsg::Snapshot { tick, .. }) => {
+                            let players = arena_players(&msg).expect("an arena snapshot");
                             let me = players.iter().find(|p| p.id == you).expect("own entry").clone();
                             let other = players.iter().find(|p| p.id == abuser_id).cloned();
                             seen.push((tick, me, other));
@@ -119,10 +120,7 @@ impl Scene {
         for (seq, &(move_x, move_y, aim)) in (1..).zip(values) {
             let input = ClientMsg::Input {
                 seq,
-                move_x,
-                move_y,
-                aim,
-                fire: true,
+                input: input_data(move_x, move_y, aim, true),
             };
             self.abuser.conn.send(&input).await.expect("send");
             assert_eq!(
@@ -204,10 +202,7 @@ async fn out_of_range_values_are_refused() {
         .conn
         .send(&ClientMsg::Input {
             seq: 9,
-            move_x: 0.0,
-            move_y: 0.0,
-            aim: 0.0,
-            fire: false,
+            input: input_data(0.0, 0.0, 0.0, false),
         })
         .await
         .expect("send");
@@ -216,10 +211,7 @@ async fn out_of_range_values_are_refused() {
         .conn
         .send(&ClientMsg::Input {
             seq: 9,
-            move_x: 1.0,
-            move_y: 0.0,
-            aim: 0.0,
-            fire: false,
+            input: input_data(1.0, 0.0, 0.0, false),
         })
         .await
         .expect("send");
@@ -293,10 +285,7 @@ async fn an_input_flood_is_rate_limited_then_closed() {
     let (rate_limited, code) = flood(&mut scene, |seq| {
         binary(encode(&ClientMsg::Input {
             seq,
-            move_x: 0.0,
-            move_y: 0.0,
-            aim: 0.0,
-            fire: false,
+            input: input_data(0.0, 0.0, 0.0, false),
         }))
     })
     .await;
@@ -345,10 +334,7 @@ async fn input_outside_a_match_is_refused() {
         .conn
         .send(&ClientMsg::Input {
             seq: 1,
-            move_x: 1.0,
-            move_y: 0.0,
-            aim: 0.0,
-            fire: true,
+            input: input_data(1.0, 0.0, 0.0, true),
         })
         .await
         .expect("send");

@@ -2,9 +2,9 @@
 //! and a bot whose connection is cut mid-match (by the node or by the
 //! network) comes back and carries on.
 
+use skirmish_arena::brain::Behavior;
 use skirmish_client_sim::bot::{BotConfig, Live, run_bot};
 use skirmish_client_sim::swarm::{BehaviorChoice, SwarmConfig, run_swarm};
-use skirmish_shared::brain::Behavior;
 use skirmish_tests::proxy::TcpProxy;
 use skirmish_tests::{TestNode, test_config};
 use std::sync::atomic::Ordering;

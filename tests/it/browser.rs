@@ -11,7 +11,7 @@
 //! has open space above it, so holding W always moves the player whichever
 //! spawn the match picks (on the shipped map some spawns are under a wall).
 
-use skirmish_shared::rules::{Map, Rules};
+use skirmish_arena::rules::{Map, Rules};
 use skirmish_tests::{TestNode, artifacts_dir, assets_dir, fixture, repo_dir, test_config};
 use std::process::Stdio;
 use std::time::Duration;
@@ -63,8 +63,7 @@ async fn a_player_in_chromium_logs_in_plays_and_moves() {
     );
     let mut config = test_config();
     config.match_seconds = Some(60);
-    config.map = fixture("e2e-map.toml");
-    let node = TestNode::start(config).await;
+    let node = TestNode::start_on(config, &fixture("e2e-map.toml")).await;
     // So the check below sees this run's screenshot, not an earlier one.
     let screenshot = artifacts_dir().join("e2e-playing.png");
     let _ = std::fs::remove_file(&screenshot);

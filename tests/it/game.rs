@@ -1,8 +1,9 @@
 //! A whole match over real WebSockets: four scripted players on one node
 //! play 300 ticks; movement follows inputs, a shot lands, results arrive.
 
+use skirmish_arena::wire::EventView;
 use skirmish_client_sim::Incoming;
-use skirmish_shared::proto::{ClientMsg, EventView, ServerMsg};
+use skirmish_shared::proto::{ClientMsg, ServerMsg};
 use skirmish_tests::scripted::{play, pos, shooter as shooter_script};
 use skirmish_tests::{Player, TestNode, open_map, test_config};
 use std::time::Duration;
@@ -10,9 +11,8 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_players_play_a_300_tick_match() {
     let mut config = test_config();
-    config.map = open_map();
     config.match_seconds = Some(10);
-    let node = TestNode::start(config).await;
+    let node = TestNode::start_on(config, &open_map()).await;
 
     let runner = Player::connect(&node, "runner").await;
     let climber = Player::connect(&node, "climber").await;
@@ -140,8 +140,8 @@ async fn four_players_play_a_300_tick_match() {
             .find(|r| r.name == name)
             .expect("a result line")
     };
-    let deaths: u32 = results.iter().map(|r| r.deaths).sum();
-    assert_eq!(line("shooter").kills, deaths);
+    let deaths: i64 = results.iter().map(|r| r.stat("deaths")).sum();
+    assert_eq!(line("shooter").stat("kills"), deaths);
     // And they are the match's own counts: every line matches its player in
     // the last snapshot (tick 300, after which nothing happened).
     let last = &target.snapshots.last().expect("snapshots").2;
@@ -151,8 +151,8 @@ async fn four_players_play_a_300_tick_match() {
             .find(|p| p.id == r.id)
             .unwrap_or_else(|| panic!("{} is in the last snapshot", r.name));
         assert_eq!(
-            (r.kills, r.deaths, r.score),
-            (p.kills, p.deaths, p.score),
+            (r.stat("kills"), r.stat("deaths"), r.stat("score")),
+            (i64::from(p.kills), i64::from(p.deaths), i64::from(p.score)),
             "{}'s result line",
             r.name
         );
@@ -169,9 +169,8 @@ async fn four_players_play_a_300_tick_match() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_who_reconnects_gets_their_seat_back() {
     let mut config = test_config();
-    config.map = open_map();
     config.match_seconds = Some(60);
-    let node = TestNode::start(config).await;
+    let node = TestNode::start_on(config, &open_map()).await;
 
     let mut first = Player::connect(&node, "flaky").await;
     let (match_id, you) = first.play_in().await;

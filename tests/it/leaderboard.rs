@@ -42,8 +42,11 @@ fn player(id: u64, name: &str, kills: u32, score: u32, rating: Option<i32>) -> P
     PlayerResult {
         player_id: PlayerId(id),
         name: name.to_owned(),
-        kills,
-        score,
+        stats: [
+            ("kills".to_owned(), i64::from(kills)),
+            ("score".to_owned(), i64::from(score)),
+        ]
+        .into(),
         rating,
     }
 }

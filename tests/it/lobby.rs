@@ -3,6 +3,7 @@
 //! presence and joins through a Redis that hangs, restarts empty, or is fed
 //! quick changes.
 
+use skirmish_arena::wire::input_data;
 use skirmish_client_sim::{Connection, Incoming};
 use skirmish_server::bus::{Bus, BusMessage, LocalHub, Topic};
 use skirmish_server::lobby::{PresenceWriter, RedisPresence};
@@ -484,10 +485,7 @@ async fn a_join_waiting_on_a_hung_redis_holds_up_neither_its_player_nor_other_ro
         ada.conn
             .send(&ClientMsg::Input {
                 seq,
-                move_x: 0.0,
-                move_y: 0.0,
-                aim: 0.0,
-                fire: false,
+                input: input_data(0.0, 0.0, 0.0, false),
             })
             .await
             .expect("send input");

@@ -16,8 +16,8 @@ use skirmish_server::matchmaking::{
 use skirmish_shared::proto::{ClientMsg, MatchId, PlayerId, ServerMsg};
 use skirmish_tests::redis::RedisServer;
 use skirmish_tests::{
-    CLUSTER_SECRET, ChildNode, Player, TEST_MATCHMAKING, TempDir, TestNode, cluster_config,
-    live_nodes, matchmaking_file, recv, test_matchmaking,
+    CLUSTER_SECRET, ChildNode, Player, TEST_MATCHMAKING, TempDir, TestNode, arena_players,
+    cluster_config, live_nodes, matchmaking_file, recv, test_matchmaking,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -252,8 +252,8 @@ async fn play_when_found(mut player: Player, n_players: usize) -> Seated {
             Incoming::Msg(ServerMsg::Roster { players }) => {
                 roster = players.iter().map(|p| p.name.clone()).collect();
             }
-            Incoming::Msg(ServerMsg::Snapshot { tick, players, .. })
-                if tick > 0 && players.len() == n_players =>
+            Incoming::Msg(msg @ ServerMsg::Snapshot { tick, .. })
+                if tick > 0 && arena_players(&msg).is_some_and(|p| p.len() == n_players) =>
             {
                 break;
             }
@@ -685,8 +685,7 @@ async fn far_apart_ratings_wait_for_the_window_to_widen() {
         players: vec![PlayerResult {
             player_id: strong_id,
             name: "strong".into(),
-            kills: 0,
-            score: 0,
+            stats: Default::default(),
             rating: Some(2500),
         }],
     };
@@ -842,8 +841,8 @@ async fn a_lone_ticket_that_waited_long_enough_plays_with_server_bots() {
     );
     let first = p
         .wait_for(|m| match m {
-            Incoming::Msg(ServerMsg::Snapshot { tick, players, .. }) if *tick > 0 => {
-                Some(players.clone())
+            Incoming::Msg(msg @ ServerMsg::Snapshot { tick, .. }) if *tick > 0 => {
+                arena_players(msg)
             }
             _ => None,
         })
@@ -851,7 +850,7 @@ async fn a_lone_ticket_that_waited_long_enough_plays_with_server_bots() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let later = p
         .wait_for(|m| match m {
-            Incoming::Msg(ServerMsg::Snapshot { players, .. }) => Some(players.clone()),
+            Incoming::Msg(msg) => arena_players(msg),
             _ => None,
         })
         .await;

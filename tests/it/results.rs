@@ -28,12 +28,12 @@ async fn duel(node: &TestNode) -> ((Log, Player), (Log, Player), u32) {
         .iter()
         .find(|r| r.name == "shooter")
         .expect("shooter's line")
-        .kills;
+        .stat("kills");
     assert!(
         kills >= 1,
         "the duel needs a kill to say anything about counting: {results:?}"
     );
-    (shot, stood, kills)
+    (shot, stood, kills as u32)
 }
 
 /// Waits for the player's `rating` message.
@@ -85,14 +85,13 @@ async fn board_score(node: &TestNode, board: &str, player_id: &str) -> Option<i6
 
 fn duel_config() -> skirmish_server::Config {
     let mut config = test_config();
-    config.map = open_map();
     config.match_seconds = Some(6);
     config
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_match_lands_on_every_board_with_ratings() {
-    let node = TestNode::start(duel_config()).await;
+    let node = TestNode::start_on(duel_config(), &open_map()).await;
     let ((_, mut shooter_player), (_, mut target_player), kills) = duel(&node).await;
 
     let (shooter_rating, shooter_delta) = rating(&mut shooter_player).await;
@@ -322,9 +321,8 @@ async fn a_finished_match_lands_on_every_board_with_ratings() {
 async fn results_from_a_redis_outage_land_exactly_once_when_it_returns() {
     let mut redis = RedisServer::start();
     let mut config = cluster_config(&redis.url(), "node-a", "outage");
-    config.map = open_map();
     config.match_seconds = Some(6);
-    let node = TestNode::start(config).await;
+    let node = TestNode::start_on(config, &open_map()).await;
 
     // Redis goes away while the match is still on, and the match goes on.
     let ((_, mut shooter_player), (_, mut target_player), kills) =
@@ -402,15 +400,17 @@ async fn a_result_found_again_after_a_crash_is_not_counted_twice() {
     let player = PlayerId(0x0123_4567_89ab_cdef);
     let record = MatchRecord {
         match_id: MatchId(42),
+        game: "arena".into(),
         finished_at_ms: 1,
         reason: "time_up".into(),
         players: vec![RecordLine {
             player_id: player,
             name: "ada".into(),
             placement: 1,
-            kills: 3,
-            deaths: 0,
-            score: 3,
+            team: None,
+            stats: [("kills", 3), ("deaths", 0), ("score", 3)]
+                .map(|(k, v)| (k.to_owned(), v))
+                .into(),
         }],
     };
     let outbox = OutboxDir::open(&data_dir).expect("outbox");
@@ -455,13 +455,12 @@ async fn a_result_from_an_outage_survives_the_node_stopping_before_redis_returns
     // only in memory, and a node stopped (or crashed) then lost it.
     let mut redis = RedisServer::start();
     let mut config = cluster_config(&redis.url(), "node-a", "outage-stop");
-    config.map = open_map();
     config.match_seconds = Some(6);
     // The two runs share it.
     let data = skirmish_tests::TempDir::new("outage-stop");
     config.data_dir = data.path().to_owned();
     let outbox = OutboxDir::open(&config.data_dir).expect("outbox");
-    let node = TestNode::start(config.clone()).await;
+    let node = TestNode::start_on(config.clone(), &open_map()).await;
 
     let ((_, shooter_player), _, kills) = duel_through_an_outage(&node, &mut redis).await;
     // The match is over and Redis is away: the result is on disk.
@@ -478,7 +477,7 @@ async fn a_result_from_an_outage_survives_the_node_stopping_before_redis_returns
     // Redis returns; a new run of the node finds the result and records it
     // once.
     redis.restart();
-    let node = TestNode::start(config).await;
+    let node = TestNode::start_on(config, &open_map()).await;
     let shooter_id = shooter_player.session.player_id.clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while board_score(&node, "kills", &shooter_id).await != Some(i64::from(kills)) {

@@ -6,7 +6,9 @@ pub mod proxy;
 pub mod redis;
 pub mod scripted;
 
+use skirmish_arena::ArenaMatch;
 use skirmish_client_sim::{Connection, Incoming, Session, login};
+use skirmish_server::games::Games;
 use skirmish_server::node::Node;
 use skirmish_server::{Config, Server};
 use skirmish_shared::proto::{ClientMsg, ServerMsg};
@@ -39,16 +41,34 @@ pub fn artifacts_dir() -> PathBuf {
 /// reason about positions.
 pub const OPEN_MAP: &str = include_str!("../fixtures/open-map.toml");
 
-/// The absolute path of [`OPEN_MAP`]'s file, for `Config::map`.
+/// The absolute path of [`OPEN_MAP`]'s file, for [`TestNode::start_on`].
 pub fn open_map() -> PathBuf {
     fixture("open-map.toml")
 }
 
-/// A file of `tests/fixtures/`, for `Config::map` and the like.
+/// A file of `tests/fixtures/`, for [`TestNode::start_on`] and the like.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(name)
+}
+
+/// The games a test node serves: the arena, with the shipped rules (and
+/// `config`'s tick rate and match length) on the map in `map`.
+pub fn arena_games(config: &Config, map: &Path) -> Games {
+    let spec = skirmish_arena::load_files(
+        &config.assets.join("rules.toml"),
+        map,
+        config.tick_rate,
+        config.match_seconds,
+    )
+    .expect("the arena's files are valid");
+    Games::default().with::<ArenaMatch>(spec)
+}
+
+/// The players of an arena snapshot, or `None` for any other message.
+pub fn arena_players(msg: &ServerMsg) -> Option<Vec<skirmish_arena::wire::PlayerView>> {
+    skirmish_arena::wire::State::of_snapshot(msg).map(|state| state.players)
 }
 
 /// The defaults used by tests: the shipped assets, port 0.
@@ -108,10 +128,18 @@ pub struct TestNode {
 }
 
 impl TestNode {
-    /// Starts a node with `config` (its `listen` should use port 0).
+    /// Starts a node with `config` (its `listen` should use port 0),
+    /// serving the arena on its shipped map.
     pub async fn start(config: Config) -> TestNode {
+        let map = config.assets.join("maps/arena.toml");
+        TestNode::start_on(config, &map).await
+    }
+
+    /// Starts a node with `config` serving the arena on the map in `map`.
+    pub async fn start_on(config: Config, map: &Path) -> TestNode {
         let data_dir = (!config.data_dir.exists()).then(|| TempDir::adopt(config.data_dir.clone()));
-        let server = Server::bind(config).await.expect("the node starts");
+        let games = arena_games(&config, map);
+        let server = Server::bind(config, games).await.expect("the node starts");
         let addr = server.local_addr();
         let node = Arc::downgrade(&server.node());
         let (stop, stopped) = oneshot::channel::<()>();

@@ -2,10 +2,9 @@
 //! what happens in a match.
 
 use crate::Player;
+use skirmish_arena::wire::{EventView, PlayerView, State, input_data};
 use skirmish_client_sim::Incoming;
-use skirmish_shared::proto::{
-    ClientMsg, EventView, MatchId, PlayerView, ResultLine, RosterEntry, ServerMsg,
-};
+use skirmish_shared::proto::{ClientMsg, MatchId, ResultLine, RosterEntry, ServerMsg};
 use std::time::Duration;
 
 /// What a scripted player saw.
@@ -69,13 +68,15 @@ pub async fn play(
                 log.last_seq += 1;
                 player
                     .conn
-                    .send(&ClientMsg::Input { seq: log.last_seq, move_x, move_y, aim, fire })
+                    .send(&ClientMsg::Input { seq: log.last_seq, input: input_data(move_x, move_y, aim, fire) })
                     .await
                     .expect("send input");
             }
             incoming = player.conn.recv() => match incoming.expect("readable") {
-                Incoming::Msg(ServerMsg::Snapshot { tick, ack, players, events, .. }) => {
-                    log.snapshots.push((tick, ack, players, events));
+                Incoming::Msg(msg @ ServerMsg::Snapshot { .. }) => {
+                    let ServerMsg::Snapshot { tick, ack, .. } = msg else { unreachable!() };
+                    let state = State::of_snapshot(&msg).expect("an arena snapshot");
+                    log.snapshots.push((tick, ack, state.players, state.events));
                 }
                 Incoming::Msg(ServerMsg::Roster { players }) => log.roster = players,
                 Incoming::Msg(ServerMsg::MatchEnd { match_id, reason, results }) => {

@@ -61,7 +61,9 @@ export function leaderboard(requestId, board, period, { aroundMe = false, cursor
  * so clamp here rather than trust every caller.
  */
 export function input(seq, moveX, moveY, aim, fire) {
-  return ['input', seq >>> 0, clampAxis(moveX), clampAxis(moveY), clampAngle(aim), Boolean(fire)];
+  // The engine's part is the type and `seq`; the arena's controls are one
+  // array after them.
+  return ['input', seq >>> 0, [clampAxis(moveX), clampAxis(moveY), clampAngle(aim), Boolean(fire)]];
 }
 
 function clampAxis(v) {
@@ -109,11 +111,14 @@ const PARSERS = {
     tickRate,
     resuming: Boolean(resuming),
   }),
-  joined: ([type, matchId, you, tick, map, rules]) => ({
+  // `game` names what `setup`, the snapshots' state and the inputs hold;
+  // this client draws the arena, whose setup is `[map, rules]`.
+  joined: ([type, matchId, you, tick, game, [map, rules]]) => ({
     type,
     matchId,
     you,
     tick,
+    game,
     map: parseMap(map),
     rules: parseRules(rules),
   }),
@@ -121,7 +126,8 @@ const PARSERS = {
     type,
     players: players.map(([id, name, connected]) => ({ id, name, connected })),
   }),
-  snapshot: ([type, tick, ack, ticksLeft, players, projectiles, packs, events]) => ({
+  // The arena's state: `[ticks_left, players, projectiles, packs, events]`.
+  snapshot: ([type, tick, ack, [ticksLeft, players, projectiles, packs, events]]) => ({
     type,
     tick,
     ack,
@@ -135,13 +141,16 @@ const PARSERS = {
     type,
     matchId,
     reason,
-    results: results.map(([id, name, placement, kills, deaths, score]) => ({
+    // Each line's stats are a map by name; the arena reports kills,
+    // deaths and score.
+    results: results.map(([id, name, placement, team, stats]) => ({
       id,
       name,
       placement,
-      kills,
-      deaths,
-      score,
+      team,
+      kills: stats.kills ?? 0,
+      deaths: stats.deaths ?? 0,
+      score: stats.score ?? 0,
     })),
   }),
   left: ([type, matchId]) => ({ type, matchId }),
@@ -180,7 +189,7 @@ const ARITY = {
   welcome: 6,
   joined: 6,
   roster: 2,
-  snapshot: 8,
+  snapshot: 4,
   match_end: 4,
   left: 2,
   pong: 3,

@@ -35,16 +35,44 @@ pub enum Operator {
     Set,
 }
 
-/// Which per-player number of a match a board takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// Which per-player number of a match a board takes: `rating`, or the name
+/// of a stat the game reports (the arena's `kills`, `deaths`, `score`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(from = "String", into = "String")]
 pub enum Source {
-    /// Kills in the match.
-    Kills,
-    /// Score in the match.
-    Score,
     /// The player's new rating after the match (skipped when unrated).
     Rating,
+    /// A stat by name; a player whose game did not report it is skipped.
+    Stat(String),
+}
+
+impl From<String> for Source {
+    fn from(name: String) -> Self {
+        if name == "rating" {
+            Source::Rating
+        } else {
+            Source::Stat(name)
+        }
+    }
+}
+
+impl From<Source> for String {
+    fn from(source: Source) -> Self {
+        match source {
+            Source::Rating => "rating".to_owned(),
+            Source::Stat(name) => name,
+        }
+    }
+}
+
+impl Source {
+    /// The stat a board takes, if not the rating.
+    pub fn stat(&self) -> Option<&str> {
+        match self {
+            Source::Rating => None,
+            Source::Stat(name) => Some(name),
+        }
+    }
 }
 
 /// One board.
@@ -105,8 +133,8 @@ impl Default for LeaderboardConfig {
         };
         LeaderboardConfig {
             boards: vec![
-                board("kills", Operator::Increment, Source::Kills),
-                board("best_score", Operator::Best, Source::Score),
+                board("kills", Operator::Increment, Source::Stat("kills".into())),
+                board("best_score", Operator::Best, Source::Stat("score".into())),
                 board("rating", Operator::Set, Source::Rating),
             ],
             periods: default_periods(),
@@ -154,15 +182,27 @@ impl LeaderboardConfig {
                 "define at least one board ([[boards]] with id, operator and source)".into(),
             ));
         }
+        let well_formed = |name: &str| {
+            !name.is_empty()
+                && name.len() <= MAX_ID_LEN
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
         for (idx, board) in self.boards.iter().enumerate() {
             let id = &board.id;
-            let valid_chars = id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-            if id.is_empty() || id.len() > MAX_ID_LEN || !valid_chars {
+            if !well_formed(id) {
                 return Err(invalid(
                     format!("boards[{idx}].id"),
                     format!("`{id}` must be 1 to {MAX_ID_LEN} of a-z, 0-9 and _"),
+                ));
+            }
+            if let Some(stat) = board.source.stat().filter(|s| !well_formed(s)) {
+                return Err(invalid(
+                    format!("boards[{idx}].source"),
+                    format!(
+                        "`{stat}` must be `rating` or a stat name: 1 to {MAX_ID_LEN} of a-z, 0-9 and _"
+                    ),
                 ));
             }
             if let Some(first) = self.boards[..idx].iter().position(|b| b.id == *id) {
@@ -283,6 +323,11 @@ mod tests {
                 "at least one board",
             ),
             (board("Kills"), "boards[0].id", "a-z, 0-9 and _"),
+            (
+                "[[boards]]\nid = \"a\"\noperator = \"best\"\nsource = \"Kills!\"\n".to_owned(),
+                "boards[0].source",
+                "a stat name",
+            ),
             (board(""), "boards[0].id", "1 to 32"),
             (board(&"x".repeat(33)), "boards[0].id", "1 to 32"),
             (
@@ -328,10 +373,6 @@ mod tests {
             (
                 "[[boards]]\nid = \"a\"\noperator = \"max\"\nsource = \"score\"\n",
                 "max",
-            ),
-            (
-                "[[boards]]\nid = \"a\"\noperator = \"best\"\nsource = \"deaths\"\n",
-                "deaths",
             ),
             ("periods = [\"monthly\"]\n", "monthly"),
             ("grace = 5\n", "grace"),

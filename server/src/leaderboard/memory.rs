@@ -369,8 +369,10 @@ mod tests {
                 .map(|&(id, kills)| PlayerResult {
                     player_id: PlayerId(id),
                     name: format!("p{id}"),
-                    kills,
-                    score: kills,
+                    stats: [("kills", kills), ("score", kills)]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), i64::from(v)))
+                        .collect(),
                     rating: None,
                 })
                 .collect(),

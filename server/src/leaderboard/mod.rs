@@ -103,7 +103,7 @@ use futures_util::future::BoxFuture;
 use score::Cursor;
 use serde::Serialize;
 use skirmish_shared::proto::ErrorCode;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// Most entries a top or cursor page returns.
 pub const MAX_LIMIT: usize = 100;
@@ -118,10 +118,9 @@ pub struct PlayerResult {
     pub player_id: PlayerId,
     /// Their display name, stored (latest wins) and returned with entries.
     pub name: String,
-    /// Kills in the match, for boards with source `kills`.
-    pub kills: u32,
-    /// Score in the match, for boards with source `score`.
-    pub score: u32,
+    /// What the game counted, by stat name, for boards whose source names
+    /// a stat.
+    pub stats: BTreeMap<String, i64>,
     /// The new rating after the match, for boards with source `rating`;
     /// `None` (ratings off) leaves those boards alone for this player.
     pub rating: Option<i32>,
@@ -438,9 +437,8 @@ pub(crate) fn plan(
             .players
             .iter()
             .map(|p| {
-                let (what, value) = match board.source {
-                    Source::Kills => ("kills", Some(i64::from(p.kills))),
-                    Source::Score => ("score", Some(i64::from(p.score))),
+                let (what, value) = match &board.source {
+                    Source::Stat(name) => (name.as_str(), p.stats.get(name).copied()),
                     Source::Rating => ("rating", p.rating.map(i64::from)),
                 };
                 value
@@ -606,8 +604,10 @@ mod tests {
         PlayerResult {
             player_id: PlayerId(id),
             name: format!("p{id}"),
-            kills,
-            score,
+            stats: [("kills", kills), ("score", score)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), i64::from(v)))
+                .collect(),
             rating,
         }
     }

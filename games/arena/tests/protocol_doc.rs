@@ -1,8 +1,11 @@
 //! Keeps the byte dumps in `PROTOCOL.md` true: each dump is generated here
 //! from a real message and compared with the document, and each documented
-//! dump decodes back to that message.
+//! dump decodes back to that message. (It lives with the arena because the
+//! examples of game messages are the arena's.)
 
+use skirmish_arena::wire::{EventView, PlayerView, ProjectileView, State, input_data};
 use skirmish_shared::codec::{decode_client, decode_server, encode};
+use skirmish_shared::game::GameData;
 use skirmish_shared::proto::*;
 
 /// Whether bytes decode back to the example's message.
@@ -13,10 +16,7 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
     let play = ClientMsg::Play;
     let input = ClientMsg::Input {
         seq: 42,
-        move_x: 1.0,
-        move_y: -0.5,
-        aim: 1.5,
-        fire: true,
+        input: input_data(1.0, -0.5, 1.5, true),
     };
     let ping = ClientMsg::Ping {
         client_time: 1234.5,
@@ -28,9 +28,7 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
         tick_rate: 30,
         resuming: false,
     };
-    let snapshot = ServerMsg::Snapshot {
-        tick: 300,
-        ack: 41,
+    let state = State {
         ticks_left: 3300,
         players: vec![
             PlayerView {
@@ -64,6 +62,11 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
             killer: 1,
             victim: 2,
         }],
+    };
+    let snapshot = ServerMsg::Snapshot {
+        tick: 300,
+        ack: 41,
+        state: GameData::of(&state),
     };
     let error = ServerMsg::Error {
         code: ErrorCode::OutOfRange,
@@ -126,7 +129,7 @@ fn parse_hex(text: &str) -> Vec<u8> {
 
 #[test]
 fn protocol_md_byte_dumps_match_the_codec() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../PROTOCOL.md");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../PROTOCOL.md");
     let doc = std::fs::read_to_string(path).expect("PROTOCOL.md exists");
     let mut problems = Vec::new();
     for (name, bytes, decodes) in examples() {
@@ -174,7 +177,7 @@ fn table_after(doc: &str, heading: &str) -> Vec<Vec<String>> {
 /// others without counting them).
 #[test]
 fn protocol_md_error_table_matches_the_codes_and_their_strikes() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../PROTOCOL.md");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../PROTOCOL.md");
     let doc = std::fs::read_to_string(path).expect("PROTOCOL.md exists");
     let rows = table_after(&doc, "## 6. Errors");
     let documented: Vec<(String, String)> = rows

@@ -4,13 +4,10 @@
 //! Errors name the file, the field and the reason, because the person reading
 //! them is editing one of those files.
 
-use crate::check::{Check, InvalidField};
 use crate::geom::{Rect, Vec2};
 use serde::{Deserialize, Serialize};
+use skirmish_shared::check::{Check, InvalidField};
 use std::path::Path;
-
-/// Tick rates the simulation accepts, in Hz.
-pub const TICK_RATE_RANGE: std::ops::RangeInclusive<u16> = 10..=128;
 
 /// Players per match the simulation accepts.
 pub const MAX_PLAYERS_RANGE: std::ops::RangeInclusive<u8> = 2..=64;
@@ -353,8 +350,8 @@ impl Map {
 mod tests {
     use super::*;
 
-    pub(crate) const RULES: &str = include_str!("../../assets/rules.toml");
-    pub(crate) const MAP: &str = include_str!("../../assets/maps/arena.toml");
+    pub(crate) const RULES: &str = include_str!("../../../assets/rules.toml");
+    pub(crate) const MAP: &str = include_str!("../../../assets/maps/arena.toml");
 
     fn rules() -> Rules {
         Rules::from_toml(RULES, "rules.toml").expect("shipped rules are valid")

@@ -6,7 +6,7 @@ use crate::geom::Rect;
 use crate::rules::{Map, Rules};
 use std::f32::consts::{FRAC_PI_2, PI};
 
-const RULES: &str = include_str!("../../../assets/rules.toml");
+const RULES: &str = include_str!("../../../../assets/rules.toml");
 
 fn rules() -> Rules {
     Rules::from_toml(RULES, "rules.toml").expect("shipped rules are valid")
@@ -419,7 +419,7 @@ fn replay(seed: u64, n_ticks: Tick) -> (u64, World) {
     r.match_rules.duration_s = 3600;
     r.match_rules.kill_limit = 10_000;
     let map = Map::from_toml(
-        include_str!("../../../assets/maps/arena.toml"),
+        include_str!("../../../../assets/maps/arena.toml"),
         "arena.toml",
         &r,
     )

@@ -17,17 +17,9 @@ pub use spec::{GameSpec, MAX_SLIDE_STEPS};
 use crate::geom::{Vec2, segment_circle_hit};
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+pub use skirmish_shared::game::{EntityId, InputError, Tick};
 use std::sync::Arc;
-
-/// A simulation tick number; tick 0 is the state before the first step.
-pub type Tick = u32;
-
-/// A player's id inside one match, assigned by whoever adds the player and
-/// never reused within that match.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub struct EntityId(pub u16);
 
 /// What one player asks for during a tick, already validated: the move vector
 /// is no longer than 1 and the aim is a finite angle in `-π..=π`.
@@ -35,7 +27,7 @@ pub struct EntityId(pub u16);
 /// The fields are private so that [`Input::new`] (which checks them) and
 /// [`Input::default`] (standing still) are the only ways to make one: no
 /// client number reaches the simulation unchecked.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Input {
     /// Desired direction of travel; its length (at most 1) scales acceleration.
     move_dir: Vec2,
@@ -43,17 +35,6 @@ pub struct Input {
     aim: f32,
     /// Whether the trigger is held; a shot leaves whenever the cooldown allows.
     fire: bool,
-}
-
-/// Why an input was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum InputError {
-    /// A number was NaN or infinite.
-    #[error("`{0}` must be a finite number")]
-    NotFinite(&'static str),
-    /// A number was outside its documented range.
-    #[error("`{0}` is out of range")]
-    OutOfRange(&'static str),
 }
 
 /// How far past a range limit a value may be and still count as rounding
@@ -112,7 +93,7 @@ impl Input {
 }
 
 /// One player in the world.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Player {
     /// Stable within the match.
     pub id: EntityId,
@@ -141,7 +122,7 @@ pub struct Player {
 }
 
 /// A shot in flight.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Projectile {
     /// Wraps at `u16::MAX`; far more than can be alive at once.
     pub id: u16,
@@ -156,7 +137,7 @@ pub struct Projectile {
 }
 
 /// A health pack spot.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HealthPack {
     /// Fixed by the map.
     pub pos: Vec2,
@@ -172,7 +153,7 @@ impl HealthPack {
 }
 
 /// Why a match ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EndReason {
     /// The match clock ran out.
     TimeUp,
@@ -245,6 +226,20 @@ pub enum JoinError {
     /// The match has ended.
     #[error("the match is over")]
     Over,
+}
+
+/// A [`World`] as [`World::save`] writes it: everything but the spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Saved {
+    rng_seed: [u8; 32],
+    rng_stream: u64,
+    rng_word_pos: u128,
+    tick: Tick,
+    players: Vec<Player>,
+    projectiles: Vec<Projectile>,
+    packs: Vec<HealthPack>,
+    next_projectile: u16,
+    outcome: Option<EndReason>,
 }
 
 /// The state of one match.
@@ -619,6 +614,52 @@ impl World {
             });
         }
         standings
+    }
+
+    /// Everything that evolves, to continue the match later with
+    /// [`World::restore`] exactly as if it had never stopped.
+    pub fn save(&self) -> Saved {
+        Saved {
+            rng_seed: self.rng.get_seed(),
+            rng_stream: self.rng.get_stream(),
+            rng_word_pos: self.rng.get_word_pos(),
+            tick: self.tick,
+            players: self.players.clone(),
+            projectiles: self.projectiles.clone(),
+            packs: self.packs.clone(),
+            next_projectile: self.next_projectile,
+            outcome: self.outcome,
+        }
+    }
+
+    /// The world [`World::save`] saved, with `spec` (which the save does
+    /// not hold: every match of a node shares it). A save is the node's own
+    /// output, so its values are trusted; only its shape is checked, and that
+    /// it fits the spec.
+    pub fn restore(spec: Arc<GameSpec>, saved: Saved) -> Result<Self, String> {
+        if saved.packs.len() != spec.map.health_packs.len() {
+            return Err(format!(
+                "the save has {} health packs, the map {}",
+                saved.packs.len(),
+                spec.map.health_packs.len()
+            ));
+        }
+        if saved.players.len() > usize::from(spec.rules.match_rules.max_players) {
+            return Err("the save has more players than the rules allow".into());
+        }
+        let mut rng = ChaCha8Rng::from_seed(saved.rng_seed);
+        rng.set_stream(saved.rng_stream);
+        rng.set_word_pos(saved.rng_word_pos);
+        Ok(World {
+            spec,
+            rng,
+            tick: saved.tick,
+            players: saved.players,
+            projectiles: saved.projectiles,
+            packs: saved.packs,
+            next_projectile: saved.next_projectile,
+            outcome: saved.outcome,
+        })
     }
 
     /// A 64-bit FNV-1a hash of everything that evolves, to compare replays.

@@ -7,9 +7,9 @@
 //! simulation's own geometry: they hold fire when a wall is in the way.
 
 use crate::geom::{Rect, Vec2};
-use crate::proto::MapView;
 use crate::rules::Map;
 use crate::sim::Input;
+use crate::wire::MapView;
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
 use std::f32::consts::{FRAC_PI_2, PI};

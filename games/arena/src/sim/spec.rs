@@ -2,7 +2,8 @@
 //! with the per-tick quantities and arena queries the world steps with.
 
 use crate::geom::Vec2;
-use crate::rules::{AssetError, Map, Rules, TICK_RATE_RANGE};
+use crate::rules::{AssetError, Map, Rules};
+use skirmish_shared::game::TICK_RATE_RANGE;
 
 /// Everything a [`super::World`] needs besides its seed and inputs. Shared by
 /// every match of a node behind an `Arc`.

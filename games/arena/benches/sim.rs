@@ -1,0 +1,111 @@
+//! One tick of an arena match, as the engine runs it: step the game with
+//! every player's input, write its state once, and wrap it in a snapshot
+//! per player. Also the step alone.
+//!
+//! Run with `cargo bench -p skirmish-arena --bench sim`.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use skirmish_arena::ArenaMatch;
+use skirmish_arena::rules::{Map, Rules};
+use skirmish_arena::sim::{GameSpec, Input};
+use skirmish_shared::codec::write_snapshot;
+use skirmish_shared::game::{EntityId, Game};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn game(n_players: u16) -> ArenaMatch {
+    let rules =
+        Rules::from_toml(include_str!("../../../assets/rules.toml"), "rules.toml").expect("rules");
+    let map = Map::from_toml(
+        include_str!("../../../assets/maps/arena.toml"),
+        "arena.toml",
+        &rules,
+    )
+    .expect("map");
+    let mut rules = rules;
+    rules.match_rules.duration_s = 3600;
+    rules.match_rules.kill_limit = 100_000;
+    rules.match_rules.max_players = 64;
+    let mut g = ArenaMatch::new(Arc::new(GameSpec::new(rules, map, 30).expect("spec")), 1);
+    for id in 1..=n_players {
+        g.admit(EntityId(id), None).expect("room");
+    }
+    g
+}
+
+/// Everyone moving in circles and firing, so projectiles and hits are
+/// realistic.
+fn inputs(tick: u32, n_players: u16) -> Vec<(EntityId, Input)> {
+    (1..=n_players)
+        .map(|id| {
+            let a = (tick as f32 * 0.05 + f32::from(id)).rem_euclid(std::f32::consts::TAU)
+                - std::f32::consts::PI;
+            let input = Input::new(a.cos(), a.sin(), a, true).expect("valid");
+            (EntityId(id), input)
+        })
+        .collect()
+}
+
+/// A match in a steady state: 300 ticks in, with shots in flight.
+fn warm(n_players: u16) -> ArenaMatch {
+    let mut g = game(n_players);
+    for _ in 0..300 {
+        g.step(&inputs(g.tick() + 1, n_players));
+    }
+    g
+}
+
+/// Times `work` on a warm match, replacing a match that has ended (an hour
+/// of ticks in) outside the timing.
+fn timed(
+    g: &mut ArenaMatch,
+    n: u16,
+    iters: u64,
+    mut work: impl FnMut(&mut ArenaMatch, &[(EntityId, Input)]),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        if g.end().is_some() {
+            *g = warm(n);
+        }
+        let inputs = inputs(g.tick() + 1, n);
+        let started = Instant::now();
+        work(g, black_box(&inputs));
+        total += started.elapsed();
+    }
+    total
+}
+
+fn bench(c: &mut Criterion) {
+    for n in [16u16, 64] {
+        let mut g = warm(n);
+        c.bench_function(&format!("arena/step/{n}_players"), |b| {
+            b.iter_custom(|iters| timed(&mut g, n, iters, |g, inputs| g.step(inputs)))
+        });
+        let mut state = Vec::with_capacity(4096);
+        let mut out = Vec::with_capacity(4096);
+        c.bench_function(&format!("arena/tick/{n}_players"), |b| {
+            b.iter_custom(|iters| {
+                timed(&mut g, n, iters, |g, inputs| {
+                    g.step(inputs);
+                    state.clear();
+                    g.write_state(&mut state);
+                    for ack in 0..u32::from(n) {
+                        out.clear();
+                        write_snapshot(g.tick(), ack, &state, &mut out);
+                        black_box(&out);
+                    }
+                })
+            })
+        });
+        println!(
+            "arena, {n} players: {} projectiles in flight, snapshot {} bytes",
+            g.world().projectiles().len(),
+            out.len()
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

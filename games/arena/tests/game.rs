@@ -1,0 +1,200 @@
+//! The arena through the engine's `Game` trait, as the match runner drives
+//! it: replay determinism, save and restore, input checks, and the state it
+//! writes for snapshots.
+
+use skirmish_arena::ArenaMatch;
+use skirmish_arena::rules::{Map, Rules};
+use skirmish_arena::sim::{GameSpec, Input};
+use skirmish_arena::wire::{State, input_data, snapshot_players};
+use skirmish_shared::codec::{decode_server, encode, write_snapshot};
+use skirmish_shared::game::{EntityId, Game, GameData, InputError};
+use skirmish_shared::proto::ServerMsg;
+use std::sync::Arc;
+
+/// The shipped rules and map, with a match long enough for 10,000 ticks.
+fn spec() -> Arc<GameSpec> {
+    let mut rules = Rules::from_toml(include_str!("../../../assets/rules.toml"), "rules.toml")
+        .expect("shipped rules");
+    rules.match_rules.duration_s = 3600;
+    rules.match_rules.kill_limit = 100_000;
+    let map = Map::from_toml(
+        include_str!("../../../assets/maps/arena.toml"),
+        "arena.toml",
+        &rules,
+    )
+    .expect("shipped map");
+    Arc::new(GameSpec::new(rules, map, 30).expect("spec"))
+}
+
+/// A match of eight server bots, as a formed match backfills them.
+fn match_of_bots(seed: u64) -> (ArenaMatch, Vec<(EntityId, skirmish_arena::brain::Brain)>) {
+    let mut game = ArenaMatch::new(spec(), seed);
+    let bots = (1..=8u16)
+        .map(|id| {
+            let id = EntityId(id);
+            game.admit(id, None).expect("room");
+            (id, game.new_bot(id, seed ^ u64::from(id.0)))
+        })
+        .collect();
+    (game, bots)
+}
+
+/// One tick as the runner steps it: every bot decides, then the game steps.
+fn step(game: &mut ArenaMatch, bots: &mut [(EntityId, skirmish_arena::brain::Brain)]) {
+    let inputs: Vec<(EntityId, Input)> = bots
+        .iter_mut()
+        .map(|(id, brain)| (*id, game.bot_input(brain, *id)))
+        .collect();
+    game.step(&inputs);
+}
+
+/// The state hash every 1,000 ticks over 10,000.
+fn hashes(seed: u64) -> Vec<u64> {
+    let (mut game, mut bots) = match_of_bots(seed);
+    let mut out = Vec::new();
+    for _ in 0..10 {
+        for _ in 0..1000 {
+            step(&mut game, &mut bots);
+        }
+        out.push(game.state_hash());
+    }
+    assert_eq!(game.tick(), 10_000);
+    out
+}
+
+#[test]
+fn ten_thousand_ticks_replay_identically_from_the_seed() {
+    let first = hashes(7);
+    assert_eq!(first, hashes(7), "the same seed and bots replay the same");
+    assert_ne!(first, hashes(8), "another seed plays another match");
+    let (game, _) = {
+        let (mut game, mut bots) = match_of_bots(7);
+        for _ in 0..10_000 {
+            step(&mut game, &mut bots);
+        }
+        (game, bots)
+    };
+    // Something happened: bots that stood still would replay trivially.
+    let kills: i64 = game
+        .standings()
+        .iter()
+        .flat_map(|s| s.stats.iter().filter(|st| st.name == "kills"))
+        .map(|st| st.value)
+        .sum();
+    assert!(kills > 10, "eight bots over 10,000 ticks killed {kills}");
+}
+
+#[test]
+fn a_match_saved_and_restored_plays_on_exactly_as_one_that_never_stopped() {
+    let (mut straight, mut bots) = match_of_bots(11);
+    let (mut stopped, mut stopped_bots) = match_of_bots(11);
+    for _ in 0..2500 {
+        step(&mut straight, &mut bots);
+        step(&mut stopped, &mut stopped_bots);
+    }
+    let saved = stopped.save();
+    drop(stopped);
+    let mut restored = ArenaMatch::restore(spec(), &saved).expect("a save restores");
+    assert_eq!(restored.tick(), 2500);
+    assert_eq!(restored.state_hash(), straight.state_hash());
+    // Bots keep their own memory (the engine's, not the game's), so the same
+    // brains drive both on from here.
+    for _ in 2500..10_000 {
+        step(&mut straight, &mut bots);
+        step(&mut restored, &mut stopped_bots);
+    }
+    assert_eq!(restored.state_hash(), straight.state_hash());
+    assert_eq!(restored.standings(), straight.standings());
+    assert!(
+        ArenaMatch::restore(spec(), &saved[..saved.len() / 2]).is_err(),
+        "a cut save is refused"
+    );
+}
+
+#[test]
+fn inputs_are_checked_as_protocol_section_12_says() {
+    let spec = spec();
+    let decode = |data: &GameData| ArenaMatch::decode_input(&spec, data);
+    let value = |v: rmpv::Value| GameData(v);
+    use rmpv::Value;
+    let ok = decode(&input_data(1.0, -0.5, 1.5, true)).expect("valid");
+    assert_eq!(ok, Input::new(1.0, -0.5, 1.5, true).expect("valid"));
+    // JavaScript encoders write whole numbers as integers and others as float64.
+    let js = value(Value::Array(vec![
+        1.into(),
+        (-1).into(),
+        Value::F64(0.25),
+        false.into(),
+    ]));
+    assert_eq!(
+        decode(&js),
+        Ok(Input::new(1.0, -1.0, 0.25, false).expect("valid"))
+    );
+    for bad in [
+        Value::Nil,
+        Value::Array(vec![]),
+        Value::Array(vec![1.into(), 1.into(), 1.into()]),
+        Value::Array(vec![1.into(), 1.into(), 1.into(), 1.into()]),
+        Value::Array(vec!["x".into(), 1.into(), 1.into(), true.into()]),
+        Value::Array(vec![1.into(), 1.into(), 1.into(), true.into(), 5.into()]),
+    ] {
+        assert!(
+            matches!(decode(&value(bad.clone())), Err(InputError::Malformed(_))),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        decode(&input_data(f32::NAN, 0.0, 0.0, false)),
+        Err(InputError::NotFinite("move_x"))
+    );
+    assert_eq!(
+        decode(&input_data(0.0, 0.0, 10.0, false)),
+        Err(InputError::OutOfRange("aim"))
+    );
+    assert_eq!(
+        decode(&input_data(0.0, 1.5, 0.0, false)),
+        Err(InputError::OutOfRange("move_y"))
+    );
+}
+
+#[test]
+fn the_state_written_for_snapshots_decodes_as_the_documented_state() {
+    let (mut game, mut bots) = match_of_bots(3);
+    for _ in 0..200 {
+        step(&mut game, &mut bots);
+    }
+    let mut state = Vec::new();
+    game.write_state(&mut state);
+    let mut bytes = Vec::new();
+    write_snapshot(game.tick(), 9, &state, &mut bytes);
+    let msg = decode_server(&bytes).expect("a snapshot");
+    assert!(matches!(
+        msg,
+        ServerMsg::Snapshot {
+            tick: 200,
+            ack: 9,
+            ..
+        }
+    ));
+    let decoded = State::of_snapshot(&msg).expect("the arena's state");
+    assert_eq!(decoded.players.len(), 8);
+    assert_eq!(
+        decoded.ticks_left,
+        game.world().spec().match_ticks() - game.tick()
+    );
+    // The bots' quick reader agrees with the whole decode.
+    assert_eq!(snapshot_players(&bytes), Some(decoded.players.clone()));
+    // And the bytes are what encoding the decoded state gives.
+    let again = encode(&ServerMsg::Snapshot {
+        tick: 200,
+        ack: 9,
+        state: GameData::of(&decoded),
+    });
+    assert_eq!(again, bytes);
+    assert_eq!(
+        snapshot_players(&encode(&ServerMsg::Left {
+            match_id: skirmish_shared::proto::MatchId(1)
+        })),
+        None
+    );
+}

@@ -1,0 +1,199 @@
+//! The seam between the engine and a game: the [`Game`] trait a studio
+//! implements, and the few types the two exchange.
+//!
+//! A game is pure, like the rest of this crate: no tokio, no sockets, no
+//! clocks. Time enters as ticks (each [`Game::step`] is one), randomness
+//! only from the seed a match is created with. The engine (the server's
+//! match runner) owns everything else: who is connected, when a tick runs,
+//! which bytes go to whom, results, ratings and leaderboards.
+//!
+//! On the wire a game speaks through [`GameData`]: one MessagePack value in
+//! a known place of an engine message (`input`'s controls, `joined`'s
+//! setup, `snapshot`'s state). Its shape is the game's to document.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+/// A simulation tick number; tick 0 is the state before the first step.
+pub type Tick = u32;
+
+/// Tick rates a node accepts, steps per second.
+pub const TICK_RATE_RANGE: RangeInclusive<u16> = 10..=128;
+
+/// Someone taking part in one match (a player or a server bot), as the game
+/// and the wire name them. Assigned by the engine, never reused within a
+/// match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EntityId(pub u16);
+
+/// A team inside one match, numbered from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TeamId(pub u8);
+
+/// A game's part of a wire message: exactly one MessagePack value, whose
+/// shape the game documents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GameData(pub rmpv::Value);
+
+impl GameData {
+    /// Any serialisable value as game data, in the compact array form every
+    /// protocol message uses.
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> Self {
+        let bytes = crate::codec::encode(value);
+        GameData(
+            rmpv::decode::read_value(&mut bytes.as_slice())
+                .expect("bytes just encoded are one value"),
+        )
+    }
+
+    /// Reads the value as `T` (structs from arrays, as they are written).
+    pub fn to<T: serde::de::DeserializeOwned>(&self) -> Result<T, InputError> {
+        let mut bytes = Vec::with_capacity(32);
+        rmpv::encode::write_value(&mut bytes, &self.0).expect("writes into a Vec cannot fail");
+        rmp_serde::from_slice(&bytes).map_err(|e| InputError::Malformed(e.to_string()))
+    }
+}
+
+/// Why a game refused one input. Each maps to the protocol's error code of
+/// the same name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// Not the shape the game documents.
+    #[error("malformed input: {0}")]
+    Malformed(String),
+    /// A number was NaN or infinite.
+    #[error("`{0}` must be a finite number")]
+    NotFinite(&'static str),
+    /// A number was outside its documented range.
+    #[error("`{0}` is out of range")]
+    OutOfRange(&'static str),
+}
+
+/// Why a game would not admit someone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// No room for another.
+    #[error("the match is full")]
+    Full,
+    /// The match has ended.
+    #[error("the match is over")]
+    Over,
+}
+
+/// One named number a game reports per participant at the end of a match
+/// (`kills`, `captures`); leaderboards name the stat they rank.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// The stat's name, as leaderboards and the wire spell it.
+    pub name: &'static str,
+    /// Its value.
+    pub value: i64,
+}
+
+/// Where one participant finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// Who.
+    pub id: EntityId,
+    /// 1 is best; ties share a placement. In a team game, the team's.
+    pub placement: u8,
+    /// Their team, in a team game.
+    pub team: Option<TeamId>,
+    /// What the game counted for them.
+    pub stats: Vec<Stat>,
+}
+
+/// Why a saved match could not be restored.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot restore the match: {0}")]
+pub struct RestoreError(pub String);
+
+/// One game the engine can host. A value of the implementing type is one
+/// running match; [`Game::Config`] is what every match of the game on a
+/// node shares (rules, map), loaded once.
+///
+/// The engine calls, each tick: [`Game::step`] with the inputs received
+/// since the last, then [`Game::write_state`] once (every player receives
+/// the same state), then [`Game::end`]. Between ticks it may
+/// [`Game::admit`] and [`Game::remove`] participants. Everything a game does
+/// must be deterministic given its config, seed, and the calls made: the
+/// replay tests of each game check it.
+pub trait Game: Sized + Send + fmt::Debug + 'static {
+    /// Shared by every match of this game on a node.
+    type Config: Send + Sync + fmt::Debug + 'static;
+    /// One participant's validated controls for one tick. `Default` is
+    /// "no controls" (what a disconnected player sends).
+    type Input: Copy + Default + Send + fmt::Debug + 'static;
+    /// A server bot's memory between its decisions.
+    type Bot: Send + fmt::Debug + 'static;
+
+    /// The game's id, as matchmaking modes and the wire name it
+    /// (`joined.game`).
+    const ID: &'static str;
+
+    /// The most participants a match of this game seats.
+    fn max_players(config: &Self::Config) -> u8;
+
+    /// A new match at tick 0.
+    fn new(config: Arc<Self::Config>, seed: u64) -> Self;
+
+    /// The tick the match is at: 0 before the first step.
+    fn tick(&self) -> Tick;
+
+    /// Admits `id`, placing it (a team, a spawn point); `team` is the
+    /// matchmaker's choice in a formed team match, which the game honours.
+    /// Returns the team placed in, for team games.
+    fn admit(&mut self, id: EntityId, team: Option<TeamId>) -> Result<Option<TeamId>, AdmitError>;
+
+    /// Takes `id` out of the match (it left for good).
+    fn remove(&mut self, id: EntityId);
+
+    /// Decodes and validates one input from its wire form: the only place
+    /// client numbers enter the simulation.
+    fn decode_input(config: &Self::Config, data: &GameData) -> Result<Self::Input, InputError>;
+
+    /// Folds two inputs received within one tick into one. The default keeps
+    /// the newer; a game whose inputs carry edges (a trigger pulled) keeps
+    /// them here.
+    fn merge_inputs(older: Self::Input, newer: Self::Input) -> Self::Input {
+        let _ = older;
+        newer
+    }
+
+    /// Steps one tick with each participant's input (those without one send
+    /// nothing this tick).
+    fn step(&mut self, inputs: &[(EntityId, Self::Input)]);
+
+    /// What a client needs to draw this game, sent once in `joined`.
+    fn setup(&self) -> GameData;
+
+    /// Appends the state after the last step to `out` as exactly one
+    /// MessagePack value: `snapshot`'s state, the same for every player.
+    fn write_state(&self, out: &mut Vec<u8>);
+
+    /// Why the match is over (`time_up`, `kill_limit`), or `None` while it
+    /// runs.
+    fn end(&self) -> Option<&'static str>;
+
+    /// Everyone's standing, best first.
+    fn standings(&self) -> Vec<Standing>;
+
+    /// A server bot for `id`, seeded with `seed`.
+    fn new_bot(&self, id: EntityId, seed: u64) -> Self::Bot;
+
+    /// What a bot does this tick.
+    fn bot_input(&self, bot: &mut Self::Bot, id: EntityId) -> Self::Input;
+
+    /// The whole state of the match, to restore later (on this node or
+    /// another) and continue exactly as if it had never stopped.
+    fn save(&self) -> Vec<u8>;
+
+    /// A match from [`Game::save`]'s bytes.
+    fn restore(config: Arc<Self::Config>, saved: &[u8]) -> Result<Self, RestoreError>;
+
+    /// A hash of the whole state, for replay tests.
+    fn state_hash(&self) -> u64;
+}
