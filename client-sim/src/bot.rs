@@ -5,12 +5,11 @@
 //! seat back when it returns in time.
 
 use crate::client::{ClientError, Connection, Incoming, Lazy, login};
+use crate::pilot::Pilot;
 use crate::stats::{Latency, Stats};
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
-use skirmish_arena::brain::{Arena, Behavior, Brain};
-use skirmish_arena::geom::Vec2;
-use skirmish_arena::wire::{Setup, dequantize_pos, input_data, snapshot_players};
+use skirmish_arena::brain::Behavior;
 use skirmish_shared::proto::{ClientMsg, ServerMsg};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -110,7 +109,6 @@ pub fn backoff(rng: &mut ChaCha8Rng, attempt: u32) -> Duration {
 pub async fn run_bot(http: &reqwest::Client, config: &BotConfig, live: &Live) -> BotOutcome {
     let mut stats = Stats::default();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed);
-    let mut brain = Brain::new(config.behavior, config.seed);
     let mut attempt = 0;
     let session = loop {
         match login(http, &config.base_url, &config.name).await {
@@ -154,10 +152,7 @@ pub async fn run_bot(http: &reqwest::Client, config: &BotConfig, live: &Live) ->
         connected_before = true;
         attempt = 0;
         live.connected.fetch_add(1, Ordering::Relaxed);
-        let end = play(
-            conn, config, &mut flow, &mut brain, &mut rng, &mut stats, live,
-        )
-        .await;
+        let end = play(conn, config, &mut flow, &mut rng, &mut stats, live).await;
         live.connected.fetch_sub(1, Ordering::Relaxed);
         match end {
             End::Done | End::Fatal => break,
@@ -192,30 +187,27 @@ async fn pause(d: Duration, until: Instant) -> bool {
 /// The match a bot is in.
 struct InMatch {
     you: u16,
-    arena: Arena,
+    /// What the game asks of the bot.
+    pilot: Pilot,
     seq: u32,
     /// When each recent input was sent, by `seq % INPUT_RING`.
     sent_at: Vec<Option<(u32, Instant)>>,
     last_ack: u32,
     last_snapshot: Option<Instant>,
-    me: Option<Vec2>,
-    enemies: Vec<Vec2>,
 }
 
 /// Inputs remembered for acknowledgement timing (8.5 s at 30 Hz).
 const INPUT_RING: usize = 256;
 
 impl InMatch {
-    fn new(you: u16, arena: Arena) -> Self {
+    fn new(you: u16, pilot: Pilot) -> Self {
         InMatch {
             you,
-            arena,
+            pilot,
             seq: 0,
             sent_at: vec![None; INPUT_RING],
             last_ack: 0,
             last_snapshot: None,
-            me: None,
-            enemies: Vec::new(),
         }
     }
 }
@@ -247,7 +239,6 @@ async fn play(
     mut conn: Connection,
     config: &BotConfig,
     flow: &mut Flow,
-    brain: &mut Brain,
     rng: &mut ChaCha8Rng,
     stats: &mut Stats,
     live: &Live,
@@ -306,19 +297,10 @@ async fn play(
                 }
                 _ = ticker.tick() => {
                     let Phase::Playing(m) = &mut phase else { continue };
-                    let Some(me) = m.me else { continue };
-                    let input = brain.decide(me, &m.arena, &m.enemies, tick_rate);
+                    let Some(input) = m.pilot.decide(tick_rate) else { continue };
                     m.seq += 1;
                     m.sent_at[m.seq as usize % INPUT_RING] = Some((m.seq, Instant::now()));
-                    conn.send(&ClientMsg::Input {
-                        seq: m.seq,
-                        input: input_data(
-                            input.move_dir().x,
-                            input.move_dir().y,
-                            input.aim(),
-                            input.fire(),
-                        ),
-                    })
+                    conn.send(&ClientMsg::Input { seq: m.seq, input })
                     .await?;
                     stats.inputs += 1;
                 }
@@ -412,22 +394,10 @@ fn on_snapshot(ack: u32, raw: &[u8], phase: &mut Phase, stats: &mut Stats) {
         }
         m.last_ack = ack;
     }
-    if m.me.is_some() && !stats.snapshots.is_multiple_of(DECODE_EVERY) {
+    if m.pilot.sees_itself() && !stats.snapshots.is_multiple_of(DECODE_EVERY) {
         return;
     }
-    let Some(players) = snapshot_players(raw) else {
-        return;
-    };
-    m.enemies.clear();
-    m.me = None;
-    for p in players.iter().filter(|p| p.health > 0) {
-        let pos = Vec2::new(dequantize_pos(p.x), dequantize_pos(p.y));
-        if p.id == m.you {
-            m.me = Some(pos);
-        } else {
-            m.enemies.push(pos);
-        }
-    }
+    m.pilot.observe(m.you, raw);
 }
 
 /// Handles one message; `Some(end)` ends the connection.
@@ -443,18 +413,16 @@ async fn on_message(
     let now = Instant::now();
     match msg {
         ServerMsg::Joined { you, .. } => {
-            let Some(Setup { map, .. }) = Setup::of_joined(&msg) else {
-                return Err(ClientError::Decode(
-                    "a `joined` without the arena's setup".into(),
-                ));
-            };
+            // Each match's brain is seeded afresh from the bot's seed.
+            let seed = config.seed ^ stats.matches_completed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let pilot = Pilot::of_joined(&msg, config.behavior, seed)?;
             if let Phase::Waiting(Some(asked)) = phase {
                 stats.time_to_match.record(now - *asked);
             }
             if !matches!(phase, Phase::Playing(_)) {
                 live.in_match.fetch_add(1, Ordering::Relaxed);
             }
-            *phase = Phase::Playing(Box::new(InMatch::new(you, Arena::of_view(&map))));
+            *phase = Phase::Playing(Box::new(InMatch::new(you, pilot)));
         }
         ServerMsg::MatchEnd { .. } | ServerMsg::Left { .. } => {
             if let ServerMsg::MatchEnd { results, .. } = &msg {

@@ -9,6 +9,7 @@
 pub mod bot;
 pub mod cli;
 pub mod client;
+mod pilot;
 pub mod report;
 pub mod stats;
 pub mod swarm;

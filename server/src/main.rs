@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use skirmish_arena::ArenaMatch;
+use skirmish_hill::HillMatch;
 use skirmish_server::Config;
 use skirmish_server::games::Games;
 use std::net::SocketAddr;
@@ -122,9 +123,13 @@ async fn main() -> anyhow::Result<()> {
             std::future::pending::<()>().await;
         }
     };
-    // The games this binary serves; a studio's own binary registers its own.
+    // The games this binary serves, the first for quick play; a studio's own
+    // binary registers its own.
     let arena = skirmish_arena::load(&config.assets, config.tick_rate, config.match_seconds)?;
-    let games = Games::default().with::<ArenaMatch>(arena);
+    let hill = skirmish_hill::load(&config.assets, config.tick_rate, config.match_seconds)?;
+    let games = Games::default()
+        .with::<ArenaMatch>(arena)
+        .with::<HillMatch>(hill);
     skirmish_server::run(config, games, shutdown)
         .await
         .context("skirmish-server failed")

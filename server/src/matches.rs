@@ -14,7 +14,7 @@
 use crate::games::{Games, HostedGame};
 use crate::outbox::Outbox;
 use crate::results::{MatchRecord, ResultsSender};
-use crate::runner::{Hosting, MatchPlan, RunnerSettings};
+use crate::runner::{Hosting, MatchPlan, Reservation, RunnerSettings};
 use crate::ticker::TickThreads;
 use skirmish_shared::game::GameData;
 use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg};
@@ -404,18 +404,19 @@ impl Matches {
         handle
     }
 
-    /// Opens a formed match with seats held for `reserved` players until
-    /// `join_window` passes, and `bots` server bots added at the start;
-    /// `false` if it is open already (a repeated request).
+    /// Opens a formed match of `game` with seats held for `reserved`
+    /// players until `join_window` passes, and `bots` server bots added at
+    /// the start.
     pub fn host(
         self: &Arc<Self>,
         id: MatchId,
-        reserved: Vec<(PlayerId, String)>,
+        game: &str,
+        reserved: Vec<Reservation>,
         bots: u8,
         join_window: Duration,
     ) -> HostOutcome {
         let hosting = Hosting {
-            reserved: reserved.into_iter().collect(),
+            reserved: reserved.into_iter().map(|r| (r.player_id, r)).collect(),
             arrive_by: tokio::time::Instant::now() + join_window,
             bots,
         };
@@ -423,7 +424,8 @@ impl Matches {
         if dir.matches.contains_key(&id) {
             return HostOutcome::AlreadyHosting;
         }
-        let Some(game) = self.games.quick_play().cloned() else {
+        let Some(game) = self.games.get(game).cloned() else {
+            tracing::warn!(%id, game, "asked to host a game this node does not serve");
             return HostOutcome::AtCapacity;
         };
         if dir.matches.len() >= self.max_matches {

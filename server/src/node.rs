@@ -429,9 +429,9 @@ impl Node {
         task_guard: mpsc::Sender<()>,
     ) -> Result<Arc<Self>, StartError> {
         config.validate("the node's configuration (file and flags)")?;
-        let Some(max_players) = games.quick_play().map(|g| usize::from(g.max_players())) else {
+        if games.quick_play().is_none() {
             return Err(StartError::NoGame);
-        };
+        }
         let limits = &config.limits;
         let settings = RunnerSettings {
             reconnect_grace: Limits::secs(limits.reconnect_grace_s),
@@ -503,7 +503,12 @@ impl Node {
             });
         }
         let keys = SessionKeys::new(config.session_secret.as_deref(), config.session_ttl());
-        let mm_config = MatchmakingConfig::load(&config.matchmaking_path(), max_players)?;
+        let seats: Vec<(&str, usize)> = games
+            .ids()
+            .into_iter()
+            .filter_map(|id| Some((id, usize::from(games.get(id)?.max_players()))))
+            .collect();
+        let mm_config = MatchmakingConfig::load(&config.matchmaking_path(), &seats)?;
         let matchmaker =
             Matchmaker::new(mm_config, queue, JoinTickets::new(keys.clone(), &node_id));
 

@@ -275,7 +275,16 @@ pub fn rating_changes(record: &MatchRecord, current: &[Option<i32>]) -> Vec<Rati
             placement: line.placement,
         })
         .collect();
-    let deltas = rating::changes(&rated);
+    // A team game rates teams: each player moves with their team, rated at
+    // its members' average.
+    let teams: Option<Vec<u8>> = record.players.iter().map(|line| line.team).collect();
+    let deltas = match teams {
+        Some(teams) if !teams.is_empty() => {
+            let by_team: Vec<(u8, Rated)> = teams.into_iter().zip(rated.iter().copied()).collect();
+            rating::team_changes(&by_team)
+        }
+        _ => rating::changes(&rated),
+    };
     record
         .players
         .iter()

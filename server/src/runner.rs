@@ -14,7 +14,7 @@ use crate::results::{MatchRecord, RecordLine};
 use bytes::Bytes;
 use metrics::{Counter, Histogram};
 use skirmish_shared::codec::{encode, write_snapshot};
-use skirmish_shared::game::{AdmitError, EntityId, Game, GameData, Standing, Tick};
+use skirmish_shared::game::{AdmitError, EntityId, Game, GameData, Standing, TeamId, Tick};
 use skirmish_shared::proto::{self, MatchId, PlayerId, ResultLine, RosterEntry, ServerMsg, close};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,12 +39,23 @@ pub struct RunnerSettings {
 /// add when it starts.
 #[derive(Debug)]
 pub struct Hosting {
-    /// Players with a seat held, by id, with their names.
-    pub reserved: HashMap<PlayerId, String>,
+    /// Players with a seat held, by id.
+    pub reserved: HashMap<PlayerId, Reservation>,
     /// When the match starts whoever has arrived.
     pub arrive_by: Instant,
     /// Server bots to add at the start.
     pub bots: u8,
+}
+
+/// A seat a formed match holds for one player.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// Who.
+    pub player_id: PlayerId,
+    /// Their display name.
+    pub name: String,
+    /// Their team, in a team mode (balanced by the matchmaker).
+    pub team: Option<TeamId>,
 }
 
 /// What a match is: its id, its seed, and (for a formed match) its
@@ -384,17 +395,19 @@ impl<G: Game> MatchRunner<G> {
                     return Err(JoinRefused::OutOfIds);
                 };
                 // A formed match seats only the players it was formed for,
-                // and only until it starts.
+                // and only until it starts, on the team it holds for them.
+                let mut team = None;
                 if self.formed {
                     let reserved = self
                         .hosting
                         .as_mut()
-                        .is_some_and(|h| h.reserved.remove(&link.player_id).is_some());
-                    if !reserved {
+                        .and_then(|h| h.reserved.remove(&link.player_id));
+                    let Some(reserved) = reserved else {
                         return Err(JoinRefused::Over);
-                    }
+                    };
+                    team = reserved.team;
                 }
-                self.game.admit(entity, None).map_err(|e| match e {
+                self.game.admit(entity, team).map_err(|e| match e {
                     AdmitError::Full => JoinRefused::Full,
                     AdmitError::Over => JoinRefused::Over,
                 })?;

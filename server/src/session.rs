@@ -979,7 +979,10 @@ mod tests {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let arena =
             skirmish_arena::load(&config.assets, config.tick_rate, None).expect("the arena");
-        let games = crate::games::Games::default().with::<skirmish_arena::ArenaMatch>(arena);
+        let hill = skirmish_hill::load(&config.assets, config.tick_rate, None).expect("the hill");
+        let games = crate::games::Games::default()
+            .with::<skirmish_arena::ArenaMatch>(arena)
+            .with::<skirmish_hill::HillMatch>(hill);
         let node = Node::new(config, games, addr, shutdown, guard)
             .await
             .expect("shipped assets load");

@@ -42,7 +42,9 @@ impl GameData {
     /// Any serialisable value as game data, in the compact array form every
     /// protocol message uses.
     pub fn of<T: Serialize + ?Sized>(value: &T) -> Self {
-        let bytes = crate::codec::encode(value);
+        // The compact form `codec::encode` writes (this module sits below
+        // the codec, which carries game data in messages).
+        let bytes = rmp_serde::to_vec(value).expect("game values always encode");
         GameData(
             rmpv::decode::read_value(&mut bytes.as_slice())
                 .expect("bytes just encoded are one value"),

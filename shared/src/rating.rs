@@ -66,6 +66,39 @@ pub fn changes(players: &[Rated]) -> Vec<i32> {
         .collect()
 }
 
+/// The rating changes for one team match, in the order of `players`, each
+/// given with its team: every team is rated as one player at its members'
+/// average rating and its placement (members share it), and each member
+/// moves by their team's change (never below [`MIN_RATING`]).
+pub fn team_changes(players: &[(u8, Rated)]) -> Vec<i32> {
+    let mut teams: Vec<(u8, i64, i64, u8)> = Vec::new();
+    for &(team, rated) in players {
+        match teams.iter_mut().find(|t| t.0 == team) {
+            Some(t) => {
+                t.1 += i64::from(rated.rating);
+                t.2 += 1;
+                t.3 = t.3.min(rated.placement);
+            }
+            None => teams.push((team, i64::from(rated.rating), 1, rated.placement)),
+        }
+    }
+    let as_players: Vec<Rated> = teams
+        .iter()
+        .map(|&(_, sum, n, placement)| Rated {
+            rating: (sum as f64 / n as f64).round() as i32,
+            placement,
+        })
+        .collect();
+    let team_deltas = changes(&as_players);
+    players
+        .iter()
+        .map(|(team, rated)| {
+            let idx = teams.iter().position(|t| t.0 == *team).unwrap_or(0);
+            (rated.rating + team_deltas[idx]).max(MIN_RATING) - rated.rating
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +145,36 @@ mod tests {
             vec![-10, 16]
         );
         assert_eq!(changes(&[rated(1000, 1)]), vec![0]);
+    }
+
+    #[test]
+    fn a_team_moves_with_its_average_against_the_other_team() {
+        // Equal teams: the winners each gain half of K, the losers lose it.
+        let equal = [
+            (0, rated(1100, 1)),
+            (0, rated(900, 1)),
+            (1, rated(1000, 2)),
+            (1, rated(1000, 2)),
+        ];
+        assert_eq!(team_changes(&equal), vec![16, 16, -16, -16]);
+        // A strong team beating a weak one moves little, whoever is in it.
+        let expected = team_changes(&[(0, rated(1400, 1)), (1, rated(1000, 2))]);
+        assert_eq!(expected, changes(&[rated(1400, 1), rated(1000, 2)]));
+        // A draw between equal teams changes nothing; one team alone neither.
+        assert_eq!(
+            team_changes(&[(0, rated(1000, 1)), (1, rated(1000, 1))]),
+            vec![0, 0]
+        );
+        assert_eq!(
+            team_changes(&[(0, rated(1000, 1)), (0, rated(1200, 1))]),
+            vec![0, 0]
+        );
+        // The floor holds per player.
+        let floor = team_changes(&[
+            (0, rated(MIN_RATING + 4, 2)),
+            (0, rated(1996, 2)),
+            (1, rated(1000, 1)),
+        ]);
+        assert_eq!(floor[0], -4);
     }
 }

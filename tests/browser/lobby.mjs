@@ -12,22 +12,11 @@
 // and matches of a few seconds (`--match-seconds`).
 // Prints one JSON line; exits 0 on success and 1 with a reason on failure.
 
-import { chromium } from 'playwright-core';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { fail, main, open, pageErrors, until } from './harness.mjs';
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-];
 const GLOBAL_TIMEOUT_MS = 90_000;
 const WAIT_MS = 15_000;
 
@@ -41,42 +30,6 @@ const { values: args } = parseArgs({
 if (!args['url-a'] || !args['url-b']) {
   console.error('usage: lobby.mjs --url-a URL --url-b URL [--artifacts DIR]');
   process.exit(2);
-}
-
-class Failure extends Error {}
-const fail = (message) => {
-  throw new Failure(message);
-};
-
-const contexts = [];
-const dirs = [];
-const pageErrors = [];
-
-async function open(url, name) {
-  const dir = await mkdtemp(join(tmpdir(), 'skirmish-lobby-'));
-  dirs.push(dir);
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 720 },
-  });
-  contexts.push(context);
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on('pageerror', (err) => pageErrors.push(`${name}: ${err?.stack || err}`));
-  const response = await page.goto(url, { waitUntil: 'load', timeout: 15_000 });
-  if (!response?.ok()) fail(`${name}: loading ${url} answered HTTP ${response?.status()}`);
-  await page.waitForFunction(() => window.__skirmish?.phase === 'login', null, { timeout: 10_000 });
-  await page.locator('#name').fill(name);
-  return page;
-}
-
-/** Waits for a condition in the page, failing with `what` when it does not come. */
-async function until(page, what, fn, arg) {
-  await page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 }).catch(async () => {
-    const state = await page.evaluate(() => ({ phase: window.__skirmish.phase, rooms: window.__skirmish.rooms })).catch(() => ({}));
-    fail(`${what} (page state ${JSON.stringify(state)})`);
-  });
 }
 
 async function run() {
@@ -188,26 +141,4 @@ async function run() {
   console.log(JSON.stringify({ ok: true, match: ma.match, host: ma.server, ratings, board: board.board, total: board.total }));
 }
 
-async function cleanup() {
-  for (const c of contexts.splice(0)) await c.close().catch(() => {});
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true }).catch(() => {});
-}
-
-const watchdog = setTimeout(async () => {
-  console.error(`lobby: FAILED: no result within ${GLOBAL_TIMEOUT_MS / 1000} s`);
-  await cleanup();
-  process.exit(1);
-}, GLOBAL_TIMEOUT_MS);
-
-let code = 0;
-try {
-  await run();
-} catch (err) {
-  code = 1;
-  console.error(`lobby: FAILED: ${err instanceof Failure ? err.message : err?.stack || err}`);
-  if (pageErrors.length) console.error(pageErrors.join('\n'));
-} finally {
-  await cleanup();
-  clearTimeout(watchdog);
-}
-process.exit(code);
+await main('lobby', run, GLOBAL_TIMEOUT_MS);

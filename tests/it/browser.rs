@@ -4,7 +4,9 @@
 //! page's console (`tests/browser/e2e.mjs`); two players on two nodes chat, are
 //! matched across them, see their rating and its change on the results
 //! screen, and find themselves on the leaderboards with their kills and
-//! rating (`tests/browser/lobby.mjs`). Leaves screenshots in
+//! rating (`tests/browser/lobby.mjs`); a player picks king of the hill,
+//! plays it against a server bot in the hill's own view and reads its
+//! results (`tests/browser/hill.mjs`). Leaves screenshots in
 //! `target/test-artifacts/`.
 //!
 //! The node plays on `tests/fixtures/e2e-map.toml`, where every spawn point
@@ -153,4 +155,73 @@ async fn two_players_in_chromium_on_two_nodes_chat_and_are_matched_across_them()
     for node in nodes {
         node.stop().await;
     }
+}
+
+/// King of the hill, one against one, starting at once with a server bot.
+const HILL_1V1: &str = r#"
+ticket_ttl_s = 3.0
+lease_ttl_s = 1.5
+round_interval_ms = 100
+join_window_s = 15.0
+
+[[modes]]
+id = "ffa"
+game = "arena"
+min_players = 2
+target_players = 2
+max_players = 2
+rating_window = 1000.0
+rating_window_growth_per_s = 0.0
+rating_window_max = 1000.0
+start_below_target_after_s = 0.0
+
+[[modes]]
+id = "hill"
+game = "hill"
+teams = 2
+min_players = 2
+target_players = 2
+max_players = 2
+rating_window = 1000.0
+rating_window_growth_per_s = 0.0
+rating_window_max = 1000.0
+start_below_target_after_s = 0.0
+backfill_after_s = 0.2
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_in_chromium_picks_the_hill_and_plays_it_in_its_own_view() {
+    let repo = repo_dir();
+    let settings = skirmish_tests::TempDir::new("browser-hill");
+    let mut config = test_config();
+    config.matchmaking = skirmish_tests::matchmaking_file(HILL_1V1, &settings);
+    config.match_seconds = Some(8);
+    let node = TestNode::start(config).await;
+    for shot in ["hill-playing.png", "hill-results.png"] {
+        let _ = std::fs::remove_file(artifacts_dir().join(shot));
+    }
+    let run = tokio::process::Command::new("node")
+        .arg(repo.join("tests/browser/hill.mjs"))
+        .arg("--url")
+        .arg(format!("{}/", node.url()))
+        .arg("--artifacts")
+        .arg(artifacts_dir())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the browser test finishes in time")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "hill browser test failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    println!("{stdout}");
+    for shot in ["hill-playing.png", "hill-results.png"] {
+        assert!(artifacts_dir().join(shot).exists(), "{shot} was saved");
+    }
+    node.stop().await;
 }

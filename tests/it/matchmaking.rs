@@ -17,7 +17,7 @@ use skirmish_shared::proto::{ClientMsg, MatchId, PlayerId, ServerMsg};
 use skirmish_tests::redis::RedisServer;
 use skirmish_tests::{
     CLUSTER_SECRET, ChildNode, Player, TEST_MATCHMAKING, TempDir, TestNode, arena_players,
-    cluster_config, live_nodes, matchmaking_file, recv, test_matchmaking,
+    cluster_config, live_nodes, matchmaking_file, recv, snapshot_teams, test_matchmaking,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -32,7 +32,8 @@ const SHIPPED_NODE_TTL_S: f32 = 6.0;
 
 /// The settings the test nodes run with.
 fn settings() -> MatchmakingConfig {
-    MatchmakingConfig::from_toml(TEST_MATCHMAKING, "test", 16).expect("the test settings")
+    MatchmakingConfig::from_toml(TEST_MATCHMAKING, "test", &[("arena", 16), ("hill", 16)])
+        .expect("the test settings")
 }
 
 /// A node of a test cluster with the test matchmaking settings.
@@ -179,6 +180,11 @@ struct Seated {
     host_url: String,
     /// The names in the match's roster once its clock runs.
     roster: Vec<String>,
+    /// The roster's ids and names.
+    ids: Vec<(u16, String)>,
+    /// Everyone's team in the first snapshot with the clock running (team
+    /// games only).
+    teams: Vec<(u16, Option<u8>)>,
     /// The connection it queued on, still open (the host connection too
     /// when the host is that node).
     lobby: Connection,
@@ -247,15 +253,17 @@ async fn play_when_found(mut player: Player, n_players: usize) -> Seated {
         .await
         .expect("send join_match");
     let mut roster = Vec::new();
-    loop {
+    let mut ids = Vec::new();
+    let teams = loop {
         match recv(conn).await {
             Incoming::Msg(ServerMsg::Roster { players }) => {
                 roster = players.iter().map(|p| p.name.clone()).collect();
+                ids = players.iter().map(|p| (p.id, p.name.clone())).collect();
             }
             Incoming::Msg(msg @ ServerMsg::Snapshot { tick, .. })
-                if tick > 0 && arena_players(&msg).is_some_and(|p| p.len() == n_players) =>
+                if tick > 0 && snapshot_teams(&msg).is_some_and(|p| p.len() == n_players) =>
             {
-                break;
+                break snapshot_teams(&msg).expect("checked");
             }
             Incoming::Msg(ServerMsg::MatchFound { .. }) => match_founds += 1,
             Incoming::Msg(ServerMsg::Error { code, message }) => {
@@ -264,12 +272,14 @@ async fn play_when_found(mut player: Player, n_players: usize) -> Seated {
             Incoming::Closed(frame) => panic!("closed while joining: {frame:?}"),
             Incoming::Msg(_) => {}
         }
-    }
+    };
     Seated {
         name: player.session.name.clone(),
         match_id,
         host_url,
         roster,
+        ids,
+        teams,
         lobby: player.conn,
         host,
         match_founds,
@@ -340,6 +350,115 @@ async fn forty_eight_players_on_three_nodes_make_three_matches_of_sixteen() {
     // No player is told of a second match: every lobby connection is still
     // open and gets nothing more.
     assert_one_match_found(&mut seated, Duration::from_millis(500)).await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+/// Gives each player a rating on the shared rating board, as if their
+/// earlier matches had.
+async fn rate(redis: &RedisServer, prefix: &str, ratings: &[(PlayerId, i32)]) {
+    use skirmish_server::leaderboard::{Leaderboards, MatchSubmission, PlayerResult};
+    let client = skirmish_server::redis_conn::client(&redis.url()).expect("client");
+    let commands = skirmish_server::redis_conn::commands(&client)
+        .await
+        .expect("connect");
+    let boards = skirmish_server::leaderboard::RedisLeaderboards::new(
+        commands,
+        prefix,
+        skirmish_server::leaderboard::LeaderboardConfig::default(),
+    );
+    let submission = MatchSubmission {
+        match_id: MatchId(1),
+        players: ratings
+            .iter()
+            .map(|&(player_id, rating)| PlayerResult {
+                player_id,
+                name: player_id.to_string(),
+                stats: Default::default(),
+                rating: Some(rating),
+            })
+            .collect(),
+    };
+    boards
+        .submit(&submission, skirmish_server::node::unix_ms())
+        .await
+        .expect("rated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_players_on_three_nodes_make_two_hill_matches_of_balanced_teams() {
+    let redis = RedisServer::start();
+    let prefix = "mmteams";
+    let nodes = [
+        node(&redis, "node-a", prefix).await,
+        node(&redis, "node-b", prefix).await,
+        node(&redis, "node-c", prefix).await,
+    ];
+    for n in &nodes {
+        for id in ["node-a", "node-b", "node-c"] {
+            wait_listed(&n.url(), id).await;
+        }
+    }
+    let mut players = Vec::new();
+    let mut rating_of: HashMap<String, i32> = HashMap::new();
+    let mut ratings = Vec::new();
+    for i in 0..32 {
+        let player = Player::connect(&nodes[i % 3], &format!("p{i}")).await;
+        // Spread over 800..1575, 25 apart.
+        let rating = 800 + 25 * i as i32;
+        rating_of.insert(player.session.name.clone(), rating);
+        ratings.push((player.session.player_id.parse().expect("id"), rating));
+        players.push(player);
+    }
+    rate(&redis, prefix, &ratings).await;
+    let seated = all_queue_and_play(players, "hill", 16).await;
+
+    let mut by_match: HashMap<MatchId, Vec<&Seated>> = HashMap::new();
+    for s in &seated {
+        by_match.entry(s.match_id).or_default().push(s);
+    }
+    assert_eq!(by_match.len(), 2, "two matches");
+    for (match_id, players) in &by_match {
+        assert_eq!(players.len(), 16, "match {match_id} has 16 players");
+        assert!(
+            players.iter().all(|p| p.host_url == players[0].host_url),
+            "match {match_id} is hosted on one node"
+        );
+        // Every player sees the same teams: eight and eight, whose rating
+        // totals differ by no more than the mode's starting window (100),
+        // so their averages by at most 12.5. (Teams filled in the order
+        // players arrived were 40 to 100 apart in averages.)
+        let seen = &players[0];
+        let mut totals = [(0i64, 0usize); 2];
+        for (id, team) in &seen.teams {
+            let name = &seen
+                .ids
+                .iter()
+                .find(|(i, _)| i == id)
+                .expect("in the roster")
+                .1;
+            let team = usize::from(team.expect("a hill player has a team"));
+            totals[team].0 += i64::from(rating_of[name]);
+            totals[team].1 += 1;
+        }
+        assert_eq!((totals[0].1, totals[1].1), (8, 8), "match {match_id}");
+        let avg = |t: (i64, usize)| t.0 as f64 / t.1 as f64;
+        let gap = (avg(totals[0]) - avg(totals[1])).abs();
+        assert!(gap <= 12.5, "match {match_id}: team averages {gap} apart");
+        println!(
+            "match {match_id}: team averages {} and {}",
+            avg(totals[0]),
+            avg(totals[1])
+        );
+        for p in players {
+            let mut theirs = p.teams.clone();
+            let mut mine = seen.teams.clone();
+            theirs.sort();
+            mine.sort();
+            assert_eq!(theirs, mine, "{} sees other teams", p.name);
+        }
+    }
     for node in nodes {
         node.stop().await;
     }
@@ -1082,7 +1201,8 @@ async fn a_player_who_does_not_arrive_loses_the_seat_and_the_match_starts_withou
     let prefix = "mmnoshow";
     // A short join window.
     let text = TEST_MATCHMAKING.replace("join_window_s = 10.0", "join_window_s = 1.5");
-    let mm = MatchmakingConfig::from_toml(&text, "test", 16).expect("settings");
+    let mm = MatchmakingConfig::from_toml(&text, "test", &[("arena", 16), ("hill", 16)])
+        .expect("settings");
     let window = mm.join_window();
     let dir = TempDir::new("noshow");
     let file = matchmaking_file(&text, &dir);

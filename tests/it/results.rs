@@ -50,13 +50,18 @@ async fn duel_through_an_outage(
     tokio::join!(duel(node), stop_redis).0
 }
 
-async fn rating(player: &mut Player) -> (i32, i32) {
+pub(crate) async fn rating(player: &mut Player) -> (i32, i32) {
     player
         .wait_for(|m| match m {
             Incoming::Msg(ServerMsg::Rating { rating, delta, .. }) => Some((*rating, *delta)),
             _ => None,
         })
         .await
+}
+
+/// The JSON body of a GET, for other modules.
+pub(crate) async fn get_json_pub(url: String) -> serde_json::Value {
+    get_json(url).await
 }
 
 /// The JSON body of a GET.
@@ -69,7 +74,7 @@ async fn get_json(url: String) -> serde_json::Value {
         .expect("json")
 }
 
-async fn board_score(node: &TestNode, board: &str, player_id: &str) -> Option<i64> {
+pub(crate) async fn board_score(node: &TestNode, board: &str, player_id: &str) -> Option<i64> {
     let response = reqwest::get(format!(
         "{}/api/leaderboards/{board}/players/{player_id}",
         node.url()

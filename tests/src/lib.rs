@@ -53,8 +53,9 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The games a test node serves: the arena, with the shipped rules (and
-/// `config`'s tick rate and match length) on the map in `map`.
+/// The games a test node serves, as the shipped binary does: the arena
+/// (quick play's), with the shipped rules on the map in `map`, and the
+/// hill; both at `config`'s tick rate and match length.
 pub fn arena_games(config: &Config, map: &Path) -> Games {
     let spec = skirmish_arena::load_files(
         &config.assets.join("rules.toml"),
@@ -63,7 +64,21 @@ pub fn arena_games(config: &Config, map: &Path) -> Games {
         config.match_seconds,
     )
     .expect("the arena's files are valid");
-    Games::default().with::<ArenaMatch>(spec)
+    let hill = skirmish_hill::load(&config.assets, config.tick_rate, config.match_seconds)
+        .expect("the hill's rules are valid");
+    Games::default()
+        .with::<ArenaMatch>(spec)
+        .with::<skirmish_hill::HillMatch>(hill)
+}
+
+/// Who is in a snapshot of either shipped game, with their team (the
+/// hill's; none in the arena), or `None` for any other message.
+pub fn snapshot_teams(msg: &ServerMsg) -> Option<Vec<(u16, Option<u8>)>> {
+    if let Some(players) = arena_players(msg) {
+        return Some(players.iter().map(|p| (p.id, None)).collect());
+    }
+    let state = skirmish_hill::wire::State::of_snapshot(msg)?;
+    Some(state.players.iter().map(|p| (p.id, Some(p.team))).collect())
 }
 
 /// The players of an arena snapshot, or `None` for any other message.

@@ -224,7 +224,7 @@ function sendInput() {
   const origin = me ? renderer.worldToScreen(me.x, me.y) : null;
   const input = controls.sample(origin);
   const seq = game.nextInput(input, performance.now());
-  conn.send(proto.input(seq, input.moveX, input.moveY, input.aim, input.fire));
+  conn.send(proto.input(seq, input.moveX, input.moveY, input.aim, input.fire, game.game));
 }
 
 // ------------------------------------------------------------------ drawing
@@ -260,6 +260,7 @@ function frame(now) {
     myAim: playing ? controls.lastAim : null,
     nameOf: (id) => game.nameOf(id),
     hitFlash: game.hitFlash,
+    holder: game.latest?.holder ?? null,
   });
   if (playing) ui.updateHud(game);
 }
@@ -270,6 +271,7 @@ function frame(now) {
 // Positions are arena units (already divided by 8).
 const playerView = (p) => ({
   id: p.id,
+  team: p.team ?? null,
   name: game.nameOf(p.id),
   x: p.x,
   y: p.y,
@@ -292,6 +294,15 @@ window.__skirmish = Object.freeze({
   },
   get matchId() {
     return game.matchId;
+  },
+  /** The game the current match plays (`arena`, `hill`). */
+  get game() {
+    return game.game ?? null;
+  },
+  /** The hill's team scores (ticks held) and holder, in the latest snapshot. */
+  get hill() {
+    const s = game.latest;
+    return s?.scores ? { scores: [...s.scores], holder: s.holder } : null;
   },
   get you() {
     return game.you;
@@ -399,7 +410,7 @@ function playAs(mode) {
 ui.bind({
   login,
   playAgain: () => playAs('quick'),
-  findMatch: () => playAs('ffa'),
+  findMatch: () => playAs(ui.selectedMode()),
   cancelQueue: () => conn?.send(proto.cancelQueue()),
   leave: () => conn?.send(proto.leave()),
   giveUp: () => logout(),

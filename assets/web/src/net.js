@@ -178,8 +178,10 @@ export class Connection {
     };
     ws.onmessage = (event) => {
       if (!(event.data instanceof ArrayBuffer)) return;
-      const msg = decodeServer(new Uint8Array(event.data));
+      // A snapshot's state is read as the game of the last `joined`.
+      const msg = decodeServer(new Uint8Array(event.data), this.game);
       if (!msg) return;
+      if (msg.type === 'joined') this.game = msg.game;
       if (msg.type === 'welcome') {
         // Only a welcome proves the token and the node are good; resetting
         // the backoff on a mere TCP open would hammer a node that accepts

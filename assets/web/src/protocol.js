@@ -4,6 +4,11 @@
 // declaration order. This module is the only place that knows those field
 // orders; the rest of the client works with the named objects built here, so
 // a protocol change touches one file.
+//
+// Three values are the game's, not the engine's: the controls in `input`,
+// `joined`'s setup and `snapshot`'s state. GAMES below reads them for each
+// game this client draws (the arena, PROTOCOL.md section 12; the hill,
+// section 13), into one shape the renderer draws: a map, rules, players.
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
 
@@ -60,10 +65,14 @@ export function leaderboard(requestId, board, period, { aroundMe = false, cursor
  * One tick's controls. The node refuses non-finite or out-of-range numbers,
  * so clamp here rather than trust every caller.
  */
-export function input(seq, moveX, moveY, aim, fire) {
-  // The engine's part is the type and `seq`; the arena's controls are one
-  // array after them.
-  return ['input', seq >>> 0, [clampAxis(moveX), clampAxis(moveY), clampAngle(aim), Boolean(fire)]];
+export function input(seq, moveX, moveY, aim, fire, game = 'arena') {
+  // The engine's part is the type and `seq`; the game's controls are one
+  // array after them (the hill has no aim: firing shoves).
+  const controls =
+    game === 'hill'
+      ? [clampAxis(moveX), clampAxis(moveY), Boolean(fire)]
+      : [clampAxis(moveX), clampAxis(moveY), clampAngle(aim), Boolean(fire)];
+  return ['input', seq >>> 0, controls];
 }
 
 function clampAxis(v) {
@@ -81,7 +90,7 @@ function clampAngle(a) {
  * the frame is not a message this client understands (a newer node may send
  * types we do not know yet; ignoring them keeps old clients playing).
  */
-export function decodeServer(bytes) {
+export function decodeServer(bytes, game = 'arena') {
   let raw;
   try {
     raw = decoder.decode(bytes);
@@ -94,7 +103,7 @@ export function decodeServer(bytes) {
   // from a newer node (which may add elements at the end).
   if (!parse || raw.length < (ARITY[raw[0]] ?? 1)) return null;
   try {
-    return parse(raw);
+    return parse(raw, GAMES[game] ?? GAMES.arena);
   } catch {
     // A shape we cannot read is treated like an unknown message rather than
     // taking the whole client down.
@@ -111,43 +120,34 @@ const PARSERS = {
     tickRate,
     resuming: Boolean(resuming),
   }),
-  // `game` names what `setup`, the snapshots' state and the inputs hold;
-  // this client draws the arena, whose setup is `[map, rules]`.
-  joined: ([type, matchId, you, tick, game, [map, rules]]) => ({
+  // `game` names what `setup`, the snapshots' state and the inputs hold.
+  joined: ([type, matchId, you, tick, game, setup]) => ({
     type,
     matchId,
     you,
     tick,
     game,
-    map: parseMap(map),
-    rules: parseRules(rules),
+    ...(GAMES[game] ?? GAMES.arena).setup(setup),
   }),
   roster: ([type, players]) => ({
     type,
     players: players.map(([id, name, connected]) => ({ id, name, connected })),
   }),
-  // The arena's state: `[ticks_left, players, projectiles, packs, events]`.
-  snapshot: ([type, tick, ack, [ticksLeft, players, projectiles, packs, events]]) => ({
-    type,
-    tick,
-    ack,
-    ticksLeft,
-    players: players.map(parsePlayer),
-    projectiles: projectiles.map(([id, x, y]) => ({ id, x: x / POSITION_SCALE, y: y / POSITION_SCALE })),
-    packs,
-    events: events.map(parseEvent).filter(Boolean),
-  }),
+  // The state is the game's: the snapshot is read as the game of the last
+  // `joined` (the caller passes it).
+  snapshot: ([type, tick, ack, state], game) => ({ type, tick, ack, ...game.state(state) }),
   match_end: ([type, matchId, reason, results]) => ({
     type,
     matchId,
     reason,
-    // Each line's stats are a map by name; the arena reports kills,
-    // deaths and score.
+    // Each line's stats are a map by name: the arena's kills, deaths and
+    // score; the hill's hill_s, shoves and team_score_s.
     results: results.map(([id, name, placement, team, stats]) => ({
       id,
       name,
       placement,
       team,
+      stats,
       kills: stats.kills ?? 0,
       deaths: stats.deaths ?? 0,
       score: stats.score ?? 0,
@@ -268,6 +268,56 @@ function parsePlayer([id, x, y, aim, health, kills, deaths, score]) {
     score,
   };
 }
+
+/** How this client reads each game's setup and state. */
+const GAMES = {
+  arena: {
+    setup: ([map, rules]) => ({ map: parseMap(map), rules: parseRules(rules) }),
+    // `[ticks_left, players, projectiles, packs, events]`.
+    state: ([ticksLeft, players, projectiles, packs, events]) => ({
+      ticksLeft,
+      players: players.map(parsePlayer),
+      projectiles: projectiles.map(([id, x, y]) => ({ id, x: x / POSITION_SCALE, y: y / POSITION_SCALE })),
+      packs,
+      events: events.map(parseEvent).filter(Boolean),
+    }),
+  },
+  hill: {
+    // `[width, height, hill_radius, player_radius, shove_reach, score_to_win_s]`:
+    // an open field with the hill in its middle, no walls, packs or shots.
+    setup: ([width, height, hillRadius, playerRadius, shoveReach, scoreToWinS]) => ({
+      map: {
+        name: 'King of the hill',
+        width,
+        height,
+        obstacles: [],
+        healthPacks: [],
+        hill: { x: width / 2, y: height / 2, r: hillRadius },
+      },
+      rules: { playerRadius, projectileRadius: 0, packRadius: 0, maxHealth: 0, maxPlayers: 0, shoveReach, scoreToWinS },
+    }),
+    // `[ticks_left, [score0, score1], holder, players [[id, team, x, y]]]`.
+    state: ([ticksLeft, scores, holder, players]) => ({
+      ticksLeft,
+      scores,
+      holder,
+      players: players.map(([id, team, x, y]) => ({
+        id,
+        team,
+        x: x / POSITION_SCALE,
+        y: y / POSITION_SCALE,
+        aim: 0,
+        health: 1,
+        kills: 0,
+        deaths: 0,
+        score: 0,
+      })),
+      projectiles: [],
+      packs: [],
+      events: [],
+    }),
+  },
+};
 
 function parseEvent([type, a, b, c]) {
   switch (type) {

@@ -29,6 +29,15 @@ const COLORS = {
 // Opponents get stable colours by id, none of them close to the own cyan.
 const PALETTE = ['#ff6b6b', '#ffa94d', '#f783ac', '#b197fc', '#ffd43b', '#69db7c', '#ff8787', '#e599f7'];
 
+// The hill's two teams.
+const TEAM_COLORS = ['#ff6b6b', '#4dabf7'];
+const TEAM_TINTS = ['rgba(255,107,107,0.22)', 'rgba(77,171,247,0.22)'];
+
+/** A player's colour: their team's in a team game, else stable by id. */
+function playerColor(p) {
+  return p.team === undefined || p.team === null ? colorOf(p.id) : TEAM_COLORS[p.team % TEAM_COLORS.length];
+}
+
 export function colorOf(id) {
   return PALETTE[id % PALETTE.length];
 }
@@ -139,6 +148,7 @@ export class Renderer {
       ctx.strokeRect(o.x, o.y, o.w, o.h);
     }
 
+    if (map.hill) drawHill(ctx, map.hill, frame.holder, px);
     map.healthPacks.forEach((p, i) => drawPack(ctx, p, rules.packRadius, frame.packs?.[i] ?? true, px));
 
     for (const s of frame.projectiles) {
@@ -161,11 +171,14 @@ export class Renderer {
 
     for (const p of frame.players.values()) {
       if (p.id === frame.you) continue;
-      drawPlayer(ctx, p, colorOf(p.id), rules, frame.hitFlash.has(p.id), false, px);
+      drawPlayer(ctx, p, playerColor(p), rules, frame.hitFlash.has(p.id), false, px);
     }
     // The own player last, on top of anyone overlapping it.
     if (frame.me) {
-      drawPlayer(ctx, { ...frame.me, aim: frame.myAim ?? frame.me.aim }, COLORS.me, rules, frame.hitFlash.has(frame.you), true, px);
+      // In a team game the own body keeps its team's colour (the white rim
+      // marks it); otherwise the own cyan.
+      const color = frame.me.team === undefined || frame.me.team === null ? COLORS.me : playerColor(frame.me);
+      drawPlayer(ctx, { ...frame.me, aim: frame.myAim ?? frame.me.aim }, color, rules, frame.hitFlash.has(frame.you), true, px);
     }
   }
 
@@ -183,6 +196,12 @@ export class Renderer {
       if (s.x < -60 || s.y < -60 || s.x > this.width + 60 || s.y > this.height + 60) return;
       const barW = 40;
       const barY = s.y - r - 9;
+      if (!rules.maxHealth) {
+        // A game without health (the hill): the name only.
+        ctx.fillStyle = isMe ? COLORS.me : COLORS.text;
+        ctx.fillText(frame.nameOf(p.id), s.x, barY + 3);
+        return;
+      }
       const frac = Math.max(0, Math.min(1, p.health / rules.maxHealth));
       ctx.fillStyle = COLORS.healthBack;
       ctx.fillRect(s.x - barW / 2 - 1, barY - 1, barW + 2, 6);
@@ -278,6 +297,19 @@ function drawPack(ctx, p, radius, available, px) {
   ctx.fillRect(p.x - t, p.y - a, 2 * t, 2 * a);
 }
 
+/** The hill: a ring, filled with the holding team's tint. */
+function drawHill(ctx, hill, holder, px) {
+  ctx.beginPath();
+  ctx.arc(hill.x, hill.y, hill.r, 0, Math.PI * 2);
+  ctx.fillStyle = holder === null || holder === undefined ? 'rgba(255,255,255,0.06)' : TEAM_TINTS[holder % TEAM_TINTS.length];
+  ctx.fill();
+  ctx.setLineDash([12 * px, 8 * px]);
+  ctx.lineWidth = 3 * px;
+  ctx.strokeStyle = holder === null || holder === undefined ? 'rgba(255,255,255,0.4)' : TEAM_COLORS[holder % TEAM_COLORS.length];
+  ctx.stroke();
+  ctx.setLineDash([]);
+}
+
 function drawPlayer(ctx, p, color, rules, flash, isMe, px) {
   const r = rules.playerRadius;
   if (p.health === 0) {
@@ -292,14 +324,16 @@ function drawPlayer(ctx, p, color, rules, flash, isMe, px) {
     ctx.stroke();
     return;
   }
-  // Facing: a barrel from the centre past the rim.
-  ctx.strokeStyle = isMe ? '#ffffff' : 'rgba(255,255,255,0.8)';
-  ctx.lineWidth = 6 * Math.max(px, 0.9);
-  ctx.lineCap = 'round';
-  ctx.beginPath();
-  ctx.moveTo(p.x, p.y);
-  ctx.lineTo(p.x + Math.cos(p.aim) * (r + 12), p.y + Math.sin(p.aim) * (r + 12));
-  ctx.stroke();
+  // Facing: a barrel from the centre past the rim (in a game that shoots).
+  if (rules.projectileRadius > 0) {
+    ctx.strokeStyle = isMe ? '#ffffff' : 'rgba(255,255,255,0.8)';
+    ctx.lineWidth = 6 * Math.max(px, 0.9);
+    ctx.lineCap = 'round';
+    ctx.beginPath();
+    ctx.moveTo(p.x, p.y);
+    ctx.lineTo(p.x + Math.cos(p.aim) * (r + 12), p.y + Math.sin(p.aim) * (r + 12));
+    ctx.stroke();
+  }
 
   ctx.beginPath();
   ctx.arc(p.x, p.y, r, 0, Math.PI * 2);

@@ -127,6 +127,7 @@ export class GameState {
         this.matchId = msg.matchId;
         this.you = msg.you;
         this.tick = msg.tick;
+        this.game = msg.game;
         this.map = msg.map;
         this.rules = msg.rules;
         this.results = null;

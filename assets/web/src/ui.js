@@ -45,6 +45,7 @@ export class Ui {
       results: $('results'),
       resultsReason: $('results-reason'),
       resultsBody: $('results-body'),
+      resultsHead: $('results-head'),
       resultsRating: $('results-rating'),
       playAgain: $('play-again'),
       reconnecting: $('reconnecting'),
@@ -75,7 +76,13 @@ export class Ui {
       e.preventDefault();
       login(el.name.value, 'quick');
     });
-    el.queue.addEventListener('click', () => login(el.name.value, 'ffa'));
+    el.queue.addEventListener('click', () => login(el.name.value, this.selectedMode()));
+    // The mode pickers (login and results screens) show one choice.
+    for (const select of document.querySelectorAll('select.mode')) {
+      select.addEventListener('change', () => {
+        for (const other of document.querySelectorAll('select.mode')) other.value = select.value;
+      });
+    }
     el.playAgain.addEventListener('click', playAgain);
     el.statusPlay.addEventListener('click', playAgain);
     el.queueAgain.addEventListener('click', findMatch);
@@ -138,14 +145,32 @@ export class Ui {
     setText(this.el.reconnectingDetail, `Attempt ${attempt}, retrying in ${(delayMs / 1000).toFixed(1)} s`);
   }
 
+  /** The mode "Find match" queues for, as chosen on the screen. */
+  selectedMode() {
+    return document.querySelector('select.mode')?.value || 'ffa';
+  }
+
   renderResults(game) {
     const { el } = this;
     setText(el.resultsReason, REASONS[game.endReason] ?? game.endReason ?? '');
+    // Each game reports its own stats.
+    const hill = game.game === 'hill';
+    const head = hill ? ['#', 'Player', 'Team', 'Hill s', 'Shoves'] : ['#', 'Player', 'Kills', 'Deaths', 'Score'];
+    const row = document.createElement('tr');
+    for (const h of head) {
+      const th = document.createElement('th');
+      th.textContent = h;
+      row.append(th);
+    }
+    el.resultsHead.replaceChildren(row);
     el.resultsBody.replaceChildren(
       ...(game.results ?? []).map((r) => {
         const tr = document.createElement('tr');
         if (r.id === game.you) tr.className = 'me';
-        for (const v of [r.placement, r.name, r.kills, r.deaths, r.score]) {
+        const cells = hill
+          ? [r.placement, r.name, r.team === 0 ? 'Red' : 'Blue', r.stats.hill_s ?? 0, r.stats.shoves ?? 0]
+          : [r.placement, r.name, r.kills, r.deaths, r.score];
+        for (const v of cells) {
           const td = document.createElement('td');
           td.textContent = String(v);
           tr.append(td);
@@ -166,20 +191,27 @@ export class Ui {
   updateHud(game) {
     const { el } = this;
     const me = game.me;
-    const max = game.rules?.maxHealth ?? 100;
-    const health = me?.health ?? 0;
+    // A game without health (the hill) shows a full bar.
+    const max = game.rules?.maxHealth || 100;
+    const health = game.rules?.maxHealth ? (me?.health ?? 0) : max;
     setText(el.health, health);
     const width = `${Math.round((100 * health) / max)}%`;
     if (el.healthFill.style.width !== width) el.healthFill.style.width = width;
     el.healthFill.classList.toggle('low', health <= max * 0.25);
-    setText(el.score, me?.score ?? 0);
+    if (game.game === 'hill') {
+      // Team scores in seconds held: red – blue.
+      const s = game.latest?.scores ?? [0, 0];
+      setText(el.score, `${Math.floor(s[0] / game.tickRate)}–${Math.floor(s[1] / game.tickRate)}`);
+    } else {
+      setText(el.score, me?.score ?? 0);
+    }
     setText(el.kills, me?.kills ?? 0);
     setText(el.deaths, me?.deaths ?? 0);
     setText(el.time, formatClock(game.ticksLeft / game.tickRate));
     setText(el.ping, game.rtt === null ? '–' : `${Math.round(game.rtt)} ms`);
     setText(el.tick, game.tick);
     const count = game.latest?.players.length ?? game.roster.size;
-    setText(el.players, game.rules ? `${count}/${game.rules.maxPlayers}` : count);
+    setText(el.players, game.rules?.maxPlayers ? `${count}/${game.rules.maxPlayers}` : count);
     this.updateKillfeed(game);
   }
 

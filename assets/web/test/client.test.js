@@ -147,3 +147,26 @@ test('sessions and sockets go to the node given, not only the page\'s', () => {
   assert.equal(sessionUrl('https://eu1.example.com/'), 'https://eu1.example.com/api/session');
   assert.equal(socketUrl('https://eu1.example.com', 'v1.a.b'), 'wss://eu1.example.com/ws?token=v1.a.b');
 });
+
+test('the documented hill snapshot decodes as the hill when the match plays it', () => {
+  const msg = decodeServer(documentedDump('hill_snapshot'), 'hill');
+  assert.equal(msg.type, 'snapshot');
+  assert.equal(msg.tick, 900);
+  assert.equal(msg.ack, 12);
+  assert.equal(msg.ticksLeft, 2700);
+  assert.deepEqual(msg.scores, [150, 90]);
+  assert.equal(msg.holder, 0);
+  assert.deepEqual(
+    msg.players.map(({ id, team, x, y }) => ({ id, team, x, y })),
+    [
+      { id: 1, team: 0, x: 800, y: 500 },
+      { id: 2, team: 1, x: 900, y: 500 },
+    ],
+  );
+  // Read as the arena's (the wrong game), it is refused, not misread.
+  assert.equal(decodeServer(documentedDump('hill_snapshot'), 'arena'), null);
+});
+
+test('hill inputs encode as documented', () => {
+  assert.deepEqual(input(7, 0, -1, 2.5, true, 'hill'), ['input', 7, [0, -1, true]]);
+});

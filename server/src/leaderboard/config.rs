@@ -136,6 +136,11 @@ impl Default for LeaderboardConfig {
                 board("kills", Operator::Increment, Source::Stat("kills".into())),
                 board("best_score", Operator::Best, Source::Stat("score".into())),
                 board("rating", Operator::Set, Source::Rating),
+                board(
+                    "hill_time",
+                    Operator::Increment,
+                    Source::Stat("hill_s".into()),
+                ),
             ],
             periods: default_periods(),
             grace_s: DEFAULT_GRACE_S,

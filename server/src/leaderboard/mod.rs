@@ -453,6 +453,11 @@ pub(crate) fn plan(
                     .transpose()
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // A board whose stat the match's game does not report (the hill's
+        // board after an arena match) is not touched at all.
+        if values.iter().all(Option::is_none) {
+            continue;
+        }
         for &period in &config.periods {
             let window = period.window(now_ms);
             targets.push(Target {

@@ -12,6 +12,16 @@ use std::time::Duration;
 pub struct ModeConfig {
     /// Its name in `queue`, e.g. `ffa`.
     pub id: String,
+    /// The game it plays, by id (`arena`, `hill`); left out, the node's
+    /// first game.
+    #[serde(default)]
+    pub game: String,
+    /// Teams a match is split into (2 to 4), balanced by rating; left out,
+    /// every player for themselves. A team mode forms full matches only:
+    /// `min_players`, `target_players` and `max_players` are equal and a
+    /// multiple of `teams`.
+    #[serde(default)]
+    pub teams: Option<u8>,
     /// Fewest players a match may start with.
     pub min_players: usize,
     /// The match size to aim for.
@@ -76,35 +86,41 @@ pub enum MatchmakingConfigError {
 }
 
 impl MatchmakingConfig {
-    /// Reads and validates the settings; `max_players` is the rules' match
-    /// size, which no mode may exceed.
-    pub fn load(path: &Path, max_players: usize) -> Result<Self, MatchmakingConfigError> {
+    /// Reads and validates the settings for a node serving `games` (each
+    /// game's id and most players a match of it seats; the first is the
+    /// default of a mode that names none).
+    pub fn load(path: &Path, games: &[(&str, usize)]) -> Result<Self, MatchmakingConfigError> {
         let file = path.display().to_string();
         let text =
             std::fs::read_to_string(path).map_err(|source| MatchmakingConfigError::Read {
                 file: file.clone(),
                 source,
             })?;
-        Self::from_toml(&text, &file, max_players)
+        Self::from_toml(&text, &file, games)
     }
 
     /// Parses and validates settings from TOML text.
     pub fn from_toml(
         text: &str,
         file: &str,
-        max_players: usize,
+        games: &[(&str, usize)],
     ) -> Result<Self, MatchmakingConfigError> {
-        let config: MatchmakingConfig =
+        let mut config: MatchmakingConfig =
             toml::from_str(text).map_err(|e| MatchmakingConfigError::Parse {
                 file: file.to_owned(),
                 message: e.to_string().trim_end().replace('\n', " | "),
             })?;
-        config.validate(file, max_players)?;
+        if let Some((default, _)) = games.first() {
+            for mode in config.modes.iter_mut().filter(|m| m.game.is_empty()) {
+                mode.game = (*default).to_owned();
+            }
+        }
+        config.validate(file, games)?;
         Ok(config)
     }
 
     /// Checks every number against its range, naming the field.
-    fn validate(&self, file: &str, max_players: usize) -> Result<(), InvalidField> {
+    fn validate(&self, file: &str, games: &[(&str, usize)]) -> Result<(), InvalidField> {
         let c = Check::new(file);
         // Its node refreshes it every second.
         c.within(self.ticket_ttl_s, 1.5..=3600.0, "ticket_ttl_s")?;
@@ -132,11 +148,34 @@ impl MatchmakingConfig {
                 field("min_players"),
                 "needs 1 <= min_players <= target_players <= max_players",
             )?;
+            let served: Vec<&str> = games.iter().map(|g| g.0).collect();
+            let Some(&(_, max_players)) = games.iter().find(|g| g.0 == m.game) else {
+                return Err(c
+                    .that(
+                        false,
+                        field("game"),
+                        format!("`{}` is not a game this node serves ({served:?})", m.game),
+                    )
+                    .expect_err("refused"));
+            };
             c.that(
                 m.max_players <= max_players,
                 field("max_players"),
-                format!("the rules allow at most {max_players} players in a match"),
+                format!(
+                    "the {} rules allow at most {max_players} players in a match",
+                    m.game
+                ),
             )?;
+            if let Some(teams) = m.teams {
+                c.within(teams, 2..=4, &field("teams"))?;
+                c.that(
+                    m.min_players == m.max_players
+                        && m.target_players == m.max_players
+                        && m.max_players % usize::from(teams) == 0,
+                    field("teams"),
+                    "a team mode needs min_players = target_players = max_players, a multiple of teams",
+                )?;
+            }
             c.within(m.rating_window, 0.0..=1e6, &field("rating_window"))?;
             c.within(m.rating_window_max, 0.0..=1e6, &field("rating_window_max"))?;
             c.that(
@@ -193,13 +232,23 @@ mod tests {
 
     const SHIPPED: &str = include_str!("../../../assets/matchmaking.toml");
 
+    /// The games the shipped node serves, with their match sizes.
+    const GAMES: &[(&str, usize)] = &[("arena", 16), ("hill", 8)];
+
     #[test]
     fn the_shipped_settings_are_valid() {
-        let config = MatchmakingConfig::from_toml(SHIPPED, "matchmaking.toml", 16).expect("valid");
+        let config =
+            MatchmakingConfig::from_toml(SHIPPED, "matchmaking.toml", GAMES).expect("valid");
         let ffa = config.mode("ffa").expect("ffa");
         assert_eq!(
             (ffa.min_players, ffa.target_players, ffa.max_players),
             (2, 16, 16)
+        );
+        assert_eq!((ffa.game.as_str(), ffa.teams), ("arena", None));
+        let hill = config.mode("hill").expect("hill");
+        assert_eq!(
+            (hill.game.as_str(), hill.teams, hill.max_players),
+            ("hill", Some(2), 8)
         );
     }
 
@@ -208,10 +257,18 @@ mod tests {
     /// `ticket_ttl_s = 1e30` passed, to panic later in `Duration`).
     #[test]
     fn bad_values_name_the_field() {
-        let err = MatchmakingConfig::from_toml(SHIPPED, "m.toml", 8).expect_err("16 > 8");
+        let err = MatchmakingConfig::from_toml(SHIPPED, "m.toml", &[("arena", 8), ("hill", 8)])
+            .expect_err("16 > 8");
         assert_eq!(
             err.to_string(),
-            "m.toml: field `modes[0].max_players`: the rules allow at most 8 players in a match"
+            "m.toml: field `modes[0].max_players`: the arena rules allow at most 8 players in a match"
+        );
+        let err =
+            MatchmakingConfig::from_toml(SHIPPED, "m.toml", &[("arena", 16)]).expect_err("no hill");
+        assert!(
+            err.to_string()
+                .contains("`hill` is not a game this node serves"),
+            "{err}"
         );
         let cases = [
             (
@@ -253,11 +310,13 @@ mod tests {
                 "modes[0].backfill_after_s",
             ),
             ("id = \"ffa\"", "id = \"Free For All\"", "modes[0].id"),
+            ("teams = 2", "teams = 5", "modes[1].teams"),
+            ("teams = 2", "teams = 3", "modes[1].teams"),
         ];
         for (from, to, field) in cases {
             assert!(SHIPPED.contains(from), "the shipped file sets `{from}`");
             let text = SHIPPED.replacen(from, to, 1);
-            let err = MatchmakingConfig::from_toml(&text, "m.toml", 16).expect_err(to);
+            let err = MatchmakingConfig::from_toml(&text, "m.toml", GAMES).expect_err(to);
             assert!(
                 matches!(&err, MatchmakingConfigError::Invalid(e) if e.field == field),
                 "{to}: {err}"

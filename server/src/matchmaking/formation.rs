@@ -123,6 +123,8 @@ mod tests {
     fn mode() -> ModeConfig {
         ModeConfig {
             id: "ffa".into(),
+            game: "arena".into(),
+            teams: None,
             min_players: 2,
             target_players: 4,
             max_players: 4,

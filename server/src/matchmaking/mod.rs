@@ -34,6 +34,7 @@ pub mod hosting;
 pub mod join;
 pub mod party;
 pub mod store;
+pub mod teams;
 
 pub use config::{MatchmakingConfig, ModeConfig};
 pub use join::{JoinError, JoinTickets};
@@ -42,6 +43,7 @@ pub use store::{MemoryQueue, QueueStore, RedisQueue, StoreError, Ticket, TicketP
 use crate::bus::{BusMessage, Topic};
 use crate::matches::{HostOutcome, SessionEvent};
 use crate::node::{Node, unix_ms};
+use crate::runner::Reservation;
 use formation::Candidate;
 use hosting::{Former, HOST_ACK_TIMEOUT, MAX_HOST_ATTEMPTS};
 use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg};
@@ -751,14 +753,44 @@ pub fn host_match(node: &Arc<Node>, msg: BusMessage) -> Option<HostAnswer> {
     };
     let mm = &node.matchmaker;
     let window = mm.config.join_window();
-    let reservations: Vec<(PlayerId, String)> = tickets
+    let mode_config = mm.config.mode(&mode);
+    // A team mode's players are split into teams balanced by rating here,
+    // on the host, the same way wherever the group is hosted.
+    let teams = match mode_config.and_then(|m| m.teams.map(|t| (t, m.max_players))) {
+        Some((n_teams, size)) => teams::split(
+            &tickets
+                .iter()
+                .map(|t| teams::Entry {
+                    id: t.id.clone(),
+                    players: t.players.iter().map(|p| p.player_id).collect(),
+                    rating: t.rating,
+                })
+                .collect::<Vec<_>>(),
+            n_teams,
+            size / usize::from(n_teams),
+        ),
+        None => Vec::new(),
+    };
+    let reservations: Vec<Reservation> = tickets
         .iter()
-        .flat_map(|t| t.players.iter().map(|p| (p.player_id, p.name.clone())))
+        .flat_map(|t| t.players.iter())
+        .map(|p| Reservation {
+            player_id: p.player_id,
+            name: p.name.clone(),
+            team: teams
+                .iter()
+                .find(|(id, _)| *id == p.player_id)
+                .map(|(_, t)| *t),
+        })
         .collect();
     let n_players = reservations.len();
+    let game = mode_config.map_or("", |m| m.game.as_str());
     // Registered in the directory (so its seats count in the heartbeat)
     // before the count that tells the former so moves on.
-    let formed = match node.matches.host(match_id, reservations, bots, window) {
+    let formed = match node
+        .matches
+        .host(match_id, game, reservations, bots, window)
+    {
         HostOutcome::Opened => {
             locked(&mm.hosted).insert(
                 match_id,

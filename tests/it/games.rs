@@ -1,0 +1,233 @@
+//! Several games on one engine: a node serving the arena and the hill runs a
+//! match of each at once, and a team match's results carry teams, the
+//! game's named stats, a board fed by one of them, and team ratings.
+
+use crate::results::{board_score, rating};
+use skirmish_client_sim::Incoming;
+use skirmish_shared::proto::{MatchId, ResultLine, ServerMsg};
+use skirmish_tests::{Player, TempDir, TestNode, matchmaking_file, test_config};
+use std::time::Duration;
+
+/// A two-against-two hill mode that fills with server bots at once.
+const HILL_2V2: &str = r#"
+ticket_ttl_s = 5.0
+lease_ttl_s = 3.0
+round_interval_ms = 100
+join_window_s = 10.0
+
+[[modes]]
+id = "ffa"
+game = "arena"
+min_players = 2
+target_players = 16
+max_players = 16
+rating_window = 100.0
+rating_window_growth_per_s = 25.0
+rating_window_max = 1000.0
+start_below_target_after_s = 15.0
+
+[[modes]]
+id = "hill"
+game = "hill"
+teams = 2
+min_players = 4
+target_players = 4
+max_players = 4
+rating_window = 100.0
+rating_window_growth_per_s = 500.0
+rating_window_max = 2000.0
+start_below_target_after_s = 0.0
+backfill_after_s = 0.5
+"#;
+
+/// Joins the match `match_found` offers (on this node) and returns the
+/// match and the game named in `joined`.
+async fn join_found(player: &mut Player) -> (MatchId, String) {
+    let (match_id, _, ticket, same_node) = player.match_found().await;
+    assert!(same_node, "one node hosts everything here");
+    player
+        .conn
+        .send(&skirmish_shared::proto::ClientMsg::JoinMatch { ticket })
+        .await
+        .expect("send join_match");
+    let game = player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Joined { game, .. }) => Some(game.clone()),
+            _ => None,
+        })
+        .await;
+    (match_id, game)
+}
+
+/// The game a snapshot is of, told by which game's state it decodes as.
+fn game_of(msg: &ServerMsg) -> Option<&'static str> {
+    if skirmish_arena::wire::State::of_snapshot(msg).is_some() {
+        Some("arena")
+    } else if skirmish_hill::wire::State::of_snapshot(msg).is_some() {
+        Some("hill")
+    } else {
+        None
+    }
+}
+
+/// The game of the first snapshot past tick 30 (the match running).
+async fn running(p: &mut Player) -> Option<&'static str> {
+    p.wait_for(|m| match m {
+        Incoming::Msg(msg @ ServerMsg::Snapshot { tick, .. }) if *tick > 30 => Some(game_of(msg)),
+        _ => None,
+    })
+    .await
+}
+
+/// The reason and results of `match_id`'s end, within 30 s.
+async fn ends(p: &mut Player, match_id: MatchId) -> (String, Vec<ResultLine>) {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        p.wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::MatchEnd {
+                match_id: id,
+                reason,
+                results,
+            }) if *id == match_id => Some((reason.clone(), results.clone())),
+            _ => None,
+        }),
+    )
+    .await
+    .expect("the match ends")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_serving_both_games_runs_one_of_each_and_records_the_team_match() {
+    let dir = TempDir::new("games");
+    let mut config = test_config();
+    config.matchmaking = matchmaking_file(HILL_2V2, &dir);
+    config.match_seconds = Some(10);
+    let node = TestNode::start(config).await;
+
+    // One player in the arena by quick play (the node's first game)…
+    let mut shooter = Player::connect(&node, "shooter").await;
+    let (arena_match, _) = shooter.play_in().await;
+    // …and two in the hill, queued for its team mode and filled with bots.
+    let mut left = Player::connect(&node, "left").await;
+    let mut right = Player::connect(&node, "right").await;
+    left.queue("hill").await;
+    right.queue("hill").await;
+    let ((hill_match, left_game), (other, right_game)) =
+        tokio::join!(join_found(&mut left), join_found(&mut right));
+    assert_eq!(hill_match, other, "one hill match");
+    assert_eq!((left_game.as_str(), right_game.as_str()), ("hill", "hill"));
+    assert_ne!(arena_match, hill_match);
+
+    // Both run at once: each player gets snapshots of their own game.
+    let (a, h) = tokio::join!(running(&mut shooter), running(&mut left));
+    assert_eq!(
+        (a, h),
+        (Some("arena"), Some("hill")),
+        "snapshots of both games"
+    );
+    let health = crate::results::get_json_pub(format!("{}/healthz", node.url())).await;
+    assert_eq!(health["matches"], 2, "{health}");
+
+    // The hill match ends on its clock (or a capture); its results carry
+    // teams and the hill's stats, and each player's line agrees with the
+    // other's view.
+    let ((reason, results), _) =
+        tokio::join!(ends(&mut left, hill_match), ends(&mut right, hill_match));
+    assert!(reason == "time_up" || reason == "captured", "{reason}");
+    assert_eq!(results.len(), 4, "two players and two bots: {results:?}");
+    let line = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.name == name)
+            .expect("a line")
+            .clone()
+    };
+    let (l, r) = (line("left"), line("right"));
+    assert!(l.team.is_some() && r.team.is_some());
+    assert_ne!(l.team, r.team, "balanced: one human on each team");
+    for stat in ["hill_s", "shoves", "team_score_s"] {
+        assert!(l.stats.contains_key(stat), "{stat} in {:?}", l.stats);
+    }
+
+    // Team ratings: each human moves with their team, zero-sum between the
+    // two equal teams (both started at 1000), the winners up.
+    let ((_, l_delta), (_, r_delta)) = tokio::join!(rating(&mut left), rating(&mut right));
+    assert_eq!(l_delta + r_delta, 0, "{l_delta} {r_delta}");
+    match l.placement.cmp(&r.placement) {
+        std::cmp::Ordering::Less => assert_eq!((l_delta, r_delta), (16, -16)),
+        std::cmp::Ordering::Greater => assert_eq!((l_delta, r_delta), (-16, 16)),
+        std::cmp::Ordering::Equal => assert_eq!((l_delta, r_delta), (0, 0)),
+    }
+    // The hill's board takes its stat.
+    assert_eq!(
+        board_score(&node, "hill_time", &left.session.player_id).await,
+        Some(l.stats["hill_s"])
+    );
+    node.stop().await;
+}
+
+/// The hill through `skirmish-bots`: bots queue for a two-against-two mode,
+/// play it out with the hill's brain, and the results reach the boards once:
+/// a rating per bot, moved with its team, and the hill's board.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_play_the_hill_through_matchmaking_and_their_results_are_recorded() {
+    use skirmish_client_sim::swarm::{BehaviorChoice, SwarmConfig, run_swarm};
+    let dir = TempDir::new("hill-bots");
+    let mut config = test_config();
+    config.matchmaking = matchmaking_file(HILL_2V2, &dir);
+    config.match_seconds = Some(4);
+    let node = TestNode::start(config).await;
+    let report = run_swarm(SwarmConfig {
+        urls: vec![node.url()],
+        bots: 4,
+        ramp_per_s: 100.0,
+        duration: Duration::from_secs(7),
+        seed: 3,
+        behavior: BehaviorChoice::Mixed,
+        chat_every: None,
+        queue: Some("hill".into()),
+        progress: false,
+    })
+    .await;
+    println!("{}", report.table());
+    assert_eq!(report.errors, 0, "errors: {:?}", report.errors_by_kind);
+    assert_eq!(
+        report.bots_with_a_match, 4,
+        "every bot finished a hill match"
+    );
+    assert!(
+        report.inputs > 4 * 30,
+        "the bots played: {} inputs",
+        report.inputs
+    );
+
+    // One match of four was recorded once: four ratings, two teams moved
+    // in opposite directions (or not at all on a draw).
+    let ratings = crate::results::get_json_pub(format!(
+        "{}/api/leaderboards/rating?period=all_time&limit=10",
+        node.url()
+    ))
+    .await;
+    assert_eq!(ratings["total"], 4, "{ratings}");
+    let mut scores: Vec<i64> = ratings["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["score"].as_i64().expect("a score"))
+        .collect();
+    scores.sort();
+    assert!(
+        scores == [984, 984, 1016, 1016] || scores == [1000, 1000, 1000, 1000],
+        "team ratings: {scores:?}"
+    );
+    let hill = crate::results::get_json_pub(format!(
+        "{}/api/leaderboards/hill_time?period=all_time&limit=10",
+        node.url()
+    ))
+    .await;
+    assert_eq!(
+        hill["total"], 4,
+        "every player is on the hill's board: {hill}"
+    );
+    node.stop().await;
+}
