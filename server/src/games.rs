@@ -3,8 +3,7 @@
 //! [`HostedGame`], which has no type parameters, so the directory of matches
 //! and the sessions hold any game alike.
 
-use crate::matches::{MatchCommand, Matches};
-use crate::runner::{MatchPlan, MatchRunner, RunnerSettings};
+use crate::runner::{Directory, MatchCommand, MatchPlan, MatchRunner, RunnerSettings};
 use futures_util::future::BoxFuture;
 use skirmish_shared::game::{Game, GameData, InputError};
 use std::fmt;
@@ -29,7 +28,7 @@ pub trait HostedGame: Send + Sync + fmt::Debug {
         plan: MatchPlan,
         settings: RunnerSettings,
         commands: mpsc::Receiver<MatchCommand>,
-        directory: Arc<Matches>,
+        directory: Arc<dyn Directory>,
         shutdown: watch::Receiver<bool>,
     ) -> BoxFuture<'static, ()>;
 }
@@ -63,7 +62,7 @@ impl<G: Game> HostedGame for Hosted<G> {
         plan: MatchPlan,
         settings: RunnerSettings,
         commands: mpsc::Receiver<MatchCommand>,
-        directory: Arc<Matches>,
+        directory: Arc<dyn Directory>,
         shutdown: watch::Receiver<bool>,
     ) -> BoxFuture<'static, ()> {
         let runner = MatchRunner::<G>::new(

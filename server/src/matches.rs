@@ -12,9 +12,11 @@
 //! player to that match's runner exactly as [`Matches::quick_play`] does.
 
 use crate::games::{Games, HostedGame};
-use crate::outbox::Outbox;
 use crate::results::{MatchRecord, ResultsSender};
-use crate::runner::{Hosting, MatchPlan, Reservation, RunnerSettings};
+use crate::runner::{
+    Directory, Hosting, JoinRefused, MatchCommand, MatchOver, MatchPlan, PlayerLink, Reservation,
+    RunnerSettings,
+};
 use crate::ticker::TickThreads;
 use skirmish_shared::game::GameData;
 use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg};
@@ -22,81 +24,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
-
-/// Commands a match accepts; queued until its next tick.
-#[derive(Debug)]
-pub enum MatchCommand {
-    /// Seat a player, or give a returning player their seat back.
-    Join {
-        /// Where the match sends this player's messages.
-        link: Arc<PlayerLink>,
-        /// The answer.
-        reply: oneshot::Sender<Result<(), JoinRefused>>,
-    },
-    /// One input, checked against the game by the session.
-    Input {
-        /// Whose.
-        player_id: PlayerId,
-        /// From which connection; inputs from a replaced connection are dropped.
-        conn_id: u64,
-        /// The client's sequence number, echoed as `ack`.
-        seq: u32,
-        /// The controls, in the game's wire form.
-        input: GameData,
-    },
-    /// The player leaves for the lobby; their seat is freed.
-    Leave {
-        /// Who.
-        player_id: PlayerId,
-        /// From which connection.
-        conn_id: u64,
-    },
-    /// The player's connection dropped; their seat is held for the
-    /// reconnect grace time.
-    Detach {
-        /// Who.
-        player_id: PlayerId,
-        /// Which connection dropped; ignored if the player reconnected since.
-        conn_id: u64,
-    },
-    /// A formed match stops holding seats for these players (they will not
-    /// come); with nobody left to wait for, it starts.
-    Release {
-        /// Who.
-        players: Vec<PlayerId>,
-    },
-}
-
-/// Why a match would not seat a player.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum JoinRefused {
-    /// No free seat.
-    #[error("the match is full")]
-    Full,
-    /// The match has ended or is ending.
-    #[error("the match is over")]
-    Over,
-    /// The match has seated as many bodies over its life as entity ids
-    /// exist (65,535; ids are never reused) and takes no one new. Returning
-    /// players keep their seats.
-    #[error("the match has given out every player id it has")]
-    OutOfIds,
-}
-
-/// What a match needs to reach one connected player.
-#[derive(Debug)]
-pub struct PlayerLink {
-    /// The player.
-    pub player_id: PlayerId,
-    /// Display name, for the roster and results.
-    pub name: String,
-    /// The connection this link belongs to.
-    pub conn_id: u64,
-    /// The connection's outbound queue.
-    pub outbox: Arc<Outbox>,
-    /// Tells the session when the match is done with the player.
-    pub events: mpsc::UnboundedSender<SessionEvent>,
-}
 
 /// What the node tells a session besides protocol messages.
 #[derive(Clone, Debug)]
@@ -115,6 +42,14 @@ pub enum SessionEvent {
     /// session answers with this error, counting a strike if the code is
     /// one, exactly as if its reader had refused the message itself.
     Refused(skirmish_shared::proto::ErrorCode, String),
+}
+
+/// A match tells a session it is over as a [`SessionEvent`].
+impl MatchOver for mpsc::UnboundedSender<SessionEvent> {
+    fn match_over(&self, match_id: MatchId) {
+        // A session that has gone has nobody to tell.
+        let _ = self.send(SessionEvent::MatchOver { match_id });
+    }
 }
 
 /// A cheap handle to one running match.
@@ -223,7 +158,7 @@ struct Entry {
 }
 
 #[derive(Debug, Default)]
-struct Directory {
+struct Listing {
     matches: HashMap<MatchId, Entry>,
     by_player: HashMap<PlayerId, MatchId>,
 }
@@ -231,7 +166,7 @@ struct Directory {
 /// The node's running matches.
 #[derive(Debug)]
 pub struct Matches {
-    directory: Mutex<Directory>,
+    directory: Mutex<Listing>,
     games: Games,
     settings: RunnerSettings,
     max_matches: usize,
@@ -275,7 +210,7 @@ impl Matches {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Directory> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Listing> {
         self.directory
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -350,7 +285,7 @@ impl Matches {
     /// or a public one; `id` is generated when not given.
     fn open(
         self: &Arc<Self>,
-        dir: &mut Directory,
+        dir: &mut Listing,
         id: Option<MatchId>,
         hosting: Option<Hosting>,
         game: &Arc<dyn HostedGame>,
@@ -392,7 +327,7 @@ impl Matches {
             plan,
             self.settings.clone(),
             rx,
-            Arc::clone(self),
+            Arc::clone(self) as Arc<dyn Directory>,
             self.shutdown.clone(),
         );
         let guard = self.task_guard.clone();
@@ -468,14 +403,6 @@ impl Matches {
             .collect()
     }
 
-    /// Called by a formed match's runner when it starts: it holds no more
-    /// seats.
-    pub(crate) fn formed_started(&self, match_id: MatchId) {
-        if let Some(entry) = self.lock().matches.get_mut(&match_id) {
-            entry.awaited.clear();
-        }
-    }
-
     /// Seats a player in the formed match their join ticket names.
     pub async fn join_formed(
         &self,
@@ -491,8 +418,22 @@ impl Matches {
         handle.join(link).await.map(|()| handle)
     }
 
-    /// Called by a runner when it seats a new player.
-    pub(crate) fn player_joined(&self, match_id: MatchId, player_id: PlayerId) {
+    /// Running matches and the players seated in them.
+    pub fn counts(&self) -> (usize, usize) {
+        let dir = self.lock();
+        (dir.matches.len(), dir.by_player.len())
+    }
+}
+
+/// The runners report here: the directory's counts follow them.
+impl Directory for Matches {
+    fn formed_started(&self, match_id: MatchId) {
+        if let Some(entry) = self.lock().matches.get_mut(&match_id) {
+            entry.awaited.clear();
+        }
+    }
+
+    fn player_joined(&self, match_id: MatchId, player_id: PlayerId) {
         let mut dir = self.lock();
         if let Some(entry) = dir.matches.get_mut(&match_id) {
             entry.n_players += 1;
@@ -501,8 +442,7 @@ impl Matches {
         }
     }
 
-    /// Called by a runner when a seat is freed.
-    pub(crate) fn player_left(&self, match_id: MatchId, player_id: PlayerId) {
+    fn player_left(&self, match_id: MatchId, player_id: PlayerId) {
         let mut dir = self.lock();
         if let Some(entry) = dir.matches.get_mut(&match_id) {
             entry.n_players = entry.n_players.saturating_sub(1);
@@ -512,24 +452,15 @@ impl Matches {
         }
     }
 
-    /// Called by a runner whose match ended properly: hands the results to
-    /// the outbox.
-    pub(crate) fn record(&self, record: MatchRecord) {
+    fn record(&self, record: MatchRecord) {
         self.results.record(record);
     }
 
-    /// Called by a runner as it ends.
-    pub(crate) fn remove(&self, match_id: MatchId) {
+    fn remove(&self, match_id: MatchId) {
         let mut dir = self.lock();
         if dir.matches.remove(&match_id).is_some() {
             dir.by_player.retain(|_, m| *m != match_id);
             metrics::gauge!("skirmish_matches").decrement(1.0);
         }
-    }
-
-    /// Running matches and the players seated in them.
-    pub fn counts(&self) -> (usize, usize) {
-        let dir = self.lock();
-        (dir.matches.len(), dir.by_player.len())
     }
 }

@@ -11,10 +11,11 @@ use crate::config::Limits;
 use crate::leaderboard::{MAX_LIMIT, PageQuery, Period};
 use crate::limits::{LeakyCounter, Throttle, TokenBucket};
 use crate::lobby::{self, LocalMember};
-use crate::matches::{MatchHandle, PlayerLink, SendError, SessionEvent};
+use crate::matches::{MatchHandle, SendError, SessionEvent};
 use crate::matchmaking::{self, InviteError, QueueError, TicketPlayer};
 use crate::node::{Kick, Node};
 use crate::outbox::{Outbox, Outgoing};
+use crate::runner::PlayerLink;
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use skirmish_shared::codec::{DecodeError, decode_client, encode};
@@ -73,6 +74,8 @@ const MATCH_END_ON_SHUTDOWN: Duration = Duration::from_secs(1);
 struct Session {
     node: Arc<Node>,
     link: Arc<PlayerLink>,
+    /// Events for this connection: what the tasks it starts report back.
+    events: mpsc::UnboundedSender<SessionEvent>,
     current: Option<MatchHandle>,
     left_match_at: Option<Instant>,
     last_seq: Option<u32>,
@@ -123,16 +126,19 @@ where
         name: claims.name.clone(),
         conn_id,
         outbox: Arc::clone(&outbox),
-        events: events_tx.clone(),
+        over: Box::new(events_tx.clone()),
     });
     let mut writer = tokio::spawn(write_loop(
         outbound,
         Arc::clone(&outbox),
         Limits::secs(limits.heartbeat_s),
     ));
-    let mut kicked =
-        node.sessions
-            .register(claims.player_id, conn_id, Arc::clone(&outbox), events_tx);
+    let mut kicked = node.sessions.register(
+        claims.player_id,
+        conn_id,
+        Arc::clone(&outbox),
+        events_tx.clone(),
+    );
     // Where this player is, for party invitations from other nodes.
     {
         let (node, player_id) = (Arc::clone(&node), claims.player_id);
@@ -153,6 +159,7 @@ where
     let mut session = Session {
         node: Arc::clone(&node),
         link: Arc::clone(&link),
+        events: events_tx.clone(),
         current: None,
         left_match_at: None,
         last_seq: None,
@@ -371,7 +378,7 @@ impl Session {
 
     /// A sender for the tasks this session starts, to report a refusal.
     fn refusals(&self) -> mpsc::UnboundedSender<SessionEvent> {
-        self.link.events.clone()
+        self.events.clone()
     }
 
     fn on_event(&mut self, event: SessionEvent) -> Flow {
@@ -636,12 +643,13 @@ impl Session {
         self.joining = true;
         let matches = Arc::clone(&self.node.matches);
         let link = Arc::clone(&self.link);
+        let events = self.events.clone();
         tokio::spawn(async move {
             let seated = matches
-                .join_formed(claims.match_id, Arc::clone(&link))
+                .join_formed(claims.match_id, link)
                 .await
                 .map_err(|_| "the match is over, or started without you".to_owned());
-            let _ = link.events.send(SessionEvent::Seated(seated));
+            let _ = events.send(SessionEvent::Seated(seated));
         });
         Flow::Continue
     }
@@ -819,7 +827,7 @@ impl Session {
             let burst = self.node.config.limits.chat_burst.ceil() as usize;
             let (tx, mut lines) = mpsc::channel::<ChatView>(burst.max(CHAT_POSTS_QUEUED));
             let lobby = self.node.lobby.clone();
-            let refusals = self.link.events.clone();
+            let refusals = self.events.clone();
             tokio::spawn(async move {
                 while let Some(line) = lines.recv().await {
                     if let Err(e) = lobby.post(line).await {
@@ -849,12 +857,10 @@ impl Session {
         self.joining = true;
         let matches = Arc::clone(&self.node.matches);
         let link = Arc::clone(&self.link);
+        let events = self.events.clone();
         tokio::spawn(async move {
-            let seated = matches
-                .quick_play(Arc::clone(&link))
-                .await
-                .map_err(|e| e.to_string());
-            let _ = link.events.send(SessionEvent::Seated(seated));
+            let seated = matches.quick_play(link).await.map_err(|e| e.to_string());
+            let _ = events.send(SessionEvent::Seated(seated));
         });
         Flow::Continue
     }

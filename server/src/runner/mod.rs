@@ -8,8 +8,11 @@
 //! where a newer snapshot replaces an unsent one. It knows no game: what a
 //! match plays comes in as the type parameter.
 
+mod link;
+
+pub use link::{Directory, JoinRefused, MatchCommand, MatchOver, PlayerLink};
+
 use crate::clock::unix_ms;
-use crate::matches::{JoinRefused, MatchCommand, Matches, PlayerLink, SessionEvent};
 use crate::results::{MatchRecord, RecordLine};
 use bytes::Bytes;
 use metrics::{Counter, Histogram};
@@ -164,7 +167,7 @@ pub struct MatchRunner<G: Game> {
     /// every player.
     setup: GameData,
     commands: mpsc::Receiver<MatchCommand>,
-    directory: Arc<Matches>,
+    directory: Arc<dyn Directory>,
     shutdown: watch::Receiver<bool>,
     settings: RunnerSettings,
     seats: Vec<Seat<G::Input>>,
@@ -193,7 +196,7 @@ impl<G: Game> MatchRunner<G> {
         plan: MatchPlan,
         settings: RunnerSettings,
         commands: mpsc::Receiver<MatchCommand>,
-        directory: Arc<Matches>,
+        directory: Arc<dyn Directory>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let MatchPlan { id, seed, hosting } = plan;
@@ -622,9 +625,7 @@ impl<G: Game> MatchRunner<G> {
         }));
         for link in self.seats.iter().filter_map(|s| s.link.as_ref()) {
             let _ = link.outbox.push(msg.clone(), close::TOO_SLOW);
-            let _ = link
-                .events
-                .send(SessionEvent::MatchOver { match_id: self.id });
+            link.over.match_over(self.id);
         }
         self.directory.remove(self.id);
         metrics::counter!("skirmish_matches_finished_total", "reason" => reason).increment(1);
@@ -635,6 +636,7 @@ impl<G: Game> MatchRunner<G> {
 mod tests {
     use super::*;
     use crate::games::Games;
+    use crate::matches::Matches;
     use crate::outbox::{Outbox, Outgoing};
     use crate::ticker::TickThreads;
     use skirmish_arena::ArenaMatch;
@@ -864,7 +866,7 @@ mod tests {
             name: format!("p{id}"),
             conn_id: id,
             outbox: Arc::new(Outbox::new(64)),
-            events,
+            over: Box::new(events),
         })
     }
 
