@@ -18,6 +18,9 @@ pub trait HostedGame: Send + Sync + fmt::Debug {
     /// The most players a match of it seats.
     fn max_players(&self) -> u8;
 
+    /// The stats it reports ([`Game::STATS`]).
+    fn stats(&self) -> &'static [&'static str];
+
     /// Checks one input against the game's rules for inputs, so a session
     /// answers a bad one before it reaches the match.
     fn check_input(&self, input: &GameData) -> Result<(), InputError>;
@@ -51,6 +54,10 @@ impl<G: Game> HostedGame for Hosted<G> {
 
     fn max_players(&self) -> u8 {
         G::max_players(&self.config)
+    }
+
+    fn stats(&self) -> &'static [&'static str] {
+        G::STATS
     }
 
     fn check_input(&self, input: &GameData) -> Result<(), InputError> {
@@ -104,6 +111,11 @@ impl Games {
     /// The game quick play starts: the first registered.
     pub fn quick_play(&self) -> Option<&Arc<dyn HostedGame>> {
         self.list.first()
+    }
+
+    /// Whether some game reports the stat `name`.
+    pub fn reports(&self, name: &str) -> bool {
+        self.list.iter().any(|g| g.stats().contains(&name))
     }
 
     /// Every game's id, in the order registered.

@@ -441,6 +441,20 @@ impl Node {
         let (results, recorded) = results::channel();
         let outbox_dir = OutboxDir::open(&config.data_dir)?;
         let lb_config = LeaderboardConfig::load(&config.leaderboards_path())?;
+        // Every board takes the rating or a stat one of the games reports.
+        let lb_file = config.leaderboards_path().display().to_string();
+        for (idx, board) in lb_config.boards.iter().enumerate() {
+            if let Some(stat) = board.source.stat() {
+                skirmish_shared::check::Check::new(&lb_file).that(
+                    games.reports(stat),
+                    format!("boards[{idx}].source"),
+                    format!(
+                        "no game this node serves ({:?}) reports the stat `{stat}`",
+                        games.ids()
+                    ),
+                )?;
+            }
+        }
         let matches = Matches::new(
             games.clone(),
             settings,

@@ -136,6 +136,11 @@ pub trait Game: Sized + Send + fmt::Debug + 'static {
     /// (`joined.game`).
     const ID: &'static str;
 
+    /// The names of the stats [`Game::standings`] reports, which
+    /// leaderboards may take (a node refuses a board naming a stat no game
+    /// it serves reports).
+    const STATS: &'static [&'static str];
+
     /// The most participants a match of this game seats.
     fn max_players(config: &Self::Config) -> u8;
 

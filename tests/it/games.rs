@@ -231,3 +231,27 @@ async fn bots_play_the_hill_through_matchmaking_and_their_results_are_recorded()
     );
     node.stop().await;
 }
+
+/// A board must take a stat some game the node serves reports: one naming
+/// another stat stops the node at start, naming the board.
+#[tokio::test]
+async fn a_board_naming_a_stat_no_game_reports_is_refused_at_start() {
+    let dir = TempDir::new("games-boards");
+    let file = dir.path().join("leaderboards.toml");
+    std::fs::write(
+        &file,
+        "[[boards]]\nid = \"laps\"\noperator = \"best\"\nsource = \"laps\"\n",
+    )
+    .expect("write the boards");
+    let mut config = test_config();
+    config.leaderboards = file;
+    let games = skirmish_tests::arena_games(&config, &config.assets.join("maps/arena.toml"));
+    match skirmish_server::Server::bind(config, games).await {
+        Err(skirmish_server::StartError::Config(e)) => {
+            assert_eq!(e.field, "boards[0].source");
+            assert!(e.reason.contains("reports the stat `laps`"), "{e}");
+        }
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("a node started with a board no game feeds"),
+    }
+}

@@ -66,6 +66,7 @@ impl Game for ArenaMatch {
     type Bot = Brain;
 
     const ID: &'static str = "arena";
+    const STATS: &'static [&'static str] = &["kills", "deaths", "score"];
 
     fn max_players(config: &GameSpec) -> u8 {
         config.rules.match_rules.max_players

@@ -44,6 +44,7 @@ impl Game for HillMatch {
     type Bot = Brain;
 
     const ID: &'static str = "hill";
+    const STATS: &'static [&'static str] = &["hill_s", "shoves", "team_score_s"];
 
     fn max_players(config: &Spec) -> u8 {
         config.rules.match_rules.max_players
