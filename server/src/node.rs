@@ -12,7 +12,8 @@ use crate::leaderboard::{LeaderboardConfig, Leaderboards, MemoryLeaderboards, Re
 use crate::lobby::{ChatHistory, ChatRate, Lobby, MemoryHistory, RedisHistory, RedisPresence};
 use crate::matches::{Matches, SessionEvent};
 use crate::matchmaking::{
-    self, JoinTickets, Matchmaker, MatchmakingConfig, MemoryQueue, QueueStore, RedisQueue,
+    self, JoinTickets, Matchmaker, MatchmakingConfig, MatchmakingMessage, MemoryQueue, QueueStore,
+    RedisQueue,
 };
 use crate::outbox::Outbox;
 use crate::redis_conn;
@@ -196,8 +197,8 @@ pub struct Node {
     pub matchmaker: Matchmaker,
 }
 
-/// Routes the bus's deliveries: rooms to the lobby, this node's own topic to
-/// the matchmaker and parties.
+/// Routes the bus's deliveries by area: matchmaking's (parties, formed
+/// matches) to the matchmaker, the rest to the lobby, which reads its own.
 async fn dispatch(
     node: Arc<Node>,
     mut deliveries: mpsc::Receiver<Delivery>,
@@ -213,13 +214,17 @@ async fn dispatch(
             },
             _ = shutdown.wait_for(|down| *down) => break,
         };
-        match delivery.topic {
-            Topic::Room(_) => {
+        // By area: each opens its own messages.
+        match delivery.envelope.payload.open::<MatchmakingMessage>() {
+            Some(Ok(msg)) => matchmaking::on_node_message(&node, msg),
+            Some(Err(e)) => {
+                warn!(error = %e, from = %delivery.envelope.from, "dropping a matchmaking message this build cannot read");
+            }
+            None => {
                 if to_lobby.try_send(delivery).is_err() {
                     metrics::counter!("skirmish_bus_dropped_total").increment(1);
                 }
             }
-            Topic::Node(_) => matchmaking::on_node_message(&node, delivery.envelope.msg),
         }
     }
     drop(guard);

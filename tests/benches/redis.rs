@@ -6,10 +6,11 @@
 //! Run with `cargo bench -p skirmish-tests --bench redis`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use skirmish_server::bus::{Bus, BusMessage, RedisBus, Topic};
+use skirmish_server::bus::{Bus, Payload, RedisBus, Topic};
 use skirmish_server::leaderboard::{
     LeaderboardConfig, Leaderboards, MatchSubmission, PlayerResult, RedisLeaderboards,
 };
+use skirmish_server::lobby::LobbyMessage;
 use skirmish_server::redis_conn;
 use skirmish_shared::proto::{MatchId, PlayerId};
 use skirmish_tests::redis::RedisServer;
@@ -120,11 +121,11 @@ fn bench(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| {
             let (a, deliveries, topic) = (Arc::clone(&a), Arc::clone(&deliveries), topic.clone());
             async move {
-                let msg = BusMessage::Typing {
+                let msg = Payload::of(&LobbyMessage::Typing {
                     room: "bench".into(),
                     player_id: PlayerId(1),
                     name: "a".into(),
-                };
+                });
                 let mut rx = deliveries.lock().await;
                 a.publish(&topic, msg);
                 tokio::time::timeout(Duration::from_secs(5), rx.recv())

@@ -5,7 +5,8 @@
 
 use skirmish_arena::wire::input_data;
 use skirmish_client_sim::{Connection, Incoming};
-use skirmish_server::bus::{Bus, BusMessage, LocalHub, Topic};
+use skirmish_server::bus::{Bus, LocalHub, Topic};
+use skirmish_server::lobby::LobbyMessage;
 use skirmish_server::lobby::{PresenceWriter, RedisPresence};
 use skirmish_server::redis_conn;
 use skirmish_shared::proto::{ChatView, ClientMsg, PlayerId, ServerMsg};
@@ -711,8 +712,8 @@ async fn presence_agrees_on_every_node_again_after_redis_restarts_empty() {
     }
 }
 
-fn presence_msg(player_id: PlayerId, joined: bool) -> BusMessage {
-    BusMessage::Presence {
+fn presence_msg(player_id: PlayerId, joined: bool) -> LobbyMessage {
+    LobbyMessage::Presence {
         room: "tavern".into(),
         player_id,
         name: "p".into(),
@@ -747,9 +748,9 @@ async fn presence_writes_land_in_order_and_again_after_redis_loses_them() {
             .await
             .expect("announced in time")
             .expect("the bus delivers");
-        if let BusMessage::Presence {
+        if let Some(Ok(LobbyMessage::Presence {
             player_id, joined, ..
-        } = delivery.envelope.msg
+        })) = delivery.envelope.payload.open::<LobbyMessage>()
         {
             announced.push((player_id, joined));
         }

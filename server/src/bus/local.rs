@@ -1,7 +1,7 @@
 //! The in-process bus: the single-node default, and what several nodes in
 //! one process (tests) share through one [`LocalHub`].
 
-use super::{Bus, BusError, BusMessage, Delivery, ENVELOPE_VERSION, Envelope, Topic};
+use super::{Bus, BusError, Delivery, ENVELOPE_VERSION, Envelope, Payload, Topic};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -48,11 +48,11 @@ pub struct LocalBus {
 }
 
 impl Bus for LocalBus {
-    fn publish(&self, topic: &Topic, msg: BusMessage) {
+    fn publish(&self, topic: &Topic, payload: Payload) {
         let envelope = Envelope {
             version: ENVELOPE_VERSION,
             from: self.node_id.clone(),
-            msg,
+            payload,
         };
         let subscribers = self.hub.lock();
         for (_, tx) in subscribers.get(topic).into_iter().flatten() {
@@ -92,13 +92,13 @@ impl Bus for LocalBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use skirmish_shared::proto::PlayerId;
 
-    fn typing() -> BusMessage {
-        BusMessage::Typing {
-            room: "r".into(),
-            player_id: PlayerId(1),
-            name: "A".into(),
+    /// Any payload: the bus does not read it.
+    fn typing() -> Payload {
+        Payload {
+            area: "test".into(),
+            version: 1,
+            bytes: vec![1, 2, 3],
         }
     }
 

@@ -1,6 +1,7 @@
-//! The node-to-node bus: what one node tells the others (chat lines,
-//! presence changes, typing), as versioned postcard envelopes on named
-//! topics.
+//! The node-to-node bus: what one node tells the others, as versioned
+//! postcard envelopes on named topics. The bus knows no area's messages:
+//! each area (the lobby, matchmaking) owns its message type ([`Message`])
+//! and the bus carries it as an opaque, versioned [`Payload`].
 //!
 //! One trait, two implementations: [`LocalBus`] delivers within the process
 //! (the single-node default, and several in-process nodes sharing one
@@ -17,14 +18,13 @@ mod redis;
 pub use local::{LocalBus, LocalHub};
 pub use redis::RedisBus;
 
-use crate::matchmaking::{Ticket, TicketPlayer};
 use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use skirmish_shared::proto::{ChatView, MatchId, PlayerId};
 
 /// The envelope format version; a node drops envelopes of other versions
 /// (and says so in its log) rather than misreading them.
-pub const ENVELOPE_VERSION: u16 = 2;
+pub const ENVELOPE_VERSION: u16 = 3;
 
 /// Where a message is published.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -56,149 +56,55 @@ impl Topic {
     }
 }
 
-/// What nodes tell each other.
+/// An area's node-to-node message: the area (the lobby, matchmaking) owns
+/// its type and its format version; the bus carries it encoded, as an
+/// opaque [`Payload`], and knows none of them.
+pub trait Message: Serialize + DeserializeOwned + std::fmt::Debug {
+    /// The area's name in envelopes; a delivery is opened only as its own
+    /// area's message.
+    const AREA: &'static str;
+    /// The area's message format; a node drops another version's messages
+    /// (and says so in its log) rather than misreading them.
+    const VERSION: u16;
+}
+
+/// One area's message as the bus carries it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BusMessage {
-    /// A line was posted in a room (and is already in its history); the
-    /// same structure clients receive.
-    Chat(ChatView),
-    /// A player joined or left a room.
-    Presence {
-        /// The room.
-        room: String,
-        /// Who.
-        player_id: PlayerId,
-        /// Their display name.
-        name: String,
-        /// The node they are connected to.
-        node: String,
-        /// Joined (true) or left (false).
-        joined: bool,
-    },
-    /// A player is typing in a room.
-    Typing {
-        /// The room.
-        room: String,
-        /// Who.
-        player_id: PlayerId,
-        /// Their display name.
-        name: String,
-    },
-    /// To a host, from the match former: open this formed match (its
-    /// tickets are claimed) with its seats reserved, and acknowledge with
-    /// `HostAck`. Players are told only once the former commits.
-    HostMatch {
-        /// The match.
-        match_id: MatchId,
-        /// Its mode.
-        mode: String,
-        /// The node that formed it, to acknowledge to.
-        former: String,
-        /// The claimed tickets, each with its players and owning node.
-        tickets: Vec<Ticket>,
-        /// Server bots to add.
-        bots: u8,
-    },
-    /// To the former: the host has opened the match.
-    HostAck {
-        /// The match.
-        match_id: MatchId,
-        /// The host.
-        host: String,
-        /// The host's count of formed matches with this one, for the
-        /// former's load accounting (see `NodeInfo::formed`).
-        formed: u64,
-    },
-    /// To a host, from the former: this host is the one (the first to
-    /// acknowledge); tell the players.
-    HostCommit {
-        /// The match.
-        match_id: MatchId,
-    },
-    /// To a host, from the former: another host took the match (this one
-    /// acknowledged too late); close it.
-    HostAbort {
-        /// The match.
-        match_id: MatchId,
-    },
-    /// To a ticket's owning node, from the host: the ticket's match is
-    /// ready. The owner tells the players, or, if it no longer owns the
-    /// ticket (cancelled, or found already), answers `SeatRelease`.
-    MatchFound {
-        /// The ticket.
-        ticket_id: String,
-        /// The match.
-        match_id: MatchId,
-        /// The host's id.
-        host_node: String,
-        /// The host's public URL.
-        host_url: String,
-        /// Each player's join ticket.
-        joins: Vec<(PlayerId, String)>,
-    },
-    /// To a host, from an owner: these players will not come; free their
-    /// seats (a match left with no one to wait for starts now).
-    SeatRelease {
-        /// The match.
-        match_id: MatchId,
-        /// Who.
-        players: Vec<PlayerId>,
-    },
-    /// To a player's node: pass this encoded protocol message on.
-    Tell {
-        /// Who.
-        player_id: PlayerId,
-        /// An encoded [`skirmish_shared::proto::ServerMsg`].
-        msg: Vec<u8>,
-    },
-    /// To an invitee's node: an invitation to a party.
-    PartyInvite {
-        /// The party.
-        party_id: String,
-        /// Where the party is led.
-        leader_node: String,
-        /// Who invites.
-        from: PlayerId,
-        /// Their display name.
-        name: String,
-        /// Who is invited.
-        to: PlayerId,
-    },
-    /// To the leader's node: an invitee accepts.
-    PartyJoin {
-        /// The party.
-        party_id: String,
-        /// Who joins, and their node.
-        player: TicketPlayer,
-    },
-    /// To a member's node: the party as it is now (no members: gone).
-    PartyUpdate {
-        /// The party.
-        party_id: String,
-        /// Where the party is led.
-        leader_node: String,
-        /// Its leader.
-        leader: PlayerId,
-        /// Everyone in it.
-        members: Vec<TicketPlayer>,
-        /// The member told.
-        to: PlayerId,
-    },
-    /// To the leader's node: a member leaves (or disconnected).
-    PartyLeave {
-        /// The party.
-        party_id: String,
-        /// Who.
-        player_id: PlayerId,
-    },
-    /// To the former: the host runs its maximum number of matches and did
-    /// not open this one; another node should host it.
-    HostDecline {
-        /// The match.
-        match_id: MatchId,
-        /// The host that declined.
-        host: String,
-    },
+pub struct Payload {
+    /// [`Message::AREA`].
+    pub area: String,
+    /// [`Message::VERSION`].
+    pub version: u16,
+    /// The message, postcard.
+    pub bytes: Vec<u8>,
+}
+
+impl Payload {
+    /// An area's message, encoded.
+    pub fn of<M: Message>(msg: &M) -> Self {
+        Payload {
+            area: M::AREA.to_owned(),
+            version: M::VERSION,
+            // Postcard serialises these plain types into a Vec infallibly.
+            bytes: postcard::to_stdvec(msg).expect("bus messages always encode"),
+        }
+    }
+
+    /// The message, if it is `M`'s area's: `None` for another area's,
+    /// an error for another version or undecodable bytes.
+    pub fn open<M: Message>(&self) -> Option<Result<M, EnvelopeError>> {
+        if self.area != M::AREA {
+            return None;
+        }
+        if self.version != M::VERSION {
+            return Some(Err(EnvelopeError::AreaVersion {
+                area: self.area.clone(),
+                version: self.version,
+                expected: M::VERSION,
+            }));
+        }
+        Some(postcard::from_bytes(&self.bytes).map_err(EnvelopeError::Decode))
+    }
 }
 
 /// A message with its version and sender.
@@ -208,8 +114,8 @@ pub struct Envelope {
     pub version: u16,
     /// The sending node's id.
     pub from: String,
-    /// The message.
-    pub msg: BusMessage,
+    /// An area's message.
+    pub payload: Payload,
 }
 
 /// A message received on a topic this node subscribed to.
@@ -227,9 +133,19 @@ pub enum EnvelopeError {
     /// Sent by a build with another envelope format.
     #[error("envelope version {0} is not {ENVELOPE_VERSION}")]
     Version(u16),
-    /// Not a postcard envelope.
+    /// Not a postcard envelope, or not the message its area says.
     #[error("undecodable envelope: {0}")]
     Decode(#[from] postcard::Error),
+    /// An area's message in another version of its format.
+    #[error("{area} message version {version} is not {expected}")]
+    AreaVersion {
+        /// The area.
+        area: String,
+        /// The version sent.
+        version: u16,
+        /// The version this build reads.
+        expected: u16,
+    },
 }
 
 impl Envelope {
@@ -263,7 +179,7 @@ pub enum BusError {
 pub trait Bus: Send + Sync + std::fmt::Debug {
     /// Publishes without waiting. Delivery is at most once; when the bus is
     /// down the message is dropped (and counted).
-    fn publish(&self, topic: &Topic, msg: BusMessage);
+    fn publish(&self, topic: &Topic, payload: Payload);
 
     /// Starts receiving a topic (including this node's own publications).
     fn subscribe<'a>(&'a self, topic: &'a Topic) -> BoxFuture<'a, Result<(), BusError>>;
@@ -280,20 +196,73 @@ pub trait Bus: Send + Sync + std::fmt::Debug {
     }
 }
 
+impl dyn Bus {
+    /// Publishes an area's message.
+    pub fn send<M: Message>(&self, topic: &Topic, msg: &M) {
+        self.publish(topic, Payload::of(msg));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An area of this test's own.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    enum Note {
+        Hello(String),
+    }
+
+    impl Message for Note {
+        const AREA: &'static str = "note";
+        const VERSION: u16 = 1;
+    }
+
+    /// Another area.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Other(u8);
+
+    impl Message for Other {
+        const AREA: &'static str = "other";
+        const VERSION: u16 = 1;
+    }
 
     fn envelope() -> Envelope {
         Envelope {
             version: ENVELOPE_VERSION,
             from: "node-a".into(),
-            msg: BusMessage::Typing {
-                room: "global".into(),
-                player_id: PlayerId(7),
-                name: "Ada".into(),
-            },
+            payload: Payload::of(&Note::Hello("Ada".into())),
         }
+    }
+
+    #[test]
+    fn payloads_open_only_as_their_own_areas_current_version() {
+        let payload = envelope().payload;
+        assert_eq!(
+            payload.open::<Note>().map(Result::ok),
+            Some(Some(Note::Hello("Ada".into())))
+        );
+        assert!(payload.open::<Other>().is_none(), "another area's");
+        let newer = Payload {
+            version: 2,
+            ..payload.clone()
+        };
+        assert!(matches!(
+            newer.open::<Note>(),
+            Some(Err(EnvelopeError::AreaVersion {
+                version: 2,
+                expected: 1,
+                ..
+            }))
+        ));
+        let garbage = Payload {
+            bytes: vec![0xff; 3],
+            ..payload
+        };
+        assert!(matches!(
+            garbage.open::<Note>(),
+            Some(Err(EnvelopeError::Decode(_)))
+        ));
     }
 
     #[test]

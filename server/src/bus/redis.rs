@@ -3,7 +3,7 @@
 //! the command connection from a background task, so `publish` never waits.
 
 use super::local::DELIVERY_QUEUE;
-use super::{Bus, BusError, BusMessage, Delivery, ENVELOPE_VERSION, Envelope, Topic};
+use super::{Bus, BusError, Delivery, ENVELOPE_VERSION, Envelope, Payload, Topic};
 use crate::redis_conn;
 use futures_util::future::BoxFuture;
 use redis::aio::ConnectionManager;
@@ -65,11 +65,11 @@ impl RedisBus {
 }
 
 impl Bus for RedisBus {
-    fn publish(&self, topic: &Topic, msg: BusMessage) {
+    fn publish(&self, topic: &Topic, payload: Payload) {
         let envelope = Envelope {
             version: ENVELOPE_VERSION,
             from: self.node_id.clone(),
-            msg,
+            payload,
         };
         if self
             .publications

@@ -27,11 +27,12 @@
 mod follow;
 mod history;
 mod presence;
+pub mod wire;
 
 pub use history::{ChatHistory, HistoryError, MemoryHistory, RedisHistory};
 pub use presence::{PresenceWriter, RedisPresence, StoredMember};
 
-use crate::bus::{Bus, BusMessage, Delivery, Topic};
+use crate::bus::{Bus, Delivery, Topic};
 use crate::limits::KeyedBuckets;
 use crate::outbox::Outbox;
 use bytes::Bytes;
@@ -44,6 +45,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
+pub use wire::LobbyMessage;
 
 /// Rooms one player may be in at once.
 pub const MAX_ROOMS: usize = 8;
@@ -284,18 +286,18 @@ impl Lobby {
     pub async fn post(&self, mut line: ChatView) -> Result<(), HistoryError> {
         line.id = self.history.append(&line).await?;
         let room = Topic::Room(line.room.clone());
-        self.bus.publish(&room, BusMessage::Chat(line));
+        self.bus.send(&room, &LobbyMessage::Chat(line));
         Ok(())
     }
 
     /// Announces that a player is typing.
     pub fn typing(&self, room: &str, player_id: PlayerId, name: &str) {
-        let msg = BusMessage::Typing {
+        let msg = LobbyMessage::Typing {
             room: room.to_owned(),
             player_id,
             name: name.to_owned(),
         };
-        self.bus.publish(&Topic::Room(room.to_owned()), msg);
+        self.bus.send(&Topic::Room(room.to_owned()), &msg);
     }
 }
 
@@ -644,7 +646,7 @@ impl LobbyTask {
     /// Announces a presence change of a member of this node: stored first
     /// in multi-node mode, then on the bus.
     fn announce(&self, room: &str, player_id: PlayerId, name: &str, joined: bool) {
-        let msg = BusMessage::Presence {
+        let msg = LobbyMessage::Presence {
             room: room.to_owned(),
             player_id,
             name: name.to_owned(),
@@ -654,7 +656,7 @@ impl LobbyTask {
         match &self.writer {
             Some(writer) if joined => writer.add(room, player_id, name, msg),
             Some(writer) => writer.remove(room, player_id, msg),
-            None => self.bus.publish(&Topic::Room(room.to_owned()), msg),
+            None => self.bus.send(&Topic::Room(room.to_owned()), &msg),
         }
     }
 
@@ -947,11 +949,20 @@ impl LobbyTask {
             return;
         };
         let from_here = delivery.envelope.from == self.node_id;
-        match delivery.envelope.msg {
-            BusMessage::Chat(line) => view.chat(line),
+        let msg = match delivery.envelope.payload.open::<LobbyMessage>() {
+            Some(Ok(msg)) => msg,
+            Some(Err(e)) => {
+                warn!(error = %e, from = %delivery.envelope.from, "dropping a lobby message this build cannot read");
+                return;
+            }
+            // Another area's message on a room topic: not the lobby's.
+            None => return,
+        };
+        match msg {
+            LobbyMessage::Chat(line) => view.chat(line),
             // This node applied its own presence changes when they happened.
-            BusMessage::Presence { .. } if from_here => {}
-            BusMessage::Presence {
+            LobbyMessage::Presence { .. } if from_here => {}
+            LobbyMessage::Presence {
                 room: _,
                 player_id,
                 name,
@@ -976,7 +987,7 @@ impl LobbyTask {
                     view.tell(&view.presence(room, player_id, &name, true), None);
                 }
             }
-            BusMessage::Presence {
+            LobbyMessage::Presence {
                 room: _,
                 player_id,
                 name,
@@ -991,20 +1002,7 @@ impl LobbyTask {
                     view.tell(&view.presence(room, player_id, &name, false), None);
                 }
             }
-            // Matchmaking and parties travel on node topics, never rooms.
-            BusMessage::HostMatch { .. }
-            | BusMessage::HostAck { .. }
-            | BusMessage::HostCommit { .. }
-            | BusMessage::HostAbort { .. }
-            | BusMessage::MatchFound { .. }
-            | BusMessage::SeatRelease { .. }
-            | BusMessage::Tell { .. }
-            | BusMessage::PartyInvite { .. }
-            | BusMessage::PartyJoin { .. }
-            | BusMessage::PartyUpdate { .. }
-            | BusMessage::PartyLeave { .. }
-            | BusMessage::HostDecline { .. } => {}
-            BusMessage::Typing {
+            LobbyMessage::Typing {
                 room: _,
                 player_id,
                 name,

@@ -17,7 +17,8 @@
 //! a chat line, so a node reading the hashes never misses a member it
 //! already heard of from the bus.
 
-use crate::bus::{Bus, BusMessage, Topic};
+use super::LobbyMessage;
+use crate::bus::{Bus, Topic};
 use redis::aio::ConnectionManager;
 use skirmish_shared::proto::PlayerId;
 use std::collections::{HashMap, HashSet};
@@ -208,7 +209,7 @@ impl RedisPresence {
 #[derive(Debug)]
 enum Write {
     /// Store a change, then announce it on the room's topic.
-    Change(Change, BusMessage),
+    Change(Change, LobbyMessage),
     /// Keep this node's hashes alive, and re-assert any that are gone; the
     /// sender (if any) hears when that has been tried.
     Refresh(Option<oneshot::Sender<()>>),
@@ -241,7 +242,7 @@ impl PresenceWriter {
 
     /// Records that a player of this node is in a room; `announce` goes on
     /// the room's topic once that is stored.
-    pub fn add(&self, room: &str, player_id: PlayerId, name: &str, announce: BusMessage) {
+    pub fn add(&self, room: &str, player_id: PlayerId, name: &str, announce: LobbyMessage) {
         let change = Change::Add {
             room: room.to_owned(),
             player_id,
@@ -252,7 +253,7 @@ impl PresenceWriter {
 
     /// Records that a player of this node left a room; `announce` goes on
     /// the room's topic once that is stored.
-    pub fn remove(&self, room: &str, player_id: PlayerId, announce: BusMessage) {
+    pub fn remove(&self, room: &str, player_id: PlayerId, announce: LobbyMessage) {
         let change = Change::Remove {
             room: room.to_owned(),
             player_id,
@@ -386,7 +387,7 @@ async fn run_writer(
                 }
                 backoff = MIN_BACKOFF;
                 for (room, msg) in announcements {
-                    bus.publish(&Topic::Room(room), msg);
+                    bus.send(&Topic::Room(room), &msg);
                 }
             }
             Err(e) => {

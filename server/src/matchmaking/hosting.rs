@@ -19,8 +19,8 @@
 //! to the next candidate, and the suspect gets no new groups until it
 //! heartbeats again.
 
+use super::MatchmakingMessage;
 use super::TicketPlayer;
-use crate::bus::BusMessage;
 use crate::registry::NodeInfo;
 use skirmish_shared::proto::MatchId;
 use std::collections::HashMap;
@@ -49,7 +49,7 @@ struct Placement {
 #[derive(Clone, Debug)]
 struct Dispatch {
     /// The `HostMatch` to send again to another host.
-    msg: BusMessage,
+    msg: MatchmakingMessage,
     /// Its players, for counting seats.
     players: Vec<TicketPlayer>,
     /// Hosts asked, the current one last.
@@ -72,7 +72,7 @@ pub struct Overdue {
     /// The match.
     pub match_id: MatchId,
     /// Its `HostMatch`.
-    pub msg: BusMessage,
+    pub msg: MatchmakingMessage,
     /// Its players.
     pub players: Vec<TicketPlayer>,
     /// Hosts asked so far.
@@ -159,7 +159,7 @@ impl Former {
         &mut self,
         match_id: MatchId,
         host: &str,
-        msg: BusMessage,
+        msg: MatchmakingMessage,
         players: Vec<TicketPlayer>,
         now: Instant,
     ) {
@@ -361,8 +361,8 @@ mod tests {
             .collect()
     }
 
-    fn host_match(match_id: MatchId) -> BusMessage {
-        BusMessage::HostMatch {
+    fn host_match(match_id: MatchId) -> MatchmakingMessage {
+        MatchmakingMessage::HostMatch {
             match_id,
             mode: "ffa".into(),
             former: "a".into(),

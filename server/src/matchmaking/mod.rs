@@ -35,12 +35,13 @@ pub mod join;
 pub mod party;
 pub mod store;
 pub mod teams;
+pub mod wire;
 
 pub use config::{MatchmakingConfig, ModeConfig};
 pub use join::{JoinError, JoinTickets};
 pub use store::{MemoryQueue, QueueStore, RedisQueue, StoreError, Ticket, TicketPlayer};
 
-use crate::bus::{BusMessage, Topic};
+use crate::bus::Topic;
 use crate::matches::{HostOutcome, SessionEvent};
 use crate::node::{Node, unix_ms};
 use crate::runner::Reservation;
@@ -53,6 +54,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
+pub use wire::MatchmakingMessage;
 
 /// How long a claimed ticket waits for its `MatchFound` before it is put
 /// back in the queue.
@@ -454,9 +456,9 @@ pub fn tell(node: &Node, node_id: &str, player_id: PlayerId, msg: ServerMsg) {
     } else {
         // Carried as encoded protocol bytes: the other node only forwards them.
         let bytes = skirmish_shared::codec::encode(&msg);
-        node.bus.publish(
+        node.bus.send(
             &Topic::Node(node_id.to_owned()),
-            BusMessage::Tell {
+            &MatchmakingMessage::Tell {
                 player_id,
                 msg: bytes,
             },
@@ -613,7 +615,7 @@ async fn form_round(
             .unwrap_or_else(|| node.node_id.clone());
         let match_id = MatchId(rand::random());
         metrics::counter!("skirmish_matches_formed_total").increment(1);
-        let msg = BusMessage::HostMatch {
+        let msg = MatchmakingMessage::HostMatch {
             match_id,
             mode: mode.id.clone(),
             former: node.node_id.clone(),
@@ -632,7 +634,7 @@ fn dispatch(
     former: &mut Former,
     match_id: MatchId,
     host: &str,
-    msg: BusMessage,
+    msg: MatchmakingMessage,
     players: Vec<TicketPlayer>,
 ) {
     former.dispatched(match_id, host, msg.clone(), players, Instant::now());
@@ -650,7 +652,7 @@ fn dispatch(
             );
         }
     } else {
-        node.bus.publish(&Topic::Node(host.to_owned()), msg);
+        node.bus.send(&Topic::Node(host.to_owned()), &msg);
     }
 }
 
@@ -665,7 +667,7 @@ fn on_ack(node: &Arc<Node>, former: &mut Former, ack: Ack) {
         send_to_node(
             node,
             &host,
-            BusMessage::HostCommit {
+            MatchmakingMessage::HostCommit {
                 match_id: ack.match_id,
             },
         );
@@ -674,7 +676,7 @@ fn on_ack(node: &Arc<Node>, former: &mut Former, ack: Ack) {
         send_to_node(
             node,
             &host,
-            BusMessage::HostAbort {
+            MatchmakingMessage::HostAbort {
                 match_id: ack.match_id,
             },
         );
@@ -740,8 +742,8 @@ impl HostAnswer {
 /// former, or declines it when this node runs its maximum number of
 /// matches; the players are told once the former commits. `None` for
 /// another message.
-pub fn host_match(node: &Arc<Node>, msg: BusMessage) -> Option<HostAnswer> {
-    let BusMessage::HostMatch {
+pub fn host_match(node: &Arc<Node>, msg: MatchmakingMessage) -> Option<HostAnswer> {
+    let MatchmakingMessage::HostMatch {
         match_id,
         mode,
         former,
@@ -809,9 +811,9 @@ pub fn host_match(node: &Arc<Node>, msg: BusMessage) -> Option<HostAnswer> {
         HostOutcome::AtCapacity => {
             warn!(%match_id, %mode, "at the maximum number of matches; declining a formed match");
             if former != node.node_id {
-                node.bus.publish(
+                node.bus.send(
                     &Topic::Node(former),
-                    BusMessage::HostDecline {
+                    &MatchmakingMessage::HostDecline {
                         match_id,
                         host: node.node_id.clone(),
                     },
@@ -821,9 +823,9 @@ pub fn host_match(node: &Arc<Node>, msg: BusMessage) -> Option<HostAnswer> {
         }
     };
     if former != node.node_id {
-        node.bus.publish(
+        node.bus.send(
             &Topic::Node(former),
-            BusMessage::HostAck {
+            &MatchmakingMessage::HostAck {
                 match_id,
                 host: node.node_id.clone(),
                 formed,
@@ -851,7 +853,7 @@ fn host_commit(node: &Arc<Node>, match_id: MatchId) {
                 (p.player_id, join)
             })
             .collect();
-        let found = BusMessage::MatchFound {
+        let found = MatchmakingMessage::MatchFound {
             ticket_id: ticket.id.clone(),
             match_id,
             host_node: node.node_id.clone(),
@@ -879,8 +881,8 @@ fn host_abort(node: &Arc<Node>, match_id: MatchId) {
 /// On a ticket's owner: forget the ticket and tell its players, or, if this
 /// node no longer owns it (cancelled, or its match found already), give
 /// their seats back.
-pub fn match_found(node: &Arc<Node>, msg: BusMessage) {
-    let BusMessage::MatchFound {
+pub fn match_found(node: &Arc<Node>, msg: MatchmakingMessage) {
+    let MatchmakingMessage::MatchFound {
         ticket_id,
         match_id,
         host_node,
@@ -893,7 +895,7 @@ pub fn match_found(node: &Arc<Node>, msg: BusMessage) {
     let Some(ticket) = node.matchmaker.take_found(&ticket_id) else {
         debug!(%match_id, ticket = %ticket_id, "a match for a ticket this node no longer owns; freeing its seats");
         metrics::counter!("skirmish_seats_released_total").increment(joins.len() as u64);
-        let release = BusMessage::SeatRelease {
+        let release = MatchmakingMessage::SeatRelease {
             match_id,
             players: joins.into_iter().map(|(p, _)| p).collect(),
         };
@@ -922,12 +924,12 @@ pub fn match_found(node: &Arc<Node>, msg: BusMessage) {
 }
 
 /// Handles a bus message sent to this node.
-pub fn on_node_message(node: &Arc<Node>, msg: BusMessage) {
+pub fn on_node_message(node: &Arc<Node>, msg: MatchmakingMessage) {
     match msg {
-        m @ BusMessage::HostMatch { .. } => {
+        m @ MatchmakingMessage::HostMatch { .. } => {
             host_match(node, m);
         }
-        BusMessage::HostAck {
+        MatchmakingMessage::HostAck {
             match_id,
             host,
             formed,
@@ -939,21 +941,23 @@ pub fn on_node_message(node: &Arc<Node>, msg: BusMessage) {
                 formed: Some(formed),
             });
         }
-        BusMessage::HostDecline { match_id, host } => {
+        MatchmakingMessage::HostDecline { match_id, host } => {
             let _ = node.matchmaker.acks_tx.send(Ack {
                 match_id,
                 host,
                 formed: None,
             });
         }
-        BusMessage::HostCommit { match_id } => host_commit(node, match_id),
-        BusMessage::HostAbort { match_id } => host_abort(node, match_id),
-        m @ BusMessage::MatchFound { .. } => match_found(node, m),
-        BusMessage::SeatRelease { match_id, players } => node.matches.release(match_id, players),
-        BusMessage::Tell { player_id, msg } => {
+        MatchmakingMessage::HostCommit { match_id } => host_commit(node, match_id),
+        MatchmakingMessage::HostAbort { match_id } => host_abort(node, match_id),
+        m @ MatchmakingMessage::MatchFound { .. } => match_found(node, m),
+        MatchmakingMessage::SeatRelease { match_id, players } => {
+            node.matches.release(match_id, players)
+        }
+        MatchmakingMessage::Tell { player_id, msg } => {
             node.sessions.send_raw(player_id, bytes::Bytes::from(msg));
         }
-        BusMessage::PartyInvite {
+        MatchmakingMessage::PartyInvite {
             party_id,
             leader_node,
             from,
@@ -972,8 +976,8 @@ pub fn on_node_message(node: &Arc<Node>, msg: BusMessage) {
                 },
             );
         }
-        BusMessage::PartyJoin { party_id, player } => party_join(node, &party_id, player),
-        BusMessage::PartyUpdate {
+        MatchmakingMessage::PartyJoin { party_id, player } => party_join(node, &party_id, player),
+        MatchmakingMessage::PartyUpdate {
             party_id,
             leader_node,
             leader,
@@ -982,20 +986,19 @@ pub fn on_node_message(node: &Arc<Node>, msg: BusMessage) {
         } => {
             apply_party_update(node, party_id, leader_node, leader, members, to);
         }
-        BusMessage::PartyLeave {
+        MatchmakingMessage::PartyLeave {
             party_id,
             player_id,
         } => party_leave(node, &party_id, player_id),
-        BusMessage::Chat(_) | BusMessage::Presence { .. } | BusMessage::Typing { .. } => {}
     }
 }
 
 /// Sends a bus message to a node, or handles it here if it is this node.
-fn send_to_node(node: &Arc<Node>, node_id: &str, msg: BusMessage) {
+fn send_to_node(node: &Arc<Node>, node_id: &str, msg: MatchmakingMessage) {
     if node_id == node.node_id {
         on_node_message(node, msg);
     } else {
-        node.bus.publish(&Topic::Node(node_id.to_owned()), msg);
+        node.bus.send(&Topic::Node(node_id.to_owned()), &msg);
     }
 }
 
@@ -1025,7 +1028,7 @@ pub async fn invite(
     };
     let party = node.matchmaker.parties.invite(&leader, invitee)?;
     broadcast_party(node, &party);
-    let msg = BusMessage::PartyInvite {
+    let msg = MatchmakingMessage::PartyInvite {
         party_id: party.id.clone(),
         leader_node: node.node_id.clone(),
         from: leader.player_id,
@@ -1079,7 +1082,7 @@ pub fn party_leave(node: &Arc<Node>, party_id: &str, player_id: PlayerId) {
             Some(party) if member.player_id != player_id => party.members.clone(),
             _ => Vec::new(),
         };
-        let update = BusMessage::PartyUpdate {
+        let update = MatchmakingMessage::PartyUpdate {
             party_id: party_id.to_owned(),
             leader_node: node.node_id.clone(),
             leader,
@@ -1093,7 +1096,7 @@ pub fn party_leave(node: &Arc<Node>, party_id: &str, player_id: PlayerId) {
 /// Tells every member's node the party as it is now.
 fn broadcast_party(node: &Arc<Node>, party: &party::Party) {
     for member in &party.members {
-        let update = BusMessage::PartyUpdate {
+        let update = MatchmakingMessage::PartyUpdate {
             party_id: party.id.clone(),
             leader_node: node.node_id.clone(),
             leader: party.leader().player_id,
@@ -1155,7 +1158,7 @@ pub fn accept(
     send_to_node(
         node,
         &leader_node,
-        BusMessage::PartyJoin {
+        MatchmakingMessage::PartyJoin {
             party_id: party_id.to_owned(),
             player,
         },
@@ -1172,7 +1175,7 @@ pub fn leave_party(node: &Arc<Node>, player_id: PlayerId) -> bool {
     send_to_node(
         node,
         &leader_node,
-        BusMessage::PartyLeave {
+        MatchmakingMessage::PartyLeave {
             party_id,
             player_id,
         },

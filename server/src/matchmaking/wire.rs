@@ -1,0 +1,133 @@
+//! Matchmaking's node-to-node messages, each on the receiving node's own
+//! topic: hosting a formed match, telling players, parties (ARCHITECTURE.md
+//! lists them). The bus carries them opaque ([`crate::bus::Message`]).
+
+use super::{Ticket, TicketPlayer};
+use crate::bus::Message;
+use serde::{Deserialize, Serialize};
+use skirmish_shared::proto::{MatchId, PlayerId};
+
+/// What one node's matchmaking tells another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MatchmakingMessage {
+    /// To a host, from the match former: open this formed match (its
+    /// tickets are claimed) with its seats reserved, and acknowledge with
+    /// `HostAck`. Players are told only once the former commits.
+    HostMatch {
+        /// The match.
+        match_id: MatchId,
+        /// Its mode.
+        mode: String,
+        /// The node that formed it, to acknowledge to.
+        former: String,
+        /// The claimed tickets, each with its players and owning node.
+        tickets: Vec<Ticket>,
+        /// Server bots to add.
+        bots: u8,
+    },
+    /// To the former: the host has opened the match.
+    HostAck {
+        /// The match.
+        match_id: MatchId,
+        /// The host.
+        host: String,
+        /// The host's count of formed matches with this one, for the
+        /// former's load accounting (see `NodeInfo::formed`).
+        formed: u64,
+    },
+    /// To a host, from the former: this host is the one (the first to
+    /// acknowledge); tell the players.
+    HostCommit {
+        /// The match.
+        match_id: MatchId,
+    },
+    /// To a host, from the former: another host took the match (this one
+    /// acknowledged too late); close it.
+    HostAbort {
+        /// The match.
+        match_id: MatchId,
+    },
+    /// To a ticket's owning node, from the host: the ticket's match is
+    /// ready. The owner tells the players, or, if it no longer owns the
+    /// ticket (cancelled, or found already), answers `SeatRelease`.
+    MatchFound {
+        /// The ticket.
+        ticket_id: String,
+        /// The match.
+        match_id: MatchId,
+        /// The host's id.
+        host_node: String,
+        /// The host's public URL.
+        host_url: String,
+        /// Each player's join ticket.
+        joins: Vec<(PlayerId, String)>,
+    },
+    /// To a host, from an owner: these players will not come; free their
+    /// seats (a match left with no one to wait for starts now).
+    SeatRelease {
+        /// The match.
+        match_id: MatchId,
+        /// Who.
+        players: Vec<PlayerId>,
+    },
+    /// To a player's node: pass this encoded protocol message on.
+    Tell {
+        /// Who.
+        player_id: PlayerId,
+        /// An encoded [`skirmish_shared::proto::ServerMsg`].
+        msg: Vec<u8>,
+    },
+    /// To an invitee's node: an invitation to a party.
+    PartyInvite {
+        /// The party.
+        party_id: String,
+        /// Where the party is led.
+        leader_node: String,
+        /// Who invites.
+        from: PlayerId,
+        /// Their display name.
+        name: String,
+        /// Who is invited.
+        to: PlayerId,
+    },
+    /// To the leader's node: an invitee accepts.
+    PartyJoin {
+        /// The party.
+        party_id: String,
+        /// Who joins, and their node.
+        player: TicketPlayer,
+    },
+    /// To a member's node: the party as it is now (no members: gone).
+    PartyUpdate {
+        /// The party.
+        party_id: String,
+        /// Where the party is led.
+        leader_node: String,
+        /// Its leader.
+        leader: PlayerId,
+        /// Everyone in it.
+        members: Vec<TicketPlayer>,
+        /// The member told.
+        to: PlayerId,
+    },
+    /// To the leader's node: a member leaves (or disconnected).
+    PartyLeave {
+        /// The party.
+        party_id: String,
+        /// Who.
+        player_id: PlayerId,
+    },
+    /// To the former: the host runs its maximum number of matches and did
+    /// not open this one; another node should host it.
+    HostDecline {
+        /// The match.
+        match_id: MatchId,
+        /// The host that declined.
+        host: String,
+    },
+}
+
+impl Message for MatchmakingMessage {
+    const AREA: &'static str = "matchmaking";
+    const VERSION: u16 = 1;
+}
