@@ -10,7 +10,7 @@ use crate::stats::{Latency, Stats};
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
 use skirmish_arena::brain::Behavior;
-use skirmish_shared::proto::{ClientMsg, ServerMsg};
+use skirmish_shared::proto::{ClientMsg, MatchId, ServerMsg};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -132,6 +132,7 @@ pub async fn run_bot(http: &reqwest::Client, config: &BotConfig, live: &Live) ->
         join_ticket: None,
         asked_at: None,
         connected_at: Instant::now(),
+        pilot: None,
     };
     while Instant::now() < config.until {
         let conn = match Connection::connect(&flow.base_url, &session.token).await {
@@ -186,6 +187,7 @@ async fn pause(d: Duration, until: Instant) -> bool {
 
 /// The match a bot is in.
 struct InMatch {
+    match_id: MatchId,
     you: u16,
     /// What the game asks of the bot.
     pilot: Pilot,
@@ -200,8 +202,9 @@ struct InMatch {
 const INPUT_RING: usize = 256;
 
 impl InMatch {
-    fn new(you: u16, pilot: Pilot) -> Self {
+    fn new(match_id: MatchId, you: u16, pilot: Pilot) -> Self {
         InMatch {
+            match_id,
             you,
             pilot,
             seq: 0,
@@ -222,6 +225,9 @@ struct Flow {
     asked_at: Option<Instant>,
     /// When the current connection opened; pings carry times relative to it.
     connected_at: Instant,
+    /// The last match's pilot, kept across a dropped connection so a bot
+    /// that gets its seat back plays on with the same brain.
+    pilot: Option<(MatchId, Pilot)>,
 }
 
 /// Where the bot is in the flow.
@@ -337,8 +343,10 @@ async fn play(
         }
     }
     .await;
-    if matches!(phase, Phase::Playing(_)) {
+    if let Phase::Playing(m) = phase {
         live.in_match.fetch_sub(1, Ordering::Relaxed);
+        // Kept for a reconnect into the same match, which resumes it.
+        flow.pilot = Some((m.match_id, m.pilot));
     }
     stats.connected += started.elapsed();
     stats.bytes_down += conn.bytes_down;
@@ -412,17 +420,24 @@ async fn on_message(
 ) -> Result<Option<End>, ClientError> {
     let now = Instant::now();
     match msg {
-        ServerMsg::Joined { you, .. } => {
-            // Each match's brain is seeded afresh from the bot's seed.
-            let seed = config.seed ^ stats.matches_completed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            let pilot = Pilot::of_joined(&msg, config.behavior, seed)?;
+        ServerMsg::Joined { you, match_id, .. } => {
+            // The same match again (a reconnect) keeps its brain; a new one
+            // is seeded afresh from the bot's seed.
+            let pilot = match flow.pilot.take() {
+                Some((id, pilot)) if id == match_id => pilot,
+                _ => {
+                    let seed =
+                        config.seed ^ stats.matches_completed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    Pilot::of_joined(&msg, config.behavior, seed)?
+                }
+            };
             if let Phase::Waiting(Some(asked)) = phase {
                 stats.time_to_match.record(now - *asked);
             }
             if !matches!(phase, Phase::Playing(_)) {
                 live.in_match.fetch_add(1, Ordering::Relaxed);
             }
-            *phase = Phase::Playing(Box::new(InMatch::new(you, pilot)));
+            *phase = Phase::Playing(Box::new(InMatch::new(match_id, you, pilot)));
         }
         ServerMsg::MatchEnd { .. } | ServerMsg::Left { .. } => {
             if let ServerMsg::MatchEnd { results, .. } = &msg {

@@ -25,6 +25,9 @@ pub struct Config {
     pub web_root: PathBuf,
     /// Simulation ticks per second, 10..=128.
     pub tick_rate: u16,
+    /// The games this node serves, by id, the first for quick play; each
+    /// must be one the binary registers (`skirmish-server`: `arena`, `hill`).
+    pub games: Vec<String>,
     /// Threads that run nothing but matches, so ticks start on time however
     /// busy the sockets are (`0`: matches share the main runtime), `0..=64`.
     /// One thread steps thousands of players; more only help a node with
@@ -118,6 +121,7 @@ impl Default for Config {
             assets: PathBuf::from("assets"),
             web_root: PathBuf::from("web"),
             tick_rate: 30,
+            games: vec!["arena".into(), "hill".into()],
             tick_threads: 1,
             match_seconds: None,
             session_secret: None,
@@ -188,9 +192,17 @@ impl Config {
             file: file.clone(),
             source,
         })?;
-        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            file,
-            message: e.to_string().trim_end().to_owned(),
+        let mut config: Config = toml::from_str(&text).map_err(|e| {
+            let mut message = e.to_string().trim_end().to_owned();
+            // Keys that moved when games became plug-ins.
+            if message.contains("unknown field `rules`") || message.contains("unknown field `map`")
+            {
+                message.push_str(
+                    " (games read their own files now: the arena's are rules.toml and \
+                     maps/arena.toml in `assets`; remove the key)",
+                );
+            }
+            ConfigError::Parse { file, message }
         })?;
         if config.assets.is_relative() {
             config.assets = path.parent().unwrap_or(Path::new(".")).join(&config.assets);
@@ -205,6 +217,14 @@ impl Config {
     pub fn validate(&self, source: &str) -> Result<(), InvalidField> {
         let c = Check::new(source);
         c.within(self.tick_rate, TICK_RATE_RANGE, "tick_rate")?;
+        c.that(!self.games.is_empty(), "games", "list at least one game")?;
+        for (i, game) in self.games.iter().enumerate() {
+            c.that(
+                !self.games[..i].contains(game),
+                format!("games[{i}]"),
+                format!("`{game}` is listed twice"),
+            )?;
+        }
         c.within(self.tick_threads, 0..=64, "tick_threads")?;
         if let Some(seconds) = self.match_seconds {
             c.within(seconds, 1..=3600, "match_seconds")?;
@@ -379,6 +399,26 @@ mod tests {
     /// Regression: `Limits::secs` turned a negative, NaN or huge value into
     /// 1 s without a word, and `node_ttl_s = 0` reached
     /// `tokio::time::interval(0)`, which panics in the heartbeat task.
+    /// Regression guard for the upgrade: a file that still names the
+    /// arena's files (keys the node had before games were plug-ins) is told
+    /// where they went; a node must serve some game, each once.
+    #[test]
+    fn keys_that_moved_and_bad_game_lists_are_explained() {
+        let file = TempFile::new("old.toml", "map = \"maps/arena.toml\"\n");
+        let err = Config::load(&file.0).expect_err("an old key");
+        assert!(
+            err.to_string().contains("maps/arena.toml in `assets`"),
+            "{err}"
+        );
+        for (games, field) in [("[]", "games"), ("[\"arena\", \"arena\"]", "games[1]")] {
+            let file = TempFile::new("games.toml", &format!("games = {games}\n"));
+            match Config::load(&file.0) {
+                Err(ConfigError::Invalid(e)) => assert_eq!(e.field, field),
+                other => panic!("{games}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn every_number_out_of_range_is_refused_with_its_field_named() {
         let shipped = std::fs::read_to_string(shipped()).expect("read");

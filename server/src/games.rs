@@ -21,6 +21,9 @@ pub trait HostedGame: Send + Sync + fmt::Debug {
     /// The stats it reports ([`Game::STATS`]).
     fn stats(&self) -> &'static [&'static str];
 
+    /// Its teams ([`Game::TEAMS`]).
+    fn teams(&self) -> u8;
+
     /// Checks one input against the game's rules for inputs, so a session
     /// answers a bad one before it reaches the match.
     fn check_input(&self, input: &GameData) -> Result<(), InputError>;
@@ -58,6 +61,10 @@ impl<G: Game> HostedGame for Hosted<G> {
 
     fn stats(&self) -> &'static [&'static str] {
         G::STATS
+    }
+
+    fn teams(&self) -> u8 {
+        G::TEAMS
     }
 
     fn check_input(&self, input: &GameData) -> Result<(), InputError> {

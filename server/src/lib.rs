@@ -4,7 +4,7 @@
 //!
 //! The node is the engine: it knows no game. Whoever starts it registers the
 //! games it serves ([`games::Games`]); the `skirmish-server` binary
-//! registers the arena. [`run`] is the whole server; `main` only parses
+//! registers the arena and the hill. [`run`] is the whole server; `main` only parses
 //! flags and loads the games. Tests bind a [`Server`] on port 0, read its
 //! address, and stop it with their own shutdown future.
 

@@ -123,13 +123,19 @@ async fn main() -> anyhow::Result<()> {
             std::future::pending::<()>().await;
         }
     };
-    // The games this binary serves, the first for quick play; a studio's own
-    // binary registers its own.
-    let arena = skirmish_arena::load(&config.assets, config.tick_rate, config.match_seconds)?;
-    let hill = skirmish_hill::load(&config.assets, config.tick_rate, config.match_seconds)?;
-    let games = Games::default()
-        .with::<ArenaMatch>(arena)
-        .with::<HillMatch>(hill);
+    // The games this binary can serve; the config picks which, the first for
+    // quick play. A studio's own binary registers its own.
+    let mut games = Games::default();
+    for id in &config.games {
+        let (assets, rate, seconds) = (&config.assets, config.tick_rate, config.match_seconds);
+        games = match id.as_str() {
+            "arena" => games.with::<ArenaMatch>(skirmish_arena::load(assets, rate, seconds)?),
+            "hill" => games.with::<HillMatch>(skirmish_hill::load(assets, rate, seconds)?),
+            other => {
+                anyhow::bail!("games: `{other}` is not a game this binary serves (arena, hill)")
+            }
+        };
+    }
     skirmish_server::run(config, games, shutdown)
         .await
         .context("skirmish-server failed")

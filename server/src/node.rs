@@ -12,8 +12,8 @@ use crate::leaderboard::{LeaderboardConfig, Leaderboards, MemoryLeaderboards, Re
 use crate::lobby::{ChatHistory, ChatRate, Lobby, MemoryHistory, RedisHistory, RedisPresence};
 use crate::matches::{Matches, SessionEvent};
 use crate::matchmaking::{
-    self, JoinTickets, Matchmaker, MatchmakingConfig, MatchmakingMessage, MemoryQueue, QueueStore,
-    RedisQueue,
+    self, GameSeats, JoinTickets, Matchmaker, MatchmakingConfig, MatchmakingMessage, MemoryQueue,
+    QueueStore, RedisQueue,
 };
 use crate::outbox::Outbox;
 use crate::redis_conn;
@@ -522,10 +522,17 @@ impl Node {
             });
         }
         let keys = SessionKeys::new(config.session_secret.as_deref(), config.session_ttl());
-        let seats: Vec<(&str, usize)> = games
+        let seats: Vec<GameSeats<'_>> = games
             .ids()
             .into_iter()
-            .filter_map(|id| Some((id, usize::from(games.get(id)?.max_players()))))
+            .filter_map(|id| {
+                let game = games.get(id)?;
+                Some(GameSeats {
+                    id,
+                    max_players: usize::from(game.max_players()),
+                    teams: game.teams(),
+                })
+            })
             .collect();
         let mm_config = MatchmakingConfig::load(&config.matchmaking_path(), &seats)?;
         let matchmaker =

@@ -1041,7 +1041,10 @@ mod tests {
         let mut h = start().await;
         assert!(matches!(
             h.next_message().await,
-            ServerMsg::Welcome { protocol: 1, .. }
+            ServerMsg::Welcome {
+                protocol: PROTOCOL_VERSION,
+                ..
+            }
         ));
         h.to_session
             .send(Inbound::Binary(Bytes::from_static(&[0xc1])))

@@ -141,6 +141,11 @@ pub trait Game: Sized + Send + fmt::Debug + 'static {
     /// it serves reports).
     const STATS: &'static [&'static str];
 
+    /// Teams a match of the game is played in: 0 for every player for
+    /// themselves, else the number of teams (numbered from 0). A matchmaking
+    /// mode for the game must split its players into exactly this many.
+    const TEAMS: u8;
+
     /// The most participants a match of this game seats.
     fn max_players(config: &Self::Config) -> u8;
 
@@ -188,14 +193,18 @@ pub trait Game: Sized + Send + fmt::Debug + 'static {
     /// Everyone's standing, best first.
     fn standings(&self) -> Vec<Standing>;
 
-    /// A server bot for `id`, seeded with `seed`.
-    fn new_bot(&self, id: EntityId, seed: u64) -> Self::Bot;
+    /// A server bot for `id`, the match's `nth` bot (from 0), seeded with
+    /// `seed`.
+    fn new_bot(&self, id: EntityId, nth: usize, seed: u64) -> Self::Bot;
 
-    /// What a bot does this tick.
-    fn bot_input(&self, bot: &mut Self::Bot, id: EntityId) -> Self::Input;
+    /// What a bot does this tick; `None` sends nothing (its last controls
+    /// stay held, as for a player whose input did not arrive).
+    fn bot_input(&self, bot: &mut Self::Bot, id: EntityId) -> Option<Self::Input>;
 
     /// The whole state of the match, to restore later (on this node or
-    /// another) and continue exactly as if it had never stopped.
+    /// another) and continue exactly as if it had never stopped. Server
+    /// bots' memory ([`Game::Bot`]) is the engine's to keep, not part of
+    /// this.
     fn save(&self) -> Vec<u8>;
 
     /// A match from [`Game::save`]'s bytes.

@@ -1,4 +1,5 @@
-//! The client <-> node wire protocol, version 1: every message a browser or a
+//! The client <-> node wire protocol, version 2 (games as plug-ins: a game's
+//! data travels as one value in `input`, `joined` and `snapshot`): every message a browser or a
 //! bot exchanges with a node over a WebSocket. `PROTOCOL.md` at the project
 //! root documents the same messages for people writing clients.
 //!
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// The protocol version this crate speaks; sent in [`ServerMsg::Welcome`].
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// `match_end`'s reason for a match that ended before its game did (everyone
 /// left, the node shut down, nobody arrived); such matches are not recorded.

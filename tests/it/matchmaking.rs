@@ -31,9 +31,22 @@ const SLACK: Duration = Duration::from_secs(2);
 const SHIPPED_NODE_TTL_S: f32 = 6.0;
 
 /// The settings the test nodes run with.
+/// The shipped games' seats, as a node checks modes against them.
+const SEATS: &[skirmish_server::matchmaking::GameSeats<'_>] = &[
+    skirmish_server::matchmaking::GameSeats {
+        id: "arena",
+        max_players: 16,
+        teams: 0,
+    },
+    skirmish_server::matchmaking::GameSeats {
+        id: "hill",
+        max_players: 16,
+        teams: 2,
+    },
+];
+
 fn settings() -> MatchmakingConfig {
-    MatchmakingConfig::from_toml(TEST_MATCHMAKING, "test", &[("arena", 16), ("hill", 16)])
-        .expect("the test settings")
+    MatchmakingConfig::from_toml(TEST_MATCHMAKING, "test", SEATS).expect("the test settings")
 }
 
 /// A node of a test cluster with the test matchmaking settings.
@@ -1201,8 +1214,7 @@ async fn a_player_who_does_not_arrive_loses_the_seat_and_the_match_starts_withou
     let prefix = "mmnoshow";
     // A short join window.
     let text = TEST_MATCHMAKING.replace("join_window_s = 10.0", "join_window_s = 1.5");
-    let mm = MatchmakingConfig::from_toml(&text, "test", &[("arena", 16), ("hill", 16)])
-        .expect("settings");
+    let mm = MatchmakingConfig::from_toml(&text, "test", SEATS).expect("settings");
     let window = mm.join_window();
     let dir = TempDir::new("noshow");
     let file = matchmaking_file(&text, &dir);

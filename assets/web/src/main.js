@@ -142,6 +142,11 @@ function onMessage(msg) {
   const changed = game.apply(msg, performance.now());
   switch (msg.type) {
     case 'welcome':
+      if (msg.protocol !== proto.PROTOCOL_VERSION) {
+        // A page from before the node was upgraded: it would misread games.
+        logout('The server was updated: reload the page to play.');
+        return;
+      }
       startInputTimer();
       lobby.rejoin();
       if (game.pendingJoin) {
@@ -165,6 +170,12 @@ function onMessage(msg) {
       }
       break;
     case 'joined':
+      if (!msg.map) {
+        // A game this page cannot draw (a newer node's): back to the lobby.
+        conn.send(proto.leave());
+        ui.toast(`This page cannot play ${msg.game}; reload it to get the newest client.`, 'error');
+        break;
+      }
       // Out of the way while playing; a click brings it back.
       document.getElementById('lobby').classList.add('collapsed');
       break;

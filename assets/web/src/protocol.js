@@ -1,4 +1,4 @@
-// The Skirmish wire protocol (PROTOCOL.md, shared/src/proto.rs), version 1.
+// The Skirmish wire protocol (PROTOCOL.md, shared/src/proto.rs), version 2.
 //
 // Every message is one MessagePack array: the type string, then the fields in
 // declaration order. This module is the only place that knows those field
@@ -12,7 +12,7 @@
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 // Snapshots quantise positions to 1/8 unit and angles to 1/10,000 radian.
 const POSITION_SCALE = 8;
@@ -103,7 +103,7 @@ export function decodeServer(bytes, game = 'arena') {
   // from a newer node (which may add elements at the end).
   if (!parse || raw.length < (ARITY[raw[0]] ?? 1)) return null;
   try {
-    return parse(raw, GAMES[game] ?? GAMES.arena);
+    return parse(raw, GAMES[game] ?? UNKNOWN_GAME);
   } catch {
     // A shape we cannot read is treated like an unknown message rather than
     // taking the whole client down.
@@ -120,14 +120,15 @@ const PARSERS = {
     tickRate,
     resuming: Boolean(resuming),
   }),
-  // `game` names what `setup`, the snapshots' state and the inputs hold.
+  // `game` names what `setup`, the snapshots' state and the inputs hold; a
+  // game this client cannot draw comes without a map (the caller leaves).
   joined: ([type, matchId, you, tick, game, setup]) => ({
     type,
     matchId,
     you,
     tick,
     game,
-    ...(GAMES[game] ?? GAMES.arena).setup(setup),
+    ...(GAMES[game] ? GAMES[game].setup(setup) : { map: null, rules: null }),
   }),
   roster: ([type, players]) => ({
     type,
@@ -268,6 +269,13 @@ function parsePlayer([id, x, y, aim, health, kills, deaths, score]) {
     score,
   };
 }
+
+/** A game this client cannot draw: its snapshots are not read. */
+const UNKNOWN_GAME = {
+  state: () => {
+    throw new Error('a game this client cannot draw');
+  },
+};
 
 /** How this client reads each game's setup and state. */
 const GAMES = {

@@ -168,7 +168,7 @@ export class Ui {
         const tr = document.createElement('tr');
         if (r.id === game.you) tr.className = 'me';
         const cells = hill
-          ? [r.placement, r.name, r.team === 0 ? 'Red' : 'Blue', r.stats.hill_s ?? 0, r.stats.shoves ?? 0]
+          ? [r.placement, r.name, ['Red', 'Blue'][r.team] ?? '–', r.stats.hill_s ?? 0, r.stats.shoves ?? 0]
           : [r.placement, r.name, r.kills, r.deaths, r.score];
         for (const v of cells) {
           const td = document.createElement('td');

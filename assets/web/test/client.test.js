@@ -35,7 +35,7 @@ test('the documented welcome decodes', () => {
   const msg = decodeServer(documentedDump('welcome'));
   assert.deepEqual(msg, {
     type: 'welcome',
-    protocol: 1,
+    protocol: 2,
     playerId: '1f2e3d4c5b6a7988',
     name: 'Ada',
     tickRate: 30,
@@ -169,4 +169,12 @@ test('the documented hill snapshot decodes as the hill when the match plays it',
 
 test('hill inputs encode as documented', () => {
   assert.deepEqual(input(7, 0, -1, 2.5, true, 'hill'), ['input', 7, [0, -1, true]]);
+});
+
+test('a game this client cannot draw is told apart, not misread as the arena', () => {
+  const joined = decodeServer(encode(['joined', '00000000000000ab', 3, 0, 'chess', [1, 2]]));
+  assert.equal(joined.type, 'joined');
+  assert.equal(joined.game, 'chess');
+  assert.equal(joined.map, null);
+  assert.equal(decodeServer(documentedDump('snapshot'), 'chess'), null);
 });

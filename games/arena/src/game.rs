@@ -67,6 +67,7 @@ impl Game for ArenaMatch {
 
     const ID: &'static str = "arena";
     const STATS: &'static [&'static str] = &["kills", "deaths", "score"];
+    const TEAMS: u8 = 0;
 
     fn max_players(config: &GameSpec) -> u8 {
         config.rules.match_rules.max_players
@@ -178,16 +179,14 @@ impl Game for ArenaMatch {
             .collect()
     }
 
-    /// Bots take turns at the three behaviours, by id.
-    fn new_bot(&self, id: EntityId, seed: u64) -> Brain {
-        let behavior = Behavior::ALL[usize::from(id.0) % Behavior::ALL.len()];
-        Brain::new(behavior, seed)
+    /// A match's bots take turns at the three behaviours.
+    fn new_bot(&self, _id: EntityId, nth: usize, seed: u64) -> Brain {
+        Brain::new(Behavior::ALL[nth % Behavior::ALL.len()], seed)
     }
 
-    fn bot_input(&self, bot: &mut Brain, id: EntityId) -> Input {
-        let Some(me) = self.world.player(id).filter(|p| p.alive).map(|p| p.pos) else {
-            return Input::default();
-        };
+    /// A dead bot sends nothing until it is back.
+    fn bot_input(&self, bot: &mut Brain, id: EntityId) -> Option<Input> {
+        let me = self.world.player(id).filter(|p| p.alive).map(|p| p.pos)?;
         let enemies: Vec<Vec2> = self
             .world
             .players()
@@ -195,7 +194,7 @@ impl Game for ArenaMatch {
             .filter(|p| p.alive && p.id != id)
             .map(|p| p.pos)
             .collect();
-        bot.decide(me, &self.arena, &enemies, self.world.spec().tick_rate)
+        Some(bot.decide(me, &self.arena, &enemies, self.world.spec().tick_rate))
     }
 
     fn save(&self) -> Vec<u8> {

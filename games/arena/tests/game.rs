@@ -33,7 +33,10 @@ fn match_of_bots(seed: u64) -> (ArenaMatch, Vec<(EntityId, skirmish_arena::brain
         .map(|id| {
             let id = EntityId(id);
             game.admit(id, None).expect("room");
-            (id, game.new_bot(id, seed ^ u64::from(id.0)))
+            (
+                id,
+                game.new_bot(id, usize::from(id.0) - 1, seed ^ u64::from(id.0)),
+            )
         })
         .collect();
     (game, bots)
@@ -43,7 +46,7 @@ fn match_of_bots(seed: u64) -> (ArenaMatch, Vec<(EntityId, skirmish_arena::brain
 fn step(game: &mut ArenaMatch, bots: &mut [(EntityId, skirmish_arena::brain::Brain)]) {
     let inputs: Vec<(EntityId, Input)> = bots
         .iter_mut()
-        .map(|(id, brain)| (*id, game.bot_input(brain, *id)))
+        .filter_map(|(id, brain)| Some((*id, game.bot_input(brain, *id)?)))
         .collect();
     game.step(&inputs);
 }

@@ -45,6 +45,7 @@ impl Game for HillMatch {
 
     const ID: &'static str = "hill";
     const STATS: &'static [&'static str] = &["hill_s", "shoves", "team_score_s"];
+    const TEAMS: u8 = 2;
 
     fn max_players(config: &Spec) -> u8 {
         config.rules.match_rules.max_players
@@ -128,14 +129,12 @@ impl Game for HillMatch {
         standings
     }
 
-    fn new_bot(&self, _id: EntityId, seed: u64) -> Brain {
+    fn new_bot(&self, _id: EntityId, _nth: usize, seed: u64) -> Brain {
         Brain::new(seed)
     }
 
-    fn bot_input(&self, bot: &mut Brain, id: EntityId) -> Input {
-        let Some(me) = self.world.players().iter().find(|p| p.id == id) else {
-            return Input::default();
-        };
+    fn bot_input(&self, bot: &mut Brain, id: EntityId) -> Option<Input> {
+        let me = self.world.players().iter().find(|p| p.id == id)?;
         let enemies: Vec<(f32, f32)> = self
             .world
             .players()
@@ -144,7 +143,7 @@ impl Game for HillMatch {
             .map(|p| (p.x, p.y))
             .collect();
         let rules = &self.spec.rules;
-        bot.decide(
+        Some(bot.decide(
             &View {
                 me: (me.x, me.y),
                 hill: (self.spec.centre(), rules.hill.radius),
@@ -152,7 +151,7 @@ impl Game for HillMatch {
                 shove_range: 2.0 * rules.player.radius + rules.shove.reach,
             },
             self.spec.tick_rate,
-        )
+        ))
     }
 
     fn save(&self) -> Vec<u8> {

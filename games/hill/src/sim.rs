@@ -405,6 +405,7 @@ impl World {
         mix(self.tick);
         mix(self.scores[0]);
         mix(self.scores[1]);
+        mix(self.holder.map_or(u32::MAX, |t| u32::from(t.0)));
         for p in &self.players {
             for v in [p.x, p.y, p.vx, p.vy] {
                 mix(v.to_bits());
@@ -414,6 +415,9 @@ impl World {
             mix(p.hill_ticks);
             mix(p.shoves);
             mix(p.next_shove);
+            mix(p.input.move_x.to_bits());
+            mix(p.input.move_y.to_bits());
+            mix(u32::from(p.input.shove));
         }
         h
     }

@@ -36,7 +36,10 @@ fn bots(spec: Arc<Spec>, seed: u64) -> (HillMatch, Vec<(EntityId, Brain)>) {
         .map(|id| {
             let id = EntityId(id);
             game.admit(id, None).expect("room");
-            (id, game.new_bot(id, seed ^ u64::from(id.0)))
+            (
+                id,
+                game.new_bot(id, usize::from(id.0) - 1, seed ^ u64::from(id.0)),
+            )
         })
         .collect();
     (game, bots)
@@ -45,7 +48,7 @@ fn bots(spec: Arc<Spec>, seed: u64) -> (HillMatch, Vec<(EntityId, Brain)>) {
 fn step(game: &mut HillMatch, bots: &mut [(EntityId, Brain)]) {
     let inputs: Vec<(EntityId, Input)> = bots
         .iter_mut()
-        .map(|(id, brain)| (*id, game.bot_input(brain, *id)))
+        .filter_map(|(id, brain)| Some((*id, game.bot_input(brain, *id)?)))
         .collect();
     game.step(&inputs);
 }

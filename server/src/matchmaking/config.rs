@@ -43,6 +43,17 @@ pub struct ModeConfig {
     pub backfill_after_s: Option<f64>,
 }
 
+/// A game a node serves, as its modes are checked against it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GameSeats<'a> {
+    /// The game's id.
+    pub id: &'a str,
+    /// The most players a match of it seats.
+    pub max_players: usize,
+    /// Its teams (0: every player for themselves).
+    pub teams: u8,
+}
+
 /// The matchmaking settings.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,10 +97,9 @@ pub enum MatchmakingConfigError {
 }
 
 impl MatchmakingConfig {
-    /// Reads and validates the settings for a node serving `games` (each
-    /// game's id and most players a match of it seats; the first is the
-    /// default of a mode that names none).
-    pub fn load(path: &Path, games: &[(&str, usize)]) -> Result<Self, MatchmakingConfigError> {
+    /// Reads and validates the settings for a node serving `games` (the
+    /// first is the default of a mode that names none).
+    pub fn load(path: &Path, games: &[GameSeats<'_>]) -> Result<Self, MatchmakingConfigError> {
         let file = path.display().to_string();
         let text =
             std::fs::read_to_string(path).map_err(|source| MatchmakingConfigError::Read {
@@ -103,16 +113,16 @@ impl MatchmakingConfig {
     pub fn from_toml(
         text: &str,
         file: &str,
-        games: &[(&str, usize)],
+        games: &[GameSeats<'_>],
     ) -> Result<Self, MatchmakingConfigError> {
         let mut config: MatchmakingConfig =
             toml::from_str(text).map_err(|e| MatchmakingConfigError::Parse {
                 file: file.to_owned(),
                 message: e.to_string().trim_end().replace('\n', " | "),
             })?;
-        if let Some((default, _)) = games.first() {
+        if let Some(default) = games.first() {
             for mode in config.modes.iter_mut().filter(|m| m.game.is_empty()) {
-                mode.game = (*default).to_owned();
+                mode.game = default.id.to_owned();
             }
         }
         config.validate(file, games)?;
@@ -120,7 +130,7 @@ impl MatchmakingConfig {
     }
 
     /// Checks every number against its range, naming the field.
-    fn validate(&self, file: &str, games: &[(&str, usize)]) -> Result<(), InvalidField> {
+    fn validate(&self, file: &str, games: &[GameSeats<'_>]) -> Result<(), InvalidField> {
         let c = Check::new(file);
         // Its node refreshes it every second.
         c.within(self.ticket_ttl_s, 1.5..=3600.0, "ticket_ttl_s")?;
@@ -148,8 +158,8 @@ impl MatchmakingConfig {
                 field("min_players"),
                 "needs 1 <= min_players <= target_players <= max_players",
             )?;
-            let served: Vec<&str> = games.iter().map(|g| g.0).collect();
-            let Some(&(_, max_players)) = games.iter().find(|g| g.0 == m.game) else {
+            let served: Vec<&str> = games.iter().map(|g| g.id).collect();
+            let Some(game) = games.iter().find(|g| g.id == m.game) else {
                 return Err(c
                     .that(
                         false,
@@ -159,12 +169,23 @@ impl MatchmakingConfig {
                     .expect_err("refused"));
             };
             c.that(
-                m.max_players <= max_players,
+                m.max_players <= game.max_players,
                 field("max_players"),
                 format!(
-                    "the {} rules allow at most {max_players} players in a match",
-                    m.game
+                    "the {} rules allow at most {} players in a match",
+                    m.game, game.max_players
                 ),
+            )?;
+            c.that(
+                m.teams.unwrap_or(0) == game.teams,
+                field("teams"),
+                match game.teams {
+                    0 => format!(
+                        "{} is every player for themselves: leave `teams` out",
+                        m.game
+                    ),
+                    n => format!("{} is played in {n} teams: set `teams = {n}`", m.game),
+                },
             )?;
             if let Some(teams) = m.teams {
                 c.within(teams, 2..=4, &field("teams"))?;
@@ -233,7 +254,18 @@ mod tests {
     const SHIPPED: &str = include_str!("../../../assets/matchmaking.toml");
 
     /// The games the shipped node serves, with their match sizes.
-    const GAMES: &[(&str, usize)] = &[("arena", 16), ("hill", 8)];
+    const GAMES: &[GameSeats<'_>] = &[
+        GameSeats {
+            id: "arena",
+            max_players: 16,
+            teams: 0,
+        },
+        GameSeats {
+            id: "hill",
+            max_players: 16,
+            teams: 2,
+        },
+    ];
 
     #[test]
     fn the_shipped_settings_are_valid() {
@@ -257,14 +289,20 @@ mod tests {
     /// `ticket_ttl_s = 1e30` passed, to panic later in `Duration`).
     #[test]
     fn bad_values_name_the_field() {
-        let err = MatchmakingConfig::from_toml(SHIPPED, "m.toml", &[("arena", 8), ("hill", 8)])
-            .expect_err("16 > 8");
+        let small = [
+            GameSeats {
+                max_players: 8,
+                ..GAMES[0]
+            },
+            GAMES[1],
+        ];
+        let err = MatchmakingConfig::from_toml(SHIPPED, "m.toml", &small).expect_err("16 > 8");
         assert_eq!(
             err.to_string(),
             "m.toml: field `modes[0].max_players`: the arena rules allow at most 8 players in a match"
         );
         let err =
-            MatchmakingConfig::from_toml(SHIPPED, "m.toml", &[("arena", 16)]).expect_err("no hill");
+            MatchmakingConfig::from_toml(SHIPPED, "m.toml", &GAMES[..1]).expect_err("no hill");
         assert!(
             err.to_string()
                 .contains("`hill` is not a game this node serves"),
@@ -312,6 +350,11 @@ mod tests {
             ("id = \"ffa\"", "id = \"Free For All\"", "modes[0].id"),
             ("teams = 2", "teams = 5", "modes[1].teams"),
             ("teams = 2", "teams = 3", "modes[1].teams"),
+            (
+                "game = \"arena\"",
+                "game = \"arena\"\nteams = 2",
+                "modes[0].teams",
+            ),
         ];
         for (from, to, field) in cases {
             assert!(SHIPPED.contains(from), "the shipped file sets `{from}`");

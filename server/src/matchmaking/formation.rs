@@ -70,6 +70,12 @@ pub fn form(mode: &ModeConfig, candidates: &[Candidate], now_ms: u64) -> Vec<Gro
         if used.contains(anchor.id.as_str()) || anchor.players.len() > mode.max_players {
             continue;
         }
+        // A party bigger than a team plays no team mode.
+        if let Some(teams) = mode.teams
+            && anchor.players.len() > mode.max_players / usize::from(teams)
+        {
+            continue;
+        }
         let mut members: Vec<&Candidate> = vec![anchor];
         let mut n_players = anchor.players.len();
         for candidate in &order[i + 1..] {
@@ -80,6 +86,15 @@ pub fn form(mode: &ModeConfig, candidates: &[Candidate], now_ms: u64) -> Vec<Gro
                 || n_players + candidate.players.len() > mode.max_players
             {
                 continue;
+            }
+            // A team mode's group must still split into whole teams.
+            if let Some(teams) = mode.teams {
+                let mut sizes: Vec<usize> = members.iter().map(|m| m.players.len()).collect();
+                sizes.push(candidate.players.len());
+                let teams = usize::from(teams);
+                if !super::teams::packable(&sizes, teams, mode.max_players / teams) {
+                    continue;
+                }
             }
             let w = mode.window(waited_s(candidate, now_ms));
             let fits = members.iter().all(|m| {
@@ -260,5 +275,24 @@ mod tests {
             }
         }
         assert!(seen.len() >= 48);
+    }
+
+    #[test]
+    fn a_team_mode_forms_only_groups_that_split_into_whole_teams() {
+        let mut mode = mode();
+        mode.teams = Some(2);
+        mode.min_players = 4;
+        // Two teams of two: the party of three fits no team, so the pair
+        // and the two solo players make the match.
+        let tickets = vec![
+            ticket("a", 2, 1000, 0),
+            ticket("b", 3, 1000, 1),
+            ticket("c", 1, 1000, 2),
+            ticket("d", 1, 1000, 3),
+        ];
+        let groups = form(&mode, &tickets, 100_000);
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        assert_eq!(groups[0].tickets, vec!["a", "c", "d"]);
+        assert_eq!(groups[0].n_players, 4);
     }
 }

@@ -37,7 +37,7 @@ pub mod store;
 pub mod teams;
 pub mod wire;
 
-pub use config::{MatchmakingConfig, ModeConfig};
+pub use config::{GameSeats, MatchmakingConfig, ModeConfig};
 pub use join::{JoinError, JoinTickets};
 pub use store::{MemoryQueue, QueueStore, RedisQueue, StoreError, Ticket, TicketPlayer};
 

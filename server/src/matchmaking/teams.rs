@@ -1,12 +1,13 @@
 //! Splitting a formed group into teams balanced by rating (pure).
 //!
-//! Tickets go whole (a party plays on one team), largest and strongest
-//! first, each to the team with room whose rating total is lowest; a
-//! ticket that fits no team's room (a party bigger than what is left) goes
-//! to the team with the fewest players. Then tickets of equal size swap
-//! between the strongest and the weakest team while a swap narrows the
-//! gap. Deterministic for the same tickets, so a group re-hosted elsewhere
-//! is split the same way.
+//! Tickets go whole (a party plays on one team). Formation only forms team
+//! groups whose tickets can be packed into full teams ([`packable`]); the
+//! split packs them, largest and strongest first, each preferring the team
+//! with room whose rating total is lowest (backtracking when a choice
+//! leaves a party no room), then swaps tickets of equal size between the
+//! strongest and the weakest team while a swap narrows the gap.
+//! Deterministic for the same tickets, so a group re-hosted elsewhere is
+//! split the same way.
 
 use skirmish_shared::game::TeamId;
 use skirmish_shared::proto::PlayerId;
@@ -22,6 +23,42 @@ pub struct Entry {
     pub rating: i32,
 }
 
+/// Most placements tried while packing, so a pathological group costs a
+/// bounded amount of work (then the tickets go where fewest players are).
+const MAX_STEPS: usize = 100_000;
+
+/// Whether tickets of these sizes fit into `teams` teams of `team_size`
+/// each, every ticket whole.
+pub fn packable(sizes: &[usize], teams: usize, team_size: usize) -> bool {
+    let mut sizes = sizes.to_vec();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let mut room = vec![team_size; teams];
+    let mut steps = 0;
+    fn fit(sizes: &[usize], room: &mut [usize], steps: &mut usize) -> bool {
+        let Some((&n, rest)) = sizes.split_first() else {
+            return true;
+        };
+        for t in 0..room.len() {
+            // Teams with the same room left are interchangeable: try one.
+            if room[t] < n || room[..t].contains(&room[t]) {
+                continue;
+            }
+            *steps += 1;
+            if *steps > MAX_STEPS {
+                return false;
+            }
+            room[t] -= n;
+            let ok = fit(rest, room, steps);
+            room[t] += n;
+            if ok {
+                return true;
+            }
+        }
+        false
+    }
+    fit(&sizes, &mut room, &mut steps)
+}
+
 /// Each player's team, for `teams` teams of `team_size`.
 pub fn split(entries: &[Entry], teams: u8, team_size: usize) -> Vec<(PlayerId, TeamId)> {
     let mut order: Vec<&Entry> = entries.iter().collect();
@@ -34,23 +71,59 @@ pub fn split(entries: &[Entry], teams: u8, team_size: usize) -> Vec<(PlayerId, T
     });
     // Per team: players placed and their rating total.
     let mut load: Vec<(usize, i64)> = vec![(0, 0); usize::from(teams)];
-    let mut placed: Vec<(&Entry, usize)> = Vec::with_capacity(order.len());
-    for entry in order {
-        let n = entry.players.len();
-        let team = (0..load.len())
-            .filter(|&t| load[t].0 + n <= team_size)
-            .min_by_key(|&t| (load[t].1, load[t].0, t))
-            .or_else(|| (0..load.len()).min_by_key(|&t| (load[t].0, t)))
-            .unwrap_or(0);
-        load[team].0 += n;
-        load[team].1 += weight(entry);
-        placed.push((entry, team));
+    let mut placed: Vec<(&Entry, usize)> = order.iter().map(|&e| (e, 0)).collect();
+    let mut steps = 0;
+    if !pack(&mut placed, 0, &mut load, team_size, &mut steps) {
+        // Not packable (formation does not form such groups): each ticket
+        // goes where the fewest players are.
+        load.iter_mut().for_each(|l| *l = (0, 0));
+        for (entry, team) in placed.iter_mut() {
+            let t = (0..load.len()).min_by_key(|&t| (load[t].0, t)).unwrap_or(0);
+            load[t].0 += entry.players.len();
+            load[t].1 += weight(entry);
+            *team = t;
+        }
     }
     improve(&mut placed, &mut load);
     placed
         .iter()
         .flat_map(|(entry, team)| entry.players.iter().map(move |&p| (p, TeamId(*team as u8))))
         .collect()
+}
+
+/// Places tickets `i..` (largest first), each preferring the team with room
+/// whose rating total is lowest, backtracking when a choice leaves a later
+/// ticket no room.
+fn pack(
+    placed: &mut [(&Entry, usize)],
+    i: usize,
+    load: &mut [(usize, i64)],
+    team_size: usize,
+    steps: &mut usize,
+) -> bool {
+    let Some(&(entry, _)) = placed.get(i) else {
+        return true;
+    };
+    let n = entry.players.len();
+    let mut choices: Vec<usize> = (0..load.len())
+        .filter(|&t| load[t].0 + n <= team_size)
+        .collect();
+    choices.sort_by_key(|&t| (load[t].1, load[t].0, t));
+    for t in choices {
+        *steps += 1;
+        if *steps > MAX_STEPS {
+            return false;
+        }
+        load[t].0 += n;
+        load[t].1 += weight(entry);
+        placed[i].1 = t;
+        if pack(placed, i + 1, load, team_size, steps) {
+            return true;
+        }
+        load[t].0 -= n;
+        load[t].1 -= weight(entry);
+    }
+    false
 }
 
 /// A ticket's rating total.
@@ -167,11 +240,27 @@ mod tests {
     }
 
     #[test]
-    fn a_party_too_big_for_the_room_left_goes_where_fewest_are() {
-        let entries = vec![entry(1, 3, 1000), entry(2, 3, 1000), entry(3, 2, 1000)];
+    fn parties_are_packed_into_full_teams_where_greedy_would_not() {
+        // Greedy by rating would put both 2s on the weaker team, leaving the
+        // 3 and a 1 no way to make four.
+        let entries = vec![
+            entry(1, 3, 900),
+            entry(2, 2, 1200),
+            entry(3, 2, 1100),
+            entry(4, 1, 1000),
+        ];
         let split = split(&entries, 2, 4);
         let on = |t: u8| split.iter().filter(|(_, team)| team.0 == t).count();
-        assert_eq!(on(0) + on(1), 8);
-        assert!(on(0).abs_diff(on(1)) <= 2);
+        assert_eq!((on(0), on(1)), (4, 4), "{split:?}");
+    }
+
+    #[test]
+    fn only_groups_that_make_full_teams_are_packable() {
+        assert!(packable(&[2, 2, 2, 1, 1], 2, 4));
+        assert!(packable(&[3, 1, 2, 2], 2, 4));
+        assert!(!packable(&[3, 3, 2], 2, 4), "no way to make two fours");
+        assert!(packable(&[3, 3], 2, 4), "bots fill the rest");
+        assert!(!packable(&[4, 4, 1], 2, 4), "over the seats");
+        assert!(packable(&[1; 16], 2, 8));
     }
 }

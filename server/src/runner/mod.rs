@@ -285,8 +285,9 @@ impl<G: Game> MatchRunner<G> {
             }
         }
         for bot in &mut self.bots {
-            let input = self.game.bot_input(&mut bot.brain, bot.entity);
-            self.inputs.push((bot.entity, input));
+            if let Some(input) = self.game.bot_input(&mut bot.brain, bot.entity) {
+                self.inputs.push((bot.entity, input));
+            }
         }
         self.game.step(&self.inputs);
         self.expire_away_seats();
@@ -472,7 +473,7 @@ impl<G: Game> MatchRunner<G> {
             self.bots.push(BotSeat {
                 entity,
                 name: format!("Bot {}", i + 1),
-                brain: self.game.new_bot(entity, seed),
+                brain: self.game.new_bot(entity, usize::from(i), seed),
             });
         }
         self.roster_changed = true;
