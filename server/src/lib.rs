@@ -27,6 +27,7 @@ pub mod registry;
 pub mod results;
 pub mod runner;
 pub mod session;
+pub mod sessions;
 pub mod ticker;
 
 pub use config::Config;

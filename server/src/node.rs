@@ -10,142 +10,25 @@ use crate::games::Games;
 use crate::health::{OutboxHealth, RedisHealth};
 use crate::leaderboard::{LeaderboardConfig, Leaderboards, MemoryLeaderboards, RedisLeaderboards};
 use crate::lobby::{ChatHistory, ChatRate, Lobby, MemoryHistory, RedisHistory, RedisPresence};
-use crate::matches::{Matches, SessionEvent};
+use crate::matches::Matches;
 use crate::matchmaking::{
     self, GameSeats, JoinTickets, Matchmaker, MatchmakingConfig, MatchmakingMessage, MemoryQueue,
     QueueStore, RedisQueue,
 };
-use crate::outbox::Outbox;
 use crate::redis_conn;
 use crate::registry::{MemoryRegistry, NodeInfo, RedisRegistry, Registry};
 use crate::results::{self, MatchRecord, OutboxDir, RatingChange};
 use crate::runner::RunnerSettings;
+pub use crate::sessions::{Kick, Sessions};
 use crate::ticker::TickThreads;
-use bytes::Bytes;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use skirmish_shared::codec::encode;
-use skirmish_shared::proto::{PlayerId, ServerMsg, close};
-use std::collections::HashMap;
+use skirmish_shared::proto::ServerMsg;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{error, info, warn};
-
-/// The live connection of each player on this node, so a second connection
-/// of the same player replaces the first.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    live: Mutex<HashMap<PlayerId, LiveSession>>,
-}
-
-/// Why the node ends a connection from outside its session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kick {
-    /// The player connected again; the old connection closes with 4003.
-    Replaced,
-    /// The connection is dropped without a closing handshake, as a network
-    /// failure on the node's side would drop it: the seat is held for the
-    /// reconnect grace time and the client is expected to come back.
-    Dropped,
-}
-
-/// One live connection, as the node reaches it from outside its session.
-#[derive(Debug)]
-struct LiveSession {
-    conn_id: u64,
-    kick: oneshot::Sender<Kick>,
-    outbox: Arc<Outbox>,
-    events: mpsc::UnboundedSender<SessionEvent>,
-}
-
-impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PlayerId, LiveSession>> {
-        self.live
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Records `conn_id` as the player's connection, telling the previous
-    /// one to close. The returned receiver fires when this one is replaced.
-    pub fn register(
-        &self,
-        player_id: PlayerId,
-        conn_id: u64,
-        outbox: Arc<Outbox>,
-        events: mpsc::UnboundedSender<SessionEvent>,
-    ) -> oneshot::Receiver<Kick> {
-        let (kick, kicked) = oneshot::channel();
-        if let Some(previous) = self.lock().insert(
-            player_id,
-            LiveSession {
-                conn_id,
-                kick,
-                outbox,
-                events,
-            },
-        ) {
-            let _ = previous.kick.send(Kick::Replaced);
-        }
-        kicked
-    }
-
-    /// Drops the player's connection as a network failure would (see
-    /// [`Kick::Dropped`]); `false` if they are not connected here.
-    pub fn drop_connection(&self, player_id: PlayerId) -> bool {
-        let live = self.lock().remove(&player_id);
-        live.is_some_and(|s| s.kick.send(Kick::Dropped).is_ok())
-    }
-
-    /// Forgets the connection, unless the player has a newer one.
-    pub fn deregister(&self, player_id: PlayerId, conn_id: u64) {
-        let mut live = self.lock();
-        if live.get(&player_id).is_some_and(|s| s.conn_id == conn_id) {
-            live.remove(&player_id);
-        }
-    }
-
-    /// Sends a message to a player connected to this node; `false` if they
-    /// are not.
-    pub fn send_to(&self, player_id: PlayerId, msg: &ServerMsg) -> bool {
-        let outbox = self.lock().get(&player_id).map(|s| Arc::clone(&s.outbox));
-        match outbox {
-            Some(outbox) => {
-                let _ = outbox.push(Bytes::from(encode(msg)), close::TOO_SLOW);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Passes already encoded protocol bytes to a player connected here.
-    pub fn send_raw(&self, player_id: PlayerId, bytes: Bytes) -> bool {
-        let outbox = self.lock().get(&player_id).map(|s| Arc::clone(&s.outbox));
-        outbox.map(|o| o.push(bytes, close::TOO_SLOW)).is_some()
-    }
-
-    /// Hands an event to a player's session; `false` if they are not here.
-    pub fn deliver(&self, player_id: PlayerId, event: SessionEvent) -> bool {
-        let events = self.lock().get(&player_id).map(|s| s.events.clone());
-        events.is_some_and(|e| e.send(event).is_ok())
-    }
-
-    /// Whether the player is connected here.
-    pub fn is_here(&self, player_id: PlayerId) -> bool {
-        self.lock().contains_key(&player_id)
-    }
-
-    /// Who is connected to this node.
-    pub fn players(&self) -> Vec<PlayerId> {
-        self.lock().keys().copied().collect()
-    }
-
-    /// Players connected to this node.
-    pub fn count(&self) -> usize {
-        self.lock().len()
-    }
-}
 
 /// Shared state of one server.
 #[derive(Debug)]
@@ -197,6 +80,53 @@ pub struct Node {
     pub matchmaker: Matchmaker,
 }
 
+/// Matchmaking sees the node through [`matchmaking::Env`].
+impl matchmaking::Env for Node {
+    fn matchmaker(&self) -> &Matchmaker {
+        &self.matchmaker
+    }
+
+    fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    fn bus(&self) -> &(dyn Bus + 'static) {
+        &*self.bus
+    }
+
+    fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    fn matches(&self) -> &Arc<Matches> {
+        &self.matches
+    }
+
+    fn registry(&self) -> &dyn Registry {
+        &*self.registry
+    }
+
+    fn shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    fn task_guard(&self) -> mpsc::Sender<()> {
+        self.task_guard.clone()
+    }
+
+    fn heartbeat(&self) -> Duration {
+        Limits::secs(self.config.node_ttl_s / 3.0)
+    }
+
+    fn info(&self) -> NodeInfo {
+        Node::info(self)
+    }
+}
+
 /// Routes the bus's deliveries by area: matchmaking's (parties, formed
 /// matches) to the matchmaker, the rest to the lobby, which reads its own.
 async fn dispatch(
@@ -216,7 +146,7 @@ async fn dispatch(
         };
         // By area: each opens its own messages.
         match delivery.envelope.payload.open::<MatchmakingMessage>() {
-            Some(Ok(msg)) => matchmaking::on_node_message(&node, msg),
+            Some(Ok(msg)) => matchmaking::on_node_message(&*node, msg),
             Some(Err(e)) => {
                 warn!(error = %e, from = %delivery.envelope.from, "dropping a matchmaking message this build cannot read");
             }
@@ -565,8 +495,12 @@ impl Node {
         tokio::spawn(heartbeat(Arc::clone(&node)));
         tokio::spawn(record_results(Arc::clone(&node), recorded, outbox_dir));
         tokio::spawn(dispatch(Arc::clone(&node), deliveries, to_lobby));
-        tokio::spawn(matchmaking::run_owner(Arc::clone(&node)));
-        tokio::spawn(matchmaking::run_former(Arc::clone(&node)));
+        tokio::spawn(matchmaking::run_owner(
+            Arc::clone(&node) as Arc<dyn matchmaking::Env>
+        ));
+        tokio::spawn(matchmaking::run_former(
+            Arc::clone(&node) as Arc<dyn matchmaking::Env>
+        ));
         Ok(node)
     }
 

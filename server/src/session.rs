@@ -310,9 +310,9 @@ where
 /// Takes a player who left this node out of the queue and their party.
 async fn forget_player(node: &Arc<Node>, player_id: PlayerId) {
     if let Some(ticket) = node.matchmaker.cancel(player_id) {
-        matchmaking::tell_left(node, &ticket, "party_changed", Some(player_id));
+        matchmaking::tell_left(&**node, &ticket, "party_changed", Some(player_id));
     }
-    matchmaking::leave_party(node, player_id);
+    matchmaking::leave_party(&**node, player_id);
     node.matchmaker.parties.forget(player_id);
     if let Err(e) = node
         .matchmaker
@@ -501,13 +501,13 @@ impl Session {
             ClientMsg::PartyInvite { player_id } => self.party_invite(player_id),
             ClientMsg::PartyAccept { party_id } => {
                 let me = self.ticket_player();
-                match matchmaking::accept(&self.node, me, &party_id) {
+                match matchmaking::accept(&*self.node, me, &party_id) {
                     Ok(()) => Flow::Continue,
                     Err(e) => self.refuse(ErrorCode::PartyRefused, e.to_string()),
                 }
             }
             ClientMsg::PartyLeave => {
-                if matchmaking::leave_party(&self.node, self.link.player_id) {
+                if matchmaking::leave_party(&*self.node, self.link.player_id) {
                     Flow::Continue
                 } else {
                     self.refuse(ErrorCode::PartyRefused, "not in a party".into())
@@ -589,7 +589,7 @@ impl Session {
                             waited_ms: 0,
                             searching,
                         };
-                        matchmaking::tell(&node, &p.node, p.player_id, update);
+                        matchmaking::tell(&*node, &p.node, p.player_id, update);
                     }
                 }
                 // The cancel that crossed it has answered already.
@@ -616,7 +616,7 @@ impl Session {
     fn cancel_queue(&mut self) -> Flow {
         match self.node.matchmaker.cancel(self.link.player_id) {
             Some(ticket) => {
-                matchmaking::tell_left(&self.node, &ticket, "cancelled", None);
+                matchmaking::tell_left(&*self.node, &ticket, "cancelled", None);
                 Flow::Continue
             }
             None => self.refuse(
@@ -666,7 +666,7 @@ impl Session {
         let me = self.ticket_player();
         let refusals = self.refusals();
         tokio::spawn(async move {
-            if let Err(e) = matchmaking::invite(&node, me, invitee).await {
+            if let Err(e) = matchmaking::invite(&*node, me, invitee).await {
                 let code = match e {
                     InviteError::Offline => ErrorCode::PlayerOffline,
                     InviteError::Party(_) => ErrorCode::PartyRefused,

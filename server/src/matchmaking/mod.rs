@@ -29,6 +29,7 @@
 //! the ticket back, at its old place.
 
 pub mod config;
+mod env;
 pub mod formation;
 pub mod hosting;
 pub mod join;
@@ -42,9 +43,10 @@ pub use join::{JoinError, JoinTickets};
 pub use store::{MemoryQueue, QueueStore, RedisQueue, StoreError, Ticket, TicketPlayer};
 
 use crate::bus::Topic;
+use crate::clock::unix_ms;
 use crate::matches::{HostOutcome, SessionEvent};
-use crate::node::{Node, unix_ms};
 use crate::runner::Reservation;
+pub use env::Env;
 use formation::Candidate;
 use hosting::{Former, HOST_ACK_TIMEOUT, MAX_HOST_ATTEMPTS};
 use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg};
@@ -328,7 +330,7 @@ fn find_ticket(owned: &HashMap<String, Owned>, player_id: PlayerId) -> Option<St
 }
 
 /// Tells every player of a ticket that it left the queue.
-pub fn tell_left(node: &Node, ticket: &Ticket, reason: &str, except: Option<PlayerId>) {
+pub fn tell_left(node: &dyn Env, ticket: &Ticket, reason: &str, except: Option<PlayerId>) {
     for p in ticket
         .players
         .iter()
@@ -348,12 +350,13 @@ pub fn tell_left(node: &Node, ticket: &Ticket, reason: &str, except: Option<Play
 /// The owner's loop: every second, keep this node's tickets alive, tell
 /// their players how the wait goes, put back tickets whose group was lost,
 /// and forget formed matches whose commit never came.
-pub async fn run_owner(node: Arc<Node>) {
-    let guard = node.task_guard.clone();
-    let mut shutdown = node.shutdown.clone();
+pub async fn run_owner(node: Arc<dyn Env>) {
+    let node: &dyn Env = &*node;
+    let guard = node.task_guard();
+    let mut shutdown = node.shutdown();
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mm = &node.matchmaker;
+    let mm = &node.matchmaker();
     loop {
         tokio::select! {
             _ = every.tick() => {}
@@ -399,7 +402,7 @@ pub async fn run_owner(node: Arc<Node>) {
                     searching: searching[&ticket.mode],
                 };
                 for p in &ticket.players {
-                    tell(&node, &p.node, p.player_id, update.clone());
+                    tell(node, &p.node, p.player_id, update.clone());
                 }
                 continue;
             }
@@ -438,7 +441,7 @@ pub async fn run_owner(node: Arc<Node>) {
                     // again elsewhere since: this one is gone for good.
                     info!(ticket = %ticket.id, player = %player_id, "a lapsed ticket's player queued again elsewhere");
                     if mm.owned().remove(&ticket.id).is_some() {
-                        tell_left(&node, &ticket, "expired", None);
+                        tell_left(node, &ticket, "expired", None);
                     }
                 }
                 Err(e) => debug!(error = %e, "could not queue a lost ticket again"),
@@ -450,13 +453,13 @@ pub async fn run_owner(node: Arc<Node>) {
 
 /// Sends a protocol message to a player connected to `node_id`, through the
 /// bus unless that is this node.
-pub fn tell(node: &Node, node_id: &str, player_id: PlayerId, msg: ServerMsg) {
-    if node_id == node.node_id {
-        node.sessions.send_to(player_id, &msg);
+pub fn tell(node: &dyn Env, node_id: &str, player_id: PlayerId, msg: ServerMsg) {
+    if node_id == node.node_id() {
+        node.sessions().send_to(player_id, &msg);
     } else {
         // Carried as encoded protocol bytes: the other node only forwards them.
         let bytes = skirmish_shared::codec::encode(&msg);
-        node.bus.send(
+        node.bus().send(
             &Topic::Node(node_id.to_owned()),
             &MatchmakingMessage::Tell {
                 player_id,
@@ -470,16 +473,17 @@ pub fn tell(node: &Node, node_id: &str, player_id: PlayerId, msg: ServerMsg) {
 /// round and have each hosted; commit hosts as they acknowledge, and send
 /// groups whose host does not answer elsewhere (also after losing the
 /// lease: a claimed group is this former's to place).
-pub async fn run_former(node: Arc<Node>) {
-    let guard = node.task_guard.clone();
-    let mut shutdown = node.shutdown.clone();
-    let mm = &node.matchmaker;
+pub async fn run_former(node: Arc<dyn Env>) {
+    let node: &dyn Env = &*node;
+    let guard = node.task_guard();
+    let mut shutdown = node.shutdown();
+    let mm = &node.matchmaker();
     let Some(mut acks) = locked(&mm.acks_rx).take() else {
         return;
     };
     let mut every = tokio::time::interval(mm.config.round_interval());
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let heartbeat = crate::config::Limits::secs(node.config.node_ttl_s / 3.0);
+    let heartbeat = node.heartbeat();
     let mut former = Former::new(heartbeat);
     let mut leading = false;
     loop {
@@ -488,16 +492,16 @@ pub async fn run_former(node: Arc<Node>) {
             // acknowledgement is already here.
             biased;
             Some(ack) = acks.recv() => {
-                on_ack(&node, &mut former, ack);
+                on_ack(node, &mut former, ack);
                 continue;
             }
             _ = shutdown.wait_for(|down| *down) => break,
             _ = every.tick() => {}
         }
-        match mm.store.lease(&node.node_id, mm.config.lease_ttl()).await {
+        match mm.store.lease(node.node_id(), mm.config.lease_ttl()).await {
             Ok(held) => {
                 if held != leading {
-                    info!(node = %node.node_id, "{} forming matches", if held { "now" } else { "no longer" });
+                    info!(node = %node.node_id(), "{} forming matches", if held { "now" } else { "no longer" });
                     leading = held;
                 }
             }
@@ -509,20 +513,20 @@ pub async fn run_former(node: Arc<Node>) {
         if former.in_flight() > 0 {
             // Acknowledgements that came while the lease was renewed.
             while let Ok(ack) = acks.try_recv() {
-                on_ack(&node, &mut former, ack);
+                on_ack(node, &mut former, ack);
             }
-            rehost_overdue(&node, &mut former).await;
+            rehost_overdue(node, &mut former).await;
         }
         if !leading {
             continue;
         }
         for mode in mm.config.modes.iter() {
-            if let Err(e) = form_round(&node, &mut former, mode).await {
+            if let Err(e) = form_round(node, &mut former, mode).await {
                 debug!(error = %e, mode = %mode.id, "forming round failed");
             }
         }
     }
-    if let Err(e) = mm.store.release(&node.node_id).await {
+    if let Err(e) = mm.store.release(node.node_id()).await {
         // Another node takes the lease over once it expires.
         warn!(error = %e, "could not give up the match-forming lease; it will expire");
     }
@@ -583,8 +587,8 @@ pub async fn form_and_claim(
 
 /// The nodes that may host, as the registry sees them; this node alone if
 /// the registry does not answer.
-async fn live_nodes(node: &Node) -> Vec<crate::registry::NodeInfo> {
-    match node.registry.live().await {
+async fn live_nodes(node: &dyn Env) -> Vec<crate::registry::NodeInfo> {
+    match node.registry().live().await {
         Ok(live) => live,
         Err(e) => {
             debug!(error = %e, "the registry did not answer; hosting here");
@@ -594,11 +598,11 @@ async fn live_nodes(node: &Node) -> Vec<crate::registry::NodeInfo> {
 }
 
 async fn form_round(
-    node: &Arc<Node>,
+    node: &dyn Env,
     former: &mut Former,
     mode: &ModeConfig,
 ) -> Result<(), StoreError> {
-    let claimed = form_and_claim(node.matchmaker.store.as_ref(), mode, unix_ms()).await?;
+    let claimed = form_and_claim(node.matchmaker().store.as_ref(), mode, unix_ms()).await?;
     if claimed.is_empty() {
         return Ok(());
     }
@@ -612,13 +616,13 @@ async fn form_round(
             .collect();
         let host = hosts
             .pick(&players, &[])
-            .unwrap_or_else(|| node.node_id.clone());
+            .unwrap_or_else(|| node.node_id().to_owned());
         let match_id = MatchId(rand::random());
         metrics::counter!("skirmish_matches_formed_total").increment(1);
         let msg = MatchmakingMessage::HostMatch {
             match_id,
             mode: mode.id.clone(),
-            former: node.node_id.clone(),
+            former: node.node_id().to_owned(),
             tickets: group.tickets,
             bots: group.bots as u8,
         };
@@ -630,7 +634,7 @@ async fn form_round(
 /// Sends a group to a host (handling it here if the host is this node, which
 /// acknowledges at once).
 fn dispatch(
-    node: &Arc<Node>,
+    node: &dyn Env,
     former: &mut Former,
     match_id: MatchId,
     host: &str,
@@ -638,9 +642,9 @@ fn dispatch(
     players: Vec<TicketPlayer>,
 ) {
     former.dispatched(match_id, host, msg.clone(), players, Instant::now());
-    if host == node.node_id {
+    if host == node.node_id() {
         if let Some(answer) = host_match(node, msg) {
-            let host = node.node_id.clone();
+            let host = node.node_id().to_owned();
             on_ack(
                 node,
                 former,
@@ -652,12 +656,12 @@ fn dispatch(
             );
         }
     } else {
-        node.bus.send(&Topic::Node(host.to_owned()), &msg);
+        node.bus().send(&Topic::Node(host.to_owned()), &msg);
     }
 }
 
 /// Commits the first host to acknowledge and aborts the others.
-fn on_ack(node: &Arc<Node>, former: &mut Former, ack: Ack) {
+fn on_ack(node: &dyn Env, former: &mut Former, ack: Ack) {
     let Some(formed) = ack.formed else {
         former.declined(ack.match_id, &ack.host, Instant::now(), HOST_ACK_TIMEOUT);
         return;
@@ -685,7 +689,7 @@ fn on_ack(node: &Arc<Node>, former: &mut Former, ack: Ack) {
 
 /// Sends each group whose host has not acknowledged in time to the next
 /// candidate.
-async fn rehost_overdue(node: &Arc<Node>, former: &mut Former) {
+async fn rehost_overdue(node: &dyn Env, former: &mut Former) {
     let late = former.overdue(Instant::now(), HOST_ACK_TIMEOUT);
     if late.is_empty() {
         return;
@@ -696,9 +700,10 @@ async fn rehost_overdue(node: &Arc<Node>, former: &mut Former) {
         let next = if group.tried.len() >= MAX_HOST_ATTEMPTS {
             None
         } else {
-            hosts
-                .pick(&group.players, &group.tried)
-                .or_else(|| (!group.tried.contains(&node.node_id)).then(|| node.node_id.clone()))
+            hosts.pick(&group.players, &group.tried).or_else(|| {
+                (!group.tried.iter().any(|t| t == node.node_id()))
+                    .then(|| node.node_id().to_owned())
+            })
         };
         let Some(next) = next else {
             warn!(match_id = %group.match_id, tried = ?group.tried, "no host acknowledged a formed match; its players will queue again");
@@ -707,7 +712,7 @@ async fn rehost_overdue(node: &Arc<Node>, former: &mut Former) {
         };
         warn!(match_id = %group.match_id, from = ?group.tried.last(), to = %next, "a host did not acknowledge a formed match; hosting it elsewhere");
         metrics::counter!("skirmish_matches_rehosted_total").increment(1);
-        node.matchmaker.rehosted.fetch_add(1, Ordering::Relaxed);
+        node.matchmaker().rehosted.fetch_add(1, Ordering::Relaxed);
         dispatch(
             node,
             former,
@@ -742,7 +747,7 @@ impl HostAnswer {
 /// former, or declines it when this node runs its maximum number of
 /// matches; the players are told once the former commits. `None` for
 /// another message.
-pub fn host_match(node: &Arc<Node>, msg: MatchmakingMessage) -> Option<HostAnswer> {
+pub fn host_match(node: &dyn Env, msg: MatchmakingMessage) -> Option<HostAnswer> {
     let MatchmakingMessage::HostMatch {
         match_id,
         mode,
@@ -753,7 +758,7 @@ pub fn host_match(node: &Arc<Node>, msg: MatchmakingMessage) -> Option<HostAnswe
     else {
         return None;
     };
-    let mm = &node.matchmaker;
+    let mm = &node.matchmaker();
     let window = mm.config.join_window();
     let mode_config = mm.config.mode(&mode);
     // A team mode's players are split into teams balanced by rating here,
@@ -790,7 +795,7 @@ pub fn host_match(node: &Arc<Node>, msg: MatchmakingMessage) -> Option<HostAnswe
     // Registered in the directory (so its seats count in the heartbeat)
     // before the count that tells the former so moves on.
     let formed = match node
-        .matches
+        .matches()
         .host(match_id, game, reservations, bots, window)
     {
         HostOutcome::Opened => {
@@ -810,24 +815,24 @@ pub fn host_match(node: &Arc<Node>, msg: MatchmakingMessage) -> Option<HostAnswe
         // The former gives the group to another node at once.
         HostOutcome::AtCapacity => {
             warn!(%match_id, %mode, "at the maximum number of matches; declining a formed match");
-            if former != node.node_id {
-                node.bus.send(
+            if former != node.node_id() {
+                node.bus().send(
                     &Topic::Node(former),
                     &MatchmakingMessage::HostDecline {
                         match_id,
-                        host: node.node_id.clone(),
+                        host: node.node_id().to_owned(),
                     },
                 );
             }
             return Some(HostAnswer::Declined);
         }
     };
-    if former != node.node_id {
-        node.bus.send(
+    if former != node.node_id() {
+        node.bus().send(
             &Topic::Node(former),
             &MatchmakingMessage::HostAck {
                 match_id,
-                host: node.node_id.clone(),
+                host: node.node_id().to_owned(),
                 formed,
             },
         );
@@ -837,8 +842,8 @@ pub fn host_match(node: &Arc<Node>, msg: MatchmakingMessage) -> Option<HostAnswe
 
 /// On the host, once the former commits: one join ticket per player, and a
 /// `MatchFound` to each ticket's owner.
-fn host_commit(node: &Arc<Node>, match_id: MatchId) {
-    let Some(hosted) = locked(&node.matchmaker.hosted).remove(&match_id) else {
+fn host_commit(node: &dyn Env, match_id: MatchId) {
+    let Some(hosted) = locked(&node.matchmaker().hosted).remove(&match_id) else {
         return;
     };
     for ticket in hosted.tickets {
@@ -846,18 +851,18 @@ fn host_commit(node: &Arc<Node>, match_id: MatchId) {
             .players
             .iter()
             .map(|p| {
-                let join = node
-                    .matchmaker
-                    .joins
-                    .issue(p.player_id, match_id, hosted.expires_at_ms);
+                let join =
+                    node.matchmaker()
+                        .joins
+                        .issue(p.player_id, match_id, hosted.expires_at_ms);
                 (p.player_id, join)
             })
             .collect();
         let found = MatchmakingMessage::MatchFound {
             ticket_id: ticket.id.clone(),
             match_id,
-            host_node: node.node_id.clone(),
-            host_url: node.public_url.clone(),
+            host_node: node.node_id().to_owned(),
+            host_url: node.public_url().to_owned(),
             joins,
         };
         send_to_node(node, &ticket.node, found);
@@ -865,8 +870,8 @@ fn host_commit(node: &Arc<Node>, match_id: MatchId) {
 }
 
 /// On the host, when another host took the match: close it.
-fn host_abort(node: &Arc<Node>, match_id: MatchId) {
-    let Some(hosted) = locked(&node.matchmaker.hosted).remove(&match_id) else {
+fn host_abort(node: &dyn Env, match_id: MatchId) {
+    let Some(hosted) = locked(&node.matchmaker().hosted).remove(&match_id) else {
         return;
     };
     info!(%match_id, "another node hosts this formed match; closing it");
@@ -875,13 +880,13 @@ fn host_abort(node: &Arc<Node>, match_id: MatchId) {
         .iter()
         .flat_map(|t| t.players.iter().map(|p| p.player_id))
         .collect();
-    node.matches.release(match_id, players);
+    node.matches().release(match_id, players);
 }
 
 /// On a ticket's owner: forget the ticket and tell its players, or, if this
 /// node no longer owns it (cancelled, or its match found already), give
 /// their seats back.
-pub fn match_found(node: &Arc<Node>, msg: MatchmakingMessage) {
+pub fn match_found(node: &dyn Env, msg: MatchmakingMessage) {
     let MatchmakingMessage::MatchFound {
         ticket_id,
         match_id,
@@ -892,7 +897,7 @@ pub fn match_found(node: &Arc<Node>, msg: MatchmakingMessage) {
     else {
         return;
     };
-    let Some(ticket) = node.matchmaker.take_found(&ticket_id) else {
+    let Some(ticket) = node.matchmaker().take_found(&ticket_id) else {
         debug!(%match_id, ticket = %ticket_id, "a match for a ticket this node no longer owns; freeing its seats");
         metrics::counter!("skirmish_seats_released_total").increment(joins.len() as u64);
         let release = MatchmakingMessage::SeatRelease {
@@ -914,8 +919,8 @@ pub fn match_found(node: &Arc<Node>, msg: MatchmakingMessage) {
             ticket: join,
             same_node: host_node == player.node,
         };
-        if player.node == node.node_id {
-            node.sessions
+        if player.node == node.node_id() {
+            node.sessions()
                 .deliver(player_id, SessionEvent::MatchFound(found));
         } else {
             tell(node, &player.node, player_id, found);
@@ -924,7 +929,7 @@ pub fn match_found(node: &Arc<Node>, msg: MatchmakingMessage) {
 }
 
 /// Handles a bus message sent to this node.
-pub fn on_node_message(node: &Arc<Node>, msg: MatchmakingMessage) {
+pub fn on_node_message(node: &dyn Env, msg: MatchmakingMessage) {
     match msg {
         m @ MatchmakingMessage::HostMatch { .. } => {
             host_match(node, m);
@@ -935,14 +940,14 @@ pub fn on_node_message(node: &Arc<Node>, msg: MatchmakingMessage) {
             formed,
         } => {
             // The forming loop may be gone at shutdown; then nobody commits.
-            let _ = node.matchmaker.acks_tx.send(Ack {
+            let _ = node.matchmaker().acks_tx.send(Ack {
                 match_id,
                 host,
                 formed: Some(formed),
             });
         }
         MatchmakingMessage::HostDecline { match_id, host } => {
-            let _ = node.matchmaker.acks_tx.send(Ack {
+            let _ = node.matchmaker().acks_tx.send(Ack {
                 match_id,
                 host,
                 formed: None,
@@ -952,10 +957,10 @@ pub fn on_node_message(node: &Arc<Node>, msg: MatchmakingMessage) {
         MatchmakingMessage::HostAbort { match_id } => host_abort(node, match_id),
         m @ MatchmakingMessage::MatchFound { .. } => match_found(node, m),
         MatchmakingMessage::SeatRelease { match_id, players } => {
-            node.matches.release(match_id, players)
+            node.matches().release(match_id, players)
         }
         MatchmakingMessage::Tell { player_id, msg } => {
-            node.sessions.send_raw(player_id, bytes::Bytes::from(msg));
+            node.sessions().send_raw(player_id, bytes::Bytes::from(msg));
         }
         MatchmakingMessage::PartyInvite {
             party_id,
@@ -964,10 +969,10 @@ pub fn on_node_message(node: &Arc<Node>, msg: MatchmakingMessage) {
             name,
             to,
         } => {
-            node.matchmaker
+            node.matchmaker()
                 .parties
                 .remember_invitation(to, &party_id, &leader_node);
-            node.sessions.send_to(
+            node.sessions().send_to(
                 to,
                 &ServerMsg::PartyInvite {
                     party_id,
@@ -994,11 +999,11 @@ pub fn on_node_message(node: &Arc<Node>, msg: MatchmakingMessage) {
 }
 
 /// Sends a bus message to a node, or handles it here if it is this node.
-fn send_to_node(node: &Arc<Node>, node_id: &str, msg: MatchmakingMessage) {
-    if node_id == node.node_id {
+fn send_to_node(node: &dyn Env, node_id: &str, msg: MatchmakingMessage) {
+    if node_id == node.node_id() {
         on_node_message(node, msg);
     } else {
-        node.bus.send(&Topic::Node(node_id.to_owned()), &msg);
+        node.bus().send(&Topic::Node(node_id.to_owned()), &msg);
     }
 }
 
@@ -1016,21 +1021,21 @@ pub enum InviteError {
 /// On the leader's node: invites a player to the leader's party (made if
 /// needed) and tells them, wherever they are.
 pub async fn invite(
-    node: &Arc<Node>,
+    node: &dyn Env,
     leader: TicketPlayer,
     invitee: PlayerId,
 ) -> Result<(), InviteError> {
-    let invitee_node = match node.matchmaker.store.locate(invitee).await {
+    let invitee_node = match node.matchmaker().store.locate(invitee).await {
         Ok(Some(found)) => found,
         Ok(None) => return Err(InviteError::Offline),
-        Err(_) if node.sessions.is_here(invitee) => node.node_id.clone(),
+        Err(_) if node.sessions().is_here(invitee) => node.node_id().to_owned(),
         Err(_) => return Err(InviteError::Offline),
     };
-    let party = node.matchmaker.parties.invite(&leader, invitee)?;
+    let party = node.matchmaker().parties.invite(&leader, invitee)?;
     broadcast_party(node, &party);
     let msg = MatchmakingMessage::PartyInvite {
         party_id: party.id.clone(),
-        leader_node: node.node_id.clone(),
+        leader_node: node.node_id().to_owned(),
         from: leader.player_id,
         name: leader.name.clone(),
         to: invitee,
@@ -1040,16 +1045,16 @@ pub async fn invite(
 }
 
 /// On the leader's node: takes an invited player in and tells everyone.
-fn party_join(node: &Arc<Node>, party_id: &str, player: TicketPlayer) {
-    match node.matchmaker.parties.join(party_id, player.clone()) {
+fn party_join(node: &dyn Env, party_id: &str, player: TicketPlayer) {
+    match node.matchmaker().parties.join(party_id, player.clone()) {
         Ok(party) => {
             // The newcomer's own ticket from this node (they may be
             // connected here too) goes: they queue with the party now.
-            if let Some(ticket) = node.matchmaker.cancel(player.player_id) {
+            if let Some(ticket) = node.matchmaker().cancel(player.player_id) {
                 tell_left(node, &ticket, "joined_party", None);
             }
             // A queued party that changes leaves the queue.
-            if let Some(ticket) = node.matchmaker.cancel(party.leader().player_id) {
+            if let Some(ticket) = node.matchmaker().cancel(party.leader().player_id) {
                 tell_left(node, &ticket, "party_changed", None);
             }
             broadcast_party(node, &party);
@@ -1066,15 +1071,15 @@ fn party_join(node: &Arc<Node>, party_id: &str, player: TicketPlayer) {
 
 /// On the leader's node: takes a member out (the leader leaving disbands
 /// the party), cancels its ticket, and tells everyone who was in it.
-pub fn party_leave(node: &Arc<Node>, party_id: &str, player_id: PlayerId) {
-    let Some(party) = node.matchmaker.parties.get(party_id) else {
+pub fn party_leave(node: &dyn Env, party_id: &str, player_id: PlayerId) {
+    let Some(party) = node.matchmaker().parties.get(party_id) else {
         return;
     };
     let leader = party.leader().player_id;
-    let Some((left, everyone)) = node.matchmaker.parties.leave(party_id, player_id) else {
+    let Some((left, everyone)) = node.matchmaker().parties.leave(party_id, player_id) else {
         return;
     };
-    if let Some(ticket) = node.matchmaker.cancel(leader) {
+    if let Some(ticket) = node.matchmaker().cancel(leader) {
         tell_left(node, &ticket, "party_changed", None);
     }
     for member in &everyone {
@@ -1084,7 +1089,7 @@ pub fn party_leave(node: &Arc<Node>, party_id: &str, player_id: PlayerId) {
         };
         let update = MatchmakingMessage::PartyUpdate {
             party_id: party_id.to_owned(),
-            leader_node: node.node_id.clone(),
+            leader_node: node.node_id().to_owned(),
             leader,
             members,
             to: member.player_id,
@@ -1094,11 +1099,11 @@ pub fn party_leave(node: &Arc<Node>, party_id: &str, player_id: PlayerId) {
 }
 
 /// Tells every member's node the party as it is now.
-fn broadcast_party(node: &Arc<Node>, party: &party::Party) {
+fn broadcast_party(node: &dyn Env, party: &party::Party) {
     for member in &party.members {
         let update = MatchmakingMessage::PartyUpdate {
             party_id: party.id.clone(),
-            leader_node: node.node_id.clone(),
+            leader_node: node.node_id().to_owned(),
             leader: party.leader().player_id,
             members: party.members.clone(),
             to: member.player_id,
@@ -1109,7 +1114,7 @@ fn broadcast_party(node: &Arc<Node>, party: &party::Party) {
 
 /// On a member's node: remembers the player's party and tells them.
 fn apply_party_update(
-    node: &Arc<Node>,
+    node: &dyn Env,
     party_id: String,
     leader_node: String,
     leader: PlayerId,
@@ -1117,7 +1122,7 @@ fn apply_party_update(
     to: PlayerId,
 ) {
     let membership = (!members.is_empty()).then(|| (party_id.clone(), leader_node));
-    node.matchmaker.parties.set_membership(to, membership);
+    node.matchmaker().parties.set_membership(to, membership);
     let members = members
         .iter()
         .map(|m| skirmish_shared::proto::MemberView {
@@ -1125,7 +1130,7 @@ fn apply_party_update(
             name: m.name.clone(),
         })
         .collect();
-    node.sessions.send_to(
+    node.sessions().send_to(
         to,
         &ServerMsg::Party {
             party_id,
@@ -1140,19 +1145,19 @@ fn apply_party_update(
 /// `joined_party`): from now on they queue with the party. A claimed
 /// ticket's seat is given up the same way as on a cancel.
 pub fn accept(
-    node: &Arc<Node>,
+    node: &dyn Env,
     player: TicketPlayer,
     party_id: &str,
 ) -> Result<(), party::PartyError> {
-    if node.matchmaker.parties.of(player.player_id).is_some() {
+    if node.matchmaker().parties.of(player.player_id).is_some() {
         return Err(party::PartyError::InAnotherParty);
     }
     let leader_node = node
-        .matchmaker
+        .matchmaker()
         .parties
         .take_invitation(player.player_id, party_id)
         .ok_or(party::PartyError::NoInvitation)?;
-    if let Some(ticket) = node.matchmaker.cancel(player.player_id) {
+    if let Some(ticket) = node.matchmaker().cancel(player.player_id) {
         tell_left(node, &ticket, "joined_party", None);
     }
     send_to_node(
@@ -1167,11 +1172,11 @@ pub fn accept(
 }
 
 /// On a member's node: the player leaves their party (also on disconnect).
-pub fn leave_party(node: &Arc<Node>, player_id: PlayerId) -> bool {
-    let Some((party_id, leader_node)) = node.matchmaker.parties.of(player_id) else {
+pub fn leave_party(node: &dyn Env, player_id: PlayerId) -> bool {
+    let Some((party_id, leader_node)) = node.matchmaker().parties.of(player_id) else {
         return false;
     };
-    node.matchmaker.parties.set_membership(player_id, None);
+    node.matchmaker().parties.set_membership(player_id, None);
     send_to_node(
         node,
         &leader_node,
