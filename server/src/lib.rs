@@ -10,25 +10,25 @@
 
 pub mod auth;
 pub mod bus;
-pub mod clock;
+pub(crate) mod clock;
 pub mod config;
 pub mod games;
-pub mod health;
-pub mod http;
+pub(crate) mod health;
+pub(crate) mod http;
 pub mod leaderboard;
-pub mod limits;
+pub(crate) mod limits;
 pub mod lobby;
 pub mod matches;
 pub mod matchmaking;
 pub mod node;
 pub mod outbox;
 pub mod redis_conn;
-pub mod registry;
+pub(crate) mod registry;
 pub mod results;
-pub mod runner;
-pub mod session;
-pub mod sessions;
-pub mod ticker;
+pub(crate) mod runner;
+pub(crate) mod session;
+pub(crate) mod sessions;
+pub(crate) mod ticker;
 
 pub use config::Config;
 

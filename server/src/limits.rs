@@ -86,13 +86,9 @@ impl<K: Hash + Eq> KeyedBuckets<K> {
     }
 
     /// Keys with a bucket kept.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.buckets.len()
-    }
-
-    /// Whether no bucket is kept.
-    pub fn is_empty(&self) -> bool {
-        self.buckets.is_empty()
     }
 }
 
