@@ -1,34 +1,37 @@
 //! One player's connection: a reader loop that validates and dispatches
-//! every client message, and a writer task that drains the connection's
-//! [`Outbox`] into the socket and sends heartbeat pings.
+//! every client message, and a writer task (`writer.rs`) that drains the
+//! connection's [`Outbox`] into the socket and sends heartbeat pings. Each
+//! concern's messages are handled in a file of its own: `game.rs` (play,
+//! inputs, a formed match's seat), `queue.rs` (matchmaking and parties),
+//! `chat.rs`, `leaderboards.rs`.
 //!
 //! The session is written against a transport-neutral [`Inbound`] stream and
 //! [`Frame`] sink, so tests drive it with channels and WebTransport can plug
 //! in later; `http.rs` adapts axum's WebSocket to them.
 
+mod chat;
+mod game;
+mod leaderboards;
+mod queue;
+mod writer;
+
 use crate::auth::Claims;
 use crate::config::Limits;
-use crate::leaderboard::{MAX_LIMIT, PageQuery, Period};
 use crate::limits::{LeakyCounter, Throttle, TokenBucket};
-use crate::lobby::{self, LocalMember};
-use crate::matches::{MatchHandle, SendError, SessionEvent};
-use crate::matchmaking::{self, InviteError, QueueError, TicketPlayer};
+use crate::matches::{MatchHandle, SessionEvent};
+use crate::matchmaking;
 use crate::node::{Kick, Node};
-use crate::outbox::{Outbox, Outgoing};
+use crate::outbox::Outbox;
 use crate::runner::PlayerLink;
 use bytes::Bytes;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{Sink, Stream, StreamExt};
 use skirmish_shared::codec::{DecodeError, decode_client, encode};
-use skirmish_shared::game::{GameData, InputError};
 use skirmish_shared::proto::PlayerId;
-use skirmish_shared::proto::{
-    ChatView, ClientMsg, EntryView, ErrorCode, PROTOCOL_VERSION, ServerMsg, close,
-};
-use skirmish_shared::rating::INITIAL_RATING;
+use skirmish_shared::proto::{ChatView, ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, close};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info};
 
 /// What a transport delivers to a session.
@@ -111,16 +114,55 @@ enum Flow {
     Close(u16, &'static str),
 }
 
-/// Runs one connection to its end.
+/// Runs one connection to its end: opening (welcome, and the seat back on a
+/// reconnect), the loop, and closing (the seat, rooms and queue let go, the
+/// closing handshake finished).
 pub async fn run<R, W>(node: Arc<Node>, claims: Claims, mut inbound: R, outbound: W)
 where
     R: Stream<Item = Inbound> + Unpin + Send,
     W: Sink<Frame> + Unpin + Send + 'static,
 {
+    let (mut session, mut conn) = open(node, &claims, outbound).await;
+    let ending = serve(&mut session, &mut conn, &mut inbound).await;
+    finish(session, conn, ending, &mut inbound).await;
+}
+
+/// What a connection holds besides the session's state: its queue, its
+/// writer, and what can end it from outside.
+struct Conn {
+    conn_id: u64,
+    outbox: Arc<Outbox>,
+    writer: tokio::task::JoinHandle<()>,
+    /// Fires when a newer connection of the player replaces this one, or
+    /// the node drops it.
+    kicked: oneshot::Receiver<Kick>,
+    /// What the node and the tasks this session started tell it.
+    events: mpsc::UnboundedReceiver<SessionEvent>,
+    shutdown: watch::Receiver<bool>,
+    connections: metrics::Gauge,
+}
+
+/// How the loop ended.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ending {
+    /// The writer task has ended (the transport failed).
+    writer_done: bool,
+    /// The node dropped the connection without a closing handshake.
+    dropped: bool,
+    /// The client closed; `Some(1000)` means it meant to leave.
+    peer_closed: Option<Option<u16>>,
+}
+
+/// Registers the connection, starts its writer, sends `welcome` and gives
+/// a reconnecting player their seat back.
+async fn open<W>(node: Arc<Node>, claims: &Claims, outbound: W) -> (Session, Conn)
+where
+    W: Sink<Frame> + Unpin + Send + 'static,
+{
     let limits = &node.config.limits;
     let conn_id = node.next_conn_id();
     let outbox = Arc::new(Outbox::new(limits.outbound_queue));
-    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (events_tx, events) = mpsc::unbounded_channel();
     let link = Arc::new(PlayerLink {
         player_id: claims.player_id,
         name: claims.name.clone(),
@@ -128,12 +170,12 @@ where
         outbox: Arc::clone(&outbox),
         over: Box::new(events_tx.clone()),
     });
-    let mut writer = tokio::spawn(write_loop(
+    let writer = tokio::spawn(writer::write_loop(
         outbound,
         Arc::clone(&outbox),
         Limits::secs(limits.heartbeat_s),
     ));
-    let mut kicked = node.sessions.register(
+    let kicked = node.sessions.register(
         claims.player_id,
         conn_id,
         Arc::clone(&outbox),
@@ -148,7 +190,6 @@ where
             }
         });
     }
-    let mut shutdown = node.shutdown.clone();
     let connections = metrics::gauge!("skirmish_connections");
     connections.increment(1.0);
     info!(player = %claims.player_id, name = %claims.name, conn_id, "connected");
@@ -159,7 +200,7 @@ where
     let mut session = Session {
         node: Arc::clone(&node),
         link: Arc::clone(&link),
-        events: events_tx.clone(),
+        events: events_tx,
         current: None,
         left_match_at: None,
         last_seq: None,
@@ -183,28 +224,41 @@ where
         tick_rate: node.config.tick_rate,
         resuming: seat.is_some(),
     });
-    session.current = node.matches.rejoin(Arc::clone(&link)).await;
+    session.current = node.matches.rejoin(link).await;
     if let (Some(match_id), None) = (seat, &session.current) {
         // The seat went between the lookup and the rejoin (the match ended
         // or the grace ran out): say so, as welcome promised an answer.
         session.send(&ServerMsg::Left { match_id });
     }
+    let conn = Conn {
+        conn_id,
+        outbox,
+        writer,
+        kicked,
+        events,
+        shutdown: node.shutdown.clone(),
+        connections,
+    };
+    (session, conn)
+}
 
-    let idle = Limits::secs(limits.idle_timeout_s);
+/// The loop: reads and dispatches the client's messages and the session's
+/// events until something closes the connection.
+async fn serve<R>(session: &mut Session, conn: &mut Conn, inbound: &mut R) -> Ending
+where
+    R: Stream<Item = Inbound> + Unpin + Send,
+{
+    let idle = Limits::secs(session.node.config.limits.idle_timeout_s);
     let idle_timer = tokio::time::sleep(idle);
     tokio::pin!(idle_timer);
     // Armed when the node starts shutting down with this player in a match.
     let stop_timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(stop_timer);
-    let mut writer_done = false;
-    // Set when the node drops the connection without a closing handshake.
-    let mut dropped = false;
-    // Set when the client closed; `Some(1000)` means it meant to leave.
-    let mut peer_closed: Option<Option<u16>> = None;
+    let mut ending = Ending::default();
     loop {
         let flow = tokio::select! {
             biased;
-            () = shutting_down(&mut shutdown), if !session.stopping => {
+            () = shutting_down(&mut conn.shutdown), if !session.stopping => {
                 // A player in a match hears it end (`abandoned`) before the
                 // close, as PROTOCOL.md promises; the match ends at its next
                 // tick.
@@ -220,18 +274,18 @@ where
                 }
             }
             () = &mut stop_timer, if session.stopping => Flow::Close(1001, "server shutting down"),
-            kick = &mut kicked => match kick {
+            kick = &mut conn.kicked => match kick {
                 Ok(Kick::Dropped) => {
-                    dropped = true;
-                    break;
+                    ending.dropped = true;
+                    return ending;
                 }
                 _ => Flow::Close(close::REPLACED, "connected elsewhere"),
             },
-            _ = &mut writer => {
-                writer_done = true;
-                break;
+            _ = &mut conn.writer => {
+                ending.writer_done = true;
+                return ending;
             }
-            Some(event) = events.recv() => session.on_event(event),
+            Some(event) = conn.events.recv() => session.on_event(event),
             () = &mut idle_timer => Flow::Close(close::IDLE_TIMEOUT, "idle timeout"),
             frame = inbound.next() => {
                 idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
@@ -243,68 +297,78 @@ where
                     Inbound::Control => session.over_budget(Instant::now()).unwrap_or(Flow::Continue),
                     Inbound::TooLarge => Flow::Close(1009, "message too big"),
                     Inbound::Closed(code) => {
-                        peer_closed = Some(code);
+                        ending.peer_closed = Some(code);
                         Flow::Close(1000, "bye")
                     }
                 }
             }
         };
         if let Flow::Close(code, reason) = flow {
-            debug!(conn_id, code, reason, "closing");
-            outbox.close(code, reason);
-            break;
+            debug!(conn_id = conn.conn_id, code, reason, "closing");
+            conn.outbox.close(code, reason);
+            return ending;
         }
-        if outbox.is_closing() {
-            break;
+        if conn.outbox.is_closing() {
+            return ending;
         }
     }
+}
 
+/// Lets go of the seat (freed on a quit, held otherwise), the rooms, and
+/// (unless the player is back on a newer connection) the queue and party;
+/// then finishes the closing handshake.
+async fn finish<R>(mut session: Session, mut conn: Conn, ending: Ending, inbound: &mut R)
+where
+    R: Stream<Item = Inbound> + Unpin + Send,
+{
+    let node = Arc::clone(&session.node);
+    let (player_id, conn_id) = (session.link.player_id, conn.conn_id);
     if let Some(handle) = session.current.take() {
         // A normal close (1000) is a player quitting: free the seat now. Any
         // other end (tab closed with 1001, network loss) holds the seat for
         // the reconnect grace time.
-        if peer_closed == Some(Some(1000)) {
-            handle.leave(claims.player_id, conn_id).await;
+        if ending.peer_closed == Some(Some(1000)) {
+            handle.leave(player_id, conn_id).await;
         } else {
-            handle.detach(claims.player_id, conn_id).await;
+            handle.detach(player_id, conn_id).await;
         }
     }
     if !session.rooms.is_empty() {
-        node.lobby.disconnected(claims.player_id, conn_id).await;
+        node.lobby.disconnected(player_id, conn_id).await;
     }
     // Unless the same player is already back on a newer connection, a
     // queued ticket and a party go with the connection.
-    node.sessions.deregister(claims.player_id, conn_id);
-    if !node.sessions.is_here(claims.player_id) {
-        forget_player(&node, claims.player_id).await;
+    node.sessions.deregister(player_id, conn_id);
+    if !node.sessions.is_here(player_id) {
+        forget_player(&node, player_id).await;
     }
     // Finish the closing handshake: the writer sends our close while we read
     // (and discard) until the client's close arrives. Dropping the socket
     // with unread input would reset the connection and could lose the close
     // frame, and with it the code that tells the client why.
-    if dropped {
-        writer.abort();
-        connections.decrement(1.0);
-        info!(player = %claims.player_id, conn_id, "connection dropped");
+    if ending.dropped {
+        conn.writer.abort();
+        conn.connections.decrement(1.0);
+        info!(player = %player_id, conn_id, "connection dropped");
         return;
     }
     let drain = async {
-        if peer_closed.is_none() {
+        if ending.peer_closed.is_none() {
             while let Some(frame) = inbound.next().await {
                 if matches!(frame, Inbound::Closed(_)) {
                     break;
                 }
             }
         }
-        if !writer_done {
-            let _ = (&mut writer).await;
+        if !ending.writer_done {
+            let _ = (&mut conn.writer).await;
         }
     };
     if tokio::time::timeout(CLOSE_TIMEOUT, drain).await.is_err() {
-        writer.abort();
+        conn.writer.abort();
     }
-    connections.decrement(1.0);
-    info!(player = %claims.player_id, conn_id, "disconnected");
+    conn.connections.decrement(1.0);
+    info!(player = %player_id, conn_id, "disconnected");
 }
 
 /// Takes a player who left this node out of the queue and their party.
@@ -521,431 +585,6 @@ impl Session {
                 cursor,
                 limit,
             } => self.leaderboard(request_id, board, &period, around_me, cursor, limit),
-        }
-    }
-
-    /// This player as a ticket or party member.
-    fn ticket_player(&self) -> TicketPlayer {
-        TicketPlayer {
-            player_id: self.link.player_id,
-            name: self.link.name.clone(),
-            node: self.node.node_id.clone(),
-        }
-    }
-
-    /// Queues this player, or the party they lead, for a mode.
-    fn queue(&mut self, mode: String) -> Flow {
-        if self.joining || self.current().is_some() {
-            return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
-        }
-        let mm = &self.node.matchmaker;
-        if mm.config.mode(&mode).is_none() {
-            return self.refuse(ErrorCode::UnknownMode, format!("no mode named `{mode}`"));
-        }
-        let me = self.ticket_player();
-        let players = match (mm.parties.led_by(me.player_id), mm.parties.of(me.player_id)) {
-            (Some(party), _) => party.members,
-            (None, Some(_)) => {
-                return self.refuse(
-                    ErrorCode::PartyRefused,
-                    "only the party leader can queue".into(),
-                );
-            }
-            (None, None) => vec![me],
-        };
-        let node = Arc::clone(&self.node);
-        let refusals = self.refusals();
-        tokio::spawn(async move {
-            let ids: Vec<PlayerId> = players.iter().map(|p| p.player_id).collect();
-            let ratings = node
-                .leaderboards
-                .ratings(&ids)
-                .await
-                .unwrap_or_else(|_| vec![None; ids.len()]);
-            let sum: i64 = ratings
-                .iter()
-                .map(|r| i64::from(r.unwrap_or(INITIAL_RATING)))
-                .sum();
-            let rating = (sum / ids.len().max(1) as i64) as i32;
-            match node
-                .matchmaker
-                .enqueue(&mode, players, rating, &node.node_id)
-                .await
-            {
-                Ok(ticket) => {
-                    let searching = node.matchmaker.store.searching(&mode).await.unwrap_or(0);
-                    // The match may have been found already (a fast round);
-                    // then a late "still queued" would only confuse.
-                    if node
-                        .matchmaker
-                        .ticket_of(ticket.players[0].player_id)
-                        .is_none()
-                    {
-                        return;
-                    }
-                    for p in &ticket.players {
-                        let update = ServerMsg::QueueUpdate {
-                            mode: mode.clone(),
-                            waited_ms: 0,
-                            searching,
-                        };
-                        matchmaking::tell(&*node, &p.node, p.player_id, update);
-                    }
-                }
-                // The cancel that crossed it has answered already.
-                Err(QueueError::Withdrawn) => {}
-                Err(e) => {
-                    let code = match e {
-                        QueueError::UnknownMode(_) => ErrorCode::UnknownMode,
-                        QueueError::AlreadyQueued(_) => ErrorCode::AlreadyQueued,
-                        QueueError::Unavailable(_) | QueueError::Withdrawn => {
-                            ErrorCode::Unavailable
-                        }
-                    };
-                    // The session may be gone; then no one needs telling.
-                    let _ = refusals.send(SessionEvent::Refused(code, e.to_string()));
-                }
-            }
-        });
-        Flow::Continue
-    }
-
-    /// Takes this player's ticket (their party's, if they lead one) out, at
-    /// once: after `queue_left` no `match_found` for it follows (a ticket
-    /// already claimed for a match gives its seat up).
-    fn cancel_queue(&mut self) -> Flow {
-        match self.node.matchmaker.cancel(self.link.player_id) {
-            Some(ticket) => {
-                matchmaking::tell_left(&*self.node, &ticket, "cancelled", None);
-                Flow::Continue
-            }
-            None => self.refuse(
-                ErrorCode::NotQueued,
-                "not queued (a party member leaves the party instead; after match_found, just do not join)"
-                    .into(),
-            ),
-        }
-    }
-
-    /// Takes the seat a join ticket offers in a match hosted here.
-    fn join_match(&mut self, ticket: &str) -> Flow {
-        if self.joining || self.current().is_some() {
-            return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
-        }
-        let claims = match self.node.matchmaker.joins.take(
-            ticket,
-            self.link.player_id,
-            crate::node::unix_ms(),
-        ) {
-            Ok(claims) => claims,
-            Err(e) => return self.refuse(e.code(), e.to_string()),
-        };
-        self.joining = true;
-        let matches = Arc::clone(&self.node.matches);
-        let link = Arc::clone(&self.link);
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            let seated = matches
-                .join_formed(claims.match_id, link)
-                .await
-                .map_err(|_| "the match is over, or started without you".to_owned());
-            let _ = events.send(SessionEvent::Seated(seated));
-        });
-        Flow::Continue
-    }
-
-    /// Invites a player to this player's party.
-    fn party_invite(&mut self, invitee: PlayerId) -> Flow {
-        if invitee == self.link.player_id {
-            return self.refuse(
-                ErrorCode::PartyRefused,
-                "you are in your own party already".into(),
-            );
-        }
-        let node = Arc::clone(&self.node);
-        let me = self.ticket_player();
-        let refusals = self.refusals();
-        tokio::spawn(async move {
-            if let Err(e) = matchmaking::invite(&*node, me, invitee).await {
-                let code = match e {
-                    InviteError::Offline => ErrorCode::PlayerOffline,
-                    InviteError::Party(_) => ErrorCode::PartyRefused,
-                };
-                let _ = refusals.send(SessionEvent::Refused(code, e.to_string()));
-            }
-        });
-        Flow::Continue
-    }
-
-    /// Answers a leaderboard query from its own task, so a slow Redis never
-    /// holds up this player's inputs.
-    fn leaderboard(
-        &mut self,
-        request_id: u32,
-        board: String,
-        period: &str,
-        around_me: bool,
-        cursor: Option<String>,
-        limit: u16,
-    ) -> Flow {
-        let Ok(period) = period.parse::<Period>() else {
-            return self.refuse(
-                ErrorCode::InvalidQuery,
-                format!("unknown period `{period}`"),
-            );
-        };
-        let limit = usize::from(limit);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return self.refuse(
-                ErrorCode::InvalidQuery,
-                format!("limit is 1 to {MAX_LIMIT}"),
-            );
-        }
-        let query = match (around_me, cursor) {
-            // The page of `limit` centred on this player; 1 is their own
-            // entry.
-            (true, None) => PageQuery::Centred {
-                player: self.link.player_id,
-                limit,
-            },
-            (true, Some(_)) => {
-                return self.refuse(
-                    ErrorCode::InvalidQuery,
-                    "around_me takes no cursor: page on with the cursor alone".into(),
-                );
-            }
-            (false, Some(cursor)) => PageQuery::After { cursor, limit },
-            (false, None) => PageQuery::Top { limit },
-        };
-        let leaderboards = Arc::clone(&self.node.leaderboards);
-        let outbox = Arc::clone(&self.link.outbox);
-        let refusals = self.refusals();
-        tokio::spawn(async move {
-            let answer = match query
-                .fetch(
-                    leaderboards.as_ref(),
-                    &board,
-                    period,
-                    crate::node::unix_ms(),
-                )
-                .await
-            {
-                Ok(page) => ServerMsg::Leaderboard {
-                    request_id,
-                    board: page.board,
-                    period: page.period.as_str().to_owned(),
-                    resets_at_ms: page.resets_at_ms,
-                    total: page.total,
-                    entries: page
-                        .entries
-                        .into_iter()
-                        .map(|e| EntryView {
-                            rank: e.rank,
-                            player_id: e.player_id,
-                            name: e.name,
-                            score: e.score,
-                        })
-                        .collect(),
-                    next_cursor: page.next_cursor,
-                },
-                Err(e) => {
-                    let code = e.client_code().unwrap_or_else(|| {
-                        tracing::error!(error = %e, "leaderboard query failed");
-                        ErrorCode::Unavailable
-                    });
-                    let _ = refusals.send(SessionEvent::Refused(code, e.to_string()));
-                    return;
-                }
-            };
-            let _ = outbox.push(Bytes::from(encode(&answer)), close::TOO_SLOW);
-        });
-        Flow::Continue
-    }
-
-    async fn join_room(&mut self, room: String) -> Flow {
-        if !lobby::valid_room(&room) {
-            return self.refuse(
-                ErrorCode::InvalidRoom,
-                "room names are 1 to 24 of a-z, 0-9, _ and -".into(),
-            );
-        }
-        if !self.rooms.contains(&room) && self.rooms.len() >= lobby::MAX_ROOMS {
-            return self.refuse(
-                ErrorCode::TooManyRooms,
-                format!("at most {} rooms at once", lobby::MAX_ROOMS),
-            );
-        }
-        let member = LocalMember {
-            player_id: self.link.player_id,
-            name: self.link.name.clone(),
-            conn_id: self.link.conn_id,
-            outbox: Arc::clone(&self.link.outbox),
-        };
-        // The lobby answers `room_joined` on the outbox once it follows the
-        // room and has read its history, which may wait on Redis; this
-        // player's other messages go on meanwhile.
-        if self.node.lobby.join(&room, member).await.is_err() {
-            return Flow::Close(1001, "server shutting down");
-        }
-        self.rooms.insert(room);
-        Flow::Continue
-    }
-
-    fn chat(&mut self, room: String, text: &str, now: Instant) -> Flow {
-        if !self.rooms.contains(&room) {
-            return self.refuse(ErrorCode::NotInRoom, format!("not in room `{room}`"));
-        }
-        let Some(text) = lobby::valid_text(text) else {
-            return self.refuse(
-                ErrorCode::InvalidText,
-                format!(
-                    "chat text is 1 to {} characters without control characters",
-                    lobby::MAX_TEXT_CHARS
-                ),
-            );
-        };
-        // The rate is the player's on this node, not the connection's, so
-        // reconnecting does not refill it.
-        if !self.node.lobby.allow_chat(self.link.player_id, now) {
-            return self.refuse(
-                ErrorCode::ChatRateLimited,
-                "too many chat lines; wait a moment".into(),
-            );
-        }
-        let line = ChatView {
-            room,
-            id: String::new(),
-            player_id: self.link.player_id,
-            name: self.link.name.clone(),
-            text: text.to_owned(),
-            sent_at_ms: crate::node::unix_ms(),
-        };
-        let poster = self.chat_poster.get_or_insert_with(|| {
-            // One task posts this connection's lines in order (two spawned
-            // posts could be stored the other way round); it ends with the
-            // connection, when the sender is dropped.
-            let burst = self.node.config.limits.chat_burst.ceil() as usize;
-            let (tx, mut lines) = mpsc::channel::<ChatView>(burst.max(CHAT_POSTS_QUEUED));
-            let lobby = self.node.lobby.clone();
-            let refusals = self.events.clone();
-            tokio::spawn(async move {
-                while let Some(line) = lines.recv().await {
-                    if let Err(e) = lobby.post(line).await {
-                        let _ = refusals
-                            .send(SessionEvent::Refused(ErrorCode::Unavailable, e.to_string()));
-                    }
-                }
-            });
-            tx
-        });
-        if poster.try_send(line).is_err() {
-            return self.refuse(
-                ErrorCode::Unavailable,
-                "chat lines are not being stored; try again shortly".into(),
-            );
-        }
-        Flow::Continue
-    }
-
-    /// Starts quick play. Being seated waits for the match's next tick, so
-    /// it runs beside the reader (which keeps answering pings meanwhile) and
-    /// reports back as [`SessionEvent::Seated`].
-    fn play(&mut self) -> Flow {
-        if self.joining || self.current().is_some() {
-            return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
-        }
-        self.joining = true;
-        let matches = Arc::clone(&self.node.matches);
-        let link = Arc::clone(&self.link);
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            let seated = matches.quick_play(link).await.map_err(|e| e.to_string());
-            let _ = events.send(SessionEvent::Seated(seated));
-        });
-        Flow::Continue
-    }
-
-    fn input(&mut self, seq: u32, input: GameData, now: Instant) -> Flow {
-        // `current()` first: it notices a match that has just ended (its
-        // handle reports it over before its `match_end` is sent) and marks
-        // when, so an input still in flight is not refused. Regression: read
-        // before it, such an input got `not_in_match`.
-        let current = self.current().cloned();
-        let in_flight = self
-            .left_match_at
-            .is_some_and(|t| now.saturating_duration_since(t) < LATE_INPUT_GRACE);
-        let (player_id, conn_id) = (self.link.player_id, self.link.conn_id);
-        let Some(handle) = current else {
-            // Inputs sent right after `play` arrive before the seat is ready.
-            if in_flight || self.joining {
-                return Flow::Continue;
-            }
-            return self.refuse(ErrorCode::NotInMatch, "not in a match".into());
-        };
-        if let Err(e) = handle.game.check_input(&input) {
-            let code = match e {
-                InputError::Malformed(_) => ErrorCode::Malformed,
-                InputError::NotFinite(_) => ErrorCode::NotFinite,
-                InputError::OutOfRange(_) => ErrorCode::OutOfRange,
-            };
-            return self.refuse(code, e.to_string());
-        }
-        if self.last_seq.is_some_and(|last| seq <= last) {
-            return self.refuse(
-                ErrorCode::StaleInput,
-                format!("seq {seq} is not above the last one"),
-            );
-        }
-        self.last_seq = Some(seq);
-        match handle.input(player_id, conn_id, seq, input) {
-            Ok(()) => Flow::Continue,
-            Err(SendError::Busy) => {
-                metrics::counter!("skirmish_inputs_dropped_total").increment(1);
-                Flow::Continue
-            }
-            Err(SendError::Gone) => {
-                self.current = None;
-                self.left_match_at = Some(now);
-                Flow::Continue
-            }
-        }
-    }
-}
-
-/// Drains the outbox into the transport and pings at the heartbeat
-/// interval, until the outbox asks to close or the transport fails.
-async fn write_loop<W>(mut sink: W, outbox: Arc<Outbox>, heartbeat: Duration)
-where
-    W: Sink<Frame> + Unpin,
-{
-    let bytes_sent = metrics::counter!("skirmish_bytes_sent_total");
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    loop {
-        tokio::select! {
-            () = outbox.notified() => {}
-            _ = ping.tick() => {
-                if sink.feed(Frame::Ping).await.is_err() {
-                    return;
-                }
-            }
-        }
-        while let Some(item) = outbox.pop() {
-            match item {
-                Outgoing::Message(bytes) => {
-                    bytes_sent.increment(bytes.len() as u64);
-                    if sink.feed(Frame::Binary(bytes)).await.is_err() {
-                        return;
-                    }
-                }
-                Outgoing::Close(code, reason) => {
-                    let _ = sink.send(Frame::Close(code, reason)).await;
-                    let _ = sink.close().await;
-                    return;
-                }
-            }
-        }
-        if sink.flush().await.is_err() {
-            return;
         }
     }
 }

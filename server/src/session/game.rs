@@ -1,0 +1,102 @@
+//! A session's game messages: quick play, taking a formed match's seat, and
+//! inputs (checked against the match's game before they reach it).
+
+use super::{Flow, LATE_INPUT_GRACE, Session};
+use crate::matches::{SendError, SessionEvent};
+use skirmish_shared::game::{GameData, InputError};
+use skirmish_shared::proto::ErrorCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+impl Session {
+    /// Takes the seat a join ticket offers in a match hosted here.
+    pub(super) fn join_match(&mut self, ticket: &str) -> Flow {
+        if self.joining || self.current().is_some() {
+            return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
+        }
+        let claims = match self.node.matchmaker.joins.take(
+            ticket,
+            self.link.player_id,
+            crate::node::unix_ms(),
+        ) {
+            Ok(claims) => claims,
+            Err(e) => return self.refuse(e.code(), e.to_string()),
+        };
+        self.joining = true;
+        let matches = Arc::clone(&self.node.matches);
+        let link = Arc::clone(&self.link);
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let seated = matches
+                .join_formed(claims.match_id, link)
+                .await
+                .map_err(|_| "the match is over, or started without you".to_owned());
+            let _ = events.send(SessionEvent::Seated(seated));
+        });
+        Flow::Continue
+    }
+
+    /// Starts quick play. Being seated waits for the match's next tick, so
+    /// it runs beside the reader (which keeps answering pings meanwhile) and
+    /// reports back as [`SessionEvent::Seated`].
+    pub(super) fn play(&mut self) -> Flow {
+        if self.joining || self.current().is_some() {
+            return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
+        }
+        self.joining = true;
+        let matches = Arc::clone(&self.node.matches);
+        let link = Arc::clone(&self.link);
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let seated = matches.quick_play(link).await.map_err(|e| e.to_string());
+            let _ = events.send(SessionEvent::Seated(seated));
+        });
+        Flow::Continue
+    }
+
+    pub(super) fn input(&mut self, seq: u32, input: GameData, now: Instant) -> Flow {
+        // `current()` first: it notices a match that has just ended (its
+        // handle reports it over before its `match_end` is sent) and marks
+        // when, so an input still in flight is not refused. Regression: read
+        // before it, such an input got `not_in_match`.
+        let current = self.current().cloned();
+        let in_flight = self
+            .left_match_at
+            .is_some_and(|t| now.saturating_duration_since(t) < LATE_INPUT_GRACE);
+        let (player_id, conn_id) = (self.link.player_id, self.link.conn_id);
+        let Some(handle) = current else {
+            // Inputs sent right after `play` arrive before the seat is ready.
+            if in_flight || self.joining {
+                return Flow::Continue;
+            }
+            return self.refuse(ErrorCode::NotInMatch, "not in a match".into());
+        };
+        if let Err(e) = handle.game.check_input(&input) {
+            let code = match e {
+                InputError::Malformed(_) => ErrorCode::Malformed,
+                InputError::NotFinite(_) => ErrorCode::NotFinite,
+                InputError::OutOfRange(_) => ErrorCode::OutOfRange,
+            };
+            return self.refuse(code, e.to_string());
+        }
+        if self.last_seq.is_some_and(|last| seq <= last) {
+            return self.refuse(
+                ErrorCode::StaleInput,
+                format!("seq {seq} is not above the last one"),
+            );
+        }
+        self.last_seq = Some(seq);
+        match handle.input(player_id, conn_id, seq, input) {
+            Ok(()) => Flow::Continue,
+            Err(SendError::Busy) => {
+                metrics::counter!("skirmish_inputs_dropped_total").increment(1);
+                Flow::Continue
+            }
+            Err(SendError::Gone) => {
+                self.current = None;
+                self.left_match_at = Some(now);
+                Flow::Continue
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! A session's matchmaking messages: queueing (alone or for a party),
+//! cancelling, and party invitations.
+
+use super::{Flow, Session};
+use crate::matches::SessionEvent;
+use crate::matchmaking::{self, InviteError, QueueError, TicketPlayer};
+use skirmish_shared::proto::{ErrorCode, PlayerId, ServerMsg};
+use skirmish_shared::rating::INITIAL_RATING;
+use std::sync::Arc;
+
+impl Session {
+    /// This player as a ticket or party member.
+    pub(super) fn ticket_player(&self) -> TicketPlayer {
+        TicketPlayer {
+            player_id: self.link.player_id,
+            name: self.link.name.clone(),
+            node: self.node.node_id.clone(),
+        }
+    }
+
+    /// Queues this player, or the party they lead, for a mode.
+    pub(super) fn queue(&mut self, mode: String) -> Flow {
+        if self.joining || self.current().is_some() {
+            return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
+        }
+        let mm = &self.node.matchmaker;
+        if mm.config.mode(&mode).is_none() {
+            return self.refuse(ErrorCode::UnknownMode, format!("no mode named `{mode}`"));
+        }
+        let me = self.ticket_player();
+        let players = match (mm.parties.led_by(me.player_id), mm.parties.of(me.player_id)) {
+            (Some(party), _) => party.members,
+            (None, Some(_)) => {
+                return self.refuse(
+                    ErrorCode::PartyRefused,
+                    "only the party leader can queue".into(),
+                );
+            }
+            (None, None) => vec![me],
+        };
+        let node = Arc::clone(&self.node);
+        let refusals = self.refusals();
+        tokio::spawn(async move {
+            let ids: Vec<PlayerId> = players.iter().map(|p| p.player_id).collect();
+            let ratings = node
+                .leaderboards
+                .ratings(&ids)
+                .await
+                .unwrap_or_else(|_| vec![None; ids.len()]);
+            let sum: i64 = ratings
+                .iter()
+                .map(|r| i64::from(r.unwrap_or(INITIAL_RATING)))
+                .sum();
+            let rating = (sum / ids.len().max(1) as i64) as i32;
+            match node
+                .matchmaker
+                .enqueue(&mode, players, rating, &node.node_id)
+                .await
+            {
+                Ok(ticket) => {
+                    let searching = node.matchmaker.store.searching(&mode).await.unwrap_or(0);
+                    // The match may have been found already (a fast round);
+                    // then a late "still queued" would only confuse.
+                    if node
+                        .matchmaker
+                        .ticket_of(ticket.players[0].player_id)
+                        .is_none()
+                    {
+                        return;
+                    }
+                    for p in &ticket.players {
+                        let update = ServerMsg::QueueUpdate {
+                            mode: mode.clone(),
+                            waited_ms: 0,
+                            searching,
+                        };
+                        matchmaking::tell(&*node, &p.node, p.player_id, update);
+                    }
+                }
+                // The cancel that crossed it has answered already.
+                Err(QueueError::Withdrawn) => {}
+                Err(e) => {
+                    let code = match e {
+                        QueueError::UnknownMode(_) => ErrorCode::UnknownMode,
+                        QueueError::AlreadyQueued(_) => ErrorCode::AlreadyQueued,
+                        QueueError::Unavailable(_) | QueueError::Withdrawn => {
+                            ErrorCode::Unavailable
+                        }
+                    };
+                    // The session may be gone; then no one needs telling.
+                    let _ = refusals.send(SessionEvent::Refused(code, e.to_string()));
+                }
+            }
+        });
+        Flow::Continue
+    }
+
+    /// Takes this player's ticket (their party's, if they lead one) out, at
+    /// once: after `queue_left` no `match_found` for it follows (a ticket
+    /// already claimed for a match gives its seat up).
+    pub(super) fn cancel_queue(&mut self) -> Flow {
+        match self.node.matchmaker.cancel(self.link.player_id) {
+            Some(ticket) => {
+                matchmaking::tell_left(&*self.node, &ticket, "cancelled", None);
+                Flow::Continue
+            }
+            None => self.refuse(
+                ErrorCode::NotQueued,
+                "not queued (a party member leaves the party instead; after match_found, just do not join)"
+                    .into(),
+            ),
+        }
+    }
+
+    /// Invites a player to this player's party.
+    pub(super) fn party_invite(&mut self, invitee: PlayerId) -> Flow {
+        if invitee == self.link.player_id {
+            return self.refuse(
+                ErrorCode::PartyRefused,
+                "you are in your own party already".into(),
+            );
+        }
+        let node = Arc::clone(&self.node);
+        let me = self.ticket_player();
+        let refusals = self.refusals();
+        tokio::spawn(async move {
+            if let Err(e) = matchmaking::invite(&*node, me, invitee).await {
+                let code = match e {
+                    InviteError::Offline => ErrorCode::PlayerOffline,
+                    InviteError::Party(_) => ErrorCode::PartyRefused,
+                };
+                let _ = refusals.send(SessionEvent::Refused(code, e.to_string()));
+            }
+        });
+        Flow::Continue
+    }
+}
