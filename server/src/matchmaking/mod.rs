@@ -56,7 +56,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
-pub use wire::MatchmakingMessage;
+pub use wire::{ClaimedTicket, MatchmakingMessage};
 
 /// How long a claimed ticket waits for its `MatchFound` before it is put
 /// back in the queue.
@@ -106,7 +106,7 @@ struct Owned {
 /// A formed match this node opened whose former has not committed it yet.
 #[derive(Clone, Debug)]
 struct Hosted {
-    tickets: Vec<Ticket>,
+    tickets: Vec<ClaimedTicket>,
     /// When its seats' join tickets expire.
     expires_at_ms: u64,
     /// When it was opened, to forget a commit that never comes.
@@ -623,7 +623,7 @@ async fn form_round(
             match_id,
             mode: mode.id.clone(),
             former: node.node_id().to_owned(),
-            tickets: group.tickets,
+            tickets: group.tickets.iter().map(ClaimedTicket::from).collect(),
             bots: group.bots as u8,
         };
         dispatch(node, former, match_id, &host, msg, players);

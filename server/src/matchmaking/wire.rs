@@ -21,7 +21,7 @@ pub enum MatchmakingMessage {
         /// The node that formed it, to acknowledge to.
         former: String,
         /// The claimed tickets, each with its players and owning node.
-        tickets: Vec<Ticket>,
+        tickets: Vec<ClaimedTicket>,
         /// Server bots to add.
         bots: u8,
     },
@@ -125,6 +125,32 @@ pub enum MatchmakingMessage {
         /// The host that declined.
         host: String,
     },
+}
+
+/// A claimed ticket as a host receives it: what hosting needs, apart from
+/// the [`Ticket`] stored in the queue (which may change without a new
+/// message version).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimedTicket {
+    /// The ticket's id.
+    pub id: String,
+    /// Its players, each with the node their connection is on.
+    pub players: Vec<TicketPlayer>,
+    /// The party's mean rating, for balancing teams.
+    pub rating: i32,
+    /// The node that owns it, which tells its players of the match.
+    pub node: String,
+}
+
+impl From<&Ticket> for ClaimedTicket {
+    fn from(ticket: &Ticket) -> Self {
+        ClaimedTicket {
+            id: ticket.id.clone(),
+            players: ticket.players.clone(),
+            rating: ticket.rating,
+            node: ticket.node.clone(),
+        }
+    }
 }
 
 impl Message for MatchmakingMessage {
