@@ -51,6 +51,41 @@ fn the_e2e_map_is_valid_and_every_spawn_has_room_above() {
     }
 }
 
+/// Runs one of `tests/browser/*.mjs` with `args` (and `--artifacts`),
+/// within `within`, and checks it passed and saved `shots` (removed first,
+/// so an earlier run's screenshot does not count). Prints what it measured.
+async fn run_script(script: &str, args: &[(&str, String)], shots: &[&str], within: Duration) {
+    for shot in shots {
+        let _ = std::fs::remove_file(artifacts_dir().join(shot));
+    }
+    let mut command = tokio::process::Command::new("node");
+    command.arg(repo_dir().join("tests/browser").join(script));
+    for (flag, value) in args {
+        command.arg(flag).arg(value);
+    }
+    let run = command
+        .arg("--artifacts")
+        .arg(artifacts_dir())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(within, run)
+        .await
+        .expect("the browser test finishes in time")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // The measurements, for whoever reads the log.
+    println!("{stdout}");
+    for shot in shots {
+        assert!(artifacts_dir().join(shot).exists(), "{shot} was saved");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_in_chromium_logs_in_plays_and_moves() {
     let repo = repo_dir();
@@ -66,32 +101,13 @@ async fn a_player_in_chromium_logs_in_plays_and_moves() {
     let mut config = test_config();
     config.match_seconds = Some(60);
     let node = TestNode::start_on(config, &fixture("e2e-map.toml")).await;
-    // So the check below sees this run's screenshot, not an earlier one.
-    let screenshot = artifacts_dir().join("e2e-playing.png");
-    let _ = std::fs::remove_file(&screenshot);
-
-    let run = tokio::process::Command::new("node")
-        .arg(repo.join("tests/browser/e2e.mjs"))
-        .arg("--url")
-        .arg(format!("{}/", node.url()))
-        .arg("--artifacts")
-        .arg(artifacts_dir())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("the browser test finishes in time")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "browser test failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    // The measurements, for whoever reads the log.
-    println!("{stdout}");
-    assert!(screenshot.exists(), "a screenshot was saved");
+    run_script(
+        "e2e.mjs",
+        &[("--url", format!("{}/", node.url()))],
+        &["e2e-playing.png"],
+        Duration::from_secs(120),
+    )
+    .await;
     node.stop().await;
 }
 
@@ -115,7 +131,6 @@ start_below_target_after_s = 0.0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_players_in_chromium_on_two_nodes_chat_and_are_matched_across_them() {
-    let repo = repo_dir();
     let redis = skirmish_tests::redis::RedisServer::start();
     let settings = skirmish_tests::TempDir::new("browser-mm");
     let mm = settings.path().join("matchmaking.toml");
@@ -128,30 +143,16 @@ async fn two_players_in_chromium_on_two_nodes_chat_and_are_matched_across_them()
         config.match_seconds = Some(10);
         nodes.push(TestNode::start(config).await);
     }
-    let run = tokio::process::Command::new("node")
-        .arg(repo.join("tests/browser/lobby.mjs"))
-        .arg("--url-a")
-        .arg(format!("{}/", nodes[0].url()))
-        .arg("--url-b")
-        .arg(format!("{}/", nodes[1].url()))
-        .arg("--artifacts")
-        .arg(artifacts_dir())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(150), run)
-        .await
-        .expect("the browser test finishes in time")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "lobby browser test failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    for shot in ["lobby-a.png", "lobby-b.png", "lobby-results-b.png"] {
-        assert!(artifacts_dir().join(shot).exists(), "{shot} was saved");
-    }
+    run_script(
+        "lobby.mjs",
+        &[
+            ("--url-a", format!("{}/", nodes[0].url())),
+            ("--url-b", format!("{}/", nodes[1].url())),
+        ],
+        &["lobby-a.png", "lobby-b.png", "lobby-results-b.png"],
+        Duration::from_secs(150),
+    )
+    .await;
     for node in nodes {
         node.stop().await;
     }
@@ -191,37 +192,17 @@ backfill_after_s = 0.2
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_in_chromium_picks_the_hill_and_plays_it_in_its_own_view() {
-    let repo = repo_dir();
     let settings = skirmish_tests::TempDir::new("browser-hill");
     let mut config = test_config();
     config.matchmaking = skirmish_tests::matchmaking_file(HILL_1V1, &settings);
     config.match_seconds = Some(8);
     let node = TestNode::start(config).await;
-    for shot in ["hill-playing.png", "hill-results.png"] {
-        let _ = std::fs::remove_file(artifacts_dir().join(shot));
-    }
-    let run = tokio::process::Command::new("node")
-        .arg(repo.join("tests/browser/hill.mjs"))
-        .arg("--url")
-        .arg(format!("{}/", node.url()))
-        .arg("--artifacts")
-        .arg(artifacts_dir())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("the browser test finishes in time")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "hill browser test failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    println!("{stdout}");
-    for shot in ["hill-playing.png", "hill-results.png"] {
-        assert!(artifacts_dir().join(shot).exists(), "{shot} was saved");
-    }
+    run_script(
+        "hill.mjs",
+        &[("--url", format!("{}/", node.url()))],
+        &["hill-playing.png", "hill-results.png"],
+        Duration::from_secs(120),
+    )
+    .await;
     node.stop().await;
 }

@@ -299,20 +299,26 @@ async fn play_when_found(mut player: Player, n_players: usize) -> Seated {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forty_eight_players_on_three_nodes_make_three_matches_of_sixteen() {
-    let redis = RedisServer::start();
-    let prefix = "mm48";
+/// Three nodes on one Redis, each seeing all three in the registry.
+async fn three_listed_nodes(redis: &RedisServer, prefix: &str) -> [TestNode; 3] {
     let nodes = [
-        node(&redis, "node-a", prefix).await,
-        node(&redis, "node-b", prefix).await,
-        node(&redis, "node-c", prefix).await,
+        node(redis, "node-a", prefix).await,
+        node(redis, "node-b", prefix).await,
+        node(redis, "node-c", prefix).await,
     ];
     for n in &nodes {
         for id in ["node-a", "node-b", "node-c"] {
             wait_listed(&n.url(), id).await;
         }
     }
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_eight_players_on_three_nodes_make_three_matches_of_sixteen() {
+    let redis = RedisServer::start();
+    let prefix = "mm48";
+    let nodes = three_listed_nodes(&redis, prefix).await;
     let mut players = Vec::new();
     for i in 0..48 {
         players.push(Player::connect(&nodes[i % 3], &format!("p{i}")).await);
@@ -403,16 +409,7 @@ async fn rate(redis: &RedisServer, prefix: &str, ratings: &[(PlayerId, i32)]) {
 async fn thirty_two_players_on_three_nodes_make_two_hill_matches_of_balanced_teams() {
     let redis = RedisServer::start();
     let prefix = "mmteams";
-    let nodes = [
-        node(&redis, "node-a", prefix).await,
-        node(&redis, "node-b", prefix).await,
-        node(&redis, "node-c", prefix).await,
-    ];
-    for n in &nodes {
-        for id in ["node-a", "node-b", "node-c"] {
-            wait_listed(&n.url(), id).await;
-        }
-    }
+    let nodes = three_listed_nodes(&redis, prefix).await;
     let mut players = Vec::new();
     let mut rating_of: HashMap<String, i32> = HashMap::new();
     let mut ratings = Vec::new();
