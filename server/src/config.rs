@@ -4,7 +4,7 @@
 //! outside it is refused with the file and field named.
 
 use serde::Deserialize;
-use skirmish_shared::check::{Check, InvalidField};
+use skirmish_shared::check::{Check, InvalidField, SettingsError, parse_toml, read};
 use skirmish_shared::game::TICK_RATE_RANGE;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -158,51 +158,29 @@ impl Default for Limits {
     }
 }
 
-/// Why a configuration file was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// It could not be read.
-    #[error("{file}: cannot read: {source}")]
-    Io {
-        /// The file.
-        file: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// It is not valid TOML of the expected shape.
-    #[error("{file}: {message}")]
-    Parse {
-        /// The file.
-        file: String,
-        /// The parser's description, naming the key.
-        message: String,
-    },
-    /// A value is outside its range.
-    #[error(transparent)]
-    Invalid(#[from] InvalidField),
-}
+/// Why a configuration file was refused (read, parsed, or a value out of
+/// its range).
+pub type ConfigError = SettingsError;
 
 impl Config {
     /// Reads and validates a configuration file; fields it leaves out keep
     /// their defaults, and a relative `assets` is resolved against the
     /// file's directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            file: file.clone(),
-            source,
-        })?;
-        let mut config: Config = toml::from_str(&text).map_err(|e| {
-            let mut message = e.to_string().trim_end().to_owned();
+        let (file, text) = read(path)?;
+        let mut config: Config = parse_toml(&text, &file).map_err(|e| match e {
             // Keys that moved when games became plug-ins.
-            if message.contains("unknown field `rules`") || message.contains("unknown field `map`")
+            ConfigError::Parse { file, mut message }
+                if message.contains("unknown field `rules`")
+                    || message.contains("unknown field `map`") =>
             {
                 message.push_str(
                     " (games read their own files now: the arena's are rules.toml and \
                      maps/arena.toml in `assets`; remove the key)",
                 );
+                ConfigError::Parse { file, message }
             }
-            ConfigError::Parse { file, message }
+            other => other,
         })?;
         if config.assets.is_relative() {
             config.assets = path.parent().unwrap_or(Path::new(".")).join(&config.assets);

@@ -1,10 +1,55 @@
-//! Checks of values read from settings files (rules, maps, node and
-//! matchmaking configuration), with errors that name the file, the field and
-//! what would be accepted, because the person reading them is editing that
-//! file.
+//! Reading settings files (a game's rules and maps, the node's and
+//! matchmaking's configuration) and checking their values, with errors that
+//! name the file, the field and what would be accepted, because the person
+//! reading them is editing that file.
 
+use serde::de::DeserializeOwned;
 use std::fmt::Display;
 use std::ops::RangeInclusive;
+use std::path::Path;
+
+/// Why a settings file was refused: it could not be read, it is not TOML of
+/// the expected shape, or a value is out of its range.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file could not be read at all.
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        /// The file that was being read.
+        file: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, or not the expected shape; the message names the key
+    /// and the line.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file that was being parsed.
+        file: String,
+        /// The parser's description, naming the key and position.
+        message: String,
+    },
+    /// A value outside what is accepted.
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+}
+
+/// Reads a settings file: its name for errors, and its text.
+pub fn read(path: &Path) -> Result<(String, String), SettingsError> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((file, text)),
+        Err(source) => Err(SettingsError::Io { file, source }),
+    }
+}
+
+/// Parses a settings file's TOML text; `file` names it in errors.
+pub fn parse_toml<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, SettingsError> {
+    toml::from_str(text).map_err(|e| SettingsError::Parse {
+        file: file.to_owned(),
+        message: e.to_string().trim_end().replace('\n', " | "),
+    })
+}
 
 /// A field of a settings file holds a value outside what it accepts.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -6,7 +6,7 @@
 
 use crate::geom::{Rect, Vec2};
 use serde::{Deserialize, Serialize};
-use skirmish_shared::check::{Check, InvalidField};
+use skirmish_shared::check::{Check, SettingsError, parse_toml as parse, read};
 use std::path::Path;
 
 /// Players per match the simulation accepts.
@@ -23,47 +23,9 @@ pub const MAX_OBSTACLES: usize = 1024;
 /// The most spawn points a map may have.
 pub const MAX_SPAWNS: usize = 1024;
 
-/// Why a rules or map file was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum AssetError {
-    /// The file could not be read at all.
-    #[error("{file}: cannot read: {source}")]
-    Io {
-        /// The file that was being read.
-        file: String,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or does not have the expected shape; the
-    /// message names the key and the line.
-    #[error("{file}: {message}")]
-    Parse {
-        /// The file that was being parsed.
-        file: String,
-        /// The parser's description, naming the key and position.
-        message: String,
-    },
-    /// A field has a value outside what the game can run with.
-    #[error("{file}: field `{field}`: {reason}")]
-    Invalid {
-        /// The file holding the bad value.
-        file: String,
-        /// The dotted path of the field, e.g. `player.max_speed` or `spawns[2]`.
-        field: String,
-        /// What is wrong and what would be accepted.
-        reason: String,
-    },
-}
-
-impl From<InvalidField> for AssetError {
-    fn from(e: InvalidField) -> Self {
-        AssetError::Invalid {
-            file: e.file,
-            field: e.field,
-            reason: e.reason,
-        }
-    }
-}
+/// Why a rules or map file was refused (read, parsed, or a value out of
+/// its range).
+pub type AssetError = SettingsError;
 
 /// The rules of a match: how players move, shoot, heal and win.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -163,21 +125,6 @@ pub struct Map {
 }
 
 /// Reads a file to a string, naming it in the error.
-fn read(path: &Path) -> Result<(String, String), AssetError> {
-    let file = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok((file, text)),
-        Err(source) => Err(AssetError::Io { file, source }),
-    }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, AssetError> {
-    toml::from_str(text).map_err(|e| AssetError::Parse {
-        file: file.to_owned(),
-        message: e.to_string().trim_end().replace('\n', " | "),
-    })
-}
-
 impl Rules {
     /// Reads and validates a rules file.
     pub fn load(path: &Path) -> Result<Self, AssetError> {

@@ -2,32 +2,11 @@
 //! every number of the game lives in data.
 
 use serde::{Deserialize, Serialize};
-use skirmish_shared::check::{Check, InvalidField};
+use skirmish_shared::check::{Check, InvalidField, SettingsError, parse_toml, read};
 use std::path::Path;
 
-/// Why the rules file was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum RulesError {
-    /// The file could not be read.
-    #[error("{file}: cannot read: {source}")]
-    Io {
-        /// The file.
-        file: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Not TOML of the expected shape; the message names the key.
-    #[error("{file}: {message}")]
-    Parse {
-        /// The file.
-        file: String,
-        /// The parser's description.
-        message: String,
-    },
-    /// A value out of its range.
-    #[error(transparent)]
-    Invalid(#[from] InvalidField),
-}
+/// Why the rules file was refused (read, parsed, or a value out of range).
+pub type RulesError = SettingsError;
 
 /// Everything a hill match is played by, besides the tick rate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,20 +82,13 @@ pub struct ShoveRules {
 impl Rules {
     /// Reads and checks a rules file.
     pub fn load(path: &Path) -> Result<Self, RulesError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let (file, text) = read(path)?;
         Self::from_toml(&text, &file)
     }
 
     /// Parses and checks rules text; `file` names it in errors.
     pub fn from_toml(text: &str, file: &str) -> Result<Self, RulesError> {
-        let rules: Rules = toml::from_str(text).map_err(|e| RulesError::Parse {
-            file: file.to_owned(),
-            message: e.to_string(),
-        })?;
+        let rules: Rules = parse_toml(text, file)?;
         rules.validate(file)?;
         Ok(rules)
     }

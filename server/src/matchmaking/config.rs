@@ -2,7 +2,7 @@
 //! queue runs, validated with errors naming the file and field.
 
 use serde::Deserialize;
-use skirmish_shared::check::{Check, InvalidField};
+use skirmish_shared::check::{Check, InvalidField, SettingsError, parse_toml, read};
 use std::path::Path;
 use std::time::Duration;
 
@@ -72,40 +72,14 @@ pub struct MatchmakingConfig {
     pub modes: Vec<ModeConfig>,
 }
 
-/// Why the settings were refused.
-#[derive(Debug, thiserror::Error)]
-pub enum MatchmakingConfigError {
-    /// The file could not be read.
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        /// The file.
-        file: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Not TOML of the expected shape.
-    #[error("{file}: {message}")]
-    Parse {
-        /// The file.
-        file: String,
-        /// The parser's description, naming the key.
-        message: String,
-    },
-    /// A value out of range.
-    #[error(transparent)]
-    Invalid(#[from] InvalidField),
-}
+/// Why the settings were refused (read, parsed, or a value out of range).
+pub type MatchmakingConfigError = SettingsError;
 
 impl MatchmakingConfig {
     /// Reads and validates the settings for a node serving `games` (the
     /// first is the default of a mode that names none).
     pub fn load(path: &Path, games: &[GameSeats<'_>]) -> Result<Self, MatchmakingConfigError> {
-        let file = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|source| MatchmakingConfigError::Read {
-                file: file.clone(),
-                source,
-            })?;
+        let (file, text) = read(path)?;
         Self::from_toml(&text, &file, games)
     }
 
@@ -115,11 +89,7 @@ impl MatchmakingConfig {
         file: &str,
         games: &[GameSeats<'_>],
     ) -> Result<Self, MatchmakingConfigError> {
-        let mut config: MatchmakingConfig =
-            toml::from_str(text).map_err(|e| MatchmakingConfigError::Parse {
-                file: file.to_owned(),
-                message: e.to_string().trim_end().replace('\n', " | "),
-            })?;
+        let mut config: MatchmakingConfig = parse_toml(text, file)?;
         if let Some(default) = games.first() {
             for mode in config.modes.iter_mut().filter(|m| m.game.is_empty()) {
                 mode.game = default.id.to_owned();

@@ -3,6 +3,7 @@
 
 use crate::geom::Vec2;
 use crate::rules::{AssetError, Map, Rules};
+use skirmish_shared::check::InvalidField;
 use skirmish_shared::game::TICK_RATE_RANGE;
 
 /// Everything a [`super::World`] needs besides its seed and inputs. Shared by
@@ -34,11 +35,11 @@ impl GameSpec {
     /// segment a tick moves them, so no speed skips a body or a wall.
     pub fn new(rules: Rules, map: Map, tick_rate: u16) -> Result<Self, AssetError> {
         if !TICK_RATE_RANGE.contains(&tick_rate) {
-            return Err(AssetError::Invalid {
+            return Err(AssetError::Invalid(InvalidField {
                 file: "(server config)".into(),
                 field: "tick_rate".into(),
                 reason: format!("must be in {TICK_RATE_RANGE:?}, got {tick_rate}"),
-            });
+            }));
         }
         rules.validate("(rules)")?;
         map.validate("(map)", &rules)?;
@@ -46,7 +47,7 @@ impl GameSpec {
         let per_tick = p.max_speed / f32::from(tick_rate);
         let allowed = MAX_SLIDE_STEPS as f32 * p.radius * 0.5;
         if per_tick > allowed {
-            return Err(AssetError::Invalid {
+            return Err(AssetError::Invalid(InvalidField {
                 file: "(rules with the server's tick_rate)".into(),
                 field: "player.max_speed".into(),
                 reason: format!(
@@ -55,7 +56,7 @@ impl GameSpec {
                      player.radius or the tick rate",
                     p.max_speed
                 ),
-            });
+            }));
         }
         Ok(GameSpec {
             rules,
