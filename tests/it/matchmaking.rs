@@ -1463,6 +1463,20 @@ async fn queue_and_party_refusals_have_their_codes_and_change_nothing() {
         "a member queueing"
     );
     assert_eq!(queued(&mut conn, prefix, "ffa").await, 0, "nothing queued");
+    // A party of four fits no side of a duel (regression: it was queued,
+    // and formation skipped it for ever).
+    assert_eq!(
+        refused(
+            &mut leader,
+            ClientMsg::Queue {
+                mode: "duel".into()
+            }
+        )
+        .await,
+        "party_refused",
+        "a party bigger than a side"
+    );
+    assert_eq!(queued(&mut conn, prefix, "duel").await, 0, "nothing queued");
 
     // Nothing changed: the leader queues the whole party of four.
     leader.queue("ffa").await;

@@ -24,9 +24,13 @@ impl Session {
             return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
         }
         let mm = &self.node.matchmaker;
-        if mm.config.mode(&mode).is_none() {
+        let Some(config) = mm.config.mode(&mode) else {
             return self.refuse(ErrorCode::UnknownMode, format!("no mode named `{mode}`"));
-        }
+        };
+        // A team mode's party plays on one team, so it must fit one.
+        let team_size = config.teams.map_or(config.max_players, |teams| {
+            config.max_players / usize::from(teams)
+        });
         let me = self.ticket_player();
         let players = match (mm.parties.led_by(me.player_id), mm.parties.of(me.player_id)) {
             (Some(party), _) => party.members,
@@ -38,6 +42,15 @@ impl Session {
             }
             (None, None) => vec![me],
         };
+        if players.len() > team_size {
+            return self.refuse(
+                ErrorCode::PartyRefused,
+                format!(
+                    "a party of {} does not fit in `{mode}`, where a side has {team_size}",
+                    players.len()
+                ),
+            );
+        }
         let node = Arc::clone(&self.node);
         let refusals = self.refusals();
         tokio::spawn(async move {
