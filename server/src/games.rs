@@ -6,6 +6,7 @@
 use crate::runner::{Directory, MatchCommand, MatchPlan, MatchRunner, RunnerSettings};
 use futures_util::future::BoxFuture;
 use skirmish_shared::game::{Game, GameData, InputError};
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -24,9 +25,10 @@ pub trait HostedGame: Send + Sync + fmt::Debug {
     /// Its teams ([`Game::TEAMS`]).
     fn teams(&self) -> u8;
 
-    /// Checks one input against the game's rules for inputs, so a session
-    /// answers a bad one before it reaches the match.
-    fn check_input(&self, input: &GameData) -> Result<(), InputError>;
+    /// Decodes and checks one input, so a session answers a bad one before
+    /// it reaches the match, and the match gets it decoded: the game's
+    /// `Game::Input`, boxed.
+    fn decode_input(&self, input: &GameData) -> Result<Box<dyn Any + Send>, InputError>;
 
     /// The task that runs one match of the game, to spawn.
     fn runner(
@@ -67,8 +69,9 @@ impl<G: Game> HostedGame for Hosted<G> {
         G::TEAMS
     }
 
-    fn check_input(&self, input: &GameData) -> Result<(), InputError> {
-        G::decode_input(&self.config, input).map(|_| ())
+    fn decode_input(&self, input: &GameData) -> Result<Box<dyn Any + Send>, InputError> {
+        let input: Box<dyn Any + Send> = Box::new(G::decode_input(&self.config, input)?);
+        Ok(input)
     }
 
     fn runner(
@@ -123,6 +126,11 @@ impl Games {
     /// Whether some game reports the stat `name`.
     pub fn reports(&self, name: &str) -> bool {
         self.list.iter().any(|g| g.stats().contains(&name))
+    }
+
+    /// Every game, in the order registered.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn HostedGame>> {
+        self.list.iter()
     }
 
     /// Every game's id, in the order registered.

@@ -18,8 +18,8 @@ use crate::runner::{
     RunnerSettings,
 };
 use crate::ticker::TickThreads;
-use skirmish_shared::game::GameData;
 use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg};
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -83,7 +83,7 @@ impl MatchHandle {
         player_id: PlayerId,
         conn_id: u64,
         seq: u32,
-        input: GameData,
+        input: Box<dyn Any + Send>,
     ) -> Result<(), SendError> {
         self.tx
             .try_send(MatchCommand::Input {

@@ -453,15 +453,11 @@ impl Node {
         }
         let keys = SessionKeys::new(config.session_secret.as_deref(), config.session_ttl());
         let seats: Vec<GameSeats<'_>> = games
-            .ids()
-            .into_iter()
-            .filter_map(|id| {
-                let game = games.get(id)?;
-                Some(GameSeats {
-                    id,
-                    max_players: usize::from(game.max_players()),
-                    teams: game.teams(),
-                })
+            .iter()
+            .map(|game| GameSeats {
+                id: game.id(),
+                max_players: usize::from(game.max_players()),
+                teams: game.teams(),
             })
             .collect();
         let mm_config = MatchmakingConfig::load(&config.matchmaking_path(), &seats)?;

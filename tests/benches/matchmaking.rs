@@ -78,7 +78,7 @@ impl Cluster {
             let mut config = cluster_config(&redis.url(), id, prefix);
             config.node_ttl_s = NODE_TTL_S;
             let map = config.assets.join("maps/arena.toml");
-            let games = skirmish_tests::arena_games(&config, &map);
+            let games = skirmish_tests::test_games(&config, &map);
             let server = Server::bind(config, games).await.expect("the node starts");
             nodes.push(server.node());
             let (stop, stopped) = oneshot::channel::<()>();

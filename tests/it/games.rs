@@ -245,7 +245,7 @@ async fn a_board_naming_a_stat_no_game_reports_is_refused_at_start() {
     .expect("write the boards");
     let mut config = test_config();
     config.leaderboards = file;
-    let games = skirmish_tests::arena_games(&config, &config.assets.join("maps/arena.toml"));
+    let games = skirmish_tests::test_games(&config, &config.assets.join("maps/arena.toml"));
     match skirmish_server::Server::bind(config, games).await {
         Err(skirmish_server::StartError::Config(e)) => {
             assert_eq!(e.field, "boards[0].source");

@@ -56,7 +56,7 @@ pub fn fixture(name: &str) -> PathBuf {
 /// The games a test node serves, as the shipped binary does: the arena
 /// (quick play's), with the shipped rules on the map in `map`, and the
 /// hill; both at `config`'s tick rate and match length.
-pub fn arena_games(config: &Config, map: &Path) -> Games {
+pub fn test_games(config: &Config, map: &Path) -> Games {
     let spec = skirmish_arena::load_files(
         &config.assets.join("rules.toml"),
         map,
@@ -153,7 +153,7 @@ impl TestNode {
     /// Starts a node with `config` serving the arena on the map in `map`.
     pub async fn start_on(config: Config, map: &Path) -> TestNode {
         let data_dir = (!config.data_dir.exists()).then(|| TempDir::adopt(config.data_dir.clone()));
-        let games = arena_games(&config, map);
+        let games = test_games(&config, map);
         let server = Server::bind(config, games).await.expect("the node starts");
         let addr = server.local_addr();
         let node = Arc::downgrade(&server.node());

@@ -6,8 +6,8 @@
 
 use crate::outbox::Outbox;
 use crate::results::MatchRecord;
-use skirmish_shared::game::GameData;
 use skirmish_shared::proto::{MatchId, PlayerId};
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -22,7 +22,9 @@ pub enum MatchCommand {
         /// The answer.
         reply: oneshot::Sender<Result<(), JoinRefused>>,
     },
-    /// One input, checked against the game by the session.
+    /// One input, decoded and checked by the session (through
+    /// `HostedGame::decode_input`): the game's own input type, boxed, so
+    /// the tick does not decode it again.
     Input {
         /// Whose.
         player_id: PlayerId,
@@ -30,8 +32,8 @@ pub enum MatchCommand {
         conn_id: u64,
         /// The client's sequence number, echoed as `ack`.
         seq: u32,
-        /// The controls, in the game's wire form.
-        input: GameData,
+        /// The controls: the match's `Game::Input`.
+        input: Box<dyn Any + Send>,
     },
     /// The player leaves for the lobby; their seat is freed.
     Leave {

@@ -162,7 +162,6 @@ impl Meters {
 pub struct MatchRunner<G: Game> {
     id: MatchId,
     game: G,
-    config: Arc<G::Config>,
     /// What `joined` tells a client to draw the game with; the same for
     /// every player.
     setup: GameData,
@@ -200,7 +199,7 @@ impl<G: Game> MatchRunner<G> {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let MatchPlan { id, seed, hosting } = plan;
-        let game = G::new(Arc::clone(&config), seed);
+        let game = G::new(config, seed);
         MatchRunner {
             id,
             formed: hosting.is_some(),
@@ -208,7 +207,6 @@ impl<G: Game> MatchRunner<G> {
             bots: Vec::new(),
             setup: game.setup(),
             game,
-            config,
             commands,
             directory,
             shutdown,
@@ -334,11 +332,12 @@ impl<G: Game> MatchRunner<G> {
                 seq,
                 input,
             } => {
-                // The session checked the input against the game already;
-                // one that does not decode now is dropped.
-                let Ok(input) = G::decode_input(&self.config, &input) else {
+                // The session decoded it with this match's game, so it is
+                // this game's input.
+                let Ok(input) = input.downcast::<G::Input>() else {
                     return;
                 };
+                let input = *input;
                 if let Some(seat) = self.seat_of(player_id, conn_id) {
                     seat.pending = Some(match seat.pending {
                         Some(older) => G::merge_inputs(older, input),

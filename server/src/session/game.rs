@@ -71,14 +71,17 @@ impl Session {
             }
             return self.refuse(ErrorCode::NotInMatch, "not in a match".into());
         };
-        if let Err(e) = handle.game.check_input(&input) {
-            let code = match e {
-                InputError::Malformed(_) => ErrorCode::Malformed,
-                InputError::NotFinite(_) => ErrorCode::NotFinite,
-                InputError::OutOfRange(_) => ErrorCode::OutOfRange,
-            };
-            return self.refuse(code, e.to_string());
-        }
+        let input = match handle.game.decode_input(&input) {
+            Ok(input) => input,
+            Err(e) => {
+                let code = match e {
+                    InputError::Malformed(_) => ErrorCode::Malformed,
+                    InputError::NotFinite(_) => ErrorCode::NotFinite,
+                    InputError::OutOfRange(_) => ErrorCode::OutOfRange,
+                };
+                return self.refuse(code, e.to_string());
+            }
+        };
         if self.last_seq.is_some_and(|last| seq <= last) {
             return self.refuse(
                 ErrorCode::StaleInput,

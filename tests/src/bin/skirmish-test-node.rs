@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("usage: skirmish-test-node CONFIG.toml"))?;
     let config = Config::load(std::path::Path::new(&path))?;
     let map = config.assets.join("maps/arena.toml");
-    let games = skirmish_tests::arena_games(&config, &map);
+    let games = skirmish_tests::test_games(&config, &map);
     let server = Server::bind(config, games).await?;
     println!("listening on {}", server.local_addr());
     // A parent that exits without killing us closes our stdin.
