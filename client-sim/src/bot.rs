@@ -10,7 +10,7 @@ use crate::stats::{Latency, Stats};
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
 use skirmish_arena::brain::Behavior;
-use skirmish_shared::proto::{ClientMsg, MatchId, ServerMsg};
+use skirmish_shared::proto::{ClientMsg, MatchId, ModeId, RoomId, ServerMsg};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,7 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 #[derive(Clone, Debug)]
 pub struct ChatPlan {
     /// The room.
-    pub room: String,
+    pub room: RoomId,
     /// About how often to post (the first post comes at a random point in
     /// the first interval).
     pub every: Duration,
@@ -43,7 +43,7 @@ pub struct BotConfig {
     pub chat: Option<ChatPlan>,
     /// Queue for this matchmaking mode (following the redirect to the host)
     /// rather than quick-play on the node the bot is on.
-    pub queue: Option<String>,
+    pub queue: Option<ModeId>,
 }
 
 /// Swarm-wide live counters, for the progress display.

@@ -153,7 +153,7 @@ async fn swarm_and_report(args: &Args) -> anyhow::Result<Vec<String>> {
         seed: args.seed,
         behavior,
         chat_every: (args.chat_every > 0.0).then(|| Duration::from_secs_f64(args.chat_every)),
-        queue: (!args.quick_play).then(|| args.queue.clone()),
+        queue: (!args.quick_play).then(|| args.queue.as_str().into()),
         progress: !args.quiet,
     };
     let report = run_swarm(config).await;

@@ -7,6 +7,7 @@ use crate::report::Report;
 use crate::stats::{Stats, process_cpu_time};
 use indicatif::{ProgressBar, ProgressStyle};
 use skirmish_arena::brain::Behavior;
+use skirmish_shared::proto::ModeId;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -42,7 +43,7 @@ pub struct SwarmConfig {
     pub chat_every: Option<Duration>,
     /// Queue for this matchmaking mode (following redirects to the host)
     /// instead of quick play.
-    pub queue: Option<String>,
+    pub queue: Option<ModeId>,
     /// Show a live progress line on the terminal.
     pub progress: bool,
 }
@@ -76,7 +77,7 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
             behavior,
             until,
             chat: config.chat_every.map(|every| ChatPlan {
-                room: format!("bots-{}", i / 50),
+                room: format!("bots-{}", i / 50).into(),
                 every,
             }),
             queue: config.queue.clone(),

@@ -22,6 +22,7 @@ use crate::runner::RunnerSettings;
 pub use crate::sessions::{Kick, Sessions};
 use crate::ticker::TickThreads;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use skirmish_shared::proto::NodeId;
 use skirmish_shared::proto::ServerMsg;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,7 +64,7 @@ pub struct Node {
     pub started_at_ms: u64,
     next_conn_id: AtomicU64,
     /// This node's name in the cluster.
-    pub node_id: String,
+    pub node_id: NodeId,
     /// How players reach this node.
     pub public_url: String,
     /// The node-to-node bus.
@@ -86,7 +87,7 @@ impl matchmaking::Env for Node {
         &self.matchmaker
     }
 
-    fn node_id(&self) -> &str {
+    fn node_id(&self) -> &NodeId {
         &self.node_id
     }
 
@@ -199,7 +200,7 @@ struct Services {
 }
 
 impl Services {
-    fn local(node_id: &str, node_ttl: Duration, boards: &LeaderboardConfig) -> Self {
+    fn local(node_id: &NodeId, node_ttl: Duration, boards: &LeaderboardConfig) -> Self {
         let (bus, deliveries) = LocalHub::default().connect(node_id);
         Services {
             bus: Arc::new(bus),
@@ -215,7 +216,7 @@ impl Services {
     async fn redis(
         url: &str,
         prefix: &str,
-        node_id: &str,
+        node_id: &NodeId,
         node_ttl: Duration,
         boards: &LeaderboardConfig,
     ) -> Result<Self, StartError> {
@@ -402,10 +403,12 @@ impl Node {
                 source,
             })?,
         );
-        let node_id = config
-            .node_id
-            .clone()
-            .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>()));
+        let node_id = NodeId::from(
+            config
+                .node_id
+                .clone()
+                .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>())),
+        );
         let public_url = config
             .public_url
             .clone()

@@ -10,6 +10,7 @@
 use futures_util::future::BoxFuture;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
+use skirmish_shared::proto::NodeId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,7 +20,7 @@ use tracing::warn;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
     /// Unique in the cluster.
-    pub id: String,
+    pub id: NodeId,
     /// How players reach it.
     pub public_url: String,
     /// Players connected.
@@ -62,7 +63,7 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     /// Nodes seen within the TTL, by id; forgets the others.
     fn live(&self) -> BoxFuture<'_, Result<Vec<NodeInfo>, RegistryError>>;
     /// Removes a node at once (graceful shutdown).
-    fn leave<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<(), RegistryError>>;
+    fn leave<'a>(&'a self, node_id: &'a NodeId) -> BoxFuture<'a, Result<(), RegistryError>>;
 }
 
 fn now_ms() -> u64 {
@@ -74,7 +75,7 @@ fn now_ms() -> u64 {
 /// The registry of a node running alone (or of nodes in one process).
 #[derive(Clone, Debug)]
 pub struct MemoryRegistry {
-    nodes: Arc<Mutex<HashMap<String, NodeInfo>>>,
+    nodes: Arc<Mutex<HashMap<NodeId, NodeInfo>>>,
     ttl: Duration,
 }
 
@@ -87,7 +88,7 @@ impl MemoryRegistry {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, NodeInfo>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, NodeInfo>> {
         self.nodes
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -121,7 +122,7 @@ impl Registry for MemoryRegistry {
         Box::pin(std::future::ready(Ok(live)))
     }
 
-    fn leave<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<(), RegistryError>> {
+    fn leave<'a>(&'a self, node_id: &'a NodeId) -> BoxFuture<'a, Result<(), RegistryError>> {
         self.lock().remove(node_id);
         Box::pin(std::future::ready(Ok(())))
     }
@@ -219,7 +220,7 @@ impl Registry for RedisRegistry {
                 .heartbeat
                 .key(&self.info_key)
                 .key(&self.seen_key)
-                .arg(&info.id)
+                .arg(info.id.as_str())
                 .arg(json)
                 .invoke_async(&mut conn)
                 .await
@@ -259,13 +260,13 @@ impl Registry for RedisRegistry {
         })
     }
 
-    fn leave<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<(), RegistryError>> {
+    fn leave<'a>(&'a self, node_id: &'a NodeId) -> BoxFuture<'a, Result<(), RegistryError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             redis::pipe()
                 .atomic()
-                .hdel(&self.info_key, node_id)
-                .zrem(&self.seen_key, node_id)
+                .hdel(&self.info_key, node_id.as_str())
+                .zrem(&self.seen_key, node_id.as_str())
                 .query_async::<()>(&mut conn)
                 .await
                 .map_err(unavailable)
@@ -310,7 +311,7 @@ mod tests {
             ["a"],
             "b stopped heartbeating"
         );
-        registry.leave("a").await.expect("leave");
+        registry.leave(&NodeId::from("a")).await.expect("leave");
         assert!(registry.live().await.expect("live").is_empty());
     }
 

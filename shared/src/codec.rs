@@ -147,10 +147,13 @@ mod tests {
             Just(ClientMsg::Leave),
             (any::<u32>(), game_data()).prop_map(|(seq, input)| ClientMsg::Input { seq, input }),
             prop::num::f64::NORMAL.prop_map(|client_time| ClientMsg::Ping { client_time }),
-            "\\PC{0,30}".prop_map(|room| ClientMsg::JoinRoom { room }),
-            "\\PC{0,30}".prop_map(|room| ClientMsg::LeaveRoom { room }),
-            ("\\PC{0,30}", "\\PC{0,200}").prop_map(|(room, text)| ClientMsg::Chat { room, text }),
-            "\\PC{0,30}".prop_map(|room| ClientMsg::Typing { room }),
+            "\\PC{0,30}".prop_map(|room| ClientMsg::JoinRoom { room: room.into() }),
+            "\\PC{0,30}".prop_map(|room| ClientMsg::LeaveRoom { room: room.into() }),
+            ("\\PC{0,30}", "\\PC{0,200}").prop_map(|(room, text)| ClientMsg::Chat {
+                room: room.into(),
+                text
+            }),
+            "\\PC{0,30}".prop_map(|room| ClientMsg::Typing { room: room.into() }),
             (
                 any::<u32>(),
                 "\\PC{0,30}",
@@ -169,13 +172,15 @@ mod tests {
                         limit,
                     }
                 }),
-            "\\PC{0,20}".prop_map(|mode| ClientMsg::Queue { mode }),
+            "\\PC{0,20}".prop_map(|mode| ClientMsg::Queue { mode: mode.into() }),
             Just(ClientMsg::CancelQueue),
             "\\PC{0,80}".prop_map(|ticket| ClientMsg::JoinMatch { ticket }),
             any::<u64>().prop_map(|id| ClientMsg::PartyInvite {
                 player_id: PlayerId(id)
             }),
-            "\\PC{0,20}".prop_map(|party_id| ClientMsg::PartyAccept { party_id }),
+            "\\PC{0,20}".prop_map(|party_id| ClientMsg::PartyAccept {
+                party_id: party_id.into()
+            }),
             Just(ClientMsg::PartyLeave),
         ]
     }
@@ -190,7 +195,7 @@ mod tests {
             any::<u64>(),
         )
             .prop_map(|(room, id, player, name, text, sent_at_ms)| ChatView {
-                room,
+                room: room.into(),
                 id,
                 player_id: PlayerId(player),
                 name,
@@ -210,7 +215,7 @@ mod tests {
             )
                 .prop_map(|(room, members, history)| {
                     ServerMsg::RoomJoined {
-                        room,
+                        room: room.into(),
                         members: members
                             .into_iter()
                             .map(|(id, name)| MemberView {
@@ -221,12 +226,12 @@ mod tests {
                         history,
                     }
                 }),
-            text.prop_map(|room| ServerMsg::RoomLeft { room }),
+            text.prop_map(|room| ServerMsg::RoomLeft { room: room.into() }),
             chat_view().prop_map(ServerMsg::Chat),
             (text, any::<u64>(), text, any::<bool>(), any::<u32>()).prop_map(
                 |(room, id, name, joined, count)| {
                     ServerMsg::Presence {
-                        room,
+                        room: room.into(),
                         player_id: PlayerId(id),
                         name,
                         joined,
@@ -235,7 +240,7 @@ mod tests {
                 }
             ),
             (text, any::<u64>(), text).prop_map(|(room, id, name)| ServerMsg::Typing {
-                room,
+                room: room.into(),
                 player_id: PlayerId(id),
                 name
             }),
@@ -278,7 +283,7 @@ mod tests {
             }),
             (text, any::<u64>(), any::<u64>()).prop_map(|(mode, waited_ms, searching)| {
                 ServerMsg::QueueUpdate {
-                    mode,
+                    mode: mode.into(),
                     waited_ms,
                     searching,
                 }
@@ -297,7 +302,7 @@ mod tests {
             (text, any::<u64>(), vec((any::<u64>(), text), 0..4)).prop_map(
                 |(party_id, leader, members)| {
                     ServerMsg::Party {
-                        party_id,
+                        party_id: party_id.into(),
                         leader: PlayerId(leader),
                         members: members
                             .into_iter()
@@ -310,7 +315,7 @@ mod tests {
                 }
             ),
             (text, any::<u64>(), text).prop_map(|(party_id, from, name)| ServerMsg::PartyInvite {
-                party_id,
+                party_id: party_id.into(),
                 from: PlayerId(from),
                 name
             }),

@@ -259,6 +259,88 @@ hex_id!(
     MatchId
 );
 
+/// Defines an id that travels as a string (a name from config or from a
+/// player, or a random token) but means one thing: a node id is not a party
+/// id, so the compiler keeps them apart. The wire form is the plain string.
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+text_id!(
+    /// A node of the cluster, as the registry lists it.
+    NodeId
+);
+text_id!(
+    /// A party, chosen by the node its leader is on.
+    PartyId
+);
+text_id!(
+    /// A matchmaking ticket: one player, or a party, waiting in a queue.
+    TicketId
+);
+text_id!(
+    /// A matchmaking mode from `matchmaking.toml`, e.g. `ffa`.
+    ModeId
+);
+text_id!(
+    /// A chat room: `global`, or a name a player chose.
+    RoomId
+);
+
 /// A message from a client to a node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
@@ -284,25 +366,25 @@ pub enum ClientMsg {
     /// [`ServerMsg::RoomJoined`].
     JoinRoom {
         /// `global`, or any name of 1 to 24 of `a-z`, `0-9`, `_`, `-`.
-        room: String,
+        room: RoomId,
     },
     /// Leaves a chat room; answered with [`ServerMsg::RoomLeft`].
     LeaveRoom {
         /// The room.
-        room: String,
+        room: RoomId,
     },
     /// Posts a line in a joined room; everyone in it (the sender too)
     /// receives it as [`ServerMsg::Chat`].
     Chat {
         /// The room.
-        room: String,
+        room: RoomId,
         /// 1 to 200 characters, no control characters.
         text: String,
     },
     /// Says the player is typing in a joined room.
     Typing {
         /// The room.
-        room: String,
+        room: RoomId,
     },
     /// Asks for a leaderboard page; answered with
     /// [`ServerMsg::Leaderboard`] carrying the same `request_id`.
@@ -324,7 +406,7 @@ pub enum ClientMsg {
     /// the player leads one); answered with [`ServerMsg::QueueUpdate`].
     Queue {
         /// A mode id, e.g. `ffa`.
-        mode: String,
+        mode: ModeId,
     },
     /// Leaves the queue (the whole party's ticket).
     CancelQueue,
@@ -342,7 +424,7 @@ pub enum ClientMsg {
     /// Accepts an invitation.
     PartyAccept {
         /// From [`ServerMsg::PartyInvite`].
-        party_id: String,
+        party_id: PartyId,
     },
     /// Leaves the party (the leader leaving disbands it).
     PartyLeave,
@@ -444,7 +526,7 @@ pub enum ServerMsg {
     /// The player is in the room: who else is, and its recent lines.
     RoomJoined {
         /// The room.
-        room: String,
+        room: RoomId,
         /// Everyone in the room on every node, the player included.
         members: Vec<MemberView>,
         /// Up to the last 50 lines, oldest first.
@@ -453,14 +535,14 @@ pub enum ServerMsg {
     /// The player left the room.
     RoomLeft {
         /// The room.
-        room: String,
+        room: RoomId,
     },
     /// A line posted in a joined room.
     Chat(ChatView),
     /// Someone joined or left a joined room.
     Presence {
         /// The room.
-        room: String,
+        room: RoomId,
         /// Who.
         player_id: PlayerId,
         /// Their display name.
@@ -473,7 +555,7 @@ pub enum ServerMsg {
     /// Someone is typing in a joined room; show it for about three seconds.
     Typing {
         /// The room.
-        room: String,
+        room: RoomId,
         /// Who.
         player_id: PlayerId,
         /// Their display name.
@@ -509,7 +591,7 @@ pub enum ServerMsg {
     /// second while waiting.
     QueueUpdate {
         /// The mode.
-        mode: String,
+        mode: ModeId,
         /// How long the ticket has waited, ms.
         waited_ms: u64,
         /// Players waiting in this mode on every node.
@@ -538,7 +620,7 @@ pub enum ServerMsg {
     /// The player's party as it is now; no members means it is gone.
     Party {
         /// The party.
-        party_id: String,
+        party_id: PartyId,
         /// Its leader, who queues for everyone.
         leader: PlayerId,
         /// Everyone in it, the leader included.
@@ -547,7 +629,7 @@ pub enum ServerMsg {
     /// Someone invites the player to their party.
     PartyInvite {
         /// Accept with this.
-        party_id: String,
+        party_id: PartyId,
         /// Who invites.
         from: PlayerId,
         /// Their display name.
@@ -575,7 +657,7 @@ pub struct MemberView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatView {
     /// The room.
-    pub room: String,
+    pub room: RoomId,
     /// Unique and increasing within the room.
     pub id: String,
     /// The writer.
@@ -663,6 +745,16 @@ impl ResultLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_ids_travel_as_their_plain_text() {
+        let room = RoomId::from("tavern");
+        let as_id = rmp_serde::to_vec(&room).expect("encode");
+        assert_eq!(as_id, rmp_serde::to_vec("tavern").expect("encode"));
+        assert_eq!(rmp_serde::from_slice::<RoomId>(&as_id).expect("decode"), room);
+        assert_eq!(room.to_string(), "tavern");
+        assert_eq!(room, "tavern");
+    }
 
     #[test]
     fn ids_travel_as_sixteen_hex_digits() {

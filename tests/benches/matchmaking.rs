@@ -31,7 +31,7 @@ use skirmish_server::matches::SessionEvent;
 use skirmish_server::matchmaking::TicketPlayer;
 use skirmish_server::node::Node;
 use skirmish_server::outbox::Outbox;
-use skirmish_shared::proto::PlayerId;
+use skirmish_shared::proto::{ModeId, PlayerId};
 use skirmish_tests::cluster_config;
 use skirmish_tests::redis::RedisServer;
 use std::collections::HashMap;
@@ -162,10 +162,10 @@ async fn queue(cluster: &Cluster, i: u64) -> (String, Waiting) {
     let queued_at = Instant::now();
     let ticket = node
         .matchmaker
-        .enqueue("ffa", vec![player], rating(i), &node.node_id)
+        .enqueue(&ModeId::from("ffa"), vec![player], rating(i), &node.node_id)
         .await
         .expect("queued");
-    (ticket.id, Waiting { queued_at, events })
+    (ticket.id.into(), Waiting { queued_at, events })
 }
 
 /// Tickets waiting for their match.

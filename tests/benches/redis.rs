@@ -12,6 +12,7 @@ use skirmish_server::leaderboard::{
 };
 use skirmish_server::lobby::LobbyMessage;
 use skirmish_server::redis_conn;
+use skirmish_shared::proto::NodeId;
 use skirmish_shared::proto::{MatchId, PlayerId};
 use skirmish_tests::redis::RedisServer;
 use std::sync::Arc;
@@ -106,10 +107,10 @@ fn bench(c: &mut Criterion) {
     });
 
     let (a, _) = runtime
-        .block_on(RedisBus::connect(&client, "bench", "node-a"))
+        .block_on(RedisBus::connect(&client, "bench", &NodeId::from("node-a")))
         .expect("bus a");
     let (b_bus, deliveries) = runtime
-        .block_on(RedisBus::connect(&client, "bench", "node-b"))
+        .block_on(RedisBus::connect(&client, "bench", &NodeId::from("node-b")))
         .expect("bus b");
     let topic = Topic::Room("bench".into());
     runtime

@@ -9,7 +9,7 @@ use skirmish_server::bus::{Bus, LocalHub, Topic};
 use skirmish_server::lobby::LobbyMessage;
 use skirmish_server::lobby::{PresenceWriter, RedisPresence};
 use skirmish_server::redis_conn;
-use skirmish_shared::proto::{ChatView, ClientMsg, PlayerId, ServerMsg};
+use skirmish_shared::proto::{ChatView, ClientMsg, NodeId, PlayerId, ServerMsg};
 use skirmish_tests::redis::RedisServer;
 use skirmish_tests::{Player, TestNode, WAIT, cluster_config, recv, test_config};
 use std::collections::{BTreeSet, HashSet};
@@ -20,7 +20,7 @@ async fn chat(player: &mut Player, room: &str, text: &str) {
     player
         .conn
         .send(&ClientMsg::Chat {
-            room: room.to_owned(),
+            room: room.into(),
             text: text.to_owned(),
         })
         .await
@@ -472,7 +472,9 @@ async fn a_join_waiting_on_a_hung_redis_holds_up_neither_its_player_nor_other_ro
     let new_rooms: Vec<String> = (1..=7).map(|i| format!("new{i}")).collect();
     for room in &new_rooms {
         ada.conn
-            .send(&ClientMsg::JoinRoom { room: room.clone() })
+            .send(&ClientMsg::JoinRoom {
+                room: room.as_str().into(),
+            })
             .await
             .expect("send join_room");
     }
@@ -538,7 +540,7 @@ async fn a_join_waiting_on_a_hung_redis_holds_up_neither_its_player_nor_other_ro
                 members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
                 ["ada"]
             );
-            answered.insert(room);
+            answered.insert(room.to_string());
         }
     }
     let members = cyd
@@ -576,8 +578,8 @@ impl RoomView {
 
     fn apply(&mut self, m: &Incoming) {
         match m {
-            Incoming::Msg(ServerMsg::RoomJoined { room, members, .. }) if *room == self.room => {
-                *self = RoomView::new(room, members);
+            Incoming::Msg(ServerMsg::RoomJoined { room, members, .. }) if *room == *self.room => {
+                *self = RoomView::new(room.as_str(), members);
             }
             Incoming::Msg(ServerMsg::Presence {
                 room,
@@ -585,7 +587,7 @@ impl RoomView {
                 joined,
                 count,
                 ..
-            }) if *room == self.room => {
+            }) if *room == *self.room => {
                 if *joined {
                     self.members.insert(name.clone());
                 } else {
@@ -729,17 +731,22 @@ async fn presence_writes_land_in_order_and_again_after_redis_loses_them() {
     let mut redis = RedisServer::start();
     let client = redis_conn::client(&redis.url()).expect("client");
     let conn = redis_conn::commands(&client).await.expect("connect");
-    let presence = RedisPresence::new(conn, "order", "node-a", Duration::from_secs(30));
-    let (bus, mut deliveries) = LocalHub::default().connect("node-a");
+    let presence = RedisPresence::new(conn, "order", &"node-a".into(), Duration::from_secs(30));
+    let (bus, mut deliveries) = LocalHub::default().connect(&"node-a".into());
     let room = Topic::Room("tavern".into());
     bus.subscribe(&room).await.expect("subscribe");
     let writer = PresenceWriter::start(presence.clone(), Arc::new(bus));
 
     let (stays, flickers) = (PlayerId(1), PlayerId(2));
-    writer.add("tavern", stays, "stays", presence_msg(stays, true));
+    writer.add(&"tavern".into(), stays, "stays", presence_msg(stays, true));
     for _ in 0..100 {
-        writer.add("tavern", flickers, "flickers", presence_msg(flickers, true));
-        writer.remove("tavern", flickers, presence_msg(flickers, false));
+        writer.add(
+            &"tavern".into(),
+            flickers,
+            "flickers",
+            presence_msg(flickers, true),
+        );
+        writer.remove(&"tavern".into(), flickers, presence_msg(flickers, false));
     }
     // Each change is announced once stored, in the order made.
     let mut announced = Vec::new();
@@ -762,10 +769,13 @@ async fn presence_writes_land_in_order_and_again_after_redis_loses_them() {
             .all(|pair| pair == [(flickers, true), (flickers, false)]),
         "announced out of order"
     );
-    let node = ["node-a".to_owned()];
+    let node = [NodeId::from("node-a")];
     assert_eq!(
-        presence.members("tavern", &node).await.expect("read"),
-        [(stays, "stays".to_owned(), "node-a".to_owned())],
+        presence
+            .members(&"tavern".into(), &node)
+            .await
+            .expect("read"),
+        [(stays, "stays".to_owned(), "node-a".into())],
         "no ghost"
     );
 
@@ -775,8 +785,8 @@ async fn presence_writes_land_in_order_and_again_after_redis_loses_them() {
     loop {
         writer.refresh(None);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        if let Ok(members) = presence.members("tavern", &node).await
-            && members == [(stays, "stays".to_owned(), "node-a".to_owned())]
+        if let Ok(members) = presence.members(&"tavern".into(), &node).await
+            && members == [(stays, "stays".to_owned(), "node-a".into())]
         {
             break;
         }

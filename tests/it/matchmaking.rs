@@ -879,10 +879,10 @@ async fn join_tickets_are_refused_when_reused_forged_expired_or_misdirected() {
     let keys = SessionKeys::new(Some(CLUSTER_SECRET), Duration::from_secs(60));
     let now = skirmish_server::node::unix_ms();
     let mint = |keys: &SessionKeys, player_id: PlayerId, host: &str, expires_at_ms: u64| {
-        JoinTickets::new(keys.clone(), host).seal(&JoinClaims {
+        JoinTickets::new(keys.clone(), &host.into()).seal(&JoinClaims {
             player_id,
             match_id,
-            host: host.to_owned(),
+            host: host.into(),
             expires_at_ms,
             nonce: rand_nonce(),
         })
@@ -1306,7 +1306,7 @@ async fn one_live_ticket_per_player(store: &dyn QueueStore) {
         }
         other => panic!("expected already queued, got {other:?}"),
     }
-    let waiting = store.waiting("ffa", 10).await.expect("waiting");
+    let waiting = store.waiting(&"ffa".into(), 10).await.expect("waiting");
     assert_eq!(waiting.len(), 1, "the refused ticket was not stored");
     let other = ticket("other", vec![player(2, "b")], 3);
     store
@@ -1317,7 +1317,12 @@ async fn one_live_ticket_per_player(store: &dyn QueueStore) {
     store.enqueue(&solo, ttl).await.expect("again");
 
     // A claimed ticket's players stay marked while it is refreshed...
-    assert!(store.claim("ffa", &["solo".into()]).await.expect("claim"));
+    assert!(
+        store
+            .claim(&"ffa".into(), &["solo".into()])
+            .await
+            .expect("claim")
+    );
     assert_eq!(
         store
             .refresh(std::slice::from_ref(&solo), ttl)

@@ -425,9 +425,7 @@ impl Player {
         Vec<skirmish_shared::proto::ChatView>,
     ) {
         self.conn
-            .send(&ClientMsg::JoinRoom {
-                room: room.to_owned(),
-            })
+            .send(&ClientMsg::JoinRoom { room: room.into() })
             .await
             .expect("send join_room");
         self.wait_for(|m| match m {
@@ -503,9 +501,7 @@ impl Player {
     /// Asks to queue for a mode.
     pub async fn queue(&mut self, mode: &str) {
         self.conn
-            .send(&ClientMsg::Queue {
-                mode: mode.to_owned(),
-            })
+            .send(&ClientMsg::Queue { mode: mode.into() })
             .await
             .expect("send queue");
     }

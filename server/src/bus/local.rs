@@ -3,6 +3,7 @@
 
 use super::{Bus, BusError, Delivery, ENVELOPE_VERSION, Envelope, Payload, Topic};
 use futures_util::future::BoxFuture;
+use skirmish_shared::proto::NodeId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -10,7 +11,7 @@ use tokio::sync::mpsc;
 /// Deliveries a node may have waiting before new ones are dropped.
 pub(super) const DELIVERY_QUEUE: usize = 65_536;
 
-type Subscribers = HashMap<Topic, Vec<(String, mpsc::Sender<Delivery>)>>;
+type Subscribers = HashMap<Topic, Vec<(NodeId, mpsc::Sender<Delivery>)>>;
 
 /// The meeting point of the local buses of one process.
 #[derive(Clone, Debug, Default)]
@@ -20,7 +21,7 @@ pub struct LocalHub {
 
 impl LocalHub {
     /// A bus for `node_id`, and the receiver of its deliveries.
-    pub fn connect(&self, node_id: &str) -> (LocalBus, mpsc::Receiver<Delivery>) {
+    pub fn connect(&self, node_id: &NodeId) -> (LocalBus, mpsc::Receiver<Delivery>) {
         let (tx, rx) = mpsc::channel(DELIVERY_QUEUE);
         (
             LocalBus {
@@ -43,7 +44,7 @@ impl LocalHub {
 #[derive(Debug)]
 pub struct LocalBus {
     hub: LocalHub,
-    node_id: String,
+    node_id: NodeId,
     tx: mpsc::Sender<Delivery>,
 }
 
@@ -105,8 +106,8 @@ mod tests {
     #[tokio::test]
     async fn only_subscribers_of_a_topic_receive_it_including_the_sender() {
         let hub = LocalHub::default();
-        let (a, mut a_rx) = hub.connect("a");
-        let (b, mut b_rx) = hub.connect("b");
+        let (a, mut a_rx) = hub.connect(&NodeId::from("a"));
+        let (b, mut b_rx) = hub.connect(&NodeId::from("b"));
         let room = Topic::Room("r".into());
         a.subscribe(&room).await.expect("subscribe");
         b.subscribe(&room).await.expect("subscribe");

@@ -21,6 +21,7 @@ pub use redis::RedisBus;
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use skirmish_shared::proto::{NodeId, RoomId};
 
 /// The envelope format version; a node drops envelopes of other versions
 /// (and says so in its log) rather than misreading them.
@@ -30,9 +31,9 @@ pub const ENVELOPE_VERSION: u16 = 3;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Topic {
     /// Everything about one chat room: lines, presence, typing.
-    Room(String),
+    Room(RoomId),
     /// Messages for one node only.
-    Node(String),
+    Node(NodeId),
 }
 
 impl Topic {
@@ -48,10 +49,10 @@ impl Topic {
     pub fn from_channel(prefix: &str, channel: &str) -> Option<Topic> {
         let rest = channel.strip_prefix(prefix)?.strip_prefix(':')?;
         if let Some(room) = rest.strip_prefix("room:") {
-            Some(Topic::Room(room.to_owned()))
+            Some(Topic::Room(room.into()))
         } else {
             rest.strip_prefix("node:")
-                .map(|node| Topic::Node(node.to_owned()))
+                .map(|node| Topic::Node(node.into()))
         }
     }
 }
@@ -113,7 +114,7 @@ pub struct Envelope {
     /// [`ENVELOPE_VERSION`] when sent by this build.
     pub version: u16,
     /// The sending node's id.
-    pub from: String,
+    pub from: NodeId,
     /// An area's message.
     pub payload: Payload,
 }

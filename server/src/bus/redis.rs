@@ -8,6 +8,7 @@ use crate::redis_conn;
 use futures_util::future::BoxFuture;
 use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, Value};
+use skirmish_shared::proto::NodeId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -24,7 +25,7 @@ const PUBLISH_BATCH: usize = 128;
 #[derive(Debug)]
 pub struct RedisBus {
     prefix: String,
-    node_id: String,
+    node_id: NodeId,
     subscriber: ConnectionManager,
     publications: mpsc::Sender<(String, Vec<u8>)>,
     /// Cleared while the subscriber reconnects.
@@ -37,7 +38,7 @@ impl RedisBus {
     pub async fn connect(
         client: &redis::Client,
         prefix: &str,
-        node_id: &str,
+        node_id: &NodeId,
     ) -> redis::RedisResult<(RedisBus, mpsc::Receiver<Delivery>)> {
         let (push_tx, push_rx) = mpsc::unbounded_channel();
         let subscriber = redis_conn::subscriber(client, push_tx).await?;

@@ -11,6 +11,7 @@
 
 use super::presence::{RedisPresence, StoredMember};
 use crate::bus::{Bus, Topic};
+use skirmish_shared::proto::{NodeId, RoomId};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +24,7 @@ pub(super) struct Snapshot {
     /// When the read started: anything the bus said after this is newer.
     pub started: Instant,
     /// The nodes whose members were read.
-    pub nodes: Vec<String>,
+    pub nodes: Vec<NodeId>,
     /// The members found.
     pub members: Vec<StoredMember>,
 }
@@ -33,7 +34,7 @@ pub(super) struct Snapshot {
 #[derive(Debug)]
 pub(super) struct Followed {
     /// The room.
-    pub room: String,
+    pub room: RoomId,
     /// Which following of the room this answers (a room left and joined
     /// again is followed anew).
     pub generation: u64,
@@ -45,12 +46,12 @@ pub(super) struct Followed {
 #[derive(Debug)]
 enum Want {
     Follow {
-        room: String,
+        room: RoomId,
         generation: u64,
-        nodes: Vec<String>,
+        nodes: Vec<NodeId>,
     },
     Unfollow {
-        room: String,
+        room: RoomId,
     },
 }
 
@@ -82,7 +83,7 @@ impl Follower {
 
     /// Asks to follow a room; `nodes` are the other live nodes, whose
     /// members to read once subscribed.
-    pub fn follow(&self, room: &str, generation: u64, nodes: Vec<String>) {
+    pub fn follow(&self, room: &RoomId, generation: u64, nodes: Vec<NodeId>) {
         let _ = self.wants.send(Want::Follow {
             room: room.to_owned(),
             generation,
@@ -91,7 +92,7 @@ impl Follower {
     }
 
     /// Asks to stop following a room.
-    pub fn unfollow(&self, room: &str) {
+    pub fn unfollow(&self, room: &RoomId) {
         let _ = self.wants.send(Want::Unfollow {
             room: room.to_owned(),
         });
@@ -102,19 +103,19 @@ impl Follower {
 #[derive(Debug, Default)]
 struct Subscriptions {
     /// Rooms to follow: generation and the nodes to read members from.
-    wanted: HashMap<String, (u64, Vec<String>)>,
+    wanted: HashMap<RoomId, (u64, Vec<NodeId>)>,
     /// Rooms whose subscription Redis confirmed.
-    subscribed: HashSet<String>,
+    subscribed: HashSet<RoomId>,
     /// The generation reported followed, per subscribed room.
-    reported: HashMap<String, u64>,
+    reported: HashMap<RoomId, u64>,
 }
 
 /// The next thing to do.
 #[derive(Debug, PartialEq, Eq)]
 enum Step {
-    Subscribe(String),
-    Report(String, u64, Vec<String>),
-    Unsubscribe(String),
+    Subscribe(RoomId),
+    Report(RoomId, u64, Vec<NodeId>),
+    Unsubscribe(RoomId),
 }
 
 impl Subscriptions {
@@ -191,7 +192,7 @@ async fn run(
                                 members,
                             }),
                             Err(e) => {
-                                warn!(room, error = %e, "could not read who is in a room; reconciling later");
+                                warn!(%room, error = %e, "could not read who is in a room; reconciling later");
                                 None
                             }
                         }
@@ -247,9 +248,9 @@ async fn run(
 mod tests {
     use super::*;
 
-    fn follow(room: &str, generation: u64) -> Want {
+    fn follow(room: &RoomId, generation: u64) -> Want {
         Want::Follow {
-            room: room.into(),
+            room: room.clone(),
             generation,
             nodes: vec!["b".into()],
         }
@@ -259,7 +260,7 @@ mod tests {
     fn subscribes_then_reports_each_generation_and_drops_what_is_not_wanted() {
         let mut subs = Subscriptions::default();
         assert_eq!(subs.next_step(), None);
-        subs.want(follow("r", 1));
+        subs.want(follow(&RoomId::from("r"), 1));
         assert_eq!(subs.next_step(), Some(Step::Subscribe("r".into())));
         subs.subscribed.insert("r".into());
         assert_eq!(
@@ -271,7 +272,7 @@ mod tests {
         // Left and joined again before the unsubscription: still
         // subscribed, but the new following is reported again.
         subs.want(Want::Unfollow { room: "r".into() });
-        subs.want(follow("r", 2));
+        subs.want(follow(&RoomId::from("r"), 2));
         assert_eq!(
             subs.next_step(),
             Some(Step::Report("r".into(), 2, vec!["b".into()]))
@@ -281,7 +282,7 @@ mod tests {
         assert_eq!(subs.next_step(), Some(Step::Unsubscribe("r".into())));
         // Never subscribed, no longer wanted: nothing to do.
         subs.subscribed.clear();
-        subs.want(follow("s", 3));
+        subs.want(follow(&RoomId::from("s"), 3));
         subs.want(Want::Unfollow { room: "s".into() });
         assert_eq!(subs.next_step(), None);
     }

@@ -5,6 +5,7 @@
 use futures_util::future::BoxFuture;
 use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
+use skirmish_shared::proto::RoomId;
 use skirmish_shared::proto::{ChatView, PlayerId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -39,7 +40,7 @@ pub trait ChatHistory: Send + Sync + std::fmt::Debug {
     /// The last `n` lines of a room, oldest first.
     fn recent<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         n: usize,
     ) -> BoxFuture<'a, Result<Vec<ChatView>, HistoryError>>;
 }
@@ -47,7 +48,7 @@ pub trait ChatHistory: Send + Sync + std::fmt::Debug {
 /// History in process memory, for a node running alone.
 #[derive(Debug, Default)]
 pub struct MemoryHistory {
-    rooms: Mutex<HashMap<String, MemoryRoom>>,
+    rooms: Mutex<HashMap<RoomId, MemoryRoom>>,
 }
 
 /// One room's lines in memory, and what its next id must exceed.
@@ -85,7 +86,7 @@ impl ChatHistory for MemoryHistory {
 
     fn recent<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         n: usize,
     ) -> BoxFuture<'a, Result<Vec<ChatView>, HistoryError>> {
         let rooms = self
@@ -127,7 +128,7 @@ impl RedisHistory {
         }
     }
 
-    fn key(&self, room: &str) -> String {
+    fn key(&self, room: &RoomId) -> String {
         format!("{}:chat:{room}", self.prefix)
     }
 }
@@ -166,7 +167,7 @@ impl ChatHistory for RedisHistory {
 
     fn recent<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         n: usize,
     ) -> BoxFuture<'a, Result<Vec<ChatView>, HistoryError>> {
         Box::pin(async move {
@@ -205,9 +206,9 @@ impl ChatHistory for RedisHistory {
 mod tests {
     use super::*;
 
-    fn line(room: &str, text: &str) -> ChatView {
+    fn line(room: &RoomId, text: &str) -> ChatView {
         ChatView {
-            room: room.into(),
+            room: room.clone(),
             id: String::new(),
             player_id: PlayerId(1),
             name: "Ada".into(),
@@ -221,13 +222,16 @@ mod tests {
         let history = MemoryHistory::default();
         for i in 0..(KEEP + 10) {
             history
-                .append(&line("a", &i.to_string()))
+                .append(&line(&RoomId::from("a"), &i.to_string()))
                 .await
                 .expect("append");
         }
-        let id = history.append(&line("b", "hello")).await.expect("append");
+        let id = history
+            .append(&line(&RoomId::from("b"), "hello"))
+            .await
+            .expect("append");
         assert_eq!(id, "1000-1", "ids count per room");
-        let recent = history.recent("a", 3).await.expect("recent");
+        let recent = history.recent(&RoomId::from("a"), 3).await.expect("recent");
         let texts: Vec<&str> = recent.iter().map(|l| l.text.as_str()).collect();
         let last = KEEP + 9;
         assert_eq!(
@@ -239,19 +243,32 @@ mod tests {
             ]
         );
         assert_eq!(
-            history.recent("a", 10_000).await.expect("recent").len(),
+            history
+                .recent(&RoomId::from("a"), 10_000)
+                .await
+                .expect("recent")
+                .len(),
             KEEP
         );
-        assert!(history.recent("none", 5).await.expect("recent").is_empty());
+        assert!(
+            history
+                .recent(&RoomId::from("none"), 5)
+                .await
+                .expect("recent")
+                .is_empty()
+        );
     }
 
     #[tokio::test]
     async fn memory_ids_increase_even_when_the_clock_steps_back() {
         let history = MemoryHistory::default();
-        let mut early = line("a", "first");
+        let mut early = line(&RoomId::from("a"), "first");
         early.sent_at_ms = 2_000;
         let first = history.append(&early).await.expect("append");
-        let second = history.append(&line("a", "second")).await.expect("append");
+        let second = history
+            .append(&line(&RoomId::from("a"), "second"))
+            .await
+            .expect("append");
         assert_eq!((first.as_str(), second.as_str()), ("2000-1", "2000-2"));
         assert!(id_key(&second) > id_key(&first));
         assert_eq!(id_key("1700000000000-12"), Some((1_700_000_000_000, 12)));

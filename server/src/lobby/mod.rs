@@ -39,6 +39,7 @@ use bytes::Bytes;
 use follow::{Followed, Follower, Snapshot};
 use skirmish_shared::codec::encode;
 use skirmish_shared::proto::{ChatView, MemberView, PlayerId, ServerMsg, close};
+use skirmish_shared::proto::{NodeId, RoomId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -101,11 +102,11 @@ pub enum LobbyError {
 #[derive(Debug)]
 enum Command {
     Join {
-        room: String,
+        room: RoomId,
         member: LocalMember,
     },
     Leave {
-        room: String,
+        room: RoomId,
         player_id: PlayerId,
         conn_id: u64,
         /// Told `room_left` once the member is out.
@@ -116,7 +117,7 @@ enum Command {
         conn_id: u64,
     },
     NodesChanged {
-        live: Vec<String>,
+        live: Vec<NodeId>,
     },
     RefreshPresence {
         /// Told once the writer has tried.
@@ -130,16 +131,16 @@ enum Command {
 enum Report {
     /// A joining member's history was read.
     History {
-        room: String,
+        room: RoomId,
         player_id: PlayerId,
         join_id: u64,
         lines: Vec<ChatView>,
     },
     /// Who is in the followed rooms on other nodes, read at `started`.
     Reconciled {
-        rooms: Vec<(String, u64)>,
+        rooms: Vec<(RoomId, u64)>,
         started: Instant,
-        nodes: Vec<String>,
+        nodes: Vec<NodeId>,
         members: Vec<Vec<StoredMember>>,
     },
     /// The reconciliation read failed; the next refresh tries again.
@@ -175,7 +176,7 @@ impl Lobby {
     /// from the bus. `presence` is the shared membership store in
     /// multi-node mode.
     pub fn start(
-        node_id: &str,
+        node_id: &NodeId,
         bus: Arc<dyn Bus>,
         deliveries: mpsc::Receiver<Delivery>,
         history: Arc<dyn ChatHistory>,
@@ -219,7 +220,7 @@ impl Lobby {
     /// with `room_joined` (everyone in the room, then the recent history,
     /// then live lines) once it follows the room and has read its history,
     /// which waits for Redis; the caller does not.
-    pub async fn join(&self, room: &str, member: LocalMember) -> Result<(), LobbyError> {
+    pub async fn join(&self, room: &RoomId, member: LocalMember) -> Result<(), LobbyError> {
         self.commands
             .send(Command::Join {
                 room: room.to_owned(),
@@ -231,7 +232,13 @@ impl Lobby {
 
     /// Takes a player out of a room; `answer` is told `room_left` after
     /// anything the lobby sent about the room.
-    pub async fn leave(&self, room: &str, player_id: PlayerId, conn_id: u64, answer: Arc<Outbox>) {
+    pub async fn leave(
+        &self,
+        room: &RoomId,
+        player_id: PlayerId,
+        conn_id: u64,
+        answer: Arc<Outbox>,
+    ) {
         let _ = self
             .commands
             .send(Command::Leave {
@@ -252,7 +259,7 @@ impl Lobby {
     }
 
     /// Tells the lobby which nodes are alive; members of the others go.
-    pub fn nodes_changed(&self, live: Vec<String>) {
+    pub fn nodes_changed(&self, live: Vec<NodeId>) {
         let _ = self.commands.try_send(Command::NodesChanged { live });
     }
 
@@ -291,7 +298,7 @@ impl Lobby {
     }
 
     /// Announces that a player is typing.
-    pub fn typing(&self, room: &str, player_id: PlayerId, name: &str) {
+    pub fn typing(&self, room: &RoomId, player_id: PlayerId, name: &str) {
         let msg = LobbyMessage::Typing {
             room: room.to_owned(),
             player_id,
@@ -349,7 +356,7 @@ impl Drop for Wanted {
 #[derive(Debug)]
 struct Member {
     name: String,
-    node: String,
+    node: NodeId,
     /// When this node last learned of them: a presence read that started
     /// earlier cannot say they are gone.
     seen: Instant,
@@ -441,7 +448,7 @@ impl Room {
         }
     }
 
-    fn presence(&self, room: &str, player_id: PlayerId, name: &str, joined: bool) -> ServerMsg {
+    fn presence(&self, room: &RoomId, player_id: PlayerId, name: &str, joined: bool) -> ServerMsg {
         ServerMsg::Presence {
             room: room.to_owned(),
             player_id,
@@ -454,15 +461,15 @@ impl Room {
     /// Brings the members of other nodes in line with a presence read: the
     /// read wins over what this node knew before it started, the bus over
     /// the read for anything after.
-    fn reconcile(&mut self, room: &str, node_id: &str, snapshot: Snapshot) {
+    fn reconcile(&mut self, room: &RoomId, node_id: &NodeId, snapshot: Snapshot) {
         let Snapshot {
             started,
             nodes,
             members,
         } = snapshot;
-        let mut stored: HashMap<PlayerId, (String, String)> = HashMap::new();
+        let mut stored: HashMap<PlayerId, (String, NodeId)> = HashMap::new();
         for (id, name, node) in members {
-            if node == node_id {
+            if node == *node_id {
                 continue;
             }
             // A player reconnecting elsewhere may be listed by two nodes for
@@ -474,7 +481,7 @@ impl Room {
         }
         let mut gone: Vec<PlayerId> = Vec::new();
         for (id, m) in &mut self.members {
-            if m.node == node_id || !nodes.contains(&m.node) || m.seen >= started {
+            if m.node == *node_id || !nodes.contains(&m.node) || m.seen >= started {
                 continue;
             }
             if stored.contains_key(id) {
@@ -497,7 +504,7 @@ impl Room {
             }
             match self.members.get_mut(&id) {
                 Some(m) => {
-                    if m.seen < started && m.node != node_id {
+                    if m.seen < started && m.node != *node_id {
                         m.node = node;
                     }
                 }
@@ -545,7 +552,7 @@ fn merge_history(read: Vec<ChatView>, live: VecDeque<ChatView>) -> Vec<ChatView>
 /// tasks and report back.
 #[derive(Debug)]
 struct LobbyTask {
-    node_id: String,
+    node_id: NodeId,
     bus: Arc<dyn Bus>,
     history: Arc<dyn ChatHistory>,
     follower: Follower,
@@ -555,13 +562,13 @@ struct LobbyTask {
     presence: Option<RedisPresence>,
     /// Where helper tasks report.
     reports: mpsc::UnboundedSender<Report>,
-    rooms: HashMap<String, Room>,
+    rooms: HashMap<RoomId, Room>,
     /// The nodes the registry listed at the last heartbeat, this one
     /// included.
-    live_nodes: Vec<String>,
+    live_nodes: Vec<NodeId>,
     /// Nodes with members here that heartbeats in a row have not listed,
     /// and how many.
-    unlisted_nodes: HashMap<String, u8>,
+    unlisted_nodes: HashMap<NodeId, u8>,
     next_generation: u64,
     next_join: u64,
     /// A reconciliation read is under way.
@@ -610,7 +617,7 @@ impl LobbyTask {
                 let _ = answer.push(Bytes::from(encode(&left)), close::TOO_SLOW);
             }
             Command::Disconnected { player_id, conn_id } => {
-                let rooms: Vec<String> = self
+                let rooms: Vec<RoomId> = self
                     .rooms
                     .iter()
                     .filter(|(_, r)| {
@@ -635,7 +642,7 @@ impl LobbyTask {
     }
 
     /// The live nodes other than this one.
-    fn other_nodes(&self) -> Vec<String> {
+    fn other_nodes(&self) -> Vec<NodeId> {
         self.live_nodes
             .iter()
             .filter(|n| **n != self.node_id)
@@ -645,7 +652,7 @@ impl LobbyTask {
 
     /// Announces a presence change of a member of this node: stored first
     /// in multi-node mode, then on the bus.
-    fn announce(&self, room: &str, player_id: PlayerId, name: &str, joined: bool) {
+    fn announce(&self, room: &RoomId, player_id: PlayerId, name: &str, joined: bool) {
         let msg = LobbyMessage::Presence {
             room: room.to_owned(),
             player_id,
@@ -660,7 +667,7 @@ impl LobbyTask {
         }
     }
 
-    fn join(&mut self, room: &str, member: LocalMember) {
+    fn join(&mut self, room: &RoomId, member: LocalMember) {
         let now = Instant::now();
         if !self.rooms.contains_key(room) {
             // Subscribing happens in the follower, which reports back; until
@@ -719,7 +726,13 @@ impl LobbyTask {
     /// Reads a joining member's history in its own task, retrying while
     /// Redis fails (the join waits) until it answers or the join is no
     /// longer wanted.
-    fn read_history(&self, room: &str, player_id: PlayerId, join_id: u64, wanted: Arc<AtomicBool>) {
+    fn read_history(
+        &self,
+        room: &RoomId,
+        player_id: PlayerId,
+        join_id: u64,
+        wanted: Arc<AtomicBool>,
+    ) {
         let history = Arc::clone(&self.history);
         let reports = self.reports.clone();
         let room = room.to_owned();
@@ -730,7 +743,7 @@ impl LobbyTask {
                     Ok(lines) => break lines,
                     Err(e) => {
                         if backoff == HISTORY_MIN_BACKOFF {
-                            warn!(room, error = %e, "chat history unavailable; the join waits for it");
+                            warn!(%room, error = %e, "chat history unavailable; the join waits for it");
                         }
                         if !wanted.load(Ordering::Relaxed) || reports.is_closed() {
                             return;
@@ -816,7 +829,13 @@ impl LobbyTask {
 
     /// Sends `room_joined`: the members now, the history read, and the live
     /// lines that arrived since and are newer than it, oldest first.
-    fn answer_join(&mut self, room: &str, player_id: PlayerId, join_id: u64, lines: Vec<ChatView>) {
+    fn answer_join(
+        &mut self,
+        room: &RoomId,
+        player_id: PlayerId,
+        join_id: u64,
+        lines: Vec<ChatView>,
+    ) {
         let Some(view) = self.rooms.get_mut(room) else {
             return;
         };
@@ -845,7 +864,7 @@ impl LobbyTask {
         if self.reconciling {
             return;
         }
-        let rooms: Vec<(String, u64)> = self
+        let rooms: Vec<(RoomId, u64)> = self
             .rooms
             .iter()
             .filter(|(_, v)| v.ready)
@@ -858,7 +877,7 @@ impl LobbyTask {
         self.reconciling = true;
         let reports = self.reports.clone();
         tokio::spawn(async move {
-            let names: Vec<String> = rooms.iter().map(|(room, _)| room.clone()).collect();
+            let names: Vec<RoomId> = rooms.iter().map(|(room, _)| room.clone()).collect();
             let started = Instant::now();
             let report = match presence.snapshot(&names, &nodes).await {
                 Ok(members) => Report::Reconciled {
@@ -876,7 +895,7 @@ impl LobbyTask {
         });
     }
 
-    fn leave(&mut self, room: &str, player_id: PlayerId, conn_id: u64) {
+    fn leave(&mut self, room: &RoomId, player_id: PlayerId, conn_id: u64) {
         let Some(view) = self.rooms.get_mut(room) else {
             return;
         };
@@ -901,24 +920,24 @@ impl LobbyTask {
         }
     }
 
-    fn nodes_changed(&mut self, live: Vec<String>) {
+    fn nodes_changed(&mut self, live: Vec<NodeId>) {
         // A node's members go once two heartbeats in a row have not listed
         // it. A Redis that restarted empty lists only the nodes that have
         // heartbeated since, and the others are back within one heartbeat:
         // dropping their members at the first list made them leave and
         // rejoin in every room.
-        let mut referenced: HashSet<&str> = HashSet::new();
+        let mut referenced: HashSet<&NodeId> = HashSet::new();
         for view in self.rooms.values() {
-            referenced.extend(view.members.values().map(|m| m.node.as_str()));
+            referenced.extend(view.members.values().map(|m| &m.node));
         }
         let unlisted = &mut self.unlisted_nodes;
-        unlisted.retain(|node, _| referenced.contains(node.as_str()) && !live.contains(node));
+        unlisted.retain(|node, _| referenced.contains(node) && !live.contains(node));
         for node in referenced {
-            if node != self.node_id && !live.iter().any(|n| n == node) {
-                *unlisted.entry(node.to_owned()).or_default() += 1;
+            if *node != self.node_id && !live.contains(node) {
+                *unlisted.entry(node.clone()).or_default() += 1;
             }
         }
-        let gone_nodes: HashSet<String> = unlisted
+        let gone_nodes: HashSet<NodeId> = unlisted
             .iter()
             .filter(|(_, n)| **n >= UNLISTED_HEARTBEATS_BEFORE_GONE)
             .map(|(node, _)| node.clone())
@@ -1042,7 +1061,7 @@ mod tests {
 
         fn recent<'a>(
             &'a self,
-            _: &'a str,
+            _: &'a RoomId,
             _: usize,
         ) -> BoxFuture<'a, Result<Vec<ChatView>, HistoryError>> {
             self.reads.fetch_add(1, Ordering::Relaxed);
@@ -1058,11 +1077,11 @@ mod tests {
         // became of the join, so joining and leaving during an outage piled
         // up tasks that all retried.
         let hub = LocalHub::default();
-        let (bus, deliveries) = hub.connect("a");
+        let (bus, deliveries) = hub.connect(&NodeId::from("a"));
         let history = Arc::new(DownHistory::default());
         let (guard, _done) = mpsc::channel(1);
         let lobby = Lobby::start(
-            "a",
+            &NodeId::from("a"),
             Arc::new(bus),
             deliveries,
             Arc::clone(&history) as Arc<dyn ChatHistory>,
@@ -1081,10 +1100,13 @@ mod tests {
             outbox: Arc::clone(&outbox),
         };
         for _ in 0..5 {
-            lobby.join("tavern", ada()).await.expect("join");
+            lobby
+                .join(&RoomId::from("tavern"), ada())
+                .await
+                .expect("join");
             tokio::time::sleep(Duration::from_millis(300)).await;
             lobby
-                .leave("tavern", PlayerId(1), 1, Arc::clone(&outbox))
+                .leave(&RoomId::from("tavern"), PlayerId(1), 1, Arc::clone(&outbox))
                 .await;
         }
         // Every read retries at most a few seconds apart while it lives.
@@ -1104,7 +1126,10 @@ mod tests {
         // The control: a join that is not left keeps retrying, so the
         // quiet above is the cancelled joins' doing, not a read that gave
         // up on its own.
-        lobby.join("tavern", ada()).await.expect("join");
+        lobby
+            .join(&RoomId::from("tavern"), ada())
+            .await
+            .expect("join");
         tokio::time::sleep(HISTORY_MAX_BACKOFF * 10).await;
         let retried = history.reads.load(Ordering::Relaxed) - settled;
         assert!(
@@ -1179,10 +1204,10 @@ mod tests {
         );
     }
 
-    fn member(name: &str, node: &str, seen: Instant) -> Member {
+    fn member(name: &str, node: &NodeId, seen: Instant) -> Member {
         Member {
             name: name.into(),
-            node: node.into(),
+            node: node.clone(),
             seen,
             unlisted: 0,
         }
@@ -1200,24 +1225,29 @@ mod tests {
         let mut room = Room::new(1);
         // Known before the read: a ghost on b (left while the bus was
         // down), a member on b the read confirms, this node's own member.
-        room.members.insert(PlayerId(1), member("ghost", "b", t0));
-        room.members.insert(PlayerId(2), member("bea", "b", t0));
-        room.members.insert(PlayerId(3), member("me", "a", t0));
+        room.members
+            .insert(PlayerId(1), member("ghost", &NodeId::from("b"), t0));
+        room.members
+            .insert(PlayerId(2), member("bea", &NodeId::from("b"), t0));
+        room.members
+            .insert(PlayerId(3), member("me", &NodeId::from("a"), t0));
         // Heard of on the bus after the read started: joined (not yet in the
         // read), and left (still in the read).
-        room.members.insert(PlayerId(4), member("new", "c", after));
+        room.members
+            .insert(PlayerId(4), member("new", &NodeId::from("c"), after));
         room.left.insert(PlayerId(5), after);
         // On a node that was not read: left alone.
-        room.members.insert(PlayerId(6), member("far", "d", t0));
+        room.members
+            .insert(PlayerId(6), member("far", &NodeId::from("d"), t0));
         let stored = vec![
-            (PlayerId(2), "bea".to_owned(), "b".to_owned()),
-            (PlayerId(5), "gone".to_owned(), "c".to_owned()),
+            (PlayerId(2), "bea".to_owned(), "b".into()),
+            (PlayerId(5), "gone".to_owned(), "c".into()),
             // Joined while the bus was down: missing here until now.
-            (PlayerId(7), "missed".to_owned(), "c".to_owned()),
+            (PlayerId(7), "missed".to_owned(), "c".into()),
         ];
         room.reconcile(
-            "r",
-            "a",
+            &"r".into(),
+            &"a".into(),
             Snapshot {
                 started: read_at,
                 nodes: vec!["b".into(), "c".into()],
@@ -1235,11 +1265,11 @@ mod tests {
             started: after + Duration::from_secs(1),
             nodes: vec!["b".into(), "c".into()],
             members: vec![
-                (PlayerId(2), "bea".to_owned(), "b".to_owned()),
-                (PlayerId(7), "missed".to_owned(), "c".to_owned()),
+                (PlayerId(2), "bea".to_owned(), "b".into()),
+                (PlayerId(7), "missed".to_owned(), "c".into()),
             ],
         };
-        room.reconcile("r", "a", second);
+        room.reconcile(&"r".into(), &"a".into(), second);
         assert_eq!(
             names(&room),
             ["bea", "far", "me", "missed", "new"],
@@ -1251,7 +1281,7 @@ mod tests {
                 nodes: vec!["b".into(), "c".into()],
                 members: Vec::new(),
             };
-            room.reconcile("r", "a", empty);
+            room.reconcile(&"r".into(), &"a".into(), empty);
         }
         assert_eq!(names(&room), ["far", "me"], "two empty reads empty b and c");
         assert!(

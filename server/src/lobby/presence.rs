@@ -21,6 +21,7 @@ use super::LobbyMessage;
 use crate::bus::{Bus, Topic};
 use redis::aio::ConnectionManager;
 use skirmish_shared::proto::PlayerId;
+use skirmish_shared::proto::{NodeId, RoomId};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,7 @@ use tracing::{info, warn};
 pub struct RedisPresence {
     conn: ConnectionManager,
     prefix: String,
-    node_id: String,
+    node_id: NodeId,
     ttl: Duration,
 }
 
@@ -46,23 +47,23 @@ impl std::fmt::Debug for RedisPresence {
 }
 
 /// A member as stored: who, their name, and their node.
-pub type StoredMember = (PlayerId, String, String);
+pub type StoredMember = (PlayerId, String, NodeId);
 
 /// One change to this node's membership, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Change {
     /// A player of this node is in a room.
     Add {
-        room: String,
+        room: RoomId,
         player_id: PlayerId,
         name: String,
     },
     /// A player of this node left a room.
-    Remove { room: String, player_id: PlayerId },
+    Remove { room: RoomId, player_id: PlayerId },
 }
 
 impl Change {
-    fn room(&self) -> &str {
+    fn room(&self) -> &RoomId {
         match self {
             Change::Add { room, .. } | Change::Remove { room, .. } => room,
         }
@@ -70,13 +71,13 @@ impl Change {
 }
 
 /// The hash of `node`'s members of `room`; the node id is its hash tag.
-fn presence_key(prefix: &str, room: &str, node: &str) -> String {
+fn presence_key(prefix: &str, room: &RoomId, node: &NodeId) -> String {
     format!("{prefix}:presence:{{{node}}}:{room}")
 }
 
 impl RedisPresence {
     /// This node's presence; entries live `ttl` past the last refresh.
-    pub fn new(conn: ConnectionManager, prefix: &str, node_id: &str, ttl: Duration) -> Self {
+    pub fn new(conn: ConnectionManager, prefix: &str, node_id: &NodeId, ttl: Duration) -> Self {
         RedisPresence {
             conn,
             prefix: prefix.to_owned(),
@@ -85,7 +86,7 @@ impl RedisPresence {
         }
     }
 
-    fn key(&self, room: &str, node: &str) -> String {
+    fn key(&self, room: &RoomId, node: &NodeId) -> String {
         presence_key(&self.prefix, room, node)
     }
 
@@ -96,8 +97,8 @@ impl RedisPresence {
     /// Everyone in a room on the given nodes.
     pub async fn members(
         &self,
-        room: &str,
-        nodes: &[String],
+        room: &RoomId,
+        nodes: &[NodeId],
     ) -> redis::RedisResult<Vec<StoredMember>> {
         let rooms = [room.to_owned()];
         Ok(self
@@ -112,8 +113,8 @@ impl RedisPresence {
     /// read in one round trip.
     pub async fn snapshot(
         &self,
-        rooms: &[String],
-        nodes: &[String],
+        rooms: &[RoomId],
+        nodes: &[NodeId],
     ) -> redis::RedisResult<Vec<Vec<StoredMember>>> {
         if rooms.is_empty() || nodes.is_empty() {
             return Ok(vec![Vec::new(); rooms.len()]);
@@ -145,7 +146,7 @@ impl RedisPresence {
 
     /// Extends the life of this node's hashes in `rooms`; says, per room,
     /// whether the hash was still there.
-    async fn touch(&self, rooms: &[&String]) -> redis::RedisResult<Vec<bool>> {
+    async fn touch(&self, rooms: &[&RoomId]) -> redis::RedisResult<Vec<bool>> {
         if rooms.is_empty() {
             return Ok(Vec::new());
         }
@@ -162,7 +163,7 @@ impl RedisPresence {
     async fn write(
         &self,
         changes: &[Change],
-        whole: &[(&String, Option<&HashMap<PlayerId, String>>)],
+        whole: &[(&RoomId, Option<&HashMap<PlayerId, String>>)],
     ) -> redis::RedisResult<()> {
         if changes.is_empty() && whole.is_empty() {
             return Ok(());
@@ -242,7 +243,7 @@ impl PresenceWriter {
 
     /// Records that a player of this node is in a room; `announce` goes on
     /// the room's topic once that is stored.
-    pub fn add(&self, room: &str, player_id: PlayerId, name: &str, announce: LobbyMessage) {
+    pub fn add(&self, room: &RoomId, player_id: PlayerId, name: &str, announce: LobbyMessage) {
         let change = Change::Add {
             room: room.to_owned(),
             player_id,
@@ -253,7 +254,7 @@ impl PresenceWriter {
 
     /// Records that a player of this node left a room; `announce` goes on
     /// the room's topic once that is stored.
-    pub fn remove(&self, room: &str, player_id: PlayerId, announce: LobbyMessage) {
+    pub fn remove(&self, room: &RoomId, player_id: PlayerId, announce: LobbyMessage) {
         let change = Change::Remove {
             room: room.to_owned(),
             player_id,
@@ -274,9 +275,9 @@ impl PresenceWriter {
 #[derive(Debug, Default)]
 struct Intent {
     /// This node's members per room, as the lobby last said.
-    rooms: HashMap<String, HashMap<PlayerId, String>>,
+    rooms: HashMap<RoomId, HashMap<PlayerId, String>>,
     /// Rooms to write whole at the next attempt.
-    unsure: HashSet<String>,
+    unsure: HashSet<RoomId>,
 }
 
 impl Intent {
@@ -302,7 +303,7 @@ impl Intent {
 
     /// Rooms written whole at the next attempt, with their members (`None`:
     /// nobody here any more, the hash goes).
-    fn whole(&self) -> Vec<(&String, Option<&HashMap<PlayerId, String>>)> {
+    fn whole(&self) -> Vec<(&RoomId, Option<&HashMap<PlayerId, String>>)> {
         self.unsure
             .iter()
             .map(|room| (room, self.rooms.get(room)))
@@ -415,14 +416,14 @@ async fn write_once(
     refresh: bool,
 ) -> redis::RedisResult<()> {
     if refresh {
-        let rooms: Vec<&String> = intent
+        let rooms: Vec<&RoomId> = intent
             .rooms
             .iter()
             .filter(|(room, members)| !members.is_empty() && !intent.unsure.contains(*room))
             .map(|(room, _)| room)
             .collect();
         let kept = presence.touch(&rooms).await?;
-        let lost: Vec<String> = rooms
+        let lost: Vec<RoomId> = rooms
             .into_iter()
             .zip(kept)
             .filter(|(_, kept)| !kept)
@@ -451,38 +452,41 @@ async fn write_once(
 mod tests {
     use super::*;
 
-    fn add(room: &str, id: u64, name: &str) -> Change {
+    fn add(room: &RoomId, id: u64, name: &str) -> Change {
         Change::Add {
-            room: room.into(),
+            room: room.clone(),
             player_id: PlayerId(id),
             name: name.into(),
         }
     }
 
-    fn remove(room: &str, id: u64) -> Change {
+    fn remove(room: &RoomId, id: u64) -> Change {
         Change::Remove {
-            room: room.into(),
+            room: room.clone(),
             player_id: PlayerId(id),
         }
     }
 
     #[test]
     fn a_nodes_presence_hashes_share_one_cluster_slot() {
-        let a = presence_key("skirmish", "global", "eu-1");
-        let b = presence_key("skirmish", "tavern", "eu-1");
+        let a = presence_key("skirmish", &"global".into(), &"eu-1".into());
+        let b = presence_key("skirmish", &"tavern".into(), &"eu-1".into());
         assert_eq!(a, "skirmish:presence:{eu-1}:global");
         let tag = |k: &str| k[k.find('{').expect("{")..=k.find('}').expect("}")].to_owned();
         assert_eq!(tag(&a), tag(&b));
-        assert_ne!(tag(&a), tag(&presence_key("skirmish", "global", "eu-2")));
+        assert_ne!(
+            tag(&a),
+            tag(&presence_key("skirmish", &"global".into(), &"eu-2".into()))
+        );
     }
 
     #[test]
     fn the_intent_follows_changes_in_order_and_forgets_empty_rooms_once_written() {
         let mut intent = Intent::default();
         // A join then a leave, applied in order, leaves nobody: no ghost.
-        intent.apply(&add("a", 1, "ada"));
-        intent.apply(&remove("a", 1));
-        intent.apply(&add("b", 2, "bob"));
+        intent.apply(&add(&RoomId::from("a"), 1, "ada"));
+        intent.apply(&remove(&RoomId::from("a"), 1));
+        intent.apply(&add(&RoomId::from("b"), 2, "bob"));
         intent.unsure.insert("a".into());
         let whole = intent.whole();
         assert_eq!(whole.len(), 1);

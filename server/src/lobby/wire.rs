@@ -4,6 +4,7 @@
 use crate::bus::Message;
 use serde::{Deserialize, Serialize};
 use skirmish_shared::proto::{ChatView, PlayerId};
+use skirmish_shared::proto::{NodeId, RoomId};
 
 /// What one node's lobby tells the others about a room.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,20 +15,20 @@ pub enum LobbyMessage {
     /// A player joined or left a room.
     Presence {
         /// The room.
-        room: String,
+        room: RoomId,
         /// Who.
         player_id: PlayerId,
         /// Their display name.
         name: String,
         /// The node they are connected to.
-        node: String,
+        node: NodeId,
         /// Joined (true) or left (false).
         joined: bool,
     },
     /// A player is typing in a room.
     Typing {
         /// The room.
-        room: String,
+        room: RoomId,
         /// Who.
         player_id: PlayerId,
         /// Their display name.

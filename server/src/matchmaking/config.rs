@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use skirmish_shared::check::{Check, InvalidField, SettingsError, parse_toml, read};
+use skirmish_shared::proto::ModeId;
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 #[serde(deny_unknown_fields)]
 pub struct ModeConfig {
     /// Its name in `queue`, e.g. `ffa`.
-    pub id: String,
+    pub id: ModeId,
     /// The game it plays, by id (`arena`, `hill`); left out, the node's
     /// first game.
     #[serde(default)]
@@ -110,9 +111,10 @@ impl MatchmakingConfig {
         c.that(!self.modes.is_empty(), "modes", "needs at least one mode")?;
         for (i, m) in self.modes.iter().enumerate() {
             let field = |name: &str| format!("modes[{i}].{name}");
-            let id_ok = !m.id.is_empty()
-                && m.id.len() <= 32
-                && m.id
+            let id = m.id.as_str();
+            let id_ok = !id.is_empty()
+                && id.len() <= 32
+                && id
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             c.that(id_ok, field("id"), "must be 1 to 32 of a-z, 0-9 and _")?;
@@ -192,8 +194,8 @@ impl MatchmakingConfig {
     }
 
     /// A mode by id.
-    pub fn mode(&self, id: &str) -> Option<&ModeConfig> {
-        self.modes.iter().find(|m| m.id == id)
+    pub fn mode(&self, id: &ModeId) -> Option<&ModeConfig> {
+        self.modes.iter().find(|m| m.id == *id)
     }
 
     /// Ticket time to live.
@@ -241,13 +243,13 @@ mod tests {
     fn the_shipped_settings_are_valid() {
         let config =
             MatchmakingConfig::from_toml(SHIPPED, "matchmaking.toml", GAMES).expect("valid");
-        let ffa = config.mode("ffa").expect("ffa");
+        let ffa = config.mode(&ModeId::from("ffa")).expect("ffa");
         assert_eq!(
             (ffa.min_players, ffa.target_players, ffa.max_players),
             (2, 16, 16)
         );
         assert_eq!((ffa.game.as_str(), ffa.teams), ("arena", None));
-        let hill = config.mode("hill").expect("hill");
+        let hill = config.mode(&ModeId::from("hill")).expect("hill");
         assert_eq!(
             (hill.game.as_str(), hill.teams, hill.max_players),
             ("hill", Some(2), 8)

@@ -8,6 +8,7 @@ use crate::bus::Bus;
 use crate::matches::Matches;
 use crate::registry::{NodeInfo, Registry};
 use crate::sessions::Sessions;
+use skirmish_shared::proto::NodeId;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -17,7 +18,7 @@ pub trait Env: Send + Sync + 'static {
     /// This node's tickets, parties and formed matches.
     fn matchmaker(&self) -> &Matchmaker;
     /// This node's id.
-    fn node_id(&self) -> &str;
+    fn node_id(&self) -> &NodeId;
     /// Where players reach this node.
     fn public_url(&self) -> &str;
     /// The node-to-node bus.

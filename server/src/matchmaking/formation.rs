@@ -14,13 +14,14 @@
 
 use super::ModeConfig;
 use skirmish_shared::proto::PlayerId;
+use skirmish_shared::proto::TicketId;
 use std::collections::HashSet;
 
 /// A ticket as the formation sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
     /// The ticket's id.
-    pub id: String,
+    pub id: TicketId,
     /// Its players (a party has several).
     pub players: Vec<PlayerId>,
     /// The party's mean rating.
@@ -33,7 +34,7 @@ pub struct Candidate {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
     /// The tickets in it, anchor first.
-    pub tickets: Vec<String>,
+    pub tickets: Vec<TicketId>,
     /// Players in it.
     pub n_players: usize,
     /// Server bots to add.
@@ -64,10 +65,10 @@ pub fn form(mode: &ModeConfig, candidates: &[Candidate], now_ms: u64) -> Vec<Gro
             .cmp(&b.enqueued_at_ms)
             .then_with(|| a.id.cmp(&b.id))
     });
-    let mut used: HashSet<&str> = HashSet::new();
+    let mut used: HashSet<&TicketId> = HashSet::new();
     let mut groups = Vec::new();
     for (i, anchor) in order.iter().enumerate() {
-        if used.contains(anchor.id.as_str()) || anchor.players.len() > mode.max_players {
+        if used.contains(&anchor.id) || anchor.players.len() > mode.max_players {
             continue;
         }
         // A party bigger than a team plays no team mode.
@@ -82,7 +83,7 @@ pub fn form(mode: &ModeConfig, candidates: &[Candidate], now_ms: u64) -> Vec<Gro
             if n_players >= mode.target_players {
                 break;
             }
-            if used.contains(candidate.id.as_str())
+            if used.contains(&candidate.id)
                 || n_players + candidate.players.len() > mode.max_players
             {
                 continue;
@@ -120,7 +121,7 @@ pub fn form(mode: &ModeConfig, candidates: &[Candidate], now_ms: u64) -> Vec<Gro
             continue;
         };
         for m in &members {
-            used.insert(m.id.as_str());
+            used.insert(&m.id);
         }
         groups.push(Group {
             tickets: members.iter().map(|m| m.id.clone()).collect(),
@@ -260,7 +261,7 @@ mod tests {
     fn no_ticket_lands_in_two_groups() {
         let tickets: Vec<Candidate> = (0..50u64)
             .map(|i| Candidate {
-                id: format!("t{i:02}"),
+                id: format!("t{i:02}").into(),
                 players: vec![PlayerId(i)],
                 rating: 900 + (i as i32 % 7) * 40,
                 enqueued_at_ms: i * 100,

@@ -23,6 +23,7 @@ use super::MatchmakingMessage;
 use super::TicketPlayer;
 use crate::registry::NodeInfo;
 use skirmish_shared::proto::MatchId;
+use skirmish_shared::proto::NodeId;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -53,7 +54,7 @@ struct Dispatch {
     /// Its players, for counting seats.
     players: Vec<TicketPlayer>,
     /// Hosts asked, the current one last.
-    tried: Vec<String>,
+    tried: Vec<NodeId>,
     sent_at: Instant,
 }
 
@@ -61,9 +62,9 @@ struct Dispatch {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AckOutcome {
     /// Send `HostCommit` to this host.
-    pub commit: Option<String>,
+    pub commit: Option<NodeId>,
     /// Send `HostAbort` to these hosts.
-    pub abort: Vec<String>,
+    pub abort: Vec<NodeId>,
 }
 
 /// A group whose host did not acknowledge in time.
@@ -76,7 +77,7 @@ pub struct Overdue {
     /// Its players.
     pub players: Vec<TicketPlayer>,
     /// Hosts asked so far.
-    pub tried: Vec<String>,
+    pub tried: Vec<NodeId>,
 }
 
 /// What the match former remembers between rounds: seats placed, groups on
@@ -84,12 +85,12 @@ pub struct Overdue {
 #[derive(Debug)]
 pub struct Former {
     /// By host.
-    placements: HashMap<String, Vec<Placement>>,
+    placements: HashMap<NodeId, Vec<Placement>>,
     dispatches: HashMap<MatchId, Dispatch>,
     /// Committed matches and their host, to abort a late second host.
-    committed: HashMap<MatchId, (String, Instant)>,
+    committed: HashMap<MatchId, (NodeId, Instant)>,
     /// Hosts that did not acknowledge, and when that was noticed.
-    suspects: HashMap<String, Instant>,
+    suspects: HashMap<NodeId, Instant>,
     /// A node is a candidate if its last heartbeat is at most this old.
     fresh_within: Duration,
     /// How long anything is remembered at most (a host that restarted
@@ -115,10 +116,10 @@ impl Former {
     /// Forgets what the registry's view makes stale, and returns a chooser
     /// over the candidate hosts in `live`.
     pub fn chooser(&mut self, live: &[NodeInfo], now: Instant) -> HostChooser {
-        let by_id: HashMap<&str, &NodeInfo> = live.iter().map(|n| (n.id.as_str(), n)).collect();
+        let by_id: HashMap<&NodeId, &NodeInfo> = live.iter().map(|n| (&n.id, n)).collect();
         let max_age = self.max_age;
         self.placements.retain(|node, placed| {
-            let Some(info) = by_id.get(node.as_str()) else {
+            let Some(info) = by_id.get(node) else {
                 return false;
             };
             placed.retain(|p| {
@@ -128,7 +129,7 @@ impl Former {
         });
         // A suspect is cleared by a heartbeat after it was suspected.
         self.suspects.retain(|node, since| {
-            by_id.get(node.as_str()).is_some_and(|info| {
+            by_id.get(node).is_some_and(|info| {
                 Duration::from_millis(info.age_ms) >= now.duration_since(*since)
             })
         });
@@ -158,7 +159,7 @@ impl Former {
     pub fn dispatched(
         &mut self,
         match_id: MatchId,
-        host: &str,
+        host: &NodeId,
         msg: MatchmakingMessage,
         players: Vec<TicketPlayer>,
         now: Instant,
@@ -174,7 +175,7 @@ impl Former {
         dispatch.sent_at = now;
     }
 
-    fn place(&mut self, host: &str, match_id: MatchId, players: &[TicketPlayer], now: Instant) {
+    fn place(&mut self, host: &NodeId, match_id: MatchId, players: &[TicketPlayer], now: Instant) {
         self.placements
             .entry(host.to_owned())
             .or_default()
@@ -186,7 +187,7 @@ impl Former {
             });
     }
 
-    fn unplace(&mut self, host: &str, match_id: MatchId) {
+    fn unplace(&mut self, host: &NodeId, match_id: MatchId) {
         if let Some(placed) = self.placements.get_mut(host) {
             placed.retain(|p| p.match_id != match_id);
         }
@@ -197,7 +198,7 @@ impl Former {
     pub fn acked(
         &mut self,
         match_id: MatchId,
-        host: &str,
+        host: &NodeId,
         formed: u64,
         now: Instant,
     ) -> AckOutcome {
@@ -249,7 +250,7 @@ impl Former {
     /// `host` declined the group (it runs its maximum number of matches):
     /// the group is overdue at once, so the next [`Former::overdue`] sends
     /// it on without waiting out the acknowledgement timeout.
-    pub fn declined(&mut self, match_id: MatchId, host: &str, now: Instant, timeout: Duration) {
+    pub fn declined(&mut self, match_id: MatchId, host: &NodeId, now: Instant, timeout: Duration) {
         if let Some(d) = self.dispatches.get_mut(&match_id)
             && d.tried.last().is_some_and(|h| h == host)
         {
@@ -295,8 +296,8 @@ impl Former {
 
 /// Players of a group who are connected elsewhere than `host`: the seats
 /// that add to its load (the others are connected to it already).
-fn remote_seats(players: &[TicketPlayer], host: &str) -> usize {
-    players.iter().filter(|p| p.node != host).count()
+fn remote_seats(players: &[TicketPlayer], host: &NodeId) -> usize {
+    players.iter().filter(|p| p.node != *host).count()
 }
 
 /// Picks hosts for one round: the candidate with the lowest load, counting
@@ -304,14 +305,14 @@ fn remote_seats(players: &[TicketPlayer], host: &str) -> usize {
 #[derive(Clone, Debug)]
 pub struct HostChooser {
     /// Candidate hosts and their loads.
-    candidates: Vec<(String, usize)>,
+    candidates: Vec<(NodeId, usize)>,
 }
 
 impl HostChooser {
     /// The least-loaded candidate not in `exclude` (ties: the one with more
     /// of the group's players already connected, then by id), with the
     /// group's seats added to its load; `None` without candidates.
-    pub fn pick(&mut self, players: &[TicketPlayer], exclude: &[String]) -> Option<String> {
+    pub fn pick(&mut self, players: &[TicketPlayer], exclude: &[NodeId]) -> Option<NodeId> {
         let (id, load) = self
             .candidates
             .iter_mut()
@@ -326,7 +327,7 @@ impl HostChooser {
     }
 
     /// The candidates and their loads as this chooser sees them.
-    pub fn loads(&self) -> &[(String, usize)] {
+    pub fn loads(&self) -> &[(NodeId, usize)] {
         &self.candidates
     }
 }
@@ -356,7 +357,7 @@ mod tests {
             .map(|i| TicketPlayer {
                 player_id: PlayerId(first + i),
                 name: format!("p{}", first + i),
-                node: nodes[i as usize % nodes.len()].to_owned(),
+                node: nodes[i as usize % nodes.len()].into(),
             })
             .collect()
     }
@@ -385,8 +386,14 @@ mod tests {
         ];
         let mut chooser = former.chooser(&live, now);
         let players = group(0, &["a", "b"]);
-        assert_eq!(chooser.pick(&players, &[]).as_deref(), Some("a"));
-        assert_eq!(chooser.pick(&players, &[]).as_deref(), Some("b"));
+        assert_eq!(
+            chooser.pick(&players, &[]).as_ref().map(NodeId::as_str),
+            Some("a")
+        );
+        assert_eq!(
+            chooser.pick(&players, &[]).as_ref().map(NodeId::as_str),
+            Some("b")
+        );
         assert!(chooser.loads().iter().all(|(id, _)| id != "dead"));
     }
 
@@ -422,7 +429,7 @@ mod tests {
         assert_eq!(load("a"), Some(26));
         // b and c still wait for a heartbeat that counts theirs: 16, plus
         // the group's players connected to the other two nodes.
-        let expected = 16 + remote_seats(&group(0, &nodes), "b");
+        let expected = 16 + remote_seats(&group(0, &nodes), &NodeId::from("b"));
         assert_eq!(load("b"), Some(expected));
     }
 
@@ -469,7 +476,10 @@ mod tests {
             "no new groups for a suspect"
         );
         let outcome = former.acked(MatchId(1), &next, 1, t1);
-        assert_eq!(outcome.commit.as_deref(), Some(next.as_str()));
+        assert_eq!(
+            outcome.commit.as_ref().map(NodeId::as_str),
+            Some(next.as_str())
+        );
         assert_eq!(outcome.abort, ["dead"]);
         assert_eq!(former.in_flight(), 0);
 
@@ -487,19 +497,25 @@ mod tests {
         let players = group(0, &["a", "b"]);
         former.dispatched(
             MatchId(7),
-            "slow",
+            &NodeId::from("slow"),
             host_match(MatchId(7)),
             players.clone(),
             t0,
         );
         let t1 = t0 + HOST_ACK_TIMEOUT;
         assert_eq!(former.overdue(t1, HOST_ACK_TIMEOUT).len(), 1);
-        former.dispatched(MatchId(7), "b", host_match(MatchId(7)), players, t1);
+        former.dispatched(
+            MatchId(7),
+            &NodeId::from("b"),
+            host_match(MatchId(7)),
+            players,
+            t1,
+        );
         // The slow host answers first after all.
-        let first = former.acked(MatchId(7), "slow", 3, t1);
-        assert_eq!(first.commit.as_deref(), Some("slow"));
+        let first = former.acked(MatchId(7), &NodeId::from("slow"), 3, t1);
+        assert_eq!(first.commit.as_ref().map(NodeId::as_str), Some("slow"));
         assert_eq!(first.abort, ["b"]);
-        let second = former.acked(MatchId(7), "b", 1, t1);
+        let second = former.acked(MatchId(7), &NodeId::from("b"), 1, t1);
         assert_eq!(
             second,
             AckOutcome {
@@ -507,9 +523,9 @@ mod tests {
                 abort: vec!["b".into()]
             }
         );
-        let again = former.acked(MatchId(7), "slow", 3, t1);
+        let again = former.acked(MatchId(7), &NodeId::from("slow"), 3, t1);
         assert_eq!(
-            again.commit.as_deref(),
+            again.commit.as_ref().map(NodeId::as_str),
             Some("slow"),
             "a repeat is committed again"
         );
@@ -537,12 +553,12 @@ mod tests {
             let mut former = Former::new(BEAT);
             former.dispatched(
                 MatchId(1),
-                "a",
+                &NodeId::from("a"),
                 host_match(MatchId(1)),
                 group(0, &["x"]),
                 t0,
             );
-            former.acked(MatchId(1), "a", 5, t0);
+            former.acked(MatchId(1), &NodeId::from("a"), 5, t0);
             former
         };
 
@@ -564,19 +580,28 @@ mod tests {
         let mut former = Former::new(BEAT);
         let t0 = Instant::now();
         let players = group(0, &["x"]);
-        former.dispatched(MatchId(3), "full", host_match(MatchId(3)), players, t0);
+        former.dispatched(
+            MatchId(3),
+            &NodeId::from("full"),
+            host_match(MatchId(3)),
+            players,
+            t0,
+        );
         assert!(former.overdue(t0, HOST_ACK_TIMEOUT).is_empty());
         // A decline from another host changes nothing.
-        former.declined(MatchId(3), "other", t0, HOST_ACK_TIMEOUT);
+        former.declined(MatchId(3), &NodeId::from("other"), t0, HOST_ACK_TIMEOUT);
         assert!(former.overdue(t0, HOST_ACK_TIMEOUT).is_empty());
-        former.declined(MatchId(3), "full", t0, HOST_ACK_TIMEOUT);
+        former.declined(MatchId(3), &NodeId::from("full"), t0, HOST_ACK_TIMEOUT);
         let late = former.overdue(t0, HOST_ACK_TIMEOUT);
         assert_eq!(late.len(), 1, "sent on without waiting out the timeout");
         assert_eq!(late[0].tried, ["full"]);
         let live = [node("full", 0, 0), node("b", 5, 0)];
         let mut chooser = former.chooser(&live, t0);
         assert_eq!(
-            chooser.pick(&late[0].players, &late[0].tried).as_deref(),
+            chooser
+                .pick(&late[0].players, &late[0].tried)
+                .as_ref()
+                .map(NodeId::as_str),
             Some("b")
         );
     }

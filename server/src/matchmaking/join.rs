@@ -8,6 +8,7 @@
 
 use crate::auth::{SessionKeys, TokenError};
 use rand::RngExt;
+use skirmish_shared::proto::NodeId;
 use skirmish_shared::proto::{ErrorCode, MatchId, PlayerId};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,7 +23,7 @@ pub struct JoinClaims {
     /// The match it seats them in.
     pub match_id: MatchId,
     /// The node hosting that match.
-    pub host: String,
+    pub host: NodeId,
     /// Unix ms after which it is refused.
     pub expires_at_ms: u64,
     /// Makes each ticket unique, for single use.
@@ -65,14 +66,14 @@ impl JoinError {
 #[derive(Debug)]
 pub struct JoinTickets {
     keys: SessionKeys,
-    node_id: String,
+    node_id: NodeId,
     /// Nonces taken, with their expiry, forgotten once expired.
     used: Mutex<HashMap<u64, u64>>,
 }
 
 impl JoinTickets {
     /// Tickets for matches hosted on `node_id`, signed with `keys`.
-    pub fn new(keys: SessionKeys, node_id: &str) -> Self {
+    pub fn new(keys: SessionKeys, node_id: &NodeId) -> Self {
         JoinTickets {
             keys,
             node_id: node_id.to_owned(),
@@ -93,12 +94,12 @@ impl JoinTickets {
 
     /// The ticket for given claims (any host; tests forge with this).
     pub fn seal(&self, claims: &JoinClaims) -> String {
-        let mut payload = Vec::with_capacity(32 + claims.host.len());
+        let mut payload = Vec::with_capacity(32 + claims.host.as_str().len());
         payload.extend_from_slice(&claims.player_id.0.to_be_bytes());
         payload.extend_from_slice(&claims.match_id.0.to_be_bytes());
         payload.extend_from_slice(&claims.expires_at_ms.to_be_bytes());
         payload.extend_from_slice(&claims.nonce.to_be_bytes());
-        payload.extend_from_slice(claims.host.as_bytes());
+        payload.extend_from_slice(claims.host.as_str().as_bytes());
         self.keys.seal(PREFIX, &payload)
     }
 
@@ -126,7 +127,9 @@ impl JoinTickets {
             match_id: MatchId(word(1)),
             expires_at_ms: word(2),
             nonce: word(3),
-            host: String::from_utf8(payload[32..].to_vec()).map_err(|_| JoinError::Invalid)?,
+            host: String::from_utf8(payload[32..].to_vec())
+                .map_err(|_| JoinError::Invalid)?
+                .into(),
         };
         if claims.host != self.node_id {
             return Err(JoinError::WrongNode);
@@ -160,7 +163,7 @@ mod tests {
 
     #[test]
     fn a_ticket_works_once_for_its_player_on_its_node_until_it_expires() {
-        let host = JoinTickets::new(keys("s"), "host");
+        let host = JoinTickets::new(keys("s"), &NodeId::from("host"));
         let ticket = host.issue(PlayerId(1), MatchId(9), 1_000);
         assert_eq!(
             host.take(&ticket, PlayerId(2), 10),
@@ -181,14 +184,14 @@ mod tests {
 
     #[test]
     fn forged_and_misdirected_tickets_are_refused() {
-        let host = JoinTickets::new(keys("s"), "host");
-        let elsewhere = JoinTickets::new(keys("s"), "other");
+        let host = JoinTickets::new(keys("s"), &NodeId::from("host"));
+        let elsewhere = JoinTickets::new(keys("s"), &NodeId::from("other"));
         let ticket = elsewhere.issue(PlayerId(1), MatchId(9), 1_000);
         assert_eq!(
             host.take(&ticket, PlayerId(1), 10),
             Err(JoinError::WrongNode)
         );
-        let forger = JoinTickets::new(keys("guess"), "host");
+        let forger = JoinTickets::new(keys("guess"), &NodeId::from("host"));
         let forged = forger.issue(PlayerId(1), MatchId(9), 1_000);
         assert_eq!(host.take(&forged, PlayerId(1), 10), Err(JoinError::Invalid));
         // A session token is not a join ticket, even with the right key.

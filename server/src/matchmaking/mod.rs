@@ -50,6 +50,7 @@ pub use env::Env;
 use formation::Candidate;
 use hosting::{Former, HOST_ACK_TIMEOUT, MAX_HOST_ATTEMPTS};
 use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg};
+use skirmish_shared::proto::{ModeId, NodeId, PartyId, TicketId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -70,7 +71,7 @@ const ROUND_LIMIT: usize = 20_000;
 pub enum QueueError {
     /// No such mode.
     #[error("no mode named `{0}`")]
-    UnknownMode(String),
+    UnknownMode(ModeId),
     /// The player (or a party member) is in a live ticket already, queued
     /// from this node or another.
     #[error("player {0} is queued already")]
@@ -117,7 +118,7 @@ struct Hosted {
 #[derive(Clone, Debug)]
 struct Ack {
     match_id: MatchId,
-    host: String,
+    host: NodeId,
     /// The host's `formed` count with the match, or `None` when the host
     /// declined it.
     formed: Option<u64>,
@@ -134,9 +135,9 @@ pub struct Matchmaker {
     pub joins: JoinTickets,
     /// Parties led from this node.
     pub parties: party::Parties,
-    owned: Mutex<HashMap<String, Owned>>,
+    owned: Mutex<HashMap<TicketId, Owned>>,
     /// Tickets taken back whose removal from the store is on its way.
-    withdrawn: Arc<Mutex<HashMap<String, Ticket>>>,
+    withdrawn: Arc<Mutex<HashMap<TicketId, Ticket>>>,
     /// Formed matches opened here and not yet committed by their former.
     hosted: Mutex<HashMap<MatchId, Hosted>>,
     /// Formed matches this node agreed to host since it started.
@@ -173,18 +174,18 @@ impl Matchmaker {
         }
     }
 
-    fn owned(&self) -> std::sync::MutexGuard<'_, HashMap<String, Owned>> {
+    fn owned(&self) -> std::sync::MutexGuard<'_, HashMap<TicketId, Owned>> {
         locked(&self.owned)
     }
 
     /// The ticket a player is in, if this node owns one.
-    pub fn ticket_of(&self, player_id: PlayerId) -> Option<String> {
+    pub fn ticket_of(&self, player_id: PlayerId) -> Option<TicketId> {
         find_ticket(&self.owned(), player_id)
     }
 
     /// Whether this node owns the ticket (queued, or claimed and waiting
     /// for its match).
-    pub fn owns(&self, ticket_id: &str) -> bool {
+    pub fn owns(&self, ticket_id: &TicketId) -> bool {
         self.owned().contains_key(ticket_id)
     }
 
@@ -205,17 +206,17 @@ impl Matchmaker {
     /// ticket anywhere in the cluster.
     pub async fn enqueue(
         &self,
-        mode: &str,
+        mode: &ModeId,
         players: Vec<TicketPlayer>,
         rating: i32,
-        node: &str,
+        node: &NodeId,
     ) -> Result<Ticket, QueueError> {
         if self.config.mode(mode).is_none() {
-            return Err(QueueError::UnknownMode(mode.to_owned()));
+            return Err(QueueError::UnknownMode(mode.clone()));
         }
         let ticket = Ticket {
-            id: format!("{:016x}", rand::random::<u64>()),
-            mode: mode.to_owned(),
+            id: format!("{:016x}", rand::random::<u64>()).into(),
+            mode: mode.clone(),
             players,
             rating,
             enqueued_at_ms: unix_ms(),
@@ -293,7 +294,7 @@ impl Matchmaker {
     /// Takes a ticket whose match was found; `None` if this node does not
     /// own it (any more). The store forgets it (and frees its players) in
     /// the background.
-    fn take_found(&self, ticket_id: &str) -> Option<Ticket> {
+    fn take_found(&self, ticket_id: &TicketId) -> Option<Ticket> {
         let ticket = self.owned().remove(ticket_id)?.ticket;
         self.remove_from_store(&ticket);
         Some(ticket)
@@ -322,7 +323,7 @@ async fn cancel_in_store(store: &dyn QueueStore, ticket: &Ticket) {
     }
 }
 
-fn find_ticket(owned: &HashMap<String, Owned>, player_id: PlayerId) -> Option<String> {
+fn find_ticket(owned: &HashMap<TicketId, Owned>, player_id: PlayerId) -> Option<TicketId> {
     owned
         .values()
         .find(|o| o.ticket.players.iter().any(|p| p.player_id == player_id))
@@ -380,7 +381,7 @@ pub async fn run_owner(node: Arc<dyn Env>) {
                 continue;
             }
         };
-        let mut searching: HashMap<String, u64> = HashMap::new();
+        let mut searching: HashMap<ModeId, u64> = HashMap::new();
         let now = Instant::now();
         for (ticket, alive) in tickets.into_iter().zip(alive) {
             if alive {
@@ -453,7 +454,7 @@ pub async fn run_owner(node: Arc<dyn Env>) {
 
 /// Sends a protocol message to a player connected to `node_id`, through the
 /// bus unless that is this node.
-pub fn tell(node: &dyn Env, node_id: &str, player_id: PlayerId, msg: ServerMsg) {
+pub fn tell(node: &dyn Env, node_id: &NodeId, player_id: PlayerId, msg: ServerMsg) {
     if node_id == node.node_id() {
         node.sessions().send_to(player_id, &msg);
     } else {
@@ -567,14 +568,14 @@ pub async fn form_and_claim(
         })
         .collect();
     let groups = formation::form(mode, &candidates, now_ms);
-    let by_id: HashMap<&str, &Ticket> = waiting.iter().map(|t| (t.id.as_str(), t)).collect();
+    let by_id: HashMap<&TicketId, &Ticket> = waiting.iter().map(|t| (&t.id, t)).collect();
     let mut claimed = Vec::with_capacity(groups.len());
     for group in groups {
         if store.claim(&mode.id, &group.tickets).await? {
             let tickets = group
                 .tickets
                 .iter()
-                .filter_map(|id| by_id.get(id.as_str()).map(|t| (*t).clone()))
+                .filter_map(|id| by_id.get(id).map(|t| (*t).clone()))
                 .collect();
             claimed.push(Claimed {
                 tickets,
@@ -622,7 +623,7 @@ async fn form_round(
         let msg = MatchmakingMessage::HostMatch {
             match_id,
             mode: mode.id.clone(),
-            former: node.node_id().to_owned(),
+            former: node.node_id().clone(),
             tickets: group.tickets.iter().map(ClaimedTicket::from).collect(),
             bots: group.bots as u8,
         };
@@ -637,7 +638,7 @@ fn dispatch(
     node: &dyn Env,
     former: &mut Former,
     match_id: MatchId,
-    host: &str,
+    host: &NodeId,
     msg: MatchmakingMessage,
     players: Vec<TicketPlayer>,
 ) {
@@ -815,24 +816,24 @@ pub fn host_match(node: &dyn Env, msg: MatchmakingMessage) -> Option<HostAnswer>
         // The former gives the group to another node at once.
         HostOutcome::AtCapacity => {
             warn!(%match_id, %mode, "at the maximum number of matches; declining a formed match");
-            if former != node.node_id() {
+            if former != *node.node_id() {
                 node.bus().send(
                     &Topic::Node(former),
                     &MatchmakingMessage::HostDecline {
                         match_id,
-                        host: node.node_id().to_owned(),
+                        host: node.node_id().clone(),
                     },
                 );
             }
             return Some(HostAnswer::Declined);
         }
     };
-    if former != node.node_id() {
+    if former != *node.node_id() {
         node.bus().send(
             &Topic::Node(former),
             &MatchmakingMessage::HostAck {
                 match_id,
-                host: node.node_id().to_owned(),
+                host: node.node_id().clone(),
                 formed,
             },
         );
@@ -861,7 +862,7 @@ fn host_commit(node: &dyn Env, match_id: MatchId) {
         let found = MatchmakingMessage::MatchFound {
             ticket_id: ticket.id.clone(),
             match_id,
-            host_node: node.node_id().to_owned(),
+            host_node: node.node_id().clone(),
             host_url: node.public_url().to_owned(),
             joins,
         };
@@ -919,7 +920,7 @@ pub fn match_found(node: &dyn Env, msg: MatchmakingMessage) {
             ticket: join,
             same_node: host_node == player.node,
         };
-        if player.node == node.node_id() {
+        if player.node == *node.node_id() {
             node.sessions()
                 .deliver(player_id, SessionEvent::MatchFound(found));
         } else {
@@ -999,7 +1000,7 @@ pub fn on_node_message(node: &dyn Env, msg: MatchmakingMessage) {
 }
 
 /// Sends a bus message to a node, or handles it here if it is this node.
-fn send_to_node(node: &dyn Env, node_id: &str, msg: MatchmakingMessage) {
+fn send_to_node(node: &dyn Env, node_id: &NodeId, msg: MatchmakingMessage) {
     if node_id == node.node_id() {
         on_node_message(node, msg);
     } else {
@@ -1028,14 +1029,14 @@ pub async fn invite(
     let invitee_node = match node.matchmaker().store.locate(invitee).await {
         Ok(Some(found)) => found,
         Ok(None) => return Err(InviteError::Offline),
-        Err(_) if node.sessions().is_here(invitee) => node.node_id().to_owned(),
+        Err(_) if node.sessions().is_here(invitee) => node.node_id().clone(),
         Err(_) => return Err(InviteError::Offline),
     };
     let party = node.matchmaker().parties.invite(&leader, invitee)?;
     broadcast_party(node, &party);
     let msg = MatchmakingMessage::PartyInvite {
         party_id: party.id.clone(),
-        leader_node: node.node_id().to_owned(),
+        leader_node: node.node_id().clone(),
         from: leader.player_id,
         name: leader.name.clone(),
         to: invitee,
@@ -1045,7 +1046,7 @@ pub async fn invite(
 }
 
 /// On the leader's node: takes an invited player in and tells everyone.
-fn party_join(node: &dyn Env, party_id: &str, player: TicketPlayer) {
+fn party_join(node: &dyn Env, party_id: &PartyId, player: TicketPlayer) {
     match node.matchmaker().parties.join(party_id, player.clone()) {
         Ok(party) => {
             // The newcomer's own ticket from this node (they may be
@@ -1071,7 +1072,7 @@ fn party_join(node: &dyn Env, party_id: &str, player: TicketPlayer) {
 
 /// On the leader's node: takes a member out (the leader leaving disbands
 /// the party), cancels its ticket, and tells everyone who was in it.
-pub fn party_leave(node: &dyn Env, party_id: &str, player_id: PlayerId) {
+pub fn party_leave(node: &dyn Env, party_id: &PartyId, player_id: PlayerId) {
     let Some(party) = node.matchmaker().parties.get(party_id) else {
         return;
     };
@@ -1089,7 +1090,7 @@ pub fn party_leave(node: &dyn Env, party_id: &str, player_id: PlayerId) {
         };
         let update = MatchmakingMessage::PartyUpdate {
             party_id: party_id.to_owned(),
-            leader_node: node.node_id().to_owned(),
+            leader_node: node.node_id().clone(),
             leader,
             members,
             to: member.player_id,
@@ -1103,7 +1104,7 @@ fn broadcast_party(node: &dyn Env, party: &party::Party) {
     for member in &party.members {
         let update = MatchmakingMessage::PartyUpdate {
             party_id: party.id.clone(),
-            leader_node: node.node_id().to_owned(),
+            leader_node: node.node_id().clone(),
             leader: party.leader().player_id,
             members: party.members.clone(),
             to: member.player_id,
@@ -1115,8 +1116,8 @@ fn broadcast_party(node: &dyn Env, party: &party::Party) {
 /// On a member's node: remembers the player's party and tells them.
 fn apply_party_update(
     node: &dyn Env,
-    party_id: String,
-    leader_node: String,
+    party_id: PartyId,
+    leader_node: NodeId,
     leader: PlayerId,
     members: Vec<TicketPlayer>,
     to: PlayerId,
@@ -1147,7 +1148,7 @@ fn apply_party_update(
 pub fn accept(
     node: &dyn Env,
     player: TicketPlayer,
-    party_id: &str,
+    party_id: &PartyId,
 ) -> Result<(), party::PartyError> {
     if node.matchmaker().parties.of(player.player_id).is_some() {
         return Err(party::PartyError::InAnotherParty);

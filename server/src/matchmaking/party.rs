@@ -5,6 +5,7 @@
 
 use super::TicketPlayer;
 use skirmish_shared::proto::{MemberView, PlayerId};
+use skirmish_shared::proto::{NodeId, PartyId};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -15,7 +16,7 @@ pub const MAX_PARTY: usize = 4;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Party {
     /// Its id.
-    pub id: String,
+    pub id: PartyId,
     /// Members in joining order; the first is the leader.
     pub members: Vec<TicketPlayer>,
     /// Players invited and not yet in.
@@ -61,34 +62,34 @@ pub enum PartyError {
 /// in (wherever it is led).
 #[derive(Debug, Default)]
 pub struct Parties {
-    led: Mutex<HashMap<String, Party>>,
+    led: Mutex<HashMap<PartyId, Party>>,
     /// This node's players: party id and the node leading it.
-    member_of: Mutex<HashMap<PlayerId, (String, String)>>,
+    member_of: Mutex<HashMap<PlayerId, (PartyId, NodeId)>>,
     /// Invitations delivered to this node's players: (player, party) to the
     /// node leading the party.
-    invitations: Mutex<HashMap<(PlayerId, String), String>>,
+    invitations: Mutex<HashMap<(PlayerId, PartyId), NodeId>>,
 }
 
 impl Parties {
-    fn led(&self) -> std::sync::MutexGuard<'_, HashMap<String, Party>> {
+    fn led(&self) -> std::sync::MutexGuard<'_, HashMap<PartyId, Party>> {
         self.led
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn member_of(&self) -> std::sync::MutexGuard<'_, HashMap<PlayerId, (String, String)>> {
+    fn member_of(&self) -> std::sync::MutexGuard<'_, HashMap<PlayerId, (PartyId, NodeId)>> {
         self.member_of
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The party a player of this node is in: its id and leading node.
-    pub fn of(&self, player_id: PlayerId) -> Option<(String, String)> {
+    pub fn of(&self, player_id: PlayerId) -> Option<(PartyId, NodeId)> {
         self.member_of().get(&player_id).cloned()
     }
 
     /// Records (or clears, with `None`) a local player's party.
-    pub fn set_membership(&self, player_id: PlayerId, party: Option<(String, String)>) {
+    pub fn set_membership(&self, player_id: PlayerId, party: Option<(PartyId, NodeId)>) {
         match party {
             Some(p) => self.member_of().insert(player_id, p),
             None => self.member_of().remove(&player_id),
@@ -96,7 +97,12 @@ impl Parties {
     }
 
     /// Remembers an invitation delivered to a player of this node.
-    pub fn remember_invitation(&self, player_id: PlayerId, party_id: &str, leader_node: &str) {
+    pub fn remember_invitation(
+        &self,
+        player_id: PlayerId,
+        party_id: &PartyId,
+        leader_node: &NodeId,
+    ) {
         let mut invitations = self
             .invitations
             .lock()
@@ -105,7 +111,7 @@ impl Parties {
     }
 
     /// Takes an invitation the player received, returning the leading node.
-    pub fn take_invitation(&self, player_id: PlayerId, party_id: &str) -> Option<String> {
+    pub fn take_invitation(&self, player_id: PlayerId, party_id: &PartyId) -> Option<NodeId> {
         let mut invitations = self
             .invitations
             .lock()
@@ -131,7 +137,7 @@ impl Parties {
     }
 
     /// A party led from here, by id.
-    pub fn get(&self, party_id: &str) -> Option<Party> {
+    pub fn get(&self, party_id: &PartyId) -> Option<Party> {
         self.led().get(party_id).cloned()
     }
 
@@ -150,7 +156,7 @@ impl Parties {
         let party = match led_id {
             Some(id) => led.get_mut(&id).ok_or(PartyError::NoInvitation)?,
             None => {
-                let id = format!("{:016x}", rand::random::<u64>());
+                let id = PartyId::from(format!("{:016x}", rand::random::<u64>()));
                 let party = Party {
                     id: id.clone(),
                     members: vec![leader.clone()],
@@ -172,7 +178,7 @@ impl Parties {
     }
 
     /// Takes an invited player in.
-    pub fn join(&self, party_id: &str, player: TicketPlayer) -> Result<Party, PartyError> {
+    pub fn join(&self, party_id: &PartyId, player: TicketPlayer) -> Result<Party, PartyError> {
         let mut led = self.led();
         let party = led.get_mut(party_id).ok_or(PartyError::NoInvitation)?;
         if !party.invited.remove(&player.player_id) {
@@ -190,7 +196,7 @@ impl Parties {
     /// who was in it).
     pub fn leave(
         &self,
-        party_id: &str,
+        party_id: &PartyId,
         player_id: PlayerId,
     ) -> Option<(Option<Party>, Vec<TicketPlayer>)> {
         let mut led = self.led();

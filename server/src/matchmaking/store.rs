@@ -23,6 +23,7 @@ use futures_util::future::BoxFuture;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use skirmish_shared::proto::PlayerId;
+use skirmish_shared::proto::{ModeId, NodeId, TicketId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,16 +37,16 @@ pub struct TicketPlayer {
     /// Their display name.
     pub name: String,
     /// The node to send their `match_found` to.
-    pub node: String,
+    pub node: NodeId,
 }
 
 /// A ticket as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
     /// Unique; 16 hex digits.
-    pub id: String,
+    pub id: TicketId,
     /// The mode queued for.
-    pub mode: String,
+    pub mode: ModeId,
     /// One player, or a party.
     pub players: Vec<TicketPlayer>,
     /// The party's mean rating.
@@ -53,7 +54,7 @@ pub struct Ticket {
     /// When it entered the queue, Unix ms; it keeps its place when requeued.
     pub enqueued_at_ms: u64,
     /// The node that owns it (refreshes it, cancels it).
-    pub node: String,
+    pub node: NodeId,
 }
 
 /// Why the store could not be used.
@@ -69,7 +70,7 @@ pub enum StoreError {
         /// Who.
         player_id: PlayerId,
         /// The ticket they are in.
-        ticket: String,
+        ticket: TicketId,
     },
 }
 
@@ -105,42 +106,45 @@ pub trait QueueStore: Send + Sync + std::fmt::Debug {
     /// those that expired.
     fn waiting<'a>(
         &'a self,
-        mode: &'a str,
+        mode: &'a ModeId,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Ticket>, StoreError>>;
     /// Takes the tickets out for one match, all or none.
     fn claim<'a>(
         &'a self,
-        mode: &'a str,
-        ids: &'a [String],
+        mode: &'a ModeId,
+        ids: &'a [TicketId],
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Acquires or renews the forming lease for `node`; whether it holds it.
-    fn lease<'a>(&'a self, node: &'a str, ttl: Duration)
-    -> BoxFuture<'a, Result<bool, StoreError>>;
+    fn lease<'a>(
+        &'a self,
+        node: &'a NodeId,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Gives the lease up if `node` holds it.
-    fn release<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn release<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Records how many players wait in a mode.
     fn set_searching<'a>(
         &'a self,
-        mode: &'a str,
+        mode: &'a ModeId,
         players: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// How many players waited in a mode at the last round.
-    fn searching<'a>(&'a self, mode: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
+    fn searching<'a>(&'a self, mode: &'a ModeId) -> BoxFuture<'a, Result<u64, StoreError>>;
     /// Records the node a player is connected to (for party invitations).
     fn place<'a>(
         &'a self,
         player_id: PlayerId,
-        node: &'a str,
+        node: &'a NodeId,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Forgets where a player is, if it is still `node`.
     fn unplace<'a>(
         &'a self,
         player_id: PlayerId,
-        node: &'a str,
+        node: &'a NodeId,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// The node a player is connected to, if any.
-    fn locate(&self, player_id: PlayerId) -> BoxFuture<'_, Result<Option<String>, StoreError>>;
+    fn locate(&self, player_id: PlayerId) -> BoxFuture<'_, Result<Option<NodeId>, StoreError>>;
 }
 
 /// The queue of a node running alone (or of nodes in one process).
@@ -151,13 +155,13 @@ pub struct MemoryQueue {
 
 #[derive(Debug, Default)]
 struct MemoryState {
-    tickets: HashMap<String, (Ticket, Instant)>,
-    queues: HashMap<String, BTreeMap<(u64, String), ()>>,
-    lease: Option<(String, Instant)>,
-    searching: HashMap<String, u64>,
-    places: HashMap<PlayerId, String>,
+    tickets: HashMap<TicketId, (Ticket, Instant)>,
+    queues: HashMap<ModeId, BTreeMap<(u64, TicketId), ()>>,
+    lease: Option<(NodeId, Instant)>,
+    searching: HashMap<ModeId, u64>,
+    places: HashMap<PlayerId, NodeId>,
     /// The live ticket each player is in, and until when.
-    players: HashMap<PlayerId, (String, Instant)>,
+    players: HashMap<PlayerId, (TicketId, Instant)>,
 }
 
 impl MemoryQueue {
@@ -169,7 +173,7 @@ impl MemoryQueue {
 }
 
 impl MemoryState {
-    fn remove(&mut self, id: &str) -> bool {
+    fn remove(&mut self, id: &TicketId) -> bool {
         match self.tickets.remove(id) {
             Some((t, _)) => {
                 if let Some(q) = self.queues.get_mut(&t.mode) {
@@ -183,7 +187,7 @@ impl MemoryState {
 
     fn expire(&mut self) {
         let now = Instant::now();
-        let dead: Vec<String> = self
+        let dead: Vec<TicketId> = self
             .tickets
             .iter()
             .filter(|(_, (_, until))| *until <= now)
@@ -276,7 +280,7 @@ impl QueueStore for MemoryQueue {
 
     fn waiting<'a>(
         &'a self,
-        mode: &'a str,
+        mode: &'a ModeId,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Ticket>, StoreError>> {
         let mut s = self.lock();
@@ -296,8 +300,8 @@ impl QueueStore for MemoryQueue {
 
     fn claim<'a>(
         &'a self,
-        _mode: &'a str,
-        ids: &'a [String],
+        _mode: &'a ModeId,
+        ids: &'a [TicketId],
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         let mut s = self.lock();
         s.expire();
@@ -312,7 +316,7 @@ impl QueueStore for MemoryQueue {
 
     fn lease<'a>(
         &'a self,
-        node: &'a str,
+        node: &'a NodeId,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         let mut s = self.lock();
@@ -320,14 +324,14 @@ impl QueueStore for MemoryQueue {
         let held = match &s.lease {
             Some((holder, until)) if *until > now && holder != node => false,
             _ => {
-                s.lease = Some((node.to_owned(), now + ttl));
+                s.lease = Some((node.clone(), now + ttl));
                 true
             }
         };
         ready(Ok(held))
     }
 
-    fn release<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn release<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<(), StoreError>> {
         let mut s = self.lock();
         if s.lease.as_ref().is_some_and(|(holder, _)| holder == node) {
             s.lease = None;
@@ -337,30 +341,30 @@ impl QueueStore for MemoryQueue {
 
     fn set_searching<'a>(
         &'a self,
-        mode: &'a str,
+        mode: &'a ModeId,
         players: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.lock().searching.insert(mode.to_owned(), players);
+        self.lock().searching.insert(mode.clone(), players);
         ready(Ok(()))
     }
 
-    fn searching<'a>(&'a self, mode: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+    fn searching<'a>(&'a self, mode: &'a ModeId) -> BoxFuture<'a, Result<u64, StoreError>> {
         ready(Ok(self.lock().searching.get(mode).copied().unwrap_or(0)))
     }
 
     fn place<'a>(
         &'a self,
         player_id: PlayerId,
-        node: &'a str,
+        node: &'a NodeId,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.lock().places.insert(player_id, node.to_owned());
+        self.lock().places.insert(player_id, node.clone());
         ready(Ok(()))
     }
 
     fn unplace<'a>(
         &'a self,
         player_id: PlayerId,
-        node: &'a str,
+        node: &'a NodeId,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let mut s = self.lock();
         if s.places.get(&player_id).is_some_and(|n| n == node) {
@@ -369,7 +373,7 @@ impl QueueStore for MemoryQueue {
         ready(Ok(()))
     }
 
-    fn locate(&self, player_id: PlayerId) -> BoxFuture<'_, Result<Option<String>, StoreError>> {
+    fn locate(&self, player_id: PlayerId) -> BoxFuture<'_, Result<Option<NodeId>, StoreError>> {
         ready(Ok(self.lock().places.get(&player_id).cloned()))
     }
 }
@@ -503,11 +507,11 @@ impl RedisQueue {
         }
     }
 
-    fn ticket_key(&self, id: &str) -> String {
+    fn ticket_key(&self, id: &TicketId) -> String {
         format!("{}:{{mm}}:ticket:{id}", self.prefix)
     }
 
-    fn queue_key(&self, mode: &str) -> String {
+    fn queue_key(&self, mode: &ModeId) -> String {
         format!("{}:{{mm}}:queue:{mode}", self.prefix)
     }
 
@@ -523,7 +527,7 @@ impl RedisQueue {
         format!("{}:{{mm}}:where", self.prefix)
     }
 
-    fn searching_key(&self, mode: &str) -> String {
+    fn searching_key(&self, mode: &ModeId) -> String {
         format!("{}:{{mm}}:searching:{mode}", self.prefix)
     }
 }
@@ -543,7 +547,7 @@ impl QueueStore for RedisQueue {
                 invocation.key(self.player_key(p.player_id));
             }
             invocation
-                .arg(&ticket.id)
+                .arg(ticket.id.as_str())
                 .arg(json)
                 .arg(ttl.as_millis() as u64)
                 .arg(ticket.enqueued_at_ms);
@@ -558,7 +562,7 @@ impl QueueStore for RedisQueue {
             {
                 Some(p) => Err(StoreError::AlreadyQueued {
                     player_id: p.player_id,
-                    ticket: holder,
+                    ticket: holder.into(),
                 }),
                 None => Ok(()),
             }
@@ -572,7 +576,7 @@ impl QueueStore for RedisQueue {
             for p in &ticket.players {
                 invocation.key(self.player_key(p.player_id));
             }
-            invocation.arg(&ticket.id);
+            invocation.arg(ticket.id.as_str());
             let mut conn = self.conn.clone();
             let removed: i64 = invocation
                 .invoke_async(&mut conn)
@@ -597,7 +601,7 @@ impl QueueStore for RedisQueue {
                     for p in &ticket.players {
                         invocation.key(self.player_key(p.player_id));
                     }
-                    invocation.arg(&ticket.id).arg(ticket.players.len());
+                    invocation.arg(ticket.id.as_str()).arg(ticket.players.len());
                 }
                 let refreshed: Vec<i64> = invocation
                     .invoke_async(&mut conn)
@@ -611,7 +615,7 @@ impl QueueStore for RedisQueue {
 
     fn waiting<'a>(
         &'a self,
-        mode: &'a str,
+        mode: &'a ModeId,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Ticket>, StoreError>> {
         Box::pin(async move {
@@ -624,6 +628,7 @@ impl QueueStore for RedisQueue {
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
+            let ids: Vec<TicketId> = ids.into_iter().map(TicketId::from).collect();
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
@@ -650,7 +655,7 @@ impl QueueStore for RedisQueue {
                 // Expired or unreadable.
                 redis::cmd("ZREM")
                     .arg(&queue)
-                    .arg(&gone)
+                    .arg(gone.iter().map(TicketId::as_str).collect::<Vec<_>>())
                     .query_async::<()>(&mut conn)
                     .await
                     .map_err(unavailable)?;
@@ -661,13 +666,13 @@ impl QueueStore for RedisQueue {
 
     fn claim<'a>(
         &'a self,
-        mode: &'a str,
-        ids: &'a [String],
+        mode: &'a ModeId,
+        ids: &'a [TicketId],
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let mut invocation = self.claim.key(self.queue_key(mode));
             for id in ids {
-                invocation.key(self.ticket_key(id)).arg(id);
+                invocation.key(self.ticket_key(id)).arg(id.as_str());
             }
             let mut conn = self.conn.clone();
             let claimed: i64 = invocation
@@ -680,7 +685,7 @@ impl QueueStore for RedisQueue {
 
     fn lease<'a>(
         &'a self,
-        node: &'a str,
+        node: &'a NodeId,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
@@ -688,7 +693,7 @@ impl QueueStore for RedisQueue {
             let held: i64 = self
                 .lease
                 .key(self.lease_key())
-                .arg(node)
+                .arg(node.as_str())
                 .arg(ttl.as_millis() as u64)
                 .invoke_async(&mut conn)
                 .await
@@ -697,13 +702,13 @@ impl QueueStore for RedisQueue {
         })
     }
 
-    fn release<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn release<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let _: i64 = self
                 .release
                 .key(self.lease_key())
-                .arg(node)
+                .arg(node.as_str())
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -713,7 +718,7 @@ impl QueueStore for RedisQueue {
 
     fn set_searching<'a>(
         &'a self,
-        mode: &'a str,
+        mode: &'a ModeId,
         players: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
@@ -729,7 +734,7 @@ impl QueueStore for RedisQueue {
         })
     }
 
-    fn searching<'a>(&'a self, mode: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+    fn searching<'a>(&'a self, mode: &'a ModeId) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let n: Option<u64> = redis::cmd("GET")
@@ -744,14 +749,14 @@ impl QueueStore for RedisQueue {
     fn place<'a>(
         &'a self,
         player_id: PlayerId,
-        node: &'a str,
+        node: &'a NodeId,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             redis::cmd("HSET")
                 .arg(self.where_key())
                 .arg(player_id.to_string())
-                .arg(node)
+                .arg(node.as_str())
                 .query_async::<()>(&mut conn)
                 .await
                 .map_err(unavailable)
@@ -761,7 +766,7 @@ impl QueueStore for RedisQueue {
     fn unplace<'a>(
         &'a self,
         player_id: PlayerId,
-        node: &'a str,
+        node: &'a NodeId,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
@@ -769,7 +774,7 @@ impl QueueStore for RedisQueue {
                 .unplace
                 .key(self.where_key())
                 .arg(player_id.to_string())
-                .arg(node)
+                .arg(node.as_str())
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -777,15 +782,16 @@ impl QueueStore for RedisQueue {
         })
     }
 
-    fn locate(&self, player_id: PlayerId) -> BoxFuture<'_, Result<Option<String>, StoreError>> {
+    fn locate(&self, player_id: PlayerId) -> BoxFuture<'_, Result<Option<NodeId>, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            redis::cmd("HGET")
+            let node: Option<String> = redis::cmd("HGET")
                 .arg(self.where_key())
                 .arg(player_id.to_string())
                 .query_async(&mut conn)
                 .await
-                .map_err(unavailable)
+                .map_err(unavailable)?;
+            Ok(node.map(NodeId::from))
         })
     }
 }
@@ -817,27 +823,29 @@ mod tests {
             q.enqueue(&ticket(id, at), ttl).await.expect("enqueue");
         }
         let waiting: Vec<String> = q
-            .waiting("ffa", 10)
+            .waiting(&ModeId::from("ffa"), 10)
             .await
             .expect("waiting")
             .into_iter()
-            .map(|t| t.id)
+            .map(|t| t.id.into())
             .collect();
         assert_eq!(waiting, ["a", "b", "c"], "oldest first");
         assert!(q.cancel(&ticket("c", 3)).await.expect("cancel"));
         assert!(
-            !q.claim("ffa", &["a".into(), "c".into()])
+            !q.claim(&ModeId::from("ffa"), &["a".into(), "c".into()])
                 .await
                 .expect("claim"),
             "c is gone: none taken"
         );
         assert!(
-            q.claim("ffa", &["a".into(), "b".into()])
+            q.claim(&ModeId::from("ffa"), &["a".into(), "b".into()])
                 .await
                 .expect("claim")
         );
         assert!(
-            !q.claim("ffa", &["a".into()]).await.expect("claim"),
+            !q.claim(&ModeId::from("ffa"), &["a".into()])
+                .await
+                .expect("claim"),
             "never twice"
         );
         assert_eq!(
@@ -850,7 +858,10 @@ mod tests {
             .expect("enqueue");
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert!(
-            q.waiting("ffa", 10).await.expect("waiting").is_empty(),
+            q.waiting(&ModeId::from("ffa"), 10)
+                .await
+                .expect("waiting")
+                .is_empty(),
             "expired"
         );
     }
@@ -859,12 +870,16 @@ mod tests {
     async fn the_memory_lease_has_one_holder_until_it_lapses() {
         let q = MemoryQueue::default();
         let ttl = Duration::from_millis(50);
-        assert!(q.lease("a", ttl).await.expect("lease"));
-        assert!(!q.lease("b", ttl).await.expect("lease"));
-        assert!(q.lease("a", ttl).await.expect("renew"));
+        assert!(q.lease(&NodeId::from("a"), ttl).await.expect("lease"));
+        assert!(!q.lease(&NodeId::from("b"), ttl).await.expect("lease"));
+        assert!(q.lease(&NodeId::from("a"), ttl).await.expect("renew"));
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert!(q.lease("b", ttl).await.expect("taken over"));
-        q.release("a").await.expect("release");
-        assert!(!q.lease("a", ttl).await.expect("b still holds it"));
+        assert!(q.lease(&NodeId::from("b"), ttl).await.expect("taken over"));
+        q.release(&NodeId::from("a")).await.expect("release");
+        assert!(
+            !q.lease(&NodeId::from("a"), ttl)
+                .await
+                .expect("b still holds it")
+        );
     }
 }

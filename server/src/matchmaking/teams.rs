@@ -11,12 +11,13 @@
 
 use skirmish_shared::game::TeamId;
 use skirmish_shared::proto::PlayerId;
+use skirmish_shared::proto::TicketId;
 
 /// One ticket to place: its players and their mean rating.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// Its id, the last tie-breaker.
-    pub id: String,
+    pub id: TicketId,
     /// Who.
     pub players: Vec<PlayerId>,
     /// The party's mean rating.
@@ -171,7 +172,7 @@ mod tests {
 
     fn entry(id: u64, n: u64, rating: i32) -> Entry {
         Entry {
-            id: format!("{id:016x}"),
+            id: format!("{id:016x}").into(),
             players: (0..n).map(|i| PlayerId(id * 100 + i)).collect(),
             rating,
         }

@@ -6,6 +6,7 @@ use super::{Ticket, TicketPlayer};
 use crate::bus::Message;
 use serde::{Deserialize, Serialize};
 use skirmish_shared::proto::{MatchId, PlayerId};
+use skirmish_shared::proto::{ModeId, NodeId, PartyId, TicketId};
 
 /// What one node's matchmaking tells another.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,9 +18,9 @@ pub enum MatchmakingMessage {
         /// The match.
         match_id: MatchId,
         /// Its mode.
-        mode: String,
+        mode: ModeId,
         /// The node that formed it, to acknowledge to.
-        former: String,
+        former: NodeId,
         /// The claimed tickets, each with its players and owning node.
         tickets: Vec<ClaimedTicket>,
         /// Server bots to add.
@@ -30,7 +31,7 @@ pub enum MatchmakingMessage {
         /// The match.
         match_id: MatchId,
         /// The host.
-        host: String,
+        host: NodeId,
         /// The host's count of formed matches with this one, for the
         /// former's load accounting (see `NodeInfo::formed`).
         formed: u64,
@@ -52,11 +53,11 @@ pub enum MatchmakingMessage {
     /// ticket (cancelled, or found already), answers `SeatRelease`.
     MatchFound {
         /// The ticket.
-        ticket_id: String,
+        ticket_id: TicketId,
         /// The match.
         match_id: MatchId,
         /// The host's id.
-        host_node: String,
+        host_node: NodeId,
         /// The host's public URL.
         host_url: String,
         /// Each player's join ticket.
@@ -80,9 +81,9 @@ pub enum MatchmakingMessage {
     /// To an invitee's node: an invitation to a party.
     PartyInvite {
         /// The party.
-        party_id: String,
+        party_id: PartyId,
         /// Where the party is led.
-        leader_node: String,
+        leader_node: NodeId,
         /// Who invites.
         from: PlayerId,
         /// Their display name.
@@ -93,16 +94,16 @@ pub enum MatchmakingMessage {
     /// To the leader's node: an invitee accepts.
     PartyJoin {
         /// The party.
-        party_id: String,
+        party_id: PartyId,
         /// Who joins, and their node.
         player: TicketPlayer,
     },
     /// To a member's node: the party as it is now (no members: gone).
     PartyUpdate {
         /// The party.
-        party_id: String,
+        party_id: PartyId,
         /// Where the party is led.
-        leader_node: String,
+        leader_node: NodeId,
         /// Its leader.
         leader: PlayerId,
         /// Everyone in it.
@@ -113,7 +114,7 @@ pub enum MatchmakingMessage {
     /// To the leader's node: a member leaves (or disconnected).
     PartyLeave {
         /// The party.
-        party_id: String,
+        party_id: PartyId,
         /// Who.
         player_id: PlayerId,
     },
@@ -123,7 +124,7 @@ pub enum MatchmakingMessage {
         /// The match.
         match_id: MatchId,
         /// The host that declined.
-        host: String,
+        host: NodeId,
     },
 }
 
@@ -133,13 +134,13 @@ pub enum MatchmakingMessage {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimedTicket {
     /// The ticket's id.
-    pub id: String,
+    pub id: TicketId,
     /// Its players, each with the node their connection is on.
     pub players: Vec<TicketPlayer>,
     /// The party's mean rating, for balancing teams.
     pub rating: i32,
     /// The node that owns it, which tells its players of the match.
-    pub node: String,
+    pub node: NodeId,
 }
 
 impl From<&Ticket> for ClaimedTicket {

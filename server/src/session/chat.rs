@@ -4,14 +4,15 @@
 use super::{CHAT_POSTS_QUEUED, Flow, Session};
 use crate::lobby::{self, LocalMember};
 use crate::matches::SessionEvent;
+use skirmish_shared::proto::RoomId;
 use skirmish_shared::proto::{ChatView, ErrorCode};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 
 impl Session {
-    pub(super) async fn join_room(&mut self, room: String) -> Flow {
-        if !lobby::valid_room(&room) {
+    pub(super) async fn join_room(&mut self, room: RoomId) -> Flow {
+        if !lobby::valid_room(room.as_str()) {
             return self.refuse(
                 ErrorCode::InvalidRoom,
                 "room names are 1 to 24 of a-z, 0-9, _ and -".into(),
@@ -39,7 +40,7 @@ impl Session {
         Flow::Continue
     }
 
-    pub(super) fn chat(&mut self, room: String, text: &str, now: Instant) -> Flow {
+    pub(super) fn chat(&mut self, room: RoomId, text: &str, now: Instant) -> Flow {
         if !self.rooms.contains(&room) {
             return self.refuse(ErrorCode::NotInRoom, format!("not in room `{room}`"));
         }

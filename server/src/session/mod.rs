@@ -27,6 +27,7 @@ use bytes::Bytes;
 use futures_util::{Sink, Stream, StreamExt};
 use skirmish_shared::codec::{DecodeError, decode_client, encode};
 use skirmish_shared::proto::PlayerId;
+use skirmish_shared::proto::RoomId;
 use skirmish_shared::proto::{ChatView, ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, close};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -89,10 +90,10 @@ struct Session {
     /// Quick play is under way.
     joining: bool,
     /// Chat rooms joined on this connection (answered or not yet).
-    rooms: HashSet<String>,
+    rooms: HashSet<RoomId>,
     /// The last typing announcement per room, to send at most one per
     /// [`TYPING_INTERVAL`].
-    typing_sent: HashMap<String, Instant>,
+    typing_sent: HashMap<RoomId, Instant>,
     /// This connection's chat lines on their way to the lobby, posted one
     /// after another so they are stored in the order they were sent.
     chat_poster: Option<mpsc::Sender<ChatView>>,

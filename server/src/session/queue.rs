@@ -4,6 +4,7 @@
 use super::{Flow, Session};
 use crate::matches::SessionEvent;
 use crate::matchmaking::{self, InviteError, QueueError, TicketPlayer};
+use skirmish_shared::proto::ModeId;
 use skirmish_shared::proto::{ErrorCode, PlayerId, ServerMsg};
 use skirmish_shared::rating::INITIAL_RATING;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ impl Session {
     }
 
     /// Queues this player, or the party they lead, for a mode.
-    pub(super) fn queue(&mut self, mode: String) -> Flow {
+    pub(super) fn queue(&mut self, mode: ModeId) -> Flow {
         if self.joining || self.current().is_some() {
             return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
         }
