@@ -12,7 +12,7 @@ use crate::leaderboard::{LeaderboardConfig, Leaderboards, MemoryLeaderboards, Re
 use crate::lobby::{ChatHistory, ChatRate, Lobby, MemoryHistory, RedisHistory, RedisPresence};
 use crate::matches::Matches;
 use crate::matchmaking::{
-    self, GameSeats, JoinTickets, Matchmaker, MatchmakingConfig, MatchmakingMessage, MemoryQueue,
+    self, GameSeats, JoinTickets, Matchmaking, MatchmakingConfig, MatchmakingMessage, MemoryQueue,
     QueueStore, RedisQueue,
 };
 use crate::redis_conn;
@@ -43,7 +43,7 @@ pub struct Node {
     /// Running matches and quick play.
     pub matches: Arc<Matches>,
     /// Live connections by player.
-    pub sessions: Sessions,
+    pub sessions: Arc<Sessions>,
     /// One permit per open WebSocket.
     pub connection_permits: Arc<Semaphore>,
     /// Becomes `true` when the node shuts down.
@@ -78,65 +78,18 @@ pub struct Node {
     /// What the leaderboards keep (boards and periods), for listing.
     pub lb_config: LeaderboardConfig,
     /// Queues, parties and formed matches.
-    pub matchmaker: Matchmaker,
-}
-
-/// Matchmaking sees the node through [`matchmaking::Env`].
-impl matchmaking::Env for Node {
-    fn matchmaker(&self) -> &Matchmaker {
-        &self.matchmaker
-    }
-
-    fn node_id(&self) -> &NodeId {
-        &self.node_id
-    }
-
-    fn public_url(&self) -> &str {
-        &self.public_url
-    }
-
-    fn bus(&self) -> &(dyn Bus + 'static) {
-        &*self.bus
-    }
-
-    fn sessions(&self) -> &Sessions {
-        &self.sessions
-    }
-
-    fn matches(&self) -> &Arc<Matches> {
-        &self.matches
-    }
-
-    fn registry(&self) -> &dyn Registry {
-        &*self.registry
-    }
-
-    fn shutdown(&self) -> watch::Receiver<bool> {
-        self.shutdown.clone()
-    }
-
-    fn task_guard(&self) -> mpsc::Sender<()> {
-        self.task_guard.clone()
-    }
-
-    fn heartbeat(&self) -> Duration {
-        Limits::secs(self.config.node_ttl_s / 3.0)
-    }
-
-    fn info(&self) -> NodeInfo {
-        Node::info(self)
-    }
+    pub matchmaking: Matchmaking,
 }
 
 /// Routes the bus's deliveries by area: matchmaking's (parties, formed
-/// matches) to the matchmaker, the rest to the lobby, which reads its own.
+/// matches) to matchmaking, the rest to the lobby, which reads its own.
 async fn dispatch(
-    node: Arc<Node>,
+    matchmaking: Matchmaking,
     mut deliveries: mpsc::Receiver<Delivery>,
     to_lobby: mpsc::Sender<Delivery>,
+    mut shutdown: watch::Receiver<bool>,
+    guard: mpsc::Sender<()>,
 ) {
-    let guard = node.task_guard.clone();
-    let mut shutdown = node.shutdown.clone();
     loop {
         let delivery = tokio::select! {
             delivery = deliveries.recv() => match delivery {
@@ -147,7 +100,7 @@ async fn dispatch(
         };
         // By area: each opens its own messages.
         match delivery.envelope.payload.open::<MatchmakingMessage>() {
-            Some(Ok(msg)) => matchmaking::on_node_message(&*node, msg),
+            Some(Ok(msg)) => matchmaking.deliver(msg).await,
             Some(Err(e)) => {
                 warn!(error = %e, from = %delivery.envelope.from, "dropping a matchmaking message this build cannot read");
             }
@@ -464,23 +417,45 @@ impl Node {
             })
             .collect();
         let mm_config = MatchmakingConfig::load(&config.matchmaking_path(), &seats)?;
-        let matchmaker =
-            Matchmaker::new(mm_config, queue, JoinTickets::new(keys.clone(), &node_id));
+        let sessions = Arc::new(Sessions::default());
+        let started_at_ms = unix_ms();
+        let matchmaking = Matchmaking::start(matchmaking::Parts {
+            node_id: node_id.clone(),
+            public_url: public_url.clone(),
+            started_at_ms,
+            config: mm_config,
+            store: queue,
+            joins: JoinTickets::new(keys.clone(), &node_id),
+            bus: Arc::clone(&bus),
+            sessions: Arc::clone(&sessions),
+            matches: Arc::clone(&matches),
+            registry: Arc::clone(&registry),
+            heartbeat: Limits::secs(config.node_ttl_s / 3.0),
+            shutdown: shutdown.clone(),
+            task_guard: task_guard.clone(),
+        });
+        tokio::spawn(dispatch(
+            matchmaking.clone(),
+            deliveries,
+            to_lobby,
+            shutdown.clone(),
+            task_guard.clone(),
+        ));
 
         let node = Arc::new(Node {
             keys,
-            matchmaker,
+            matchmaking,
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             matches,
             games,
-            sessions: Sessions::default(),
+            sessions,
             shutdown,
             task_guard,
             metrics: metrics_handle(),
             redis_health: RedisHealth::new(config.redis_url.is_some()),
             outbox_health: Arc::default(),
             started: Instant::now(),
-            started_at_ms: unix_ms(),
+            started_at_ms,
             next_conn_id: AtomicU64::new(1),
             node_id,
             public_url,
@@ -493,39 +468,13 @@ impl Node {
         });
         tokio::spawn(heartbeat(Arc::clone(&node)));
         tokio::spawn(record_results(Arc::clone(&node), recorded, outbox_dir));
-        tokio::spawn(dispatch(Arc::clone(&node), deliveries, to_lobby));
-        tokio::spawn(matchmaking::run_owner(
-            Arc::clone(&node) as Arc<dyn matchmaking::Env>
-        ));
-        tokio::spawn(matchmaking::run_former(
-            Arc::clone(&node) as Arc<dyn matchmaking::Env>
-        ));
         Ok(node)
     }
 
-    /// What this node tells the registry about itself.
+    /// What this node tells the registry about itself: its load, as
+    /// matchmaking chooses hosts by it.
     pub fn info(&self) -> NodeInfo {
-        // Read before the seats awaited: every match this count includes
-        // was in the directory already, so its seats are counted below.
-        let formed = self.matchmaker.formed();
-        let (matches, _) = self.matches.counts();
-        let awaited = self
-            .matches
-            .awaited()
-            .into_iter()
-            .filter(|p| !self.sessions.is_here(*p))
-            .count();
-        NodeInfo {
-            id: self.node_id.clone(),
-            public_url: self.public_url.clone(),
-            players: self.sessions.count() as u32,
-            matches: matches as u32,
-            started_at_ms: self.started_at_ms,
-            last_seen_ms: 0,
-            age_ms: 0,
-            awaited: awaited as u32,
-            formed,
-        }
+        self.matchmaking.node_info()
     }
 
     /// A number for a new connection, unique within this node.

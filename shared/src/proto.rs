@@ -751,7 +751,10 @@ mod tests {
         let room = RoomId::from("tavern");
         let as_id = rmp_serde::to_vec(&room).expect("encode");
         assert_eq!(as_id, rmp_serde::to_vec("tavern").expect("encode"));
-        assert_eq!(rmp_serde::from_slice::<RoomId>(&as_id).expect("decode"), room);
+        assert_eq!(
+            rmp_serde::from_slice::<RoomId>(&as_id).expect("decode"),
+            room
+        );
         assert_eq!(room.to_string(), "tavern");
         assert_eq!(room, "tavern");
     }

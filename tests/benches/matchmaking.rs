@@ -1,7 +1,7 @@
 //! Matchmaking throughput and latency through three real nodes, in this
 //! process, on one real `redis-server` the bench starts, with the shipped
 //! settings (`assets/matchmaking.toml`: the `ffa` mode of 16, a round every
-//! 250 ms). Tickets are queued through each node's own [`Matchmaker`]
+//! 250 ms). Tickets are queued through each node's own [`Matchmaking`]
 //! (as a `queue` message would, without 10,000 WebSockets), spread evenly
 //! over the nodes, with ratings spread over 800..1200. From there it is the
 //! whole path: the lease holder forms and claims, picks the host from the
@@ -24,7 +24,7 @@
 //! figures. It is not a criterion bench because each run is one long
 //! measurement.
 //!
-//! [`Matchmaker`]: skirmish_server::matchmaking::Matchmaker
+//! [`Matchmaking`]: skirmish_server::matchmaking::Matchmaking
 
 use skirmish_server::Server;
 use skirmish_server::matches::SessionEvent;
@@ -161,8 +161,8 @@ async fn queue(cluster: &Cluster, i: u64) -> (String, Waiting) {
     };
     let queued_at = Instant::now();
     let ticket = node
-        .matchmaker
-        .enqueue(&ModeId::from("ffa"), vec![player], rating(i), &node.node_id)
+        .matchmaking
+        .enqueue(&ModeId::from("ffa"), vec![player], rating(i))
         .await
         .expect("queued");
     (ticket.id.into(), Waiting { queued_at, events })
@@ -219,11 +219,11 @@ async fn burst(redis: &RedisServer) {
         }
     }
     let all = started.elapsed();
-    let formed: u64 = cluster.nodes.iter().map(|n| n.matchmaker.formed()).sum();
+    let formed: u64 = cluster.nodes.iter().map(|n| n.matchmaking.formed()).sum();
     let per_node: Vec<u64> = cluster
         .nodes
         .iter()
-        .map(|n| n.matchmaker.formed())
+        .map(|n| n.matchmaking.formed())
         .collect();
     println!("10,000 tickets queued at once over 3 nodes (queueing took {queued_in:.2?}):");
     let all = (matched == 10_000).then_some(all);

@@ -676,7 +676,7 @@ async fn matches_formed_as_a_node_dies_are_hosted_by_live_nodes() {
     // node-a forms (it holds the lease): its own count, not the process's
     // metric, which other tests' nodes add to.
     assert!(
-        a.node().matchmaker.rehosted() >= 1,
+        a.node().matchmaking.rehosted() >= 1,
         "the dead node was chosen (lowest load, recent heartbeat) and the group moved on"
     );
     assert_one_match_found(&mut seated, Duration::from_millis(500)).await;
@@ -718,7 +718,7 @@ async fn a_node_at_its_match_limit_does_not_host_and_the_group_plays_elsewhere()
     let (matches, _) = full.node().matches.counts();
     assert_eq!(matches, 0, "the full node opened nothing");
     assert!(
-        a.node().matchmaker.rehosted() >= 1,
+        a.node().matchmaking.rehosted() >= 1,
         "the full node was chosen first (lowest load) and declined"
     );
     assert_one_match_found(&mut seated, Duration::from_millis(500)).await;

@@ -14,7 +14,7 @@ impl Session {
         if self.joining || self.current().is_some() {
             return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
         }
-        let claims = match self.node.matchmaker.joins.take(
+        let claims = match self.node.matchmaking.joins().take(
             ticket,
             self.link.player_id,
             crate::node::unix_ms(),

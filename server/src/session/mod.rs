@@ -19,7 +19,6 @@ use crate::auth::Claims;
 use crate::config::Limits;
 use crate::limits::{LeakyCounter, Throttle, TokenBucket};
 use crate::matches::{MatchHandle, SessionEvent};
-use crate::matchmaking;
 use crate::node::{Kick, Node};
 use crate::outbox::Outbox;
 use crate::runner::PlayerLink;
@@ -186,7 +185,12 @@ where
     {
         let (node, player_id) = (Arc::clone(&node), claims.player_id);
         tokio::spawn(async move {
-            if let Err(e) = node.matchmaker.store.place(player_id, &node.node_id).await {
+            if let Err(e) = node
+                .matchmaking
+                .store()
+                .place(player_id, &node.node_id)
+                .await
+            {
                 debug!(error = %e, "could not record where a player is");
             }
         });
@@ -374,14 +378,15 @@ where
 
 /// Takes a player who left this node out of the queue and their party.
 async fn forget_player(node: &Arc<Node>, player_id: PlayerId) {
-    if let Some(ticket) = node.matchmaker.cancel(player_id) {
-        matchmaking::tell_left(&**node, &ticket, "party_changed", Some(player_id));
+    if let Some(ticket) = node.matchmaking.cancel(player_id) {
+        node.matchmaking
+            .tell_left(&ticket, "party_changed", Some(player_id));
     }
-    matchmaking::leave_party(&**node, player_id);
-    node.matchmaker.parties.forget(player_id);
+    node.matchmaking.leave_party(player_id);
+    node.matchmaking.parties().forget(player_id);
     if let Err(e) = node
-        .matchmaker
-        .store
+        .matchmaking
+        .store()
         .unplace(player_id, &node.node_id)
         .await
     {
@@ -566,13 +571,13 @@ impl Session {
             ClientMsg::PartyInvite { player_id } => self.party_invite(player_id),
             ClientMsg::PartyAccept { party_id } => {
                 let me = self.ticket_player();
-                match matchmaking::accept(&*self.node, me, &party_id) {
+                match self.node.matchmaking.accept(me, &party_id) {
                     Ok(()) => Flow::Continue,
                     Err(e) => self.refuse(ErrorCode::PartyRefused, e.to_string()),
                 }
             }
             ClientMsg::PartyLeave => {
-                if matchmaking::leave_party(&*self.node, self.link.player_id) {
+                if self.node.matchmaking.leave_party(self.link.player_id) {
                     Flow::Continue
                 } else {
                     self.refuse(ErrorCode::PartyRefused, "not in a party".into())

@@ -3,7 +3,7 @@
 
 use super::{Flow, Session};
 use crate::matches::SessionEvent;
-use crate::matchmaking::{self, InviteError, QueueError, TicketPlayer};
+use crate::matchmaking::{InviteError, QueueError, TicketPlayer};
 use skirmish_shared::proto::ModeId;
 use skirmish_shared::proto::{ErrorCode, PlayerId, ServerMsg};
 use skirmish_shared::rating::INITIAL_RATING;
@@ -24,8 +24,8 @@ impl Session {
         if self.joining || self.current().is_some() {
             return self.refuse(ErrorCode::AlreadyInMatch, "already in a match".into());
         }
-        let mm = &self.node.matchmaker;
-        let Some(config) = mm.config.mode(&mode) else {
+        let mm = &self.node.matchmaking;
+        let Some(config) = mm.config().mode(&mode) else {
             return self.refuse(ErrorCode::UnknownMode, format!("no mode named `{mode}`"));
         };
         // A team mode's party plays on one team, so it must fit one.
@@ -33,7 +33,10 @@ impl Session {
             config.max_players / usize::from(teams)
         });
         let me = self.ticket_player();
-        let players = match (mm.parties.led_by(me.player_id), mm.parties.of(me.player_id)) {
+        let players = match (
+            mm.parties().led_by(me.player_id),
+            mm.parties().of(me.player_id),
+        ) {
             (Some(party), _) => party.members,
             (None, Some(_)) => {
                 return self.refuse(
@@ -66,17 +69,13 @@ impl Session {
                 .map(|r| i64::from(r.unwrap_or(INITIAL_RATING)))
                 .sum();
             let rating = (sum / ids.len().max(1) as i64) as i32;
-            match node
-                .matchmaker
-                .enqueue(&mode, players, rating, &node.node_id)
-                .await
-            {
+            match node.matchmaking.enqueue(&mode, players, rating).await {
                 Ok(ticket) => {
-                    let searching = node.matchmaker.store.searching(&mode).await.unwrap_or(0);
+                    let searching = node.matchmaking.store().searching(&mode).await.unwrap_or(0);
                     // The match may have been found already (a fast round);
                     // then a late "still queued" would only confuse.
                     if node
-                        .matchmaker
+                        .matchmaking
                         .ticket_of(ticket.players[0].player_id)
                         .is_none()
                     {
@@ -88,7 +87,7 @@ impl Session {
                             waited_ms: 0,
                             searching,
                         };
-                        matchmaking::tell(&*node, &p.node, p.player_id, update);
+                        node.matchmaking.tell(&p.node, p.player_id, update);
                     }
                 }
                 // The cancel that crossed it has answered already.
@@ -113,9 +112,9 @@ impl Session {
     /// once: after `queue_left` no `match_found` for it follows (a ticket
     /// already claimed for a match gives its seat up).
     pub(super) fn cancel_queue(&mut self) -> Flow {
-        match self.node.matchmaker.cancel(self.link.player_id) {
+        match self.node.matchmaking.cancel(self.link.player_id) {
             Some(ticket) => {
-                matchmaking::tell_left(&*self.node, &ticket, "cancelled", None);
+                self.node.matchmaking.tell_left(&ticket, "cancelled", None);
                 Flow::Continue
             }
             None => self.refuse(
@@ -138,7 +137,7 @@ impl Session {
         let me = self.ticket_player();
         let refusals = self.refusals();
         tokio::spawn(async move {
-            if let Err(e) = matchmaking::invite(&*node, me, invitee).await {
+            if let Err(e) = node.matchmaking.invite(me, invitee).await {
                 let code = match e {
                     InviteError::Offline => ErrorCode::PlayerOffline,
                     InviteError::Party(_) => ErrorCode::PartyRefused,
