@@ -14,43 +14,16 @@
 use crate::games::{Games, HostedGame};
 use crate::results::{MatchRecord, ResultsSender};
 use crate::runner::{
-    Directory, Hosting, JoinRefused, MatchCommand, MatchOver, MatchPlan, PlayerLink, Reservation,
+    Directory, Hosting, JoinRefused, MatchCommand, MatchPlan, PlayerLink, Reservation,
     RunnerSettings,
 };
 use crate::ticker::TickThreads;
-use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg};
+use skirmish_shared::proto::{MatchId, PlayerId};
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
-
-/// What the node tells a session besides protocol messages.
-#[derive(Clone, Debug)]
-pub enum SessionEvent {
-    /// The match ended; the player is back in the lobby.
-    MatchOver {
-        /// Which match.
-        match_id: MatchId,
-    },
-    /// Quick play finished: the player is seated, or no match had room.
-    Seated(Result<MatchHandle, String>),
-    /// A formed match is ready for the player (a `match_found` to send).
-    MatchFound(ServerMsg),
-    /// A task the session started for one of its messages (a queue entry,
-    /// an invitation, a leaderboard query, a chat post) refused it: the
-    /// session answers with this error, counting a strike if the code is
-    /// one, exactly as if its reader had refused the message itself.
-    Refused(skirmish_shared::proto::ErrorCode, String),
-}
-
-/// A match tells a session it is over as a [`SessionEvent`].
-impl MatchOver for mpsc::UnboundedSender<SessionEvent> {
-    fn match_over(&self, match_id: MatchId) {
-        // A session that has gone has nobody to tell.
-        let _ = self.send(SessionEvent::MatchOver { match_id });
-    }
-}
 
 /// A cheap handle to one running match.
 #[derive(Clone, Debug)]

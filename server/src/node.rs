@@ -19,7 +19,7 @@ use crate::redis_conn;
 use crate::registry::{MemoryRegistry, NodeInfo, RedisRegistry, Registry};
 use crate::results::{self, MatchRecord, OutboxDir, RatingChange};
 use crate::runner::RunnerSettings;
-pub use crate::sessions::{Kick, Sessions};
+pub use crate::sessions::{Kick, SessionEvent, Sessions};
 use crate::ticker::TickThreads;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use skirmish_shared::proto::NodeId;

@@ -2,14 +2,42 @@
 //! which the rest of the node reaches a connection from outside its session
 //! (to replace it, drop it, send it a message or an event).
 
-use crate::matches::SessionEvent;
+use crate::matches::MatchHandle;
 use crate::outbox::Outbox;
+use crate::runner::MatchOver;
 use bytes::Bytes;
 use skirmish_shared::codec::encode;
-use skirmish_shared::proto::{PlayerId, ServerMsg, close};
+use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg, close};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
+
+/// What the node tells a session besides protocol messages.
+#[derive(Clone, Debug)]
+pub enum SessionEvent {
+    /// The match ended; the player is back in the lobby.
+    MatchOver {
+        /// Which match.
+        match_id: MatchId,
+    },
+    /// Quick play finished: the player is seated, or no match had room.
+    Seated(Result<MatchHandle, String>),
+    /// A formed match is ready for the player (a `match_found` to send).
+    MatchFound(ServerMsg),
+    /// A task the session started for one of its messages (a queue entry,
+    /// an invitation, a leaderboard query, a chat post) refused it: the
+    /// session answers with this error, counting a strike if the code is
+    /// one, exactly as if its reader had refused the message itself.
+    Refused(skirmish_shared::proto::ErrorCode, String),
+}
+
+/// A match tells a session it is over as a [`SessionEvent`].
+impl MatchOver for mpsc::UnboundedSender<SessionEvent> {
+    fn match_over(&self, match_id: MatchId) {
+        // A session that has gone has nobody to tell.
+        let _ = self.send(SessionEvent::MatchOver { match_id });
+    }
+}
 
 /// The live connection of each player on this node, so a second connection
 /// of the same player replaces the first.

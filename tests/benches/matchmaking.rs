@@ -27,9 +27,9 @@
 //! [`Matchmaking`]: skirmish_server::matchmaking::Matchmaking
 
 use skirmish_server::Server;
-use skirmish_server::matches::SessionEvent;
 use skirmish_server::matchmaking::TicketPlayer;
 use skirmish_server::node::Node;
+use skirmish_server::node::SessionEvent;
 use skirmish_server::outbox::Outbox;
 use skirmish_shared::proto::{ModeId, PlayerId};
 use skirmish_tests::cluster_config;

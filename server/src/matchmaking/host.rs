@@ -5,8 +5,9 @@
 use super::{ClaimedTicket, Inner, MatchmakingMessage, locked, teams};
 use crate::bus::Topic;
 use crate::clock::unix_ms;
-use crate::matches::{HostOutcome, SessionEvent};
+use crate::matches::HostOutcome;
 use crate::runner::Reservation;
+use crate::sessions::SessionEvent;
 use skirmish_shared::proto::{MatchId, ServerMsg};
 use std::sync::atomic::Ordering;
 use std::time::Instant;

@@ -3,7 +3,7 @@
 
 use super::{CHAT_POSTS_QUEUED, Flow, Session};
 use crate::lobby::{self, LocalMember};
-use crate::matches::SessionEvent;
+use crate::sessions::SessionEvent;
 use skirmish_shared::proto::RoomId;
 use skirmish_shared::proto::{ChatView, ErrorCode};
 use std::sync::Arc;

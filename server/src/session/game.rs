@@ -2,7 +2,8 @@
 //! inputs (checked against the match's game before they reach it).
 
 use super::{Flow, LATE_INPUT_GRACE, Session};
-use crate::matches::{SendError, SessionEvent};
+use crate::matches::SendError;
+use crate::sessions::SessionEvent;
 use skirmish_shared::game::{GameData, InputError};
 use skirmish_shared::proto::ErrorCode;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 
 use super::{Flow, Session};
 use crate::leaderboard::{MAX_LIMIT, PageQuery, Period};
-use crate::matches::SessionEvent;
+use crate::sessions::SessionEvent;
 use bytes::Bytes;
 use skirmish_shared::codec::encode;
 use skirmish_shared::proto::{EntryView, ErrorCode, ServerMsg, close};

@@ -2,8 +2,8 @@
 //! cancelling, and party invitations.
 
 use super::{Flow, Session};
-use crate::matches::SessionEvent;
 use crate::matchmaking::{InviteError, QueueError, TicketPlayer};
+use crate::sessions::SessionEvent;
 use skirmish_shared::proto::ModeId;
 use skirmish_shared::proto::{ErrorCode, PlayerId, ServerMsg};
 use skirmish_shared::rating::INITIAL_RATING;
