@@ -11,6 +11,7 @@
 //! a known place of an engine message (`input`'s controls, `joined`'s
 //! setup, `snapshot`'s state). Its shape is the game's to document.
 
+use crate::replication::{Frame, Interest, Schema};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::RangeInclusive;
@@ -185,6 +186,26 @@ pub trait Game: Sized + Send + fmt::Debug + 'static {
     /// Appends the state after the last step to `out` as exactly one
     /// MessagePack value: `snapshot`'s state, the same for every player.
     fn write_state(&self, out: &mut Vec<u8>);
+
+    /// The kinds of entity the game replicates, each with its fields and
+    /// how each is quantised (positions in fixed point within the map,
+    /// angles in a few bits, small counts, flags). Clients receive it in
+    /// `joined` and decode every snapshot with it.
+    fn schema(config: &Self::Config) -> Schema;
+
+    /// Writes every entity after the last step into `frame` (empty, of
+    /// [`Game::schema`]'s kinds, fields in wire form), each with its place
+    /// ([`Frame::push_at`]) when only viewers near it should receive it,
+    /// and the step's events ([`Frame::event`]), which the engine sends to
+    /// each viewer until it acknowledges a later tick.
+    fn replicate(&self, frame: &mut Frame);
+
+    /// What `viewer` receives this tick (interest management): the engine
+    /// asks once per viewer and tick. By default everything.
+    fn interest(&self, viewer: EntityId) -> Interest {
+        let _ = viewer;
+        Interest::Everything
+    }
 
     /// Why the match is over (`time_up`, `kill_limit`), or `None` while it
     /// runs.

@@ -11,3 +11,4 @@ pub mod codec;
 pub mod game;
 pub mod proto;
 pub mod rating;
+pub mod replication;

@@ -1,6 +1,8 @@
 //! One tick of an arena match, as the engine runs it: step the game with
 //! every player's input, write its state once, and wrap it in a snapshot
-//! per player. Also the step alone.
+//! per player. Also the step alone, and replication: the frame written and
+//! kept once, then each player's delta snapshot against the tick it
+//! acknowledged (the one before), with the rules' view radius.
 //!
 //! Run with `cargo bench -p skirmish-arena --bench sim`.
 
@@ -10,6 +12,7 @@ use skirmish_arena::rules::{Map, Rules};
 use skirmish_arena::sim::{GameSpec, Input};
 use skirmish_shared::codec::write_snapshot;
 use skirmish_shared::game::{EntityId, Game};
+use skirmish_shared::replication::Replicator;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,6 +102,40 @@ fn bench(c: &mut Criterion) {
                 })
             })
         });
+        let mut rep = Replicator::new(Arc::new(ArenaMatch::schema(g.world().spec())));
+        let mut delta = Vec::with_capacity(4096);
+        let mut delta_bytes = 0;
+        c.bench_function(&format!("arena/replicate/{n}_players"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    if g.end().is_some() {
+                        // A new match: its ticks start again.
+                        g = warm(n);
+                        rep = Replicator::new(Arc::clone(rep.schema()));
+                    }
+                    g.step(&inputs(g.tick() + 1, n));
+                    let started = Instant::now();
+                    g.replicate(rep.frame_mut());
+                    rep.commit(g.tick());
+                    delta_bytes = 0;
+                    for id in 1..=n {
+                        let viewer = EntityId(id);
+                        delta.clear();
+                        rep.write(viewer, g.interest(viewer), &mut delta);
+                        delta_bytes += delta.len();
+                        rep.ack(viewer, g.tick());
+                    }
+                    total += started.elapsed();
+                }
+                total
+            })
+        });
+        println!(
+            "arena, {n} players: {} bytes of delta snapshots a tick for all, {:.1} each",
+            delta_bytes,
+            delta_bytes as f64 / f64::from(n)
+        );
         println!(
             "arena, {n} players: {} projectiles in flight, snapshot {} bytes",
             g.world().projectiles().len(),

@@ -1,6 +1,7 @@
 //! [`ArenaMatch`]: the arena shooter behind the engine's [`Game`] trait.
 
 use crate::brain::{Arena, Behavior, Brain};
+use crate::entities::{self, Quantizers};
 use crate::geom::Vec2;
 use crate::rules::{AssetError, Map, Rules};
 use crate::sim::{Event, GameSpec, Input, JoinError, World};
@@ -8,6 +9,7 @@ use crate::wire::{self, EventView, MapView, PlayerView, ProjectileView, RulesVie
 use skirmish_shared::game::{
     AdmitError, EntityId, Game, GameData, InputError, RestoreError, Standing, Stat, TeamId, Tick,
 };
+use skirmish_shared::replication::{Frame, Interest, Schema};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -51,6 +53,8 @@ pub struct ArenaMatch {
     events: Vec<Event>,
     /// The walls, for server bots' line-of-sight checks.
     arena: Arena,
+    /// How positions and angles are quantised for replication.
+    quant: Quantizers,
 }
 
 impl ArenaMatch {
@@ -76,6 +80,7 @@ impl Game for ArenaMatch {
     fn new(config: Arc<GameSpec>, seed: u64) -> Self {
         ArenaMatch {
             arena: Arena::of_map(&config.map),
+            quant: Quantizers::of(&entities::schema(&config)),
             world: World::new(config, seed),
             events: Vec::new(),
         }
@@ -149,6 +154,19 @@ impl Game for ArenaMatch {
         );
     }
 
+    fn schema(config: &GameSpec) -> Schema {
+        entities::schema(config)
+    }
+
+    fn replicate(&self, frame: &mut Frame) {
+        entities::write(&self.world, &self.events, &self.quant, frame);
+    }
+
+    /// Players and shots within the rules' view radius of the viewer.
+    fn interest(&self, viewer: EntityId) -> Interest {
+        entities::interest(&self.world, viewer)
+    }
+
     fn end(&self) -> Option<&'static str> {
         self.world.outcome().map(wire::end_reason)
     }
@@ -206,6 +224,7 @@ impl Game for ArenaMatch {
         let world = World::restore(Arc::clone(&config), saved).map_err(RestoreError)?;
         Ok(ArenaMatch {
             arena: Arena::of_map(&config.map),
+            quant: Quantizers::of(&entities::schema(&config)),
             world,
             events: Vec::new(),
         })

@@ -5,11 +5,13 @@
 //! [`ArenaMatch`] implements the engine's [`skirmish_shared::game::Game`];
 //! everything else here is the game's own: its rules and map files
 //! ([`rules`]), geometry ([`geom`]), the deterministic simulation ([`sim`]),
-//! its part of the wire protocol ([`wire`]) and the bot brain ([`brain`])
+//! its part of the wire protocol ([`wire`]), what it replicates
+//! ([`entities`]) and the bot brain ([`brain`])
 //! that server bots and `skirmish-bots` share. Pure, like `shared`: no
 //! tokio, no sockets, no clocks.
 
 pub mod brain;
+pub mod entities;
 mod game;
 pub mod geom;
 pub mod rules;

@@ -40,6 +40,9 @@ pub struct Rules {
     pub projectile: ProjectileRules,
     /// Health packs.
     pub health_pack: HealthPackRules,
+    /// What each player receives (absent: everything).
+    #[serde(default)]
+    pub interest: InterestRules,
 }
 
 /// Match size, length and win condition.
@@ -103,6 +106,15 @@ pub struct HealthPackRules {
     pub radius: f32,
     /// Seconds from pick-up until the pack is back, `0.1..=3600`.
     pub respawn_s: f32,
+}
+
+/// What each player receives of the arena.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterestRules {
+    /// Players and projectiles farther than this from a player's body are
+    /// not sent to that player, `0` (everything) or `100..=20000` units.
+    pub view_radius: f32,
 }
 
 /// An arena: its size, walls and the fixed points where things appear.
@@ -169,6 +181,13 @@ impl Rules {
         c.within(h.heal, 1..=u8::MAX, "health_pack.heal")?;
         c.within(h.radius, 0.1..=500.0, "health_pack.radius")?;
         c.within(h.respawn_s, 0.1..=3600.0, "health_pack.respawn_s")?;
+
+        let r = self.interest.view_radius;
+        c.that(
+            r == 0.0 || (100.0..=20_000.0).contains(&r),
+            "interest.view_radius",
+            format!("must be 0 or in 100..=20000, got {r}"),
+        )?;
         Ok(())
     }
 }

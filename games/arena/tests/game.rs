@@ -3,53 +3,15 @@
 //! writes for snapshots.
 
 use skirmish_arena::ArenaMatch;
-use skirmish_arena::rules::{Map, Rules};
-use skirmish_arena::sim::{GameSpec, Input};
+use skirmish_arena::sim::Input;
 use skirmish_arena::wire::{State, input_data, snapshot_players};
 use skirmish_shared::codec::{decode_server, encode, write_snapshot};
-use skirmish_shared::game::{EntityId, Game, GameData, InputError};
+use skirmish_shared::game::{Game, GameData, InputError};
 use skirmish_shared::proto::ServerMsg;
-use std::sync::Arc;
 
-/// The shipped rules and map, with a match long enough for 10,000 ticks.
-fn spec() -> Arc<GameSpec> {
-    let mut rules = Rules::from_toml(include_str!("../../../assets/rules.toml"), "rules.toml")
-        .expect("shipped rules");
-    rules.match_rules.duration_s = 3600;
-    rules.match_rules.kill_limit = 100_000;
-    let map = Map::from_toml(
-        include_str!("../../../assets/maps/arena.toml"),
-        "arena.toml",
-        &rules,
-    )
-    .expect("shipped map");
-    Arc::new(GameSpec::new(rules, map, 30).expect("spec"))
-}
+mod common;
 
-/// A match of eight server bots, as a formed match backfills them.
-fn match_of_bots(seed: u64) -> (ArenaMatch, Vec<(EntityId, skirmish_arena::brain::Brain)>) {
-    let mut game = ArenaMatch::new(spec(), seed);
-    let bots = (1..=8u16)
-        .map(|id| {
-            let id = EntityId(id);
-            game.admit(id, None).expect("room");
-            (
-                id,
-                game.new_bot(id, usize::from(id.0) - 1, seed ^ u64::from(id.0)),
-            )
-        })
-        .collect();
-    (game, bots)
-}
-
-/// One tick as the runner steps it: every bot decides, then the game steps.
-fn step(game: &mut ArenaMatch, bots: &mut [(EntityId, skirmish_arena::brain::Brain)]) {
-    let inputs: Vec<(EntityId, Input)> = bots
-        .iter_mut()
-        .filter_map(|(id, brain)| Some((*id, game.bot_input(brain, *id)?)))
-        .collect();
-    game.step(&inputs);
-}
+use common::{match_of_bots, spec, step};
 
 /// The state hash every 1,000 ticks over 10,000.
 fn hashes(seed: u64) -> Vec<u64> {

@@ -3,6 +3,7 @@
 //! from the simulation in `sim.rs`.
 
 use crate::brain::{Brain, View};
+use crate::entities;
 use crate::rules::{Rules, RulesError};
 use crate::sim::{Input, Spec, World};
 use crate::wire::{self, Setup, State};
@@ -10,6 +11,7 @@ use skirmish_shared::codec::encode_into;
 use skirmish_shared::game::{
     AdmitError, EntityId, Game, GameData, InputError, RestoreError, Standing, Stat, TeamId, Tick,
 };
+use skirmish_shared::replication::{Frame, Quant, Schema};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,6 +31,8 @@ pub fn load(assets: &Path, tick_rate: u16, match_seconds: Option<u32>) -> Result
 pub struct HillMatch {
     world: World,
     spec: Arc<Spec>,
+    /// The `x` and `y` quantisers of the schema.
+    axes: (Quant, Quant),
 }
 
 impl HillMatch {
@@ -54,6 +58,7 @@ impl Game for HillMatch {
     fn new(config: Arc<Spec>, seed: u64) -> Self {
         HillMatch {
             world: World::new(Arc::clone(&config), seed),
+            axes: axes(&config),
             spec: config,
         }
     }
@@ -92,6 +97,14 @@ impl Game for HillMatch {
 
     fn write_state(&self, out: &mut Vec<u8>) {
         encode_into(&State::of(&self.world), out);
+    }
+
+    fn schema(config: &Spec) -> Schema {
+        entities::schema(config)
+    }
+
+    fn replicate(&self, frame: &mut Frame) {
+        entities::write(&self.world, self.axes, frame);
     }
 
     fn end(&self) -> Option<&'static str> {
@@ -162,6 +175,7 @@ impl Game for HillMatch {
         let world = World::restore(Arc::clone(&config), saved).map_err(RestoreError)?;
         Ok(HillMatch {
             world,
+            axes: axes(&config),
             spec: config,
         })
     }
@@ -169,4 +183,10 @@ impl Game for HillMatch {
     fn state_hash(&self) -> u64 {
         self.world.state_hash()
     }
+}
+
+/// The schema's `x` and `y` quantisers.
+fn axes(spec: &Spec) -> (Quant, Quant) {
+    let player = &entities::schema(spec).kinds[usize::from(entities::PLAYER)].fields;
+    (player[1].quant, player[2].quant)
 }

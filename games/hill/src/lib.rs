@@ -7,10 +7,12 @@
 //!
 //! [`HillMatch`] (`game.rs`) implements [`skirmish_shared::game::Game`];
 //! the rest is the game's own: rules from `assets/hill.toml` ([`rules`]),
-//! the simulation ([`sim`]), its part of the protocol ([`wire`]) and its bot
+//! the simulation ([`sim`]), its part of the protocol ([`wire`]), what it
+//! replicates ([`entities`]) and its bot
 //! ([`brain`]).
 
 pub mod brain;
+pub mod entities;
 mod game;
 pub mod rules;
 pub mod sim;

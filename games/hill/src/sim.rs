@@ -135,7 +135,8 @@ impl World {
         }
     }
 
-    fn spec(&self) -> &Spec {
+    /// The spec the match runs by.
+    pub fn spec(&self) -> &Spec {
         &self.spec
     }
 

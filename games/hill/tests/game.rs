@@ -211,3 +211,55 @@ fn the_state_written_for_snapshots_decodes_as_documented() {
     assert_eq!(decoded.players.len(), 8);
     assert_eq!(decoded.players.iter().filter(|p| p.team == 0).count(), 4);
 }
+
+#[test]
+fn what_it_replicates_fits_its_schema_and_decodes_to_the_field() {
+    use skirmish_hill::entities::{FIELD, PLAYER, POSITION_STEP};
+    use skirmish_shared::replication::{Frame, Key, Layout, Mirror, Visible, write_delta};
+    let (mut game, mut bots) = bots(long(), 4);
+    let schema = HillMatch::schema(&long());
+    schema.check().expect("a valid schema");
+    for _ in 0..450 {
+        step(&mut game, &mut bots);
+    }
+    let mut frame = Frame::default();
+    game.replicate(&mut frame);
+    frame.finish();
+    for e in frame.iter() {
+        let kind = &schema.kinds[usize::from(e.key.kind())];
+        assert_eq!(e.fields.len(), kind.fields.len());
+        for (value, field) in e.fields.iter().zip(&kind.fields) {
+            assert!(
+                *value <= field.quant.max_wire(),
+                "{}.{}",
+                kind.name,
+                field.name
+            );
+        }
+    }
+    let mut bytes = Vec::new();
+    write_delta(
+        &Layout::of(&schema),
+        None,
+        &frame,
+        &Visible::all(frame.len()),
+        [],
+        &mut bytes,
+    );
+    let mirror = Mirror::default()
+        .apply(&Layout::of(&schema), &bytes)
+        .expect("decodes");
+    let x = schema.kinds[usize::from(PLAYER)].fields[1].quant;
+    for p in game.world().players() {
+        let e = mirror
+            .get(Key::new(PLAYER, u32::from(p.id.0)))
+            .expect("everyone is sent");
+        assert_eq!(e.fields[0], u32::from(p.team.0));
+        assert!((x.dequantize(e.fields[1]) - p.x).abs() <= POSITION_STEP / 2.0 + 1e-3);
+        assert!((x.dequantize(e.fields[2]) - p.y).abs() <= POSITION_STEP / 2.0 + 1e-3);
+    }
+    let field = mirror.get(Key::new(FIELD, 0)).expect("the field");
+    let [a, b] = game.world().scores();
+    assert_eq!(&field.fields[..2], &[a, b]);
+    assert!(a + b > 0, "someone held the hill in 15 s");
+}

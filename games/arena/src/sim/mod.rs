@@ -132,6 +132,10 @@ pub struct Projectile {
     pub pos: Vec2,
     /// Units per second.
     pub vel: Vec2,
+    /// Where it left the muzzle.
+    pub origin: Vec2,
+    /// The tick it was fired in (it moves in that tick already).
+    pub fired: Tick,
     /// The tick after which it vanishes.
     expires: Tick,
 }
@@ -448,6 +452,8 @@ impl World {
                 owner: p.id,
                 pos: p.pos + dir * muzzle,
                 vel: dir * rules.projectile.speed,
+                origin: p.pos + dir * muzzle,
+                fired: self.tick,
                 expires,
             });
             self.next_projectile = self.next_projectile.wrapping_add(1);

@@ -1,0 +1,424 @@
+//! The snapshot format: one viewer's entities as a delta against a state it
+//! has (or against nothing: a full snapshot), and the decoder that applies
+//! one to get the next state ([`Mirror`]).
+//!
+//! A delta is a bit stream (see `bits.rs`) of operations in key order, each
+//! a 2-bit code, then the key as a gap from the previous operation's key
+//! (a varint of 4-bit groups; the first from 0):
+//! - `1` appear: every field of the kind, each in its bits;
+//! - `2` update: a change mask (one bit per field of the kind, first field
+//!   lowest), then each changed field: in its bits if it has fewer than 8;
+//!   otherwise a flag, then, if set, the change from the baseline's value
+//!   (modulo 2^bits, zigzag-coded) in [`small_bits`] bits, else the value
+//!   in its bits;
+//! - `3` remove;
+//! - `0` ends the entities (no key follows).
+//!
+//! Entities the stream does not name are unchanged. Events follow, each as
+//! a 1 bit, its sequence number as a gap from the previous event's (a
+//! varint of 4-bit groups; the first from 0), its kind in 8 bits and its
+//! fields in their bits; a 0 bit ends them, and the last byte is padded
+//! with zeros. PROTOCOL.md documents the same with byte dumps.
+
+use super::bits::{BitReader, BitWriter, Truncated};
+use super::frame::{EntityRef, Frame, Key};
+use super::schema::Layout;
+
+const END: u32 = 0;
+const APPEAR: u32 = 1;
+const UPDATE: u32 = 2;
+const REMOVE: u32 = 3;
+const KEY_GROUP: u8 = 4;
+
+/// Fields of at least this many bits may travel as a change from their
+/// baseline value.
+const DIFF_FROM_BITS: u8 = 8;
+
+/// The bits of a small change to a field of `bits` bits (8 or more): half
+/// its width and one more, so a 14-bit position moving up to 127 steps
+/// takes 9 bits instead of 14.
+pub fn small_bits(bits: u8) -> u8 {
+    bits / 2 + 1
+}
+
+/// Writes one changed field of an update.
+fn write_change(w: &mut BitWriter<'_>, old: u32, new: u32, bits: u8) {
+    if bits < DIFF_FROM_BITS {
+        w.write(new, bits);
+        return;
+    }
+    let small = small_bits(bits);
+    let diff = zigzag(new.wrapping_sub(old), bits);
+    let fits = diff < (1u32 << small);
+    w.flag(fits);
+    if fits {
+        w.write(diff, small);
+    } else {
+        w.write(new, bits);
+    }
+}
+
+/// Reads one changed field of an update.
+fn read_change(r: &mut BitReader<'_>, old: u32, bits: u8) -> Result<u32, Truncated> {
+    if bits < DIFF_FROM_BITS {
+        return r.read(bits);
+    }
+    if r.flag()? {
+        let diff = unzigzag(r.read(small_bits(bits))?);
+        Ok(old.wrapping_add(diff) & super::schema::mask(bits))
+    } else {
+        r.read(bits)
+    }
+}
+
+/// A difference modulo 2^bits, as a signed number, zigzag-coded: 0, -1, 1,
+/// -2, 2 ... become 0, 1, 2, 3, 4 ...
+fn zigzag(diff: u32, bits: u8) -> u32 {
+    // Sign-extend the `bits`-bit difference.
+    let shift = 32 - u32::from(bits);
+    let signed = ((diff << shift) as i32) >> shift;
+    ((signed << 1) ^ (signed >> 31)) as u32
+}
+
+/// The inverse of [`zigzag`], as a difference to add modulo 2^bits.
+fn unzigzag(z: u32) -> u32 {
+    ((z >> 1) as i32 ^ -((z & 1) as i32)) as u32
+}
+
+/// Which of a frame's entities one viewer receives: one bit per entity, in
+/// the frame's key order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Visible {
+    words: Vec<u64>,
+}
+
+impl Visible {
+    /// Empties the set for a frame of `n` entities, keeping the memory.
+    pub fn reset(&mut self, n: usize) {
+        self.words.clear();
+        self.words.resize(n.div_ceil(64), 0);
+    }
+
+    /// Every one of `n` entities.
+    pub fn all(n: usize) -> Visible {
+        let mut v = Visible::default();
+        v.reset(n);
+        for i in 0..n {
+            v.insert(i);
+        }
+        v
+    }
+
+    /// Adds the `i`th entity.
+    #[inline]
+    pub fn insert(&mut self, i: usize) {
+        self.words[i / 64] |= 1 << (i % 64);
+    }
+
+    /// Whether the `i`th entity is in.
+    #[inline]
+    pub fn contains(&self, i: usize) -> bool {
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+/// The next visible entity at or after `*i`.
+fn next<'a>(frame: &'a Frame, visible: &Visible, i: &mut usize) -> Option<EntityRef<'a>> {
+    while *i < frame.len() {
+        let at = *i;
+        *i += 1;
+        if visible.contains(at) {
+            return Some(frame.at(at));
+        }
+    }
+    None
+}
+
+/// One event as a snapshot carries it: its sequence number (increasing
+/// within a match), kind and fields.
+pub type EventRef<'a> = (u32, u8, &'a [u32]);
+
+/// Writes what one viewer needs to go from `base` (a frame it decoded,
+/// with the entities it received then) to `frame` (with the entities it
+/// receives now), or from nothing when `base` is `None`, and then
+/// `events` (in sequence order). Appends to `out`.
+pub fn write_delta<'e>(
+    layout: &Layout,
+    base: Option<(&Frame, &Visible)>,
+    frame: &Frame,
+    visible: &Visible,
+    events: impl IntoIterator<Item = EventRef<'e>>,
+    out: &mut Vec<u8>,
+) {
+    let empty_frame = Frame::default();
+    let empty = Visible::default();
+    let (base, base_visible) = base.unwrap_or((&empty_frame, &empty));
+    let mut w = BitWriter::new(out);
+    let mut prev = 0u32;
+    let (mut i, mut j) = (0, 0);
+    let mut old = next(base, base_visible, &mut i);
+    let mut new = next(frame, visible, &mut j);
+    loop {
+        match (old, new) {
+            (None, None) => break,
+            (Some(o), n) if n.is_none_or(|n| o.key < n.key) => {
+                op(&mut w, &mut prev, REMOVE, o.key);
+                old = next(base, base_visible, &mut i);
+            }
+            (o, Some(n)) if o.is_none_or(|o| n.key < o.key) => {
+                op(&mut w, &mut prev, APPEAR, n.key);
+                for (value, bits) in n.fields.iter().zip(fields(layout, n.key)) {
+                    w.write(*value, *bits);
+                }
+                new = next(frame, visible, &mut j);
+            }
+            (Some(o), Some(n)) => {
+                let mut mask = 0u32;
+                for (k, (a, b)) in o.fields.iter().zip(n.fields).enumerate() {
+                    if a != b {
+                        mask |= 1 << k;
+                    }
+                }
+                if mask != 0 {
+                    op(&mut w, &mut prev, UPDATE, n.key);
+                    w.write(mask, n.fields.len() as u8);
+                    for (k, ((old, new), field)) in o
+                        .fields
+                        .iter()
+                        .zip(n.fields)
+                        .zip(fields(layout, n.key))
+                        .enumerate()
+                    {
+                        if mask & (1 << k) != 0 {
+                            write_change(&mut w, *old, *new, *field);
+                        }
+                    }
+                }
+                old = next(base, base_visible, &mut i);
+                new = next(frame, visible, &mut j);
+            }
+            // Both arms above take every remaining case.
+            (None, Some(_)) | (Some(_), None) => unreachable!("handled by the guards above"),
+        }
+    }
+    w.write(END, 2);
+    let mut prev = 0u32;
+    for (seq, kind, fields) in events {
+        w.flag(true);
+        w.varint(seq.wrapping_sub(prev), KEY_GROUP);
+        prev = seq;
+        w.write(u32::from(kind), 8);
+        for (value, bits) in fields.iter().zip(layout.kind(kind).unwrap_or_default()) {
+            w.write(*value, *bits);
+        }
+    }
+    w.flag(false);
+    w.finish();
+}
+
+fn op(w: &mut BitWriter<'_>, prev: &mut u32, code: u32, key: Key) {
+    w.write(code, 2);
+    w.varint(key.0 - *prev, KEY_GROUP);
+    *prev = key.0;
+}
+
+/// The bits of each field of a key's kind (none for an unknown kind).
+#[inline]
+fn fields(layout: &Layout, key: Key) -> &[u8] {
+    layout.kind(key.kind()).unwrap_or_default()
+}
+
+/// Why a snapshot could not be decoded; the state it was applied to is
+/// unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The data ended early.
+    #[error("the snapshot ended early")]
+    Truncated,
+    /// An entity of a kind the schema lacks.
+    #[error("an entity of unknown kind {0}")]
+    UnknownKind(u8),
+    /// An update or removal of an entity the state lacks, or an appearance
+    /// of one it has.
+    #[error("the snapshot does not fit its baseline at entity {0:#x}")]
+    Mismatch(u32),
+    /// Keys out of order, or one beyond 32 bits.
+    #[error("the snapshot's entities are out of order")]
+    OutOfOrder,
+}
+
+impl From<Truncated> for DecodeError {
+    fn from(_: Truncated) -> Self {
+        DecodeError::Truncated
+    }
+}
+
+/// What one viewer knows: the entities it received, in key order, each with
+/// its fields in wire form.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mirror {
+    entities: Vec<(Key, Vec<u32>)>,
+}
+
+impl Mirror {
+    /// What a viewer receiving `visible` of `frame` knows.
+    pub fn of_frame(frame: &Frame, visible: &Visible) -> Mirror {
+        let entities = frame
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| visible.contains(*i))
+            .map(|(_, e)| (e.key, e.fields.to_vec()))
+            .collect();
+        Mirror { entities }
+    }
+
+    /// The state after applying `bytes` (from [`write_delta`]) to this one
+    /// (or to nothing, for a full snapshot: apply it to an empty mirror),
+    /// ignoring its events.
+    pub fn apply(&self, layout: &Layout, bytes: &[u8]) -> Result<Mirror, DecodeError> {
+        self.apply_with_events(layout, bytes, &mut Vec::new())
+    }
+
+    /// [`Mirror::apply`], also appending the snapshot's events to `events`
+    /// as `(sequence number, kind, fields)`.
+    pub fn apply_with_events(
+        &self,
+        layout: &Layout,
+        bytes: &[u8],
+        events: &mut Vec<(u32, u8, Vec<u32>)>,
+    ) -> Result<Mirror, DecodeError> {
+        let mut r = BitReader::new(bytes);
+        let mut out: Vec<(Key, Vec<u32>)> = Vec::with_capacity(self.entities.len() + 8);
+        let mut old = self.entities.iter().peekable();
+        let mut key = 0u32;
+        let mut first = true;
+        loop {
+            let code = r.read(2)?;
+            if code == END {
+                break;
+            }
+            let gap = r.varint(KEY_GROUP)?;
+            if !first && gap == 0 {
+                return Err(DecodeError::OutOfOrder);
+            }
+            first = false;
+            key = key.checked_add(gap).ok_or(DecodeError::OutOfOrder)?;
+            let k = Key(key);
+            // Entities before this one are unchanged.
+            while let Some((ok, _)) = old.peek()
+                && *ok < k
+            {
+                out.push(old.next().cloned().expect("peeked"));
+            }
+            let existing = old.next_if(|(ok, _)| *ok == k);
+            let kind = layout
+                .kind(k.kind())
+                .ok_or(DecodeError::UnknownKind(k.kind()))?;
+            match (code, existing) {
+                (APPEAR, None) => {
+                    let mut values = Vec::with_capacity(kind.len());
+                    for bits in kind {
+                        values.push(r.read(*bits)?);
+                    }
+                    out.push((k, values));
+                }
+                (UPDATE, Some((_, values))) => {
+                    let mut values = values.clone();
+                    let mask = r.read(kind.len() as u8)?;
+                    for (n, bits) in kind.iter().enumerate() {
+                        if mask & (1 << n) != 0 {
+                            values[n] = read_change(&mut r, values[n], *bits)?;
+                        }
+                    }
+                    out.push((k, values));
+                }
+                (REMOVE, Some(_)) => {}
+                _ => return Err(DecodeError::Mismatch(key)),
+            }
+        }
+        out.extend(old.cloned());
+        let mut seq = 0u32;
+        while r.flag()? {
+            seq = seq.wrapping_add(r.varint(KEY_GROUP)?);
+            let kind = r.read(8)? as u8;
+            let fields = layout.kind(kind).ok_or(DecodeError::UnknownKind(kind))?;
+            let mut values = Vec::with_capacity(fields.len());
+            for bits in fields {
+                values.push(r.read(*bits)?);
+            }
+            events.push((seq, kind, values));
+        }
+        Ok(Mirror { entities: out })
+    }
+
+    /// How many entities.
+    pub fn len(&self) -> usize {
+        self.entities.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entities.is_empty()
+    }
+
+    /// Every entity, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = EntityRef<'_>> + '_ {
+        self.entities
+            .iter()
+            .map(|(key, fields)| EntityRef { key: *key, fields })
+    }
+
+    /// The entities of one kind, in id order.
+    pub fn of_kind(&self, kind: u8) -> impl Iterator<Item = EntityRef<'_>> + '_ {
+        self.iter().filter(move |e| e.key.kind() == kind)
+    }
+
+    /// The entity with `key`, if known.
+    pub fn get(&self, key: Key) -> Option<EntityRef<'_>> {
+        let i = self.entities.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        let (key, fields) = &self.entities[i];
+        Some(EntityRef { key: *key, fields })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_change_reads_back_from_its_baseline(old in any::<u32>(), new in any::<u32>(), bits in 1u8..=32) {
+            let m = super::super::schema::mask(bits);
+            let (old, new) = (old & m, new & m);
+            let mut bytes = Vec::new();
+            let mut w = BitWriter::new(&mut bytes);
+            write_change(&mut w, old, new, bits);
+            w.finish();
+            prop_assert_eq!(read_change(&mut BitReader::new(&bytes), old, bits), Ok(new));
+        }
+    }
+
+    #[test]
+    fn small_moves_take_the_short_form() {
+        // Eight changes of a 14-bit field: 8 × 9 bits short, 8 × 15 long.
+        for (old, new, len) in [
+            (100, 90, 9),
+            (16_000, 15_873, 9),
+            (0, 16_000, 15),
+            (0, 128, 15),
+        ] {
+            let mut bytes = Vec::new();
+            let mut w = BitWriter::new(&mut bytes);
+            for _ in 0..8 {
+                write_change(&mut w, old, new, 14);
+            }
+            w.finish();
+            assert_eq!(bytes.len(), len, "{old} -> {new}");
+        }
+        assert_eq!(zigzag(u32::MAX, 14), 1, "-1 modulo 2^14");
+        assert_eq!(unzigzag(zigzag(5, 14)), 5);
+    }
+}
