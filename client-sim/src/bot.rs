@@ -6,10 +6,12 @@
 
 use crate::client::{ClientError, Connection, Incoming, Lazy, login};
 use crate::pilot::Pilot;
+use crate::replica::Replica;
 use crate::stats::{Latency, Stats};
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
 use skirmish_arena::brain::Behavior;
+use skirmish_shared::codec::read_snapshot;
 use skirmish_shared::proto::{ClientMsg, MatchId, ModeId, RoomId, ServerMsg};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -191,6 +193,8 @@ struct InMatch {
     you: u16,
     /// What the game asks of the bot.
     pilot: Pilot,
+    /// The match's state, from its snapshots.
+    replica: Replica,
     seq: u32,
     /// When each recent input was sent, by `seq % INPUT_RING`.
     sent_at: Vec<Option<(u32, Instant)>>,
@@ -202,11 +206,12 @@ struct InMatch {
 const INPUT_RING: usize = 256;
 
 impl InMatch {
-    fn new(match_id: MatchId, you: u16, pilot: Pilot) -> Self {
+    fn new(match_id: MatchId, you: u16, pilot: Pilot, replica: Replica) -> Self {
         InMatch {
             match_id,
             you,
             pilot,
+            replica,
             seq: 0,
             sent_at: vec![None; INPUT_RING],
             last_ack: 0,
@@ -306,7 +311,7 @@ async fn play(
                     let Some(input) = m.pilot.decide(tick_rate) else { continue };
                     m.seq += 1;
                     m.sent_at[m.seq as usize % INPUT_RING] = Some((m.seq, Instant::now()));
-                    conn.send(&ClientMsg::Input { seq: m.seq, input })
+                    conn.send(&ClientMsg::Input { seq: m.seq, tick: m.replica.ack(), input })
                     .await?;
                     stats.inputs += 1;
                 }
@@ -323,7 +328,7 @@ async fn play(
                     }
                 }
                 incoming = conn.recv_lazy() => match incoming? {
-                    Lazy::Snapshot { ack, raw, .. } => on_snapshot(ack, &raw, &mut phase, stats),
+                    Lazy::Snapshot { ack, raw, .. } => on_snapshot(ack, &raw, &mut phase, stats, live),
                     Lazy::Other(Incoming::Msg(msg)) => {
                                                 if let Some(end) = on_message(msg, &mut phase, &mut conn, config, flow, stats, live).await? {
                             return Ok(end);
@@ -381,12 +386,8 @@ async fn ask_to_play(
     Ok(Phase::Waiting(Some(now)))
 }
 
-/// Bots decide from every third snapshot (10 times a second), and only then
-/// decode one in full; every snapshot is still timed.
-const DECODE_EVERY: u64 = 3;
-
 /// Times a snapshot and, when due, reads where everyone is.
-fn on_snapshot(ack: u32, raw: &[u8], phase: &mut Phase, stats: &mut Stats) {
+fn on_snapshot(ack: u32, raw: &[u8], phase: &mut Phase, stats: &mut Stats, live: &Live) {
     let now = Instant::now();
     stats.snapshots += 1;
     let Phase::Playing(m) = phase else { return };
@@ -402,10 +403,21 @@ fn on_snapshot(ack: u32, raw: &[u8], phase: &mut Phase, stats: &mut Stats) {
         }
         m.last_ack = ack;
     }
-    if m.pilot.sees_itself() && !stats.snapshots.is_multiple_of(DECODE_EVERY) {
+    // Every snapshot is decoded: the next is a delta against one of them.
+    let Some(view) = read_snapshot(raw) else {
         return;
+    };
+    match m.replica.apply(&view) {
+        Ok(_) => {
+            if let Some((_, state)) = m.replica.latest() {
+                m.pilot.observe(m.you, state, m.replica.schema());
+            }
+        }
+        Err(e) => {
+            live.error(stats, "snapshot");
+            tracing::debug!(error = %e, "a snapshot did not decode");
+        }
     }
-    m.pilot.observe(m.you, raw);
 }
 
 /// Handles one message; `Some(end)` ends the connection.
@@ -437,7 +449,9 @@ async fn on_message(
             if !matches!(phase, Phase::Playing(_)) {
                 live.in_match.fetch_add(1, Ordering::Relaxed);
             }
-            *phase = Phase::Playing(Box::new(InMatch::new(match_id, you, pilot)));
+            let replica = Replica::of_joined(&msg)
+                .ok_or_else(|| ClientError::Decode("a `joined` without a schema".into()))?;
+            *phase = Phase::Playing(Box::new(InMatch::new(match_id, you, pilot, replica)));
         }
         ServerMsg::MatchEnd { .. } | ServerMsg::Left { .. } => {
             if let ServerMsg::MatchEnd { results, .. } = &msg {

@@ -3,7 +3,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use skirmish_shared::codec::{decode_server, encode, snapshot_header};
+use skirmish_shared::codec::{decode_server, encode, read_snapshot};
 use skirmish_shared::proto::{ClientMsg, ServerMsg};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -148,6 +148,9 @@ pub struct Connection {
     pub bytes_down: u64,
     /// Payload bytes sent.
     pub bytes_up: u64,
+    /// The current match's state, from the snapshots [`Connection::recv`]
+    /// returned since its `joined`.
+    replica: Option<crate::Replica>,
 }
 
 impl Connection {
@@ -166,6 +169,7 @@ impl Connection {
                     other => ClientError::Connect(other.to_string()),
                 })?;
         Ok(Connection {
+            replica: None,
             ws,
             bytes_down: 0,
             bytes_up: 0,
@@ -184,9 +188,8 @@ impl Connection {
         Ok(())
     }
 
-    /// Like [`Connection::recv`], but a snapshot comes back undecoded, with
-    /// only its tick and ack read: decoding every snapshot in full is most
-    /// of what a bot costs, and a bot needs the state far less often.
+    /// Like [`Connection::recv`], but a snapshot comes back as its bytes,
+    /// with its tick and ack read, for a [`crate::Replica`] to apply.
     pub async fn recv_lazy(&mut self) -> Result<Lazy, ClientError> {
         loop {
             let Some(msg) = self.ws.next().await else {
@@ -195,7 +198,8 @@ impl Connection {
             match msg? {
                 Message::Binary(bytes) => {
                     self.bytes_down += bytes.len() as u64;
-                    if let Some((tick, ack)) = snapshot_header(&bytes) {
+                    if let Some(view) = read_snapshot(&bytes) {
+                        let (tick, ack) = (view.tick, view.ack);
                         return Ok(Lazy::Snapshot {
                             tick,
                             ack,
@@ -231,9 +235,10 @@ impl Connection {
             match msg? {
                 Message::Binary(bytes) => {
                     self.bytes_down += bytes.len() as u64;
-                    return decode_server(&bytes)
-                        .map(Incoming::Msg)
-                        .map_err(|e| ClientError::Decode(e.to_string()));
+                    let msg =
+                        decode_server(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
+                    self.follow(&msg, &bytes)?;
+                    return Ok(Incoming::Msg(msg));
                 }
                 Message::Close(frame) => {
                     return Ok(Incoming::Closed(
@@ -248,6 +253,34 @@ impl Connection {
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
             }
         }
+    }
+
+    /// Keeps the match's state: a new replica on `joined`, each snapshot
+    /// applied to it.
+    fn follow(&mut self, msg: &ServerMsg, bytes: &[u8]) -> Result<(), ClientError> {
+        match msg {
+            ServerMsg::Joined { .. } => self.replica = crate::Replica::of_joined(msg),
+            ServerMsg::Snapshot { .. } => {
+                if let (Some(replica), Some(view)) = (self.replica.as_mut(), read_snapshot(bytes)) {
+                    replica
+                        .apply(&view)
+                        .map_err(|e| ClientError::Decode(e.to_string()))?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The current match's state as this connection's snapshots built it
+    /// (through [`Connection::recv`]); `None` before a `joined`.
+    pub fn replica(&self) -> Option<&crate::Replica> {
+        self.replica.as_ref()
+    }
+
+    /// The snapshot tick to acknowledge in the next input (0 for none).
+    pub fn ack(&self) -> u32 {
+        self.replica.as_ref().map_or(0, crate::Replica::ack)
     }
 
     /// Closes the connection normally (1000): the player quits, and the

@@ -10,8 +10,10 @@ pub mod bot;
 pub mod cli;
 pub mod client;
 mod pilot;
+pub mod replica;
 pub mod report;
 pub mod stats;
 pub mod swarm;
 
 pub use client::{ClientError, Connection, Incoming, Session, login};
+pub use replica::{Replica, ReplicaError};

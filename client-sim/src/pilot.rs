@@ -5,13 +5,15 @@
 
 use crate::client::ClientError;
 use skirmish_arena::brain::{Arena, Behavior, Brain};
+use skirmish_arena::entities as arena_entities;
 use skirmish_arena::geom::Vec2;
-use skirmish_arena::wire::{self as arena, dequantize_pos, snapshot_players};
+use skirmish_arena::wire as arena;
 use skirmish_hill::brain as hill_brain;
-use skirmish_hill::wire::{self as hill, POSITION_SCALE};
-use skirmish_shared::codec::decode_server;
+use skirmish_hill::entities as hill_entities;
+use skirmish_hill::wire as hill;
 use skirmish_shared::game::GameData;
 use skirmish_shared::proto::ServerMsg;
+use skirmish_shared::replication::{Mirror, Schema};
 
 /// The game-specific part of a bot in a match.
 #[derive(Debug)]
@@ -71,25 +73,17 @@ impl Pilot {
         }
     }
 
-    /// Whether the bot has seen itself (and so can decide).
-    pub(crate) fn sees_itself(&self) -> bool {
-        match self {
-            Pilot::Arena { me, .. } => me.is_some(),
-            Pilot::Hill { me, .. } => me.is_some(),
-        }
-    }
-
-    /// Reads where everyone is from a snapshot's bytes; `you` is the bot.
-    pub(crate) fn observe(&mut self, you: u16, raw: &[u8]) {
+    /// Reads where everyone is from a decoded snapshot; `you` is the bot.
+    pub(crate) fn observe(&mut self, you: u16, state: &Mirror, schema: &Schema) {
         match self {
             Pilot::Arena { me, enemies, .. } => {
-                let Some(players) = snapshot_players(raw) else {
-                    return;
-                };
                 enemies.clear();
                 *me = None;
-                for p in players.iter().filter(|p| p.health > 0) {
-                    let pos = Vec2::new(dequantize_pos(p.x), dequantize_pos(p.y));
+                for p in arena_entities::players(state, schema)
+                    .into_iter()
+                    .filter(|p| p.health > 0)
+                {
+                    let pos = Vec2::new(p.x, p.y);
                     if p.id == you {
                         *me = Some(pos);
                     } else {
@@ -98,28 +92,20 @@ impl Pilot {
                 }
             }
             Pilot::Hill { me, enemies, .. } => {
-                let Some(state) = decode_server(raw)
-                    .ok()
-                    .as_ref()
-                    .and_then(hill::State::of_snapshot)
-                else {
-                    return;
-                };
-                let at = |p: &hill::PlayerView| {
-                    (
-                        f32::from(p.x) / POSITION_SCALE,
-                        f32::from(p.y) / POSITION_SCALE,
-                    )
-                };
-                *me = state
-                    .players
+                let players = hill_entities::players(state, schema);
+                *me = players
                     .iter()
                     .find(|p| p.id == you)
-                    .map(|p| (at(p), p.team));
+                    .map(|p| ((p.x, p.y), p.team));
                 enemies.clear();
                 if let Some((_, team)) = me {
                     let team = *team;
-                    enemies.extend(state.players.iter().filter(|p| p.team != team).map(at));
+                    enemies.extend(
+                        players
+                            .iter()
+                            .filter(|p| p.team != team)
+                            .map(|p| (p.x, p.y)),
+                    );
                 }
             }
         }

@@ -56,6 +56,7 @@ impl MatchHandle {
         player_id: PlayerId,
         conn_id: u64,
         seq: u32,
+        tick: u32,
         input: Box<dyn Any + Send>,
     ) -> Result<(), SendError> {
         self.tx
@@ -63,6 +64,7 @@ impl MatchHandle {
                 player_id,
                 conn_id,
                 seq,
+                tick,
                 input,
             })
             .map_err(|e| match e {

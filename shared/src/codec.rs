@@ -2,9 +2,9 @@
 //!
 //! Decoding is strict: one message per buffer with no trailing bytes, a small
 //! nesting limit, and unknown message types told apart from malformed ones so
-//! a client gets a precise error code. Encoding a snapshot for many players of
-//! one match writes the game's state once and only the per-player header
-//! ([`write_snapshot`]) for each.
+//! a client gets a precise error code. A snapshot is written straight
+//! around a player's delta ([`write_snapshot`]) and read without building a
+//! message ([`read_snapshot`]).
 
 use crate::proto::{ClientMsg, ServerMsg};
 use serde::Serialize;
@@ -67,11 +67,24 @@ pub fn decode_server(bytes: &[u8]) -> Result<ServerMsg, DecodeError> {
     decode(bytes, ServerMsg::TYPES)
 }
 
-/// The `tick` and `ack` of a snapshot, read without decoding the rest, or
-/// `None` for any other message. Clients that act on only some snapshots
-/// (bots, mostly) time every one with this and decode fully when they need
-/// the state.
-pub fn snapshot_header(bytes: &[u8]) -> Option<(u32, u32)> {
+/// A snapshot read without building a message: its tick, ack, baseline
+/// tick and data, borrowed from the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotView<'a> {
+    /// The tick it is for.
+    pub tick: u32,
+    /// The input `seq` it acknowledges.
+    pub ack: u32,
+    /// The tick it is a delta against; `None` for a full snapshot.
+    pub base: Option<u32>,
+    /// The bit-packed entities and events.
+    pub data: &'a [u8],
+}
+
+/// Reads a snapshot without decoding it into a message, or `None` for any
+/// other message (or a malformed snapshot). Bots read every snapshot this
+/// way.
+pub fn read_snapshot(bytes: &[u8]) -> Option<SnapshotView<'_>> {
     let mut rd = bytes;
     if rmp::decode::read_array_len(&mut rd).ok()? != SNAPSHOT_LEN {
         return None;
@@ -82,7 +95,19 @@ pub fn snapshot_header(bytes: &[u8]) -> Option<(u32, u32)> {
     }
     let tick = rmp::decode::read_int(&mut rd).ok()?;
     let ack = rmp::decode::read_int(&mut rd).ok()?;
-    Some((tick, ack))
+    let base = if rd.first() == Some(&0xc0) {
+        rd = &rd[1..];
+        None
+    } else {
+        Some(rmp::decode::read_int(&mut rd).ok()?)
+    };
+    let len = rmp::decode::read_bin_len(&mut rd).ok()? as usize;
+    (rd.len() == len).then_some(SnapshotView {
+        tick,
+        ack,
+        base,
+        data: rd,
+    })
 }
 
 /// The type string of an array message, if the buffer starts like one.
@@ -97,21 +122,28 @@ fn message_type(bytes: &[u8]) -> Option<String> {
     Some(t.to_owned())
 }
 
-/// Elements in a snapshot array: the type, `tick`, `ack` and the game's state.
-const SNAPSHOT_LEN: u32 = 4;
+/// Elements in a snapshot array: the type, `tick`, `ack`, `base`, `data`.
+const SNAPSHOT_LEN: u32 = 5;
 
-/// Writes a whole `snapshot` message for one player around `state`, the
-/// game's state already encoded as one MessagePack value (shared by every
-/// player of a match, so it is encoded once per tick). The bytes are exactly
+/// Writes a whole `snapshot` message for one player around `data` (a
+/// player's delta, from the match's replicator). The bytes are exactly
 /// what [`encode`] gives for the equivalent [`ServerMsg::Snapshot`].
-pub fn write_snapshot(tick: u32, ack: u32, state: &[u8], out: &mut Vec<u8>) {
-    out.reserve(state.len() + 16);
+pub fn write_snapshot(tick: u32, ack: u32, base: Option<u32>, data: &[u8], out: &mut Vec<u8>) {
+    out.reserve(data.len() + 24);
     // Writes into a Vec cannot fail.
     let _ = rmp::encode::write_array_len(out, SNAPSHOT_LEN);
     let _ = rmp::encode::write_str(out, "snapshot");
     let _ = rmp::encode::write_uint(out, u64::from(tick));
     let _ = rmp::encode::write_uint(out, u64::from(ack));
-    out.extend_from_slice(state);
+    match base {
+        Some(base) => {
+            let _ = rmp::encode::write_uint(out, u64::from(base));
+        }
+        None => {
+            let _ = rmp::encode::write_nil(out);
+        }
+    }
+    let _ = rmp::encode::write_bin(out, data);
 }
 
 #[cfg(test)]
@@ -145,7 +177,8 @@ mod tests {
         prop_oneof![
             Just(ClientMsg::Play),
             Just(ClientMsg::Leave),
-            (any::<u32>(), game_data()).prop_map(|(seq, input)| ClientMsg::Input { seq, input }),
+            (any::<u32>(), any::<u32>(), game_data())
+                .prop_map(|(seq, tick, input)| ClientMsg::Input { seq, tick, input }),
             prop::num::f64::NORMAL.prop_map(|client_time| ClientMsg::Ping { client_time }),
             "\\PC{0,30}".prop_map(|room| ClientMsg::JoinRoom { room: room.into() }),
             "\\PC{0,30}".prop_map(|room| ClientMsg::LeaveRoom { room: room.into() }),
@@ -322,13 +355,49 @@ mod tests {
         ]
     }
 
+    fn schema() -> impl Strategy<Value = crate::replication::Schema> {
+        use crate::replication::{Field, Kind, Quant, Schema};
+        let quant = prop_oneof![
+            (1u8..=32).prop_map(|bits| Quant::Uint { bits }),
+            (1u8..=16).prop_map(|bits| Quant::Angle { bits }),
+            (-100.0f32..100.0, 1.0f32..500.0, 0.01f32..1.0).prop_map(|(min, span, step)| {
+                Quant::Fixed {
+                    min,
+                    max: min + span,
+                    step,
+                }
+            }),
+        ];
+        vec(("[a-z]{1,8}", vec(("[a-z]{1,8}", quant), 1..5)), 0..4).prop_map(|kinds| Schema {
+            kinds: kinds
+                .into_iter()
+                .map(|(name, fields)| {
+                    Kind::new(
+                        &name,
+                        fields.into_iter().map(|(n, q)| Field::new(&n, q)).collect(),
+                    )
+                })
+                .collect(),
+        })
+    }
+
     fn error_code() -> impl Strategy<Value = ErrorCode> {
         prop::sample::select(ErrorCode::ALL.to_vec())
     }
 
     fn snapshot() -> impl Strategy<Value = ServerMsg> {
-        (any::<u32>(), any::<u32>(), game_data())
-            .prop_map(|(tick, ack, state)| ServerMsg::Snapshot { tick, ack, state })
+        (
+            any::<u32>(),
+            any::<u32>(),
+            prop::option::of(any::<u32>()),
+            vec(any::<u8>(), 0..300),
+        )
+            .prop_map(|(tick, ack, base, data)| ServerMsg::Snapshot {
+                tick,
+                ack,
+                base,
+                data: Bin(data),
+            })
     }
 
     fn server_msg() -> impl Strategy<Value = ServerMsg> {
@@ -350,15 +419,22 @@ mod tests {
                         resuming,
                     }
                 }),
-            (any::<u64>(), any::<u16>(), any::<u32>(), text, game_data()).prop_map(
-                |(id, you, tick, game, setup)| ServerMsg::Joined {
+            (
+                any::<u64>(),
+                any::<u16>(),
+                any::<u32>(),
+                text,
+                game_data(),
+                schema()
+            )
+                .prop_map(|(id, you, tick, game, setup, schema)| ServerMsg::Joined {
                     match_id: MatchId(id),
                     you,
                     tick,
                     game,
                     setup,
-                }
-            ),
+                    schema,
+                }),
             vec((any::<u16>(), text, any::<bool>()), 0..8).prop_map(|players| ServerMsg::Roster {
                 players: players
                     .into_iter()
@@ -426,18 +502,20 @@ mod tests {
         /// Generated from snapshots only (regression: drawn from every
         /// server message, it checked nothing for most cases and passed).
         #[test]
-        fn a_snapshot_written_around_its_state_encodes_like_the_whole_message(msg in snapshot()) {
-            let ServerMsg::Snapshot { tick, ack, state } = &msg else {
+        fn a_snapshot_written_around_its_data_encodes_like_the_whole_message(msg in snapshot()) {
+            let ServerMsg::Snapshot { tick, ack, base, data } = &msg else {
                 unreachable!("the strategy makes snapshots");
             };
             let mut out = Vec::new();
-            write_snapshot(*tick, *ack, &encode(state), &mut out);
-            prop_assert_eq!(out, encode(&msg));
+            write_snapshot(*tick, *ack, *base, &data.0, &mut out);
+            prop_assert_eq!(&out, &encode(&msg));
+            let view = read_snapshot(&out).expect("a snapshot");
+            prop_assert_eq!((view.tick, view.ack, view.base, view.data), (*tick, *ack, *base, &data.0[..]));
         }
 
         #[test]
         fn arbitrary_bytes_never_panic_the_decoder(bytes in vec(any::<u8>(), 0..256)) {
-            let _ = snapshot_header(&bytes);
+            let _ = read_snapshot(&bytes);
             let _ = decode_client(&bytes);
             let _ = decode_server(&bytes);
         }
@@ -464,17 +542,24 @@ mod tests {
     }
 
     #[test]
-    fn the_snapshot_header_reads_tick_and_ack_only_from_snapshots() {
+    fn only_snapshots_read_as_snapshots() {
         let mut out = Vec::new();
-        write_snapshot(70_000, 41, &encode(&(9, [true])), &mut out);
-        assert_eq!(snapshot_header(&out), Some((70_000, 41)));
+        write_snapshot(70_000, 41, None, &[1, 2], &mut out);
+        let view = read_snapshot(&out).expect("a snapshot");
         assert_eq!(
-            snapshot_header(&encode(&ServerMsg::Left {
+            (view.tick, view.ack, view.base, view.data),
+            (70_000, 41, None, &[1u8, 2][..])
+        );
+        assert_eq!(
+            read_snapshot(&encode(&ServerMsg::Left {
                 match_id: MatchId(1)
             })),
             None
         );
-        assert_eq!(snapshot_header(&[0x98, 0xa8]), None);
+        assert_eq!(read_snapshot(&[0x98, 0xa8]), None);
+        // A data length that does not match the bytes.
+        out.pop();
+        assert_eq!(read_snapshot(&out), None);
     }
 
     #[test]
@@ -493,11 +578,12 @@ mod tests {
     fn javascript_style_encodings_decode() {
         // @msgpack/msgpack writes whole-valued numbers as integers and other
         // numbers as float64; both must be accepted where the protocol says f32.
-        let bytes = encode(&("input", 3u32, (1i64, -1i64, 1.25f64, true)));
+        let bytes = encode(&("input", 3u32, 7u32, (1i64, -1i64, 1.25f64, true)));
         assert_eq!(
             decode_client(&bytes),
             Ok(ClientMsg::Input {
                 seq: 3,
+                tick: 7,
                 input: GameData(rmpv::Value::Array(vec![
                     1.into(),
                     (-1).into(),

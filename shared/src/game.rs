@@ -9,7 +9,9 @@
 //!
 //! On the wire a game speaks through [`GameData`]: one MessagePack value in
 //! a known place of an engine message (`input`'s controls, `joined`'s
-//! setup, `snapshot`'s state). Its shape is the game's to document.
+//! setup), whose shape is the game's to document; and through its
+//! replicated entities ([`Game::schema`]), which the engine encodes into
+//! every player's snapshots.
 
 use crate::replication::{Frame, Interest, Schema};
 use serde::{Deserialize, Serialize};
@@ -119,8 +121,9 @@ pub struct RestoreError(pub String);
 /// node shares (rules, map), loaded once.
 ///
 /// The engine calls, each tick: [`Game::step`] with the inputs received
-/// since the last, then [`Game::write_state`] once (every player receives
-/// the same state), then [`Game::end`]. Between ticks it may
+/// since the last, then [`Game::replicate`] once and [`Game::interest`]
+/// once per player (each player receives its delta of the same frame),
+/// then [`Game::end`]. Between ticks it may
 /// [`Game::admit`] and [`Game::remove`] participants. Everything a game does
 /// must be deterministic given its config, seed, and the calls made: the
 /// replay tests of each game check it.
@@ -182,10 +185,6 @@ pub trait Game: Sized + Send + fmt::Debug + 'static {
 
     /// What a client needs to draw this game, sent once in `joined`.
     fn setup(&self) -> GameData;
-
-    /// Appends the state after the last step to `out` as exactly one
-    /// MessagePack value: `snapshot`'s state, the same for every player.
-    fn write_state(&self, out: &mut Vec<u8>);
 
     /// The kinds of entity the game replicates, each with its fields and
     /// how each is quantised (positions in fixed point within the map,

@@ -1,6 +1,8 @@
-//! The client <-> node wire protocol, version 2 (games as plug-ins: a game's
-//! data travels as one value in `input`, `joined` and `snapshot`): every message a browser or a
-//! bot exchanges with a node over a WebSocket. `PROTOCOL.md` at the project
+//! The client <-> node wire protocol, version 3 (snapshots are quantised
+//! deltas against the tick a client acknowledged, decoded with the schema
+//! `joined` carries; a game's own data travels as one value in `input` and
+//! `joined`): every message a browser or a bot exchanges with a node over a
+//! WebSocket. `PROTOCOL.md` at the project
 //! root documents the same messages for people writing clients.
 //!
 //! Every message is one MessagePack array in one binary frame; its first
@@ -9,12 +11,13 @@
 //! with `rmp_serde::to_vec`). See `codec.rs` for encoding and decoding.
 
 use crate::game::GameData;
+use crate::replication::Schema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// The protocol version this crate speaks; sent in [`ServerMsg::Welcome`].
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// `match_end`'s reason for a match that ended before its game did (everyone
 /// left, the node shut down, nobody arrived); such matches are not recorded.
@@ -341,6 +344,35 @@ text_id!(
     RoomId
 );
 
+/// Bytes that travel as one MessagePack `bin`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bin(pub Vec<u8>);
+
+impl Serialize for Bin {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bin {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl<'de> serde::de::Visitor<'de> for Bytes {
+            type Value = Bin;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bin, E> {
+                Ok(Bin(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bin, E> {
+                Ok(Bin(v))
+            }
+        }
+        d.deserialize_bytes(Bytes)
+    }
+}
+
 /// A message from a client to a node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
@@ -354,6 +386,9 @@ pub enum ClientMsg {
         /// Increases by at least one with every input; echoed in snapshots as
         /// `ack` once applied.
         seq: u32,
+        /// The newest snapshot tick the client has decoded (0 for none):
+        /// the node's next snapshots are deltas against it.
+        tick: u32,
         /// The controls, in the form the match's game documents.
         input: GameData,
     },
@@ -485,6 +520,8 @@ pub enum ServerMsg {
         game: String,
         /// What the game sends a client to draw it (the map, the rules).
         setup: GameData,
+        /// The game's kinds of entity and their fields, to decode snapshots.
+        schema: Schema,
     },
     /// Who is in the match; sent on joining and whenever it changes.
     Roster {
@@ -498,8 +535,11 @@ pub enum ServerMsg {
         tick: u32,
         /// The highest input `seq` applied for this player so far (0 before any).
         ack: u32,
-        /// The game's state, in the form the game documents.
-        state: GameData,
+        /// The tick this snapshot is a delta against (one the client
+        /// acknowledged), or `None` for a full snapshot.
+        base: Option<u32>,
+        /// The entities and events, bit-packed (PROTOCOL.md, "Snapshots").
+        data: Bin,
     },
     /// The match is over; the player is back in the lobby.
     MatchEnd {

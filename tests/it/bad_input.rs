@@ -4,7 +4,7 @@
 //! while the "abuser" misbehaves next to it.
 
 use futures_util::FutureExt;
-use skirmish_arena::wire::PlayerView;
+use skirmish_arena::entities::PlayerState;
 use skirmish_arena::wire::input_data;
 use skirmish_client_sim::Incoming;
 use skirmish_shared::codec::encode;
@@ -20,7 +20,7 @@ struct Scene {
     node: TestNode,
     abuser: Player,
     abuser_id: u16,
-    bystander: JoinHandle<Vec<(u32, PlayerView, Option<PlayerView>)>>,
+    bystander: JoinHandle<Vec<(u32, PlayerState, Option<PlayerState>)>>,
     stop_bystander: oneshot::Sender<()>,
 }
 
@@ -43,14 +43,14 @@ impl Scene {
                     _ = ticker.tick() => {
                         seq += 1;
                         // Slowly, so it stays in the arena for the whole test.
-                        let input = ClientMsg::Input { seq, input: input_data(0.05, 0.0, 0.0, false) };
+                        let input = ClientMsg::Input { seq, tick: bystander.conn.ack(), input: input_data(0.05, 0.0, 0.0, false) };
                         bystander.conn.send(&input).await.expect("bystander sends");
                     }
                     incoming = bystander.conn.recv() => match incoming.expect("bystander reads") {
-                        Incoming::Msg(msg @ ServerMsg::Snapshot { tick, .. }) => {
-                            let players = arena_players(&msg).expect("an arena snapshot");
-                            let me = players.iter().find(|p| p.id == you).expect("own entry").clone();
-                            let other = players.iter().find(|p| p.id == abuser_id).cloned();
+                        Incoming::Msg(ServerMsg::Snapshot { tick, .. }) => {
+                            let players = arena_players(&bystander.conn).expect("an arena snapshot");
+                            let me = *players.iter().find(|p| p.id == you).expect("own entry");
+                            let other = players.iter().find(|p| p.id == abuser_id).copied();
                             seen.push((tick, me, other));
                         }
                         Incoming::Msg(ServerMsg::Error { code, .. }) => panic!("the bystander got an error: {code}"),
@@ -97,7 +97,7 @@ impl Scene {
         );
         // The abuser's body stayed where it spawned (it sent no valid
         // movement), as long as it was in the match.
-        let abuser_positions: Vec<(u16, u16)> = seen
+        let abuser_positions: Vec<(f32, f32)> = seen
             .iter()
             .filter_map(|(_, _, a)| a.as_ref())
             .map(|a| (a.x, a.y))
@@ -120,6 +120,7 @@ impl Scene {
         for (seq, &(move_x, move_y, aim)) in (1..).zip(values) {
             let input = ClientMsg::Input {
                 seq,
+                tick: 0,
                 input: input_data(move_x, move_y, aim, true),
             };
             self.abuser.conn.send(&input).await.expect("send");
@@ -202,6 +203,7 @@ async fn out_of_range_values_are_refused() {
         .conn
         .send(&ClientMsg::Input {
             seq: 9,
+            tick: 0,
             input: input_data(0.0, 0.0, 0.0, false),
         })
         .await
@@ -211,6 +213,7 @@ async fn out_of_range_values_are_refused() {
         .conn
         .send(&ClientMsg::Input {
             seq: 9,
+            tick: 0,
             input: input_data(1.0, 0.0, 0.0, false),
         })
         .await
@@ -285,6 +288,7 @@ async fn an_input_flood_is_rate_limited_then_closed() {
     let (rate_limited, code) = flood(&mut scene, |seq| {
         binary(encode(&ClientMsg::Input {
             seq,
+            tick: 0,
             input: input_data(0.0, 0.0, 0.0, false),
         }))
     })
@@ -334,6 +338,7 @@ async fn input_outside_a_match_is_refused() {
         .conn
         .send(&ClientMsg::Input {
             seq: 1,
+            tick: 0,
             input: input_data(1.0, 0.0, 0.0, true),
         })
         .await

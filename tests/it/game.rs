@@ -1,7 +1,7 @@
 //! A whole match over real WebSockets: four scripted players on one node
 //! play 300 ticks; movement follows inputs, a shot lands, results arrive.
 
-use skirmish_arena::wire::EventView;
+use skirmish_arena::entities::ArenaEvent;
 use skirmish_client_sim::Incoming;
 use skirmish_shared::proto::{ClientMsg, ServerMsg};
 use skirmish_tests::scripted::{play, pos, shooter as shooter_script};
@@ -118,11 +118,11 @@ async fn four_players_play_a_300_tick_match() {
     );
 
     // The shooter's shots landed on the target and took health off it.
-    let hits: Vec<&EventView> = target
+    let hits: Vec<&ArenaEvent> = target
         .snapshots
         .iter()
         .flat_map(|s| &s.3)
-        .filter(|e| matches!(e, EventView::Hit { target: t, attacker: a, .. } if *t == target.you && *a == shooter.you))
+        .filter(|e| matches!(e, ArenaEvent::Hit { target: t, attacker: a, .. } if *t == target.you && *a == shooter.you))
         .collect();
     assert!(!hits.is_empty(), "at least one shot landed");
     let lowest = (0..target.snapshots.len())

@@ -59,24 +59,30 @@ async fn join_found(player: &mut Player) -> (MatchId, String) {
     (match_id, game)
 }
 
-/// The game a snapshot is of, told by which game's state it decodes as.
-fn game_of(msg: &ServerMsg) -> Option<&'static str> {
-    if skirmish_arena::wire::State::of_snapshot(msg).is_some() {
+/// The game of the first snapshot past tick 30 (the match running).
+/// (told by the kinds of entity its snapshots decode to: the arena's clock,
+/// the hill's field).
+async fn running(p: &mut Player) -> Option<&'static str> {
+    p.wait_for(|m| match m {
+        Incoming::Msg(ServerMsg::Snapshot { tick, .. }) if *tick > 30 => Some(()),
+        _ => None,
+    })
+    .await;
+    let replica = p.conn.replica()?;
+    let (_, state) = replica.latest()?;
+    let kinds = &replica.schema().kinds;
+    let has = |name: &str| {
+        state
+            .iter()
+            .any(|e| kinds[usize::from(e.key.kind())].name == name)
+    };
+    if has("player") && has("clock") {
         Some("arena")
-    } else if skirmish_hill::wire::State::of_snapshot(msg).is_some() {
+    } else if has("player") && has("field") {
         Some("hill")
     } else {
         None
     }
-}
-
-/// The game of the first snapshot past tick 30 (the match running).
-async fn running(p: &mut Player) -> Option<&'static str> {
-    p.wait_for(|m| match m {
-        Incoming::Msg(msg @ ServerMsg::Snapshot { tick, .. }) if *tick > 30 => Some(game_of(msg)),
-        _ => None,
-    })
-    .await
 }
 
 /// The reason and results of `match_id`'s end, within 30 s.

@@ -14,3 +14,4 @@ mod matchmaking;
 mod protocol_doc;
 mod results;
 mod scripts;
+mod vectors;

@@ -273,10 +273,18 @@ async fn play_when_found(mut player: Player, n_players: usize) -> Seated {
                 roster = players.iter().map(|p| p.name.clone()).collect();
                 ids = players.iter().map(|p| (p.id, p.name.clone())).collect();
             }
-            Incoming::Msg(msg @ ServerMsg::Snapshot { tick, .. })
-                if tick > 0 && snapshot_teams(&msg).is_some_and(|p| p.len() == n_players) =>
+            Incoming::Msg(ServerMsg::Snapshot { tick, .. })
+                if tick > 0 && ids.len() == n_players =>
             {
-                break snapshot_teams(&msg).expect("checked");
+                let seen = snapshot_teams(conn).expect("a snapshot");
+                // The hill shows everyone, with their teams; the arena only
+                // whoever is in view, so its seats are the roster's.
+                if seen.len() == n_players {
+                    break seen;
+                }
+                if seen.iter().all(|(_, team)| team.is_none()) {
+                    break ids.iter().map(|(id, _)| (*id, None)).collect();
+                }
             }
             Incoming::Msg(ServerMsg::MatchFound { .. }) => match_founds += 1,
             Incoming::Msg(ServerMsg::Error { code, message }) => {
@@ -968,21 +976,19 @@ async fn a_lone_ticket_that_waited_long_enough_plays_with_server_bots() {
         roster.iter().filter(|r| r.name.starts_with("Bot ")).count(),
         3
     );
-    let first = p
-        .wait_for(|m| match m {
-            Incoming::Msg(msg @ ServerMsg::Snapshot { tick, .. }) if *tick > 0 => {
-                arena_players(msg)
-            }
-            _ => None,
-        })
-        .await;
+    p.wait_for(|m| match m {
+        Incoming::Msg(ServerMsg::Snapshot { tick, .. }) if *tick > 0 => Some(()),
+        _ => None,
+    })
+    .await;
+    let first = arena_players(&p.conn).expect("an arena snapshot");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let later = p
-        .wait_for(|m| match m {
-            Incoming::Msg(msg) => arena_players(msg),
-            _ => None,
-        })
-        .await;
+    p.wait_for(|m| match m {
+        Incoming::Msg(ServerMsg::Snapshot { .. }) => Some(()),
+        _ => None,
+    })
+    .await;
+    let later = arena_players(&p.conn).expect("an arena snapshot");
     let moved = first
         .iter()
         .filter(|b| b.id != you)

@@ -4,20 +4,151 @@
 //! shipped games' (the arena's and the hill's), which is why this lives with
 //! the tests that know both.
 
-use skirmish_arena::wire::{EventView, PlayerView, ProjectileView, State, input_data};
+use skirmish_arena::entities as arena;
+use skirmish_arena::rules::{Map, Rules};
+use skirmish_arena::sim::GameSpec;
+use skirmish_arena::wire::input_data;
+use skirmish_hill::entities as hill_entities;
 use skirmish_hill::wire as hill;
 use skirmish_shared::codec::{decode_client, decode_server, encode};
-use skirmish_shared::game::GameData;
+use skirmish_shared::game::EntityId;
 use skirmish_shared::proto::*;
+use skirmish_shared::replication::{Interest, Replicator, Schema};
+use std::sync::Arc;
 
 /// Whether bytes decode back to the example's message.
 type Decodes = Box<dyn Fn(&[u8]) -> bool>;
+
+/// The arena's schema with the shipped rules and map.
+fn arena_schema() -> Schema {
+    let rules = Rules::from_toml(include_str!("../../assets/rules.toml"), "rules.toml")
+        .expect("shipped rules");
+    let map = Map::from_toml(
+        include_str!("../../assets/maps/arena.toml"),
+        "arena.toml",
+        &rules,
+    )
+    .expect("shipped map");
+    arena::schema(&GameSpec::new(rules, map, 30).expect("spec"))
+}
+
+/// The hill's schema with the shipped rules.
+fn hill_schema() -> Schema {
+    let rules =
+        skirmish_hill::rules::Rules::from_toml(include_str!("../../assets/hill.toml"), "hill.toml")
+            .expect("shipped rules");
+    hill_entities::schema(&skirmish_hill::sim::Spec {
+        rules,
+        tick_rate: 30,
+    })
+}
+
+/// The arena's documented snapshots for one player: tick 300 in full (two
+/// players, a shot, two packs, the clock and a kill), then tick 301 as a
+/// delta against it (player 1 moved, the shot is gone, pack 1 is back).
+fn arena_snapshots() -> (Vec<u8>, Vec<u8>) {
+    let schema = Arc::new(arena_schema());
+    let q = |kind: u8, field: usize, v: f32| {
+        schema.kinds[usize::from(kind)].fields[field]
+            .quant
+            .quantize(v)
+    };
+    let mut rep = Replicator::new(Arc::clone(&schema));
+    let me = EntityId(1);
+    let player = |x: f32, y: f32, aim: f32, rest: [u32; 4]| {
+        [
+            q(arena::PLAYER, 0, x),
+            q(arena::PLAYER, 1, y),
+            q(arena::PLAYER, 2, aim),
+            rest[0],
+            rest[1],
+            rest[2],
+            rest[3],
+        ]
+    };
+    let frame = rep.frame_mut();
+    frame.push_at(
+        arena::PLAYER,
+        1,
+        [150.0, 200.0],
+        &player(150.0, 200.0, 0.5, [100, 2, 0, 2]),
+    );
+    frame.push_at(
+        arena::PLAYER,
+        2,
+        [1000.0, 500.0],
+        &player(1000.0, 500.0, 3.0, [0, 0, 1, 0]),
+    );
+    frame.push_at(
+        arena::PROJECTILE,
+        7,
+        [190.0, 220.0],
+        &[
+            q(arena::PROJECTILE, 0, 175.0),
+            q(arena::PROJECTILE, 1, 212.5),
+            q(arena::PROJECTILE, 2, 0.5),
+            298,
+        ],
+    );
+    frame.push(arena::PACK, 0, &[1]);
+    frame.push(arena::PACK, 1, &[0]);
+    frame.push(arena::CLOCK, 0, &[3600]);
+    frame.event(arena::KILL, &[1, 2]);
+    rep.commit(300);
+    let mut full = Vec::new();
+    assert_eq!(rep.write(me, Interest::Everything, &mut full), None);
+    rep.ack(me, 300);
+    let frame = rep.frame_mut();
+    frame.push_at(
+        arena::PLAYER,
+        1,
+        [160.0, 200.0],
+        &player(160.0, 200.0, 0.5, [100, 2, 0, 2]),
+    );
+    frame.push_at(
+        arena::PLAYER,
+        2,
+        [1000.0, 500.0],
+        &player(1000.0, 500.0, 3.0, [0, 0, 1, 0]),
+    );
+    frame.push(arena::PACK, 0, &[1]);
+    frame.push(arena::PACK, 1, &[1]);
+    frame.push(arena::CLOCK, 0, &[3600]);
+    rep.commit(301);
+    let mut delta = Vec::new();
+    assert_eq!(rep.write(me, Interest::Everything, &mut delta), Some(300));
+    (full, delta)
+}
+
+/// The hill's documented snapshot: tick 900 in full.
+fn hill_snapshot_data() -> Vec<u8> {
+    let schema = Arc::new(hill_schema());
+    let x = schema.kinds[0].fields[1].quant;
+    let mut rep = Replicator::new(Arc::clone(&schema));
+    let frame = rep.frame_mut();
+    frame.push(
+        hill_entities::PLAYER,
+        1,
+        &[0, x.quantize(800.0), x.quantize(500.0)],
+    );
+    frame.push(
+        hill_entities::PLAYER,
+        2,
+        &[1, x.quantize(900.0), x.quantize(500.0)],
+    );
+    frame.push(hill_entities::FIELD, 0, &[150, 90, 1, 3600]);
+    rep.commit(900);
+    let mut data = Vec::new();
+    rep.write(EntityId(1), Interest::Everything, &mut data);
+    data
+}
 
 /// The documented examples, by the name used in `<!-- dump: NAME -->`.
 fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
     let play = ClientMsg::Play;
     let input = ClientMsg::Input {
         seq: 42,
+        tick: 300,
         input: input_data(1.0, -0.5, 1.5, true),
     };
     let ping = ClientMsg::Ping {
@@ -30,72 +161,29 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
         tick_rate: 30,
         resuming: false,
     };
-    let state = State {
-        ticks_left: 3300,
-        players: vec![
-            PlayerView {
-                id: 1,
-                x: 1200,
-                y: 1600,
-                aim: 15000,
-                health: 100,
-                kills: 2,
-                deaths: 0,
-                score: 2,
-            },
-            PlayerView {
-                id: 2,
-                x: 8000,
-                y: 4000,
-                aim: -31416,
-                health: 0,
-                kills: 0,
-                deaths: 1,
-                score: 0,
-            },
-        ],
-        projectiles: vec![ProjectileView {
-            id: 7,
-            x: 1400,
-            y: 1700,
-        }],
-        packs: vec![true, false],
-        events: vec![EventView::Kill {
-            killer: 1,
-            victim: 2,
-        }],
-    };
+    let (full, delta) = arena_snapshots();
     let snapshot = ServerMsg::Snapshot {
         tick: 300,
         ack: 41,
-        state: GameData::of(&state),
+        base: None,
+        data: Bin(full),
+    };
+    let snapshot_delta = ServerMsg::Snapshot {
+        tick: 301,
+        ack: 42,
+        base: Some(300),
+        data: Bin(delta),
     };
     let hill_input = ClientMsg::Input {
         seq: 7,
+        tick: 899,
         input: hill::input_data(0.0, -1.0, true),
     };
     let hill_snapshot = ServerMsg::Snapshot {
         tick: 900,
         ack: 12,
-        state: GameData::of(&hill::State {
-            ticks_left: 2700,
-            scores: [150, 90],
-            holder: Some(0),
-            players: vec![
-                hill::PlayerView {
-                    id: 1,
-                    team: 0,
-                    x: 6400,
-                    y: 4000,
-                },
-                hill::PlayerView {
-                    id: 2,
-                    team: 1,
-                    x: 7200,
-                    y: 4000,
-                },
-            ],
-        }),
+        base: None,
+        data: Bin(hill_snapshot_data()),
     };
     let error = ServerMsg::Error {
         code: ErrorCode::OutOfRange,
@@ -120,6 +208,7 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
         ("ping", client(ping)),
         ("welcome", server(welcome)),
         ("snapshot", server(snapshot)),
+        ("snapshot_delta", server(snapshot_delta)),
         ("error", server(error)),
         ("hill_input", client(hill_input)),
         ("hill_snapshot", server(hill_snapshot)),

@@ -71,19 +71,29 @@ pub fn test_games(config: &Config, map: &Path) -> Games {
         .with::<skirmish_hill::HillMatch>(hill)
 }
 
-/// Who is in a snapshot of either shipped game, with their team (the
-/// hill's; none in the arena), or `None` for any other message.
-pub fn snapshot_teams(msg: &ServerMsg) -> Option<Vec<(u16, Option<u8>)>> {
-    if let Some(players) = arena_players(msg) {
-        return Some(players.iter().map(|p| (p.id, None)).collect());
+/// Who is in the newest snapshot a connection received, in either shipped
+/// game, with their team (the hill's; none in the arena); `None` before a
+/// snapshot.
+pub fn snapshot_teams(conn: &Connection) -> Option<Vec<(u16, Option<u8>)>> {
+    let replica = conn.replica()?;
+    let (_, state) = replica.latest()?;
+    match replica.game() {
+        "hill" => Some(
+            skirmish_hill::entities::players(state, replica.schema())
+                .iter()
+                .map(|p| (p.id, Some(p.team)))
+                .collect(),
+        ),
+        _ => arena_players(conn).map(|players| players.iter().map(|p| (p.id, None)).collect()),
     }
-    let state = skirmish_hill::wire::State::of_snapshot(msg)?;
-    Some(state.players.iter().map(|p| (p.id, Some(p.team))).collect())
 }
 
-/// The players of an arena snapshot, or `None` for any other message.
-pub fn arena_players(msg: &ServerMsg) -> Option<Vec<skirmish_arena::wire::PlayerView>> {
-    skirmish_arena::wire::State::of_snapshot(msg).map(|state| state.players)
+/// The players of the newest arena snapshot a connection received; `None`
+/// before one, or in another game.
+pub fn arena_players(conn: &Connection) -> Option<Vec<skirmish_arena::entities::PlayerState>> {
+    let replica = conn.replica().filter(|r| r.game() == "arena")?;
+    let (_, state) = replica.latest()?;
+    Some(skirmish_arena::entities::players(state, replica.schema()))
 }
 
 /// The defaults used by tests: the shipped assets, port 0.

@@ -2,7 +2,8 @@
 //! what happens in a match.
 
 use crate::Player;
-use skirmish_arena::wire::{EventView, PlayerView, State, input_data};
+use skirmish_arena::entities::{ArenaEvent, PlayerState};
+use skirmish_arena::wire::input_data;
 use skirmish_client_sim::Incoming;
 use skirmish_shared::proto::{ClientMsg, MatchId, ResultLine, RosterEntry, ServerMsg};
 use std::time::Duration;
@@ -15,7 +16,7 @@ pub struct Log {
     /// The match, once over.
     pub match_id: Option<MatchId>,
     /// `(tick, ack, players, events)` per snapshot.
-    pub snapshots: Vec<(u32, u32, Vec<PlayerView>, Vec<EventView>)>,
+    pub snapshots: Vec<(u32, u32, Vec<PlayerState>, Vec<ArenaEvent>)>,
     /// The latest roster.
     pub roster: Vec<RosterEntry>,
     /// Inputs sent.
@@ -26,7 +27,7 @@ pub struct Log {
 
 impl Log {
     /// Own state in snapshot number `snapshot`.
-    pub fn me(&self, snapshot: usize) -> &PlayerView {
+    pub fn me(&self, snapshot: usize) -> &PlayerState {
         self.snapshots[snapshot]
             .2
             .iter()
@@ -41,7 +42,7 @@ pub struct View<'a> {
     /// Own id.
     pub you: u16,
     /// The latest snapshot's players.
-    pub players: &'a [PlayerView],
+    pub players: &'a [PlayerState],
     /// The latest roster.
     pub roster: &'a [RosterEntry],
 }
@@ -68,15 +69,17 @@ pub async fn play(
                 log.last_seq += 1;
                 player
                     .conn
-                    .send(&ClientMsg::Input { seq: log.last_seq, input: input_data(move_x, move_y, aim, fire) })
+                    .send(&ClientMsg::Input { seq: log.last_seq, tick: player.conn.ack(), input: input_data(move_x, move_y, aim, fire) })
                     .await
                     .expect("send input");
             }
             incoming = player.conn.recv() => match incoming.expect("readable") {
-                Incoming::Msg(msg @ ServerMsg::Snapshot { .. }) => {
-                    let ServerMsg::Snapshot { tick, ack, .. } = msg else { unreachable!() };
-                    let state = State::of_snapshot(&msg).expect("an arena snapshot");
-                    log.snapshots.push((tick, ack, state.players, state.events));
+                Incoming::Msg(ServerMsg::Snapshot { tick, ack, .. }) => {
+                    let replica = player.conn.replica().expect("joined first");
+                    let (_, state) = replica.latest().expect("just decoded");
+                    let players = skirmish_arena::entities::players(state, replica.schema());
+                    let events = skirmish_arena::entities::events(replica.events());
+                    log.snapshots.push((tick, ack, players, events));
                 }
                 Incoming::Msg(ServerMsg::Roster { players }) => log.roster = players,
                 Incoming::Msg(ServerMsg::MatchEnd { match_id, reason, results }) => {
@@ -93,14 +96,14 @@ pub async fn play(
 }
 
 /// A player by name.
-pub fn find<'a>(view: &'a View<'_>, name: &str) -> Option<&'a PlayerView> {
+pub fn find<'a>(view: &'a View<'_>, name: &str) -> Option<&'a PlayerState> {
     let id = view.roster.iter().find(|r| r.name == name)?.id;
     view.players.iter().find(|p| p.id == id)
 }
 
 /// A player's position in arena units.
-pub fn pos(p: &PlayerView) -> (f32, f32) {
-    (f32::from(p.x) / 8.0, f32::from(p.y) / 8.0)
+pub fn pos(p: &PlayerState) -> (f32, f32) {
+    (p.x, p.y)
 }
 
 /// A script that closes in on the player named `target` and fires at it

@@ -235,7 +235,7 @@ function sendInput() {
   const origin = me ? renderer.worldToScreen(me.x, me.y) : null;
   const input = controls.sample(origin);
   const seq = game.nextInput(input, performance.now());
-  conn.send(proto.input(seq, input.moveX, input.moveY, input.aim, input.fire, game.game));
+  conn.send(proto.input(seq, conn.ackTick(), input.moveX, input.moveY, input.aim, input.fire, game.game));
 }
 
 // ------------------------------------------------------------------ drawing

@@ -4,7 +4,8 @@
 // refresh, heartbeat pings) so the game code only sees decoded messages and
 // a small set of status changes.
 
-import { CLOSE, decodeServer, encode, ping } from './protocol.js';
+import { CLOSE, decodeServer, encode, ping, snapshotView } from './protocol.js';
+import { Replica } from './replication.js';
 
 // Refresh a session this long before it expires, so a reconnect never
 // presents a token that lapses during the upgrade.
@@ -166,6 +167,28 @@ export class Connection {
     this.open();
   }
 
+  /**
+   * A snapshot decoded against the match's state and read as its game, or
+   * null when it cannot be (no `joined` yet, a game this page cannot draw,
+   * or data that does not fit: the node then keeps sending deltas against
+   * the last tick acknowledged, and the next ones fit).
+   */
+  readSnapshot(msg) {
+    if (!this.replica) return null;
+    try {
+      const { state, events } = this.replica.apply(msg.tick, msg.base, msg.data);
+      const ctx = { rules: this.rules, tickRate: this.tickRate };
+      return { ...msg, ...snapshotView(this.game, this.replica, state, events, msg.tick, ctx) };
+    } catch {
+      return null;
+    }
+  }
+
+  /** The snapshot tick to acknowledge in inputs: the newest decoded. */
+  ackTick() {
+    return this.replica ? this.replica.ack() : 0;
+  }
+
   open() {
     this.welcomed = false;
     this.onStatus('connecting', { attempt: this.attempt });
@@ -178,10 +201,20 @@ export class Connection {
     };
     ws.onmessage = (event) => {
       if (!(event.data instanceof ArrayBuffer)) return;
-      // A snapshot's state is read as the game of the last `joined`.
-      const msg = decodeServer(new Uint8Array(event.data), this.game);
+      let msg = decodeServer(new Uint8Array(event.data));
       if (!msg) return;
-      if (msg.type === 'joined') this.game = msg.game;
+      if (msg.type === 'welcome') this.tickRate = msg.tickRate;
+      if (msg.type === 'joined') {
+        // The match's state starts afresh (also on a reconnect): the node
+        // sends a full snapshot next.
+        this.game = msg.game;
+        this.rules = msg.rules;
+        this.replica = new Replica(msg.schema);
+      }
+      if (msg.type === 'snapshot') {
+        msg = this.readSnapshot(msg);
+        if (!msg) return;
+      }
       if (msg.type === 'welcome') {
         // Only a welcome proves the token and the node are good; resetting
         // the backoff on a mere TCP open would hammer a node that accepts

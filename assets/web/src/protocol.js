@@ -1,22 +1,21 @@
-// The Skirmish wire protocol (PROTOCOL.md, shared/src/proto.rs), version 2.
+// The Skirmish wire protocol (PROTOCOL.md, shared/src/proto.rs), version 3.
 //
 // Every message is one MessagePack array: the type string, then the fields in
 // declaration order. This module is the only place that knows those field
 // orders; the rest of the client works with the named objects built here, so
 // a protocol change touches one file.
 //
-// Three values are the game's, not the engine's: the controls in `input`,
-// `joined`'s setup and `snapshot`'s state. GAMES below reads them for each
-// game this client draws (the arena, PROTOCOL.md section 12; the hill,
-// section 13), into one shape the renderer draws: a map, rules, players.
+// Two values are the game's, not the engine's: the controls in `input` and
+// `joined`'s setup. Snapshots are the engine's: quantised entities decoded
+// with the schema `joined` carries (replication.js). GAMES below reads the
+// setup and the decoded entities of each game this client draws (the
+// arena, PROTOCOL.md section 12; the hill, section 13) into one shape the
+// renderer draws: a map, rules, players.
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
+import { parseSchema } from './replication.js';
 
-export const PROTOCOL_VERSION = 2;
-
-// Snapshots quantise positions to 1/8 unit and angles to 1/10,000 radian.
-const POSITION_SCALE = 8;
-const ANGLE_SCALE = 10000;
+export const PROTOCOL_VERSION = 3;
 
 // WebSocket close codes the node uses besides 1000/1001/1009.
 export const CLOSE = Object.freeze({
@@ -65,14 +64,15 @@ export function leaderboard(requestId, board, period, { aroundMe = false, cursor
  * One tick's controls. The node refuses non-finite or out-of-range numbers,
  * so clamp here rather than trust every caller.
  */
-export function input(seq, moveX, moveY, aim, fire, game = 'arena') {
-  // The engine's part is the type and `seq`; the game's controls are one
-  // array after them (the hill has no aim: firing shoves).
+export function input(seq, tick, moveX, moveY, aim, fire, game = 'arena') {
+  // The engine's part is the type, `seq` and the newest snapshot tick
+  // decoded (the node's next snapshots are deltas against it); the game's
+  // controls are one array after them (the hill has no aim: firing shoves).
   const controls =
     game === 'hill'
       ? [clampAxis(moveX), clampAxis(moveY), Boolean(fire)]
       : [clampAxis(moveX), clampAxis(moveY), clampAngle(aim), Boolean(fire)];
-  return ['input', seq >>> 0, controls];
+  return ['input', seq >>> 0, tick >>> 0, controls];
 }
 
 function clampAxis(v) {
@@ -90,7 +90,7 @@ function clampAngle(a) {
  * the frame is not a message this client understands (a newer node may send
  * types we do not know yet; ignoring them keeps old clients playing).
  */
-export function decodeServer(bytes, game = 'arena') {
+export function decodeServer(bytes) {
   let raw;
   try {
     raw = decoder.decode(bytes);
@@ -103,7 +103,7 @@ export function decodeServer(bytes, game = 'arena') {
   // from a newer node (which may add elements at the end).
   if (!parse || raw.length < (ARITY[raw[0]] ?? 1)) return null;
   try {
-    return parse(raw, GAMES[game] ?? UNKNOWN_GAME);
+    return parse(raw);
   } catch {
     // A shape we cannot read is treated like an unknown message rather than
     // taking the whole client down.
@@ -122,21 +122,23 @@ const PARSERS = {
   }),
   // `game` names what `setup`, the snapshots' state and the inputs hold; a
   // game this client cannot draw comes without a map (the caller leaves).
-  joined: ([type, matchId, you, tick, game, setup]) => ({
+  joined: ([type, matchId, you, tick, game, setup, schema]) => ({
     type,
     matchId,
     you,
     tick,
     game,
+    schema: parseSchema(schema),
     ...(GAMES[game] ? GAMES[game].setup(setup) : { map: null, rules: null }),
   }),
   roster: ([type, players]) => ({
     type,
     players: players.map(([id, name, connected]) => ({ id, name, connected })),
   }),
-  // The state is the game's: the snapshot is read as the game of the last
-  // `joined` (the caller passes it).
-  snapshot: ([type, tick, ack, state], game) => ({ type, tick, ack, ...game.state(state) }),
+  // The data is decoded by the connection's replica (`base` is the tick it
+  // is a delta against, null for a full snapshot), then read by
+  // `snapshotView` as the game of the last `joined`.
+  snapshot: ([type, tick, ack, base, data]) => ({ type, tick, ack, base, data }),
   match_end: ([type, matchId, reason, results]) => ({
     type,
     matchId,
@@ -188,9 +190,9 @@ const PARSERS = {
 /** Elements (type included) each message has. */
 const ARITY = {
   welcome: 6,
-  joined: 6,
+  joined: 7,
   roster: 2,
-  snapshot: 4,
+  snapshot: 5,
   match_end: 4,
   left: 2,
   pong: 3,
@@ -257,38 +259,42 @@ function parseRules([
   };
 }
 
-function parsePlayer([id, x, y, aim, health, kills, deaths, score]) {
-  return {
-    id,
-    x: x / POSITION_SCALE,
-    y: y / POSITION_SCALE,
-    aim: aim / ANGLE_SCALE,
-    health,
-    kills,
-    deaths,
-    score,
-  };
+/**
+ * What the renderer draws of a decoded snapshot of `game`: `replica` holds
+ * the schema, `state` the entities, `events` those new in it; `ctx` has the
+ * match's rules and the node's tick rate (shots are placed from where and
+ * when they were fired).
+ */
+export function snapshotView(game, replica, state, events, tick, ctx) {
+  const view = GAMES[game]?.view;
+  if (!view) throw new Error('a game this client cannot draw');
+  return view(replica, state, events, tick, ctx);
 }
 
-/** A game this client cannot draw: its snapshots are not read. */
-const UNKNOWN_GAME = {
-  state: () => {
-    throw new Error('a game this client cannot draw');
-  },
-};
+/** Ticks left on a clock that runs out at `endsAt`. */
+function left(endsAt, tick) {
+  return Math.max(0, (endsAt ?? tick) - tick);
+}
 
-/** How this client reads each game's setup and state. */
+/** How this client reads each game's setup and entities. */
 const GAMES = {
   arena: {
     setup: ([map, rules]) => ({ map: parseMap(map), rules: parseRules(rules) }),
-    // `[ticks_left, players, projectiles, packs, events]`.
-    state: ([ticksLeft, players, projectiles, packs, events]) => ({
-      ticksLeft,
-      players: players.map(parsePlayer),
-      projectiles: projectiles.map(([id, x, y]) => ({ id, x: x / POSITION_SCALE, y: y / POSITION_SCALE })),
-      packs,
-      events: events.map(parseEvent).filter(Boolean),
-    }),
+    view: (replica, state, events, tick, { rules, tickRate }) => {
+      const speed = (rules?.projectileSpeed ?? 0) / (tickRate || 30);
+      const [clock] = replica.entities(state, 'clock');
+      return {
+        ticksLeft: left(clock?.ends_at, tick),
+        players: replica.entities(state, 'player'),
+        // A shot flies straight from where it was fired: placed here.
+        projectiles: replica.entities(state, 'projectile').map((s) => {
+          const flown = (((tick - s.at) % 65536) + 65536) % 65536;
+          return { id: s.id, x: s.x + Math.cos(s.dir) * speed * flown, y: s.y + Math.sin(s.dir) * speed * flown };
+        }),
+        packs: replica.entities(state, 'pack').map((p) => p.up === 1),
+        events: replica.namedEvents(events),
+      };
+    },
   },
   hill: {
     // `[width, height, hill_radius, player_radius, shove_reach, score_to_win_s]`:
@@ -304,40 +310,27 @@ const GAMES = {
       },
       rules: { playerRadius, projectileRadius: 0, packRadius: 0, maxHealth: 0, maxPlayers: 0, shoveReach, scoreToWinS },
     }),
-    // `[ticks_left, [score0, score1], holder, players [[id, team, x, y]]]`.
-    state: ([ticksLeft, scores, holder, players]) => ({
-      ticksLeft,
-      scores,
-      holder,
-      players: players.map(([id, team, x, y]) => ({
-        id,
-        team,
-        x: x / POSITION_SCALE,
-        y: y / POSITION_SCALE,
-        aim: 0,
-        health: 1,
-        kills: 0,
-        deaths: 0,
-        score: 0,
-      })),
-      projectiles: [],
-      packs: [],
-      events: [],
-    }),
+    view: (replica, state, _events, tick) => {
+      const [field] = replica.entities(state, 'field');
+      return {
+        ticksLeft: left(field?.ends_at, tick),
+        scores: [field?.score_0 ?? 0, field?.score_1 ?? 0],
+        holder: field && field.holder > 0 ? field.holder - 1 : null,
+        players: replica.entities(state, 'player').map((p) => ({
+          id: p.id,
+          team: p.team,
+          x: p.x,
+          y: p.y,
+          aim: 0,
+          health: 1,
+          kills: 0,
+          deaths: 0,
+          score: 0,
+        })),
+        projectiles: [],
+        packs: [],
+        events: [],
+      };
+    },
   },
 };
-
-function parseEvent([type, a, b, c]) {
-  switch (type) {
-    case 'hit':
-      return { type, target: a, attacker: b, damage: c };
-    case 'kill':
-      return { type, killer: a, victim: b };
-    case 'pickup':
-      return { type, player: a, pack: b };
-    case 'respawn':
-      return { type, player: a };
-    default:
-      return null;
-  }
-}

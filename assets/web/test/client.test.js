@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeServer, encode, input, ping, play } from '../src/protocol.js';
+import { decodeServer, encode, input, ping, play, snapshotView } from '../src/protocol.js';
+import { Replica, applyDelta } from '../src/replication.js';
 import { SnapshotBuffer, lerpAngle } from '../src/interp.js';
 import { backoffDelay, sessionUrl, socketUrl } from '../src/net.js';
 
@@ -27,15 +28,16 @@ test('client messages encode as documented', () => {
 });
 
 test('inputs are clamped to what the node accepts', () => {
-  assert.deepEqual(input(7, 2, -3, 4, 1), ['input', 7, [1, -1, Math.PI, true]]);
-  assert.deepEqual(input(8, NaN, 0.5, -Infinity, false), ['input', 8, [0, 0.5, 0, false]]);
+  assert.deepEqual(input(7, 300, 2, -3, 4, 1), ['input', 7, 300, [1, -1, Math.PI, true]]);
+  assert.deepEqual(input(8, 0, NaN, 0.5, -Infinity, false), ['input', 8, 0, [0, 0.5, 0, false]]);
 });
+
 
 test('the documented welcome decodes', () => {
   const msg = decodeServer(documentedDump('welcome'));
   assert.deepEqual(msg, {
     type: 'welcome',
-    protocol: 2,
+    protocol: 3,
     playerId: '1f2e3d4c5b6a7988',
     name: 'Ada',
     tickRate: 30,
@@ -43,17 +45,67 @@ test('the documented welcome decodes', () => {
   });
 });
 
-test('the documented snapshot decodes into arena units', () => {
-  const msg = decodeServer(documentedDump('snapshot'));
-  assert.equal(msg.type, 'snapshot');
+// The shared vectors (tests/it/vectors.rs writes them from real matches):
+// each game's `joined`, then snapshots with what each decodes to.
+const vectors = JSON.parse(readFileSync(new URL('./vectors/replication.json', import.meta.url), 'utf8'));
+const unhex = (s) => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
+
+for (const game of ['arena', 'hill']) {
+  test(`every ${game} snapshot of the shared vectors decodes as Rust decoded it`, () => {
+    const { joined: joinedHex, snapshots } = vectors[game];
+    const joined = decodeServer(unhex(joinedHex));
+    assert.equal(joined.type, 'joined');
+    assert.equal(joined.game, game);
+    const replica = new Replica(joined.schema);
+    const states = new Map();
+    let deltas = 0;
+    for (const { bytes, entities, events } of snapshots) {
+      const msg = decodeServer(unhex(bytes));
+      assert.equal(msg.type, 'snapshot');
+      if (msg.base !== null) deltas += 1;
+      const base = msg.base === null ? new Map() : states.get(msg.base);
+      const raw = applyDelta(joined.schema, base, msg.data);
+      const sorted = (state) => [...state.entries()].sort((a, b) => a[0] - b[0]);
+      assert.deepEqual(sorted(raw.state), entities, `tick ${msg.tick}`);
+      assert.deepEqual(raw.events, events, `events of tick ${msg.tick}`);
+      // The replica, as the page uses it, gets the same state.
+      assert.deepEqual(sorted(replica.apply(msg.tick, msg.base, msg.data).state), entities);
+      states.set(msg.tick, raw.state);
+    }
+    assert.ok(deltas > snapshots.length / 2, `mostly deltas: ${deltas} of ${snapshots.length}`);
+  });
+}
+
+test('the documented snapshots decode into arena units', () => {
+  const joined = decodeServer(unhex(vectors.arena.joined));
+  const replica = new Replica(joined.schema);
+  const ctx = { rules: { projectileSpeed: 900 }, tickRate: 30 };
+  const read = (name) => {
+    const msg = decodeServer(documentedDump(name));
+    const { state, events } = replica.apply(msg.tick, msg.base, msg.data);
+    return { ...msg, ...snapshotView('arena', replica, state, events, msg.tick, ctx) };
+  };
+  const msg = read('snapshot');
   assert.equal(msg.tick, 300);
   assert.equal(msg.ack, 41);
+  assert.equal(msg.base, null);
   assert.equal(msg.ticksLeft, 3300);
-  assert.deepEqual(msg.players[0], { id: 1, x: 150, y: 200, aim: 1.5, health: 100, kills: 2, deaths: 0, score: 2 });
-  assert.equal(msg.players[1].health, 0);
-  assert.deepEqual(msg.projectiles, [{ id: 7, x: 175, y: 212.5 }]);
+  const [one, two] = msg.players;
+  assert.deepEqual({ ...one, aim: undefined }, { id: 1, x: 150, y: 200, aim: undefined, health: 100, kills: 2, deaths: 0, score: 2 });
+  assert.ok(Math.abs(one.aim - 0.5) < 0.004, `aim ${one.aim}`);
+  assert.equal(two.health, 0);
+  // The shot left (175, 212.5) heading 0.5 rad two ticks before.
+  const [shot] = msg.projectiles;
+  assert.equal(shot.id, 7);
+  assert.ok(Math.abs(shot.x - (175 + Math.cos(0.5) * 60)) < 0.2, `shot x ${shot.x}`);
   assert.deepEqual(msg.packs, [true, false]);
   assert.deepEqual(msg.events, [{ type: 'kill', killer: 1, victim: 2 }]);
+  const next = read('snapshot_delta');
+  assert.equal(next.base, 300);
+  assert.equal(next.players[0].x, 160);
+  assert.deepEqual(next.projectiles, []);
+  assert.deepEqual(next.packs, [true, true]);
+  assert.deepEqual(next.events, []);
 });
 
 test('unknown or broken frames are ignored, not thrown', () => {
@@ -149,7 +201,11 @@ test('sessions and sockets go to the node given, not only the page\'s', () => {
 });
 
 test('the documented hill snapshot decodes as the hill when the match plays it', () => {
-  const msg = decodeServer(documentedDump('hill_snapshot'), 'hill');
+  const joined = decodeServer(unhex(vectors.hill.joined));
+  const replica = new Replica(joined.schema);
+  const raw = decodeServer(documentedDump('hill_snapshot'));
+  const { state, events } = replica.apply(raw.tick, raw.base, raw.data);
+  const msg = { ...raw, ...snapshotView('hill', replica, state, events, raw.tick, {}) };
   assert.equal(msg.type, 'snapshot');
   assert.equal(msg.tick, 900);
   assert.equal(msg.ack, 12);
@@ -163,18 +219,17 @@ test('the documented hill snapshot decodes as the hill when the match plays it',
       { id: 2, team: 1, x: 900, y: 500 },
     ],
   );
-  // Read as the arena's (the wrong game), it is refused, not misread.
-  assert.equal(decodeServer(documentedDump('hill_snapshot'), 'arena'), null);
+  // Read as a game this client cannot draw, it is refused, not misread.
+  assert.throws(() => snapshotView('chess', replica, state, events, raw.tick, {}));
 });
 
 test('hill inputs encode as documented', () => {
-  assert.deepEqual(input(7, 0, -1, 2.5, true, 'hill'), ['input', 7, [0, -1, true]]);
+  assert.deepEqual(input(7, 899, 0, -1, 2.5, true, 'hill'), ['input', 7, 899, [0, -1, true]]);
 });
 
 test('a game this client cannot draw is told apart, not misread as the arena', () => {
-  const joined = decodeServer(encode(['joined', '00000000000000ab', 3, 0, 'chess', [1, 2]]));
+  const joined = decodeServer(encode(['joined', '00000000000000ab', 3, 0, 'chess', [1, 2], [[]]]));
   assert.equal(joined.type, 'joined');
   assert.equal(joined.game, 'chess');
   assert.equal(joined.map, null);
-  assert.equal(decodeServer(documentedDump('snapshot'), 'chess'), null);
 });

@@ -1,8 +1,7 @@
-//! One tick of an arena match, as the engine runs it: step the game with
-//! every player's input, write its state once, and wrap it in a snapshot
-//! per player. Also the step alone, and replication: the frame written and
-//! kept once, then each player's delta snapshot against the tick it
-//! acknowledged (the one before), with the rules' view radius.
+//! An arena match's tick as the engine runs it, in two parts: the step
+//! with every player's input, and replication (the frame written and kept
+//! once, then each player's snapshot message: its delta against the tick it
+//! acknowledged, the one before, within the rules' view radius).
 //!
 //! Run with `cargo bench -p skirmish-arena --bench sim`.
 
@@ -86,24 +85,9 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("arena/step/{n}_players"), |b| {
             b.iter_custom(|iters| timed(&mut g, n, iters, |g, inputs| g.step(inputs)))
         });
-        let mut state = Vec::with_capacity(4096);
-        let mut out = Vec::with_capacity(4096);
-        c.bench_function(&format!("arena/tick/{n}_players"), |b| {
-            b.iter_custom(|iters| {
-                timed(&mut g, n, iters, |g, inputs| {
-                    g.step(inputs);
-                    state.clear();
-                    g.write_state(&mut state);
-                    for ack in 0..u32::from(n) {
-                        out.clear();
-                        write_snapshot(g.tick(), ack, &state, &mut out);
-                        black_box(&out);
-                    }
-                })
-            })
-        });
         let mut rep = Replicator::new(Arc::new(ArenaMatch::schema(g.world().spec())));
         let mut delta = Vec::with_capacity(4096);
+        let mut out = Vec::with_capacity(4096);
         let mut delta_bytes = 0;
         c.bench_function(&format!("arena/replicate/{n}_players"), |b| {
             b.iter_custom(|iters| {
@@ -122,8 +106,11 @@ fn bench(c: &mut Criterion) {
                     for id in 1..=n {
                         let viewer = EntityId(id);
                         delta.clear();
-                        rep.write(viewer, g.interest(viewer), &mut delta);
-                        delta_bytes += delta.len();
+                        let base = rep.write(viewer, g.interest(viewer), &mut delta);
+                        out.clear();
+                        write_snapshot(g.tick(), u32::from(id), base, &delta, &mut out);
+                        black_box(&out);
+                        delta_bytes += out.len();
                         rep.ack(viewer, g.tick());
                     }
                     total += started.elapsed();
@@ -132,14 +119,10 @@ fn bench(c: &mut Criterion) {
             })
         });
         println!(
-            "arena, {n} players: {} bytes of delta snapshots a tick for all, {:.1} each",
+            "arena, {n} players, {} shots in flight: {} bytes of snapshot messages a tick, {:.1} each",
+            g.world().projectiles().len(),
             delta_bytes,
             delta_bytes as f64 / f64::from(n)
-        );
-        println!(
-            "arena, {n} players: {} projectiles in flight, snapshot {} bytes",
-            g.world().projectiles().len(),
-            out.len()
         );
     }
 }

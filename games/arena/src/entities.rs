@@ -4,7 +4,7 @@
 
 use crate::sim::{Event, GameSpec, World};
 use skirmish_shared::game::EntityId;
-use skirmish_shared::replication::{Field, Frame, Interest, Kind, Quant, Schema};
+use skirmish_shared::replication::{Field, Frame, Interest, Kind, Mirror, Quant, Schema};
 
 /// A body: `x`, `y`, `aim`, `health`, `kills`, `deaths`, `score`; its id is
 /// the player's roster id.
@@ -201,4 +201,111 @@ pub fn interest(world: &World, viewer: EntityId) -> Interest {
         },
         _ => Interest::Everything,
     }
+}
+
+/// A body as a client reads it from a decoded snapshot, in arena units.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlayerState {
+    /// Roster id.
+    pub id: u16,
+    /// Position.
+    pub x: f32,
+    /// Position.
+    pub y: f32,
+    /// Aim, radians in `0..2π`.
+    pub aim: f32,
+    /// 0 while dead.
+    pub health: u8,
+    /// Kills this match.
+    pub kills: u32,
+    /// Deaths this match.
+    pub deaths: u32,
+    /// Score this match.
+    pub score: u32,
+}
+
+/// The bodies of a decoded snapshot, in id order (`schema` is the one
+/// `joined` carried).
+pub fn players(mirror: &Mirror, schema: &Schema) -> Vec<PlayerState> {
+    let fields = &schema.kinds[usize::from(PLAYER)].fields;
+    let (x, y, aim) = (fields[0].quant, fields[1].quant, fields[2].quant);
+    mirror
+        .of_kind(PLAYER)
+        .map(|e| PlayerState {
+            id: e.key.id() as u16,
+            x: x.dequantize(e.fields[0]),
+            y: y.dequantize(e.fields[1]),
+            aim: aim.dequantize(e.fields[2]),
+            health: e.fields[3] as u8,
+            kills: e.fields[4],
+            deaths: e.fields[5],
+            score: e.fields[6],
+        })
+        .collect()
+}
+
+/// Ticks left on the clock of a decoded snapshot of tick `tick`.
+pub fn ticks_left(mirror: &Mirror, tick: u32) -> Option<u32> {
+    let clock = mirror.of_kind(CLOCK).next()?;
+    Some(clock.fields[0].saturating_sub(tick))
+}
+
+/// An event as a client reads it from a decoded snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArenaEvent {
+    /// A shot hit someone.
+    Hit {
+        /// Who was hit.
+        target: u16,
+        /// Who fired.
+        attacker: u16,
+        /// Health removed.
+        damage: u8,
+    },
+    /// Someone died.
+    Kill {
+        /// Who fired the last shot.
+        killer: u16,
+        /// Who died.
+        victim: u16,
+    },
+    /// Someone picked up a health pack.
+    Pickup {
+        /// Who.
+        player: u16,
+        /// Which, by index in the map.
+        pack: u8,
+    },
+    /// Someone came back.
+    Respawn {
+        /// Who.
+        player: u16,
+    },
+}
+
+/// The arena's events among a snapshot's `(sequence, kind, fields)`.
+pub fn events(decoded: &[(u32, u8, Vec<u32>)]) -> Vec<ArenaEvent> {
+    decoded
+        .iter()
+        .filter_map(|(_, kind, f)| {
+            let id = |i: usize| f.get(i).map_or(0, |v| *v as u16);
+            Some(match *kind {
+                HIT => ArenaEvent::Hit {
+                    target: id(0),
+                    attacker: id(1),
+                    damage: id(2) as u8,
+                },
+                KILL => ArenaEvent::Kill {
+                    killer: id(0),
+                    victim: id(1),
+                },
+                PICKUP => ArenaEvent::Pickup {
+                    player: id(0),
+                    pack: id(1) as u8,
+                },
+                RESPAWN => ArenaEvent::Respawn { player: id(0) },
+                _ => return None,
+            })
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@ use crate::entities::{self, Quantizers};
 use crate::geom::Vec2;
 use crate::rules::{AssetError, Map, Rules};
 use crate::sim::{Event, GameSpec, Input, JoinError, World};
-use crate::wire::{self, EventView, MapView, PlayerView, ProjectileView, RulesView, Setup, State};
+use crate::wire::{self, MapView, RulesView, Setup};
 use skirmish_shared::game::{
     AdmitError, EntityId, Game, GameData, InputError, RestoreError, Standing, Stat, TeamId, Tick,
 };
@@ -127,31 +127,6 @@ impl Game for ArenaMatch {
             map: MapView::of(&spec.map),
             rules: RulesView::of(&spec.rules),
         })
-    }
-
-    fn write_state(&self, out: &mut Vec<u8>) {
-        let players: Vec<PlayerView> = self.world.players().iter().map(PlayerView::of).collect();
-        let projectiles: Vec<ProjectileView> = self
-            .world
-            .projectiles()
-            .iter()
-            .map(ProjectileView::of)
-            .collect();
-        let packs: Vec<bool> = self
-            .world
-            .health_packs()
-            .iter()
-            .map(|p| p.available())
-            .collect();
-        let events: Vec<EventView> = self.events.iter().filter_map(EventView::of).collect();
-        State::write(
-            out,
-            self.world.ticks_left(),
-            &players,
-            &projectiles,
-            &packs,
-            &events,
-        );
     }
 
     fn schema(config: &GameSpec) -> Schema {

@@ -1,13 +1,11 @@
 //! The arena through the engine's `Game` trait, as the match runner drives
-//! it: replay determinism, save and restore, input checks, and the state it
-//! writes for snapshots.
+//! it: replay determinism, save and restore, and input checks
+//! (`replication.rs` covers what it replicates).
 
 use skirmish_arena::ArenaMatch;
 use skirmish_arena::sim::Input;
-use skirmish_arena::wire::{State, input_data, snapshot_players};
-use skirmish_shared::codec::{decode_server, encode, write_snapshot};
+use skirmish_arena::wire::input_data;
 use skirmish_shared::game::{Game, GameData, InputError};
-use skirmish_shared::proto::ServerMsg;
 
 mod common;
 
@@ -119,47 +117,5 @@ fn inputs_are_checked_as_protocol_section_12_says() {
     assert_eq!(
         decode(&input_data(0.0, 1.5, 0.0, false)),
         Err(InputError::OutOfRange("move_y"))
-    );
-}
-
-#[test]
-fn the_state_written_for_snapshots_decodes_as_the_documented_state() {
-    let (mut game, mut bots) = match_of_bots(3);
-    for _ in 0..200 {
-        step(&mut game, &mut bots);
-    }
-    let mut state = Vec::new();
-    game.write_state(&mut state);
-    let mut bytes = Vec::new();
-    write_snapshot(game.tick(), 9, &state, &mut bytes);
-    let msg = decode_server(&bytes).expect("a snapshot");
-    assert!(matches!(
-        msg,
-        ServerMsg::Snapshot {
-            tick: 200,
-            ack: 9,
-            ..
-        }
-    ));
-    let decoded = State::of_snapshot(&msg).expect("the arena's state");
-    assert_eq!(decoded.players.len(), 8);
-    assert_eq!(
-        decoded.ticks_left,
-        game.world().spec().match_ticks() - game.tick()
-    );
-    // The bots' quick reader agrees with the whole decode.
-    assert_eq!(snapshot_players(&bytes), Some(decoded.players.clone()));
-    // And the bytes are what encoding the decoded state gives.
-    let again = encode(&ServerMsg::Snapshot {
-        tick: 200,
-        ack: 9,
-        state: GameData::of(&decoded),
-    });
-    assert_eq!(again, bytes);
-    assert_eq!(
-        snapshot_players(&encode(&ServerMsg::Left {
-            match_id: skirmish_shared::proto::MatchId(1)
-        })),
-        None
     );
 }

@@ -2,7 +2,7 @@
 //! and the field's score, holder and clock. Everyone sees everything.
 
 use crate::sim::{Spec, World};
-use skirmish_shared::replication::{Field, Frame, Kind, Quant, Schema};
+use skirmish_shared::replication::{Field, Frame, Kind, Mirror, Quant, Schema};
 
 /// A body: `team`, `x`, `y`; its id is the player's roster id.
 pub const PLAYER: u8 = 0;
@@ -65,4 +65,41 @@ pub fn write(world: &World, axes: (Quant, Quant), frame: &mut Frame) {
     let spec = world.spec();
     let ends_at = spec.ticks(spec.rules.match_rules.duration_s as f32);
     frame.push(FIELD, 0, &[a, b, holder, ends_at]);
+}
+
+/// A body as a client reads it from a decoded snapshot, in field units.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlayerState {
+    /// Roster id.
+    pub id: u16,
+    /// 0 or 1.
+    pub team: u8,
+    /// Position.
+    pub x: f32,
+    /// Position.
+    pub y: f32,
+}
+
+/// The bodies of a decoded snapshot, in id order (`schema` is the one
+/// `joined` carried).
+pub fn players(mirror: &Mirror, schema: &Schema) -> Vec<PlayerState> {
+    let fields = &schema.kinds[usize::from(PLAYER)].fields;
+    let (x, y) = (fields[1].quant, fields[2].quant);
+    mirror
+        .of_kind(PLAYER)
+        .map(|e| PlayerState {
+            id: e.key.id() as u16,
+            team: e.fields[0] as u8,
+            x: x.dequantize(e.fields[1]),
+            y: y.dequantize(e.fields[2]),
+        })
+        .collect()
+}
+
+/// The field of a decoded snapshot: each team's score in ticks and the
+/// holding team, if any.
+pub fn field(mirror: &Mirror) -> Option<([u32; 2], Option<u8>)> {
+    let f = mirror.of_kind(FIELD).next()?;
+    let holder = f.fields[2].checked_sub(1).map(|t| t as u8);
+    Some(([f.fields[0], f.fields[1]], holder))
 }

@@ -6,8 +6,7 @@ use crate::brain::{Brain, View};
 use crate::entities;
 use crate::rules::{Rules, RulesError};
 use crate::sim::{Input, Spec, World};
-use crate::wire::{self, Setup, State};
-use skirmish_shared::codec::encode_into;
+use crate::wire::{self, Setup};
 use skirmish_shared::game::{
     AdmitError, EntityId, Game, GameData, InputError, RestoreError, Standing, Stat, TeamId, Tick,
 };
@@ -93,10 +92,6 @@ impl Game for HillMatch {
 
     fn setup(&self) -> GameData {
         GameData::of(&Setup::of(&self.spec.rules))
-    }
-
-    fn write_state(&self, out: &mut Vec<u8>) {
-        encode_into(&State::of(&self.world), out);
     }
 
     fn schema(config: &Spec) -> Schema {

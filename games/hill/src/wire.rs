@@ -1,14 +1,12 @@
 //! The hill's part of the wire protocol (PROTOCOL.md section 13): its
-//! `joined.setup`, `snapshot.state` and `input.input`.
+//! `joined.setup` and `input.input`. What it replicates in snapshots is in
+//! `entities.rs`.
 
 use crate::rules::Rules;
-use crate::sim::{Input, Player, World};
+use crate::sim::Input;
 use serde::{Deserialize, Serialize};
 use skirmish_shared::game::{GameData, InputError};
 use skirmish_shared::proto::ServerMsg;
-
-/// Positions travel as `u16` in units of 1/8 of a field unit.
-pub const POSITION_SCALE: f32 = 8.0;
 
 /// `joined.setup`: what a client needs to draw the field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,64 +42,6 @@ impl Setup {
     pub fn of_joined(msg: &ServerMsg) -> Option<Setup> {
         match msg {
             ServerMsg::Joined { setup, .. } => setup.to().ok(),
-            _ => None,
-        }
-    }
-}
-
-/// One body in the state.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PlayerView {
-    /// Id from the roster.
-    pub id: u16,
-    /// 0 or 1.
-    pub team: u8,
-    /// x in 1/8 units.
-    pub x: u16,
-    /// y in 1/8 units.
-    pub y: u16,
-}
-
-impl PlayerView {
-    fn of(p: &Player) -> Self {
-        let q = |v: f32| (v * POSITION_SCALE).round().clamp(0.0, f32::from(u16::MAX)) as u16;
-        PlayerView {
-            id: p.id.0,
-            team: p.team.0,
-            x: q(p.x),
-            y: q(p.y),
-        }
-    }
-}
-
-/// `snapshot.state`: the field after a tick.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct State {
-    /// Ticks until the clock runs out.
-    pub ticks_left: u32,
-    /// Ticks each team has held the hill alone.
-    pub scores: [u32; 2],
-    /// The team alone on the hill now, if any.
-    pub holder: Option<u8>,
-    /// Everyone, in join order.
-    pub players: Vec<PlayerView>,
-}
-
-impl State {
-    /// The state of `world`.
-    pub fn of(world: &World) -> Self {
-        State {
-            ticks_left: world.ticks_left(),
-            scores: world.scores(),
-            holder: world.holder().map(|t| t.0),
-            players: world.players().iter().map(PlayerView::of).collect(),
-        }
-    }
-
-    /// The hill's state in a `snapshot` message, if it is one.
-    pub fn of_snapshot(msg: &ServerMsg) -> Option<State> {
-        match msg {
-            ServerMsg::Snapshot { state, .. } => state.to().ok(),
             _ => None,
         }
     }

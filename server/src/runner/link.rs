@@ -32,6 +32,8 @@ pub enum MatchCommand {
         conn_id: u64,
         /// The client's sequence number, echoed as `ack`.
         seq: u32,
+        /// The newest snapshot tick the client decoded: its baseline.
+        tick: u32,
         /// The controls: the match's `Game::Input`.
         input: Box<dyn Any + Send>,
     },

@@ -19,6 +19,7 @@ use metrics::{Counter, Histogram};
 use skirmish_shared::codec::{encode, write_snapshot};
 use skirmish_shared::game::{AdmitError, EntityId, Game, GameData, Standing, TeamId, Tick};
 use skirmish_shared::proto::{self, MatchId, PlayerId, ResultLine, RosterEntry, ServerMsg, close};
+use skirmish_shared::replication::Replicator;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,8 +183,10 @@ pub struct MatchRunner<G: Game> {
     empty_ticks: u32,
     // Buffers reused every tick.
     inputs: Vec<(EntityId, G::Input)>,
-    /// The game's state after the last tick, encoded once for everyone.
-    state: Vec<u8>,
+    /// The frames of the last ticks and what each player acknowledged.
+    replicator: Replicator,
+    /// One player's delta, reused.
+    delta: Vec<u8>,
     meters: Meters,
 }
 
@@ -199,6 +202,7 @@ impl<G: Game> MatchRunner<G> {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let MatchPlan { id, seed, hosting } = plan;
+        let replicator = Replicator::new(Arc::new(G::schema(&config)));
         let game = G::new(config, seed);
         MatchRunner {
             id,
@@ -216,7 +220,8 @@ impl<G: Game> MatchRunner<G> {
             roster_changed: false,
             empty_ticks: 0,
             inputs: Vec::new(),
-            state: Vec::new(),
+            replicator,
+            delta: Vec::new(),
             meters: Meters::new(),
         }
     }
@@ -330,6 +335,7 @@ impl<G: Game> MatchRunner<G> {
                 player_id,
                 conn_id,
                 seq,
+                tick,
                 input,
             } => {
                 // The session decoded it with this match's game, so it is
@@ -344,6 +350,8 @@ impl<G: Game> MatchRunner<G> {
                         None => input,
                     });
                     seat.ack = seq;
+                    let entity = seat.entity;
+                    self.replicator.ack(entity, tick);
                 }
             }
             MatchCommand::Leave { player_id, conn_id } => {
@@ -353,6 +361,7 @@ impl<G: Game> MatchRunner<G> {
                 }) {
                     let seat = self.seats.remove(idx);
                     self.game.remove(seat.entity);
+                    self.replicator.remove(seat.entity);
                     self.directory.player_left(self.id, player_id);
                     self.roster_changed = true;
                     if let Some(link) = seat.link {
@@ -434,12 +443,15 @@ impl<G: Game> MatchRunner<G> {
             tick: self.game.tick(),
             game: G::ID.to_owned(),
             setup: self.setup.clone(),
+            schema: self.replicator.schema().as_ref().clone(),
         };
         let _ = link
             .outbox
             .push(Bytes::from(encode(&joined)), close::TOO_SLOW);
         let seat = &mut self.seats[idx];
-        // A reconnecting client numbers its inputs afresh.
+        // A reconnecting client numbers its inputs afresh, and has no
+        // snapshot to take a delta against.
+        self.replicator.reset(seat.entity);
         seat.ack = 0;
         seat.away_since = None;
         seat.link = Some(link);
@@ -526,13 +538,19 @@ impl<G: Game> MatchRunner<G> {
     }
 
     fn send_snapshots(&mut self) {
-        self.state.clear();
-        self.game.write_state(&mut self.state);
         let tick = self.game.tick();
+        // Every tick, watched or not: a player's baseline must be kept.
+        self.game.replicate(self.replicator.frame_mut());
+        self.replicator.commit(tick);
         for seat in &self.seats {
             let Some(link) = &seat.link else { continue };
-            let mut out = Vec::with_capacity(self.state.len() + 16);
-            write_snapshot(tick, seat.ack, &self.state, &mut out);
+            self.delta.clear();
+            let interest = self.game.interest(seat.entity);
+            let base = self
+                .replicator
+                .write(seat.entity, interest, &mut self.delta);
+            let mut out = Vec::with_capacity(self.delta.len() + 24);
+            write_snapshot(tick, seat.ack, base, &self.delta, &mut out);
             self.meters.snapshot_bytes.increment(out.len() as u64);
             self.meters.snapshots_sent.increment(1);
             if link.outbox.push_snapshot(Bytes::from(out)) {

@@ -55,7 +55,7 @@ impl Session {
         Flow::Continue
     }
 
-    pub(super) fn input(&mut self, seq: u32, input: GameData, now: Instant) -> Flow {
+    pub(super) fn input(&mut self, seq: u32, tick: u32, input: GameData, now: Instant) -> Flow {
         // `current()` first: it notices a match that has just ended (its
         // handle reports it over before its `match_end` is sent) and marks
         // when, so an input still in flight is not refused. Regression: read
@@ -90,7 +90,7 @@ impl Session {
             );
         }
         self.last_seq = Some(seq);
-        match handle.input(player_id, conn_id, seq, input) {
+        match handle.input(player_id, conn_id, seq, tick, input) {
             Ok(()) => Flow::Continue,
             Err(SendError::Busy) => {
                 metrics::counter!("skirmish_inputs_dropped_total").increment(1);

@@ -519,7 +519,7 @@ impl Session {
                 }
                 _ => self.refuse(ErrorCode::NotInMatch, "not in a match".into()),
             },
-            ClientMsg::Input { seq, input } => self.input(seq, input, now),
+            ClientMsg::Input { seq, tick, input } => self.input(seq, tick, input, now),
             ClientMsg::Ping { client_time } => {
                 let server_time = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)

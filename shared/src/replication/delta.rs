@@ -3,8 +3,11 @@
 //! one to get the next state ([`Mirror`]).
 //!
 //! A delta is a bit stream (see `bits.rs`) of operations in key order, each
-//! a 2-bit code, then the key as a gap from the previous operation's key
-//! (a varint of 4-bit groups; the first from 0):
+//! a 2-bit code, then the key: a 1 bit and the id as a gap from the
+//! previous operation's id when the kind is the same (the first operation
+//! counts as following kind 0, id 0), else a 0 bit, the kind as a gap from
+//! the previous kind (a varint of 2-bit groups) and the id (a varint of
+//! 4-bit groups):
 //! - `1` appear: every field of the kind, each in its bits;
 //! - `2` update: a change mask (one bit per field of the kind, first field
 //!   lowest), then each changed field: in its bits if it has fewer than 8;
@@ -29,6 +32,7 @@ const APPEAR: u32 = 1;
 const UPDATE: u32 = 2;
 const REMOVE: u32 = 3;
 const KEY_GROUP: u8 = 4;
+const KIND_GROUP: u8 = 2;
 
 /// Fields of at least this many bits may travel as a change from their
 /// baseline value.
@@ -220,8 +224,36 @@ pub fn write_delta<'e>(
 
 fn op(w: &mut BitWriter<'_>, prev: &mut u32, code: u32, key: Key) {
     w.write(code, 2);
-    w.varint(key.0 - *prev, KEY_GROUP);
+    let last = Key(*prev);
+    if key.kind() == last.kind() {
+        w.flag(true);
+        w.varint(key.id() - last.id(), KEY_GROUP);
+    } else {
+        w.flag(false);
+        w.varint(u32::from(key.kind() - last.kind()), KIND_GROUP);
+        w.varint(key.id(), KEY_GROUP);
+    }
     *prev = key.0;
+}
+
+/// Reads the key of an operation following `prev` (see [`op`]).
+fn read_key(r: &mut BitReader<'_>, prev: Key, first: bool) -> Result<Key, DecodeError> {
+    if r.flag()? {
+        let gap = r.varint(KEY_GROUP)?;
+        let id = prev.id().checked_add(gap).filter(|id| *id < Key::MAX_ID);
+        match id {
+            Some(id) if gap > 0 || first => Ok(Key::new(prev.kind(), id)),
+            _ => Err(DecodeError::OutOfOrder),
+        }
+    } else {
+        let gap = r.varint(KIND_GROUP)?;
+        let kind = u32::from(prev.kind()) + gap;
+        let id = r.varint(KEY_GROUP)?;
+        if gap == 0 || kind > u32::from(u8::MAX) || id >= Key::MAX_ID {
+            return Err(DecodeError::OutOfOrder);
+        }
+        Ok(Key::new(kind as u8, id))
+    }
 }
 
 /// The bits of each field of a key's kind (none for an unknown kind).
@@ -299,13 +331,9 @@ impl Mirror {
             if code == END {
                 break;
             }
-            let gap = r.varint(KEY_GROUP)?;
-            if !first && gap == 0 {
-                return Err(DecodeError::OutOfOrder);
-            }
+            let k = read_key(&mut r, Key(key), first)?;
             first = false;
-            key = key.checked_add(gap).ok_or(DecodeError::OutOfOrder)?;
-            let k = Key(key);
+            key = k.0;
             // Entities before this one are unchanged.
             while let Some((ok, _)) = old.peek()
                 && *ok < k

@@ -79,6 +79,20 @@ impl Replicator {
     /// its events with sequence numbers. The oldest frame and events beyond
     /// [`RING`] ticks are dropped (the frame's memory reused).
     pub fn commit(&mut self, tick: Tick) {
+        // The same tick again (a match waiting for its players to arrive
+        // does not step): the newer frame replaces the older.
+        if let Some((last, _)) = self.frames.back()
+            && *last == tick
+            && let Some((_, old)) = self.frames.pop_back()
+        {
+            for v in self.viewers.values_mut() {
+                v.sent.retain(|(t, _)| *t != tick);
+                if v.acked == Some(tick) {
+                    v.acked = None;
+                }
+            }
+            drop(old);
+        }
         while self
             .events
             .front()
@@ -113,8 +127,13 @@ impl Replicator {
     }
 
     /// Records that `viewer` decoded `tick`; an acknowledgement older than
-    /// one already recorded changes nothing.
+    /// one already recorded, of tick 0 (nothing decoded) or of a tick not
+    /// committed yet changes nothing.
     pub fn ack(&mut self, viewer: EntityId, tick: Tick) {
+        let newest = self.frames.back().map_or(0, |(t, _)| *t);
+        if tick == 0 || tick > newest {
+            return;
+        }
         let v = self.viewers.entry(viewer).or_default();
         if v.acked.is_none_or(|a| tick > a) {
             v.acked = Some(tick);
@@ -377,5 +396,44 @@ mod tests {
         // Nothing changed and no new event: the end code and the end of
         // the events, padded.
         assert_eq!(delta, [0]);
+    }
+
+    #[test]
+    fn a_tick_committed_again_replaces_its_frame_and_impossible_acks_change_nothing() {
+        let schema = schema();
+        let layout = Layout::of(&schema);
+        let mut rep = Replicator::new(Arc::clone(&schema));
+        let me = EntityId(1);
+        let mut out = Vec::new();
+        // A match waiting for its players: tick 0, again and again.
+        rep.frame_mut().push(0, 1, &[1, 1, 1, 1]);
+        rep.commit(0);
+        assert_eq!(rep.write(me, Interest::Everything, &mut out), None);
+        rep.ack(me, 0);
+        rep.frame_mut().push(0, 1, &[1, 1, 1, 1]);
+        rep.frame_mut().push(0, 2, &[2, 2, 2, 1]);
+        rep.commit(0);
+        out.clear();
+        assert_eq!(
+            rep.write(me, Interest::Everything, &mut out),
+            None,
+            "0 acknowledges nothing"
+        );
+        let state = Mirror::default().apply(&layout, &out).expect("decodes");
+        assert_eq!(state.len(), 2, "the newer tick-0 frame");
+        rep.frame_mut().push(0, 1, &[1, 1, 1, 1]);
+        rep.commit(1);
+        rep.ack(me, 99);
+        out.clear();
+        assert_eq!(
+            rep.write(me, Interest::Everything, &mut out),
+            None,
+            "a tick never sent"
+        );
+        rep.ack(me, 1);
+        rep.frame_mut().push(0, 1, &[1, 1, 1, 0]);
+        rep.commit(2);
+        out.clear();
+        assert_eq!(rep.write(me, Interest::Everything, &mut out), Some(1));
     }
 }
