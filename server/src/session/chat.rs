@@ -1,7 +1,8 @@
 //! A session's chat messages: joining a room (answered once the lobby has
-//! it) and posting lines, in order, through one poster task.
+//! it), leaving one, typing, and posting lines, in order, through one poster
+//! task.
 
-use super::{CHAT_POSTS_QUEUED, Flow, Session};
+use super::{CHAT_POSTS_QUEUED, Flow, Session, TYPING_INTERVAL};
 use crate::lobby::{self, LocalMember};
 use crate::sessions::SessionEvent;
 use skirmish_shared::proto::RoomId;
@@ -92,6 +93,44 @@ impl Session {
                 ErrorCode::Unavailable,
                 "chat lines are not being stored; try again shortly".into(),
             );
+        }
+        Flow::Continue
+    }
+
+    /// Leaves a room; the lobby answers `room_left`, after anything it still
+    /// had to send about the room (a `room_joined` in flight).
+    pub(super) async fn leave_room(&mut self, room: RoomId) -> Flow {
+        if !self.rooms.remove(&room) {
+            return self.refuse(ErrorCode::NotInRoom, format!("not in room `{room}`"));
+        }
+        self.typing_sent.remove(&room);
+        self.node
+            .lobby
+            .leave(
+                &room,
+                self.link.player_id,
+                self.link.conn_id,
+                Arc::clone(&self.link.outbox),
+            )
+            .await;
+        Flow::Continue
+    }
+
+    /// Says the player is typing, at most once per [`TYPING_INTERVAL`]
+    /// (more are dropped silently).
+    pub(super) fn typing(&mut self, room: RoomId, now: Instant) -> Flow {
+        if !self.rooms.contains(&room) {
+            return self.refuse(ErrorCode::NotInRoom, format!("not in room `{room}`"));
+        }
+        let recent = self
+            .typing_sent
+            .get(&room)
+            .is_some_and(|t| now.duration_since(*t) < TYPING_INTERVAL);
+        if !recent {
+            self.node
+                .lobby
+                .typing(&room, self.link.player_id, &self.link.name);
+            self.typing_sent.insert(room, now);
         }
         Flow::Continue
     }

@@ -1,11 +1,12 @@
-//! A session's game messages: quick play, taking a formed match's seat, and
-//! inputs (checked against the match's game before they reach it).
+//! A session's game messages: quick play, taking a formed match's seat,
+//! inputs (checked against the match's game before they reach it), leaving,
+//! and pings.
 
 use super::{Flow, LATE_INPUT_GRACE, Session};
 use crate::matches::SendError;
 use crate::sessions::SessionEvent;
 use skirmish_shared::game::{GameData, InputError};
-use skirmish_shared::proto::ErrorCode;
+use skirmish_shared::proto::{ErrorCode, ServerMsg};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -102,5 +103,30 @@ impl Session {
                 Flow::Continue
             }
         }
+    }
+
+    /// Leaves the match for the lobby.
+    pub(super) async fn leave(&mut self, now: Instant) -> Flow {
+        match self.current.take() {
+            Some(handle) if !handle.is_over() => {
+                handle.leave(self.link.player_id, self.link.conn_id).await;
+                self.left_match_at = Some(now);
+                self.last_seq = None;
+                Flow::Continue
+            }
+            _ => self.refuse(ErrorCode::NotInMatch, "not in a match".into()),
+        }
+    }
+
+    /// Answers a `ping` at once with the node's clock.
+    pub(super) fn pong(&mut self, client_time: f64) -> Flow {
+        let server_time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        self.send(&ServerMsg::Pong {
+            client_time,
+            server_time,
+        });
+        Flow::Continue
     }
 }

@@ -12,6 +12,7 @@
 mod chat;
 mod game;
 mod leaderboards;
+mod party;
 mod queue;
 mod writer;
 
@@ -510,80 +511,19 @@ impl Session {
         };
         match msg {
             ClientMsg::Play => self.play(),
-            ClientMsg::Leave => match self.current.take() {
-                Some(handle) if !handle.is_over() => {
-                    handle.leave(self.link.player_id, self.link.conn_id).await;
-                    self.left_match_at = Some(now);
-                    self.last_seq = None;
-                    Flow::Continue
-                }
-                _ => self.refuse(ErrorCode::NotInMatch, "not in a match".into()),
-            },
+            ClientMsg::Leave => self.leave(now).await,
             ClientMsg::Input { seq, tick, input } => self.input(seq, tick, input, now),
-            ClientMsg::Ping { client_time } => {
-                let server_time = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-                self.send(&ServerMsg::Pong {
-                    client_time,
-                    server_time,
-                });
-                Flow::Continue
-            }
+            ClientMsg::Ping { client_time } => self.pong(client_time),
             ClientMsg::JoinRoom { room } => self.join_room(room).await,
-            ClientMsg::LeaveRoom { room } => {
-                if !self.rooms.remove(&room) {
-                    return self.refuse(ErrorCode::NotInRoom, format!("not in room `{room}`"));
-                }
-                self.typing_sent.remove(&room);
-                // The lobby answers `room_left`, after anything it still had
-                // to send about the room (a `room_joined` in flight).
-                self.node
-                    .lobby
-                    .leave(
-                        &room,
-                        self.link.player_id,
-                        self.link.conn_id,
-                        Arc::clone(&self.link.outbox),
-                    )
-                    .await;
-                Flow::Continue
-            }
+            ClientMsg::LeaveRoom { room } => self.leave_room(room).await,
             ClientMsg::Chat { room, text } => self.chat(room, &text, now),
-            ClientMsg::Typing { room } => {
-                if !self.rooms.contains(&room) {
-                    return self.refuse(ErrorCode::NotInRoom, format!("not in room `{room}`"));
-                }
-                let recent = self
-                    .typing_sent
-                    .get(&room)
-                    .is_some_and(|t| now.duration_since(*t) < TYPING_INTERVAL);
-                if !recent {
-                    self.node
-                        .lobby
-                        .typing(&room, self.link.player_id, &self.link.name);
-                    self.typing_sent.insert(room, now);
-                }
-                Flow::Continue
-            }
+            ClientMsg::Typing { room } => self.typing(room, now),
             ClientMsg::Queue { mode } => self.queue(mode),
             ClientMsg::CancelQueue => self.cancel_queue(),
             ClientMsg::JoinMatch { ticket } => self.join_match(&ticket),
             ClientMsg::PartyInvite { player_id } => self.party_invite(player_id),
-            ClientMsg::PartyAccept { party_id } => {
-                let me = self.ticket_player();
-                match self.node.matchmaking.accept(me, &party_id) {
-                    Ok(()) => Flow::Continue,
-                    Err(e) => self.refuse(ErrorCode::PartyRefused, e.to_string()),
-                }
-            }
-            ClientMsg::PartyLeave => {
-                if self.node.matchmaking.leave_party(self.link.player_id) {
-                    Flow::Continue
-                } else {
-                    self.refuse(ErrorCode::PartyRefused, "not in a party".into())
-                }
-            }
+            ClientMsg::PartyAccept { party_id } => self.party_accept(&party_id),
+            ClientMsg::PartyLeave => self.party_leave(),
             ClientMsg::Leaderboard {
                 request_id,
                 board,

@@ -2,7 +2,7 @@
 //! cancelling, and party invitations.
 
 use super::{Flow, Session};
-use crate::matchmaking::{InviteError, QueueError, TicketPlayer};
+use crate::matchmaking::{QueueError, TicketPlayer};
 use crate::sessions::SessionEvent;
 use skirmish_shared::proto::ModeId;
 use skirmish_shared::proto::{ErrorCode, PlayerId, ServerMsg};
@@ -123,28 +123,5 @@ impl Session {
                     .into(),
             ),
         }
-    }
-
-    /// Invites a player to this player's party.
-    pub(super) fn party_invite(&mut self, invitee: PlayerId) -> Flow {
-        if invitee == self.link.player_id {
-            return self.refuse(
-                ErrorCode::PartyRefused,
-                "you are in your own party already".into(),
-            );
-        }
-        let node = Arc::clone(&self.node);
-        let me = self.ticket_player();
-        let refusals = self.refusals();
-        tokio::spawn(async move {
-            if let Err(e) = node.matchmaking.invite(me, invitee).await {
-                let code = match e {
-                    InviteError::Offline => ErrorCode::PlayerOffline,
-                    InviteError::Party(_) => ErrorCode::PartyRefused,
-                };
-                let _ = refusals.send(SessionEvent::Refused(code, e.to_string()));
-            }
-        });
-        Flow::Continue
     }
 }
