@@ -308,7 +308,7 @@ async fn play(
                 }
                 _ = ticker.tick() => {
                     let Phase::Playing(m) = &mut phase else { continue };
-                    let Some(input) = m.pilot.decide(tick_rate) else { continue };
+                    let input = m.pilot.decide(tick_rate).unwrap_or_else(|| m.pilot.idle());
                     m.seq += 1;
                     m.sent_at[m.seq as usize % INPUT_RING] = Some((m.seq, Instant::now()));
                     conn.send(&ClientMsg::Input { seq: m.seq, tick: m.replica.ack(), input })
@@ -407,6 +407,11 @@ fn on_snapshot(ack: u32, raw: &[u8], phase: &mut Phase, stats: &mut Stats, live:
     let Some(view) = read_snapshot(raw) else {
         return;
     };
+    stats.snapshot_bytes += raw.len() as u64;
+    match view.base {
+        None => stats.full_snapshots += 1,
+        Some(base) => stats.baseline_ticks += u64::from(view.tick.saturating_sub(base)),
+    }
     match m.replica.apply(&view) {
         Ok(_) => {
             if let Some((_, state)) = m.replica.latest() {

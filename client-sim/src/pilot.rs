@@ -111,6 +111,16 @@ impl Pilot {
         }
     }
 
+    /// No controls, in the game's wire form: what a bot sends while it has
+    /// nothing to decide (not seen itself yet, or dead), so its inputs, which
+    /// acknowledge snapshots, keep coming every tick.
+    pub(crate) fn idle(&self) -> GameData {
+        match self {
+            Pilot::Arena { .. } => arena::input_data(0.0, 0.0, 0.0, false),
+            Pilot::Hill { .. } => hill::input_data(0.0, 0.0, false),
+        }
+    }
+
     /// This tick's controls in the game's wire form, once the bot has seen
     /// itself.
     pub(crate) fn decide(&mut self, tick_rate: u16) -> Option<GameData> {

@@ -52,6 +52,12 @@ pub struct Report {
     pub client_cpu_pct_per_bot: f64,
     /// Snapshots received, all bots.
     pub snapshots: u64,
+    /// Of them, full snapshots.
+    pub full_snapshots: u64,
+    /// The mean age of the deltas' baselines, ticks.
+    pub mean_baseline_ticks: f64,
+    /// The mean size of a snapshot message, bytes.
+    pub mean_snapshot_bytes: f64,
     /// Inputs sent, all bots.
     pub inputs: u64,
     /// Chat lines sent, all bots.
@@ -99,6 +105,10 @@ impl Report {
                 0.0
             },
             snapshots: stats.snapshots,
+            full_snapshots: stats.full_snapshots,
+            mean_baseline_ticks: stats.baseline_ticks as f64
+                / (stats.snapshots.saturating_sub(stats.full_snapshots)).max(1) as f64,
+            mean_snapshot_bytes: stats.snapshot_bytes as f64 / stats.snapshots.max(1) as f64,
             inputs: stats.inputs,
             chats: stats.chats,
         }
@@ -161,6 +171,14 @@ impl Report {
             &mut out,
             "down per bot",
             format!("{:.0} B/s", self.bytes_down_per_bot_per_s),
+        );
+        row(
+            &mut out,
+            "snapshots",
+            format!(
+                "{:.0} B on average; {} full, deltas against a tick {:.2} old on average",
+                self.mean_snapshot_bytes, self.full_snapshots, self.mean_baseline_ticks
+            ),
         );
         row(
             &mut out,

@@ -111,6 +111,13 @@ pub struct Stats {
     pub bytes_up: u64,
     /// Snapshots received.
     pub snapshots: u64,
+    /// Of them, full snapshots (the rest are deltas).
+    pub full_snapshots: u64,
+    /// The ages of the deltas' baselines, in ticks, summed: how far behind
+    /// the node's view of what the bot has is.
+    pub baseline_ticks: u64,
+    /// Bytes of snapshot messages received.
+    pub snapshot_bytes: u64,
     /// Inputs sent.
     pub inputs: u64,
     /// Chat lines sent.
@@ -145,6 +152,9 @@ impl Stats {
         self.bytes_down += other.bytes_down;
         self.bytes_up += other.bytes_up;
         self.snapshots += other.snapshots;
+        self.full_snapshots += other.full_snapshots;
+        self.baseline_ticks += other.baseline_ticks;
+        self.snapshot_bytes += other.snapshot_bytes;
         self.inputs += other.inputs;
         self.chats += other.chats;
     }

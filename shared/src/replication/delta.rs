@@ -119,6 +119,16 @@ impl Visible {
         self.words[i / 64] |= 1 << (i % 64);
     }
 
+    /// Whether all `n` entities are in.
+    pub fn is_all(&self, n: usize) -> bool {
+        (0..n / 64).all(|w| self.words.get(w) == Some(&u64::MAX))
+            && (n.is_multiple_of(64)
+                || self
+                    .words
+                    .get(n / 64)
+                    .is_some_and(|w| w.trailing_ones() as usize >= n % 64))
+    }
+
     /// Whether the `i`th entity is in.
     #[inline]
     pub fn contains(&self, i: usize) -> bool {

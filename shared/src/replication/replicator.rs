@@ -49,6 +49,9 @@ pub struct Replicator {
     events: VecDeque<LoggedEvent>,
     next_event: u32,
     viewers: HashMap<EntityId, Viewer>,
+    /// This tick's snapshots of viewers that see everything, by baseline:
+    /// written once, copied to every viewer that shares the baseline.
+    shared: Vec<(Option<Tick>, Vec<u8>)>,
 }
 
 impl Replicator {
@@ -62,6 +65,7 @@ impl Replicator {
             events: VecDeque::new(),
             next_event: 0,
             viewers: HashMap::new(),
+            shared: Vec::new(),
         }
     }
 
@@ -110,6 +114,7 @@ impl Replicator {
             self.next_event = self.next_event.wrapping_add(1);
         }
         self.next.finish();
+        self.shared.clear();
         let recycled = if self.frames.len() >= RING {
             self.frames.pop_front().map(|(_, f)| f)
         } else {
@@ -190,6 +195,18 @@ impl Replicator {
             Some((acked, base_frame, &sent.1))
         });
         let base_tick = base.map(|(t, _, _)| t);
+        // A viewer that sees everything now and saw everything at its
+        // baseline gets the same bytes as every other such viewer with that
+        // baseline: written once a tick.
+        let everything =
+            interest == Interest::Everything && base.is_none_or(|(_, f, vis)| vis.is_all(f.len()));
+        if everything && let Some((_, bytes)) = self.shared.iter().find(|(b, _)| *b == base_tick) {
+            out.extend_from_slice(bytes);
+            v.sent.retain(|(t, _)| *t != *tick);
+            v.sent.push_back((*tick, visible));
+            return base_tick;
+        }
+        let start = out.len();
         let events = self
             .events
             .iter()
@@ -203,6 +220,9 @@ impl Replicator {
             events,
             out,
         );
+        if everything {
+            self.shared.push((base_tick, out[start..].to_vec()));
+        }
         v.sent.retain(|(t, _)| *t != *tick);
         v.sent.push_back((*tick, visible));
         base_tick
@@ -216,7 +236,7 @@ mod tests {
     use super::*;
     use proptest::collection::vec;
     use proptest::prelude::*;
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, HashMap};
 
     fn schema() -> Arc<Schema> {
         let fixed = Quant::Fixed {
@@ -435,5 +455,54 @@ mod tests {
         rep.commit(2);
         out.clear();
         assert_eq!(rep.write(me, Interest::Everything, &mut out), Some(1));
+    }
+
+    #[test]
+    fn viewers_who_see_everything_share_one_encoding_per_baseline() {
+        let schema = schema();
+        let layout = Layout::of(&schema);
+        let mut rep = Replicator::new(Arc::clone(&schema));
+        let viewers = [EntityId(1), EntityId(2), EntityId(3), EntityId(4)];
+        let mut states: HashMap<(EntityId, Tick), Mirror> = HashMap::new();
+        for tick in 1..=40u32 {
+            for id in 0..6 {
+                let moved = if id % 2 == 0 { tick } else { 0 };
+                rep.frame_mut()
+                    .push_at(0, id, [id as f32, 0.0], &[moved % 200, 5, id, 1]);
+            }
+            if tick % 5 == 0 {
+                rep.frame_mut().event(2, &[tick % 256]);
+            }
+            rep.commit(tick);
+            for (n, &v) in viewers.iter().enumerate() {
+                // Viewer 4 sees only a corner: never shared.
+                let interest = if n == 3 {
+                    Interest::Around {
+                        at: [0.0, 0.0],
+                        radius: 2.5,
+                    }
+                } else {
+                    Interest::Everything
+                };
+                let mut bytes = Vec::new();
+                let base = rep.write(v, interest, &mut bytes);
+                let start = base.map_or_else(Mirror::default, |b| states[&(v, b)].clone());
+                let state = start.apply(&layout, &bytes).expect("decodes");
+                let (_, frame) = rep.latest().expect("committed");
+                let expected = if n == 3 { 3 } else { frame.len() };
+                assert_eq!(state.len(), expected, "viewer {n} at tick {tick}");
+                states.insert((v, tick), state);
+                // Viewers 1 and 2 acknowledge every tick, viewer 3 every
+                // third: two baselines among the three who see everything.
+                if n != 2 || tick % 3 == 0 {
+                    rep.ack(v, tick);
+                }
+            }
+            assert!(
+                rep.shared.len() <= 2,
+                "one encoding per baseline: {}",
+                rep.shared.len()
+            );
+        }
     }
 }
