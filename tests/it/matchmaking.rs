@@ -976,28 +976,30 @@ async fn a_lone_ticket_that_waited_long_enough_plays_with_server_bots() {
         roster.iter().filter(|r| r.name.starts_with("Bot ")).count(),
         3
     );
-    p.wait_for(|m| match m {
-        Incoming::Msg(ServerMsg::Snapshot { tick, .. }) if *tick > 0 => Some(()),
-        _ => None,
-    })
-    .await;
-    let first = arena_players(&p.conn).expect("an arena snapshot");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    p.wait_for(|m| match m {
-        Incoming::Msg(ServerMsg::Snapshot { .. }) => Some(()),
-        _ => None,
-    })
-    .await;
-    let later = arena_players(&p.conn).expect("an arena snapshot");
-    let moved = first
-        .iter()
-        .filter(|b| b.id != you)
-        .filter(|b| {
-            later
-                .iter()
-                .any(|l| l.id == b.id && (l.x, l.y) != (b.x, b.y))
+    // Bots are in the snapshots only while within the player's view, so
+    // watch for up to 5 s for two of them seen at two places.
+    let mut seen: HashMap<u16, (f32, f32)> = HashMap::new();
+    let mut movers: HashSet<u16> = HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while movers.len() < 2 && tokio::time::Instant::now() < deadline {
+        p.wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Snapshot { tick, .. }) if *tick > 0 => Some(()),
+            _ => None,
         })
-        .count();
+        .await;
+        for b in arena_players(&p.conn).expect("an arena snapshot") {
+            if b.id == you {
+                continue;
+            }
+            if seen
+                .insert(b.id, (b.x, b.y))
+                .is_some_and(|at| at != (b.x, b.y))
+            {
+                movers.insert(b.id);
+            }
+        }
+    }
+    let moved = movers.len();
     assert!(moved >= 2, "the bots move: {moved} of 3");
     a.stop().await;
 }

@@ -55,15 +55,19 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// The games a test node serves, as the shipped binary does: the arena
 /// (quick play's), with the shipped rules on the map in `map`, and the
-/// hill; both at `config`'s tick rate and match length.
+/// hill; both at `config`'s tick rate and match length. The arena's view
+/// radius is off: tests that reason about where others are see the whole
+/// arena (the arena's own tests, `games/arena/tests/replication.rs`, cover
+/// interest).
 pub fn test_games(config: &Config, map: &Path) -> Games {
-    let spec = skirmish_arena::load_files(
+    let mut spec = skirmish_arena::load_files(
         &config.assets.join("rules.toml"),
         map,
         config.tick_rate,
         config.match_seconds,
     )
     .expect("the arena's files are valid");
+    spec.rules.interest.view_radius = 0.0;
     let hill = skirmish_hill::load(&config.assets, config.tick_rate, config.match_seconds)
         .expect("the hill's rules are valid");
     Games::default()
