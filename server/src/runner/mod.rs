@@ -14,7 +14,7 @@ pub use link::{Directory, JoinRefused, MatchCommand, MatchOver, PlayerLink};
 
 use crate::clock::unix_ms;
 use crate::results::{MatchRecord, RecordLine};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use metrics::{Counter, Histogram};
 use skirmish_shared::codec::{encode, write_snapshot};
 use skirmish_shared::game::{AdmitError, EntityId, Game, GameData, Standing, TeamId, Tick};
@@ -187,6 +187,11 @@ pub struct MatchRunner<G: Game> {
     replicator: Replicator,
     /// One player's delta, reused.
     delta: Vec<u8>,
+    /// One player's snapshot message, reused.
+    message: Vec<u8>,
+    /// The tick's snapshot messages, one allocation for all players: each
+    /// is split off and handed over as its own `Bytes`.
+    messages: BytesMut,
     meters: Meters,
 }
 
@@ -222,6 +227,8 @@ impl<G: Game> MatchRunner<G> {
             inputs: Vec::new(),
             replicator,
             delta: Vec::new(),
+            message: Vec::new(),
+            messages: BytesMut::new(),
             meters: Meters::new(),
         }
     }
@@ -542,6 +549,9 @@ impl<G: Game> MatchRunner<G> {
         // Every tick, watched or not: a player's baseline must be kept.
         self.game.replicate(self.replicator.frame_mut());
         self.replicator.commit(tick);
+        // Counted once a tick, not once a snapshot.
+        let (mut sent, mut bytes, mut replaced) = (0u64, 0u64, 0u64);
+        self.messages.reserve(self.seats.len() * 128);
         for seat in &self.seats {
             let Some(link) = &seat.link else { continue };
             self.delta.clear();
@@ -549,14 +559,18 @@ impl<G: Game> MatchRunner<G> {
             let base = self
                 .replicator
                 .write(seat.entity, interest, &mut self.delta);
-            let mut out = Vec::with_capacity(self.delta.len() + 24);
-            write_snapshot(tick, seat.ack, base, &self.delta, &mut out);
-            self.meters.snapshot_bytes.increment(out.len() as u64);
-            self.meters.snapshots_sent.increment(1);
-            if link.outbox.push_snapshot(Bytes::from(out)) {
-                self.meters.snapshots_replaced.increment(1);
+            self.message.clear();
+            write_snapshot(tick, seat.ack, base, &self.delta, &mut self.message);
+            self.messages.extend_from_slice(&self.message);
+            sent += 1;
+            bytes += self.message.len() as u64;
+            if link.outbox.push_snapshot(self.messages.split().freeze()) {
+                replaced += 1;
             }
         }
+        self.meters.snapshots_sent.increment(sent);
+        self.meters.snapshot_bytes.increment(bytes);
+        self.meters.snapshots_replaced.increment(replaced);
     }
 
     /// The display name of a participant, player or bot.

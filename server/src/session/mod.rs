@@ -256,8 +256,12 @@ where
     R: Stream<Item = Inbound> + Unpin + Send,
 {
     let idle = Limits::secs(session.node.config.limits.idle_timeout_s);
+    // Not reset on every frame (30 a second in a match): each frame notes
+    // when it came, and the timer, when it fires, looks at that and sleeps
+    // on if the connection was heard from meanwhile.
     let idle_timer = tokio::time::sleep(idle);
     tokio::pin!(idle_timer);
+    let mut heard_at = tokio::time::Instant::now();
     // Armed when the node starts shutting down with this player in a match.
     let stop_timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(stop_timer);
@@ -293,9 +297,17 @@ where
                 return ending;
             }
             Some(event) = conn.events.recv() => session.on_event(event),
-            () = &mut idle_timer => Flow::Close(close::IDLE_TIMEOUT, "idle timeout"),
+            () = &mut idle_timer => {
+                let quiet_until = heard_at + idle;
+                if quiet_until > tokio::time::Instant::now() {
+                    idle_timer.as_mut().reset(quiet_until);
+                    Flow::Continue
+                } else {
+                    Flow::Close(close::IDLE_TIMEOUT, "idle timeout")
+                }
+            }
             frame = inbound.next() => {
-                idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
+                heard_at = tokio::time::Instant::now();
                 match frame.unwrap_or(Inbound::Closed(None)) {
                     Inbound::Binary(bytes) => session.on_message(&bytes).await,
                     Inbound::Text => session.refuse(ErrorCode::TextFrame, "send binary frames".into()),
