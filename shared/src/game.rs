@@ -19,21 +19,10 @@ use std::fmt;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
-/// A simulation tick number; tick 0 is the state before the first step.
-pub type Tick = u32;
+pub use crate::ids::{EntityId, TeamId, Tick};
 
 /// Tick rates a node accepts, steps per second.
 pub const TICK_RATE_RANGE: RangeInclusive<u16> = 10..=128;
-
-/// Someone taking part in one match (a player or a server bot), as the game
-/// and the wire name them. Assigned by the engine, never reused within a
-/// match.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct EntityId(pub u16);
-
-/// A team inside one match, numbered from 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct TeamId(pub u8);
 
 /// A game's part of a wire message: exactly one MessagePack value, whose
 /// shape the game documents.

@@ -9,6 +9,7 @@
 pub mod check;
 pub mod codec;
 pub mod game;
+pub mod ids;
 pub mod proto;
 pub mod rating;
 pub mod replication;

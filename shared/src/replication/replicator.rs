@@ -10,7 +10,7 @@ use super::delta::{Visible, write_delta};
 use super::frame::Frame;
 use super::interest::Interest;
 use super::schema::{Layout, Schema};
-use crate::game::{EntityId, Tick};
+use crate::ids::{EntityId, Tick};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
