@@ -126,11 +126,17 @@ fn message_type(bytes: &[u8]) -> Option<String> {
 const SNAPSHOT_LEN: u32 = 5;
 
 /// Writes a whole `snapshot` message for one player around `data` (a
-/// player's delta, from the match's replicator). The bytes are exactly
-/// what [`encode`] gives for the equivalent [`ServerMsg::Snapshot`].
-pub fn write_snapshot(tick: u32, ack: u32, base: Option<u32>, data: &[u8], out: &mut Vec<u8>) {
-    out.reserve(data.len() + 24);
-    // Writes into a Vec cannot fail.
+/// player's delta, from the match's replicator) into any writer that
+/// cannot fail (a `Vec`, a `BytesMut`'s writer). The bytes are exactly what
+/// [`encode`] gives for the equivalent [`ServerMsg::Snapshot`].
+pub fn write_snapshot<W: std::io::Write>(
+    tick: u32,
+    ack: u32,
+    base: Option<u32>,
+    data: &[u8],
+    out: &mut W,
+) {
+    // Writes into a Vec or a BytesMut cannot fail.
     let _ = rmp::encode::write_array_len(out, SNAPSHOT_LEN);
     let _ = rmp::encode::write_str(out, "snapshot");
     let _ = rmp::encode::write_uint(out, u64::from(tick));

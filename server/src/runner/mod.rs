@@ -14,7 +14,7 @@ pub use link::{Directory, JoinRefused, MatchCommand, MatchOver, PlayerLink};
 
 use crate::clock::unix_ms;
 use crate::results::{MatchRecord, RecordLine};
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use metrics::{Counter, Histogram};
 use skirmish_shared::codec::{encode, write_snapshot};
 use skirmish_shared::game::{AdmitError, EntityId, Game, GameData, Standing, TeamId, Tick};
@@ -187,8 +187,6 @@ pub struct MatchRunner<G: Game> {
     replicator: Replicator,
     /// One player's delta, reused.
     delta: Vec<u8>,
-    /// One player's snapshot message, reused.
-    message: Vec<u8>,
     /// The tick's snapshot messages, one allocation for all players: each
     /// is split off and handed over as its own `Bytes`.
     messages: BytesMut,
@@ -227,7 +225,6 @@ impl<G: Game> MatchRunner<G> {
             inputs: Vec::new(),
             replicator,
             delta: Vec::new(),
-            message: Vec::new(),
             messages: BytesMut::new(),
             meters: Meters::new(),
         }
@@ -559,11 +556,15 @@ impl<G: Game> MatchRunner<G> {
             let base = self
                 .replicator
                 .write(seat.entity, interest, &mut self.delta);
-            self.message.clear();
-            write_snapshot(tick, seat.ack, base, &self.delta, &mut self.message);
-            self.messages.extend_from_slice(&self.message);
+            write_snapshot(
+                tick,
+                seat.ack,
+                base,
+                &self.delta,
+                &mut (&mut self.messages).writer(),
+            );
             sent += 1;
-            bytes += self.message.len() as u64;
+            bytes += self.messages.len() as u64;
             if link.outbox.push_snapshot(self.messages.split().freeze()) {
                 replaced += 1;
             }

@@ -26,6 +26,7 @@
 use super::bits::{BitReader, BitWriter, Truncated};
 use super::frame::{EntityRef, Frame, Key};
 use super::schema::Layout;
+use std::cmp::Ordering;
 
 const END: u32 = 0;
 const APPEAR: u32 = 1;
@@ -175,46 +176,31 @@ pub fn write_delta<'e>(
     let mut old = next(base, base_visible, &mut i);
     let mut new = next(frame, visible, &mut j);
     loop {
-        match (old, new) {
+        // Which side comes first in key order: only-old, only-new, or both.
+        let order = match (old, new) {
             (None, None) => break,
-            (Some(o), n) if n.is_none_or(|n| o.key < n.key) => {
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(o), Some(n)) => o.key.cmp(&n.key),
+        };
+        match (order, old, new) {
+            (Ordering::Less, Some(o), _) => {
                 op(&mut w, &mut prev, REMOVE, o.key);
                 old = next(base, base_visible, &mut i);
             }
-            (o, Some(n)) if o.is_none_or(|o| n.key < o.key) => {
+            (Ordering::Greater, _, Some(n)) => {
                 op(&mut w, &mut prev, APPEAR, n.key);
                 for (value, bits) in n.fields.iter().zip(fields(layout, n.key)) {
                     w.write(*value, *bits);
                 }
                 new = next(frame, visible, &mut j);
             }
-            (Some(o), Some(n)) => {
-                let mut mask = 0u32;
-                for (k, (a, b)) in o.fields.iter().zip(n.fields).enumerate() {
-                    if a != b {
-                        mask |= 1 << k;
-                    }
-                }
-                if mask != 0 {
-                    op(&mut w, &mut prev, UPDATE, n.key);
-                    w.write(mask, n.fields.len() as u8);
-                    for (k, ((old, new), field)) in o
-                        .fields
-                        .iter()
-                        .zip(n.fields)
-                        .zip(fields(layout, n.key))
-                        .enumerate()
-                    {
-                        if mask & (1 << k) != 0 {
-                            write_change(&mut w, *old, *new, *field);
-                        }
-                    }
-                }
+            (_, Some(o), Some(n)) => {
+                write_update(&mut w, &mut prev, layout, o, n);
                 old = next(base, base_visible, &mut i);
                 new = next(frame, visible, &mut j);
             }
-            // Both arms above take every remaining case.
-            (None, Some(_)) | (Some(_), None) => unreachable!("handled by the guards above"),
+            _ => unreachable!("the order comes from which sides are present"),
         }
     }
     w.write(END, 2);
@@ -230,6 +216,33 @@ pub fn write_delta<'e>(
     }
     w.flag(false);
     w.finish();
+}
+
+/// An update of an entity both sides have, if any field changed.
+fn write_update(
+    w: &mut BitWriter<'_>,
+    prev: &mut u32,
+    layout: &Layout,
+    o: EntityRef<'_>,
+    n: EntityRef<'_>,
+) {
+    let mut mask = 0u32;
+    for (k, (a, b)) in o.fields.iter().zip(n.fields).enumerate() {
+        if a != b {
+            mask |= 1 << k;
+        }
+    }
+    if mask == 0 {
+        return;
+    }
+    op(w, prev, UPDATE, n.key);
+    w.write(mask, n.fields.len() as u8);
+    let changes = o.fields.iter().zip(n.fields).zip(fields(layout, n.key));
+    for (k, ((old, new), bits)) in changes.enumerate() {
+        if mask & (1 << k) != 0 {
+            write_change(w, *old, *new, *bits);
+        }
+    }
 }
 
 fn op(w: &mut BitWriter<'_>, prev: &mut u32, code: u32, key: Key) {
@@ -298,22 +311,46 @@ impl From<Truncated> for DecodeError {
 }
 
 /// What one viewer knows: the entities it received, in key order, each with
-/// its fields in wire form.
+/// its fields in wire form. The fields of all entities are kept in one
+/// vector, so applying a snapshot copies numbers, not an allocation per
+/// entity.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mirror {
-    entities: Vec<(Key, Vec<u32>)>,
+    /// Each entity's key and where its fields start in `values`; they end
+    /// where the next entity's start.
+    keys: Vec<(Key, u32)>,
+    values: Vec<u32>,
 }
 
 impl Mirror {
     /// What a viewer receiving `visible` of `frame` knows.
     pub fn of_frame(frame: &Frame, visible: &Visible) -> Mirror {
-        let entities = frame
+        let mut mirror = Mirror::default();
+        for (_, e) in frame
             .iter()
             .enumerate()
             .filter(|(i, _)| visible.contains(*i))
-            .map(|(_, e)| (e.key, e.fields.to_vec()))
-            .collect();
-        Mirror { entities }
+        {
+            mirror.push(e.key, e.fields);
+        }
+        mirror
+    }
+
+    fn push(&mut self, key: Key, fields: &[u32]) {
+        self.keys.push((key, self.values.len() as u32));
+        self.values.extend_from_slice(fields);
+    }
+
+    fn at(&self, i: usize) -> EntityRef<'_> {
+        let (key, start) = self.keys[i];
+        let end = self
+            .keys
+            .get(i + 1)
+            .map_or(self.values.len(), |(_, s)| *s as usize);
+        EntityRef {
+            key,
+            fields: &self.values[start as usize..end],
+        }
     }
 
     /// The state after applying `bytes` (from [`write_delta`]) to this one
@@ -332,8 +369,11 @@ impl Mirror {
         events: &mut Vec<(u32, u8, Vec<u32>)>,
     ) -> Result<Mirror, DecodeError> {
         let mut r = BitReader::new(bytes);
-        let mut out: Vec<(Key, Vec<u32>)> = Vec::with_capacity(self.entities.len() + 8);
-        let mut old = self.entities.iter().peekable();
+        let mut out = Mirror {
+            keys: Vec::with_capacity(self.keys.len() + 8),
+            values: Vec::with_capacity(self.values.len() + 64),
+        };
+        let mut old = self.iter().peekable();
         let mut key = 0u32;
         let mut first = true;
         loop {
@@ -345,38 +385,38 @@ impl Mirror {
             first = false;
             key = k.0;
             // Entities before this one are unchanged.
-            while let Some((ok, _)) = old.peek()
-                && *ok < k
-            {
-                out.push(old.next().cloned().expect("peeked"));
+            while let Some(e) = old.next_if(|e| e.key < k) {
+                out.push(e.key, e.fields);
             }
-            let existing = old.next_if(|(ok, _)| *ok == k);
+            let existing = old.next_if(|e| e.key == k);
             let kind = layout
                 .kind(k.kind())
                 .ok_or(DecodeError::UnknownKind(k.kind()))?;
             match (code, existing) {
                 (APPEAR, None) => {
-                    let mut values = Vec::with_capacity(kind.len());
+                    out.keys.push((k, out.values.len() as u32));
                     for bits in kind {
-                        values.push(r.read(*bits)?);
+                        out.values.push(r.read(*bits)?);
                     }
-                    out.push((k, values));
                 }
-                (UPDATE, Some((_, values))) => {
-                    let mut values = values.clone();
+                (UPDATE, Some(e)) => {
+                    let start = out.values.len();
+                    out.push(k, e.fields);
                     let mask = r.read(kind.len() as u8)?;
                     for (n, bits) in kind.iter().enumerate() {
                         if mask & (1 << n) != 0 {
-                            values[n] = read_change(&mut r, values[n], *bits)?;
+                            let v = &mut out.values[start + n];
+                            *v = read_change(&mut r, *v, *bits)?;
                         }
                     }
-                    out.push((k, values));
                 }
                 (REMOVE, Some(_)) => {}
                 _ => return Err(DecodeError::Mismatch(key)),
             }
         }
-        out.extend(old.cloned());
+        for e in old {
+            out.push(e.key, e.fields);
+        }
         let mut seq = 0u32;
         while r.flag()? {
             seq = seq.wrapping_add(r.varint(KEY_GROUP)?);
@@ -388,24 +428,22 @@ impl Mirror {
             }
             events.push((seq, kind, values));
         }
-        Ok(Mirror { entities: out })
+        Ok(out)
     }
 
     /// How many entities.
     pub fn len(&self) -> usize {
-        self.entities.len()
+        self.keys.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.entities.is_empty()
+        self.keys.is_empty()
     }
 
     /// Every entity, in key order.
     pub fn iter(&self) -> impl Iterator<Item = EntityRef<'_>> + '_ {
-        self.entities
-            .iter()
-            .map(|(key, fields)| EntityRef { key: *key, fields })
+        (0..self.keys.len()).map(|i| self.at(i))
     }
 
     /// The entities of one kind, in id order.
@@ -415,9 +453,8 @@ impl Mirror {
 
     /// The entity with `key`, if known.
     pub fn get(&self, key: Key) -> Option<EntityRef<'_>> {
-        let i = self.entities.binary_search_by_key(&key, |(k, _)| *k).ok()?;
-        let (key, fields) = &self.entities[i];
-        Some(EntityRef { key: *key, fields })
+        let i = self.keys.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        Some(self.at(i))
     }
 }
 

@@ -209,6 +209,38 @@ impl Schema {
         Ok(())
     }
 
+    /// Checks that a game wrote `frame` by this schema: every entity and
+    /// event of a kind the schema has, with its number of fields, each
+    /// within its field's largest wire value.
+    pub fn fits(&self, frame: &super::Frame) -> Result<(), String> {
+        let entities = frame.iter().map(|e| (e.key.kind(), e.fields));
+        for (kind, fields) in entities.chain(frame.events()) {
+            let k = self
+                .kinds
+                .get(usize::from(kind))
+                .ok_or_else(|| format!("no kind {kind}"))?;
+            if fields.len() != k.fields.len() {
+                return Err(format!(
+                    "{}: {} fields, not {}",
+                    k.name,
+                    fields.len(),
+                    k.fields.len()
+                ));
+            }
+            for (value, field) in fields.iter().zip(&k.fields) {
+                if *value > field.quant.max_wire() {
+                    return Err(format!(
+                        "{}.{} = {value}, above {}",
+                        k.name,
+                        field.name,
+                        field.quant.max_wire()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The number of a kind by name.
     pub fn kind(&self, name: &str) -> Option<u8> {
         self.kinds
@@ -280,6 +312,28 @@ mod tests {
         assert_eq!(x.quantize(f32::NAN), 0);
         assert_eq!(Quant::Uint { bits: 7 }.quantize(300.0), 127);
         assert_eq!(Quant::Angle { bits: 8 }.quantize(TAU), 0);
+    }
+
+    #[test]
+    fn a_frame_fits_only_with_the_right_kinds_widths_and_values() {
+        let schema = Schema {
+            kinds: vec![Kind::new(
+                "dot",
+                vec![
+                    Field::new("x", Quant::Uint { bits: 4 }),
+                    Field::new("on", Quant::Uint { bits: 1 }),
+                ],
+            )],
+        };
+        let mut frame = super::super::Frame::default();
+        frame.push(0, 1, &[15, 1]);
+        frame.event(0, &[3, 0]);
+        assert_eq!(schema.fits(&frame), Ok(()));
+        for (kind, fields) in [(1u8, &[0u32, 0][..]), (0, &[1]), (0, &[16, 0])] {
+            let mut bad = frame.clone();
+            bad.push(kind, 2, fields);
+            assert!(schema.fits(&bad).is_err(), "{kind} {fields:?}");
+        }
     }
 
     #[test]
