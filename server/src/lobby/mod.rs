@@ -314,6 +314,10 @@ struct Local {
     member: LocalMember,
     /// Set until the member's `room_joined` is sent.
     joining: Option<Joining>,
+    /// The id of the last line its history read returned: a line stored
+    /// before the read may be announced after the answer, and is already
+    /// in the member's history (or older than it), so it is not sent live.
+    read_up_to: Option<(u64, u64)>,
 }
 
 /// A join waiting for the room to be followed and its history read.
@@ -430,13 +434,18 @@ impl Room {
         }
     }
 
-    /// Delivers a chat line: live to joined members, kept for joining ones.
+    /// Delivers a chat line: live to joined members (but not to one whose
+    /// history read already reached it), kept for joining ones.
     fn chat(&mut self, line: ChatView) {
         let bytes = Bytes::from(encode(&ServerMsg::Chat(line.clone())));
+        let key = history::id_key(&line.id);
         for local in self.local.values_mut() {
             match &mut local.joining {
                 None => {
-                    let _ = local.member.outbox.push(bytes.clone(), close::TOO_SLOW);
+                    let read = matches!((key, local.read_up_to), (Some(k), Some(r)) if k <= r);
+                    if !read {
+                        let _ = local.member.outbox.push(bytes.clone(), close::TOO_SLOW);
+                    }
                 }
                 Some(joining) => {
                     if joining.lines.len() == HISTORY_ON_JOIN {
@@ -694,6 +703,7 @@ impl LobbyTask {
                     lines: VecDeque::new(),
                     wanted: Wanted::new(),
                 }),
+                read_up_to: None,
             },
         );
         view.left.remove(&player_id);
@@ -845,6 +855,7 @@ impl LobbyTask {
         let Some(joining) = local.joining.take_if(|j| j.join_id == join_id) else {
             return;
         };
+        local.read_up_to = lines.last().and_then(|l| history::id_key(&l.id));
         let history = merge_history(lines, joining.lines);
         let outbox = Arc::clone(&local.member.outbox);
         let joined = ServerMsg::RoomJoined {
@@ -1176,6 +1187,34 @@ mod tests {
 
     fn ids(lines: &[ChatView]) -> Vec<&str> {
         lines.iter().map(|l| l.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_line_announced_after_the_answer_that_the_read_had_is_not_sent_again() {
+        let outbox = Arc::new(Outbox::new(64));
+        let mut room = Room::new(1);
+        room.local.insert(
+            PlayerId(1),
+            Local {
+                member: LocalMember {
+                    player_id: PlayerId(1),
+                    name: "ada".into(),
+                    conn_id: 1,
+                    outbox: Arc::clone(&outbox),
+                },
+                joining: None,
+                // The history read ended at line "7-1".
+                read_up_to: history::id_key("7-1"),
+            },
+        );
+        room.chat(line("7-1"));
+        room.chat(line("6-3"));
+        assert!(
+            outbox.pop().is_none(),
+            "lines the read had are not repeated"
+        );
+        room.chat(line("8-1"));
+        assert!(outbox.pop().is_some(), "newer lines go out live");
     }
 
     #[test]
