@@ -1,4 +1,4 @@
-//! The client <-> node wire protocol, version 3 (snapshots are quantised
+//! The client <-> node wire protocol, version 4 (snapshots are quantised
 //! deltas against the tick a client acknowledged, decoded with the schema
 //! `joined` carries; a game's own data travels as one value in `input` and
 //! `joined`): every message a browser or a bot exchanges with a node over a
@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// The protocol version this crate speaks; sent in [`ServerMsg::Welcome`].
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// `match_end`'s reason for a match that ended before its game did (everyone
 /// left, the node shut down, nobody arrived); such matches are not recorded.

@@ -1,4 +1,4 @@
-// The Skirmish wire protocol (PROTOCOL.md, shared/src/proto.rs), version 3.
+// The Skirmish wire protocol (PROTOCOL.md, shared/src/proto.rs), version 4.
 //
 // Every message is one MessagePack array: the type string, then the fields in
 // declaration order. This module is the only place that knows those field
@@ -15,7 +15,7 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { parseSchema } from './replication.js';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 // WebSocket close codes the node uses besides 1000/1001/1009.
 export const CLOSE = Object.freeze({

@@ -96,6 +96,18 @@ function readChange(r, old, bits) {
 }
 
 /**
+ * An update's change mask: none for a kind of one field; a 1 bit for the
+ * previous update's (`last`, `[kind, mask]`) when of the same kind; else a 0
+ * bit and the mask.
+ */
+function readMask(r, kindId, fields, last) {
+  if (fields <= 1) return 1;
+  if (!r.flag()) return r.read(fields);
+  if (!last || last[0] !== kindId) throw new Error('the snapshot does not fit its baseline');
+  return last[1];
+}
+
+/**
  * Applies snapshot data to `base` (a Map of key → fields, unchanged), giving
  * the new state and the snapshot's events `[seq, kind, fields]`.
  */
@@ -104,6 +116,8 @@ export function applyDelta(schema, base, data) {
   const state = new Map(base);
   let [kindId, id] = [0, 0];
   let first = true;
+  // The previous update's kind and change mask, which the next may repeat.
+  let last = null;
   for (;;) {
     const code = r.read(2);
     if (code === END) break;
@@ -130,7 +144,8 @@ export function applyDelta(schema, base, data) {
         kind.fields.map((f) => r.read(f.bits)),
       );
     } else if (code === UPDATE && had) {
-      const mask = r.read(kind.fields.length);
+      const mask = readMask(r, kindId, kind.fields.length, last);
+      last = [kindId, mask];
       state.set(
         key,
         had.map((v, i) => (mask & (1 << i) ? readChange(r, v, kind.fields[i].bits) : v)),

@@ -37,7 +37,7 @@ test('the documented welcome decodes', () => {
   const msg = decodeServer(documentedDump('welcome'));
   assert.deepEqual(msg, {
     type: 'welcome',
-    protocol: 3,
+    protocol: 4,
     playerId: '1f2e3d4c5b6a7988',
     name: 'Ada',
     tickRate: 30,

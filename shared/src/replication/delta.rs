@@ -9,11 +9,14 @@
 //! the previous kind (a varint of 2-bit groups) and the id (a varint of
 //! 4-bit groups):
 //! - `1` appear: every field of the kind, each in its bits;
-//! - `2` update: a change mask (one bit per field of the kind, first field
-//!   lowest), then each changed field: in its bits if it has fewer than 8;
-//!   otherwise a flag, then, if set, the change from the baseline's value
-//!   (modulo 2^bits, zigzag-coded) in [`small_bits`] bits, else the value
-//!   in its bits;
+//! - `2` update: which fields changed, then each changed field. Which
+//!   changed is a change mask (one bit per field of the kind, first field
+//!   lowest), written as a 1 bit alone when it equals the previous update's
+//!   in this snapshot and that update was of the same kind, else as a 0 bit
+//!   and the mask; a kind of one field has no mask (its field changed). A
+//!   changed field is in its bits if it has fewer than 8; otherwise a flag,
+//!   then, if set, the change from the baseline's value (modulo 2^bits,
+//!   zigzag-coded) in [`small_bits`] bits, else the value in its bits;
 //! - `3` remove;
 //! - `0` ends the entities (no key follows).
 //!
@@ -172,6 +175,7 @@ pub fn write_delta<'e>(
     let (base, base_visible) = base.unwrap_or((&empty_frame, &empty));
     let mut w = BitWriter::new(out);
     let mut prev = 0u32;
+    let mut last_mask = LastMask::default();
     let (mut i, mut j) = (0, 0);
     let mut old = next(base, base_visible, &mut i);
     let mut new = next(frame, visible, &mut j);
@@ -196,7 +200,7 @@ pub fn write_delta<'e>(
                 new = next(frame, visible, &mut j);
             }
             (_, Some(o), Some(n)) => {
-                write_update(&mut w, &mut prev, layout, o, n);
+                write_update(&mut w, &mut prev, &mut last_mask, layout, o, n);
                 old = next(base, base_visible, &mut i);
                 new = next(frame, visible, &mut j);
             }
@@ -218,10 +222,44 @@ pub fn write_delta<'e>(
     w.finish();
 }
 
+/// The change mask of the previous update in a snapshot, and its kind.
+#[derive(Clone, Copy, Debug, Default)]
+struct LastMask(Option<(u8, u32)>);
+
+impl LastMask {
+    fn write(&mut self, w: &mut BitWriter<'_>, kind: u8, fields: usize, mask: u32) {
+        if fields > 1 {
+            let repeat = self.0 == Some((kind, mask));
+            w.flag(repeat);
+            if !repeat {
+                w.write(mask, fields as u8);
+            }
+        }
+        self.0 = Some((kind, mask));
+    }
+
+    fn read(&mut self, r: &mut BitReader<'_>, key: Key, fields: usize) -> Result<u32, DecodeError> {
+        let kind = key.kind();
+        let mask = if fields <= 1 {
+            1
+        } else if r.flag()? {
+            match self.0 {
+                Some((k, mask)) if k == kind => mask,
+                _ => return Err(DecodeError::Mismatch(key.0)),
+            }
+        } else {
+            r.read(fields as u8)?
+        };
+        self.0 = Some((kind, mask));
+        Ok(mask)
+    }
+}
+
 /// An update of an entity both sides have, if any field changed.
 fn write_update(
     w: &mut BitWriter<'_>,
     prev: &mut u32,
+    last_mask: &mut LastMask,
     layout: &Layout,
     o: EntityRef<'_>,
     n: EntityRef<'_>,
@@ -236,7 +274,7 @@ fn write_update(
         return;
     }
     op(w, prev, UPDATE, n.key);
-    w.write(mask, n.fields.len() as u8);
+    last_mask.write(w, n.key.kind(), n.fields.len(), mask);
     let changes = o.fields.iter().zip(n.fields).zip(fields(layout, n.key));
     for (k, ((old, new), bits)) in changes.enumerate() {
         if mask & (1 << k) != 0 {
@@ -376,6 +414,7 @@ impl Mirror {
         let mut old = self.iter().peekable();
         let mut key = 0u32;
         let mut first = true;
+        let mut last_mask = LastMask::default();
         loop {
             let code = r.read(2)?;
             if code == END {
@@ -402,7 +441,7 @@ impl Mirror {
                 (UPDATE, Some(e)) => {
                     let start = out.values.len();
                     out.push(k, e.fields);
-                    let mask = r.read(kind.len() as u8)?;
+                    let mask = last_mask.read(&mut r, k, kind.len())?;
                     for (n, bits) in kind.iter().enumerate() {
                         if mask & (1 << n) != 0 {
                             let v = &mut out.values[start + n];
@@ -495,5 +534,90 @@ mod tests {
         }
         assert_eq!(zigzag(u32::MAX, 14), 1, "-1 modulo 2^14");
         assert_eq!(unzigzag(zigzag(5, 14)), 5);
+    }
+
+    use super::super::schema::{Field, Kind, Quant, Schema};
+
+    /// Kind 0 with three 4-bit fields, kind 1 with one.
+    fn layout() -> Layout {
+        let field = |name| Field::new(name, Quant::Uint { bits: 4 });
+        Layout::of(&Schema {
+            kinds: vec![
+                Kind::new("three", vec![field("a"), field("b"), field("c")]),
+                Kind::new("one", vec![field("a")]),
+            ],
+        })
+    }
+
+    fn frame(entities: &[(u8, u32, &[u32])]) -> Frame {
+        let mut frame = Frame::default();
+        for (kind, id, fields) in entities {
+            frame.push(*kind, *id, fields);
+        }
+        frame.finish();
+        frame
+    }
+
+    /// The data taking `base` to `next`, and that it decodes to `next`.
+    fn delta(base: &Frame, next: &Frame) -> Vec<u8> {
+        let layout = layout();
+        let (all_base, all_next) = (Visible::all(base.len()), Visible::all(next.len()));
+        let mut bytes = Vec::new();
+        write_delta(
+            &layout,
+            Some((base, &all_base)),
+            next,
+            &all_next,
+            [],
+            &mut bytes,
+        );
+        let decoded = Mirror::of_frame(base, &all_base).apply(&layout, &bytes);
+        assert_eq!(decoded, Ok(Mirror::of_frame(next, &all_next)));
+        bytes
+    }
+
+    #[test]
+    fn an_update_changing_the_fields_the_one_before_changed_names_them_in_one_bit() {
+        let base = frame(&[(0, 1, &[0, 0, 0]), (0, 2, &[0, 0, 0]), (1, 1, &[0])]);
+        // An update: 2 bits of code, 1 + 5 of key, which fields changed,
+        // and 4 bits for each.
+        let same = delta(
+            &base,
+            &frame(&[(0, 1, &[1, 1, 0]), (0, 2, &[2, 2, 0]), (1, 1, &[0])]),
+        );
+        let differ = delta(
+            &base,
+            &frame(&[(0, 1, &[1, 1, 0]), (0, 2, &[0, 2, 2]), (1, 1, &[0])]),
+        );
+        let one_field = delta(
+            &base,
+            &frame(&[(0, 1, &[0, 0, 0]), (0, 2, &[0, 0, 0]), (1, 1, &[3])]),
+        );
+        // 8 + (1 + 3) + 8 and 8 + 1 + 8, then the end (2) and no events
+        // (1): 39 bits.
+        assert_eq!(same.len(), 5);
+        // The second mask in full: 42 bits.
+        assert_eq!(differ.len(), 6);
+        // An update of a one-field kind has no mask: 2 + 1 + 2 + 1 + 5 + 4,
+        // the end and no events: 18 bits.
+        assert_eq!(one_field.len(), 3);
+    }
+
+    #[test]
+    fn a_repeated_mask_with_no_update_of_its_kind_before_it_is_refused() {
+        let layout = layout();
+        let base = frame(&[(0, 1, &[0, 0, 0]), (1, 1, &[0]), (1, 2, &[0])]);
+        let state = Mirror::of_frame(&base, &Visible::all(base.len()));
+        let mut bytes = Vec::new();
+        let mut w = BitWriter::new(&mut bytes);
+        // Update (kind 0, id 1), "the same fields as before": none came before.
+        w.write(UPDATE, 2);
+        w.flag(true);
+        w.varint(1, KEY_GROUP);
+        w.flag(true);
+        w.write(END, 2);
+        w.flag(false);
+        w.finish();
+        assert_eq!(state.apply(&layout, &bytes), Err(DecodeError::Mismatch(1)));
     }
 }
