@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use skirmish_shared::check::{Check, InvalidField, SettingsError, parse_toml, read};
 use skirmish_shared::game::TICK_RATE_RANGE;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,9 +26,13 @@ pub struct Config {
     pub web_root: PathBuf,
     /// Simulation ticks per second, 10..=128.
     pub tick_rate: u16,
-    /// The games this node serves, by id, the first for quick play; each
-    /// must be one the binary registers (`skirmish-server`: `arena`, `hill`).
+    /// The games this node serves, by name, the first for quick play; each
+    /// is one the binary registers (`skirmish-server`: `arena`, `hill`) or a
+    /// variant below.
     pub games: Vec<String>,
+    /// Games served under names of their own, each one of the binary's
+    /// games reading other files (`[[variants]]`).
+    pub variants: Vec<Variant>,
     /// Threads that run nothing but matches, so ticks start on time however
     /// busy the sockets are (`0`: matches share the main runtime), `0..=64`.
     /// One thread steps thousands of players; more only help a node with
@@ -68,6 +73,24 @@ pub struct Config {
     /// Where match results wait until the leaderboards accept them; they
     /// survive Redis outages and node restarts here.
     pub data_dir: PathBuf,
+}
+
+/// A game served under a name of its own with files of its own: the arena
+/// with a larger map and rules for 64 players, say. Matchmaking modes name
+/// it like any game; clients are told the game it is a variant of.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Its name in `games` and in matchmaking modes: 1 to 32 of `a-z`,
+    /// `0-9` and `-`.
+    pub name: String,
+    /// The game it is a variant of (`arena`, `hill`).
+    pub game: String,
+    /// The files it reads instead of the game's own, by the game's name for
+    /// each (the arena's are `rules` and `map`, the hill's `rules`),
+    /// relative to `assets`; a file left out is the game's own.
+    #[serde(default)]
+    pub files: BTreeMap<String, PathBuf>,
 }
 
 /// Per-connection and per-node limits.
@@ -121,7 +144,15 @@ impl Default for Config {
             assets: PathBuf::from("assets"),
             web_root: PathBuf::from("web"),
             tick_rate: 30,
-            games: vec!["arena".into(), "hill".into()],
+            games: vec!["arena".into(), "hill".into(), "arena-64".into()],
+            variants: vec![Variant {
+                name: "arena-64".into(),
+                game: "arena".into(),
+                files: BTreeMap::from([
+                    ("rules".into(), PathBuf::from("rules-64.toml")),
+                    ("map".into(), PathBuf::from("maps/arena-64.toml")),
+                ]),
+            }],
             tick_threads: 1,
             match_seconds: None,
             session_secret: None,
@@ -203,6 +234,22 @@ impl Config {
                 format!("`{game}` is listed twice"),
             )?;
         }
+        for (i, v) in self.variants.iter().enumerate() {
+            let name_ok = (1..=32).contains(&v.name.len())
+                && v.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            c.that(
+                name_ok,
+                format!("variants[{i}].name"),
+                "must be 1 to 32 of a-z, 0-9 and -",
+            )?;
+            c.that(
+                v.name != v.game && !self.variants[..i].iter().any(|o| o.name == v.name),
+                format!("variants[{i}].name"),
+                format!("`{}` names another game already", v.name),
+            )?;
+        }
         c.within(self.tick_threads, 0..=64, "tick_threads")?;
         if let Some(seconds) = self.match_seconds {
             c.within(seconds, 1..=3600, "match_seconds")?;
@@ -236,6 +283,21 @@ impl Config {
             assets: assets.into(),
             data_dir,
             ..Config::default()
+        }
+    }
+
+    /// The game `name` in `games` is, and the files it reads instead of
+    /// the game's own: a variant's, or the game of that name with none.
+    pub fn game_files<'a>(&'a self, name: &'a str) -> (&'a str, BTreeMap<String, PathBuf>) {
+        match self.variants.iter().find(|v| v.name == name) {
+            Some(v) => (
+                &v.game,
+                v.files
+                    .iter()
+                    .map(|(key, path)| (key.clone(), self.assets.join(path)))
+                    .collect(),
+            ),
+            None => (name, BTreeMap::new()),
         }
     }
 

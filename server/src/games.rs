@@ -1,7 +1,9 @@
-//! The games a node serves. Each is a [`Game`] registered once with its
-//! config ([`Games::with`]); the rest of the node sees it through
-//! [`HostedGame`], which has no type parameters, so the directory of matches
-//! and the sessions hold any game alike.
+//! The games a node serves. Each is a [`Game`] registered under a name with
+//! its config ([`Games::with`], or [`Games::with_name`] for a variant: the
+//! same game with other settings, such as a larger map for larger matches);
+//! the rest of the node sees it through [`HostedGame`], which has no type
+//! parameters, so the directory of matches and the sessions hold any game
+//! alike.
 
 use crate::runner::{Directory, MatchCommand, MatchPlan, MatchRunner, RunnerSettings};
 use futures_util::future::BoxFuture;
@@ -13,7 +15,11 @@ use tokio::sync::{mpsc, watch};
 
 /// One game a node serves, without its type.
 pub trait HostedGame: Send + Sync + fmt::Debug {
-    /// The game's id ([`Game::ID`]).
+    /// The name it is served under, which matchmaking modes give: its id,
+    /// or a variant's own name.
+    fn name(&self) -> &str;
+
+    /// The game's id ([`Game::ID`]), which clients are told (`joined`).
     fn id(&self) -> &'static str;
 
     /// The most players a match of it seats.
@@ -41,18 +47,26 @@ pub trait HostedGame: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'static, ()>;
 }
 
-/// A [`Game`] and the config its matches share.
+/// A [`Game`], its name, and the config its matches share.
 struct Hosted<G: Game> {
+    name: String,
     config: Arc<G::Config>,
 }
 
 impl<G: Game> fmt::Debug for Hosted<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hosted").field("game", &G::ID).finish()
+        f.debug_struct("Hosted")
+            .field("name", &self.name)
+            .field("game", &G::ID)
+            .finish()
     }
 }
 
 impl<G: Game> HostedGame for Hosted<G> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     fn id(&self) -> &'static str {
         G::ID
     }
@@ -102,20 +116,29 @@ pub struct Games {
 }
 
 impl Games {
-    /// Adds a game, whose matches share `config`. A game registered twice
-    /// keeps its first config.
-    pub fn with<G: Game>(mut self, config: G::Config) -> Self {
-        if self.get(G::ID).is_none() {
+    /// Adds a game under its id, its matches sharing `config`. A name
+    /// registered twice keeps its first config.
+    pub fn with<G: Game>(self, config: G::Config) -> Self {
+        self.with_name::<G>(G::ID, config)
+    }
+
+    /// Adds a game under `name` (a variant of it, when not its id), its
+    /// matches sharing `config`. A name registered twice keeps its first
+    /// config.
+    pub fn with_name<G: Game>(mut self, name: impl Into<String>, config: G::Config) -> Self {
+        let name = name.into();
+        if self.get(&name).is_none() {
             self.list.push(Arc::new(Hosted::<G> {
+                name,
                 config: Arc::new(config),
             }));
         }
         self
     }
 
-    /// A game by id.
-    pub fn get(&self, id: &str) -> Option<&Arc<dyn HostedGame>> {
-        self.list.iter().find(|g| g.id() == id)
+    /// A game by the name it is served under.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn HostedGame>> {
+        self.list.iter().find(|g| g.name() == name)
     }
 
     /// The game quick play starts: the first registered.
@@ -133,8 +156,8 @@ impl Games {
         self.list.iter()
     }
 
-    /// Every game's id, in the order registered.
-    pub fn ids(&self) -> Vec<&'static str> {
-        self.list.iter().map(|g| g.id()).collect()
+    /// The name of every game, in the order registered.
+    pub fn names(&self) -> Vec<&str> {
+        self.list.iter().map(|g| g.name()).collect()
     }
 }

@@ -163,7 +163,7 @@ impl Server {
             shutdown_tx,
             mut tasks_done,
         } = self;
-        info!(addr = %listener.local_addr().map_err(StartError::Serve)?, tick_rate = node.config.tick_rate, games = ?node.games.ids(), "listening");
+        info!(addr = %listener.local_addr().map_err(StartError::Serve)?, tick_rate = node.config.tick_rate, games = ?node.games.names(), "listening");
         let app = http::router(Arc::clone(&node));
         let signal = async move {
             shutdown.await;

@@ -123,20 +123,85 @@ async fn main() -> anyhow::Result<()> {
             std::future::pending::<()>().await;
         }
     };
-    // The games this binary can serve; the config picks which, the first for
-    // quick play. A studio's own binary registers its own.
-    let mut games = Games::default();
-    for id in &config.games {
-        let (assets, rate, seconds) = (&config.assets, config.tick_rate, config.match_seconds);
-        games = match id.as_str() {
-            "arena" => games.with::<ArenaMatch>(skirmish_arena::load(assets, rate, seconds)?),
-            "hill" => games.with::<HillMatch>(skirmish_hill::load(assets, rate, seconds)?),
-            other => {
-                anyhow::bail!("games: `{other}` is not a game this binary serves (arena, hill)")
-            }
-        };
-    }
+    let games = load_games(&config)?;
     skirmish_server::run(config, games, shutdown)
         .await
         .context("skirmish-server failed")
+}
+
+/// The games this binary can serve, loaded as the config names them (a game
+/// of its own or a variant of one), the first for quick play. A studio's own
+/// binary registers its own games the same way.
+fn load_games(config: &Config) -> anyhow::Result<Games> {
+    let (assets, rate, seconds) = (&config.assets, config.tick_rate, config.match_seconds);
+    let mut games = Games::default();
+    for (i, name) in config.games.iter().enumerate() {
+        let (game, files) = config.game_files(name);
+        let reads = match game {
+            "arena" => skirmish_arena::FILES,
+            "hill" => skirmish_hill::FILES,
+            other => anyhow::bail!(
+                "games[{i}]: `{other}` is not a game this binary serves (arena, hill) nor a variant of one"
+            ),
+        };
+        if let Some(file) = files.keys().find(|f| !reads.contains(&f.as_str())) {
+            anyhow::bail!(
+                "variants: `{name}` gives the file `{file}`, which {game} does not read (it reads {reads:?})"
+            );
+        }
+        games = match game {
+            "arena" => games.with_name::<ArenaMatch>(
+                name.as_str(),
+                skirmish_arena::load_variant(assets, &files, rate, seconds)?,
+            ),
+            _ => games.with_name::<HillMatch>(
+                name.as_str(),
+                skirmish_hill::load_variant(assets, &files, rate, seconds)?,
+            ),
+        };
+    }
+    Ok(games)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(games: &[&str], variants: &str) -> Config {
+        let mut config: Config = toml::from_str(variants).expect("variants");
+        config.assets = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets").into();
+        config.games = games.iter().map(|g| g.to_string()).collect();
+        config
+    }
+
+    #[test]
+    fn the_shipped_games_and_variant_load_under_their_names() {
+        let games = load_games(&Config {
+            assets: concat!(env!("CARGO_MANIFEST_DIR"), "/../assets").into(),
+            ..Config::default()
+        })
+        .expect("the shipped games load");
+        assert_eq!(games.names(), ["arena", "hill", "arena-64"]);
+        let variant = games.get("arena-64").expect("the variant");
+        assert_eq!((variant.id(), variant.max_players()), ("arena", 64));
+        assert_eq!(games.get("arena").map(|g| g.max_players()), Some(16));
+    }
+
+    #[test]
+    fn unknown_games_and_files_are_refused_by_name() {
+        let unknown = load_games(&config(&["arena", "chess"], "")).expect_err("no chess");
+        assert!(
+            unknown.to_string().contains("games[1]: `chess`"),
+            "{unknown}"
+        );
+        let variant = "[[variants]]\nname = \"big\"\ngame = \"hill\"\nfiles = { map = \"maps/arena-64.toml\" }\n";
+        let file = load_games(&config(&["big"], variant)).expect_err("the hill has no map");
+        assert!(
+            file.to_string().contains("`big` gives the file `map`"),
+            "{file}"
+        );
+        let missing = "[[variants]]\nname = \"big\"\ngame = \"arena\"\nfiles = { map = \"maps/none.toml\" }\n";
+        let missing = load_games(&config(&["big"], missing)).expect_err("no such map");
+        assert!(missing.to_string().contains("none.toml"), "{missing}");
+    }
 }

@@ -210,7 +210,7 @@ impl Matches {
                     .values()
                     .filter(|e| {
                         e.public
-                            && e.handle.game.id() == game.id()
+                            && e.handle.game.name() == game.name()
                             && e.n_players < max_players
                             && !e.handle.is_over()
                             && !refused.contains(&e.handle.id)

@@ -339,7 +339,7 @@ impl Node {
                     format!("boards[{idx}].source"),
                     format!(
                         "no game this node serves ({:?}) reports the stat `{stat}`",
-                        games.ids()
+                        games.names()
                     ),
                 )?;
             }
@@ -411,7 +411,7 @@ impl Node {
         let seats: Vec<GameSeats<'_>> = games
             .iter()
             .map(|game| GameSeats {
-                id: game.id(),
+                name: game.name(),
                 max_players: usize::from(game.max_players()),
                 teams: game.teams(),
             })

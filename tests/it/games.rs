@@ -261,3 +261,59 @@ async fn a_board_naming_a_stat_no_game_reports_is_refused_at_start() {
         Ok(_) => panic!("a node started with a board no game feeds"),
     }
 }
+
+/// A matchmaking mode naming a variant (the shipped `arena-64`: the arena on
+/// its own rules and a 4,000-unit map) plays that variant: its players are
+/// told they play the arena, on the variant's map, while quick play runs
+/// the arena's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mode_naming_a_variant_plays_the_game_on_the_variants_files() {
+    const BATTLE: &str = r#"
+ticket_ttl_s = 5.0
+lease_ttl_s = 3.0
+round_interval_ms = 100
+join_window_s = 10.0
+
+[[modes]]
+id = "battle"
+game = "arena-64"
+min_players = 2
+target_players = 2
+max_players = 64
+rating_window = 100.0
+rating_window_growth_per_s = 500.0
+rating_window_max = 2000.0
+start_below_target_after_s = 0.0
+"#;
+    let dir = TempDir::new("games-variant");
+    let mut config = test_config();
+    config.matchmaking = matchmaking_file(BATTLE, &dir);
+    let node = TestNode::start(config).await;
+    let width = |p: &Player| {
+        let schema = p.conn.replica().expect("joined").schema();
+        match schema.kinds[0].fields[0].quant {
+            skirmish_shared::replication::Quant::Fixed { max, .. } => max,
+            other => panic!("the arena's x is fixed-point, not {other:?}"),
+        }
+    };
+
+    let mut a = Player::connect(&node, "a").await;
+    let mut b = Player::connect(&node, "b").await;
+    a.queue("battle").await;
+    b.queue("battle").await;
+    let ((battle, a_game), (other, b_game)) = tokio::join!(join_found(&mut a), join_found(&mut b));
+    assert_eq!(battle, other, "one match");
+    assert_eq!((a_game.as_str(), b_game.as_str()), ("arena", "arena"));
+    assert_eq!(running(&mut a).await, Some("arena"));
+    assert_eq!(width(&a), 4000.0, "the variant's map");
+
+    let mut quick = Player::connect(&node, "quick").await;
+    let (arena_match, _) = quick.play_in().await;
+    assert_ne!(
+        arena_match, battle,
+        "quick play opens the arena's own match"
+    );
+    assert_eq!(running(&mut quick).await, Some("arena"));
+    assert_eq!(width(&quick), 2000.0, "the arena's own map");
+    node.stop().await;
+}

@@ -34,12 +34,12 @@ const SHIPPED_NODE_TTL_S: f32 = 6.0;
 /// The shipped games' seats, as a node checks modes against them.
 const SEATS: &[skirmish_server::matchmaking::GameSeats<'_>] = &[
     skirmish_server::matchmaking::GameSeats {
-        id: "arena",
+        name: "arena",
         max_players: 16,
         teams: 0,
     },
     skirmish_server::matchmaking::GameSeats {
-        id: "hill",
+        name: "hill",
         max_players: 16,
         teams: 2,
     },

@@ -53,26 +53,46 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The games a test node serves, as the shipped binary does: the arena
-/// (quick play's), with the shipped rules on the map in `map`, and the
-/// hill; both at `config`'s tick rate and match length. The arena's view
+/// The games a test node serves, as the shipped binary does, those
+/// `config` names: the arena (quick play's), with the shipped rules on the
+/// map in `map`, the hill, and variants with their own files; all at
+/// `config`'s tick rate and match length. The arena's view
 /// radius is off: tests that reason about where others are see the whole
 /// arena (the arena's own tests, `games/arena/tests/replication.rs`, cover
 /// interest).
 pub fn test_games(config: &Config, map: &Path) -> Games {
-    let mut spec = skirmish_arena::load_files(
-        &config.assets.join("rules.toml"),
-        map,
-        config.tick_rate,
-        config.match_seconds,
-    )
-    .expect("the arena's files are valid");
-    spec.rules.interest.view_radius = 0.0;
-    let hill = skirmish_hill::load(&config.assets, config.tick_rate, config.match_seconds)
-        .expect("the hill's rules are valid");
-    Games::default()
-        .with::<ArenaMatch>(spec)
-        .with::<skirmish_hill::HillMatch>(hill)
+    let mut games = Games::default();
+    for name in &config.games {
+        let (game, mut files) = config.game_files(name);
+        games = match game {
+            "arena" => {
+                if name == "arena" {
+                    files.insert("map".into(), map.to_owned());
+                }
+                let mut spec = skirmish_arena::load_variant(
+                    &config.assets,
+                    &files,
+                    config.tick_rate,
+                    config.match_seconds,
+                )
+                .expect("the arena's files are valid");
+                spec.rules.interest.view_radius = 0.0;
+                games.with_name::<ArenaMatch>(name.as_str(), spec)
+            }
+            "hill" => {
+                let spec = skirmish_hill::load_variant(
+                    &config.assets,
+                    &files,
+                    config.tick_rate,
+                    config.match_seconds,
+                )
+                .expect("the hill's rules are valid");
+                games.with_name::<skirmish_hill::HillMatch>(name.as_str(), spec)
+            }
+            other => panic!("tests serve the arena and the hill, not {other}"),
+        };
+    }
+    games
 }
 
 /// Who is in the newest snapshot a connection received, in either shipped

@@ -10,7 +10,8 @@ use skirmish_shared::game::{
     AdmitError, EntityId, Game, GameData, InputError, RestoreError, Standing, Stat, TeamId, Tick,
 };
 use skirmish_shared::replication::{Frame, Interest, Schema};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Loads the arena's rules (`rules.toml`) and map (`maps/arena.toml`) from
@@ -21,9 +22,26 @@ pub fn load(
     tick_rate: u16,
     match_seconds: Option<u32>,
 ) -> Result<GameSpec, AssetError> {
+    load_variant(assets, &BTreeMap::new(), tick_rate, match_seconds)
+}
+
+/// The files a variant of the arena may read instead of its own (see
+/// [`load_variant`]).
+pub const FILES: &[&str] = &["rules", "map"];
+
+/// [`load`], reading `files` (full paths, by their [`FILES`] names: `rules`
+/// and `map`) instead of the arena's own where given; other names are
+/// ignored.
+pub fn load_variant(
+    assets: &Path,
+    files: &BTreeMap<String, PathBuf>,
+    tick_rate: u16,
+    match_seconds: Option<u32>,
+) -> Result<GameSpec, AssetError> {
+    let file = |name: &str, own: &str| files.get(name).cloned().unwrap_or_else(|| assets.join(own));
     load_files(
-        &assets.join("rules.toml"),
-        &assets.join("maps/arena.toml"),
+        &file("rules", "rules.toml"),
+        &file("map", "maps/arena.toml"),
         tick_rate,
         match_seconds,
     )

@@ -18,4 +18,4 @@ pub mod rules;
 pub mod sim;
 pub mod wire;
 
-pub use game::{ArenaMatch, load, load_files};
+pub use game::{ArenaMatch, FILES, load, load_files, load_variant};

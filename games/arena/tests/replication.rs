@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{match_of_bots, match_of_n_bots, spec_for, step};
+use common::{match_of_bots, match_of_n_bots, spec_64, spec_for, step};
 use skirmish_arena::ArenaMatch;
 use skirmish_arena::entities::{CLOCK, PACK, PLAYER, POSITION_STEP, PROJECTILE};
 use skirmish_shared::game::{EntityId, Game};
@@ -175,8 +175,12 @@ fn in_a_64_player_match_each_player_receives_exactly_what_is_in_its_view() {
 /// `cargo test -p skirmish-arena --test replication -- --nocapture bytes`.
 #[test]
 fn bytes_per_player_per_second_at_16_and_64_players() {
-    for players in [16u16, 64] {
-        let spec = spec_for(players as u8);
+    let maps = [
+        (16u16, spec_for(16), "the 16-player map"),
+        (64, spec_for(64), "the 16-player map"),
+        (64, spec_64(), "the 64-player variant's map"),
+    ];
+    for (players, spec, map) in maps {
         let (mut game, mut bots) = match_of_n_bots(spec, players, 33);
         // Past the opening, when everyone is fighting.
         for _ in 0..150 {
@@ -187,7 +191,7 @@ fn bytes_per_player_per_second_at_16_and_64_players() {
         let total: u64 = sent.values().sum();
         let per_player_s = total as f64 / f64::from(players) / (f64::from(ticks) / 30.0);
         println!(
-            "arena, {players} players, acknowledged every tick: {:.0} B/s of snapshot data per player",
+            "arena, {players} players on {map}, acknowledged every tick: {:.0} B/s of snapshot data per player",
             per_player_s
         );
         assert!(total > 0);

@@ -11,13 +11,33 @@ use skirmish_shared::game::{
     AdmitError, EntityId, Game, GameData, InputError, RestoreError, Standing, Stat, TeamId, Tick,
 };
 use skirmish_shared::replication::{Frame, Quant, Schema};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Loads the hill's rules (`hill.toml`) from `assets` for matches stepped
 /// `tick_rate` times a second; `match_seconds` overrides the match length.
 pub fn load(assets: &Path, tick_rate: u16, match_seconds: Option<u32>) -> Result<Spec, RulesError> {
-    let mut rules = Rules::load(&assets.join("hill.toml"))?;
+    load_variant(assets, &BTreeMap::new(), tick_rate, match_seconds)
+}
+
+/// The files a variant of the hill may read instead of its own (see
+/// [`load_variant`]).
+pub const FILES: &[&str] = &["rules"];
+
+/// [`load`], reading `files` (full paths, by their [`FILES`] names: `rules`)
+/// instead of the hill's own where given; other names are ignored.
+pub fn load_variant(
+    assets: &Path,
+    files: &BTreeMap<String, PathBuf>,
+    tick_rate: u16,
+    match_seconds: Option<u32>,
+) -> Result<Spec, RulesError> {
+    let rules = files
+        .get("rules")
+        .cloned()
+        .unwrap_or_else(|| assets.join("hill.toml"));
+    let mut rules = Rules::load(&rules)?;
     if let Some(seconds) = match_seconds {
         rules.match_rules.duration_s = seconds;
         rules.validate("--match-seconds")?;

@@ -18,4 +18,4 @@ pub mod rules;
 pub mod sim;
 pub mod wire;
 
-pub use game::{HillMatch, load};
+pub use game::{FILES, HillMatch, load, load_variant};

@@ -13,7 +13,8 @@ use std::time::Duration;
 pub struct ModeConfig {
     /// Its name in `queue`, e.g. `ffa`.
     pub id: ModeId,
-    /// The game it plays, by id (`arena`, `hill`); left out, the node's
+    /// The game it plays, by the name the node serves it under (`arena`,
+    /// `hill`, or a variant's name such as `arena-64`); left out, the node's
     /// first game.
     #[serde(default)]
     pub game: String,
@@ -47,8 +48,8 @@ pub struct ModeConfig {
 /// A game a node serves, as its modes are checked against it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GameSeats<'a> {
-    /// The game's id.
-    pub id: &'a str,
+    /// The name the game is served under.
+    pub name: &'a str,
     /// The most players a match of it seats.
     pub max_players: usize,
     /// Its teams (0: every player for themselves).
@@ -93,7 +94,7 @@ impl MatchmakingConfig {
         let mut config: MatchmakingConfig = parse_toml(text, file)?;
         if let Some(default) = games.first() {
             for mode in config.modes.iter_mut().filter(|m| m.game.is_empty()) {
-                mode.game = default.id.to_owned();
+                mode.game = default.name.to_owned();
             }
         }
         config.validate(file, games)?;
@@ -130,8 +131,8 @@ impl MatchmakingConfig {
                 field("min_players"),
                 "needs 1 <= min_players <= target_players <= max_players",
             )?;
-            let served: Vec<&str> = games.iter().map(|g| g.id).collect();
-            let Some(game) = games.iter().find(|g| g.id == m.game) else {
+            let served: Vec<&str> = games.iter().map(|g| g.name).collect();
+            let Some(game) = games.iter().find(|g| g.name == m.game) else {
                 return Err(c
                     .that(
                         false,
@@ -228,14 +229,19 @@ mod tests {
     /// The games the shipped node serves, with their match sizes.
     const GAMES: &[GameSeats<'_>] = &[
         GameSeats {
-            id: "arena",
+            name: "arena",
             max_players: 16,
             teams: 0,
         },
         GameSeats {
-            id: "hill",
+            name: "hill",
             max_players: 16,
             teams: 2,
+        },
+        GameSeats {
+            name: "arena-64",
+            max_players: 64,
+            teams: 0,
         },
     ];
 

@@ -584,9 +584,13 @@ mod tests {
         let arena =
             skirmish_arena::load(&config.assets, config.tick_rate, None).expect("the arena");
         let hill = skirmish_hill::load(&config.assets, config.tick_rate, None).expect("the hill");
+        let (_, files) = config.game_files("arena-64");
+        let arena_64 = skirmish_arena::load_variant(&config.assets, &files, config.tick_rate, None)
+            .expect("the shipped variant");
         let games = crate::games::Games::default()
             .with::<skirmish_arena::ArenaMatch>(arena)
-            .with::<skirmish_hill::HillMatch>(hill);
+            .with::<skirmish_hill::HillMatch>(hill)
+            .with_name::<skirmish_arena::ArenaMatch>("arena-64", arena_64);
         let node = Node::new(config, games, addr, shutdown, guard)
             .await
             .expect("shipped assets load");
