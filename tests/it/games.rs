@@ -8,7 +8,8 @@ use skirmish_shared::proto::{MatchId, ResultLine, ServerMsg};
 use skirmish_tests::{Player, TempDir, TestNode, matchmaking_file, test_config};
 use std::time::Duration;
 
-/// A two-against-two hill mode that fills with server bots at once.
+/// A two-against-two hill mode that fills with server bots at once, and a
+/// `battle` mode of the `arena-64` variant that starts with two players.
 const HILL_2V2: &str = r#"
 ticket_ttl_s = 5.0
 lease_ttl_s = 3.0
@@ -38,6 +39,17 @@ rating_window_growth_per_s = 500.0
 rating_window_max = 2000.0
 start_below_target_after_s = 0.0
 backfill_after_s = 0.5
+
+[[modes]]
+id = "battle"
+game = "arena-64"
+min_players = 2
+target_players = 2
+max_players = 64
+rating_window = 100.0
+rating_window_growth_per_s = 500.0
+rating_window_max = 2000.0
+start_below_target_after_s = 0.0
 "#;
 
 /// Joins the match `match_found` offers (on this node) and returns the
@@ -268,26 +280,9 @@ async fn a_board_naming_a_stat_no_game_reports_is_refused_at_start() {
 /// the arena's own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mode_naming_a_variant_plays_the_game_on_the_variants_files() {
-    const BATTLE: &str = r#"
-ticket_ttl_s = 5.0
-lease_ttl_s = 3.0
-round_interval_ms = 100
-join_window_s = 10.0
-
-[[modes]]
-id = "battle"
-game = "arena-64"
-min_players = 2
-target_players = 2
-max_players = 64
-rating_window = 100.0
-rating_window_growth_per_s = 500.0
-rating_window_max = 2000.0
-start_below_target_after_s = 0.0
-"#;
     let dir = TempDir::new("games-variant");
     let mut config = test_config();
-    config.matchmaking = matchmaking_file(BATTLE, &dir);
+    config.matchmaking = matchmaking_file(HILL_2V2, &dir);
     let node = TestNode::start(config).await;
     let width = |p: &Player| {
         let schema = p.conn.replica().expect("joined").schema();

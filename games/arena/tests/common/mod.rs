@@ -18,35 +18,30 @@ pub fn spec() -> Arc<GameSpec> {
 /// The shipped 64-player variant (`rules-64.toml` on `maps/arena-64.toml`),
 /// with a match long enough for 10,000 ticks.
 pub fn spec_64() -> Arc<GameSpec> {
-    let mut rules = Rules::from_toml(
+    long_spec(
         include_str!("../../../../assets/rules-64.toml"),
-        "rules-64.toml",
-    )
-    .expect("shipped rules");
-    rules.match_rules.duration_s = 3600;
-    rules.match_rules.kill_limit = 100_000;
-    let map = Map::from_toml(
         include_str!("../../../../assets/maps/arena-64.toml"),
-        "arena-64.toml",
-        &rules,
+        64,
     )
-    .expect("shipped map");
-    Arc::new(GameSpec::new(rules, map, 30).expect("spec"))
 }
 
 /// [`spec`] for matches of up to `max_players`.
 pub fn spec_for(max_players: u8) -> Arc<GameSpec> {
-    let mut rules = Rules::from_toml(include_str!("../../../../assets/rules.toml"), "rules.toml")
-        .expect("shipped rules");
+    long_spec(
+        include_str!("../../../../assets/rules.toml"),
+        include_str!("../../../../assets/maps/arena.toml"),
+        max_players,
+    )
+}
+
+/// Rules and a map, for matches of up to `max_players` long enough for
+/// 10,000 ticks.
+fn long_spec(rules: &str, map: &str, max_players: u8) -> Arc<GameSpec> {
+    let mut rules = Rules::from_toml(rules, "rules").expect("shipped rules");
     rules.match_rules.duration_s = 3600;
     rules.match_rules.kill_limit = 100_000;
     rules.match_rules.max_players = max_players;
-    let map = Map::from_toml(
-        include_str!("../../../../assets/maps/arena.toml"),
-        "arena.toml",
-        &rules,
-    )
-    .expect("shipped map");
+    let map = Map::from_toml(map, "map", &rules).expect("shipped map");
     Arc::new(GameSpec::new(rules, map, 30).expect("spec"))
 }
 
