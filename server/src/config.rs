@@ -116,6 +116,9 @@ pub struct Limits {
     /// Seconds a disconnected player's seat is held for them to reconnect,
     /// `0..=3600`.
     pub reconnect_grace_s: f32,
+    /// Seconds running matches have to finish once the node is told to stop
+    /// (SIGTERM or SIGINT) before they end as `abandoned`, `0..=3600`.
+    pub drain_timeout_s: f32,
     /// Messages per second a client may send, as a multiple of the tick rate
     /// (inputs arrive once per tick), plus `extra_messages_per_s`;
     /// `1..=100`.
@@ -179,6 +182,7 @@ impl Default for Limits {
             heartbeat_s: 5.0,
             idle_timeout_s: 15.0,
             reconnect_grace_s: 10.0,
+            drain_timeout_s: 25.0,
             messages_per_tick: 1.5,
             extra_messages_per_s: 10.0,
             max_strikes: 10.0,
@@ -269,8 +273,8 @@ impl Config {
         self.limits.validate(&c)
     }
 
-    /// The defaults with assets read from `dir`, and listening on an
-    /// ephemeral port: what tests start.
+    /// The defaults with assets read from `dir`, listening on an ephemeral
+    /// port, with no drain: what tests start.
     pub fn for_tests(assets: impl Into<PathBuf>) -> Self {
         // Each test node keeps its pending results apart from every other's.
         let data_dir = std::env::temp_dir().join(format!(
@@ -282,6 +286,12 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             assets: assets.into(),
             data_dir,
+            // Tests stop their nodes at once, running matches or not; the
+            // drain has tests of its own.
+            limits: Limits {
+                drain_timeout_s: 0.0,
+                ..Limits::default()
+            },
             ..Config::default()
         }
     }
@@ -361,6 +371,7 @@ impl Limits {
             0.0..=3600.0,
             "limits.reconnect_grace_s",
         )?;
+        c.within(self.drain_timeout_s, 0.0..=3600.0, "limits.drain_timeout_s")?;
         c.within(
             self.messages_per_tick,
             1.0..=100.0,
@@ -517,6 +528,11 @@ mod tests {
                 "reconnect_grace_s = 10.0",
                 "reconnect_grace_s = -0.5",
                 "limits.reconnect_grace_s",
+            ),
+            (
+                "drain_timeout_s = 25.0",
+                "drain_timeout_s = 4000.0",
+                "limits.drain_timeout_s",
             ),
             (
                 "messages_per_tick = 1.5",

@@ -38,6 +38,7 @@ pub fn router(node: Arc<Node>) -> Router {
     let static_files = ServeDir::new(&web).fallback(ServeFile::new(web.join("index.html")));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/nodes", get(nodes))
         .route(
@@ -235,6 +236,19 @@ fn invalid_query(message: impl Into<String>) -> ApiError {
         status: StatusCode::BAD_REQUEST,
         code: "invalid_query".into(),
         message: message.into(),
+    }
+}
+
+/// Readiness: whether the node takes new players and matches. 200
+/// `{"ready": true}`, or, once it drains before shutting down, 503
+/// `{"ready": false, "reason": "draining"}`; a load balancer sends no one
+/// new to a node that is not ready.
+async fn readyz(State(node): State<Arc<Node>>) -> Response {
+    if node.is_draining() {
+        let body = Json(json!({ "ready": false, "reason": "draining" }));
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    } else {
+        Json(json!({ "ready": true })).into_response()
     }
 }
 
@@ -499,6 +513,14 @@ async fn websocket(
         Ok(upgrade) => upgrade,
         Err(e) => return error(StatusCode::BAD_REQUEST, "not_websocket", e.body_text()),
     };
+    // A draining node lets back only players it holds a seat for.
+    if node.is_draining() && node.matches.match_of(claims.player_id).is_none() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "this node is shutting down; connect to another",
+        );
+    }
     let Ok(permit) = Arc::clone(&node.connection_permits).try_acquire_owned() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -151,8 +151,10 @@ impl Server {
         Arc::clone(&self.node)
     }
 
-    /// Serves until `shutdown` completes, then closes every connection
-    /// (1001), ends every match, and waits for them up to a grace period.
+    /// Serves until `shutdown` completes, then drains (see [`Node::drain`])
+    /// until no match runs or `limits.drain_timeout_s` has passed, then
+    /// ends every match still running (`abandoned`), closes every
+    /// connection (1001) and waits for them up to a grace period.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -165,8 +167,27 @@ impl Server {
         } = self;
         info!(addr = %listener.local_addr().map_err(StartError::Serve)?, tick_rate = node.config.tick_rate, games = ?node.games.names(), "listening");
         let app = http::router(Arc::clone(&node));
+        let draining = Arc::clone(&node);
         let signal = async move {
             shutdown.await;
+            let timeout = config::Limits::secs(draining.config.limits.drain_timeout_s);
+            let (matches, players) = draining.matches.counts();
+            info!(
+                ?timeout,
+                matches, players, "draining: no new players or matches; running matches may finish"
+            );
+            draining.drain();
+            if tokio::time::timeout(timeout, draining.matches.until_none())
+                .await
+                .is_err()
+            {
+                let (matches, players) = draining.matches.counts();
+                info!(
+                    matches,
+                    players, "the drain timed out; ending the matches left as abandoned"
+                );
+            }
+            drop(draining);
             info!("shutting down");
             let _ = shutdown_tx.send(true);
         };
@@ -191,6 +212,35 @@ impl Server {
         }
         served.map_err(StartError::Serve)
     }
+}
+
+/// Completes when the process is asked to stop: SIGTERM (what systemd,
+/// Docker and Kubernetes send) or SIGINT (Ctrl-C). Never completes when
+/// neither can be listened for.
+pub async fn stop_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = async {
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    term.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = interrupt => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await;
 }
 
 /// Runs a node serving `games` until `shutdown` completes.

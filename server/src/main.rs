@@ -117,11 +117,15 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
         .init();
     let config = load_config(&args)?;
+    // SIGTERM or SIGINT drains the node, then stops it; a second one during
+    // the drain exits at once (README, "Stopping a node").
     let shutdown = async {
-        // If the signal handler cannot be installed, run until killed.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
+        skirmish_server::stop_signal().await;
+        tokio::spawn(async {
+            skirmish_server::stop_signal().await;
+            eprintln!("a second stop signal: exiting without finishing the drain");
+            std::process::exit(1);
+        });
     };
     let games = load_games(&config)?;
     skirmish_server::run(config, games, shutdown)

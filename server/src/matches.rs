@@ -21,6 +21,7 @@ use crate::ticker::TickThreads;
 use skirmish_shared::proto::{MatchId, PlayerId};
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -118,6 +119,9 @@ pub enum QuickPlayError {
     /// Every match is full and the node runs as many as it may.
     #[error("no match has room and the node runs its maximum number of matches")]
     NoRoom,
+    /// The node is shutting down and starts no match and seats no one new.
+    #[error("this node is shutting down; play on another")]
+    Draining,
 }
 
 #[derive(Debug)]
@@ -148,6 +152,9 @@ pub struct Matches {
     /// Where finished matches hand their results.
     results: ResultsSender,
     shutdown: watch::Receiver<bool>,
+    /// Set when the node starts shutting down: running matches play on,
+    /// but none starts and quick play seats no one.
+    draining: AtomicBool,
     /// Held by every runner task, so the node can wait for them at shutdown.
     task_guard: mpsc::Sender<()>,
     /// Where runner tasks run.
@@ -180,9 +187,20 @@ impl Matches {
             max_matches,
             results,
             shutdown,
+            draining: AtomicBool::new(false),
             task_guard,
             ticker,
         })
+    }
+
+    /// Starts no match and seats no one by quick play from now on; running
+    /// matches play on (players with a seat may come back to it).
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Listing> {
@@ -197,6 +215,9 @@ impl Matches {
         self: &Arc<Self>,
         link: Arc<PlayerLink>,
     ) -> Result<MatchHandle, QuickPlayError> {
+        if self.draining() {
+            return Err(QuickPlayError::Draining);
+        }
         let Some(game) = self.games.quick_play().cloned() else {
             return Err(QuickPlayError::NoRoom);
         };
@@ -338,7 +359,7 @@ impl Matches {
             tracing::warn!(%id, game, "asked to host a game this node does not serve");
             return HostOutcome::AtCapacity;
         };
-        if dir.matches.len() >= self.max_matches {
+        if dir.matches.len() >= self.max_matches || self.draining() {
             return HostOutcome::AtCapacity;
         }
         self.open(&mut dir, Some(id), Some(hosting), &game);
@@ -397,6 +418,13 @@ impl Matches {
     pub fn counts(&self) -> (usize, usize) {
         let dir = self.lock();
         (dir.matches.len(), dir.by_player.len())
+    }
+
+    /// Completes once no match runs (looking every 100 ms).
+    pub async fn until_none(&self) {
+        while self.counts().0 > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Node {
     pub connection_permits: Arc<Semaphore>,
     /// Becomes `true` when the node shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Becomes `true` when the node starts draining ([`Node::drain`]).
+    draining: watch::Sender<bool>,
     /// Held by every session task so shutdown can wait for them.
     pub task_guard: mpsc::Sender<()>,
     /// For `/metrics`; `None` when another metrics recorder was installed
@@ -205,10 +207,12 @@ impl Services {
 }
 
 /// Heartbeats into the registry every third of the node TTL, tells the
-/// lobby which nodes are alive, and leaves the registry at shutdown.
+/// lobby which nodes are alive, and leaves the registry when the node
+/// drains or shuts down.
 async fn heartbeat(node: Arc<Node>) {
     let guard = node.task_guard.clone();
     let mut shutdown = node.shutdown.clone();
+    let mut draining = node.draining.subscribe();
     let interval = Limits::secs(node.config.node_ttl_s / 3.0);
     let mut every = tokio::time::interval(interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -217,6 +221,7 @@ async fn heartbeat(node: Arc<Node>) {
         tokio::select! {
             _ = every.tick() => {}
             _ = shutdown.wait_for(|down| *down) => break,
+            _ = draining.wait_for(|d| *d) => break,
         }
         // Presence first: once this heartbeat lists the node again (after
         // Redis lost everything, say), other nodes reconcile against its
@@ -450,6 +455,7 @@ impl Node {
             games,
             sessions,
             shutdown,
+            draining: watch::Sender::new(false),
             task_guard,
             metrics: metrics_handle(),
             redis_health: RedisHealth::new(config.redis_url.is_some()),
@@ -469,6 +475,20 @@ impl Node {
         tokio::spawn(heartbeat(Arc::clone(&node)));
         tokio::spawn(record_results(Arc::clone(&node), recorded, outbox_dir));
         Ok(node)
+    }
+
+    /// Starts the drain that precedes a shutdown: `/readyz` says not ready,
+    /// the node leaves the registry (so matchmaking hosts no match here),
+    /// quick play and hosting refuse, new connections are refused (a player
+    /// with a seat here may come back to it), and running matches play on.
+    pub fn drain(&self) {
+        self.matches.drain();
+        self.draining.send_replace(true);
+    }
+
+    /// Whether the node is draining or shutting down.
+    pub fn is_draining(&self) -> bool {
+        *self.draining.borrow() || *self.shutdown.borrow()
     }
 
     /// What this node tells the registry about itself: its load, as

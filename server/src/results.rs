@@ -369,6 +369,11 @@ enum Outcome {
 /// `notify` each rating change of a recorded match once it is stored: when
 /// applied now, and when an earlier attempt of the same ratings was. Keeps
 /// `health` up to date with what waits and whether it is retrying.
+///
+/// At shutdown it first takes every record already handed to it: it
+/// submits them while the leaderboards answer, and leaves the rest on disk
+/// for the next start, so a match that ended just before the node stopped
+/// is never lost.
 pub async fn run_worker(
     mut incoming: mpsc::UnboundedReceiver<MatchRecord>,
     outbox: OutboxDir,
@@ -401,12 +406,17 @@ pub async fn run_worker(
         let oldest = queue.front().map(|j| j.pending.record.finished_at_ms);
         health.set(queue.len(), oldest, retrying);
         let Some(job) = queue.front_mut() else {
+            if *shutdown.borrow() {
+                return;
+            }
             tokio::select! {
                 record = incoming.recv() => match record {
                     Some(record) => queue.push_back(Job::new(record)),
                     None => return,
                 },
-                _ = shutdown.wait_for(|down| *down) => return,
+                // Round again: records sent before the shutdown are taken
+                // first.
+                _ = shutdown.wait_for(|down| *down) => {}
             }
             continue;
         };
@@ -428,9 +438,19 @@ pub async fn run_worker(
                 warn!(%match_id, error = %e, retry_in = ?backoff, "leaderboards unavailable; will retry");
                 retrying = true;
                 health.set(queue.len(), oldest, retrying);
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.wait_for(|down| *down) => return,
+                let stopping = tokio::select! {
+                    () = tokio::time::sleep(backoff) => false,
+                    _ = shutdown.wait_for(|down| *down) => true,
+                } || *shutdown.borrow();
+                if stopping {
+                    // The next start submits what is on disk.
+                    while let Ok(record) = incoming.try_recv() {
+                        queue.push_back(Job::new(record));
+                    }
+                    for job in &mut queue {
+                        save(job, &outbox).await;
+                    }
+                    return;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
@@ -727,6 +747,55 @@ mod tests {
         assert!(told.try_recv().is_err(), "told once");
         worker.abort();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Regression: a worker waiting for records that saw a record and the
+    /// shutdown at once (a match ending as its node drained) might take the
+    /// shutdown first and return, and the record was lost: neither
+    /// submitted nor on disk. Both arrive together here, twenty times (the
+    /// old worker chose between them at random).
+    #[tokio::test]
+    async fn a_record_handed_over_as_the_node_stops_is_recorded_before_the_worker_ends() {
+        let config = LeaderboardConfig::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/leaderboards.toml"),
+        )
+        .expect("the shipped boards");
+        for round in 0..20 {
+            let memory = MemoryLeaderboards::new(config.clone());
+            let dir = temp_dir(&format!("stop-flush-{round}"));
+            let outbox = OutboxDir::open(&dir).expect("open");
+            let (results, recorded) = channel();
+            let (stop, shutdown) = watch::channel(false);
+            let worker = tokio::spawn(run_worker(
+                recorded,
+                outbox.clone(),
+                Arc::new(memory.clone()),
+                |_| {},
+                Arc::default(),
+                shutdown,
+            ));
+            // Let it read the empty outbox and wait.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            results.record(record());
+            stop.send_replace(true);
+            tokio::time::timeout(Duration::from_secs(10), worker)
+                .await
+                .expect("the worker ends")
+                .expect("without panicking");
+            let ratings = memory
+                .ratings(&[PlayerId(1), PlayerId(2)])
+                .await
+                .expect("ratings");
+            assert!(
+                ratings.iter().all(Option::is_some),
+                "round {round}: not recorded: {ratings:?}"
+            );
+            assert!(
+                outbox.pending().expect("pending").is_empty(),
+                "and not left"
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     #[test]

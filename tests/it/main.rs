@@ -5,6 +5,7 @@ mod bad_input;
 mod bots;
 mod browser;
 mod cluster;
+mod drain;
 mod game;
 mod games;
 mod http;

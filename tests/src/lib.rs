@@ -373,6 +373,25 @@ impl ChildNode {
         node_ttl_s: f32,
         extra: &[(&str, String)],
     ) -> ChildNode {
+        let raw: String = extra
+            .iter()
+            .map(|(key, value)| format!("{key} = {value:?}\n"))
+            .collect();
+        ChildNode::start_raw(exe, redis_url, node_id, prefix, node_ttl_s, &raw, None)
+    }
+
+    /// Like [`ChildNode::start`], with more top-level config settings as
+    /// TOML lines (`match_seconds = 6`, `limits = { drain_timeout_s = 20.0 }`)
+    /// and, if given, the arena played on `map`.
+    pub fn start_raw(
+        exe: &str,
+        redis_url: &str,
+        node_id: &str,
+        prefix: &str,
+        node_ttl_s: f32,
+        raw: &str,
+        map: Option<&Path>,
+    ) -> ChildNode {
         use std::io::BufRead;
         let temp = TempDir::new(&format!("child-{node_id}"));
         let dir = temp.path();
@@ -384,12 +403,10 @@ impl ChildNode {
             assets = assets_dir().display().to_string(),
             data = dir.join("data").display().to_string(),
         );
-        let text = extra.iter().fold(text, |text, (key, value)| {
-            format!("{key} = {value:?}\n{text}")
-        });
-        std::fs::write(&config, text).expect("write the node config");
+        std::fs::write(&config, format!("{raw}{text}")).expect("write the node config");
         let mut child = std::process::Command::new(exe)
             .arg(&config)
+            .args(map)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -421,6 +438,30 @@ impl ChildNode {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Sends the process SIGTERM, as an orchestrator stopping it would.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed: {status}");
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit status, or
+    /// `None` if it is still running.
+    pub async fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the node") {
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
