@@ -33,6 +33,9 @@ pub struct ChatPlan {
 pub struct BotConfig {
     /// Node base URL, e.g. `http://127.0.0.1:8080`.
     pub base_url: String,
+    /// Every node the bot was told of (its own among them): where it asks
+    /// for another live node when its own refuses it or is gone.
+    pub nodes: Vec<String>,
     /// Display name.
     pub name: String,
     /// Seeds the bot's brain and its jitter.
@@ -142,6 +145,16 @@ pub async fn run_bot(http: &reqwest::Client, config: &BotConfig, live: &Live) ->
             Err(e) => {
                 live.error(&mut stats, "connect");
                 tracing::debug!(bot = %config.name, error = %e, "connect failed");
+                // The node is gone or draining: play on another live one
+                // (in its lobby: a match on the lost node is lost with it).
+                if let Some(url) = another_node(http, config, &flow.base_url, &mut rng).await {
+                    tracing::debug!(bot = %config.name, from = %flow.base_url, to = %url, "failing over");
+                    stats.failovers += 1;
+                    flow.base_url = url;
+                    flow.join_ticket = None;
+                    flow.asked_at = None;
+                    flow.pilot = None;
+                }
                 if !pause(backoff(&mut rng, attempt), config.until).await {
                     break;
                 }
@@ -174,6 +187,51 @@ pub async fn run_bot(http: &reqwest::Client, config: &BotConfig, live: &Live) ->
         }
     }
     BotOutcome { stats }
+}
+
+/// A live node other than `failing`, picked at random from what `GET
+/// /api/nodes` answers at the first of the bot's known nodes that answers
+/// (`failing` last); `None` if none answers or lists another.
+async fn another_node(
+    http: &reqwest::Client,
+    config: &BotConfig,
+    failing: &str,
+    rng: &mut ChaCha8Rng,
+) -> Option<String> {
+    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+    let ask = config
+        .nodes
+        .iter()
+        .filter(|u| !same(u, failing))
+        .chain(config.nodes.iter().filter(|u| same(u, failing)));
+    for url in ask {
+        let listed = async {
+            let body: serde_json::Value = http
+                .get(format!("{}/api/nodes", url.trim_end_matches('/')))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .ok()?
+                .error_for_status()
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let urls: Vec<String> = body["nodes"]
+                .as_array()?
+                .iter()
+                .filter_map(|n| n["public_url"].as_str())
+                .filter(|u| !same(u, failing))
+                .map(str::to_owned)
+                .collect();
+            Some(urls)
+        };
+        if let Some(urls) = listed.await.filter(|u| !u.is_empty()) {
+            let pick = rng.next_u32() as usize % urls.len();
+            return urls.into_iter().nth(pick);
+        }
+    }
+    None
 }
 
 /// Sleeps for `d` unless that passes `until`; returns whether time is left.

@@ -31,6 +31,8 @@ pub struct Report {
     pub reconnects: u64,
     /// Moves to another node that hosted a found match.
     pub redirects: u64,
+    /// Moves to another live node when a bot's node refused it or was gone.
+    pub failovers: u64,
     /// Ping to pong.
     pub rtt_ms: Percentiles,
     /// Time between consecutive snapshots (jitter of arrivals).
@@ -91,6 +93,7 @@ impl Report {
             disconnects: stats.disconnects,
             reconnects: stats.reconnects,
             redirects: stats.redirects,
+            failovers: stats.failovers,
             rtt_ms: stats.rtt.percentiles(),
             snapshot_interval_ms: stats.snapshot_interval.percentiles(),
             input_ack_ms: stats.input_ack.percentiles(),
@@ -154,6 +157,11 @@ impl Report {
             format!("{} / {}", self.disconnects, self.reconnects),
         );
         row(&mut out, "redirects to a host", self.redirects.to_string());
+        row(
+            &mut out,
+            "failovers to another node",
+            self.failovers.to_string(),
+        );
         row(&mut out, "rtt ms", lat(&self.rtt_ms));
         row(
             &mut out,
@@ -311,6 +319,7 @@ mod tests {
             "errors_by_kind",
             "disconnects",
             "reconnects",
+            "failovers",
             "rtt_ms",
             "snapshot_interval_ms",
             "input_ack_ms",

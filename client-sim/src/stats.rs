@@ -99,6 +99,9 @@ pub struct Stats {
     pub reconnects: u64,
     /// Moves to another node that hosted a found match.
     pub redirects: u64,
+    /// Moves to another live node when the bot's node refused it or was
+    /// gone.
+    pub failovers: u64,
     /// Errors by kind (`login`, `connect`, `decode`, `closed_4001`,
     /// `server_rate_limited`, …).
     pub errors: BTreeMap<String, u64>,
@@ -145,6 +148,7 @@ impl Stats {
         self.disconnects += other.disconnects;
         self.reconnects += other.reconnects;
         self.redirects += other.redirects;
+        self.failovers += other.failovers;
         for (kind, n) in &other.errors {
             *self.errors.entry(kind.clone()).or_default() += n;
         }

@@ -72,6 +72,7 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
         };
         let bot = BotConfig {
             base_url: config.urls[i as usize % config.urls.len()].clone(),
+            nodes: config.urls.clone(),
             name: format!("bot{i}"),
             seed: config.seed.wrapping_add(u64::from(i)),
             behavior,

@@ -188,6 +188,16 @@ async fn nan_and_infinite_numbers_are_refused() {
         (0.0, 0.0, f32::NEG_INFINITY),
     ];
     scene.refuses_inputs(&values, "not_finite").await;
+    // Regression: a ping's NaN was echoed in a pong, not refused.
+    for client_time in [f64::NAN, f64::INFINITY] {
+        scene
+            .abuser
+            .conn
+            .send(&ClientMsg::Ping { client_time })
+            .await
+            .expect("send");
+        assert_eq!(scene.abuser.next_error().await, "not_finite");
+    }
     scene.still_works().await;
     scene.finish().await;
 }

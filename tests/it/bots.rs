@@ -124,6 +124,8 @@ async fn a_cut_bot_comes_back_and_carries_on(cut: Cut) {
             Cut::ByTheNode => node.url(),
             Cut::ByTheNetwork => proxy.url(),
         },
+        // No other node to fail over to: it comes back to the same one.
+        nodes: Vec::new(),
         name: "survivor".into(),
         seed: 3,
         behavior: Behavior::Wander,

@@ -310,3 +310,82 @@ async fn a_killed_nodes_members_leave_its_rooms_on_the_other_nodes() {
     assert!(took < bound, "took {took:?}, over {bound:?}");
     survivor.stop().await;
 }
+
+/// Bots whose node is killed (SIGKILL, no goodbye) play on through the
+/// other node: each asks a node it knows for the live ones (`GET
+/// /api/nodes`), moves there and quick-plays again, and counts no error
+/// once there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_on_a_killed_node_fail_over_to_a_live_one_and_play_on() {
+    use skirmish_arena::brain::Behavior;
+    use skirmish_client_sim::bot::{BotConfig, Live, run_bot};
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    const BOTS: u32 = 6;
+    let redis = RedisServer::start();
+    let (survivor, mut victim) = survivor_and_victim(&redis, "failover").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while live_nodes(&survivor.url()).await != ["survivor", "victim"] {
+        assert!(Instant::now() < deadline, "the victim never registered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let live = Arc::new(Live::default());
+    let http = reqwest::Client::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    let bots: Vec<_> = (0..BOTS)
+        .map(|i| {
+            let config = BotConfig {
+                base_url: victim.url(),
+                nodes: vec![victim.url(), survivor.url()],
+                name: format!("bot{i}"),
+                seed: u64::from(i),
+                behavior: Behavior::Wander,
+                until,
+                chat: None,
+                queue: None,
+            };
+            let (http, live) = (http.clone(), Arc::clone(&live));
+            tokio::spawn(async move { run_bot(&http, &config, &live).await })
+        })
+        .collect();
+    let seated = |n| {
+        let live = Arc::clone(&live);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while live.in_match.load(Ordering::Relaxed) < n {
+                assert!(Instant::now() < deadline, "the bots were not all seated");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    seated(BOTS).await;
+    let on_survivor = || async {
+        let health = crate::results::get_json_pub(format!("{}/healthz", survivor.url())).await;
+        health["players_in_matches"].as_u64().unwrap_or(0)
+    };
+    assert_eq!(on_survivor().await, 0, "all started on the victim");
+
+    victim.kill();
+    let killed = Instant::now();
+    while on_survivor().await < u64::from(BOTS) {
+        assert!(
+            killed.elapsed() < Duration::from_secs_f32(VICTIM_TTL_S + 10.0),
+            "the bots did not all come back within the TTL and a backoff"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let back_after = killed.elapsed();
+    let errors_when_back = live.errors.load(Ordering::Relaxed);
+    // Playing on: no error after the move.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(live.errors.load(Ordering::Relaxed), errors_when_back);
+    let mut failovers = 0;
+    for bot in bots {
+        failovers += bot.await.expect("the bot ran").stats.failovers;
+    }
+    println!(
+        "all {BOTS} bots played on the survivor {back_after:?} after the kill, with {errors_when_back} errors on the way"
+    );
+    assert!(failovers >= u64::from(BOTS), "each moved: {failovers}");
+    survivor.stop().await;
+}

@@ -120,6 +120,12 @@ impl Session {
 
     /// Answers a `ping` at once with the node's clock.
     pub(super) fn pong(&mut self, client_time: f64) -> Flow {
+        if !client_time.is_finite() {
+            return self.refuse(
+                ErrorCode::NotFinite,
+                "`client_time` must be a finite number".into(),
+            );
+        }
         let server_time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
