@@ -19,7 +19,7 @@ use crate::redis_conn;
 use crate::registry::{MemoryRegistry, NodeInfo, RedisRegistry, Registry};
 use crate::results::{self, MatchRecord, OutboxDir, RatingChange};
 use crate::runner::RunnerSettings;
-pub use crate::sessions::{Kick, SessionEvent, Sessions};
+pub use crate::sessions::{Kick, SessionEvent, Sessions, SessionsMessage};
 use crate::ticker::TickThreads;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use skirmish_shared::proto::NodeId;
@@ -87,6 +87,7 @@ pub struct Node {
 /// matches) to matchmaking, the rest to the lobby, which reads its own.
 async fn dispatch(
     matchmaking: Matchmaking,
+    sessions: Arc<Sessions>,
     mut deliveries: mpsc::Receiver<Delivery>,
     to_lobby: mpsc::Sender<Delivery>,
     mut shutdown: watch::Receiver<bool>,
@@ -101,6 +102,20 @@ async fn dispatch(
             _ = shutdown.wait_for(|down| *down) => break,
         };
         // By area: each opens its own messages.
+        match delivery.envelope.payload.open::<SessionsMessage>() {
+            Some(Ok(SessionsMessage::Replaced {
+                player_id,
+                generation,
+            })) => {
+                sessions.replaced_elsewhere(player_id, generation);
+                continue;
+            }
+            Some(Err(e)) => {
+                warn!(error = %e, from = %delivery.envelope.from, "dropping a sessions message this build cannot read");
+                continue;
+            }
+            None => {}
+        }
         match delivery.envelope.payload.open::<MatchmakingMessage>() {
             Some(Ok(msg)) => matchmaking.deliver(msg).await,
             Some(Err(e)) => {
@@ -441,6 +456,7 @@ impl Node {
         });
         tokio::spawn(dispatch(
             matchmaking.clone(),
+            Arc::clone(&sessions),
             deliveries,
             to_lobby,
             shutdown.clone(),

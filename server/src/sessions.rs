@@ -1,11 +1,19 @@
 //! [`Sessions`]: the live connection of each player on this node, through
 //! which the rest of the node reaches a connection from outside its session
 //! (to replace it, drop it, send it a message or an event).
+//!
+//! One connection per player holds cluster-wide: each is placed with a
+//! number that grows with every connection in the cluster
+//! (`QueueStore::place`), and a node whose player connects here tells the
+//! node they were on ([`SessionsMessage::Replaced`]), which closes an older
+//! connection of theirs with 4003.
 
+use crate::bus;
 use crate::matches::MatchHandle;
 use crate::outbox::Outbox;
 use crate::runner::MatchOver;
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use skirmish_shared::codec::encode;
 use skirmish_shared::proto::{MatchId, PlayerId, ServerMsg, close};
 use std::collections::HashMap;
@@ -39,8 +47,27 @@ impl MatchOver for mpsc::UnboundedSender<SessionEvent> {
     }
 }
 
+/// What the sessions of one node tell another's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionsMessage {
+    /// The player connected at the sending node, placed as `generation`: a
+    /// connection of theirs placed before it closes with 4003.
+    Replaced {
+        /// Who.
+        player_id: PlayerId,
+        /// The new connection's place ([`crate::matchmaking::store::Placed`]).
+        generation: u64,
+    },
+}
+
+impl bus::Message for SessionsMessage {
+    const AREA: &'static str = "sessions";
+    const VERSION: u16 = 1;
+}
+
 /// The live connection of each player on this node, so a second connection
-/// of the same player replaces the first.
+/// of the same player replaces the first (here, or on another node: see the
+/// module's documentation).
 #[derive(Debug, Default)]
 pub struct Sessions {
     live: Mutex<HashMap<PlayerId, LiveSession>>,
@@ -61,6 +88,11 @@ pub enum Kick {
 #[derive(Debug)]
 struct LiveSession {
     conn_id: u64,
+    /// Its place, once recorded.
+    generation: Option<u64>,
+    /// The place of a newer connection elsewhere heard of before this
+    /// one's own was known.
+    replaced_by: Option<u64>,
     kick: oneshot::Sender<Kick>,
     outbox: Arc<Outbox>,
     events: mpsc::UnboundedSender<SessionEvent>,
@@ -87,6 +119,8 @@ impl Sessions {
             player_id,
             LiveSession {
                 conn_id,
+                generation: None,
+                replaced_by: None,
                 kick,
                 outbox,
                 events,
@@ -95,6 +129,42 @@ impl Sessions {
             let _ = previous.kick.send(Kick::Replaced);
         }
         kicked
+    }
+
+    /// Notes where connection `conn_id` was placed; closes it (4003) if a
+    /// newer connection elsewhere was heard of meanwhile.
+    pub fn placed(&self, player_id: PlayerId, conn_id: u64, generation: u64) {
+        let mut live = self.lock();
+        let Some(session) = live.get_mut(&player_id).filter(|s| s.conn_id == conn_id) else {
+            return;
+        };
+        session.generation = Some(generation);
+        if session.replaced_by.is_some_and(|newer| newer > generation)
+            && let Some(old) = live.remove(&player_id)
+        {
+            let _ = old.kick.send(Kick::Replaced);
+        }
+    }
+
+    /// The player connected at another node as `generation`: closes their
+    /// connection here (4003) if it was placed before, or, while its own
+    /// place is not yet known, once it turns out to be.
+    pub fn replaced_elsewhere(&self, player_id: PlayerId, generation: u64) {
+        let mut live = self.lock();
+        let Some(session) = live.get_mut(&player_id) else {
+            return;
+        };
+        match session.generation {
+            Some(own) if own < generation => {
+                if let Some(old) = live.remove(&player_id) {
+                    let _ = old.kick.send(Kick::Replaced);
+                }
+            }
+            Some(_) => {}
+            None => {
+                session.replaced_by = session.replaced_by.max(Some(generation));
+            }
+        }
     }
 
     /// Drops the player's connection as a network failure would (see
@@ -150,5 +220,51 @@ impl Sessions {
     /// Players connected to this node.
     pub fn count(&self) -> usize {
         self.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A player connected here as connection 1, and what tells it it was
+    /// kicked.
+    fn connected() -> (Sessions, oneshot::Receiver<Kick>) {
+        let sessions = Sessions::default();
+        let (events, _) = mpsc::unbounded_channel();
+        let kicked = sessions.register(PlayerId(7), 1, Arc::new(Outbox::new(8)), events);
+        (sessions, kicked)
+    }
+
+    #[test]
+    fn a_newer_connection_elsewhere_replaces_an_older_one_here_and_not_a_newer() {
+        let (sessions, mut kicked) = connected();
+        sessions.placed(PlayerId(7), 1, 5);
+        sessions.replaced_elsewhere(PlayerId(7), 3);
+        assert!(
+            kicked.try_recv().is_err(),
+            "an older one elsewhere changes nothing"
+        );
+        assert!(sessions.is_here(PlayerId(7)));
+        sessions.replaced_elsewhere(PlayerId(7), 9);
+        assert_eq!(kicked.try_recv(), Ok(Kick::Replaced));
+        assert!(!sessions.is_here(PlayerId(7)));
+    }
+
+    /// The message from the other node may come before this node has heard
+    /// where its own connection was placed.
+    #[test]
+    fn word_of_a_connection_elsewhere_waits_for_this_ones_place() {
+        let (sessions, mut kicked) = connected();
+        sessions.replaced_elsewhere(PlayerId(7), 9);
+        assert!(kicked.try_recv().is_err(), "not yet: this one may be newer");
+        sessions.placed(PlayerId(7), 1, 5);
+        assert_eq!(kicked.try_recv(), Ok(Kick::Replaced));
+
+        let (sessions, mut kicked) = connected();
+        sessions.replaced_elsewhere(PlayerId(7), 9);
+        sessions.placed(PlayerId(7), 1, 12);
+        assert!(kicked.try_recv().is_err(), "this one is the newest");
+        assert!(sessions.is_here(PlayerId(7)));
     }
 }

@@ -389,3 +389,38 @@ async fn bots_on_a_killed_node_fail_over_to_a_live_one_and_play_on() {
     assert!(failovers >= u64::from(BOTS), "each moved: {failovers}");
     survivor.stop().await;
 }
+
+/// One connection per player across the cluster: the same player connecting
+/// at another node closes the older connection with 4003, whichever node it
+/// is on, and the newest plays on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_player_at_another_node_closes_the_older_connection_with_4003() {
+    let redis = RedisServer::start();
+    let a = TestNode::start(cluster_config(&redis.url(), "a", "one-session")).await;
+    let b = TestNode::start(cluster_config(&redis.url(), "b", "one-session")).await;
+    let mut at_a = Player::connect(&a, "ada").await;
+    // Its place is recorded just after `welcome`.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut at_b = at_a.another_connection(&b.url()).await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), at_a.closed_with())
+        .await
+        .expect("the older connection closes");
+    assert_eq!(closed, Some(4003), "replaced from another node");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again_at_a = at_b.another_connection(&a.url()).await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), at_b.closed_with())
+        .await
+        .expect("the connection at b closes");
+    assert_eq!(closed, Some(4003));
+    // The newest plays on.
+    again_at_a
+        .conn
+        .send(&ClientMsg::Ping { client_time: 1.0 })
+        .await
+        .expect("send");
+    again_at_a
+        .wait_for(|m| matches!(m, Incoming::Msg(ServerMsg::Pong { .. })).then_some(()))
+        .await;
+    a.stop().await;
+    b.stop().await;
+}

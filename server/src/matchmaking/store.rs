@@ -131,12 +131,15 @@ pub trait QueueStore: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// How many players waited in a mode at the last round.
     fn searching<'a>(&'a self, mode: &'a ModeId) -> BoxFuture<'a, Result<u64, StoreError>>;
-    /// Records the node a player is connected to (for party invitations).
+    /// Records the node a player is connected to (for party invitations,
+    /// and so an older connection on another node can be closed), with a
+    /// number larger than any given before, cluster-wide: the newest
+    /// connection of a player has the largest.
     fn place<'a>(
         &'a self,
         player_id: PlayerId,
         node: &'a NodeId,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    ) -> BoxFuture<'a, Result<Placed, StoreError>>;
     /// Forgets where a player is, if it is still `node`.
     fn unplace<'a>(
         &'a self,
@@ -145,6 +148,15 @@ pub trait QueueStore: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// The node a player is connected to, if any.
     fn locate(&self, player_id: PlayerId) -> BoxFuture<'_, Result<Option<NodeId>, StoreError>>;
+}
+
+/// A connection's place, as [`QueueStore::place`] recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    /// Larger than that of every connection placed before it.
+    pub generation: u64,
+    /// Where the player was connected before, if anywhere.
+    pub previous: Option<NodeId>,
 }
 
 /// The queue of a node running alone (or of nodes in one process).
@@ -160,6 +172,8 @@ struct MemoryState {
     lease: Option<(NodeId, Instant)>,
     searching: HashMap<ModeId, u64>,
     places: HashMap<PlayerId, NodeId>,
+    /// The last [`Placed::generation`] given.
+    placed: u64,
     /// The live ticket each player is in, and until when.
     players: HashMap<PlayerId, (TicketId, Instant)>,
 }
@@ -356,9 +370,14 @@ impl QueueStore for MemoryQueue {
         &'a self,
         player_id: PlayerId,
         node: &'a NodeId,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.lock().places.insert(player_id, node.clone());
-        ready(Ok(()))
+    ) -> BoxFuture<'a, Result<Placed, StoreError>> {
+        let mut s = self.lock();
+        s.placed += 1;
+        let previous = s.places.insert(player_id, node.clone());
+        ready(Ok(Placed {
+            generation: s.placed,
+            previous,
+        }))
     }
 
     fn unplace<'a>(
@@ -458,6 +477,15 @@ return 0
 ";
 
 /// Forgets where a player is if it is still ARGV[2].
+/// Records where a player is (HSET KEYS[1] ARGV[1] ARGV[2]) with the next
+/// number of the counter KEYS[2]; returns the number and where it was.
+const PLACE: &str = r"
+local generation = redis.call('INCR', KEYS[2])
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {generation, previous}
+";
+
 const UNPLACE: &str = r"
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0
@@ -480,6 +508,7 @@ pub struct RedisQueue {
     refresh: Arc<redis::Script>,
     lease: Arc<redis::Script>,
     release: Arc<redis::Script>,
+    place: Arc<redis::Script>,
     unplace: Arc<redis::Script>,
 }
 
@@ -503,6 +532,7 @@ impl RedisQueue {
             refresh: Arc::new(redis::Script::new(REFRESH)),
             lease: Arc::new(redis::Script::new(LEASE)),
             release: Arc::new(redis::Script::new(RELEASE)),
+            place: Arc::new(redis::Script::new(PLACE)),
             unplace: Arc::new(redis::Script::new(UNPLACE)),
         }
     }
@@ -525,6 +555,10 @@ impl RedisQueue {
 
     fn where_key(&self) -> String {
         format!("{}:{{mm}}:where", self.prefix)
+    }
+
+    fn placed_key(&self) -> String {
+        format!("{}:{{mm}}:placed", self.prefix)
     }
 
     fn searching_key(&self, mode: &ModeId) -> String {
@@ -750,16 +784,22 @@ impl QueueStore for RedisQueue {
         &'a self,
         player_id: PlayerId,
         node: &'a NodeId,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    ) -> BoxFuture<'a, Result<Placed, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            redis::cmd("HSET")
-                .arg(self.where_key())
+            let (generation, previous): (u64, Option<String>) = self
+                .place
+                .key(self.where_key())
+                .key(self.placed_key())
                 .arg(player_id.to_string())
                 .arg(node.as_str())
-                .query_async::<()>(&mut conn)
+                .invoke_async(&mut conn)
                 .await
-                .map_err(unavailable)
+                .map_err(unavailable)?;
+            Ok(Placed {
+                generation,
+                previous: previous.map(NodeId::from),
+            })
         })
     }
 

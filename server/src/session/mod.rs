@@ -17,13 +17,14 @@ mod queue;
 mod writer;
 
 use crate::auth::Claims;
+use crate::bus::Topic;
 use crate::config::Limits;
 use crate::limits::{LeakyCounter, Throttle, TokenBucket};
 use crate::matches::MatchHandle;
 use crate::node::{Kick, Node};
 use crate::outbox::Outbox;
 use crate::runner::PlayerLink;
-use crate::sessions::SessionEvent;
+use crate::sessions::{SessionEvent, SessionsMessage};
 use bytes::Bytes;
 use futures_util::{Sink, Stream, StreamExt};
 use skirmish_shared::codec::{DecodeError, decode_client, encode};
@@ -183,17 +184,30 @@ where
         Arc::clone(&outbox),
         events_tx.clone(),
     );
-    // Where this player is, for party invitations from other nodes.
+    // Where this player is, for party invitations from other nodes and so
+    // that an older connection of theirs on another node closes.
     {
         let (node, player_id) = (Arc::clone(&node), claims.player_id);
         tokio::spawn(async move {
-            if let Err(e) = node
+            match node
                 .matchmaking
                 .store()
                 .place(player_id, &node.node_id)
                 .await
             {
-                debug!(error = %e, "could not record where a player is");
+                Ok(placed) => {
+                    node.sessions.placed(player_id, conn_id, placed.generation);
+                    if let Some(previous) = placed.previous.filter(|p| *p != node.node_id) {
+                        node.bus.send(
+                            &Topic::Node(previous),
+                            &SessionsMessage::Replaced {
+                                player_id,
+                                generation: placed.generation,
+                            },
+                        );
+                    }
+                }
+                Err(e) => debug!(error = %e, "could not record where a player is"),
             }
         });
     }
