@@ -206,3 +206,44 @@ async fn a_player_in_chromium_picks_the_hill_and_plays_it_in_its_own_view() {
     .await;
     node.stop().await;
 }
+
+/// A player whose node is killed mid-match carries on at the other node of
+/// the cluster, in its lobby, told the match was lost (`failover.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_in_chromium_whose_node_dies_carries_on_at_another() {
+    let redis = skirmish_tests::redis::RedisServer::start();
+    let survivor = TestNode::start(skirmish_tests::cluster_config(
+        &redis.url(),
+        "survivor",
+        "browser-failover",
+    ))
+    .await;
+    let mut victim = skirmish_tests::ChildNode::start(
+        env!("CARGO_BIN_EXE_skirmish-test-node"),
+        &redis.url(),
+        "victim",
+        "browser-failover",
+        1.5,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while skirmish_tests::live_nodes(&survivor.url()).await != ["survivor", "victim"] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the victim never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    run_script(
+        "failover.mjs",
+        &[
+            ("--victim", format!("{}/", victim.url())),
+            ("--victim-pid", victim.pid().to_string()),
+            ("--survivor", survivor.url()),
+        ],
+        &["failover-lobby.png"],
+        Duration::from_secs(90),
+    )
+    .await;
+    victim.kill();
+    survivor.stop().await;
+}

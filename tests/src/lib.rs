@@ -440,6 +440,11 @@ impl ChildNode {
         let _ = self.child.wait();
     }
 
+    /// The process id, for a test that signals it from elsewhere.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends the process SIGTERM, as an orchestrator stopping it would.
     pub fn terminate(&self) {
         let status = std::process::Command::new("kill")

@@ -123,6 +123,19 @@ function onStatus(status, detail) {
       if (game.phase !== 'reconnecting') setPhase('reconnecting');
       ui.reconnecting(detail);
       break;
+    case 'failover': {
+      // The node went away: a match there went with it (back to the lobby,
+      // not into a new match unasked); a queued player queues again there.
+      const lostMatch = game.matchId !== null;
+      if (lostMatch) game.wantPlay = false;
+      game.matchId = null;
+      ui.toast(
+        `Your server went away; you are now on ${new URL(detail.to).host}.` +
+          (lostMatch ? ' The match you were in was lost with it.' : ''),
+        'error',
+      );
+      break;
+    }
     case 'closed':
       logout(
         detail.replaced
@@ -305,6 +318,10 @@ window.__skirmish = Object.freeze({
   },
   get matchId() {
     return game.matchId;
+  },
+  /** The node the connection talks to (its base URL). */
+  get node() {
+    return conn?.base ?? null;
   },
   /** The game the current match plays (`arena`, `hill`). */
   get game() {

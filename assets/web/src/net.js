@@ -71,6 +71,29 @@ async function tokenRejected(base, token) {
   }
 }
 
+/** Refused connections in a row after which a connection tries another node. */
+const FAILOVER_AFTER = 2;
+
+/** The live nodes' URLs as `base` lists them (`GET /api/nodes`), or null. */
+async function liveNodes(base) {
+  try {
+    const response = await fetch(`${base}/api/nodes`, {
+      cache: 'no-store',
+      signal: AbortSignal.timeout(2000),
+    });
+    if (!response.ok) return null;
+    const body = await response.json();
+    return (body.nodes ?? []).map((n) => n.public_url).filter((u) => typeof u === 'string');
+  } catch {
+    return null;
+  }
+}
+
+/** Whether two base URLs name the same node. */
+function sameNode(a, b) {
+  return a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
+}
+
 /** Full-jitter exponential backoff: random(0, min(cap, base × 2^attempt)). */
 export function backoffDelay(attempt, random = Math.random) {
   return random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt);
@@ -95,8 +118,9 @@ export function socketUrl(base, token) {
  * Callbacks:
  * - onMessage(msg): every decoded server message, in order.
  * - onStatus(status, detail): 'connecting' | 'open' (welcome received) |
- *   'reconnecting' ({attempt, delayMs, code}) | 'closed' ({code, reason,
- *   replaced}) when it will not reconnect.
+ *   'reconnecting' ({attempt, delayMs, code}) | 'failover' ({from, to}): the
+ *   node went away and the connection goes on at another | 'closed' ({code,
+ *   reason, replaced}) when it will not reconnect.
  * - onRtt(ms): a round-trip time sample from ping/pong.
  * - onSession(session): a fresh session was fetched to replace an expired one.
  */
@@ -114,8 +138,12 @@ export class Connection {
     this.pingTimer = 0;
     this.welcomed = false;
     // The node this connection talks to: the page's, until a found match
-    // moves it to the node hosting the match (where it then stays).
+    // moves it to the node hosting the match (where it then stays), or the
+    // node goes away and it fails over to another.
     this.base = pageOrigin();
+    // Every live node the cluster listed when this one last welcomed us:
+    // where to look for another when this one goes.
+    this.nodes = [];
   }
 
   start() {
@@ -222,6 +250,7 @@ export class Connection {
         this.attempt = 0;
         this.welcomed = true;
         this.startPing();
+        this.learnNodes();
         this.onStatus('open', {});
       } else if (msg.type === 'pong') {
         this.onRtt(performance.now() - msg.clientTime);
@@ -261,6 +290,18 @@ export class Connection {
 
   async retry(lastOpened) {
     if (this.stopped) return;
+    // A node that refused us twice in a row (gone, or shutting down and
+    // answering 503): carry on at another live one.
+    if (!lastOpened && this.attempt >= FAILOVER_AFTER) {
+      const other = await this.otherNode();
+      if (this.stopped) return;
+      if (other) {
+        const from = this.base;
+        this.base = other;
+        this.attempt = 0;
+        this.onStatus('failover', { from, to: other });
+      }
+    }
     try {
       const expired = Date.now() / 1000 >= this.session.expiresAt - EXPIRY_MARGIN_S;
       // A socket that never opened may have been refused for its token; ask.
@@ -285,6 +326,26 @@ export class Connection {
       return;
     }
     if (!this.stopped) this.open();
+  }
+
+  /** Remembers the cluster's live nodes (`GET /api/nodes`), for a failover. */
+  async learnNodes() {
+    const live = await liveNodes(this.base);
+    if (live) this.nodes = live;
+  }
+
+  /**
+   * Another live node than the one we are on, asked of the nodes we knew
+   * (in random order); null when none answers or lists another.
+   */
+  async otherNode() {
+    const others = this.nodes.filter((url) => !sameNode(url, this.base));
+    others.sort(() => Math.random() - 0.5);
+    for (const url of others) {
+      const live = (await liveNodes(url))?.filter((u) => !sameNode(u, this.base));
+      if (live?.length) return live[Math.floor(Math.random() * live.length)];
+    }
+    return null;
   }
 
   startPing() {
