@@ -91,6 +91,12 @@ enum End {
         /// The join ticket.
         ticket: String,
     },
+    /// The bot's seat is held in a match on another node: connect there,
+    /// where the seat comes back.
+    Rejoin {
+        /// The host's base URL.
+        host_url: String,
+    },
     /// Lost; try again.
     Lost,
     /// Closed for a reason retrying cannot fix (replaced by another
@@ -176,6 +182,11 @@ pub async fn run_bot(http: &reqwest::Client, config: &BotConfig, live: &Live) ->
                 stats.redirects += 1;
                 flow.base_url = host_url;
                 flow.join_ticket = Some(ticket);
+            }
+            End::Rejoin { host_url } => {
+                stats.redirects += 1;
+                flow.base_url = host_url;
+                flow.join_ticket = None;
             }
             End::Lost => {
                 stats.disconnects += 1;
@@ -550,6 +561,10 @@ async fn on_message(
                 conn.close().await;
                 return Ok(Some(End::Redirect { host_url, ticket }));
             }
+        }
+        ServerMsg::SeatElsewhere { host_url, .. } => {
+            conn.close().await;
+            return Ok(Some(End::Rejoin { host_url }));
         }
         ServerMsg::Pong { client_time, .. } => {
             let sent = Duration::from_secs_f64((client_time / 1000.0).max(0.0));

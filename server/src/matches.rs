@@ -22,7 +22,7 @@ use skirmish_shared::proto::{MatchId, PlayerId};
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -155,10 +155,22 @@ pub struct Matches {
     /// Set when the node starts shutting down: running matches play on,
     /// but none starts and quick play seats no one.
     draining: AtomicBool,
+    /// Told of each player whose seat here is gone (they left, their grace
+    /// ran out, or the match ended).
+    seat_released: OnceLock<SeatReleased>,
     /// Held by every runner task, so the node can wait for them at shutdown.
     task_guard: mpsc::Sender<()>,
     /// Where runner tasks run.
     ticker: TickThreads,
+}
+
+/// What [`Matches::on_seat_released`] calls.
+pub struct SeatReleased(pub Box<dyn Fn(PlayerId) + Send + Sync>);
+
+impl std::fmt::Debug for SeatReleased {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeatReleased")
+    }
 }
 
 /// Commands queued per match before senders wait (inputs are dropped).
@@ -188,6 +200,7 @@ impl Matches {
             results,
             shutdown,
             draining: AtomicBool::new(false),
+            seat_released: OnceLock::new(),
             task_guard,
             ticker,
         })
@@ -201,6 +214,19 @@ impl Matches {
 
     fn draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Calls `f` with each player whose seat here is gone, from then on (a
+    /// second call changes nothing). It runs on a match's thread: it must
+    /// not block.
+    pub fn on_seat_released(&self, f: SeatReleased) {
+        let _ = self.seat_released.set(f);
+    }
+
+    fn released(&self, players: impl IntoIterator<Item = PlayerId>) {
+        if let Some(SeatReleased(f)) = self.seat_released.get() {
+            players.into_iter().for_each(f);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Listing> {
@@ -452,6 +478,8 @@ impl Directory for Matches {
         }
         if dir.by_player.get(&player_id) == Some(&match_id) {
             dir.by_player.remove(&player_id);
+            drop(dir);
+            self.released([player_id]);
         }
     }
 
@@ -462,8 +490,16 @@ impl Directory for Matches {
     fn remove(&self, match_id: MatchId) {
         let mut dir = self.lock();
         if dir.matches.remove(&match_id).is_some() {
+            let seated: Vec<PlayerId> = dir
+                .by_player
+                .iter()
+                .filter(|(_, m)| **m == match_id)
+                .map(|(p, _)| *p)
+                .collect();
             dir.by_player.retain(|_, m| *m != match_id);
             metrics::gauge!("skirmish_matches").decrement(1.0);
+            drop(dir);
+            self.released(seated);
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::games::Games;
 use crate::health::{OutboxHealth, RedisHealth};
 use crate::leaderboard::{LeaderboardConfig, Leaderboards, MemoryLeaderboards, RedisLeaderboards};
 use crate::lobby::{ChatHistory, ChatRate, Lobby, MemoryHistory, RedisHistory, RedisPresence};
-use crate::matches::Matches;
+use crate::matches::{Matches, SeatReleased};
 use crate::matchmaking::{
     self, GameSeats, JoinTickets, Matchmaking, MatchmakingConfig, MatchmakingMessage, MemoryQueue,
     QueueStore, RedisQueue,
@@ -85,9 +85,48 @@ pub struct Node {
 
 /// Routes the bus's deliveries by area: matchmaking's (parties, formed
 /// matches) to matchmaking, the rest to the lobby, which reads its own.
+/// What the sessions' bus messages need from the node.
+struct SessionsArea {
+    sessions: Arc<Sessions>,
+    matches: Arc<Matches>,
+    bus: Arc<dyn Bus>,
+    public_url: String,
+}
+
+impl SessionsArea {
+    /// A player connected at `from`: an older connection here closes, and
+    /// if they have a seat held in a match here, `from` is told where.
+    fn on_message(&self, from: &NodeId, msg: SessionsMessage) {
+        match msg {
+            SessionsMessage::Replaced {
+                player_id,
+                generation,
+            } => {
+                self.sessions.replaced_elsewhere(player_id, generation);
+                if let Some(match_id) = self.matches.match_of(player_id) {
+                    let seat = SessionsMessage::SeatAt {
+                        player_id,
+                        match_id,
+                        host_url: self.public_url.clone(),
+                    };
+                    self.bus.send(&Topic::Node(from.clone()), &seat);
+                }
+            }
+            SessionsMessage::SeatAt {
+                player_id,
+                match_id,
+                host_url,
+            } => {
+                let msg = ServerMsg::SeatElsewhere { match_id, host_url };
+                self.sessions.send_to(player_id, &msg);
+            }
+        }
+    }
+}
+
 async fn dispatch(
     matchmaking: Matchmaking,
-    sessions: Arc<Sessions>,
+    sessions: SessionsArea,
     mut deliveries: mpsc::Receiver<Delivery>,
     to_lobby: mpsc::Sender<Delivery>,
     mut shutdown: watch::Receiver<bool>,
@@ -103,11 +142,8 @@ async fn dispatch(
         };
         // By area: each opens its own messages.
         match delivery.envelope.payload.open::<SessionsMessage>() {
-            Some(Ok(SessionsMessage::Replaced {
-                player_id,
-                generation,
-            })) => {
-                sessions.replaced_elsewhere(player_id, generation);
+            Some(Ok(msg)) => {
+                sessions.on_message(&delivery.envelope.from, msg);
                 continue;
             }
             Some(Err(e)) => {
@@ -456,7 +492,12 @@ impl Node {
         });
         tokio::spawn(dispatch(
             matchmaking.clone(),
-            Arc::clone(&sessions),
+            SessionsArea {
+                sessions: Arc::clone(&sessions),
+                matches: Arc::clone(&matches),
+                bus: Arc::clone(&bus),
+                public_url: public_url.clone(),
+            },
             deliveries,
             to_lobby,
             shutdown.clone(),
@@ -488,6 +529,26 @@ impl Node {
             lb_config,
             config,
         });
+        // Where a player is stays recorded while a match here holds their
+        // seat (so another node can tell them where it is), and is
+        // forgotten once the seat is gone and they are not connected here.
+        {
+            let weak = Arc::downgrade(&node);
+            let runtime = tokio::runtime::Handle::current();
+            node.matches
+                .on_seat_released(SeatReleased(Box::new(move |player_id| {
+                    let Some(node) = weak.upgrade() else { return };
+                    if node.sessions.is_here(player_id) {
+                        return;
+                    }
+                    runtime.spawn(async move {
+                        let store = node.matchmaking.store();
+                        if let Err(e) = store.unplace(player_id, &node.node_id).await {
+                            tracing::debug!(error = %e, "could not forget where a player was");
+                        }
+                    });
+                })));
+        }
         tokio::spawn(heartbeat(Arc::clone(&node)));
         tokio::spawn(record_results(Arc::clone(&node), recorded, outbox_dir));
         Ok(node)

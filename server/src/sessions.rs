@@ -58,6 +58,16 @@ pub enum SessionsMessage {
         /// The new connection's place ([`crate::matchmaking::store::Placed`]).
         generation: u64,
     },
+    /// Answers `Replaced`: the player has a seat held in a running match on
+    /// the sending node.
+    SeatAt {
+        /// Who.
+        player_id: PlayerId,
+        /// The match.
+        match_id: MatchId,
+        /// How players reach the sending node.
+        host_url: String,
+    },
 }
 
 impl bus::Message for SessionsMessage {

@@ -338,6 +338,10 @@ mod tests {
                     }
                 }
             ),
+            (any::<u64>(), text).prop_map(|(id, host_url)| ServerMsg::SeatElsewhere {
+                match_id: MatchId(id),
+                host_url,
+            }),
             (text, any::<u64>(), vec((any::<u64>(), text), 0..4)).prop_map(
                 |(party_id, leader, members)| {
                     ServerMsg::Party {

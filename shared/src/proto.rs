@@ -657,6 +657,16 @@ pub enum ServerMsg {
         /// here.
         same_node: bool,
     },
+    /// The player has a seat held in a running match on another node (they
+    /// were in it there before connecting here): connect to `host_url` with
+    /// the same session token within the reconnect grace time to take it
+    /// back (`welcome` says `resuming`).
+    SeatElsewhere {
+        /// The match.
+        match_id: MatchId,
+        /// The node hosting it.
+        host_url: String,
+    },
     /// The player's party as it is now; no members means it is gone.
     Party {
         /// The party.
@@ -743,6 +753,7 @@ impl ServerMsg {
         "queue_update",
         "queue_left",
         "match_found",
+        "seat_elsewhere",
         "party",
         "party_invite",
         "error",

@@ -424,3 +424,88 @@ async fn the_same_player_at_another_node_closes_the_older_connection_with_4003()
     a.stop().await;
     b.stop().await;
 }
+
+/// A player whose connection to the node hosting their match dropped, and
+/// who connects at another node, is told where their seat is held, and
+/// takes it back there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_back_at_another_node_is_told_where_their_seat_is() {
+    let redis = RedisServer::start();
+    let a = TestNode::start(cluster_config(&redis.url(), "a", "seat-elsewhere")).await;
+    let b = TestNode::start(cluster_config(&redis.url(), "b", "seat-elsewhere")).await;
+    let mut at_a = Player::connect(&a, "wanderer").await;
+    let (match_id, you) = at_a.play_in().await;
+    // The connection drops (no clean close): the seat is held.
+    let session = at_a.session.clone();
+    drop(at_a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut at_b = Player {
+        conn: skirmish_tests::open(&b.url(), &session.token).await,
+        session,
+    };
+    let (told_match, host_url) = at_b
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::SeatElsewhere { match_id, host_url }) => {
+                Some((*match_id, host_url.clone()))
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (told_match, host_url.as_str()),
+        (match_id, a.url().as_str())
+    );
+    let mut back = at_b.another_connection(&host_url).await;
+    let rejoined = back
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Joined { match_id, you, .. }) => Some((*match_id, *you)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(rejoined, (match_id, you), "the same seat");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Where a player is stays recorded while a match holds their seat (so
+/// another node can tell them), and is forgotten once the seat is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_a_player_was_is_forgotten_once_their_held_seat_is_gone() {
+    let redis = RedisServer::start();
+    let mut config = cluster_config(&redis.url(), "a", "forget");
+    config.limits.reconnect_grace_s = 1.0;
+    let a = TestNode::start(config).await;
+    let mut player = Player::connect(&a, "leaver").await;
+    player.play_in().await;
+    let player_id = player.session.player_id.clone();
+    drop(player);
+    let mut conn = redis::Client::open(redis.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let mut place = async || -> Option<String> {
+        redis::cmd("HGET")
+            .arg("forget:{mm}:where")
+            .arg(&player_id)
+            .query_async(&mut conn)
+            .await
+            .expect("HGET")
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        place().await.as_deref(),
+        Some("a"),
+        "kept while the seat is held"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while place().await.is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "still recorded after the grace time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.stop().await;
+}

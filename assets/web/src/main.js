@@ -172,6 +172,12 @@ function onMessage(msg) {
         askToPlay();
       }
       break;
+    case 'seat_elsewhere':
+      // Our seat in a running match is held on another node (we were in it
+      // there before landing here): go back and take it.
+      ui.toast('Taking you back to your match…');
+      conn.moveTo(msg.hostUrl);
+      break;
     case 'match_found':
       if (msg.sameNode) {
         conn.send(proto.joinMatch(msg.ticket));

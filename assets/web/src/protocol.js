@@ -183,6 +183,7 @@ const PARSERS = {
   queue_update: ([type, mode, waitedMs, searching]) => ({ type, mode, waitedMs, searching }),
   queue_left: ([type, reason]) => ({ type, reason }),
   match_found: ([type, matchId, hostUrl, ticket, sameNode]) => ({ type, matchId, hostUrl, ticket, sameNode }),
+  seat_elsewhere: ([type, matchId, hostUrl]) => ({ type, matchId, hostUrl }),
   party: ([type, partyId, leader, members]) => ({ type, partyId, leader, members: members.map(parseMember) }),
   party_invite: ([type, partyId, from, name]) => ({ type, partyId, from, name }),
 };
@@ -207,6 +208,7 @@ const ARITY = {
   queue_update: 4,
   queue_left: 2,
   match_found: 5,
+  seat_elsewhere: 3,
   party: 4,
   party_invite: 4,
 };

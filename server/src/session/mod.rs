@@ -412,6 +412,11 @@ async fn forget_player(node: &Arc<Node>, player_id: PlayerId) {
     }
     node.matchmaking.leave_party(player_id);
     node.matchmaking.parties().forget(player_id);
+    // A seat held here keeps the place: a node the player turns up at
+    // learns from it where the seat is. The seat's end forgets it.
+    if node.matches.match_of(player_id).is_some() {
+        return;
+    }
     if let Err(e) = node
         .matchmaking
         .store()
