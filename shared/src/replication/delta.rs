@@ -308,12 +308,14 @@ fn read_key(r: &mut BitReader<'_>, prev: Key, first: bool) -> Result<Key, Decode
         }
     } else {
         let gap = r.varint(KIND_GROUP)?;
-        let kind = u32::from(prev.kind()) + gap;
+        let kind = u32::from(prev.kind())
+            .checked_add(gap)
+            .and_then(|k| u8::try_from(k).ok());
         let id = r.varint(KEY_GROUP)?;
-        if gap == 0 || kind > u32::from(u8::MAX) || id >= Key::MAX_ID {
-            return Err(DecodeError::OutOfOrder);
+        match kind {
+            Some(kind) if gap > 0 && id < Key::MAX_ID => Ok(Key::new(kind, id)),
+            _ => Err(DecodeError::OutOfOrder),
         }
-        Ok(Key::new(kind as u8, id))
     }
 }
 
@@ -601,6 +603,30 @@ mod tests {
         // An update of a one-field kind has no mask: 2 + 1 + 2 + 1 + 5 + 4,
         // the end and no events: 18 bits.
         assert_eq!(one_field.len(), 3);
+    }
+
+    /// Found by `fuzz/` (the `snapshot` target): a kind gap near 2^32
+    /// overflowed the addition (a panic where overflow is checked, a
+    /// wrapped kind where it is not).
+    #[test]
+    fn a_kind_gap_past_the_last_kind_is_refused_not_wrapped() {
+        let layout = layout();
+        let mut bytes = Vec::new();
+        let mut w = BitWriter::new(&mut bytes);
+        w.write(APPEAR, 2);
+        w.flag(false);
+        w.varint(u32::MAX, KIND_GROUP);
+        w.varint(1, KEY_GROUP);
+        w.finish();
+        assert_eq!(
+            Mirror::default().apply(&layout, &bytes),
+            Err(DecodeError::OutOfOrder)
+        );
+        let crash = [
+            0x09, 0xb4, 0x7d, 0x6e, 0x73, 0xfc, 0xff, 0x92, 0x9e, 0x74, 0x63, 0xff, 0xfe, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0x00,
+        ];
+        assert!(Mirror::default().apply(&layout, &crash).is_err());
     }
 
     #[test]
