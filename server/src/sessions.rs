@@ -55,7 +55,8 @@ pub enum SessionsMessage {
     Replaced {
         /// Who.
         player_id: PlayerId,
-        /// The new connection's place ([`crate::matchmaking::store::Placed`]).
+        /// The new connection's place: larger than that of any connection
+        /// placed before it, cluster-wide.
         generation: u64,
     },
     /// Answers `Replaced`: the player has a seat held in a running match on
@@ -145,14 +146,9 @@ impl Sessions {
     /// newer connection elsewhere was heard of meanwhile.
     pub fn placed(&self, player_id: PlayerId, conn_id: u64, generation: u64) {
         let mut live = self.lock();
-        let Some(session) = live.get_mut(&player_id).filter(|s| s.conn_id == conn_id) else {
-            return;
-        };
-        session.generation = Some(generation);
-        if session.replaced_by.is_some_and(|newer| newer > generation)
-            && let Some(old) = live.remove(&player_id)
-        {
-            let _ = old.kick.send(Kick::Replaced);
+        if let Some(session) = live.get_mut(&player_id).filter(|s| s.conn_id == conn_id) {
+            session.generation = Some(generation);
+            close_if_superseded(&mut live, player_id);
         }
     }
 
@@ -161,19 +157,9 @@ impl Sessions {
     /// place is not yet known, once it turns out to be.
     pub fn replaced_elsewhere(&self, player_id: PlayerId, generation: u64) {
         let mut live = self.lock();
-        let Some(session) = live.get_mut(&player_id) else {
-            return;
-        };
-        match session.generation {
-            Some(own) if own < generation => {
-                if let Some(old) = live.remove(&player_id) {
-                    let _ = old.kick.send(Kick::Replaced);
-                }
-            }
-            Some(_) => {}
-            None => {
-                session.replaced_by = session.replaced_by.max(Some(generation));
-            }
+        if let Some(session) = live.get_mut(&player_id) {
+            session.replaced_by = session.replaced_by.max(Some(generation));
+            close_if_superseded(&mut live, player_id);
         }
     }
 
@@ -230,6 +216,17 @@ impl Sessions {
     /// Players connected to this node.
     pub fn count(&self) -> usize {
         self.lock().len()
+    }
+}
+
+/// Closes the player's connection (4003) once both its place and a newer
+/// one elsewhere are known.
+fn close_if_superseded(live: &mut HashMap<PlayerId, LiveSession>, player_id: PlayerId) {
+    let superseded = live.get(&player_id).is_some_and(
+        |s| matches!((s.generation, s.replaced_by), (Some(own), Some(newer)) if newer > own),
+    );
+    if superseded && let Some(old) = live.remove(&player_id) {
+        let _ = old.kick.send(Kick::Replaced);
     }
 }
 
