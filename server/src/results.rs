@@ -249,7 +249,12 @@ impl OutboxDir {
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
-            let text = std::fs::read(&path).map_err(io_error(&path))?;
+            let text = match std::fs::read(&path) {
+                Ok(text) => text,
+                // Recorded and removed between the listing and the read.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(&path)(e)),
+            };
             match serde_json::from_slice::<Pending>(&text) {
                 Ok(record) => records.push(record),
                 Err(e) => {
