@@ -133,6 +133,19 @@ pub struct Limits {
     /// and is closed with 4004, `8..=65536`. Snapshots never queue: the
     /// newest replaces the unsent one.
     pub outbound_queue: usize,
+    /// Bytes of reliable messages queued for one client before it counts as
+    /// too slow (4004), `4096..=67108864`; one larger message is taken when
+    /// no other waits.
+    pub outbound_queue_bytes: usize,
+    /// The kernel send buffer of each connection (`SO_SNDBUF`), in bytes,
+    /// `4096..=16777216`; Linux reserves twice this. Without it the kernel
+    /// lets a connection's buffer grow to megabytes for a client that does
+    /// not read.
+    pub send_buffer_bytes: usize,
+    /// Seconds a message may wait for a client's socket to take it before
+    /// the client counts as too slow and is closed with 4004,
+    /// `0.1..=300`.
+    pub send_backlog_s: f32,
     /// Chat lines a player may post at once, per node, `1..=1000`.
     pub chat_burst: f32,
     /// Chat lines a second a player may post after the burst, per node,
@@ -187,6 +200,9 @@ impl Default for Limits {
             extra_messages_per_s: 10.0,
             max_strikes: 10.0,
             outbound_queue: 64,
+            outbound_queue_bytes: 128 * 1024,
+            send_buffer_bytes: 64 * 1024,
+            send_backlog_s: 5.0,
             chat_burst: 5.0,
             chat_lines_per_s: 0.5,
         }
@@ -384,6 +400,17 @@ impl Limits {
         )?;
         c.within(self.max_strikes, 0.0..=10_000.0, "limits.max_strikes")?;
         c.within(self.outbound_queue, 8..=65_536, "limits.outbound_queue")?;
+        c.within(
+            self.outbound_queue_bytes,
+            4096..=64 << 20,
+            "limits.outbound_queue_bytes",
+        )?;
+        c.within(
+            self.send_buffer_bytes,
+            4096..=16 << 20,
+            "limits.send_buffer_bytes",
+        )?;
+        c.within(self.send_backlog_s, 0.1..=300.0, "limits.send_backlog_s")?;
         c.within(self.chat_burst, 1.0..=1000.0, "limits.chat_burst")?;
         c.within(
             self.chat_lines_per_s,
@@ -553,6 +580,21 @@ mod tests {
                 "outbound_queue = 64",
                 "outbound_queue = 0",
                 "limits.outbound_queue",
+            ),
+            (
+                "outbound_queue_bytes = 131072",
+                "outbound_queue_bytes = 100",
+                "limits.outbound_queue_bytes",
+            ),
+            (
+                "send_buffer_bytes = 65536",
+                "send_buffer_bytes = 0",
+                "limits.send_buffer_bytes",
+            ),
+            (
+                "send_backlog_s = 5.0",
+                "send_backlog_s = nan",
+                "limits.send_backlog_s",
             ),
             ("chat_burst = 5.0", "chat_burst = 0.0", "limits.chat_burst"),
             (

@@ -193,9 +193,15 @@ impl Server {
         };
         // Snapshots and pongs are small and latency-bound: Nagle's algorithm
         // would hold them back tens of milliseconds behind unacknowledged data.
-        let listener = listener.tap_io(|tcp| {
+        // A fixed send buffer bounds what the kernel holds for a client that
+        // does not read (autotuned, it grows to megabytes).
+        let send_buffer = node.config.limits.send_buffer_bytes;
+        let listener = listener.tap_io(move |tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 warn!(error = %e, "could not set TCP_NODELAY");
+            }
+            if let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
+                warn!(error = %e, "could not set SO_SNDBUF");
             }
         });
         let served = axum::serve(listener, app)

@@ -7,7 +7,7 @@ use skirmish_client_sim::{Connection, Incoming};
 use skirmish_server::auth::{Claims, SessionKeys};
 use skirmish_shared::codec::encode;
 use skirmish_shared::proto::{ClientMsg, PlayerId, ServerMsg, close};
-use skirmish_tests::{Player, TestNode, repo_dir, test_config};
+use skirmish_tests::{Player, TestNode, repo_dir, room_with_history, test_config};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -530,8 +530,9 @@ async fn a_client_that_sends_nothing_is_closed_with_4000_but_pongs_keep_one_open
 
 /// A client that stops reading while the node has reliable messages for it
 /// (here the 50-line history of every `room_joined` it asks for) is closed
-/// with 4004 once more than `outbound_queue` (64) wait behind its full
-/// socket.
+/// with 4004 once more than `outbound_queue_bytes` (128 KiB) or
+/// `outbound_queue` (64 messages) wait behind its full socket: before the
+/// backlog time (`slow.rs`) would close it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_closed_with_4004() {
     let mut config = test_config();
@@ -541,28 +542,7 @@ async fn a_client_that_stops_reading_is_closed_with_4004() {
     let node = TestNode::start(config).await;
 
     // A room with a long history: 50 lines of 200 characters.
-    let mut poster = Player::connect(&node, "poster").await;
-    poster.join_room("big").await;
-    let line = "x".repeat(200);
-    for _ in 0..50 {
-        poster
-            .conn
-            .send(&ClientMsg::Chat {
-                room: "big".into(),
-                text: line.clone(),
-            })
-            .await
-            .expect("send chat");
-    }
-    for _ in 0..50 {
-        poster
-            .wait_for(|m| match m {
-                Incoming::Msg(ServerMsg::Chat(_)) => Some(()),
-                Incoming::Msg(ServerMsg::Error { code, .. }) => panic!("refused: {code}"),
-                _ => None,
-            })
-            .await;
-    }
+    let _poster = room_with_history(&node, "big").await;
 
     let token = token(&node, "sloth").await;
     let (mut ws, _) =

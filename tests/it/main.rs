@@ -15,4 +15,5 @@ mod matchmaking;
 mod protocol_doc;
 mod results;
 mod scripts;
+mod slow;
 mod vectors;

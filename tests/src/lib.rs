@@ -520,6 +520,35 @@ impl Player {
     }
 }
 
+/// Posts 50 lines of 200 characters into `room` as a new player "poster",
+/// so every `room_joined` for it carries about 12 KB of history; the node
+/// needs `limits.chat_burst` of 50 or more. Returns the poster.
+pub async fn room_with_history(node: &TestNode, room: &str) -> Player {
+    let mut poster = Player::connect(node, "poster").await;
+    poster.join_room(room).await;
+    let line = "x".repeat(200);
+    for _ in 0..50 {
+        poster
+            .conn
+            .send(&ClientMsg::Chat {
+                room: room.into(),
+                text: line.clone(),
+            })
+            .await
+            .expect("send chat");
+    }
+    for _ in 0..50 {
+        poster
+            .wait_for(|m| match m {
+                Incoming::Msg(ServerMsg::Chat(_)) => Some(()),
+                Incoming::Msg(ServerMsg::Error { code, .. }) => panic!("refused: {code}"),
+                _ => None,
+            })
+            .await;
+    }
+    poster
+}
+
 /// Opens a connection with `token` and reads its `welcome`.
 pub async fn open(url: &str, token: &str) -> Connection {
     let mut conn = Connection::connect(url, token).await.expect("connect");

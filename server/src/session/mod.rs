@@ -135,7 +135,7 @@ where
 struct Conn {
     conn_id: u64,
     outbox: Arc<Outbox>,
-    writer: tokio::task::JoinHandle<()>,
+    writer: tokio::task::JoinHandle<writer::WriterEnd>,
     /// Fires when a newer connection of the player replaces this one, or
     /// the node drops it.
     kicked: oneshot::Receiver<Kick>,
@@ -148,8 +148,12 @@ struct Conn {
 /// How the loop ended.
 #[derive(Clone, Copy, Debug, Default)]
 struct Ending {
-    /// The writer task has ended (the transport failed).
+    /// The writer task has ended (the transport failed, or the client was
+    /// too slow).
     writer_done: bool,
+    /// The writer gave up on a client too slow to take what it is sent and
+    /// could not get the 4004 out to it: nothing more will reach it.
+    unreachable: bool,
     /// The node dropped the connection without a closing handshake.
     dropped: bool,
     /// The client closed; `Some(1000)` means it meant to leave.
@@ -164,7 +168,8 @@ where
 {
     let limits = &node.config.limits;
     let conn_id = node.next_conn_id();
-    let outbox = Arc::new(Outbox::new(limits.outbound_queue));
+    let outbox =
+        Arc::new(Outbox::new(limits.outbound_queue).max_bytes(limits.outbound_queue_bytes));
     let (events_tx, events) = mpsc::unbounded_channel();
     let link = Arc::new(PlayerLink {
         player_id: claims.player_id,
@@ -177,6 +182,7 @@ where
         outbound,
         Arc::clone(&outbox),
         Limits::secs(limits.heartbeat_s),
+        Limits::secs(limits.send_backlog_s),
     ));
     let kicked = node.sessions.register(
         claims.player_id,
@@ -306,8 +312,9 @@ where
                 }
                 _ => Flow::Close(close::REPLACED, "connected elsewhere"),
             },
-            _ = &mut conn.writer => {
+            end = &mut conn.writer => {
                 ending.writer_done = true;
+                ending.unreachable = matches!(end, Ok(writer::WriterEnd::TooSlow { told: false }));
                 return ending;
             }
             Some(event) = conn.events.recv() => session.on_event(event),
@@ -379,7 +386,9 @@ where
     // (and discard) until the client's close arrives. Dropping the socket
     // with unread input would reset the connection and could lose the close
     // frame, and with it the code that tells the client why.
-    if ending.dropped {
+    // A connection the node dropped, or one that takes nothing more, has no
+    // handshake to finish.
+    if ending.dropped || ending.unreachable {
         conn.writer.abort();
         conn.connections.decrement(1.0);
         info!(player = %player_id, conn_id, "connection dropped");
