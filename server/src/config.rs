@@ -3,6 +3,7 @@
 //! starts: every number has a range (listed beside each field), and a value
 //! outside it is refused with the file and field named.
 
+use ipnet::IpNet;
 use serde::Deserialize;
 use skirmish_shared::check::{Check, InvalidField, SettingsError, parse_toml, read};
 use skirmish_shared::game::TICK_RATE_RANGE;
@@ -73,6 +74,11 @@ pub struct Config {
     /// Where match results wait until the leaderboards accept them; they
     /// survive Redis outages and node restarts here.
     pub data_dir: PathBuf,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// is believed: behind one, a client's address for the per-address
+    /// limits is the rightmost address in it that is not a trusted proxy.
+    /// From anywhere else the header is ignored. Empty by default.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// A game served under a name of its own with files of its own: the arena
@@ -100,6 +106,20 @@ pub struct Limits {
     /// Concurrent WebSocket connections, `1..=1000000`; more are refused
     /// with 503.
     pub max_connections: usize,
+    /// Concurrent WebSocket connections from one address (an IPv6 /64
+    /// counts as one), `1..=1000000`; more are refused with 429.
+    pub max_connections_per_ip: usize,
+    /// Sessions (`POST /api/session`) one address may create at once,
+    /// `1..=100000`, then `sessions_per_ip_per_s` a second; more are
+    /// refused with 429.
+    pub sessions_per_ip_burst: f32,
+    /// See `sessions_per_ip_burst`; `0.001..=10000`.
+    pub sessions_per_ip_per_s: f32,
+    /// Addresses (or CIDR ranges) the per-address limits do not apply to;
+    /// by default loopback, where bots, benchmarks and local development
+    /// connect from. A client behind a trusted proxy is judged by its
+    /// forwarded address, not the proxy's.
+    pub per_ip_exempt: Vec<IpNet>,
     /// Concurrent matches on this node, `0..=100000` (0: a node that hosts
     /// none, serving only the lobby and the queue).
     pub max_matches: usize,
@@ -182,6 +202,7 @@ impl Default for Config {
             leaderboards: PathBuf::from("leaderboards.toml"),
             matchmaking: PathBuf::from("matchmaking.toml"),
             data_dir: PathBuf::from("data"),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -190,6 +211,13 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 20_000,
+            max_connections_per_ip: 64,
+            sessions_per_ip_burst: 20.0,
+            sessions_per_ip_per_s: 1.0,
+            per_ip_exempt: ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .map(|net| net.parse().expect("a CIDR range"))
+                .collect(),
             max_matches: 2_000,
             max_message_bytes: 4096,
             heartbeat_s: 5.0,
@@ -366,6 +394,21 @@ impl Limits {
             1..=1_000_000,
             "limits.max_connections",
         )?;
+        c.within(
+            self.max_connections_per_ip,
+            1..=1_000_000,
+            "limits.max_connections_per_ip",
+        )?;
+        c.within(
+            self.sessions_per_ip_burst,
+            1.0..=100_000.0,
+            "limits.sessions_per_ip_burst",
+        )?;
+        c.within(
+            self.sessions_per_ip_per_s,
+            0.001..=10_000.0,
+            "limits.sessions_per_ip_per_s",
+        )?;
         c.within(self.max_matches, 0..=100_000, "limits.max_matches")?;
         c.within(
             self.max_message_bytes,
@@ -525,6 +568,21 @@ mod tests {
                 "max_connections = 20000",
                 "max_connections = 0",
                 "limits.max_connections",
+            ),
+            (
+                "max_connections_per_ip = 64",
+                "max_connections_per_ip = 0",
+                "limits.max_connections_per_ip",
+            ),
+            (
+                "sessions_per_ip_burst = 20.0",
+                "sessions_per_ip_burst = 0.5",
+                "limits.sessions_per_ip_burst",
+            ),
+            (
+                "sessions_per_ip_per_s = 1.0",
+                "sessions_per_ip_per_s = 0.0",
+                "limits.sessions_per_ip_per_s",
             ),
             (
                 "max_matches = 2000",

@@ -8,13 +8,16 @@
 use crate::auth::{TokenError, unix_now, validate_name};
 use crate::leaderboard::{Entry, LeaderboardError, Page, PageQuery, Period};
 use crate::node::{Node, unix_ms};
+use crate::per_ip::client_ip;
 use crate::session::{self, Frame, Inbound};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use skirmish_shared::proto::{ErrorCode, PlayerId};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::cors::{self, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
@@ -437,7 +441,26 @@ struct SessionResponse {
     expires_at: u64,
 }
 
-async fn create_session(State(node): State<Arc<Node>>, Body(body): Body) -> Response {
+async fn create_session(
+    State(node): State<Arc<Node>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Response {
+    let ip = client_ip(peer.ip(), &headers, &node.config.trusted_proxies);
+    if let Err(retry) = node.per_ip.create_session(ip, std::time::Instant::now()) {
+        refused("ip_sessions");
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_sessions",
+            "this address creates sessions too fast; keep the token you have, or wait",
+        );
+        let seconds = retry.as_secs_f32().ceil().max(1.0) as u64;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        return response;
+    }
     let request: SessionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -498,6 +521,7 @@ fn token_of<'a>(query: &'a HashMap<String, String>, headers: &'a HeaderMap) -> O
 
 async fn websocket(
     State(node): State<Arc<Node>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Checked(Query(query)): Checked<Query<HashMap<String, String>>>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -515,6 +539,7 @@ async fn websocket(
     };
     // A draining node lets back only players it holds a seat for.
     if node.is_draining() && node.matches.match_of(claims.player_id).is_none() {
+        refused("draining");
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "draining",
@@ -522,10 +547,20 @@ async fn websocket(
         );
     }
     let Ok(permit) = Arc::clone(&node.connection_permits).try_acquire_owned() else {
+        refused("server_full");
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_full",
             "the node has no room for more connections",
+        );
+    };
+    let ip = client_ip(peer.ip(), &headers, &node.config.trusted_proxies);
+    let Some(ip_permit) = node.per_ip.connect(ip) else {
+        refused("ip_connections");
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_connections",
+            "this address has as many connections open as the node allows",
         );
     };
     let max = node.config.limits.max_message_bytes;
@@ -541,9 +576,14 @@ async fn websocket(
         .on_upgrade(move |socket| async move {
             let (sink, stream) = adapt(socket);
             session::run(node, claims, stream, sink).await;
-            drop(permit);
+            drop((permit, ip_permit));
             drop(guard);
         })
+}
+
+/// Counts a request refused before it became a session or a connection.
+fn refused(why: &'static str) {
+    metrics::counter!("skirmish_refused_total", "why" => why).increment(1);
 }
 
 /// Splits an axum WebSocket into the session's transport-neutral halves.

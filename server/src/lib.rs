@@ -22,6 +22,7 @@ pub mod matches;
 pub mod matchmaking;
 pub mod node;
 pub mod outbox;
+pub(crate) mod per_ip;
 pub mod redis_conn;
 pub(crate) mod registry;
 pub mod results;
@@ -204,6 +205,7 @@ impl Server {
                 warn!(error = %e, "could not set SO_SNDBUF");
             }
         });
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await;

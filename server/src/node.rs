@@ -15,6 +15,7 @@ use crate::matchmaking::{
     self, GameSeats, JoinTickets, Matchmaking, MatchmakingConfig, MatchmakingMessage, MemoryQueue,
     QueueStore, RedisQueue,
 };
+use crate::per_ip::PerIp;
 use crate::redis_conn;
 use crate::registry::{MemoryRegistry, NodeInfo, RedisRegistry, Registry};
 use crate::results::{self, MatchRecord, OutboxDir, RatingChange};
@@ -46,6 +47,8 @@ pub struct Node {
     pub sessions: Arc<Sessions>,
     /// One permit per open WebSocket.
     pub connection_permits: Arc<Semaphore>,
+    /// Open WebSockets and session creation per client address.
+    pub(crate) per_ip: Arc<PerIp>,
     /// Becomes `true` when the node shuts down.
     pub shutdown: watch::Receiver<bool>,
     /// Becomes `true` when the node starts draining ([`Node::drain`]).
@@ -508,6 +511,7 @@ impl Node {
             keys,
             matchmaking,
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
+            per_ip: PerIp::new(limits),
             matches,
             games,
             sessions,

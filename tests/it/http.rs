@@ -28,20 +28,45 @@ async fn post_session(node: &TestNode, body: &str) -> (u16, serde_json::Value) {
 
 /// Attempts an upgrade and returns the refusal's status and error code.
 async fn refused_upgrade(node: &TestNode, token: Option<&str>) -> (u16, String) {
+    match upgrade(node, token, None).await {
+        Ok(_) => panic!("the upgrade was accepted"),
+        Err(refusal) => refusal,
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Attempts an upgrade, as if through a proxy that forwarded for
+/// `forwarded_for` when given; the socket, or the refusal's status and
+/// error code.
+async fn upgrade(
+    node: &TestNode,
+    token: Option<&str>,
+    forwarded_for: Option<&str>,
+) -> Result<Socket, (u16, String)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let url = match token {
         Some(token) => format!("ws://{}/ws?token={token}", node.addr),
         None => format!("ws://{}/ws", node.addr),
     };
-    match tokio_tungstenite::connect_async(url).await {
-        Ok(_) => panic!("the upgrade was accepted"),
+    let mut request = url.into_client_request().expect("a request");
+    if let Some(forwarded_for) = forwarded_for {
+        request.headers_mut().insert(
+            "x-forwarded-for",
+            forwarded_for.parse().expect("a header value"),
+        );
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let body: serde_json::Value =
                 serde_json::from_slice(response.body().as_deref().unwrap_or_default())
                     .expect("a JSON body");
-            (
+            Err((
                 response.status().as_u16(),
                 body["error"].as_str().unwrap_or_default().to_owned(),
-            )
+            ))
         }
         Err(e) => panic!("unexpected failure: {e}"),
     }
@@ -407,6 +432,124 @@ async fn token(node: &TestNode, name: &str) -> String {
     let (status, body) = post_session(node, &serde_json::json!({ "name": name }).to_string()).await;
     assert_eq!(status, 200, "{body}");
     body["token"].as_str().expect("a token").to_owned()
+}
+
+/// A node whose per-address limits apply to loopback (exempt by default).
+fn capped(max_connections_per_ip: usize) -> skirmish_server::Config {
+    let mut config = test_config();
+    config.limits.per_ip_exempt = Vec::new();
+    config.limits.max_connections_per_ip = max_connections_per_ip;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_at_most_its_cap_of_connections_until_one_closes() {
+    let node = TestNode::start(capped(3)).await;
+    let many = token(&node, "many").await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(
+            upgrade(&node, Some(&many), None)
+                .await
+                .expect("under the cap"),
+        );
+    }
+    assert_eq!(
+        upgrade(&node, Some(&many), None).await.err(),
+        Some((429, "too_many_connections".into()))
+    );
+    // Loopback is exempt by default: the same node with the default list
+    // takes them all (bots and local development connect from there).
+    let exempt = TestNode::start(test_config()).await;
+    let local = token(&exempt, "local").await;
+    let mut local_open = Vec::new();
+    for _ in 0..5 {
+        local_open.push(upgrade(&exempt, Some(&local), None).await.expect("exempt"));
+    }
+    // Closing one frees its place once its session has wound down.
+    open.pop().expect("one").close(None).await.expect("close");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match upgrade(&node, Some(&many), None).await {
+            Ok(_) => break,
+            Err(refusal) => {
+                assert_eq!(refusal, (429, "too_many_connections".into()));
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the place was never freed"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    node.stop().await;
+    exempt.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_cap() {
+    let mut config = capped(1);
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a range")];
+    let proxied = TestNode::start(config).await;
+    let behind = token(&proxied, "behind").await;
+    let _first = upgrade(&proxied, Some(&behind), Some("203.0.113.7"))
+        .await
+        .expect("the first from 203.0.113.7");
+    assert_eq!(
+        upgrade(&proxied, Some(&behind), Some("203.0.113.7"))
+            .await
+            .err(),
+        Some((429, "too_many_connections".into()))
+    );
+    // A client cannot escape by writing the header itself: the proxy
+    // appends the address it saw, and that one counts.
+    assert_eq!(
+        upgrade(&proxied, Some(&behind), Some("198.51.100.1, 203.0.113.7"))
+            .await
+            .err(),
+        Some((429, "too_many_connections".into()))
+    );
+    let _other = upgrade(&proxied, Some(&behind), Some("203.0.113.8"))
+        .await
+        .expect("another client behind the proxy");
+
+    // Without the proxy trusted, the header is ignored: the peer counts.
+    let direct = TestNode::start(capped(1)).await;
+    let from_peer = token(&direct, "direct").await;
+    let _one = upgrade(&direct, Some(&from_peer), Some("203.0.113.7"))
+        .await
+        .expect("the first");
+    assert_eq!(
+        upgrade(&direct, Some(&from_peer), Some("203.0.113.9"))
+            .await
+            .err(),
+        Some((429, "too_many_connections".into()))
+    );
+    proxied.stop().await;
+    direct.stop().await;
+}
+
+#[tokio::test]
+async fn one_address_creating_sessions_too_fast_is_told_when_to_retry() {
+    let mut config = capped(64);
+    config.limits.sessions_per_ip_burst = 3.0;
+    config.limits.sessions_per_ip_per_s = 0.01;
+    let node = TestNode::start(config).await;
+    for i in 0..3 {
+        token(&node, &format!("p{i}")).await;
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/session", node.url()))
+        .header("content-type", "application/json")
+        .body(r#"{"name": "p3"}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["retry-after"], "100");
+    let body: serde_json::Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["error"], "too_many_sessions");
+    node.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
