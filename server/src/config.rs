@@ -79,6 +79,11 @@ pub struct Config {
     /// limits is the rightmost address in it that is not a trusted proxy.
     /// From anywhere else the header is ignored. Empty by default.
     pub trusted_proxies: Vec<IpNet>,
+    /// Web origins (`https://play.example.com`) whose pages may open a
+    /// WebSocket and read the API, besides the node's own, the cluster's
+    /// live nodes' and, on a node without Redis, `localhost`'s; `"*"`
+    /// allows any. Requests without an `Origin` (not from a page) pass.
+    pub allowed_origins: Vec<String>,
 }
 
 /// A game served under a name of its own with files of its own: the arena
@@ -203,6 +208,7 @@ impl Default for Config {
             matchmaking: PathBuf::from("matchmaking.toml"),
             data_dir: PathBuf::from("data"),
             trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -314,6 +320,13 @@ impl Config {
             "key_prefix",
             "must be 1 to 64 printable ASCII characters without spaces or braces",
         )?;
+        for origin in &self.allowed_origins {
+            c.that(
+                origin == "*" || crate::origins::normalize(origin).is_some(),
+                "allowed_origins",
+                "each must be \"*\" or an origin such as \"https://play.example.com\" (scheme, host and port only)",
+            )?;
+        }
         self.limits.validate(&c)
     }
 

@@ -64,17 +64,26 @@ pub fn router(node: Arc<Node>) -> Router {
         // After the routes: it applies to those registered before it.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback_service(static_files)
-        .layer(cors())
+        .layer(cors(Arc::clone(&node)))
         .with_state(node)
 }
 
-/// Cross-origin access for any page: a browser client served by one node
-/// that moved to another (the host of its match) logs in again and checks
-/// its token there. Nothing rides on cookies (tokens are sent explicitly),
-/// and everything the API answers is public, so any origin may read it.
-fn cors() -> CorsLayer {
+/// Cross-origin access for the allowed origins (`origins.rs`): a browser
+/// client served by one node that moved to another (the host of its match)
+/// logs in again and checks its token there. Nothing rides on cookies
+/// (tokens are sent explicitly).
+fn cors(node: Arc<Node>) -> CorsLayer {
+    let allow = cors::AllowOrigin::async_predicate(move |origin, _parts| {
+        let node = Arc::clone(&node);
+        async move {
+            match origin.to_str() {
+                Ok(origin) => node.origins.allows(origin, &*node.registry).await,
+                Err(_) => false,
+            }
+        }
+    });
     CorsLayer::new()
-        .allow_origin(cors::Any)
+        .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .max_age(std::time::Duration::from_secs(600))
@@ -526,6 +535,20 @@ async fn websocket(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = match origin.to_str() {
+            Ok(origin) => node.origins.allows(origin, &*node.registry).await,
+            Err(_) => false,
+        };
+        if !allowed {
+            refused("origin");
+            return error(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "pages from this origin may not connect to this node",
+            );
+        }
+    }
     let claims = match token_of(&query, &headers)
         .ok_or(TokenError::Missing)
         .and_then(|t| node.keys.verify(t, unix_now()))

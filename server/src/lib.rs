@@ -21,6 +21,7 @@ pub mod lobby;
 pub mod matches;
 pub mod matchmaking;
 pub mod node;
+pub(crate) mod origins;
 pub mod outbox;
 pub(crate) mod per_ip;
 pub mod redis_conn;

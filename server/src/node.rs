@@ -15,6 +15,7 @@ use crate::matchmaking::{
     self, GameSeats, JoinTickets, Matchmaking, MatchmakingConfig, MatchmakingMessage, MemoryQueue,
     QueueStore, RedisQueue,
 };
+use crate::origins::Origins;
 use crate::per_ip::PerIp;
 use crate::redis_conn;
 use crate::registry::{MemoryRegistry, NodeInfo, RedisRegistry, Registry};
@@ -49,6 +50,8 @@ pub struct Node {
     pub connection_permits: Arc<Semaphore>,
     /// Open WebSockets and session creation per client address.
     pub(crate) per_ip: Arc<PerIp>,
+    /// Web origins whose pages may use the node.
+    pub(crate) origins: Origins,
     /// Becomes `true` when the node shuts down.
     pub shutdown: watch::Receiver<bool>,
     /// Becomes `true` when the node starts draining ([`Node::drain`]).
@@ -512,6 +515,11 @@ impl Node {
             matchmaking,
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             per_ip: PerIp::new(limits),
+            origins: Origins::new(
+                &config.allowed_origins,
+                &public_url,
+                config.redis_url.is_none(),
+            ),
             matches,
             games,
             sessions,

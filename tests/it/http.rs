@@ -28,7 +28,7 @@ async fn post_session(node: &TestNode, body: &str) -> (u16, serde_json::Value) {
 
 /// Attempts an upgrade and returns the refusal's status and error code.
 async fn refused_upgrade(node: &TestNode, token: Option<&str>) -> (u16, String) {
-    match upgrade(node, token, None).await {
+    match upgrade(node, token, &[]).await {
         Ok(_) => panic!("the upgrade was accepted"),
         Err(refusal) => refusal,
     }
@@ -37,13 +37,13 @@ async fn refused_upgrade(node: &TestNode, token: Option<&str>) -> (u16, String) 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Attempts an upgrade, as if through a proxy that forwarded for
-/// `forwarded_for` when given; the socket, or the refusal's status and
-/// error code.
+/// Attempts an upgrade with these extra headers (`x-forwarded-for`, as if
+/// through a proxy; `origin`, as from a page); the socket, or the refusal's
+/// status and error code.
 async fn upgrade(
     node: &TestNode,
     token: Option<&str>,
-    forwarded_for: Option<&str>,
+    headers: &[(&'static str, &str)],
 ) -> Result<Socket, (u16, String)> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let url = match token {
@@ -51,11 +51,10 @@ async fn upgrade(
         None => format!("ws://{}/ws", node.addr),
     };
     let mut request = url.into_client_request().expect("a request");
-    if let Some(forwarded_for) = forwarded_for {
-        request.headers_mut().insert(
-            "x-forwarded-for",
-            forwarded_for.parse().expect("a header value"),
-        );
+    for (name, value) in headers {
+        request
+            .headers_mut()
+            .insert(*name, value.parse().expect("a header value"));
     }
     match tokio_tungstenite::connect_async(request).await {
         Ok((socket, _)) => Ok(socket),
@@ -410,7 +409,7 @@ async fn the_api_answers_cross_origin_requests() {
             .unwrap_or_default()
             .to_ascii_lowercase()
     };
-    assert_eq!(header(&preflight, "access-control-allow-origin"), "*");
+    assert_eq!(header(&preflight, "access-control-allow-origin"), origin);
     assert!(header(&preflight, "access-control-allow-methods").contains("post"));
     assert!(header(&preflight, "access-control-allow-headers").contains("content-type"));
 
@@ -423,7 +422,59 @@ async fn the_api_answers_cross_origin_requests() {
         .await
         .expect("login");
     assert_eq!(login.status().as_u16(), 200);
-    assert_eq!(header(&login, "access-control-allow-origin"), "*");
+    assert_eq!(header(&login, "access-control-allow-origin"), origin);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn pages_from_origins_not_allowed_can_neither_connect_nor_read_the_api() {
+    let mut config = test_config();
+    config.allowed_origins = vec!["https://play.example.com".into()];
+    let node = TestNode::start(config).await;
+    let token = token(&node, "Ada").await;
+    let evil = [("origin", "https://evil.example")];
+    assert_eq!(
+        upgrade(&node, Some(&token), &evil).await.err(),
+        Some((403, "origin_not_allowed".into()))
+    );
+    for allowed in [
+        "https://play.example.com",
+        "http://localhost:5173",
+        &node.url(),
+    ] {
+        upgrade(&node, Some(&token), &[("origin", allowed)])
+            .await
+            .unwrap_or_else(|e| panic!("{allowed} refused: {e:?}"));
+    }
+    upgrade(&node, Some(&token), &[])
+        .await
+        .expect("no origin: not a page");
+
+    let preflight = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/api/session", node.url()),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let refused = preflight("https://evil.example").await.expect("preflight");
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let allowed = preflight("https://play.example.com")
+        .await
+        .expect("preflight");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://play.example.com"
+    );
     node.stop().await;
 }
 
@@ -449,13 +500,13 @@ async fn one_address_holds_at_most_its_cap_of_connections_until_one_closes() {
     let mut open = Vec::new();
     for _ in 0..3 {
         open.push(
-            upgrade(&node, Some(&many), None)
+            upgrade(&node, Some(&many), &[])
                 .await
                 .expect("under the cap"),
         );
     }
     assert_eq!(
-        upgrade(&node, Some(&many), None).await.err(),
+        upgrade(&node, Some(&many), &[]).await.err(),
         Some((429, "too_many_connections".into()))
     );
     // Loopback is exempt by default: the same node with the default list
@@ -464,13 +515,13 @@ async fn one_address_holds_at_most_its_cap_of_connections_until_one_closes() {
     let local = token(&exempt, "local").await;
     let mut local_open = Vec::new();
     for _ in 0..5 {
-        local_open.push(upgrade(&exempt, Some(&local), None).await.expect("exempt"));
+        local_open.push(upgrade(&exempt, Some(&local), &[]).await.expect("exempt"));
     }
     // Closing one frees its place once its session has wound down.
     open.pop().expect("one").close(None).await.expect("close");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        match upgrade(&node, Some(&many), None).await {
+        match upgrade(&node, Some(&many), &[]).await {
             Ok(_) => break,
             Err(refusal) => {
                 assert_eq!(refusal, (429, "too_many_connections".into()));
@@ -492,37 +543,61 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_cap() {
     config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a range")];
     let proxied = TestNode::start(config).await;
     let behind = token(&proxied, "behind").await;
-    let _first = upgrade(&proxied, Some(&behind), Some("203.0.113.7"))
-        .await
-        .expect("the first from 203.0.113.7");
+    let _first = upgrade(
+        &proxied,
+        Some(&behind),
+        &[("x-forwarded-for", "203.0.113.7")],
+    )
+    .await
+    .expect("the first from 203.0.113.7");
     assert_eq!(
-        upgrade(&proxied, Some(&behind), Some("203.0.113.7"))
-            .await
-            .err(),
+        upgrade(
+            &proxied,
+            Some(&behind),
+            &[("x-forwarded-for", "203.0.113.7")]
+        )
+        .await
+        .err(),
         Some((429, "too_many_connections".into()))
     );
     // A client cannot escape by writing the header itself: the proxy
     // appends the address it saw, and that one counts.
     assert_eq!(
-        upgrade(&proxied, Some(&behind), Some("198.51.100.1, 203.0.113.7"))
-            .await
-            .err(),
+        upgrade(
+            &proxied,
+            Some(&behind),
+            &[("x-forwarded-for", "198.51.100.1, 203.0.113.7")]
+        )
+        .await
+        .err(),
         Some((429, "too_many_connections".into()))
     );
-    let _other = upgrade(&proxied, Some(&behind), Some("203.0.113.8"))
-        .await
-        .expect("another client behind the proxy");
+    let _other = upgrade(
+        &proxied,
+        Some(&behind),
+        &[("x-forwarded-for", "203.0.113.8")],
+    )
+    .await
+    .expect("another client behind the proxy");
 
     // Without the proxy trusted, the header is ignored: the peer counts.
     let direct = TestNode::start(capped(1)).await;
     let from_peer = token(&direct, "direct").await;
-    let _one = upgrade(&direct, Some(&from_peer), Some("203.0.113.7"))
-        .await
-        .expect("the first");
+    let _one = upgrade(
+        &direct,
+        Some(&from_peer),
+        &[("x-forwarded-for", "203.0.113.7")],
+    )
+    .await
+    .expect("the first");
     assert_eq!(
-        upgrade(&direct, Some(&from_peer), Some("203.0.113.9"))
-            .await
-            .err(),
+        upgrade(
+            &direct,
+            Some(&from_peer),
+            &[("x-forwarded-for", "203.0.113.9")]
+        )
+        .await
+        .err(),
         Some((429, "too_many_connections".into()))
     );
     proxied.stop().await;
