@@ -8,6 +8,7 @@ mod cluster;
 mod drain;
 mod game;
 mod games;
+mod hostile;
 mod http;
 mod leaderboard;
 mod lobby;

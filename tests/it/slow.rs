@@ -7,11 +7,11 @@
 
 use futures_util::{SinkExt, StreamExt};
 use skirmish_arena::wire::input_data;
-use skirmish_client_sim::{Incoming, login};
+use skirmish_client_sim::login;
 use skirmish_server::config::Limits;
 use skirmish_shared::codec::encode;
 use skirmish_shared::proto::{ClientMsg, MatchId, ServerMsg, close};
-use skirmish_tests::{Player, TestNode, room_with_history, test_config};
+use skirmish_tests::{Player, Reader, TestNode, room_with_history, test_config};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -314,45 +314,6 @@ impl Inputs {
     async fn stop(self) {
         let _ = self.stop.send(());
         self.task.await.expect("the input task");
-    }
-}
-
-/// A player that reads everything and plays, noting when each snapshot
-/// arrives; any error or close fails the test.
-struct Reader {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Vec<Instant>>,
-}
-
-impl Reader {
-    fn start(mut player: Player) -> Reader {
-        let (stop, mut stopped) = oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut arrivals = Vec::new();
-            let mut ticker = tokio::time::interval(Duration::from_millis(33));
-            for seq in 1.. {
-                tokio::select! {
-                    _ = &mut stopped => break,
-                    _ = ticker.tick() => {
-                        let input = ClientMsg::Input { seq, tick: player.conn.ack(), input: input_data(0.0, 0.0, 0.0, false) };
-                        player.conn.send(&input).await.expect("a reader sends");
-                    }
-                    incoming = player.conn.recv() => match incoming.expect("a reader reads") {
-                        Incoming::Msg(ServerMsg::Snapshot { .. }) => arrivals.push(Instant::now()),
-                        Incoming::Msg(ServerMsg::Error { code, .. }) => panic!("a reader got an error: {code}"),
-                        Incoming::Closed(frame) => panic!("a reader was closed: {frame:?}"),
-                        Incoming::Msg(_) => {}
-                    }
-                }
-            }
-            arrivals
-        });
-        Reader { stop, task }
-    }
-
-    async fn stop(self) -> Vec<Instant> {
-        let _ = self.stop.send(());
-        self.task.await.expect("a reader played")
     }
 }
 

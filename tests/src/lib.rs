@@ -657,3 +657,45 @@ impl Player {
         (self, you)
     }
 }
+
+/// A player that reads everything and plays, noting when each snapshot
+/// arrives; any error or close fails the test.
+#[derive(Debug)]
+pub struct Reader {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Vec<tokio::time::Instant>>,
+}
+
+impl Reader {
+    /// Starts reading and playing (standing still) on a task.
+    pub fn start(mut player: Player) -> Reader {
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut arrivals = Vec::new();
+            let mut ticker = tokio::time::interval(Duration::from_millis(33));
+            for seq in 1.. {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = ticker.tick() => {
+                        let input = ClientMsg::Input { seq, tick: player.conn.ack(), input: skirmish_arena::wire::input_data(0.0, 0.0, 0.0, false) };
+                        player.conn.send(&input).await.expect("a reader sends");
+                    }
+                    incoming = player.conn.recv() => match incoming.expect("a reader reads") {
+                        Incoming::Msg(ServerMsg::Snapshot { .. }) => arrivals.push(tokio::time::Instant::now()),
+                        Incoming::Msg(ServerMsg::Error { code, .. }) => panic!("a reader got an error: {code}"),
+                        Incoming::Closed(frame) => panic!("a reader was closed: {frame:?}"),
+                        Incoming::Msg(_) => {}
+                    }
+                }
+            }
+            arrivals
+        });
+        Reader { stop, task }
+    }
+
+    /// Stops it; when each snapshot arrived.
+    pub async fn stop(self) -> Vec<tokio::time::Instant> {
+        let _ = self.stop.send(());
+        self.task.await.expect("a reader played")
+    }
+}
