@@ -7,7 +7,7 @@
 use crate::client::{ClientError, Connection, Incoming, Lazy, login};
 use crate::pilot::Pilot;
 use crate::replica::Replica;
-use crate::stats::{Latency, Stats};
+use crate::stats::{EndedMatch, Latency, Stats};
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
 use skirmish_arena::brain::Behavior;
@@ -49,6 +49,10 @@ pub struct BotConfig {
     /// Queue for this matchmaking mode (following the redirect to the host)
     /// rather than quick-play on the node the bot is on.
     pub queue: Option<ModeId>,
+    /// At `until`, a bot in a match plays it to its end before it leaves,
+    /// so every match it started ends with a result (for soak runs that
+    /// check the leaderboards against the matches).
+    pub finish_matches: bool,
 }
 
 /// Swarm-wide live counters, for the progress display.
@@ -371,7 +375,8 @@ async fn play(
         let mut n_chats = 0u32;
         loop {
             tokio::select! {
-                () = tokio::time::sleep_until(config.until) => {
+                () = tokio::time::sleep_until(config.until),
+                    if !(config.finish_matches && matches!(phase, Phase::Playing(_))) => {
                     conn.close().await;
                     return Ok::<End, ClientError>(End::Done);
                 }
@@ -528,8 +533,20 @@ async fn on_message(
             *phase = Phase::Playing(Box::new(InMatch::new(match_id, you, pilot, replica)));
         }
         ServerMsg::MatchEnd { .. } | ServerMsg::Left { .. } => {
-            if let ServerMsg::MatchEnd { results, .. } = &msg {
+            if let ServerMsg::MatchEnd {
+                match_id,
+                reason,
+                results,
+            } = &msg
+            {
                 stats.matches_completed += 1;
+                stats.ended.insert(
+                    *match_id,
+                    EndedMatch {
+                        completed: reason != "abandoned",
+                        kills: results.iter().map(|r| r.stat("kills")).sum(),
+                    },
+                );
                 live.matches.fetch_add(1, Ordering::Relaxed);
                 // The results must place this bot, best first.
                 let me = match phase {

@@ -78,6 +78,10 @@ struct Args {
     /// Quick-play on each bot's own node instead of queueing.
     #[arg(long)]
     quick_play: bool,
+    /// At the end of the run, bots in a match play it out before leaving
+    /// (so every match started ends with a result).
+    #[arg(long)]
+    finish_matches: bool,
     /// Write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -154,6 +158,7 @@ async fn swarm_and_report(args: &Args) -> anyhow::Result<Vec<String>> {
         behavior,
         chat_every: (args.chat_every > 0.0).then(|| Duration::from_secs_f64(args.chat_every)),
         queue: (!args.quick_play).then(|| args.queue.as_str().into()),
+        finish_matches: args.finish_matches,
         progress: !args.quiet,
     };
     let report = run_swarm(config).await;

@@ -1,7 +1,7 @@
 //! The final report of a swarm run: a table for people, JSON for machines,
 //! and the service-level checks that decide the exit code.
 
-use crate::stats::{Percentiles, Stats};
+use crate::stats::{EndedMatch, Percentiles, Stats};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -17,6 +17,9 @@ pub struct Report {
     pub duration_s: f64,
     /// Matches whose results reached a bot (one per bot per match).
     pub matches_completed: u64,
+    /// Distinct matches whose end a bot saw, by id: whether each ran to its
+    /// end and its kills, for checking the leaderboards against.
+    pub matches: BTreeMap<String, EndedMatch>,
     /// Bots that finished at least one match.
     pub bots_with_a_match: u32,
     /// Errors of every kind.
@@ -86,6 +89,11 @@ impl Report {
             bots,
             duration_s: secs,
             matches_completed: stats.matches_completed,
+            matches: stats
+                .ended
+                .iter()
+                .map(|(id, m)| (id.to_string(), *m))
+                .collect(),
             bots_with_a_match,
             errors: stats.total_errors(),
             errors_by_kind: stats.errors.clone(),
@@ -136,8 +144,11 @@ impl Report {
             &mut out,
             "matches completed",
             format!(
-                "{} ({} bots finished one)",
-                self.matches_completed, self.bots_with_a_match
+                "{} ({} bots finished one; {} distinct, {} of them abandoned)",
+                self.matches_completed,
+                self.bots_with_a_match,
+                self.matches.len(),
+                self.matches.values().filter(|m| !m.completed).count()
             ),
         );
         row(
@@ -315,6 +326,7 @@ mod tests {
             "bots",
             "duration_s",
             "matches_completed",
+            "matches",
             "errors",
             "errors_by_kind",
             "disconnects",

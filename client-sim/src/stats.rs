@@ -3,6 +3,7 @@
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use skirmish_shared::proto::MatchId;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -125,6 +126,18 @@ pub struct Stats {
     pub inputs: u64,
     /// Chat lines sent.
     pub chats: u64,
+    /// Every match whose end a bot saw, by id: what a soak checks the
+    /// leaderboards against.
+    pub ended: BTreeMap<MatchId, EndedMatch>,
+}
+
+/// How a match a bot was in ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct EndedMatch {
+    /// It ran to its end (not `abandoned`), so its result counts.
+    pub completed: bool,
+    /// Kills over all its players, from the results.
+    pub kills: i64,
 }
 
 impl Stats {
@@ -161,6 +174,8 @@ impl Stats {
         self.snapshot_bytes += other.snapshot_bytes;
         self.inputs += other.inputs;
         self.chats += other.chats;
+        self.ended
+            .extend(other.ended.iter().map(|(id, m)| (*id, *m)));
     }
 }
 

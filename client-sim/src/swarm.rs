@@ -44,6 +44,8 @@ pub struct SwarmConfig {
     /// Queue for this matchmaking mode (following redirects to the host)
     /// instead of quick play.
     pub queue: Option<ModeId>,
+    /// Bots in a match at the end play it out before leaving.
+    pub finish_matches: bool,
     /// Show a live progress line on the terminal.
     pub progress: bool,
 }
@@ -82,6 +84,7 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
                 every,
             }),
             queue: config.queue.clone(),
+            finish_matches: config.finish_matches,
         };
         let (http, live) = (http.clone(), Arc::clone(&live));
         bots.spawn(async move { run_bot(&http, &bot, &live).await });

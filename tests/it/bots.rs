@@ -25,6 +25,7 @@ async fn a_swarm_of_64_bots_plays_without_errors() {
         behavior: BehaviorChoice::Mixed,
         chat_every: Some(Duration::from_secs(5)),
         queue: None,
+        finish_matches: false,
         progress: false,
     })
     .await;
@@ -132,6 +133,7 @@ async fn a_cut_bot_comes_back_and_carries_on(cut: Cut) {
         until: Instant::now() + Duration::from_secs(12),
         chat: None,
         queue: None,
+        finish_matches: false,
     };
     let running = {
         let live = std::sync::Arc::clone(&live);
@@ -209,6 +211,7 @@ async fn a_swarm_queues_across_three_nodes_and_follows_redirects() {
         behavior: BehaviorChoice::Mixed,
         chat_every: None,
         queue: Some("ffa".into()),
+        finish_matches: false,
         progress: false,
     })
     .await;

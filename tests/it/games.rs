@@ -204,6 +204,7 @@ async fn bots_play_the_hill_through_matchmaking_and_their_results_are_recorded()
         behavior: BehaviorChoice::Mixed,
         chat_every: None,
         queue: Some("hill".into()),
+        finish_matches: false,
         progress: false,
     })
     .await;

@@ -17,4 +17,5 @@ mod protocol_doc;
 mod results;
 mod scripts;
 mod slow;
+mod soak;
 mod vectors;

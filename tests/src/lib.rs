@@ -345,7 +345,11 @@ pub struct ChildNode {
     /// Where it listens.
     pub addr: SocketAddr,
     child: std::process::Child,
-    /// Its config file and data directory; removed once it is killed.
+    /// How it was started, to start it again.
+    exe: String,
+    config: PathBuf,
+    map: Option<PathBuf>,
+    /// Its config file and data directory; removed once it is dropped.
     _dir: TempDir,
 }
 
@@ -392,7 +396,6 @@ impl ChildNode {
         raw: &str,
         map: Option<&Path>,
     ) -> ChildNode {
-        use std::io::BufRead;
         let temp = TempDir::new(&format!("child-{node_id}"));
         let dir = temp.path();
         let config = dir.join("node.toml");
@@ -404,8 +407,22 @@ impl ChildNode {
             data = dir.join("data").display().to_string(),
         );
         std::fs::write(&config, format!("{raw}{text}")).expect("write the node config");
+        let map = map.map(Path::to_path_buf);
+        let (child, addr) = ChildNode::spawn(exe, &config, map.as_deref());
+        ChildNode {
+            addr,
+            child,
+            exe: exe.to_owned(),
+            config,
+            map,
+            _dir: temp,
+        }
+    }
+
+    fn spawn(exe: &str, config: &Path, map: Option<&Path>) -> (std::process::Child, SocketAddr) {
+        use std::io::BufRead;
         let mut child = std::process::Command::new(exe)
-            .arg(&config)
+            .arg(config)
             .args(map)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -422,11 +439,16 @@ impl ChildNode {
             .strip_prefix("listening on ")
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("the node did not start: {line:?}"));
-        ChildNode {
-            addr,
-            child,
-            _dir: temp,
-        }
+        (child, addr)
+    }
+
+    /// Starts a killed node again with the same config and data directory
+    /// (its results outbox among it), on a new port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let (child, addr) = ChildNode::spawn(&self.exe, &self.config, self.map.as_deref());
+        self.child = child;
+        self.addr = addr;
     }
 
     /// `http://addr`.

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// Where a persistent server keeps its append-only file.
+    dir: Option<crate::TempDir>,
 }
 
 /// A port nothing listens on right now.
@@ -26,15 +28,42 @@ impl RedisServer {
         let mut server = RedisServer {
             port: free_port(),
             child: None,
+            dir: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// A server that writes every command to an append-only file before
+    /// answering (`appendfsync always`), so a [`RedisServer::restart`] (a
+    /// kill, then a start) keeps everything it acknowledged, as a
+    /// production Redis holding leaderboards would.
+    pub fn start_persistent() -> RedisServer {
+        let mut server = RedisServer {
+            port: free_port(),
+            child: None,
+            dir: Some(crate::TempDir::new("redis")),
         };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
+        let persistence = match &self.dir {
+            Some(dir) => vec![
+                "--appendonly".to_owned(),
+                "yes".to_owned(),
+                "--appendfsync".to_owned(),
+                "always".to_owned(),
+                "--dir".to_owned(),
+                dir.path().display().to_string(),
+            ],
+            None => vec!["--appendonly".to_owned(), "no".to_owned()],
+        };
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(["--save", "", "--protected-mode", "no"])
+            .args(&persistence)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -108,7 +137,8 @@ impl RedisServer {
         assert!(status.success(), "kill {signal} failed");
     }
 
-    /// Starts it again on the same port, empty.
+    /// Starts it again on the same port: empty, or, for a persistent one,
+    /// with everything it acknowledged.
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
