@@ -75,6 +75,10 @@ struct Args {
     /// node that hosts their match).
     #[arg(long, value_name = "MODE", default_value = "ffa")]
     queue: String,
+    /// Trust the certificates in this PEM file (a private or test
+    /// certificate authority) for `https://` nodes, besides the system's.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// Quick-play on each bot's own node instead of queueing.
     #[arg(long)]
     quick_play: bool,
@@ -139,6 +143,9 @@ async fn swarm_and_report(args: &Args) -> anyhow::Result<Vec<String>> {
         "--duration and --ramp must be positive"
     );
     let Transport::Ws = args.transport;
+    if let Some(path) = &args.ca_cert {
+        crate::tls::trust_pem(path)?;
+    }
     let behavior = match args.behavior {
         BehaviorArg::Wander => BehaviorChoice::All(Behavior::Wander),
         BehaviorArg::Aggressive => BehaviorChoice::All(Behavior::Aggressive),

@@ -157,17 +157,23 @@ impl Connection {
     /// Opens the WebSocket with a session token.
     pub async fn connect(base_url: &str, token: &str) -> Result<Self, ClientError> {
         let url = ws_url(base_url, token);
-        let (ws, _) =
-            tokio_tungstenite::connect_async_with_config(url, Some(socket_config()), true)
-                .await
-                .map_err(|e| match e {
-                    tungstenite::Error::Http(response) => ClientError::Connect(format!(
-                        "{}: {}",
-                        response.status(),
-                        String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
-                    )),
-                    other => ClientError::Connect(other.to_string()),
-                })?;
+        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+            url,
+            Some(socket_config()),
+            true,
+            Some(tokio_tungstenite::Connector::Rustls(
+                crate::tls::client_config(),
+            )),
+        )
+        .await
+        .map_err(|e| match e {
+            tungstenite::Error::Http(response) => ClientError::Connect(format!(
+                "{}: {}",
+                response.status(),
+                String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+            )),
+            other => ClientError::Connect(other.to_string()),
+        })?;
         Ok(Connection {
             replica: None,
             ws,

@@ -14,6 +14,7 @@ pub mod replica;
 pub mod report;
 pub mod stats;
 pub mod swarm;
+pub mod tls;
 
 pub use client::{ClientError, Connection, Incoming, Session, login};
 pub use replica::{Replica, ReplicaError};

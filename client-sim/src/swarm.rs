@@ -56,7 +56,7 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
     let cpu_start = process_cpu_time();
     let until = start + config.duration;
     let live = Arc::new(Live::default());
-    let http = reqwest::Client::builder()
+    let http = crate::tls::http_client()
         .pool_max_idle_per_host(64)
         .timeout(Duration::from_secs(10))
         .build()

@@ -44,8 +44,8 @@ pub struct Config {
     pub match_seconds: Option<u32>,
     /// Key for signing session tokens. Nodes that must accept each other's
     /// tokens share it; when absent a random key is made at start-up, so
-    /// tokens die with the process.
-    pub session_secret: Option<String>,
+    /// tokens die with the process. Never printed: its `Debug` is masked.
+    pub session_secret: Option<Secret>,
     /// How long a session token is valid, in seconds, `60..=2592000` (30
     /// days).
     pub session_ttl_s: u64,
@@ -84,6 +84,42 @@ pub struct Config {
     /// live nodes' and, on a node without Redis, `localhost`'s; `"*"`
     /// allows any. Requests without an `Origin` (not from a page) pass.
     pub allowed_origins: Vec<String>,
+    /// PEM certificate chain (leaf first) for HTTPS and WSS on `listen`;
+    /// with `tls_key`, or neither. Read again when the files change.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+}
+
+/// A secret from the config (the session key): its `Debug` prints `***`,
+/// so no log line or printed config shows it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(secret: String) -> Self {
+        Secret(secret)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(secret: &str) -> Self {
+        Secret(secret.to_owned())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// A game served under a name of its own with files of its own: the arena
@@ -209,6 +245,8 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -319,6 +357,11 @@ impl Config {
             prefix_ok,
             "key_prefix",
             "must be 1 to 64 printable ASCII characters without spaces or braces",
+        )?;
+        c.that(
+            self.tls_cert.is_some() == self.tls_key.is_some(),
+            "tls_cert",
+            "tls_cert and tls_key go together: set both for HTTPS, or neither",
         )?;
         for origin in &self.allowed_origins {
             c.that(
@@ -487,6 +530,17 @@ mod tests {
 
     /// Every field, compared whole (regression: seven of about thirty were
     /// compared, so a default could drift from the shipped file unseen).
+    #[test]
+    fn the_session_secret_never_shows_in_debug_output() {
+        let config = Config {
+            session_secret: Some("hunter2-hunter2".into()),
+            ..Config::default()
+        };
+        let printed = format!("{config:?} {config:#?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("session_secret: Some(***)"));
+    }
+
     #[test]
     fn the_shipped_config_file_matches_the_defaults() {
         let loaded = Config::load(&shipped()).expect("shipped config is valid");

@@ -7,6 +7,7 @@
 
 use crate::auth::{TokenError, unix_now, validate_name};
 use crate::leaderboard::{Entry, LeaderboardError, Page, PageQuery, Period};
+use crate::listener::PeerAddr;
 use crate::node::{Node, unix_ms};
 use crate::per_ip::client_ip;
 use crate::session::{self, Frame, Inbound};
@@ -28,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use skirmish_shared::proto::{ErrorCode, PlayerId};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::cors::{self, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
@@ -452,7 +452,7 @@ struct SessionResponse {
 
 async fn create_session(
     State(node): State<Arc<Node>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Response {
@@ -530,7 +530,7 @@ fn token_of<'a>(query: &'a HashMap<String, String>, headers: &'a HeaderMap) -> O
 
 async fn websocket(
     State(node): State<Arc<Node>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     Checked(Query(query)): Checked<Query<HashMap<String, String>>>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,

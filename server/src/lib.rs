@@ -17,6 +17,7 @@ pub(crate) mod health;
 pub(crate) mod http;
 pub mod leaderboard;
 pub(crate) mod limits;
+pub(crate) mod listener;
 pub mod lobby;
 pub mod matches;
 pub mod matchmaking;
@@ -31,10 +32,10 @@ pub(crate) mod runner;
 pub(crate) mod session;
 pub(crate) mod sessions;
 pub(crate) mod ticker;
+pub mod tls;
 
 pub use config::Config;
 
-use axum::serve::ListenerExt;
 use games::Games;
 use node::Node;
 use std::future::Future;
@@ -99,12 +100,17 @@ pub enum StartError {
     /// The listener failed while serving.
     #[error("serving failed: {0}")]
     Serve(#[source] std::io::Error),
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// A node bound to its address, not yet serving.
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
+    /// Set when the node serves HTTPS and WSS.
+    tls: Option<tls::Certificates>,
     node: Arc<Node>,
     shutdown_tx: watch::Sender<bool>,
     tasks_done: mpsc::Receiver<()>,
@@ -116,6 +122,10 @@ impl Server {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (task_guard, tasks_done) = mpsc::channel(1);
         let addr = config.listen;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::Certificates::load(cert, key)?),
+            _ => None,
+        };
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -131,6 +141,7 @@ impl Server {
         }
         Ok(Server {
             listener,
+            tls,
             node,
             shutdown_tx,
             tasks_done,
@@ -163,6 +174,7 @@ impl Server {
     ) -> Result<(), StartError> {
         let Server {
             listener,
+            tls,
             node,
             shutdown_tx,
             mut tasks_done,
@@ -198,18 +210,30 @@ impl Server {
         // A fixed send buffer bounds what the kernel holds for a client that
         // does not read (autotuned, it grows to megabytes).
         let send_buffer = node.config.limits.send_buffer_bytes;
-        let listener = listener.tap_io(move |tcp| {
+        let tune: listener::Tune = Box::new(move |tcp: &tokio::net::TcpStream| {
             if let Err(e) = tcp.set_nodelay(true) {
                 warn!(error = %e, "could not set TCP_NODELAY");
             }
-            if let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
+            if let Err(e) = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer) {
                 warn!(error = %e, "could not set SO_SNDBUF");
             }
         });
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .await;
+        let app = app.into_make_service_with_connect_info::<listener::PeerAddr>();
+        let served = match tls {
+            None => {
+                let listener = listener::TunedTcp::new(listener, tune);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(signal)
+                    .await
+            }
+            Some(certificates) => {
+                let listener = tls::TlsListener::new(listener, certificates, tune)
+                    .map_err(StartError::Serve)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(signal)
+                    .await
+            }
+        };
         drop(node);
         // Every session and match task holds a guard; the channel closes when
         // the last of them ends.

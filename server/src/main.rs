@@ -55,6 +55,23 @@ struct Args {
     /// [default: http://<listen>].
     #[arg(long, env = "SKIRMISH_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+    /// PEM certificate chain for HTTPS and WSS (with --tls-key); reloaded
+    /// when the file changes.
+    #[arg(
+        long,
+        env = "SKIRMISH_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(
+        long,
+        env = "SKIRMISH_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
     /// Directory for match results waiting to reach the leaderboards
     /// [default: data].
     #[arg(long, value_name = "DIR")]
@@ -93,7 +110,7 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
         config.match_seconds = Some(seconds);
     }
     if let Some(secret) = &args.session_secret {
-        config.session_secret = Some(secret.clone());
+        config.session_secret = Some(secret.as_str().into());
     }
     if let Some(url) = &args.redis_url {
         config.redis_url = Some(url.clone());
@@ -106,6 +123,10 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
     }
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls_cert = Some(cert.clone());
+        config.tls_key = Some(key.clone());
     }
     Ok(config)
 }

@@ -5,7 +5,7 @@ use crate::StartError;
 use crate::auth::SessionKeys;
 use crate::bus::{Bus, Delivery, LocalHub, RedisBus, Topic};
 pub use crate::clock::unix_ms;
-use crate::config::{Config, Limits};
+use crate::config::{Config, Limits, Secret};
 use crate::games::Games;
 use crate::health::{OutboxHealth, RedisHealth};
 use crate::leaderboard::{LeaderboardConfig, Leaderboards, MemoryLeaderboards, RedisLeaderboards};
@@ -424,10 +424,14 @@ impl Node {
                 .clone()
                 .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>())),
         );
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{local_addr}"));
+        let public_url = config.public_url.clone().unwrap_or_else(|| {
+            let scheme = if config.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{local_addr}")
+        });
         let node_ttl = Limits::secs(config.node_ttl_s);
 
         if config.redis_url.is_some() && config.session_secret.is_none() {
@@ -469,7 +473,10 @@ impl Node {
                 reason: e.to_string(),
             });
         }
-        let keys = SessionKeys::new(config.session_secret.as_deref(), config.session_ttl());
+        let keys = SessionKeys::new(
+            config.session_secret.as_ref().map(Secret::expose),
+            config.session_ttl(),
+        );
         let seats: Vec<GameSeats<'_>> = games
             .iter()
             .map(|game| GameSeats {

@@ -47,6 +47,11 @@ const { values: args } = parseArgs({
     url: { type: 'string' },
     artifacts: { type: 'string', default: 'test-artifacts' },
     name: { type: 'string', default: 'E2E Tester' },
+    // The screenshot's file name in the artifacts directory.
+    shot: { type: 'string', default: 'e2e-playing.png' },
+    // Accept the node's certificate without checking it (a test
+    // certificate authority Chromium does not know).
+    'ignore-https-errors': { type: 'boolean', default: false },
   },
 });
 if (!args.url) {
@@ -100,6 +105,7 @@ async function run() {
     headless: true,
     args: CHROMIUM_ARGS,
     viewport: { width: 1280, height: 720 },
+    ignoreHTTPSErrors: args['ignore-https-errors'],
   });
   page = context.pages()[0] ?? (await context.newPage());
   page.on('pageerror', (err) => pageErrors.push(String(err?.stack || err)));
@@ -216,10 +222,11 @@ async function run() {
   const dy = end.y - start.y;
   const distance = Math.hypot(end.x - start.x, dy);
 
-  await page.screenshot({ path: join(artifacts, 'e2e-playing.png') });
+  await page.screenshot({ path: join(artifacts, args.shot) });
 
   const report = {
     ok: true,
+    url: page.url(),
     key,
     start: { x: start.x, y: start.y },
     end: { x: end.x, y: end.y },

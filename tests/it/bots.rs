@@ -137,7 +137,7 @@ async fn a_cut_bot_comes_back_and_carries_on(cut: Cut) {
     };
     let running = {
         let live = std::sync::Arc::clone(&live);
-        tokio::spawn(async move { run_bot(&reqwest::Client::new(), &bot, &live).await })
+        tokio::spawn(async move { run_bot(&skirmish_tests::http(), &bot, &live).await })
     };
 
     let wait_in_match = |want: u32| {

@@ -51,7 +51,8 @@ fn the_e2e_map_is_valid_and_every_spawn_has_room_above() {
     }
 }
 
-/// Runs one of `tests/browser/*.mjs` with `args` (and `--artifacts`),
+/// Runs one of `tests/browser/*.mjs` with `args` (flags and their values;
+/// an empty value passes the flag alone) and `--artifacts`,
 /// within `within`, and checks it passed and saved `shots` (removed first,
 /// so an earlier run's screenshot does not count). Prints what it measured.
 async fn run_script(script: &str, args: &[(&str, String)], shots: &[&str], within: Duration) {
@@ -61,7 +62,11 @@ async fn run_script(script: &str, args: &[(&str, String)], shots: &[&str], withi
     let mut command = tokio::process::Command::new("node");
     command.arg(repo_dir().join("tests/browser").join(script));
     for (flag, value) in args {
-        command.arg(flag).arg(value);
+        // An empty value: a flag on its own.
+        command.arg(flag);
+        if !value.is_empty() {
+            command.arg(value);
+        }
     }
     let run = command
         .arg("--artifacts")
@@ -105,6 +110,32 @@ async fn a_player_in_chromium_logs_in_plays_and_moves() {
         "e2e.mjs",
         &[("--url", format!("{}/", node.url()))],
         &["e2e-playing.png"],
+        Duration::from_secs(120),
+    )
+    .await;
+    node.stop().await;
+}
+
+/// The same over HTTPS and WSS, with a certificate from a test authority
+/// (which Chromium is told to accept: it does not know the authority).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_in_chromium_plays_over_https_and_wss() {
+    let ca = skirmish_tests::tls::TestCa::new();
+    let (cert, key, _) = ca.issue("node");
+    let mut config = test_config();
+    config.match_seconds = Some(60);
+    config.tls_cert = Some(cert);
+    config.tls_key = Some(key);
+    let node = TestNode::start_on(config, &fixture("e2e-map.toml")).await;
+    assert!(node.url().starts_with("https://"));
+    run_script(
+        "e2e.mjs",
+        &[
+            ("--url", format!("{}/", node.url())),
+            ("--shot", "e2e-tls.png".into()),
+            ("--ignore-https-errors", String::new()),
+        ],
+        &["e2e-tls.png"],
         Duration::from_secs(120),
     )
     .await;

@@ -135,7 +135,9 @@ async fn three_nodes_share_one_lobby() {
     ];
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let body: serde_json::Value = reqwest::get(format!("{}/api/nodes", b.url()))
+        let body: serde_json::Value = skirmish_tests::http()
+            .get(format!("{}/api/nodes", b.url()))
+            .send()
             .await
             .expect("GET /api/nodes")
             .json()
@@ -330,7 +332,7 @@ async fn bots_on_a_killed_node_fail_over_to_a_live_one_and_play_on() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let live = Arc::new(Live::default());
-    let http = reqwest::Client::new();
+    let http = skirmish_tests::http();
     let until = tokio::time::Instant::now() + Duration::from_secs(20);
     let bots: Vec<_> = (0..BOTS)
         .map(|i| {

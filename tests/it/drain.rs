@@ -37,7 +37,9 @@ async fn pair(redis: &RedisServer, prefix: &str, raw: &str) -> (TestNode, ChildN
 
 /// The status of `GET /readyz`.
 async fn ready_status(url: &str) -> u16 {
-    reqwest::get(format!("{url}/readyz"))
+    skirmish_tests::http()
+        .get(format!("{url}/readyz"))
+        .send()
         .await
         .expect("GET /readyz")
         .status()
@@ -48,7 +50,9 @@ async fn ready_status(url: &str) -> u16 {
 async fn until_seated(url: &str, players: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let health: serde_json::Value = reqwest::get(format!("{url}/healthz"))
+        let health: serde_json::Value = skirmish_tests::http()
+            .get(format!("{url}/healthz"))
+            .send()
             .await
             .expect("GET /healthz")
             .json()
@@ -78,7 +82,7 @@ async fn draining_is_visible(observer: &TestNode, url: &str) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let newcomer = login(&reqwest::Client::new(), url, "late")
+    let newcomer = login(&skirmish_tests::http(), url, "late")
         .await
         .expect("tokens are still given");
     let Err(refused) = Connection::connect(url, &newcomer.token).await else {

@@ -66,7 +66,9 @@ async fn hostile_frames_change_nothing_for_the_players_beside_them() {
         );
         assert!(p99 <= 2 * tick, "snapshot interval p99 {p99:?}");
     }
-    let metrics = reqwest::get(format!("{}/metrics", node.url()))
+    let metrics = skirmish_tests::http()
+        .get(format!("{}/metrics", node.url()))
+        .send()
         .await
         .expect("metrics")
         .text()
@@ -108,7 +110,7 @@ fn count_panics() -> Arc<AtomicUsize> {
 /// reaches [`FRAMES`]. Returns how many connections it opened.
 async fn attack(url: String, seed: u64, sent: Arc<AtomicUsize>) -> usize {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let session = login(&reqwest::Client::new(), &url, &format!("hostile-{seed}"))
+    let session = login(&skirmish_tests::http(), &url, &format!("hostile-{seed}"))
         .await
         .expect("login");
     let ws_url = format!(

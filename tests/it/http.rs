@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 async fn post_session(node: &TestNode, body: &str) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
+    let response = skirmish_tests::http()
         .post(format!("{}/api/session", node.url()))
         .header("content-type", "application/json")
         .body(body.to_owned())
@@ -145,7 +145,9 @@ async fn missing_forged_and_expired_tokens_are_refused_before_the_upgrade() {
 
 /// `GET /healthz` as JSON.
 async fn health(node: &TestNode) -> serde_json::Value {
-    reqwest::get(format!("{}/healthz", node.url()))
+    skirmish_tests::http()
+        .get(format!("{}/healthz", node.url()))
+        .send()
         .await
         .expect("healthz")
         .json()
@@ -174,7 +176,11 @@ async fn health_reports_every_documented_field() {
         health["outbox"],
         serde_json::json!({"pending": 0, "oldest_age_s": null, "retrying": false})
     );
-    let page = reqwest::get(node.url()).await.expect("index");
+    let page = skirmish_tests::http()
+        .get(node.url())
+        .send()
+        .await
+        .expect("index");
     assert_eq!(page.status().as_u16(), 200);
     assert!(
         page.text().await.expect("text").contains("<canvas"),
@@ -211,7 +217,9 @@ async fn metrics_and_health_hold_every_figure_the_load_benchmark_reads() {
             _ => None,
         })
         .await;
-    let response = reqwest::get(format!("{}/metrics", node.url()))
+    let response = skirmish_tests::http()
+        .get(format!("{}/metrics", node.url()))
+        .send()
         .await
         .expect("metrics");
     assert_eq!(response.status().as_u16(), 200);
@@ -264,7 +272,11 @@ async fn a_token_can_be_checked_before_connecting() {
     let check = |token: String| {
         let url = format!("{}/api/session?token={token}", node.url());
         async move {
-            let response = reqwest::get(url).await.expect("request");
+            let response = skirmish_tests::http()
+                .get(url)
+                .send()
+                .await
+                .expect("request");
             (
                 response.status().as_u16(),
                 response.json::<serde_json::Value>().await.expect("json"),
@@ -289,7 +301,7 @@ async fn a_token_can_be_checked_before_connecting() {
 #[tokio::test]
 async fn every_http_error_is_a_documented_json_error() {
     let node = TestNode::start(test_config()).await;
-    let http = reqwest::Client::new();
+    let http = skirmish_tests::http();
     let url = |path: &str| format!("{}{path}", node.url());
     let big_name = "x".repeat(2048);
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
@@ -388,7 +400,7 @@ async fn every_http_error_is_a_documented_json_error() {
 #[tokio::test]
 async fn the_api_answers_cross_origin_requests() {
     let node = TestNode::start(test_config()).await;
-    let http = reqwest::Client::new();
+    let http = skirmish_tests::http();
     let origin = "http://127.0.0.1:1";
     let preflight = http
         .request(
@@ -451,7 +463,7 @@ async fn pages_from_origins_not_allowed_can_neither_connect_nor_read_the_api() {
         .expect("no origin: not a page");
 
     let preflight = |origin: &'static str| {
-        reqwest::Client::new()
+        skirmish_tests::http()
             .request(
                 reqwest::Method::OPTIONS,
                 format!("{}/api/session", node.url()),
@@ -613,7 +625,7 @@ async fn one_address_creating_sessions_too_fast_is_told_when_to_retry() {
     for i in 0..3 {
         token(&node, &format!("p{i}")).await;
     }
-    let response = reqwest::Client::new()
+    let response = skirmish_tests::http()
         .post(format!("{}/api/session", node.url()))
         .header("content-type", "application/json")
         .body(r#"{"name": "p3"}"#)
@@ -664,7 +676,9 @@ async fn a_full_node_refuses_upgrades_with_503_server_full_until_a_connection_cl
 async fn a_plain_request_to_the_websocket_endpoint_is_400_not_websocket() {
     let node = TestNode::start(test_config()).await;
     let token = token(&node, "ada").await;
-    let response = reqwest::get(format!("{}/ws?token={token}", node.url()))
+    let response = skirmish_tests::http()
+        .get(format!("{}/ws?token={token}", node.url()))
+        .send()
         .await
         .expect("request");
     assert_eq!(response.status().as_u16(), 400);
@@ -701,14 +715,14 @@ async fn a_bearer_header_carries_the_token() {
         ServerMsg::Welcome { name, .. } => assert_eq!(name, "ada"),
         other => panic!("expected welcome, got {other:?}"),
     }
-    let checked = reqwest::Client::new()
+    let checked = skirmish_tests::http()
         .get(format!("{}/api/session", node.url()))
         .bearer_auth(&token)
         .send()
         .await
         .expect("request");
     assert_eq!(checked.status().as_u16(), 200);
-    let bad = reqwest::Client::new()
+    let bad = skirmish_tests::http()
         .get(format!("{}/api/session", node.url()))
         .bearer_auth("v1.not.valid")
         .send()

@@ -18,4 +18,5 @@ mod results;
 mod scripts;
 mod slow;
 mod soak;
+mod tls;
 mod vectors;

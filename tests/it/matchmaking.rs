@@ -130,7 +130,9 @@ async fn wait_listed(base_url: &str, node_id: &str) {
 async fn wait_for_players(base_url: &str, node_id: &str, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let body: serde_json::Value = reqwest::get(format!("{base_url}/api/nodes"))
+        let body: serde_json::Value = skirmish_tests::http()
+            .get(format!("{base_url}/api/nodes"))
+            .send()
             .await
             .expect("GET /api/nodes")
             .json()

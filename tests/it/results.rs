@@ -66,7 +66,9 @@ pub(crate) async fn get_json_pub(url: String) -> serde_json::Value {
 
 /// The JSON body of a GET.
 async fn get_json(url: String) -> serde_json::Value {
-    reqwest::get(url)
+    skirmish_tests::http()
+        .get(url)
+        .send()
         .await
         .expect("request")
         .json()
@@ -75,12 +77,14 @@ async fn get_json(url: String) -> serde_json::Value {
 }
 
 pub(crate) async fn board_score(node: &TestNode, board: &str, player_id: &str) -> Option<i64> {
-    let response = reqwest::get(format!(
-        "{}/api/leaderboards/{board}/players/{player_id}",
-        node.url()
-    ))
-    .await
-    .expect("request");
+    let response = skirmish_tests::http()
+        .get(format!(
+            "{}/api/leaderboards/{board}/players/{player_id}",
+            node.url()
+        ))
+        .send()
+        .await
+        .expect("request");
     if response.status().as_u16() == 404 {
         return None;
     }
@@ -218,7 +222,13 @@ async fn a_finished_match_lands_on_every_board_with_ratings() {
     let target_id = target_player.session.player_id.clone();
     let page = |query: String| {
         let url = format!("{}/api/leaderboards/kills?period=daily&{query}", node.url());
-        async move { reqwest::get(url).await.expect("request") }
+        async move {
+            skirmish_tests::http()
+                .get(url)
+                .send()
+                .await
+                .expect("request")
+        }
     };
     let names = |body: &serde_json::Value| -> Vec<String> {
         body["entries"]
@@ -287,12 +297,14 @@ async fn a_finished_match_lands_on_every_board_with_ratings() {
     .await;
     assert_eq!(entry["period"], "all_time");
     assert!(entry["resets_at_ms"].is_null(), "all-time never resets");
-    let missing = reqwest::get(format!(
-        "{}/api/leaderboards/kills/players/0123456789abcdef?period=weekly",
-        node.url()
-    ))
-    .await
-    .expect("request");
+    let missing = skirmish_tests::http()
+        .get(format!(
+            "{}/api/leaderboards/kills/players/0123456789abcdef?period=weekly",
+            node.url()
+        ))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(missing.status().as_u16(), 404);
     let body: serde_json::Value = missing.json().await.expect("json");
     assert_eq!(body["error"], "not_on_board");
@@ -312,12 +324,14 @@ async fn a_finished_match_lands_on_every_board_with_ratings() {
         .await
         .expect("send");
     assert_eq!(target_player.next_error().await, "unknown_board");
-    let bad = reqwest::get(format!(
-        "{}/api/leaderboards/kills?period=hourly",
-        node.url()
-    ))
-    .await
-    .expect("request");
+    let bad = skirmish_tests::http()
+        .get(format!(
+            "{}/api/leaderboards/kills?period=hourly",
+            node.url()
+        ))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(bad.status().as_u16(), 400);
     node.stop().await;
 }

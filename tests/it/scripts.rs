@@ -88,18 +88,26 @@ async fn play_sh_starts_a_node_that_serves_the_game() {
     };
 
     let base = format!("http://{addr}");
-    let page = reqwest::get(format!("{base}/")).await.expect("GET /");
+    let page = skirmish_tests::http()
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .expect("GET /");
     assert_eq!(page.status().as_u16(), 200);
     assert!(
         page.text().await.expect("text").contains("<canvas"),
         "the game's page"
     );
-    let app = reqwest::get(format!("{base}/dist/app.js"))
+    let app = skirmish_tests::http()
+        .get(format!("{base}/dist/app.js"))
+        .send()
         .await
         .expect("GET /dist/app.js");
     assert_eq!(app.status().as_u16(), 200, "the client bundle is built");
     assert!(app.text().await.expect("text").contains("__skirmish"));
-    let health: serde_json::Value = reqwest::get(format!("{base}/healthz"))
+    let health: serde_json::Value = skirmish_tests::http()
+        .get(format!("{base}/healthz"))
+        .send()
         .await
         .expect("GET /healthz")
         .json()

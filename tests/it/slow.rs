@@ -187,7 +187,9 @@ fn node_socket(node_port: u16, client_port: u16) -> Option<(u8, u64)> {
 }
 
 async fn metrics(node: &TestNode) -> String {
-    reqwest::get(format!("{}/metrics", node.url()))
+    skirmish_tests::http()
+        .get(format!("{}/metrics", node.url()))
+        .send()
         .await
         .expect("metrics")
         .text()
@@ -206,7 +208,7 @@ fn metric(text: &str, name: &str) -> f64 {
 /// as the kernel allows, so the node's side fills quickly. Returns it past
 /// its `welcome`, with its local port.
 async fn connect_small(node: &TestNode, name: &str) -> (Ws, u16) {
-    let session = login(&reqwest::Client::new(), &node.url(), name)
+    let session = login(&skirmish_tests::http(), &node.url(), name)
         .await
         .expect("login");
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");

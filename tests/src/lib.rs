@@ -5,6 +5,7 @@
 pub mod proxy;
 pub mod redis;
 pub mod scripted;
+pub mod tls;
 
 use skirmish_arena::ArenaMatch;
 use skirmish_client_sim::{Connection, Incoming, Session, login};
@@ -120,6 +121,18 @@ pub fn arena_players(conn: &Connection) -> Option<Vec<skirmish_arena::entities::
     Some(skirmish_arena::entities::players(state, replica.schema()))
 }
 
+/// An HTTP client for tests: plain HTTP, and HTTPS trusting the system's
+/// roots and any added with `skirmish_client_sim::tls::trust_pem` (the
+/// test certificate authority of a TLS test).
+pub fn http() -> reqwest::Client {
+    http_builder().build().expect("an HTTP client")
+}
+
+/// [`http`], to configure further.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    skirmish_client_sim::tls::http_client()
+}
+
 /// The defaults used by tests: the shipped assets, port 0.
 pub fn test_config() -> Config {
     Config::for_tests(assets_dir())
@@ -164,6 +177,8 @@ impl Drop for TempDir {
 pub struct TestNode {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// `https` when it serves TLS, else `http`.
+    scheme: &'static str,
     /// The node itself, for tests that act on it from the server's side.
     /// Weak: a strong handle would keep the node's task guard alive and make
     /// every shutdown wait out its grace period.
@@ -187,6 +202,11 @@ impl TestNode {
     /// Starts a node with `config` serving the arena on the map in `map`.
     pub async fn start_on(config: Config, map: &Path) -> TestNode {
         let data_dir = (!config.data_dir.exists()).then(|| TempDir::adopt(config.data_dir.clone()));
+        let scheme = if config.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let games = test_games(&config, map);
         let server = Server::bind(config, games).await.expect("the node starts");
         let addr = server.local_addr();
@@ -200,6 +220,7 @@ impl TestNode {
         });
         TestNode {
             addr,
+            scheme,
             node,
             stop: Some(stop),
             task,
@@ -212,9 +233,9 @@ impl TestNode {
         self.node.upgrade().expect("the node runs until stopped")
     }
 
-    /// `http://addr`.
+    /// `http://addr`, or `https://addr` for a node serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Shuts the node down and waits for it.
@@ -246,7 +267,7 @@ impl Player {
 
     /// Logs in as `name` at a node's base URL and connects.
     pub async fn connect_to(url: &str, name: &str) -> Player {
-        let http = reqwest::Client::new();
+        let http = http();
         let session = login(&http, url, name).await.expect("login");
         let conn = open(url, &session.token).await;
         Player { session, conn }
@@ -331,7 +352,7 @@ pub fn cluster_config(redis_url: &str, node_id: &str, prefix: &str) -> Config {
     config.node_id = Some(node_id.to_owned());
     config.key_prefix = prefix.to_owned();
     config.node_ttl_s = 1.5;
-    config.session_secret = Some(CLUSTER_SECRET.to_owned());
+    config.session_secret = Some(CLUSTER_SECRET.into());
     config
 }
 
@@ -500,7 +521,9 @@ impl Drop for ChildNode {
 
 /// The ids of the nodes `GET /api/nodes` lists.
 pub async fn live_nodes(base_url: &str) -> Vec<String> {
-    let body: serde_json::Value = reqwest::get(format!("{base_url}/api/nodes"))
+    let body: serde_json::Value = http()
+        .get(format!("{base_url}/api/nodes"))
+        .send()
         .await
         .expect("GET /api/nodes")
         .json()
