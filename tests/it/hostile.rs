@@ -66,14 +66,7 @@ async fn hostile_frames_change_nothing_for_the_players_beside_them() {
         );
         assert!(p99 <= 2 * tick, "snapshot interval p99 {p99:?}");
     }
-    let metrics = skirmish_tests::http()
-        .get(format!("{}/metrics", node.url()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = node.metrics().await;
     let errors: f64 = metrics
         .lines()
         .filter(|l| l.starts_with("skirmish_client_errors_total{"))

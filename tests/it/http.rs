@@ -549,68 +549,48 @@ async fn one_address_holds_at_most_its_cap_of_connections_until_one_closes() {
     exempt.stop().await;
 }
 
+/// An upgrade as through a proxy that forwarded for `client`.
+async fn forwarded_for(
+    node: &TestNode,
+    token: &str,
+    client: &str,
+) -> Result<Socket, (u16, String)> {
+    upgrade(node, Some(token), &[("x-forwarded-for", client)]).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_cap() {
+    let too_many = Some((429, "too_many_connections".to_owned()));
     let mut config = capped(1);
     config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a range")];
     let proxied = TestNode::start(config).await;
     let behind = token(&proxied, "behind").await;
-    let _first = upgrade(
-        &proxied,
-        Some(&behind),
-        &[("x-forwarded-for", "203.0.113.7")],
-    )
-    .await
-    .expect("the first from 203.0.113.7");
-    assert_eq!(
-        upgrade(
-            &proxied,
-            Some(&behind),
-            &[("x-forwarded-for", "203.0.113.7")]
-        )
+    let _first = forwarded_for(&proxied, &behind, "203.0.113.7")
         .await
-        .err(),
-        Some((429, "too_many_connections".into()))
+        .expect("the first from 203.0.113.7");
+    assert_eq!(
+        forwarded_for(&proxied, &behind, "203.0.113.7").await.err(),
+        too_many
     );
     // A client cannot escape by writing the header itself: the proxy
     // appends the address it saw, and that one counts.
-    assert_eq!(
-        upgrade(
-            &proxied,
-            Some(&behind),
-            &[("x-forwarded-for", "198.51.100.1, 203.0.113.7")]
-        )
+    let spoofed = forwarded_for(&proxied, &behind, "198.51.100.1, 203.0.113.7").await;
+    assert_eq!(spoofed.err(), too_many);
+    let _other = forwarded_for(&proxied, &behind, "203.0.113.8")
         .await
-        .err(),
-        Some((429, "too_many_connections".into()))
-    );
-    let _other = upgrade(
-        &proxied,
-        Some(&behind),
-        &[("x-forwarded-for", "203.0.113.8")],
-    )
-    .await
-    .expect("another client behind the proxy");
+        .expect("another client behind the proxy");
 
     // Without the proxy trusted, the header is ignored: the peer counts.
     let direct = TestNode::start(capped(1)).await;
     let from_peer = token(&direct, "direct").await;
-    let _one = upgrade(
-        &direct,
-        Some(&from_peer),
-        &[("x-forwarded-for", "203.0.113.7")],
-    )
-    .await
-    .expect("the first");
-    assert_eq!(
-        upgrade(
-            &direct,
-            Some(&from_peer),
-            &[("x-forwarded-for", "203.0.113.9")]
-        )
+    let _one = forwarded_for(&direct, &from_peer, "203.0.113.7")
         .await
-        .err(),
-        Some((429, "too_many_connections".into()))
+        .expect("the first");
+    assert_eq!(
+        forwarded_for(&direct, &from_peer, "203.0.113.9")
+            .await
+            .err(),
+        too_many
     );
     proxied.stop().await;
     direct.stop().await;

@@ -67,7 +67,7 @@ async fn a_client_that_stops_reading_is_bounded_and_closed_with_4004_on_time() {
     let decided = loop {
         let (_, tx_queue) = node_socket(node.addr.port(), sloth_port).expect("the sloth's socket");
         peak_kernel = peak_kernel.max(tx_queue);
-        let metrics = metrics(&node).await;
+        let metrics = node.metrics().await;
         peak_queued = peak_queued.max(metric(&metrics, "skirmish_outbound_queued_bytes"));
         if metric(&metrics, "skirmish_clients_too_slow_total{why=\"backlog\"}") >= 1.0 {
             break Instant::now();
@@ -184,17 +184,6 @@ fn node_socket(node_port: u16, client_port: u16) -> Option<(u8, u64)> {
         let tx_queue = u64::from_str_radix(queues.split(':').next()?, 16).ok()?;
         Some((u8::from_str_radix(state, 16).ok()?, tx_queue))
     })
-}
-
-async fn metrics(node: &TestNode) -> String {
-    skirmish_tests::http()
-        .get(format!("{}/metrics", node.url()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
 }
 
 /// A metric's value (its first line starting with `name`), or 0.

@@ -238,6 +238,18 @@ impl TestNode {
         format!("{}://{}", self.scheme, self.addr)
     }
 
+    /// Its `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        http()
+            .get(format!("{}/metrics", self.url()))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("the metrics page")
+    }
+
     /// Shuts the node down and waits for it.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
