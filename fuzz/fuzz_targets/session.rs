@@ -46,20 +46,24 @@ fn harness() -> &'static Harness {
         let (url, tokens) = runtime.block_on(async {
             let assets = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets");
             let mut config = Config::for_tests(&assets);
-            config.games = vec!["arena".into(), "hill".into()];
-            config.variants.clear();
             config.match_seconds = Some(5);
+            // Every game the shipped config serves, variants too (the
+            // matchmaking modes name them), as the server binary loads them.
             let (rate, seconds) = (config.tick_rate, config.match_seconds);
-            let none = Default::default();
-            let games = Games::default()
-                .with_name::<ArenaMatch>(
-                    "arena",
-                    skirmish_arena::load_variant(&assets, &none, rate, seconds).expect("arena"),
-                )
-                .with_name::<HillMatch>(
-                    "hill",
-                    skirmish_hill::load_variant(&assets, &none, rate, seconds).expect("hill"),
-                );
+            let mut games = Games::default();
+            for name in &config.games {
+                let (game, files) = config.game_files(name);
+                games = match game {
+                    "arena" => games.with_name::<ArenaMatch>(
+                        name.as_str(),
+                        skirmish_arena::load_variant(&assets, &files, rate, seconds).expect("arena"),
+                    ),
+                    _ => games.with_name::<HillMatch>(
+                        name.as_str(),
+                        skirmish_hill::load_variant(&assets, &files, rate, seconds).expect("hill"),
+                    ),
+                };
+            }
             let server = Server::bind(config, games).await.expect("a node");
             let addr = server.local_addr();
             let node = server.node();
