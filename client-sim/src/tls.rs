@@ -38,11 +38,15 @@ pub fn trust_pem(path: &Path) -> Result<usize, TlsError> {
         return Err(pem_error(&"holds no certificate"));
     }
     let n = roots.len();
+    // The cache's lock first, as `build` takes them, so no build sees the
+    // new roots half-added.
+    let mut cached = CONFIG.write().unwrap_or_else(|p| p.into_inner());
     EXTRA_ROOTS
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .extend(roots);
-    *CONFIG.write().unwrap_or_else(|p| p.into_inner()) = None;
+    *cached = None;
+    drop(cached);
     // Built now, so a verifier that cannot be made fails here.
     build()?;
     Ok(n)
@@ -50,6 +54,12 @@ pub fn trust_pem(path: &Path) -> Result<usize, TlsError> {
 
 fn build() -> Result<Arc<ClientConfig>, TlsError> {
     if let Some(config) = CONFIG.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        return Ok(Arc::clone(config));
+    }
+    // Built under the lock, so a root added meanwhile is never lost to a
+    // build that started before it.
+    let mut cached = CONFIG.write().unwrap_or_else(|p| p.into_inner());
+    if let Some(config) = cached.as_ref() {
         return Ok(Arc::clone(config));
     }
     let provider = provider();
@@ -65,7 +75,7 @@ fn build() -> Result<Arc<ClientConfig>, TlsError> {
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     let config = Arc::new(config);
-    *CONFIG.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&config));
+    *cached = Some(Arc::clone(&config));
     Ok(config)
 }
 

@@ -78,6 +78,7 @@ pub struct Config {
     /// is believed: behind one, a client's address for the per-address
     /// limits is the rightmost address in it that is not a trusted proxy.
     /// From anywhere else the header is ignored. Empty by default.
+    #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
     /// Web origins (`https://play.example.com`) whose pages may open a
     /// WebSocket and read the API, besides the node's own, the cluster's
@@ -89,6 +90,23 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+}
+
+/// A list of CIDR ranges, where a plain address is the range of it alone.
+fn networks<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    let texts = Vec::<String>::deserialize(deserializer)?;
+    texts
+        .iter()
+        .map(|text| {
+            text.parse::<IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{text}` is neither an address nor a CIDR range"
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// A secret from the config (the session key): its `Debug` prints `***`,
@@ -160,6 +178,7 @@ pub struct Limits {
     /// by default loopback, where bots, benchmarks and local development
     /// connect from. A client behind a trusted proxy is judged by its
     /// forwarded address, not the proxy's.
+    #[serde(deserialize_with = "networks")]
     pub per_ip_exempt: Vec<IpNet>,
     /// Concurrent matches on this node, `0..=100000` (0: a node that hosts
     /// none, serving only the lobby and the queue).
@@ -528,8 +547,16 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/server.toml")
     }
 
-    /// Every field, compared whole (regression: seven of about thirty were
-    /// compared, so a default could drift from the shipped file unseen).
+    #[test]
+    fn a_plain_address_is_a_range_of_one() {
+        let file = TempFile::new("a.toml", "trusted_proxies = [\"10.0.0.5\", \"fd00::/8\"]\n");
+        let nets = Config::load(&file.0).expect("valid").trusted_proxies;
+        assert_eq!(nets[0].to_string(), "10.0.0.5/32");
+        assert_eq!(nets[1].to_string(), "fd00::/8");
+        let bad = TempFile::new("b.toml", "trusted_proxies = [\"ten\"]\n");
+        assert!(Config::load(&bad.0).is_err());
+    }
+
     #[test]
     fn the_session_secret_never_shows_in_debug_output() {
         let config = Config {
@@ -541,6 +568,8 @@ mod tests {
         assert!(printed.contains("session_secret: Some(***)"));
     }
 
+    /// Every field, compared whole (regression: seven of about thirty were
+    /// compared, so a default could drift from the shipped file unseen).
     #[test]
     fn the_shipped_config_file_matches_the_defaults() {
         let loaded = Config::load(&shipped()).expect("shipped config is valid");

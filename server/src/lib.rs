@@ -227,7 +227,8 @@ impl Server {
                     .await
             }
             Some(certificates) => {
-                let listener = tls::TlsListener::new(listener, certificates, tune)
+                let exempt = node.config.limits.per_ip_exempt.clone();
+                let listener = tls::TlsListener::new(listener, certificates, tune, exempt)
                     .map_err(StartError::Serve)?;
                 axum::serve(listener, app)
                     .with_graceful_shutdown(signal)

@@ -76,7 +76,10 @@ impl<K: Hash + Eq> KeyedBuckets<K> {
     pub fn try_take(&mut self, key: K, now: Instant) -> bool {
         if self.next_sweep.is_none_or(|at| now >= at) {
             self.buckets.retain(|_, bucket| !bucket.is_full(now));
-            self.next_sweep = Some(now + Duration::from_secs_f32(self.capacity / self.rate));
+            // At least once a minute, so a slow refill cannot let the
+            // buckets of every key ever seen pile up.
+            let refill = Duration::from_secs_f32(self.capacity / self.rate);
+            self.next_sweep = Some(now + refill.min(Duration::from_secs(60)));
         }
         let (rate, capacity) = (self.rate, self.capacity);
         self.buckets

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 /// A Skirmish game node: serves the browser client, guest sessions and
 /// matches over WebSocket on one port.
-#[derive(Debug, Parser)]
+// Not `Debug`: it holds the session secret.
+#[derive(Parser)]
 #[command(version, about)]
 struct Args {
     /// Configuration file. Defaults to `<assets>/server.toml` when it exists;

@@ -5,15 +5,20 @@
 //! otherwise act with a token they obtained.
 //!
 //! Allowed: the origins in `allowed_origins` (`"*"`: any), the node's own
-//! (from `public_url`), every live node's of the cluster (read from the
-//! registry when an origin is not known yet, then remembered), and, on a
-//! node running alone (no Redis), any port of `localhost`, `127.0.0.1` and
-//! `[::1]` for development.
+//! (from `public_url`), every live node's of the cluster (the registry's
+//! list, read again when an origin is not on it, at most once a second, so
+//! refused origins cannot turn into Redis load; a node that left drops off
+//! at the next read), and, on a node running alone (no Redis), any port of
+//! `localhost`, `127.0.0.1` and `[::1]` for development.
 
 use crate::registry::Registry;
 use axum::http::Uri;
 use std::collections::HashSet;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The least time between two reads of the registry for origins.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
 /// The origin allowlist.
 #[derive(Debug)]
@@ -21,8 +26,10 @@ pub(crate) struct Origins {
     any: bool,
     local_development: bool,
     listed: HashSet<String>,
-    /// Live nodes' origins, as the registry listed them.
+    /// Live nodes' origins, as the registry last listed them.
     learned: Mutex<HashSet<String>>,
+    /// When the registry was last read; one read at a time.
+    refreshed: tokio::sync::Mutex<Option<Instant>>,
 }
 
 /// `scheme://host[:port]` in lower case, without the scheme's default port;
@@ -69,6 +76,7 @@ impl Origins {
             local_development: alone,
             listed,
             learned: Mutex::new(HashSet::new()),
+            refreshed: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -87,18 +95,36 @@ impl Origins {
         self.local_development && is_local(&origin)
     }
 
-    /// Whether `origin` is allowed, asking the registry for the live nodes
-    /// when it is not known (a page served by another node of the cluster).
+    /// Whether `origin` is allowed, reading the registry's live nodes again
+    /// when it is not known (a page served by a node that joined since),
+    /// unless it was read within [`REFRESH_EVERY`].
     pub(crate) async fn allows(&self, origin: &str, registry: &dyn Registry) -> bool {
         if self.allows_known(origin) {
             return true;
         }
+        let Some(origin) = normalize(origin) else {
+            return false;
+        };
+        // One read at a time: a request that waited for another's sees its
+        // result.
+        let mut refreshed = self.refreshed.lock().await;
+        if self.learned().contains(&origin) {
+            return true;
+        }
+        if refreshed.is_some_and(|at| at.elapsed() < REFRESH_EVERY) {
+            return false;
+        }
+        *refreshed = Some(Instant::now());
         let Ok(nodes) = registry.live().await else {
             return false;
         };
-        let mut learned = self.learned();
-        learned.extend(nodes.iter().filter_map(|n| origin_of(&n.public_url)));
-        normalize(origin).is_some_and(|o| learned.contains(&o))
+        let live: HashSet<String> = nodes
+            .iter()
+            .filter_map(|n| origin_of(&n.public_url))
+            .collect();
+        let allowed = live.contains(&origin);
+        *self.learned() = live;
+        allowed
     }
 
     fn learned(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -189,11 +215,23 @@ mod tests {
             formed: 0,
         };
         registry.heartbeat(&info).await.expect("heartbeat");
+        // Read within the last second: not again yet.
+        assert!(!origins.allows("https://eu2.example.com", &registry).await);
+        tokio::time::sleep(REFRESH_EVERY).await;
         assert!(origins.allows("https://eu2.example.com", &registry).await);
         assert!(
             origins.allows_known("https://eu2.example.com"),
             "remembered"
         );
         assert!(!origins.allows("https://evil.example", &registry).await);
+        assert!(!origins.allows("null", &registry).await);
+        // It leaves: gone at the next read.
+        registry.leave(&info.id).await.expect("leave");
+        tokio::time::sleep(REFRESH_EVERY).await;
+        assert!(!origins.allows("https://evil.example", &registry).await);
+        assert!(
+            !origins.allows_known("https://eu2.example.com"),
+            "forgotten"
+        );
     }
 }

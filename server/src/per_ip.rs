@@ -14,31 +14,64 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// The address a request is judged by. From a trusted proxy, the rightmost
-/// address in `X-Forwarded-For` (each proxy appends the address it was
-/// reached from) that is not itself a trusted proxy; otherwise, or when the
-/// header is missing or garbled, the peer's.
-pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+/// The address a request is judged by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClientIp {
+    pub(crate) ip: IpAddr,
+    /// Whether `per_ip_exempt` may spare it: not when `ip` is a trusted
+    /// proxy standing in for a client whose address was garbled or missing,
+    /// or every client behind a proxy on an exempt address (loopback, say)
+    /// would have no limit at all.
+    exemptible: bool,
+}
+
+/// The address a request is judged by: the peer's; or, from a trusted
+/// proxy, the rightmost address in `X-Forwarded-For` (each proxy appends the
+/// address it was reached from) that is not itself a trusted proxy. A hop
+/// may carry a port (`1.2.3.4:5678`, `[::1]:443`). When the header is
+/// missing or a hop does not parse, the walk stops at the last trusted
+/// proxy, which then counts for the client without any exemption.
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> ClientIp {
     let mut client = canonical(peer);
     if !within(client, trusted) {
-        return client;
+        return ClientIp {
+            ip: client,
+            exemptible: true,
+        };
     }
-    // Several headers read as one list, in order.
+    // Several headers read as one list, in order; each hop decoded on its
+    // own, so a client's garbage on the left cannot hide the hops a proxy
+    // appended on the right.
     let forwarded = headers
         .get_all("x-forwarded-for")
         .iter()
         .rev()
-        .flat_map(|value| value.to_str().unwrap_or("").rsplit(','));
+        .flat_map(|value| value.as_bytes().rsplit(|b| *b == b','));
     for hop in forwarded {
-        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+        let Some(ip) = parse_hop(hop) else {
             break;
         };
         client = canonical(ip);
         if !within(client, trusted) {
-            break;
+            return ClientIp {
+                ip: client,
+                exemptible: true,
+            };
         }
     }
-    client
+    ClientIp {
+        ip: client,
+        exemptible: false,
+    }
+}
+
+/// One `X-Forwarded-For` hop: an address, with or without a port.
+fn parse_hop(hop: &[u8]) -> Option<IpAddr> {
+    let hop = std::str::from_utf8(hop).ok()?.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
 }
 
 fn within(ip: IpAddr, nets: &[IpNet]) -> bool {
@@ -53,7 +86,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// What the limits count an address as: an IPv6 address by its /64.
-fn key(ip: IpAddr) -> IpAddr {
+pub(crate) fn key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => {
             let prefix = u128::from(v6) & !((1u128 << 64) - 1);
@@ -100,10 +133,14 @@ impl PerIp {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts a new WebSocket from `ip`, or `None` when its address holds
-    /// `max_connections_per_ip` already.
-    pub(crate) fn connect(self: &Arc<Self>, ip: IpAddr) -> Option<IpPermit> {
-        let key = (!within(ip, &self.exempt)).then(|| key(ip));
+    fn exempt(&self, client: ClientIp) -> bool {
+        client.exemptible && within(client.ip, &self.exempt)
+    }
+
+    /// Counts a new WebSocket from `client`, or `None` when its address
+    /// holds `max_connections_per_ip` already.
+    pub(crate) fn connect(self: &Arc<Self>, client: ClientIp) -> Option<IpPermit> {
+        let key = (!self.exempt(client)).then(|| key(client.ip));
         if let Some(key) = key {
             let mut open = self.open();
             let count = open.entry(key).or_insert(0);
@@ -118,14 +155,15 @@ impl PerIp {
         })
     }
 
-    /// Takes one session creation from `ip`'s allowance; `Err` with how
-    /// long until the next when there is none.
-    pub(crate) fn create_session(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        if within(ip, &self.exempt) {
+    /// Takes one session creation from `client`'s allowance; `Err` with
+    /// the time one session's worth takes to refill (at most the wait for
+    /// the next) when there is none.
+    pub(crate) fn create_session(&self, client: ClientIp, now: Instant) -> Result<(), Duration> {
+        if self.exempt(client) {
             return Ok(());
         }
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if sessions.try_take(key(ip), now) {
+        if sessions.try_take(key(client.ip), now) {
             Ok(())
         } else {
             Err(self.session_refill)
@@ -172,46 +210,61 @@ mod tests {
         headers
     }
 
+    fn client(text: &str) -> ClientIp {
+        ClientIp {
+            ip: ip(text),
+            exemptible: true,
+        }
+    }
+
+    fn stand_in(text: &str) -> ClientIp {
+        ClientIp {
+            ip: ip(text),
+            exemptible: false,
+        }
+    }
+
     #[test]
     fn the_forwarded_address_counts_only_from_a_trusted_proxy() {
         let headers = forwarded(&["203.0.113.7"]);
-        assert_eq!(client_ip(ip("10.0.0.2"), &headers, &[]), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), &headers, &[]), client("10.0.0.2"));
         let trusted = nets(&["10.0.0.0/8"]);
         assert_eq!(
             client_ip(ip("10.0.0.2"), &headers, &trusted),
-            ip("203.0.113.7")
+            client("203.0.113.7")
         );
         assert_eq!(
             client_ip(ip("192.0.2.1"), &headers, &trusted),
-            ip("192.0.2.1")
+            client("192.0.2.1")
         );
     }
 
     #[test]
     fn the_rightmost_untrusted_hop_is_the_client_whatever_it_claimed_before() {
-        let trusted = nets(&["10.0.0.0/8"]);
+        let trusted = nets(&["10.0.0.0/8", "127.0.0.1/32"]);
+        let proxy = ip("127.0.0.1");
         // The client wrote "1.2.3.4" itself; the proxies appended the rest.
         let headers = forwarded(&["1.2.3.4, 198.51.100.9", "10.0.0.5"]);
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), &headers, &trusted),
-            ip("198.51.100.9")
-        );
-        // Every hop trusted: the leftmost.
+        assert_eq!(client_ip(proxy, &headers, &trusted), client("198.51.100.9"));
+        // Garbage the client wrote, even bytes that are not text, does not
+        // hide what the proxy appended; ports and brackets are fine.
+        let mut headers = HeaderMap::new();
+        let value = axum::http::HeaderValue::from_bytes(b"\xff\xfe junk, 198.51.100.9:4321")
+            .expect("a header value");
+        headers.append("x-forwarded-for", value);
+        assert_eq!(client_ip(proxy, &headers, &trusted), client("198.51.100.9"));
+        let headers = forwarded(&["[2001:db8::1]:443"]);
+        assert_eq!(client_ip(proxy, &headers, &trusted), client("2001:db8::1"));
+        // Every hop trusted: the leftmost, never exempt.
         let headers = forwarded(&["10.1.1.1, 10.0.0.5"]);
+        assert_eq!(client_ip(proxy, &headers, &trusted), stand_in("10.1.1.1"));
+        // A garbled hop stops the walk at the last good one, never exempt.
+        let headers = forwarded(&["198.51.100.9, unknown, 10.0.0.5"]);
+        assert_eq!(client_ip(proxy, &headers, &trusted), stand_in("10.0.0.5"));
+        // No header: the proxy itself, never exempt.
         assert_eq!(
-            client_ip(ip("10.0.0.2"), &headers, &trusted),
-            ip("10.1.1.1")
-        );
-        // A garbled hop stops the walk at the last good one.
-        let headers = forwarded(&["198.51.100.9, garbage, 10.0.0.5"]);
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), &headers, &trusted),
-            ip("10.0.0.5")
-        );
-        // No header: the proxy itself.
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), &HeaderMap::new(), &trusted),
-            ip("10.0.0.2")
+            client_ip(proxy, &HeaderMap::new(), &trusted),
+            stand_in("127.0.0.1")
         );
     }
 
@@ -219,7 +272,18 @@ mod tests {
     fn an_ipv4_mapped_address_is_the_ipv4_address() {
         assert_eq!(
             client_ip(ip("::ffff:192.0.2.1"), &HeaderMap::new(), &[]),
-            ip("192.0.2.1")
+            client("192.0.2.1")
+        );
+    }
+
+    #[test]
+    fn a_stand_in_for_a_client_behind_a_loopback_proxy_is_not_exempt() {
+        let per_ip = PerIp::new(&limits(1));
+        let _first = per_ip.connect(stand_in("127.0.0.1")).expect("first");
+        assert!(per_ip.connect(stand_in("127.0.0.1")).is_none());
+        assert!(
+            per_ip.connect(client("127.0.0.1")).is_some(),
+            "loopback itself is exempt"
         );
     }
 
@@ -236,23 +300,30 @@ mod tests {
     #[test]
     fn an_address_holds_at_most_its_cap_and_a_closed_connection_frees_a_place() {
         let per_ip = PerIp::new(&limits(2));
-        let a = per_ip.connect(ip("192.0.2.1")).expect("first");
-        let _b = per_ip.connect(ip("192.0.2.1")).expect("second");
-        assert!(per_ip.connect(ip("192.0.2.1")).is_none(), "third refused");
-        let _other = per_ip.connect(ip("192.0.2.2")).expect("another address");
+        let a = per_ip.connect(client("192.0.2.1")).expect("first");
+        let _b = per_ip.connect(client("192.0.2.1")).expect("second");
+        assert!(
+            per_ip.connect(client("192.0.2.1")).is_none(),
+            "third refused"
+        );
+        let _other = per_ip
+            .connect(client("192.0.2.2"))
+            .expect("another address");
         drop(a);
-        let _c = per_ip.connect(ip("192.0.2.1")).expect("a place freed");
+        let _c = per_ip.connect(client("192.0.2.1")).expect("a place freed");
     }
 
     #[test]
     fn an_ipv6_64_counts_as_one_address_and_is_forgotten_when_closed() {
         let per_ip = PerIp::new(&limits(1));
-        let a = per_ip.connect(ip("2001:db8:1:2::1")).expect("first");
+        let a = per_ip.connect(client("2001:db8:1:2::1")).expect("first");
         assert!(
-            per_ip.connect(ip("2001:db8:1:2:ffff::9")).is_none(),
+            per_ip.connect(client("2001:db8:1:2:ffff::9")).is_none(),
             "same /64"
         );
-        let b = per_ip.connect(ip("2001:db8:1:3::1")).expect("another /64");
+        let b = per_ip
+            .connect(client("2001:db8:1:3::1"))
+            .expect("another /64");
         assert_eq!(per_ip.addresses(), 2);
         drop((a, b));
         assert_eq!(per_ip.addresses(), 0);
@@ -261,28 +332,27 @@ mod tests {
     #[test]
     fn exempt_addresses_are_not_counted() {
         let per_ip = PerIp::new(&limits(1));
-        let permits: Vec<_> = (0..5).map(|_| per_ip.connect(ip("127.0.0.1"))).collect();
+        let permits: Vec<_> = (0..5)
+            .map(|_| per_ip.connect(client("127.0.0.1")))
+            .collect();
         assert!(permits.iter().all(Option::is_some));
         assert_eq!(per_ip.addresses(), 0);
         let now = Instant::now();
-        assert!((0..10).all(|_| per_ip.create_session(ip("127.0.0.1"), now).is_ok()));
+        assert!((0..10).all(|_| per_ip.create_session(client("127.0.0.1"), now).is_ok()));
     }
 
     #[test]
     fn sessions_come_in_a_burst_then_at_the_rate() {
         let per_ip = PerIp::new(&limits(1));
-        let (client, now) = (ip("192.0.2.1"), Instant::now());
-        assert!(per_ip.create_session(client, now).is_ok());
-        assert!(per_ip.create_session(client, now).is_ok());
-        assert_eq!(
-            per_ip.create_session(client, now),
-            Err(Duration::from_secs(2))
-        );
+        let (one, now) = (client("192.0.2.1"), Instant::now());
+        assert!(per_ip.create_session(one, now).is_ok());
+        assert!(per_ip.create_session(one, now).is_ok());
+        assert_eq!(per_ip.create_session(one, now), Err(Duration::from_secs(2)));
         assert!(
-            per_ip.create_session(ip("192.0.2.2"), now).is_ok(),
+            per_ip.create_session(client("192.0.2.2"), now).is_ok(),
             "another address"
         );
         let later = now + Duration::from_secs(2);
-        assert!(per_ip.create_session(client, later).is_ok());
+        assert!(per_ip.create_session(one, later).is_ok());
     }
 }

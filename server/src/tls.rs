@@ -6,14 +6,16 @@
 //! certificate being served in place, with a warning.
 //!
 //! Handshakes run on tasks of their own, at most [`MAX_HANDSHAKES`] at once
-//! and each within [`HANDSHAKE_TIMEOUT`], so a client that stalls one does
-//! not hold up the accept loop.
+//! ([`MAX_HANDSHAKES_PER_ADDRESS`] from one address) and each within
+//! [`HANDSHAKE_TIMEOUT`], so a client that stalls one does not hold up the
+//! accept loop or the other clients.
 
 use axum::serve::Listener;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -28,6 +30,10 @@ use tracing::{debug, info, warn};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshakes in progress at once; connections past it are dropped.
 const MAX_HANDSHAKES: usize = 1024;
+/// Handshakes in progress at once from one address (an IPv6 /64), so one
+/// address cannot hold every slot; `per_ip_exempt` addresses are not held
+/// to it.
+const MAX_HANDSHAKES_PER_ADDRESS: u32 = 32;
 /// How often the files are checked for a change.
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
 
@@ -153,11 +159,13 @@ impl TlsListener {
         tcp: TcpListener,
         certificates: Certificates,
         tune: crate::listener::Tune,
+        exempt: Vec<ipnet::IpNet>,
     ) -> std::io::Result<TlsListener> {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let reloader = certificates.watch();
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        let per_address = Arc::new(std::sync::Mutex::new(HashMap::<IpAddr, u32>::new()));
         let accepting = tokio::spawn(async move {
             loop {
                 let (stream, peer) = match tcp.accept().await {
@@ -174,11 +182,23 @@ impl TlsListener {
                     debug!(%peer, "too many TLS handshakes at once; dropped a connection");
                     continue;
                 };
+                let address = (!exempt.iter().any(|net| net.contains(&peer.ip())))
+                    .then(|| crate::per_ip::key(peer.ip()));
+                let slot = match address {
+                    Some(address) => match AddressSlot::take(&per_address, address) {
+                        Some(slot) => Some(slot),
+                        None => {
+                            debug!(%peer, "too many TLS handshakes from one address; dropped a connection");
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
                 let (acceptor, tx) = (certificates.acceptor(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            drop(permit);
+                            drop((permit, slot));
                             let _ = tx.send((tls, peer)).await;
                         }
                         Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
@@ -192,6 +212,42 @@ impl TlsListener {
             local,
             tasks: [accepting, reloader],
         })
+    }
+}
+
+/// One handshake in progress from an address; dropping it ends it.
+struct AddressSlot {
+    counts: Arc<std::sync::Mutex<HashMap<IpAddr, u32>>>,
+    address: IpAddr,
+}
+
+impl AddressSlot {
+    fn take(
+        counts: &Arc<std::sync::Mutex<HashMap<IpAddr, u32>>>,
+        address: IpAddr,
+    ) -> Option<AddressSlot> {
+        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let count = map.entry(address).or_insert(0);
+        if *count >= MAX_HANDSHAKES_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            counts: Arc::clone(counts),
+            address,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = map.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.address);
+            }
+        }
     }
 }
 

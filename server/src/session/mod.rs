@@ -394,7 +394,16 @@ where
         info!(player = %player_id, conn_id, "connection dropped");
         return;
     }
+    // The writer first (its close is bounded by its own grace), so a client
+    // it could not get the close to (too slow) is not waited for; then the
+    // client's close, which waits in the socket meanwhile.
     let drain = async {
+        if !ending.writer_done {
+            let end = (&mut conn.writer).await;
+            if matches!(end, Ok(writer::WriterEnd::TooSlow { told: false })) {
+                return;
+            }
+        }
         if ending.peer_closed.is_none() {
             while let Some(frame) = inbound.next().await {
                 if matches!(frame, Inbound::Closed(_)) {
@@ -402,11 +411,11 @@ where
                 }
             }
         }
-        if !ending.writer_done {
-            let _ = (&mut conn.writer).await;
-        }
     };
-    if tokio::time::timeout(CLOSE_TIMEOUT, drain).await.is_err() {
+    if tokio::time::timeout(2 * CLOSE_TIMEOUT, drain)
+        .await
+        .is_err()
+    {
         conn.writer.abort();
     }
     conn.connections.decrement(1.0);

@@ -12,8 +12,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::info;
 
-/// How long a client found too slow has to take the close frame, behind
-/// what the socket already holds, before the connection is dropped.
+/// How long the close frame has to get out, behind what the socket already
+/// holds, before the connection is dropped (a client found too slow, or
+/// one whose socket is full when the node closes it).
 const TOO_SLOW_CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Why the writer stopped.
@@ -45,6 +46,8 @@ where
 {
     let bytes_sent = metrics::counter!("skirmish_bytes_sent_total");
     let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    // Pings missed while a send waited are not made up in a burst.
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         // When the oldest message handed to the transport since its last
         // completed flush was queued.
@@ -63,7 +66,8 @@ where
         while let Some((item, queued_at)) = outbox.pop_timed() {
             match item {
                 Outgoing::Message(bytes) => {
-                    let since = *waiting_since.get_or_insert(queued_at);
+                    let since = waiting_since.map_or(queued_at, |s| s.min(queued_at));
+                    waiting_since = Some(since);
                     bytes_sent.increment(bytes.len() as u64);
                     match within(Some(since), backlog, sink.feed(Frame::Binary(bytes))).await {
                         Step::Done => {}
@@ -72,9 +76,22 @@ where
                     }
                 }
                 Outgoing::Close(code, reason) => {
-                    let _ = sink.send(Frame::Close(code, reason)).await;
-                    let _ = sink.close().await;
-                    return WriterEnd::Done;
+                    // A full socket may never take it: bounded, as a close
+                    // for a slow client must be (the session learns of the
+                    // end from this task's).
+                    let close = async {
+                        sink.send(Frame::Close(code, reason)).await?;
+                        sink.close().await
+                    };
+                    let told = matches!(
+                        tokio::time::timeout(TOO_SLOW_CLOSE_GRACE, close).await,
+                        Ok(Ok(()))
+                    );
+                    return if code == close::TOO_SLOW {
+                        WriterEnd::TooSlow { told }
+                    } else {
+                        WriterEnd::Done
+                    };
                 }
             }
         }
