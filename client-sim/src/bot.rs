@@ -540,19 +540,20 @@ async fn on_message(
             } = &msg
             {
                 stats.matches_completed += 1;
-                stats.ended.insert(
-                    *match_id,
-                    EndedMatch {
-                        completed: reason != "abandoned",
-                        kills: results.iter().map(|r| r.stat("kills")).sum(),
-                    },
-                );
                 live.matches.fetch_add(1, Ordering::Relaxed);
                 // The results must place this bot, best first.
                 let me = match phase {
                     Phase::Playing(m) => Some(m.you),
                     _ => None,
                 };
+                let own = results.iter().filter(|r| Some(r.id) == me);
+                stats.ended.insert(
+                    *match_id,
+                    EndedMatch {
+                        completed: reason != "abandoned",
+                        kills: own.map(|r| r.stat("kills")).sum(),
+                    },
+                );
                 let ordered = results.windows(2).all(|w| w[0].placement <= w[1].placement);
                 if !ordered || me.is_some_and(|you| !results.iter().any(|r| r.id == you)) {
                     live.error(stats, "bad_results");

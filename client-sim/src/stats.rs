@@ -136,7 +136,9 @@ pub struct Stats {
 pub struct EndedMatch {
     /// It ran to its end (not `abandoned`), so its result counts.
     pub completed: bool,
-    /// Kills over all its players, from the results.
+    /// The bots' own kills in it, from the results (a bot adds its own
+    /// line; merged, the bots that saw it end add up): the kills the
+    /// leaderboards get from it, which do not count server bots'.
     pub kills: i64,
 }
 
@@ -174,8 +176,12 @@ impl Stats {
         self.snapshot_bytes += other.snapshot_bytes;
         self.inputs += other.inputs;
         self.chats += other.chats;
-        self.ended
-            .extend(other.ended.iter().map(|(id, m)| (*id, *m)));
+        for (id, ended) in &other.ended {
+            self.ended
+                .entry(*id)
+                .and_modify(|seen| seen.kills += ended.kills)
+                .or_insert(*ended);
+        }
     }
 }
 

@@ -4,9 +4,10 @@
 //! acknowledged, as a production Redis with an append-only file does), and
 //! one node is killed and started again on its data directory. At the end
 //! every match the bots saw completed has its result on the boards exactly
-//! once (an applied marker each, and the kills board's total is the
-//! matches' kills), the bots saw no errors but the faults' own, and each
-//! node's memory (RSS) over the run is printed.
+//! once (an applied marker each, and the kills board's total is the bots'
+//! kills in those matches: server bots that backfill a match are not on the
+//! boards), the bots saw no errors but the faults' own, and each node's
+//! memory (RSS) over the run is printed.
 //!
 //! Two minutes in CI. The hour, with a few hundred bots:
 //!
