@@ -264,6 +264,40 @@ async fn leaving_returns_to_the_lobby_and_play_finds_a_match_again() {
     node.stop().await;
 }
 
+/// A `leave` sent before the session has heard its player was seated (here
+/// right behind `play`; in the wild, right after `joined`) leaves the match
+/// once the seat is confirmed. Regression: it was refused with
+/// `not_in_match` and the player stayed in the match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_right_behind_play_leaves_the_match_it_lands_in() {
+    let node = TestNode::start(test_config()).await;
+    let mut player = Player::connect(&node, "hasty").await;
+    player.conn.send(&ClientMsg::Play).await.expect("send play");
+    player
+        .conn
+        .send(&ClientMsg::Leave)
+        .await
+        .expect("send leave");
+    let joined = player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Joined { match_id, .. }) => Some(*match_id),
+            Incoming::Msg(ServerMsg::Error { code, .. }) => panic!("refused: {code}"),
+            _ => None,
+        })
+        .await;
+    let left = player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Left { match_id }) => Some(*match_id),
+            Incoming::Msg(ServerMsg::Error { code, .. }) => panic!("refused: {code}"),
+            _ => None,
+        })
+        .await;
+    assert_eq!(left, joined);
+    // Back in the lobby: playing again works.
+    player.play().await;
+    node.stop().await;
+}
+
 /// PROTOCOL.md section 7: "The node shuts down: closed with 1001; its
 /// matches end as `abandoned`", in that order for a player in a match
 /// (regression: the close came first, and `match_end` was lost behind it).

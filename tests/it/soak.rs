@@ -12,7 +12,7 @@
 //! Two minutes in CI. The hour, with a few hundred bots:
 //!
 //! ```sh
-//! SKIRMISH_SOAK_S=3600 SKIRMISH_SOAK_BOTS=300 \
+//! SKIRMISH_SOAK_S=3600 SKIRMISH_SOAK_BOTS=300 SKIRMISH_SOAK_MATCH_S=30 \
 //!   cargo test --release -p skirmish-tests --test it soak -- --nocapture
 //! ```
 

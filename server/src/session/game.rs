@@ -114,6 +114,13 @@ impl Session {
                 self.last_seq = None;
                 Flow::Continue
             }
+            // The client may have its `joined` before the session hears it
+            // was seated (regression: this `leave` was refused with
+            // `not_in_match` and the player stayed in the match).
+            _ if self.joining => {
+                self.leave_on_seat = true;
+                Flow::Continue
+            }
             _ => self.refuse(ErrorCode::NotInMatch, "not in a match".into()),
         }
     }

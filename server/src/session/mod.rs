@@ -91,6 +91,10 @@ struct Session {
     rate_error: Throttle,
     /// Quick play is under way.
     joining: bool,
+    /// `leave` came while quick play was under way (the client had its
+    /// `joined`, but the session had not yet heard it was seated): leave as
+    /// soon as the seat is confirmed.
+    leave_on_seat: bool,
     /// Chat rooms joined on this connection (answered or not yet).
     rooms: HashSet<RoomId>,
     /// The last typing announcement per room, to send at most one per
@@ -238,6 +242,7 @@ where
         strikes: LeakyCounter::new(1.0, limits.max_strikes, now),
         rate_error: Throttle::new(Duration::from_secs(1)),
         joining: false,
+        leave_on_seat: false,
         rooms: HashSet::new(),
         typing_sent: HashMap::new(),
         chat_poster: None,
@@ -317,7 +322,7 @@ where
                 ending.unreachable = matches!(end, Ok(writer::WriterEnd::TooSlow { told: false }));
                 return ending;
             }
-            Some(event) = conn.events.recv() => session.on_event(event),
+            Some(event) = conn.events.recv() => session.on_event(event).await,
             () = &mut idle_timer => {
                 let quiet_until = heard_at + idle;
                 if quiet_until > tokio::time::Instant::now() {
@@ -502,7 +507,7 @@ impl Session {
         self.events.clone()
     }
 
-    fn on_event(&mut self, event: SessionEvent) -> Flow {
+    async fn on_event(&mut self, event: SessionEvent) -> Flow {
         match event {
             SessionEvent::MatchOver { match_id } => {
                 if self.current.as_ref().is_some_and(|m| m.id == match_id) {
@@ -521,7 +526,14 @@ impl Session {
             }
             SessionEvent::Seated(seated) => {
                 self.joining = false;
+                let leave = std::mem::take(&mut self.leave_on_seat);
                 match seated {
+                    Ok(handle) if leave => {
+                        handle.leave(self.link.player_id, self.link.conn_id).await;
+                        self.left_match_at = Some(Instant::now());
+                        self.last_seq = None;
+                        Flow::Continue
+                    }
                     Ok(handle) => {
                         self.current = Some(handle);
                         self.last_seq = None;
