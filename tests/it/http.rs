@@ -397,12 +397,9 @@ async fn every_http_error_is_a_documented_json_error() {
 /// A page served by one node can log in at another (the browser client does
 /// after it followed a match to its host): the preflight is answered, and
 /// the answers may be read from any origin.
-#[tokio::test]
-async fn the_api_answers_cross_origin_requests() {
-    let node = TestNode::start(test_config()).await;
-    let http = skirmish_tests::http();
-    let origin = "http://127.0.0.1:1";
-    let preflight = http
+/// A CORS preflight for `POST /api/session` from a page at `origin`.
+async fn preflight(node: &TestNode, origin: &str) -> reqwest::Response {
+    skirmish_tests::http()
         .request(
             reqwest::Method::OPTIONS,
             format!("{}/api/session", node.url()),
@@ -412,7 +409,15 @@ async fn the_api_answers_cross_origin_requests() {
         .header("access-control-request-headers", "content-type")
         .send()
         .await
-        .expect("preflight");
+        .expect("preflight")
+}
+
+#[tokio::test]
+async fn the_api_answers_cross_origin_requests() {
+    let node = TestNode::start(test_config()).await;
+    let http = skirmish_tests::http();
+    let origin = "http://127.0.0.1:1";
+    let preflight = preflight(&node, origin).await;
     assert!(preflight.status().is_success(), "{}", preflight.status());
     let header = |r: &reqwest::Response, name: &str| {
         r.headers()
@@ -462,27 +467,14 @@ async fn pages_from_origins_not_allowed_can_neither_connect_nor_read_the_api() {
         .await
         .expect("no origin: not a page");
 
-    let preflight = |origin: &'static str| {
-        skirmish_tests::http()
-            .request(
-                reqwest::Method::OPTIONS,
-                format!("{}/api/session", node.url()),
-            )
-            .header("origin", origin)
-            .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type")
-            .send()
-    };
-    let refused = preflight("https://evil.example").await.expect("preflight");
+    let refused = preflight(&node, "https://evil.example").await;
     assert!(
         refused
             .headers()
             .get("access-control-allow-origin")
             .is_none()
     );
-    let allowed = preflight("https://play.example.com")
-        .await
-        .expect("preflight");
+    let allowed = preflight(&node, "https://play.example.com").await;
     assert_eq!(
         allowed.headers()["access-control-allow-origin"],
         "https://play.example.com"
