@@ -1,8 +1,7 @@
-//! The node's listeners: plain TCP, or TLS (`tls.rs`), each connection
-//! tuned as it is accepted (`TCP_NODELAY`, the send buffer), and the peer's
-//! address handed to the handlers alike for both.
+//! The node's plain TCP listener, each connection tuned as it is accepted
+//! (`TCP_NODELAY`, the send buffer), and the peer's address as handlers see
+//! it. The TLS listener (`tls.rs`) builds on these.
 
-use crate::tls::TlsListener;
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use std::net::SocketAddr;
@@ -46,12 +45,6 @@ pub(crate) struct PeerAddr(pub SocketAddr);
 
 impl Connected<IncomingStream<'_, TunedTcp>> for PeerAddr {
     fn connect_info(stream: IncomingStream<'_, TunedTcp>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
         PeerAddr(*stream.remote_addr())
     }
 }

@@ -10,7 +10,9 @@
 //! [`HANDSHAKE_TIMEOUT`], so a client that stalls one does not hold up the
 //! accept loop or the other clients.
 
-use axum::serve::Listener;
+use crate::listener::{PeerAddr, Tune};
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener};
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -158,7 +160,7 @@ impl TlsListener {
     pub(crate) fn new(
         tcp: TcpListener,
         certificates: Certificates,
-        tune: crate::listener::Tune,
+        tune: Tune,
         exempt: Vec<ipnet::IpNet>,
     ) -> std::io::Result<TlsListener> {
         let local = tcp.local_addr()?;
@@ -256,6 +258,12 @@ impl Drop for TlsListener {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
     }
 }
 
