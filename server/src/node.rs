@@ -89,8 +89,6 @@ pub struct Node {
     pub matchmaking: Matchmaking,
 }
 
-/// Routes the bus's deliveries by area: matchmaking's (parties, formed
-/// matches) to matchmaking, the rest to the lobby, which reads its own.
 /// What the sessions' bus messages need from the node.
 struct SessionsArea {
     sessions: Arc<Sessions>,
@@ -130,6 +128,9 @@ impl SessionsArea {
     }
 }
 
+/// Routes the bus's deliveries by area: the sessions' to them,
+/// matchmaking's (parties, formed matches) to matchmaking, the rest to the
+/// lobby, which reads its own.
 async fn dispatch(
     matchmaking: Matchmaking,
     sessions: SessionsArea,
