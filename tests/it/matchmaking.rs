@@ -487,7 +487,7 @@ async fn thirty_two_players_on_three_nodes_make_two_hill_matches_of_balanced_tea
 /// Forms a party: the leader invites each member, who accepts; returns when
 /// the leader sees everyone in it.
 async fn party(leader: &mut Player, members: &mut [&mut Player]) {
-    for member in members.iter_mut() {
+    for (i, member) in members.iter_mut().enumerate() {
         let id: PlayerId = member.session.player_id.parse().expect("player id");
         leader
             .conn
@@ -505,14 +505,18 @@ async fn party(leader: &mut Player, members: &mut [&mut Player]) {
             .send(&ClientMsg::PartyAccept { party_id })
             .await
             .expect("send accept");
+        // One acceptance at a time, so the members are listed in the
+        // order they were invited (accepts on two nodes otherwise race).
+        let size = i + 2;
+        leader
+            .wait_for(|m| match m {
+                Incoming::Msg(ServerMsg::Party { members, .. }) if members.len() == size => {
+                    Some(())
+                }
+                _ => None,
+            })
+            .await;
     }
-    let size = members.len() + 1;
-    leader
-        .wait_for(|m| match m {
-            Incoming::Msg(ServerMsg::Party { members, .. }) if members.len() == size => Some(()),
-            _ => None,
-        })
-        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
