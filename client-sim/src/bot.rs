@@ -4,7 +4,7 @@
 //! with exponential backoff and full jitter, and the node gives the bot its
 //! seat back when it returns in time.
 
-use crate::client::{ClientError, Connection, Incoming, Lazy, login};
+use crate::client::{ClientError, Connection, Incoming, Lazy, Transport, login};
 use crate::pilot::Pilot;
 use crate::replica::Replica;
 use crate::stats::{EndedMatch, Latency, Stats};
@@ -53,6 +53,8 @@ pub struct BotConfig {
     /// so every match it started ends with a result (for soak runs that
     /// check the leaderboards against the matches).
     pub finish_matches: bool,
+    /// WebSocket or WebTransport.
+    pub transport: Transport,
 }
 
 /// Swarm-wide live counters, for the progress display.
@@ -150,7 +152,9 @@ pub async fn run_bot(http: &reqwest::Client, config: &BotConfig, live: &Live) ->
         pilot: None,
     };
     while Instant::now() < config.until {
-        let conn = match Connection::connect(&flow.base_url, &session.token).await {
+        let conn = match Connection::open(http, &flow.base_url, &session.token, config.transport)
+            .await
+        {
             Ok(conn) => conn,
             Err(e) => {
                 live.error(&mut stats, "connect");

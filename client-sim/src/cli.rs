@@ -5,7 +5,7 @@
 //! [`run`], so tests run it in-process against real nodes.
 
 use crate::report::Slo;
-use crate::swarm::{BehaviorChoice, SwarmConfig, run_swarm};
+use crate::swarm::{BehaviorChoice, SwarmConfig, TransportChoice, run_swarm};
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use skirmish_arena::brain::Behavior;
@@ -38,6 +38,10 @@ enum BehaviorArg {
 enum Transport {
     /// WebSocket.
     Ws,
+    /// WebTransport: inputs and snapshots as datagrams.
+    Wt,
+    /// Half of the bots on each.
+    Mixed,
 }
 
 /// Headless Skirmish bots: each logs in as a guest, queues for a match (or
@@ -142,7 +146,6 @@ async fn swarm_and_report(args: &Args) -> anyhow::Result<Vec<String>> {
         args.duration > 0.0 && args.ramp > 0.0,
         "--duration and --ramp must be positive"
     );
-    let Transport::Ws = args.transport;
     if let Some(path) = &args.ca_cert {
         crate::tls::trust_pem(path)?;
     }
@@ -167,6 +170,11 @@ async fn swarm_and_report(args: &Args) -> anyhow::Result<Vec<String>> {
         queue: (!args.quick_play).then(|| args.queue.as_str().into()),
         finish_matches: args.finish_matches,
         progress: !args.quiet,
+        transport: match args.transport {
+            Transport::Ws => TransportChoice::Ws,
+            Transport::Wt => TransportChoice::Wt,
+            Transport::Mixed => TransportChoice::Mixed,
+        },
     };
     let report = run_swarm(config).await;
     print!("{}", report.table());

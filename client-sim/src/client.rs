@@ -1,6 +1,8 @@
-//! A protocol client: guest login over HTTP and one WebSocket connection
-//! speaking the MessagePack protocol, counting the bytes it moves.
+//! A protocol client: guest login over HTTP and one connection, WebSocket
+//! or WebTransport (`wt.rs`), speaking the MessagePack protocol, counting
+//! the bytes it moves.
 
+use crate::wt::{Got, WtLink};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use skirmish_shared::codec::{decode_server, encode, read_snapshot};
@@ -25,6 +27,19 @@ pub enum ClientError {
     /// The node sent something that is not a protocol message.
     #[error("undecodable message from the node: {0}")]
     Decode(String),
+    /// A WebTransport send failed: the connection is gone.
+    #[error("WebTransport: {0}")]
+    Transport(String),
+}
+
+/// Which transport a connection uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// WebSocket.
+    #[default]
+    Ws,
+    /// WebTransport: inputs and snapshots as datagrams.
+    Wt,
 }
 
 impl ClientError {
@@ -37,7 +52,8 @@ impl ClientError {
             ClientError::Login(_) => Some("login"),
             ClientError::Connect(_) => Some("connect"),
             ClientError::Decode(_) => Some("decode"),
-            ClientError::Socket(
+            ClientError::Transport(_)
+            | ClientError::Socket(
                 tungstenite::Error::ConnectionClosed
                 | tungstenite::Error::AlreadyClosed
                 | tungstenite::Error::Io(_)
@@ -140,10 +156,23 @@ fn socket_config() -> WebSocketConfig {
         .max_frame_size(Some(1 << 20))
 }
 
+/// The transport under a [`Connection`].
+#[derive(Debug)]
+enum Link {
+    Ws(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
+    Wt(Box<WtLink>),
+}
+
+/// What a connection read next.
+enum Payload {
+    Binary(bytes::Bytes),
+    Closed(Option<(u16, String)>),
+}
+
 /// One open connection to a node.
 #[derive(Debug)]
 pub struct Connection {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    link: Link,
     /// Payload bytes received (WebSocket message bodies).
     pub bytes_down: u64,
     /// Payload bytes sent.
@@ -174,52 +203,134 @@ impl Connection {
             )),
             other => ClientError::Connect(other.to_string()),
         })?;
-        Ok(Connection {
+        Ok(Self::over(Link::Ws(Box::new(ws))))
+    }
+
+    /// Opens a WebTransport session with a session token, at the node's
+    /// offer (`GET /api/webtransport`).
+    pub async fn connect_wt(
+        http: &reqwest::Client,
+        base_url: &str,
+        token: &str,
+    ) -> Result<Self, ClientError> {
+        let offer = crate::wt::offer(http, base_url).await?;
+        Self::connect_offered(&offer, token).await
+    }
+
+    /// Opens a WebTransport session at an offer already read.
+    pub async fn connect_offered(
+        offer: &crate::wt::Offer,
+        token: &str,
+    ) -> Result<Self, ClientError> {
+        let link = WtLink::connect(offer, token).await?;
+        Ok(Self::over(Link::Wt(Box::new(link))))
+    }
+
+    /// Opens a connection over `transport`.
+    pub async fn open(
+        http: &reqwest::Client,
+        base_url: &str,
+        token: &str,
+        transport: Transport,
+    ) -> Result<Self, ClientError> {
+        match transport {
+            Transport::Ws => Self::connect(base_url, token).await,
+            Transport::Wt => Self::connect_wt(http, base_url, token).await,
+        }
+    }
+
+    fn over(link: Link) -> Self {
+        Connection {
             replica: None,
-            ws,
+            link,
             bytes_down: 0,
             bytes_up: 0,
-        })
+        }
     }
 
-    /// Sends one protocol message.
+    /// The transport in use.
+    pub fn transport(&self) -> Transport {
+        match self.link {
+            Link::Ws(_) => Transport::Ws,
+            Link::Wt(_) => Transport::Wt,
+        }
+    }
+
+    /// Sends one protocol message; over WebTransport, an input goes as a
+    /// datagram and anything else on the control stream.
     pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
-        self.send_raw(Message::Binary(encode(msg).into())).await
+        let bytes = encode(msg);
+        match &mut self.link {
+            Link::Ws(_) => self.send_raw(Message::Binary(bytes.into())).await,
+            Link::Wt(wt) => {
+                self.bytes_up += bytes.len() as u64;
+                match msg {
+                    ClientMsg::Input { .. } => wt.send_datagram(&bytes).await,
+                    _ => wt.send_stream(&bytes).await,
+                }
+            }
+        }
     }
 
-    /// Sends any WebSocket message, for tests of bad input.
+    /// Sends any WebSocket message, for tests of bad input; over
+    /// WebTransport, a binary message goes on the control stream and
+    /// anything else is refused.
     pub async fn send_raw(&mut self, msg: Message) -> Result<(), ClientError> {
         self.bytes_up += msg.len() as u64;
-        self.ws.send(msg).await?;
-        Ok(())
+        match &mut self.link {
+            Link::Ws(ws) => Ok(ws.send(msg).await?),
+            Link::Wt(wt) => match msg {
+                Message::Binary(bytes) => wt.send_stream(&bytes).await,
+                other => Err(ClientError::Transport(format!(
+                    "no WebTransport form for {other:?}"
+                ))),
+            },
+        }
     }
 
-    /// Like [`Connection::recv`], but a snapshot comes back as its bytes,
-    /// with its tick and ack read, for a [`crate::Replica`] to apply.
-    pub async fn recv_lazy(&mut self) -> Result<Lazy, ClientError> {
+    /// Over WebTransport, sends bytes as they are on the control stream
+    /// (records of any kind) or as one datagram, for tests of bad input.
+    pub async fn send_wt_raw(&mut self, bytes: &[u8], datagram: bool) -> Result<(), ClientError> {
+        let Link::Wt(wt) = &mut self.link else {
+            return Err(ClientError::Transport(
+                "not a WebTransport connection".into(),
+            ));
+        };
+        if datagram {
+            wt.send_raw_datagram(bytes)
+        } else {
+            wt.send_record(bytes).await
+        }
+    }
+
+    /// The next protocol message's bytes, or the close; pings skipped.
+    async fn next_payload(&mut self) -> Result<Payload, ClientError> {
+        let ws = match &mut self.link {
+            Link::Ws(ws) => ws,
+            Link::Wt(wt) => {
+                return match wt.next().await {
+                    Got::Message(bytes) => {
+                        self.bytes_down += bytes.len() as u64;
+                        Ok(Payload::Binary(bytes))
+                    }
+                    Got::Closed(close) => Ok(Payload::Closed(close)),
+                    Got::Broken(e) => Err(ClientError::Decode(e)),
+                };
+            }
+        };
         loop {
-            let Some(msg) = self.ws.next().await else {
-                return Ok(Lazy::Other(Incoming::Closed(None)));
+            let Some(msg) = ws.next().await else {
+                return Ok(Payload::Closed(None));
             };
             match msg? {
                 Message::Binary(bytes) => {
                     self.bytes_down += bytes.len() as u64;
-                    if let Some(view) = read_snapshot(&bytes) {
-                        let (tick, ack) = (view.tick, view.ack);
-                        return Ok(Lazy::Snapshot {
-                            tick,
-                            ack,
-                            raw: bytes,
-                        });
-                    }
-                    return decode_server(&bytes)
-                        .map(|m| Lazy::Other(Incoming::Msg(m)))
-                        .map_err(|e| ClientError::Decode(e.to_string()));
+                    return Ok(Payload::Binary(bytes));
                 }
                 Message::Close(frame) => {
-                    return Ok(Lazy::Other(Incoming::Closed(
+                    return Ok(Payload::Closed(
                         frame.map(|f| (u16::from(f.code), f.reason.to_string())),
-                    )));
+                    ));
                 }
                 Message::Text(text) => {
                     return Err(ClientError::Decode(format!(
@@ -231,33 +342,37 @@ impl Connection {
         }
     }
 
+    /// Like [`Connection::recv`], but a snapshot comes back as its bytes,
+    /// with its tick and ack read, for a [`crate::Replica`] to apply.
+    pub async fn recv_lazy(&mut self) -> Result<Lazy, ClientError> {
+        match self.next_payload().await? {
+            Payload::Binary(bytes) => {
+                if let Some(view) = read_snapshot(&bytes) {
+                    let (tick, ack) = (view.tick, view.ack);
+                    return Ok(Lazy::Snapshot {
+                        tick,
+                        ack,
+                        raw: bytes,
+                    });
+                }
+                decode_server(&bytes)
+                    .map(|m| Lazy::Other(Incoming::Msg(m)))
+                    .map_err(|e| ClientError::Decode(e.to_string()))
+            }
+            Payload::Closed(close) => Ok(Lazy::Other(Incoming::Closed(close))),
+        }
+    }
+
     /// Waits for the next protocol message or the close. Pings are answered
     /// automatically on the next read or write.
     pub async fn recv(&mut self) -> Result<Incoming, ClientError> {
-        loop {
-            let Some(msg) = self.ws.next().await else {
-                return Ok(Incoming::Closed(None));
-            };
-            match msg? {
-                Message::Binary(bytes) => {
-                    self.bytes_down += bytes.len() as u64;
-                    let msg =
-                        decode_server(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
-                    self.follow(&msg, &bytes)?;
-                    return Ok(Incoming::Msg(msg));
-                }
-                Message::Close(frame) => {
-                    return Ok(Incoming::Closed(
-                        frame.map(|f| (u16::from(f.code), f.reason.to_string())),
-                    ));
-                }
-                Message::Text(text) => {
-                    return Err(ClientError::Decode(format!(
-                        "unexpected text frame: {text}"
-                    )));
-                }
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        match self.next_payload().await? {
+            Payload::Binary(bytes) => {
+                let msg = decode_server(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
+                self.follow(&msg, &bytes)?;
+                Ok(Incoming::Msg(msg))
             }
+            Payload::Closed(close) => Ok(Incoming::Closed(close)),
         }
     }
 
@@ -292,11 +407,16 @@ impl Connection {
     /// Closes the connection normally (1000): the player quits, and the
     /// node frees their seat at once.
     pub async fn close(&mut self) {
-        let frame = tungstenite::protocol::CloseFrame {
-            code: tungstenite::protocol::frame::coding::CloseCode::Normal,
-            reason: "bye".into(),
-        };
-        let _ = self.ws.close(Some(frame)).await;
+        match &mut self.link {
+            Link::Ws(ws) => {
+                let frame = tungstenite::protocol::CloseFrame {
+                    code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+                    reason: "bye".into(),
+                };
+                let _ = (**ws).close(Some(frame)).await;
+            }
+            Link::Wt(wt) => wt.close(1000, "bye").await,
+        }
     }
 
     /// Drops the connection without a closing handshake, as a network

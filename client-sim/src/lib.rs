@@ -15,6 +15,7 @@ pub mod report;
 pub mod stats;
 pub mod swarm;
 pub mod tls;
+pub mod wt;
 
-pub use client::{ClientError, Connection, Incoming, Session, login};
+pub use client::{ClientError, Connection, Incoming, Session, Transport, login};
 pub use replica::{Replica, ReplicaError};

@@ -3,6 +3,7 @@
 //! [`Report`].
 
 use crate::bot::{BotConfig, ChatPlan, Live, run_bot};
+use crate::client::Transport;
 use crate::report::Report;
 use crate::stats::{Stats, process_cpu_time};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -48,6 +49,32 @@ pub struct SwarmConfig {
     pub finish_matches: bool,
     /// Show a live progress line on the terminal.
     pub progress: bool,
+    /// The transport bots use.
+    pub transport: TransportChoice,
+}
+
+/// The transport each bot uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TransportChoice {
+    /// Every bot on WebSocket.
+    #[default]
+    Ws,
+    /// Every bot on WebTransport.
+    Wt,
+    /// Bots alternate: even ones on WebSocket, odd ones on WebTransport.
+    Mixed,
+}
+
+impl TransportChoice {
+    /// The transport of bot `i`.
+    pub fn of(self, i: u32) -> Transport {
+        match self {
+            TransportChoice::Ws => Transport::Ws,
+            TransportChoice::Wt => Transport::Wt,
+            TransportChoice::Mixed if i.is_multiple_of(2) => Transport::Ws,
+            TransportChoice::Mixed => Transport::Wt,
+        }
+    }
 }
 
 /// Runs the swarm to the end and reports.
@@ -85,6 +112,7 @@ pub async fn run_swarm(config: SwarmConfig) -> Report {
             }),
             queue: config.queue.clone(),
             finish_matches: config.finish_matches,
+            transport: config.transport.of(i),
         };
         let (http, live) = (http.clone(), Arc::clone(&live));
         bots.spawn(async move { run_bot(&http, &bot, &live).await });

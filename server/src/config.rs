@@ -90,6 +90,64 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// The WebTransport endpoint (UDP), off unless enabled.
+    pub webtransport: WebTransport,
+}
+
+/// WebTransport settings (`[webtransport]`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebTransport {
+    /// Serve WebTransport (also `--webtransport`).
+    pub enabled: bool,
+    /// UDP port, on `listen`'s address; unset: the same number as the HTTP
+    /// port; 0: any free port (what `/api/webtransport` says).
+    pub port: Option<u16>,
+    /// PEM certificate chain and key; unset: `tls_cert` and `tls_key` when
+    /// they are set, else a self-signed certificate the node rotates.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// Validity of each self-signed certificate, in days, 1..=14.
+    pub cert_days: u32,
+    /// A new self-signed certificate is offered this long before the served
+    /// one expires, in seconds; more than `overlap_s`, less than `cert_days`.
+    pub rotate_before_s: f64,
+    /// Both certificates are offered this long before the new one is
+    /// served, in seconds, 1..=86400.
+    pub overlap_s: f64,
+}
+
+impl Default for WebTransport {
+    fn default() -> Self {
+        WebTransport {
+            enabled: false,
+            port: None,
+            cert: None,
+            key: None,
+            cert_days: 13,
+            rotate_before_s: 3.0 * 86_400.0,
+            overlap_s: 3600.0,
+        }
+    }
+}
+
+impl WebTransport {
+    fn validate(&self, c: &Check<'_>) -> Result<(), InvalidField> {
+        c.that(
+            self.cert.is_some() == self.key.is_some(),
+            "webtransport.cert",
+            "webtransport.cert and webtransport.key go together: set both, or neither",
+        )?;
+        c.within(self.cert_days, 1..=14, "webtransport.cert_days")?;
+        c.within(self.overlap_s, 1.0..=86_400.0, "webtransport.overlap_s")?;
+        c.that(
+            self.rotate_before_s > self.overlap_s
+                && self.rotate_before_s < f64::from(self.cert_days) * 86_400.0,
+            "webtransport.rotate_before_s",
+            "must be more than overlap_s and less than cert_days",
+        )
+    }
 }
 
 /// A list of CIDR ranges, where a plain address is the range of it alone.
@@ -266,6 +324,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             tls_cert: None,
             tls_key: None,
+            webtransport: WebTransport::default(),
         }
     }
 }
@@ -389,6 +448,7 @@ impl Config {
                 "each must be \"*\" or an origin such as \"https://play.example.com\" (scheme, host and port only)",
             )?;
         }
+        self.webtransport.validate(&c)?;
         self.limits.validate(&c)
     }
 

@@ -5,6 +5,7 @@
 //! query, an unknown `/api` path), are JSON bodies `{"error": code,
 //! "message": text}` with the codes listed in `PROTOCOL.md`.
 
+use crate::admission::{Admission, admit, refused};
 use crate::auth::{TokenError, unix_now, validate_name};
 use crate::leaderboard::{Entry, LeaderboardError, Page, PageQuery, Period};
 use crate::listener::PeerAddr;
@@ -45,6 +46,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/nodes", get(nodes))
+        .route("/api/webtransport", get(webtransport_offer))
         .route(
             "/api/session",
             post(create_session)
@@ -288,6 +290,18 @@ async fn healthz(State(node): State<Arc<Node>>) -> Response {
         "outbox": node.outbox_health.report(unix_ms()),
     }))
     .into_response()
+}
+
+/// Where and how to open WebTransport to this node (PROTOCOL.md section 3).
+async fn webtransport_offer(State(node): State<Arc<Node>>) -> Response {
+    match node.webtransport.get() {
+        Some(offer) => Json(offer.view()).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "webtransport_off",
+            "this node does not serve WebTransport; use the WebSocket",
+        ),
+    }
 }
 
 async fn nodes(State(node): State<Arc<Node>>) -> Response {
@@ -535,56 +549,17 @@ async fn websocket(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let allowed = match origin.to_str() {
-            Ok(origin) => node.origins.allows(origin, &*node.registry).await,
-            Err(_) => false,
-        };
-        if !allowed {
-            refused("origin");
-            return error(
-                StatusCode::FORBIDDEN,
-                "origin_not_allowed",
-                "pages from this origin may not connect to this node",
-            );
-        }
-    }
-    let claims = match token_of(&query, &headers)
-        .ok_or(TokenError::Missing)
-        .and_then(|t| node.keys.verify(t, unix_now()))
-    {
-        Ok(claims) => claims,
-        Err(e) => return error(StatusCode::UNAUTHORIZED, e.code(), e),
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|origin| origin.to_str().map_err(|_| ()));
+    let ip = client_ip(peer.ip(), &headers, &node.config.trusted_proxies);
+    let admission = match admit(&node, origin, token_of(&query, &headers), ip).await {
+        Ok(admission) => admission,
+        Err(refusal) => return error(refusal.status, refusal.code, refusal.message),
     };
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(e) => return error(StatusCode::BAD_REQUEST, "not_websocket", e.body_text()),
-    };
-    // A draining node lets back only players it holds a seat for.
-    if node.is_draining() && node.matches.match_of(claims.player_id).is_none() {
-        refused("draining");
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "draining",
-            "this node is shutting down; connect to another",
-        );
-    }
-    let Ok(permit) = Arc::clone(&node.connection_permits).try_acquire_owned() else {
-        refused("server_full");
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_full",
-            "the node has no room for more connections",
-        );
-    };
-    let ip = client_ip(peer.ip(), &headers, &node.config.trusted_proxies);
-    let Some(ip_permit) = node.per_ip.connect(ip) else {
-        refused("ip_connections");
-        return error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_connections",
-            "this address has as many connections open as the node allows",
-        );
     };
     let max = node.config.limits.max_message_bytes;
     let guard = node.task_guard.clone();
@@ -598,15 +573,11 @@ async fn websocket(
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
             let (sink, stream) = adapt(socket);
+            let Admission { claims, permits } = admission;
             session::run(node, claims, stream, sink).await;
-            drop((permit, ip_permit));
+            drop(permits);
             drop(guard);
         })
-}
-
-/// Counts a request refused before it became a session or a connection.
-fn refused(why: &'static str) {
-    metrics::counter!("skirmish_refused_total", "why" => why).increment(1);
 }
 
 /// Splits an axum WebSocket into the session's transport-neutral halves.
@@ -627,7 +598,7 @@ fn adapt(
     });
     let sink = sink.with(|frame: Frame| {
         futures_util::future::ready(Ok::<_, axum::Error>(match frame {
-            Frame::Binary(bytes) => Message::Binary(bytes),
+            Frame::Binary(bytes) | Frame::Snapshot(bytes) => Message::Binary(bytes),
             Frame::Ping => Message::Ping(Bytes::new()),
             Frame::Close(code, reason) => Message::Close(Some(CloseFrame {
                 code,

@@ -8,6 +8,7 @@
 //! flags and loads the games. Tests bind a [`Server`] on port 0, read its
 //! address, and stop it with their own shutdown future.
 
+pub(crate) mod admission;
 pub mod auth;
 pub mod bus;
 pub(crate) mod clock;
@@ -33,6 +34,7 @@ pub(crate) mod session;
 pub(crate) mod sessions;
 pub(crate) mod ticker;
 pub mod tls;
+pub(crate) mod webtransport;
 
 pub use config::Config;
 
@@ -47,7 +49,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 /// How long shutdown waits for sessions and matches to wind down.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +113,8 @@ pub struct Server {
     listener: TcpListener,
     /// Set when the node serves HTTPS and WSS.
     tls: Option<tls::Certificates>,
+    /// Set when the node serves WebTransport.
+    webtransport: Option<webtransport::WebTransport>,
     node: Arc<Node>,
     shutdown_tx: watch::Sender<bool>,
     tasks_done: mpsc::Receiver<()>,
@@ -133,6 +137,14 @@ impl Server {
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
         let node = Node::new(config, games, local_addr, shutdown_rx, task_guard).await?;
+        let webtransport = if node.config.webtransport.enabled {
+            let wt = webtransport::WebTransport::bind(&node.config, local_addr, &node.public_url)
+                .await?;
+            let _ = node.webtransport.set(wt.offer());
+            Some(wt)
+        } else {
+            None
+        };
         if !node.config.web_path().join("dist/app.js").exists() {
             warn!(
                 web = %node.config.web_path().display(),
@@ -142,6 +154,7 @@ impl Server {
         Ok(Server {
             listener,
             tls,
+            webtransport,
             node,
             shutdown_tx,
             tasks_done,
@@ -175,12 +188,16 @@ impl Server {
         let Server {
             listener,
             tls,
+            webtransport,
             node,
             shutdown_tx,
             mut tasks_done,
         } = self;
         info!(addr = %listener.local_addr().map_err(StartError::Serve)?, tick_rate = node.config.tick_rate, games = ?node.games.names(), "listening");
         let app = http::router(Arc::clone(&node));
+        if let Some(wt) = webtransport {
+            tokio::spawn(wt.serve(Arc::clone(&node)));
+        }
         let draining = Arc::clone(&node);
         let signal = async move {
             shutdown.await;

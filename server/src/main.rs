@@ -77,6 +77,12 @@ struct Args {
     /// [default: data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Serve WebTransport too (UDP; `[webtransport]` in the config).
+    #[arg(long)]
+    webtransport: bool,
+    /// WebTransport's UDP port (0: any free one); implies --webtransport.
+    #[arg(long, value_name = "PORT")]
+    webtransport_port: Option<u16>,
     /// Log filter, e.g. `info` or `skirmish_server=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info", value_name = "FILTER")]
     log: String,
@@ -124,6 +130,12 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
     }
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
+    }
+    if args.webtransport || args.webtransport_port.is_some() {
+        config.webtransport.enabled = true;
+    }
+    if let Some(port) = args.webtransport_port {
+        config.webtransport.port = Some(port);
     }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config.tls_cert = Some(cert.clone());

@@ -87,6 +87,8 @@ pub struct Node {
     pub lb_config: LeaderboardConfig,
     /// Queues, parties and formed matches.
     pub matchmaking: Matchmaking,
+    /// What `GET /api/webtransport` offers, when the node serves it.
+    pub(crate) webtransport: std::sync::OnceLock<Arc<crate::webtransport::Offer>>,
 }
 
 /// What the sessions' bus messages need from the node.
@@ -521,6 +523,7 @@ impl Node {
         let node = Arc::new(Node {
             keys,
             matchmaking,
+            webtransport: std::sync::OnceLock::new(),
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             per_ip: PerIp::new(limits),
             origins: Origins::new(

@@ -18,8 +18,11 @@ use tokio::time::Instant;
 /// What the writer sends next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outgoing {
-    /// A protocol message.
+    /// A reliable protocol message.
     Message(Bytes),
+    /// A snapshot: a transport may send it unreliably (the next one
+    /// supersedes it, and a client acknowledges what it decoded).
+    Snapshot(Bytes),
     /// Close the connection with this code and reason; nothing follows.
     Close(u16, &'static str),
 }
@@ -217,7 +220,12 @@ impl Outbox {
             }
             drop(state);
             self.queued_bytes.decrement(entry.bytes.len() as f64);
-            return Some((Outgoing::Message(entry.bytes), entry.queued_at));
+            let item = if entry.snapshot {
+                Outgoing::Snapshot(entry.bytes)
+            } else {
+                Outgoing::Message(entry.bytes)
+            };
+            return Some((item, entry.queued_at));
         }
         if let Some((code, reason)) = state.close.take() {
             state.closed = true;
@@ -263,7 +271,7 @@ mod tests {
             drain(&outbox),
             vec![
                 Outgoing::Message(msg("joined")),
-                Outgoing::Message(msg("s3")),
+                Outgoing::Snapshot(msg("s3")),
                 Outgoing::Message(msg("roster"))
             ]
         );
@@ -325,7 +333,7 @@ mod tests {
         outbox.push_snapshot(msg("s2"));
         outbox.push(msg("r"), 4004).expect("room");
         let (first, at) = outbox.pop_timed().expect("the snapshot");
-        assert_eq!((first, at), (Outgoing::Message(msg("s2")), start));
+        assert_eq!((first, at), (Outgoing::Snapshot(msg("s2")), start));
         let (_, at) = outbox.pop_timed().expect("the reliable message");
         assert_eq!(at, start + std::time::Duration::from_secs(3));
     }

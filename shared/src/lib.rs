@@ -13,3 +13,4 @@ pub mod ids;
 pub mod proto;
 pub mod rating;
 pub mod replication;
+pub mod stream_frame;

@@ -27,6 +27,7 @@ async fn a_swarm_of_64_bots_plays_without_errors() {
         queue: None,
         finish_matches: false,
         progress: false,
+        transport: Default::default(),
     })
     .await;
     println!("{}", report.table());
@@ -134,6 +135,7 @@ async fn a_cut_bot_comes_back_and_carries_on(cut: Cut) {
         chat: None,
         queue: None,
         finish_matches: false,
+        transport: Default::default(),
     };
     let running = {
         let live = std::sync::Arc::clone(&live);
@@ -213,6 +215,7 @@ async fn a_swarm_queues_across_three_nodes_and_follows_redirects() {
         queue: Some("ffa".into()),
         finish_matches: false,
         progress: false,
+        transport: Default::default(),
     })
     .await;
     println!("{}", report.table());

@@ -346,6 +346,7 @@ async fn bots_on_a_killed_node_fail_over_to_a_live_one_and_play_on() {
                 chat: None,
                 queue: None,
                 finish_matches: false,
+                transport: Default::default(),
             };
             let (http, live) = (http.clone(), Arc::clone(&live));
             tokio::spawn(async move { run_bot(&http, &config, &live).await })

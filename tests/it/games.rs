@@ -206,6 +206,7 @@ async fn bots_play_the_hill_through_matchmaking_and_their_results_are_recorded()
         queue: Some("hill".into()),
         finish_matches: false,
         progress: false,
+        transport: Default::default(),
     })
     .await;
     println!("{}", report.table());

@@ -20,3 +20,4 @@ mod slow;
 mod soak;
 mod tls;
 mod vectors;
+mod webtransport;

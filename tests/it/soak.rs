@@ -64,6 +64,7 @@ async fn a_cluster_soaks_through_a_redis_restart_and_a_node_kill() {
         chat_every: Some(Duration::from_secs(20)),
         queue: Some("bots".into()),
         progress: false,
+        transport: Default::default(),
         finish_matches: true,
     }));
 

@@ -67,6 +67,7 @@ async fn bots_log_in_and_play_over_https_and_wss() {
         chat_every: None,
         queue: None,
         progress: false,
+        transport: Default::default(),
         finish_matches: true,
     })
     .await;

@@ -138,6 +138,14 @@ pub fn test_config() -> Config {
     Config::for_tests(assets_dir())
 }
 
+/// [`test_config`] with WebTransport on, on any free UDP port.
+pub fn wt_config() -> Config {
+    let mut config = test_config();
+    config.webtransport.enabled = true;
+    config.webtransport.port = Some(0);
+    config
+}
+
 /// A directory of its own under the system's temp directory, removed with
 /// everything in it when dropped.
 #[derive(Debug)]
@@ -282,6 +290,21 @@ impl Player {
         let http = http();
         let session = login(&http, url, name).await.expect("login");
         let conn = open(url, &session.token).await;
+        Player { session, conn }
+    }
+
+    /// Logs in as `name` and connects over WebTransport, past its
+    /// `welcome`.
+    pub async fn connect_wt(node: &TestNode, name: &str) -> Player {
+        let (http, url) = (http(), node.url());
+        let session = login(&http, &url, name).await.expect("login");
+        let mut conn = Connection::connect_wt(&http, &url, &session.token)
+            .await
+            .expect("WebTransport connects");
+        match recv(&mut conn).await {
+            Incoming::Msg(ServerMsg::Welcome { .. }) => {}
+            other => panic!("expected welcome over WebTransport, got {other:?}"),
+        }
         Player { session, conn }
     }
 

@@ -907,7 +907,7 @@ mod tests {
     fn drain_lossy(outbox: &Outbox) -> Vec<ServerMsg> {
         std::iter::from_fn(|| outbox.pop())
             .filter_map(|o| match o {
-                Outgoing::Message(bytes) => decode_server(&bytes).ok(),
+                Outgoing::Message(bytes) | Outgoing::Snapshot(bytes) => decode_server(&bytes).ok(),
                 Outgoing::Close(..) => None,
             })
             .collect()
@@ -916,7 +916,9 @@ mod tests {
     fn drain(outbox: &Outbox) -> Vec<ServerMsg> {
         std::iter::from_fn(|| outbox.pop())
             .map(|o| match o {
-                Outgoing::Message(bytes) => decode_server(&bytes).expect("decodes"),
+                Outgoing::Message(bytes) | Outgoing::Snapshot(bytes) => {
+                    decode_server(&bytes).expect("decodes")
+                }
                 Outgoing::Close(code, _) => panic!("closed with {code}"),
             })
             .collect()

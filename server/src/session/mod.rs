@@ -48,6 +48,9 @@ pub enum Inbound {
     Control,
     /// A message or frame over the size limit; the transport cannot go on.
     TooLarge,
+    /// The transport's own framing broke (a WebTransport stream record of
+    /// an unknown kind); it cannot go on.
+    Malformed,
     /// The peer closed (with its close code, if it sent one), or the
     /// transport failed (no code).
     Closed(Option<u16>),
@@ -58,6 +61,9 @@ pub enum Inbound {
 pub enum Frame {
     /// One protocol message.
     Binary(Bytes),
+    /// A snapshot, which a transport may send unreliably: the next one
+    /// supersedes it, and a client's baseline is only what it acknowledged.
+    Snapshot(Bytes),
     /// A heartbeat ping.
     Ping,
     /// A close with a code and reason.
@@ -341,6 +347,7 @@ where
                     // like any message: a ping flood is a flood.
                     Inbound::Control => session.over_budget(Instant::now()).unwrap_or(Flow::Continue),
                     Inbound::TooLarge => Flow::Close(1009, "message too big"),
+                    Inbound::Malformed => Flow::Close(1002, "malformed stream"),
                     Inbound::Closed(code) => {
                         ending.peer_closed = Some(code);
                         Flow::Close(1000, "bye")
@@ -677,7 +684,7 @@ mod tests {
         async fn next_message(&mut self) -> ServerMsg {
             loop {
                 match self.next().await {
-                    Frame::Binary(bytes) => {
+                    Frame::Binary(bytes) | Frame::Snapshot(bytes) => {
                         return decode_server(&bytes).expect("a protocol message");
                     }
                     Frame::Ping => {}
@@ -727,7 +734,7 @@ mod tests {
             match h.next().await {
                 Frame::Ping => {}
                 Frame::Close(code, _) => break code,
-                Frame::Binary(_) => panic!("no messages expected"),
+                Frame::Binary(_) | Frame::Snapshot(_) => panic!("no messages expected"),
             }
         };
         assert_eq!(code, close::IDLE_TIMEOUT);
@@ -779,7 +786,7 @@ mod tests {
             let mut codes = Vec::new();
             while codes.len() < n {
                 match self.next().await {
-                    Frame::Binary(bytes) => {
+                    Frame::Binary(bytes) | Frame::Snapshot(bytes) => {
                         if let Ok(ServerMsg::Error { code, .. }) = decode_server(&bytes) {
                             codes.push(code);
                         }
@@ -866,7 +873,7 @@ mod tests {
         let mut rate_limited = false;
         loop {
             match h.next().await {
-                Frame::Binary(bytes) => {
+                Frame::Binary(bytes) | Frame::Snapshot(bytes) => {
                     if let Ok(ServerMsg::Error { code, .. }) = decode_server(&bytes) {
                         rate_limited |= code == ErrorCode::RateLimited;
                     }

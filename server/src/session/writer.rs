@@ -64,17 +64,9 @@ where
             }
         }
         while let Some((item, queued_at)) = outbox.pop_timed() {
-            match item {
-                Outgoing::Message(bytes) => {
-                    let since = waiting_since.map_or(queued_at, |s| s.min(queued_at));
-                    waiting_since = Some(since);
-                    bytes_sent.increment(bytes.len() as u64);
-                    match within(Some(since), backlog, sink.feed(Frame::Binary(bytes))).await {
-                        Step::Done => {}
-                        Step::Failed => return WriterEnd::Done,
-                        Step::Late => return too_slow(&mut sink, &outbox, backlog).await,
-                    }
-                }
+            let frame = match item {
+                Outgoing::Message(bytes) => Frame::Binary(bytes),
+                Outgoing::Snapshot(bytes) => Frame::Snapshot(bytes),
                 Outgoing::Close(code, reason) => {
                     // A full socket may never take it: bounded, as a close
                     // for a slow client must be (the session learns of the
@@ -93,6 +85,16 @@ where
                         WriterEnd::Done
                     };
                 }
+            };
+            let since = waiting_since.map_or(queued_at, |s| s.min(queued_at));
+            waiting_since = Some(since);
+            if let Frame::Binary(bytes) | Frame::Snapshot(bytes) = &frame {
+                bytes_sent.increment(bytes.len() as u64);
+            }
+            match within(Some(since), backlog, sink.feed(frame)).await {
+                Step::Done => {}
+                Step::Failed => return WriterEnd::Done,
+                Step::Late => return too_slow(&mut sink, &outbox, backlog).await,
             }
         }
         match within(waiting_since, backlog, sink.flush()).await {

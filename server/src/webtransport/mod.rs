@@ -1,0 +1,370 @@
+//! WebTransport (HTTP/3 over QUIC) beside the WebSocket: a handle
+//! ([`WebTransport`], bound at start) and its own task ([`WebTransport::serve`])
+//! accepting sessions at `/wt?token=…` and rotating a self-signed
+//! certificate. Each accepted session runs the same `session::run` as a
+//! WebSocket does, through `adapt.rs`; admission is `admission.rs`'s, so
+//! the token, origin, caps and drain apply alike.
+//!
+//! PROTOCOL.md section 3 is the client's view: `GET /api/webtransport`,
+//! the control stream the node opens, records on it, datagrams.
+
+mod adapt;
+mod cert;
+
+use crate::StartError;
+use crate::admission::{Admission, admit};
+use crate::config::{Config, Limits};
+use crate::node::Node;
+use crate::per_ip::client_ip;
+use crate::session;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use cert::{Certs, Issued, Rotation};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+use wtransport::config::QuicTransportConfig;
+use wtransport::endpoint::endpoint_side;
+use wtransport::endpoint::{IncomingSession, SessionRequest};
+use wtransport::tls::Sha256Digest;
+use wtransport::{Endpoint, Identity, ServerConfig};
+
+/// The path sessions are opened at.
+pub(crate) const PATH: &str = "/wt";
+
+/// QUIC and WebTransport handshakes under way at once; more are refused.
+const MAX_HANDSHAKES: usize = 1024;
+
+/// How long a client has to finish its handshake and session request.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the certificate's rotation is looked at, at most.
+const ROTATION_CHECK: Duration = Duration::from_secs(60);
+
+/// What `GET /api/webtransport` offers: where to connect, and the hashes
+/// of the certificates a browser may accept there.
+#[derive(Debug)]
+pub(crate) struct Offer {
+    url: String,
+    /// Empty for an operator's certificate, which browsers check as usual.
+    hashes: RwLock<Vec<Sha256Digest>>,
+}
+
+/// `GET /api/webtransport`'s body.
+#[derive(Debug, Serialize)]
+pub(crate) struct OfferView {
+    url: String,
+    certificate_hashes: Vec<HashView>,
+}
+
+/// One hash, as the browser's `serverCertificateHashes` takes it (the
+/// value in base64).
+#[derive(Debug, Serialize)]
+struct HashView {
+    algorithm: &'static str,
+    value: String,
+}
+
+impl Offer {
+    pub(crate) fn view(&self) -> OfferView {
+        let hashes = self.hashes.read().unwrap_or_else(|e| e.into_inner());
+        OfferView {
+            url: self.url.clone(),
+            certificate_hashes: hashes
+                .iter()
+                .map(|hash| HashView {
+                    algorithm: "sha-256",
+                    value: base64::engine::general_purpose::STANDARD.encode(hash.as_ref()),
+                })
+                .collect(),
+        }
+    }
+
+    fn set_hashes(&self, hashes: Vec<Sha256Digest>) {
+        *self.hashes.write().unwrap_or_else(|e| e.into_inner()) = hashes;
+    }
+}
+
+/// The bound endpoint, not yet accepting.
+pub(crate) struct WebTransport {
+    endpoint: Endpoint<endpoint_side::Server>,
+    certs: Certs,
+    /// `None` for an operator's certificate.
+    rotation: Option<Rotation>,
+    names: Vec<String>,
+    offer: Arc<Offer>,
+}
+
+impl std::fmt::Debug for WebTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebTransport")
+            .field("offer", &self.offer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebTransport {
+    /// Binds the UDP port `config.webtransport` names, beside the HTTP
+    /// listener at `http`, with its certificate.
+    pub(crate) async fn bind(
+        config: &Config,
+        http: SocketAddr,
+        public_url: &str,
+    ) -> Result<Self, StartError> {
+        let wt = &config.webtransport;
+        let addr = SocketAddr::new(http.ip(), wt.port.unwrap_or(http.port()));
+        let bind_error = |source: std::io::Error| StartError::Bind { addr, source };
+        let host = host_of(public_url);
+        let names = vec![host.clone(), "localhost".into(), http.ip().to_string()];
+        let files = match (&wt.cert, &wt.key, &config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key), ..) | (None, None, Some(cert), Some(key)) => Some((cert, key)),
+            _ => None,
+        };
+        let (issued, rotation) = match files {
+            Some((cert, key)) => (cert::from_files(cert, key).await, None),
+            None => {
+                let rotation = Rotation {
+                    validity: Duration::from_secs(u64::from(wt.cert_days) * 86_400),
+                    rotate_before: Duration::from_secs_f64(wt.rotate_before_s),
+                    overlap: Duration::from_secs_f64(wt.overlap_s),
+                };
+                (cert::self_signed(&names, rotation.validity), Some(rotation))
+            }
+        };
+        let issued =
+            issued.map_err(|e| bind_error(std::io::Error::other(format!("certificate: {e:#}"))))?;
+        let endpoint = Endpoint::server(server_config(addr, &issued.identity, &config.limits))
+            .map_err(bind_error)?;
+        let port = endpoint.local_addr().map_err(bind_error)?.port();
+        let certs = Certs::new(issued);
+        let offer = Arc::new(Offer {
+            url: format!("https://{}:{port}{PATH}", bracketed(&host)),
+            hashes: RwLock::new(if rotation.is_some() {
+                certs.hashes()
+            } else {
+                Vec::new()
+            }),
+        });
+        Ok(WebTransport {
+            endpoint,
+            certs,
+            rotation,
+            names,
+            offer,
+        })
+    }
+
+    /// What `GET /api/webtransport` answers.
+    pub(crate) fn offer(&self) -> Arc<Offer> {
+        Arc::clone(&self.offer)
+    }
+
+    /// Accepts sessions until the node shuts down, then waits (up to the
+    /// shutdown grace) for the connections to close, since their closes go
+    /// out through this endpoint.
+    pub(crate) async fn serve(mut self, node: Arc<Node>) {
+        info!(url = %self.offer.url, "serving WebTransport");
+        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        let mut shutdown = node.shutdown.clone();
+        let check = ROTATION_CHECK.min(self.rotation.map_or(ROTATION_CHECK, |r| r.overlap / 2));
+        let mut rotation = tokio::time::interval(check);
+        rotation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let guard = node.task_guard.clone();
+        loop {
+            tokio::select! {
+                incoming = self.endpoint.accept() => {
+                    let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
+                        incoming.refuse();
+                        continue;
+                    };
+                    let node = Arc::clone(&node);
+                    tokio::spawn(async move {
+                        let guard = node.task_guard.clone();
+                        connection(node, incoming, permit).await;
+                        drop(guard);
+                    });
+                }
+                _ = rotation.tick() => self.rotate(&node.config.limits),
+                _ = shutdown.wait_for(|stopping| *stopping) => break,
+            }
+        }
+        drop(node);
+        let wait = async {
+            while self.endpoint.open_connections() > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let _ = tokio::time::timeout(crate::SHUTDOWN_GRACE, wait).await;
+        drop(guard);
+    }
+
+    /// Advances the self-signed certificate's rotation.
+    fn rotate(&mut self, limits: &Limits) {
+        let Some(rotation) = self.rotation else {
+            return;
+        };
+        let names = &self.names;
+        let stepped = self.certs.step(SystemTime::now(), &rotation, || {
+            cert::self_signed(names, rotation.validity)
+        });
+        match stepped {
+            Ok(Some(Issued { identity, hash, .. })) => {
+                let config = server_config(unbound(), identity, limits);
+                match self.endpoint.reload_config(config, false) {
+                    Ok(()) => info!(hash = %hash, "WebTransport serves its new certificate"),
+                    Err(e) => warn!(error = %e, "could not switch to the new certificate"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "could not make the next WebTransport certificate"),
+        }
+        self.offer.set_hashes(self.certs.hashes());
+    }
+}
+
+/// An address for a configuration whose socket is not bound again.
+fn unbound() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// The endpoint's settings: its certificate, QUIC's liveness on the
+/// node's heartbeat and idle timeout, and windows sized like a WebSocket's
+/// buffers, so a client that stops reading holds back only its own
+/// connection and a bounded amount of memory.
+fn server_config(addr: SocketAddr, identity: &Identity, limits: &Limits) -> ServerConfig {
+    let mut transport = QuicTransportConfig::default();
+    let idle = Limits::secs(limits.idle_timeout_s);
+    transport.max_idle_timeout(idle.try_into().ok());
+    transport.keep_alive_interval(Some(Limits::secs(limits.heartbeat_s)));
+    let window = u32::try_from(limits.send_buffer_bytes).unwrap_or(u32::MAX);
+    transport.send_window(u64::from(window) * 2);
+    transport.stream_receive_window(window.into());
+    transport.receive_window((window * 4).into());
+    transport.datagram_receive_buffer_size(Some(limits.send_buffer_bytes));
+    transport.datagram_send_buffer_size(limits.send_buffer_bytes);
+    // The session request's stream, and HTTP/3's control streams.
+    transport.max_concurrent_bidi_streams(4u32.into());
+    transport.max_concurrent_uni_streams(8u32.into());
+    ServerConfig::builder()
+        .with_bind_address(addr)
+        .with_custom_transport(identity.clone_identity(), transport)
+        .build()
+}
+
+/// One client: its handshake, admission, and session.
+async fn connection(
+    node: Arc<Node>,
+    incoming: IncomingSession,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let request = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
+        Ok(Ok(request)) => request,
+        Ok(Err(e)) => return debug!(error = %e, "WebTransport handshake failed"),
+        Err(_) => return debug!("WebTransport handshake timed out"),
+    };
+    let Some((admission, request)) = admitted(&node, request).await else {
+        return;
+    };
+    let Ok(conn) = request.accept().await else {
+        return;
+    };
+    drop(permit);
+    // The node opens the control stream; the client sees it with the
+    // first record (`welcome`).
+    let streams = async {
+        let opening = conn.open_bi().await.map_err(|e| e.to_string())?;
+        opening.await.map_err(|e| e.to_string())
+    };
+    let (send, recv) = match streams.await {
+        Ok(streams) => streams,
+        Err(e) => return debug!(error = %e, "could not open the control stream"),
+    };
+    let limits = &node.config.limits;
+    let (sink, stream) = adapt::adapt(
+        conn,
+        send,
+        recv,
+        limits.max_message_bytes,
+        Limits::secs(limits.heartbeat_s),
+    );
+    let open = metrics::gauge!("skirmish_connections_by_transport", "transport" => "wt");
+    open.increment(1.0);
+    let Admission { claims, permits } = admission;
+    session::run(Arc::clone(&node), claims, stream, sink).await;
+    open.decrement(1.0);
+    drop(permits);
+}
+
+/// Admits a session request, or answers it: 404 for another path, 403 for
+/// a bad token or origin, 429 for a full or draining node or address.
+/// (A browser cannot tell these apart: it sees a failed connection, and
+/// falls back to the WebSocket, which says why.)
+async fn admitted(node: &Node, request: SessionRequest) -> Option<(Admission, SessionRequest)> {
+    let (path, query) = request
+        .path()
+        .split_once('?')
+        .unwrap_or((request.path(), ""));
+    if path != PATH {
+        request.not_found().await;
+        return None;
+    }
+    let token = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .map(str::to_owned);
+    let ip = client_ip(request.remote_address().ip(), &HeaderMap::new(), &[]);
+    match admit(node, request.origin().map(Ok), token.as_deref(), ip).await {
+        Ok(admission) => Some((admission, request)),
+        Err(refusal) => {
+            debug!(code = refusal.code, "WebTransport session refused");
+            match refusal.status {
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                    request.too_many_requests().await;
+                }
+                _ => request.forbidden().await,
+            }
+            None
+        }
+    }
+}
+
+/// The host part of a URL such as `http://127.0.0.1:8080` or
+/// `https://[::1]:443/x`.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6).to_owned();
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+        .to_owned()
+}
+
+/// A host as it goes in a URL: an IPv6 address in brackets.
+fn bracketed(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_read_from_public_urls() {
+        assert_eq!(host_of("http://127.0.0.1:8080"), "127.0.0.1");
+        assert_eq!(host_of("https://play.example.com/"), "play.example.com");
+        assert_eq!(host_of("https://[::1]:443/x"), "::1");
+        assert_eq!(bracketed("::1"), "[::1]");
+        assert_eq!(bracketed("play.example.com"), "play.example.com");
+    }
+}
