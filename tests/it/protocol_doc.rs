@@ -14,6 +14,7 @@ use skirmish_shared::codec::{decode_client, decode_server, encode};
 use skirmish_shared::game::EntityId;
 use skirmish_shared::proto::*;
 use skirmish_shared::replication::{Interest, Replicator, Schema};
+use skirmish_shared::stream_frame::{self, Reader, Record};
 use std::sync::Arc;
 
 /// Whether bytes decode back to the example's message.
@@ -201,8 +202,28 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
             Box::new(move |b| decode_server(b).as_ref() == Ok(&msg)),
         )
     };
+    let record = |bytes: Vec<u8>, want: Record| -> (Vec<u8>, Decodes) {
+        (
+            bytes,
+            Box::new(move |b| {
+                let mut reader = Reader::new(4096);
+                reader.push(b);
+                reader.next_record() == Ok(Some(want.clone())) && reader.buffered() == 0
+            }),
+        )
+    };
+    let wt_play = record(
+        stream_frame::message(&encode(&ClientMsg::Play)),
+        Record::Message(encode(&ClientMsg::Play)),
+    );
+    let wt_close = record(
+        stream_frame::close(close::TOO_SLOW, "too slow"),
+        Record::Close(close::TOO_SLOW, "too slow".into()),
+    );
     let mut out = Vec::new();
     for (name, (bytes, check)) in [
+        ("wt_play", wt_play),
+        ("wt_close", wt_close),
         ("play", client(play)),
         ("input", client(input)),
         ("ping", client(ping)),

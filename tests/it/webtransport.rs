@@ -161,6 +161,36 @@ async fn bad_input_over_the_stream_and_datagrams_gets_the_websocket_answers() {
     assert_eq!(abuser.next_error().await, "out_of_range");
     still_works(&mut abuser).await;
 
+    // An input datagram overtaken by a newer one is dropped quietly; the
+    // same order on the stream is refused as stale.
+    let standing = |seq| ClientMsg::Input {
+        seq,
+        tick: 0,
+        input: input_data(0.0, 0.0, 0.0, false),
+    };
+    for seq in [10, 9] {
+        abuser.conn.send(&standing(seq)).await.expect("send");
+    }
+    abuser
+        .conn
+        .send(&ClientMsg::Ping { client_time: 8.0 })
+        .await
+        .expect("send");
+    let before_pong = abuser
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Error { code, .. }) => Some(Some(code.clone())),
+            Incoming::Msg(ServerMsg::Pong { .. }) => Some(None),
+            _ => None,
+        })
+        .await;
+    assert_eq!(before_pong, None, "no error for the overtaken datagram");
+    abuser
+        .conn
+        .send_wt_raw(&stream_frame::message(&encode(&standing(8))), false)
+        .await
+        .expect("send");
+    assert_eq!(abuser.next_error().await, "stale_input");
+
     // A record over the node's message limit closes with 1009, as an
     // oversized WebSocket frame does.
     abuser

@@ -2,7 +2,7 @@
 //! inputs (checked against the match's game before they reach it), leaving,
 //! and pings.
 
-use super::{Flow, LATE_INPUT_GRACE, Session};
+use super::{Delivery, Flow, LATE_INPUT_GRACE, Session};
 use crate::matches::SendError;
 use crate::sessions::SessionEvent;
 use skirmish_shared::game::{GameData, InputError};
@@ -56,7 +56,14 @@ impl Session {
         Flow::Continue
     }
 
-    pub(super) fn input(&mut self, seq: u32, tick: u32, input: GameData, now: Instant) -> Flow {
+    pub(super) fn input(
+        &mut self,
+        seq: u32,
+        tick: u32,
+        input: GameData,
+        delivery: Delivery,
+        now: Instant,
+    ) -> Flow {
         // `current()` first: it notices a match that has just ended (its
         // handle reports it over before its `match_end` is sent) and marks
         // when, so an input still in flight is not refused. Regression: read
@@ -85,6 +92,11 @@ impl Session {
             }
         };
         if self.last_seq.is_some_and(|last| seq <= last) {
+            // Overtaken on the way: a newer input was applied already.
+            if delivery == Delivery::Unordered {
+                metrics::counter!("skirmish_inputs_reordered_total").increment(1);
+                return Flow::Continue;
+            }
             return self.refuse(
                 ErrorCode::StaleInput,
                 format!("seq {seq} is not above the last one"),

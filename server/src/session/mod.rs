@@ -42,6 +42,10 @@ use tracing::{debug, info};
 pub enum Inbound {
     /// A binary message: one protocol message.
     Binary(Bytes),
+    /// One protocol message by a path that may lose and reorder them (a
+    /// WebTransport datagram): an `input` older than the last one is
+    /// dropped quietly rather than refused as stale.
+    Unordered(Bytes),
     /// A text message, which the protocol does not use.
     Text,
     /// A ping or pong: the peer is alive.
@@ -120,6 +124,13 @@ const CHAT_POSTS_QUEUED: usize = 16;
 
 /// The shortest time between two typing announcements for one room.
 const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How a message came: in order, or by a path that may reorder them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Delivery {
+    Ordered,
+    Unordered,
+}
 
 /// Whether the reader loop goes on.
 enum Flow {
@@ -341,7 +352,8 @@ where
             frame = inbound.next() => {
                 heard_at = tokio::time::Instant::now();
                 match frame.unwrap_or(Inbound::Closed(None)) {
-                    Inbound::Binary(bytes) => session.on_message(&bytes).await,
+                    Inbound::Binary(bytes) => session.on_message(&bytes, Delivery::Ordered).await,
+                    Inbound::Unordered(bytes) => session.on_message(&bytes, Delivery::Unordered).await,
                     Inbound::Text => session.refuse(ErrorCode::TextFrame, "send binary frames".into()),
                     // Pings and pongs count against the message budget
                     // like any message: a ping flood is a flood.
@@ -562,7 +574,7 @@ impl Session {
         self.current.as_ref()
     }
 
-    async fn on_message(&mut self, bytes: &[u8]) -> Flow {
+    async fn on_message(&mut self, bytes: &[u8], delivery: Delivery) -> Flow {
         let now = Instant::now();
         if let Some(flow) = self.over_budget(now) {
             return flow;
@@ -580,7 +592,7 @@ impl Session {
         match msg {
             ClientMsg::Play => self.play(),
             ClientMsg::Leave => self.leave(now).await,
-            ClientMsg::Input { seq, tick, input } => self.input(seq, tick, input, now),
+            ClientMsg::Input { seq, tick, input } => self.input(seq, tick, input, delivery, now),
             ClientMsg::Ping { client_time } => self.pong(client_time),
             ClientMsg::JoinRoom { room } => self.join_room(room).await,
             ClientMsg::LeaveRoom { room } => self.leave_room(room).await,

@@ -154,7 +154,7 @@ fn datagrams(conn: Connection, max: usize) -> impl Stream<Item = Inbound> + Send
             Ok(datagram) if datagram.payload().len() > max => Some((Inbound::TooLarge, None)),
             Ok(datagram) => {
                 let payload = Bytes::copy_from_slice(&datagram.payload());
-                Some((Inbound::Binary(payload), Some(conn)))
+                Some((Inbound::Unordered(payload), Some(conn)))
             }
             // The connection is gone: the control stream says so (after
             // the client's close record, if it sent one).
