@@ -6,7 +6,7 @@
 
 use crate::client::{ClientError, Connection, Incoming, Lazy, Transport, login};
 use crate::pilot::Pilot;
-use crate::replica::Replica;
+use crate::replica::{Replica, ReplicaError};
 use crate::stats::{EndedMatch, Latency, Stats};
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
@@ -491,6 +491,8 @@ fn on_snapshot(ack: u32, raw: &[u8], phase: &mut Phase, stats: &mut Stats, live:
         Some(base) => stats.baseline_ticks += u64::from(view.tick.saturating_sub(base)),
     }
     match m.replica.apply(&view) {
+        // Overtaken by a newer one on the way: nothing to show.
+        Err(ReplicaError::Stale(_)) => stats.snapshots_reordered += 1,
         Ok(_) => {
             if let Some((_, state)) = m.replica.latest() {
                 m.pilot.observe(m.you, state, m.replica.schema());

@@ -383,9 +383,11 @@ impl Connection {
             ServerMsg::Joined { .. } => self.replica = crate::Replica::of_joined(msg),
             ServerMsg::Snapshot { .. } => {
                 if let (Some(replica), Some(view)) = (self.replica.as_mut(), read_snapshot(bytes)) {
-                    replica
-                        .apply(&view)
-                        .map_err(|e| ClientError::Decode(e.to_string()))?;
+                    match replica.apply(&view) {
+                        // Overtaken on the way (a datagram): dropped.
+                        Ok(_) | Err(crate::ReplicaError::Stale(_)) => {}
+                        Err(e) => return Err(ClientError::Decode(e.to_string())),
+                    }
                 }
             }
             _ => {}

@@ -18,6 +18,10 @@ pub enum ReplicaError {
     /// The snapshot is a delta against a tick this client does not have.
     #[error("a delta against tick {0}, which this client does not have")]
     NoBaseline(u32),
+    /// A snapshot not newer than one already decoded: overtaken on the way
+    /// (WebTransport datagrams may arrive out of order). It is dropped.
+    #[error("tick {0} is not newer than the last decoded")]
+    Stale(u32),
     /// The data did not decode against its baseline.
     #[error(transparent)]
     Decode(#[from] DecodeError),
@@ -68,6 +72,9 @@ impl Replica {
 
     /// Applies a snapshot, keeping its state as a baseline; the state now.
     pub fn apply(&mut self, snapshot: &SnapshotView<'_>) -> Result<&Mirror, ReplicaError> {
+        if self.ack() != 0 && snapshot.tick <= self.ack() {
+            return Err(ReplicaError::Stale(snapshot.tick));
+        }
         let start = match snapshot.base {
             None => None,
             Some(base) => Some(

@@ -59,6 +59,8 @@ pub struct Report {
     pub snapshots: u64,
     /// Of them, full snapshots.
     pub full_snapshots: u64,
+    /// Of them, dropped for arriving after a newer one (WebTransport).
+    pub snapshots_reordered: u64,
     /// The mean age of the deltas' baselines, ticks.
     pub mean_baseline_ticks: f64,
     /// The mean size of a snapshot message, bytes.
@@ -117,6 +119,7 @@ impl Report {
             },
             snapshots: stats.snapshots,
             full_snapshots: stats.full_snapshots,
+            snapshots_reordered: stats.snapshots_reordered,
             mean_baseline_ticks: stats.baseline_ticks as f64
                 / (stats.snapshots.saturating_sub(stats.full_snapshots)).max(1) as f64,
             mean_snapshot_bytes: stats.snapshot_bytes as f64 / stats.snapshots.max(1) as f64,
@@ -195,8 +198,11 @@ impl Report {
             &mut out,
             "snapshots",
             format!(
-                "{:.0} B on average; {} full, deltas against a tick {:.2} old on average",
-                self.mean_snapshot_bytes, self.full_snapshots, self.mean_baseline_ticks
+                "{:.0} B on average; {} full, deltas against a tick {:.2} old on average; {} overtaken",
+                self.mean_snapshot_bytes,
+                self.full_snapshots,
+                self.mean_baseline_ticks,
+                self.snapshots_reordered
             ),
         );
         row(

@@ -117,6 +117,8 @@ pub struct Stats {
     pub snapshots: u64,
     /// Of them, full snapshots (the rest are deltas).
     pub full_snapshots: u64,
+    /// Snapshots dropped for arriving after a newer one (datagrams).
+    pub snapshots_reordered: u64,
     /// The ages of the deltas' baselines, in ticks, summed: how far behind
     /// the node's view of what the bot has is.
     pub baseline_ticks: u64,
@@ -172,6 +174,7 @@ impl Stats {
         self.bytes_up += other.bytes_up;
         self.snapshots += other.snapshots;
         self.full_snapshots += other.full_snapshots;
+        self.snapshots_reordered += other.snapshots_reordered;
         self.baseline_ticks += other.baseline_ticks;
         self.snapshot_bytes += other.snapshot_bytes;
         self.inputs += other.inputs;

@@ -145,7 +145,12 @@ impl WtLink {
 
     /// The next message, or the end.
     pub(crate) async fn next(&mut self) -> Got {
-        self.inbound.next().await.unwrap_or(Got::Closed(None))
+        let got = self.inbound.next().await.unwrap_or(Got::Closed(None));
+        if !matches!(got, Got::Message(_)) {
+            // Done reading: the node waits for this before it closes.
+            self.conn.close(VarInt::from_u32(0), b"");
+        }
+        got
     }
 
     /// Closes with a code: the close record, then the connection once the

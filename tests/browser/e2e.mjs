@@ -4,6 +4,10 @@
 //
 //   node tests/browser/e2e.mjs --url http://127.0.0.1:8080/ --artifacts DIR
 //
+// With --quic --transport webtransport, the page must play over WebTransport
+// (the node offering it); with --wt-port-closed, the offer points at a
+// closed port and the page must fall back to the WebSocket.
+//
 // Logs in, waits to be playing, holds W for one second and checks the player
 // moved up, points the mouse down and to the right and checks the node
 // reports that aim, holds the mouse button and checks shots fly from the
@@ -20,6 +24,7 @@ import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createSocket } from 'node:dgram';
 import { CHROMIUM_ARGS } from './harness.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -52,6 +57,14 @@ const { values: args } = parseArgs({
     // Accept the node's certificate without checking it (a test
     // certificate authority Chromium does not know).
     'ignore-https-errors': { type: 'boolean', default: false },
+    // Let Chromium use QUIC (the harness turns it off), as WebTransport
+    // needs.
+    quic: { type: 'boolean', default: false },
+    // The transport the page must end up on: webtransport or websocket.
+    transport: { type: 'string', default: 'websocket' },
+    // Make the node's WebTransport offer point at a closed UDP port, so
+    // the page must fall back to the WebSocket.
+    'wt-port-closed': { type: 'boolean', default: false },
   },
 });
 if (!args.url) {
@@ -60,6 +73,15 @@ if (!args.url) {
 }
 
 class Failure extends Error {}
+
+/** A UDP port on 127.0.0.1 that nothing listens on (bound, then let go). */
+async function closedUdpPort() {
+  const socket = createSocket('udp4');
+  await new Promise((done) => socket.bind(0, '127.0.0.1', done));
+  const { port } = socket.address();
+  await new Promise((done) => socket.close(done));
+  return port;
+}
 
 const pageErrors = [];
 const consoleErrors = [];
@@ -103,14 +125,27 @@ async function run() {
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: args.quic ? CHROMIUM_ARGS.filter((a) => a !== '--disable-quic') : CHROMIUM_ARGS,
     viewport: { width: 1280, height: 720 },
     ignoreHTTPSErrors: args['ignore-https-errors'],
   });
   page = context.pages()[0] ?? (await context.newPage());
+  if (args['wt-port-closed']) {
+    // The offer as the node makes it, but on a UDP port nothing listens on.
+    await page.route('**/api/webtransport', async (route) => {
+      const response = await route.fetch();
+      const offer = await response.json();
+      const url = new URL(offer.url);
+      url.port = String(await closedUdpPort());
+      await route.fulfill({ response, json: { ...offer, url: url.href } });
+    });
+  }
   page.on('pageerror', (err) => pageErrors.push(String(err?.stack || err)));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') consoleErrors.push(msg.text());
+    // Chromium's own report of the WebTransport attempt that the fallback
+    // test makes fail on purpose.
+    const expected = args['wt-port-closed'] && /^Failed to establish a connection to https:\/\/[^ ]*\/wt\?/.test(msg.text());
+    if (msg.type() === 'error' && !expected) consoleErrors.push(msg.text());
   });
 
   const response = await page.goto(args.url, { waitUntil: 'load', timeout: 15_000 });
@@ -210,6 +245,8 @@ async function run() {
   await page.mouse.up();
 
   const after = await page.evaluate(() => ({
+    transport: window.__skirmish.transport,
+    hud: document.getElementById('hud-transport')?.textContent,
     me: window.__skirmish.me,
     tick: window.__skirmish.tick,
     ticksLeft: window.__skirmish.ticksLeft,
@@ -236,6 +273,8 @@ async function run() {
     tickRate: info.tickRate,
     ticksLeft: after.ticksLeft,
     rtt: after.rtt,
+    transport: after.transport,
+    hud: after.hud,
     players: after.players,
     aim: aimed,
     shots,
@@ -244,6 +283,9 @@ async function run() {
 
   if (pageErrors.length) fail(`the page threw: ${pageErrors.join('\n')}`);
   if (consoleErrors.length) fail(`the page logged errors: ${consoleErrors.join('\n')}`);
+  if (after.transport !== args.transport) fail(`the page is on ${after.transport}, not ${args.transport}: ${JSON.stringify(report)}`);
+  const shown = { webtransport: 'WT', websocket: 'WS' }[args.transport];
+  if (after.hud !== shown) fail(`the HUD says ${after.hud}, not ${shown}`);
   if (shots < 1) fail(`holding the mouse button for ${FIRE_MS} ms fired no shot along the aim: ${JSON.stringify(report)}`);
   if (distance < MIN_DISTANCE) {
     fail(`holding ${key} for ${HOLD_MS} ms moved the player only ${distance.toFixed(1)} units (need ${MIN_DISTANCE}): ${JSON.stringify(report)}`);

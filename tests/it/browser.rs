@@ -142,6 +142,57 @@ async fn a_player_in_chromium_plays_over_https_and_wss() {
     node.stop().await;
 }
 
+/// The same over WebTransport: the node offers it with a self-signed
+/// certificate, which Chromium accepts by its hash; the page says it is on
+/// it, and holding W moves the player.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_in_chromium_plays_over_webtransport() {
+    let mut config = skirmish_tests::wt_config();
+    config.match_seconds = Some(60);
+    let node = TestNode::start_on(config, &fixture("e2e-map.toml")).await;
+    run_script(
+        "e2e.mjs",
+        &[
+            ("--url", format!("{}/", node.url())),
+            ("--shot", "e2e-webtransport.png".into()),
+            ("--quic", String::new()),
+            ("--transport", "webtransport".into()),
+        ],
+        &["e2e-webtransport.png"],
+        Duration::from_secs(120),
+    )
+    .await;
+    let metrics = node.metrics().await;
+    assert!(
+        metrics.contains("skirmish_connections_by_transport{transport=\"wt\"}"),
+        "the node counted a WebTransport player"
+    );
+    node.stop().await;
+}
+
+/// With WebTransport offered on a port that is closed, the same page plays
+/// over the WebSocket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_webtransport_port_closed_the_page_plays_over_websocket() {
+    let mut config = skirmish_tests::wt_config();
+    config.match_seconds = Some(60);
+    let node = TestNode::start_on(config, &fixture("e2e-map.toml")).await;
+    run_script(
+        "e2e.mjs",
+        &[
+            ("--url", format!("{}/", node.url())),
+            ("--shot", "e2e-fallback.png".into()),
+            ("--quic", String::new()),
+            ("--wt-port-closed", String::new()),
+            ("--transport", "websocket".into()),
+        ],
+        &["e2e-fallback.png"],
+        Duration::from_secs(120),
+    )
+    .await;
+    node.stop().await;
+}
+
 /// Matchmaking where a mode of two starts at once, for the lobby test.
 const DUEL_FFA: &str = r#"
 ticket_ttl_s = 3.0

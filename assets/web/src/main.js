@@ -118,6 +118,7 @@ function onStatus(status, detail) {
     case 'open':
       if (welcomedBefore) game.reconnects += 1;
       welcomedBefore = true;
+      game.transport = detail.transport;
       break;
     case 'reconnecting':
       if (game.phase !== 'reconnecting') setPhase('reconnecting');
@@ -379,6 +380,10 @@ window.__skirmish = Object.freeze({
   },
   get reconnects() {
     return game.reconnects;
+  },
+  /** 'webtransport' or 'websocket': what the connection runs on. */
+  get transport() {
+    return game.transport;
   },
   get ack() {
     return game.ack;

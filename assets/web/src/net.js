@@ -1,4 +1,7 @@
-// Talking to a node: the HTTP login and one WebSocket that reconnects itself.
+// Talking to a node: the HTTP login and one connection that reconnects
+// itself, over WebTransport where the browser has it and the node offers it
+// (snapshots and inputs as datagrams), else over a WebSocket
+// (`transport.js` has both).
 //
 // The connection owns everything about the socket's lifetime (backoff, token
 // refresh, heartbeat pings) so the game code only sees decoded messages and
@@ -6,6 +9,10 @@
 
 import { CLOSE, decodeServer, encode, ping, snapshotView } from './protocol.js';
 import { Replica } from './replication.js';
+import { WsLink, WtLink, hasWebTransport, webTransportOffer } from './transport.js';
+
+// How long WebTransport may take to open before the WebSocket is used.
+const WT_CONNECT_TIMEOUT_MS = 3000;
 
 // Refresh a session this long before it expires, so a reconnect never
 // presents a token that lapses during the upgrade.
@@ -131,7 +138,7 @@ export class Connection {
     this.onStatus = onStatus;
     this.onRtt = onRtt;
     this.onSession = onSession;
-    this.ws = null;
+    this.link = null;
     this.attempt = 0;
     this.stopped = false;
     this.retryTimer = 0;
@@ -144,6 +151,17 @@ export class Connection {
     // Every live node the cluster listed when this one last welcomed us:
     // where to look for another when this one goes.
     this.nodes = [];
+    // `?transport=ws` in the page's URL keeps to the WebSocket.
+    this.allowWebTransport = new URLSearchParams(location.search).get('transport') !== 'ws' && hasWebTransport();
+    // A node whose WebTransport failed: reached over the WebSocket from then on.
+    this.wtFailedAt = null;
+    // Bumped on every open, so a late WebTransport answer is ignored.
+    this.generation = 0;
+  }
+
+  /** 'webtransport' or 'websocket' while connected, else null. */
+  get transport() {
+    return this.link?.kind ?? null;
   }
 
   start() {
@@ -151,15 +169,18 @@ export class Connection {
     this.open();
   }
 
-  /** True while a socket is open and the node has said welcome. */
+  /** True while a link is open and the node has said welcome. */
   get ready() {
-    return this.welcomed && this.ws?.readyState === WebSocket.OPEN;
+    return this.welcomed && !!this.link?.isOpen;
   }
 
-  /** Sends a client message; dropped silently while there is no socket. */
+  /**
+   * Sends a client message; dropped silently while there is no link. Inputs
+   * go as datagrams over WebTransport.
+   */
   send(message) {
-    if (this.ws?.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(encode(message));
+    if (!this.link?.isOpen) return false;
+    this.link.send(encode(message), message[0] === 'input');
     return true;
   }
 
@@ -168,28 +189,27 @@ export class Connection {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.stopPing();
-    if (this.ws) {
-      const ws = this.ws;
-      this.ws = null;
-      this.detach(ws);
-      ws.close(CLOSE.NORMAL, 'bye');
+    this.closeLink(CLOSE.NORMAL, 'bye');
+  }
+
+  closeLink(code, reason) {
+    this.generation += 1;
+    if (this.link) {
+      const link = this.link;
+      this.link = null;
+      link.close(code, reason);
     }
   }
 
   /**
-   * Moves to another node (one hosting our match): closes this socket
+   * Moves to another node (one hosting our match): closes this link
    * normally and connects there at once, without the reconnect backoff.
    */
   moveTo(base) {
     if (this.stopped) return;
     clearTimeout(this.retryTimer);
     this.stopPing();
-    if (this.ws) {
-      const ws = this.ws;
-      this.ws = null;
-      this.detach(ws);
-      ws.close(CLOSE.NORMAL, 'moving to the match host');
-    }
+    this.closeLink(CLOSE.NORMAL, 'moving to the match host');
     this.base = base;
     this.attempt = 0;
     this.open();
@@ -217,60 +237,74 @@ export class Connection {
     return this.replica ? this.replica.ack() : 0;
   }
 
-  open() {
+  async open() {
     this.welcomed = false;
     this.onStatus('connecting', { attempt: this.attempt });
-    const ws = new WebSocket(socketUrl(this.base, this.session.token));
-    ws.binaryType = 'arraybuffer';
-    this.ws = ws;
-    let opened = false;
-    ws.onopen = () => {
-      opened = true;
+    const generation = ++this.generation;
+    const handlers = {
+      onMessage: (bytes) => this.received(bytes),
+      onClose: (code, reason, opened) => this.closed(link, code, reason, opened),
     };
-    ws.onmessage = (event) => {
-      if (!(event.data instanceof ArrayBuffer)) return;
-      let msg = decodeServer(new Uint8Array(event.data));
-      if (!msg) return;
-      if (msg.type === 'welcome') this.tickRate = msg.tickRate;
-      if (msg.type === 'joined') {
-        // The match's state starts afresh (also on a reconnect): the node
-        // sends a full snapshot next.
-        this.game = msg.game;
-        this.rules = msg.rules;
-        this.replica = new Replica(msg.schema);
+    let link = null;
+    if (this.allowWebTransport && this.wtFailedAt !== this.base) {
+      const offer = await webTransportOffer(this.base);
+      if (offer) {
+        try {
+          link = await WtLink.connect(offer, this.session.token, WT_CONNECT_TIMEOUT_MS, handlers);
+        } catch {
+          // Refused, blocked or too slow: the WebSocket it is, at this node.
+          this.wtFailedAt = this.base;
+        }
       }
-      if (msg.type === 'snapshot') {
-        msg = this.readSnapshot(msg);
-        if (!msg) return;
-      }
-      if (msg.type === 'welcome') {
-        // Only a welcome proves the token and the node are good; resetting
-        // the backoff on a mere TCP open would hammer a node that accepts
-        // and immediately drops us.
-        this.attempt = 0;
-        this.welcomed = true;
-        this.startPing();
-        this.learnNodes();
-        this.onStatus('open', {});
-      } else if (msg.type === 'pong') {
-        this.onRtt(performance.now() - msg.clientTime);
+      if (generation !== this.generation) {
+        link?.close(CLOSE.NORMAL, 'superseded');
         return;
       }
-      this.onMessage(msg);
-    };
-    // onerror always precedes onclose; all handling happens in onclose.
-    ws.onerror = () => {};
-    ws.onclose = (event) => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      this.welcomed = false;
-      this.stopPing();
-      this.dropped(event.code, event.reason, opened);
-    };
+    }
+    link ??= new WsLink(socketUrl(this.base, this.session.token), handlers);
+    this.link = link;
+    link.start();
   }
 
-  detach(ws) {
-    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+  /** One message from the node, over either transport. */
+  received(bytes) {
+    let msg = decodeServer(bytes);
+    if (!msg) return;
+    if (msg.type === 'welcome') this.tickRate = msg.tickRate;
+    if (msg.type === 'joined') {
+      // The match's state starts afresh (also on a reconnect): the node
+      // sends a full snapshot next.
+      this.game = msg.game;
+      this.rules = msg.rules;
+      this.replica = new Replica(msg.schema);
+    }
+    if (msg.type === 'snapshot') {
+      msg = this.readSnapshot(msg);
+      if (!msg) return;
+    }
+    if (msg.type === 'welcome') {
+      // Only a welcome proves the token and the node are good; resetting
+      // the backoff on a mere TCP open would hammer a node that accepts
+      // and immediately drops us.
+      this.attempt = 0;
+      this.welcomed = true;
+      this.startPing();
+      this.learnNodes();
+      this.onStatus('open', { transport: this.transport });
+    } else if (msg.type === 'pong') {
+      this.onRtt(performance.now() - msg.clientTime);
+      return;
+    }
+    this.onMessage(msg);
+  }
+
+  /** The link ended (not by us): reconnect, unless told not to. */
+  closed(link, code, reason, opened) {
+    if (this.link !== link) return;
+    this.link = null;
+    this.welcomed = false;
+    this.stopPing();
+    this.dropped(code, reason, opened);
   }
 
   dropped(code, reason, opened) {

@@ -169,6 +169,14 @@ export function applyDelta(schema, base, data) {
 }
 
 /** One match's state as this client decoded it. */
+/** A snapshot overtaken by a newer one on the way; it is dropped. */
+export class StaleSnapshot extends Error {
+  constructor(tick) {
+    super(`tick ${tick} is not newer than the last decoded`);
+    this.tick = tick;
+  }
+}
+
 export class Replica {
   constructor(schema) {
     this.schema = schema;
@@ -182,6 +190,9 @@ export class Replica {
    * the events not seen before.
    */
   apply(tick, base, data) {
+    // Overtaken on the way (WebTransport datagrams may arrive out of
+    // order): a snapshot not newer than the last decoded is dropped.
+    if (this.states.length && tick <= this.ack()) throw new StaleSnapshot(tick);
     let start = new Map();
     if (base !== null && base !== undefined) {
       const found = this.states.find(([t]) => t === base);

@@ -35,6 +35,8 @@ export class GameState {
     this.ack = 0;
     this.ticksLeft = 0;
     this.rtt = null;
+    /** 'webtransport' or 'websocket', once welcomed. */
+    this.transport = null;
     this.results = null;
     this.endReason = null;
     this.rating = null;

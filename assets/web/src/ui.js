@@ -59,6 +59,7 @@ export class Ui {
       deaths: $('hud-deaths'),
       time: $('hud-time'),
       ping: $('hud-ping'),
+      transport: $('hud-transport'),
       tick: $('hud-tick'),
       players: $('hud-players'),
       killfeed: $('killfeed'),
@@ -209,6 +210,7 @@ export class Ui {
     setText(el.deaths, me?.deaths ?? 0);
     setText(el.time, formatClock(game.ticksLeft / game.tickRate));
     setText(el.ping, game.rtt === null ? '–' : `${Math.round(game.rtt)} ms`);
+    setText(el.transport, { webtransport: 'WT', websocket: 'WS' }[game.transport] ?? '–');
     setText(el.tick, game.tick);
     const count = game.latest?.players.length ?? game.roster.size;
     setText(el.players, game.rules?.maxPlayers ? `${count}/${game.rules.maxPlayers}` : count);

@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeServer, encode, input, ping, play, snapshotView } from '../src/protocol.js';
-import { Replica, applyDelta } from '../src/replication.js';
+import { Replica, StaleSnapshot, applyDelta } from '../src/replication.js';
 import { SnapshotBuffer, lerpAngle } from '../src/interp.js';
 import { backoffDelay, sessionUrl, socketUrl } from '../src/net.js';
+import { RECORD_CLOSE, RecordReader, closeRecord, record } from '../src/transport.js';
 
 const hex = (s) => Uint8Array.from(s.trim().split(/\s+/), (b) => parseInt(b, 16));
 
@@ -25,6 +26,28 @@ const toHex = (bytes) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).
 test('client messages encode as documented', () => {
   assert.equal(toHex(encode(play())), toHex(documentedDump('play')));
   assert.equal(toHex(encode(ping(1234.5))), toHex(documentedDump('ping')));
+});
+
+test('WebTransport stream records are as documented, and survive any split', () => {
+  const playRecord = record(0, encode(play()));
+  assert.equal(toHex(playRecord), toHex(documentedDump('wt_play')));
+  const close = closeRecord(4004, 'too slow');
+  assert.equal(toHex(close), toHex(documentedDump('wt_close')));
+  const bytes = new Uint8Array([...playRecord, ...playRecord, ...close]);
+  for (const step of [1, 2, 3, 7, bytes.length]) {
+    const reader = new RecordReader();
+    const got = [];
+    for (let i = 0; i < bytes.length; i += step) {
+      reader.push(bytes.subarray(i, i + step));
+      for (let r = reader.next(); r; r = reader.next()) got.push(r);
+    }
+    assert.equal(got.length, 3, `in pieces of ${step}`);
+    assert.equal(toHex(got[0].payload), toHex(encode(play())));
+    assert.deepEqual({ ...got[2] }, { kind: RECORD_CLOSE, code: 4004, reason: 'too slow' });
+  }
+  const broken = new RecordReader();
+  broken.push(new Uint8Array([9, 0, 0, 0, 0]));
+  assert.throws(() => broken.next(), /unknown record kind/);
 });
 
 test('inputs are clamped to what the node accepts', () => {
@@ -75,6 +98,17 @@ for (const game of ['arena', 'hill']) {
     assert.ok(deltas > snapshots.length / 2, `mostly deltas: ${deltas} of ${snapshots.length}`);
   });
 }
+
+test('a snapshot overtaken by a newer one is dropped, and the newest stays acknowledged', () => {
+  const { joined: joinedHex, snapshots } = vectors.arena;
+  const replica = new Replica(decodeServer(unhex(joinedHex)).schema);
+  const full = decodeServer(unhex(snapshots[0].bytes));
+  assert.equal(full.base, null);
+  // The same full snapshot as if a newer tick had arrived first.
+  replica.apply(full.tick + 5, null, full.data);
+  assert.throws(() => replica.apply(full.tick, null, full.data), StaleSnapshot);
+  assert.equal(replica.ack(), full.tick + 5);
+});
 
 test('the documented snapshots decode into arena units', () => {
   const joined = decodeServer(unhex(vectors.arena.joined));

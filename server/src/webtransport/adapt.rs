@@ -20,6 +20,10 @@ use std::time::Duration;
 use wtransport::error::SendDatagramError;
 use wtransport::{Connection, RecvStream, SendStream, VarInt};
 
+/// How long the node waits for a client to close the session after the
+/// node's close record, before closing it itself.
+const CLOSE_ANSWER: Duration = Duration::from_millis(500);
+
 /// Why sending failed: the connection is gone.
 #[derive(Debug)]
 pub(super) struct Gone;
@@ -85,8 +89,12 @@ impl Out {
                 self.record(&stream_frame::close(code, reason)).await?;
                 // Completes when the client has acknowledged the close
                 // record: closing the connection before would discard it.
-                // The writer bounds how long this may take.
+                // The writer bounds how long all this may take.
                 let _ = self.send.finish().await;
+                // Then the client closes, once it has read the record (a
+                // browser drops what it has not read when the session
+                // ends), as a WebSocket client answers a close frame.
+                let _ = tokio::time::timeout(CLOSE_ANSWER, self.conn.closed()).await;
                 self.conn
                     .close(VarInt::from_u32(code.into()), reason.as_bytes());
                 Ok(())
