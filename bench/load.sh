@@ -8,7 +8,7 @@
 #
 #   bench/load.sh [--bots N] [--duration SECONDS] [--ramp N_PER_S]
 #                 [--match-seconds N] [--three-nodes] [--queue MODE | --quick-play]
-#                 [--tick-threads N] [--keep-logs]
+#                 [--tick-threads N] [--transport ws|wt|mixed] [--keep-logs]
 #
 # The bots queue for the matchmaking mode `ffa` (or --queue MODE) and follow
 # redirects to the hosting node; with --quick-play each plays on its own node.
@@ -35,11 +35,19 @@ while [ $# -gt 0 ]; do
     --queue) queue_args=(--queue "$2"); shift 2 ;;
     --quick-play) queue_args=(--quick-play); shift ;;
     --tick-threads) node_args+=(--tick-threads "$2"); shift 2 ;;
+    # WebTransport (or half the bots on it): the nodes serve it too.
+    --transport) transport=$2; shift 2 ;;
     --keep-logs) keep_logs=1; shift ;;
     *) echo "unknown argument: $1" >&2; exit 1 ;;
   esac
 done
 
+transport=${transport:-ws}
+case "$transport" in
+  ws) ;;
+  wt|mixed) node_args+=(--webtransport) ;;
+  *) echo "load.sh: --transport is ws, wt or mixed" >&2; exit 1 ;;
+esac
 cargo build --release --quiet -p skirmish-server -p skirmish-client-sim
 work=$(mktemp -d)
 pids=()
@@ -145,7 +153,7 @@ url_list=$(IFS=,; echo "${urls[*]}")
 started=$(date +%s.%N)
 echo "$started" > "$work/started"
 "${bots_pin[@]}" target/release/skirmish-bots --url "$url_list" --bots "$bots" --ramp "$ramp" \
-  --duration "$duration" --quiet --report "$work/report.json" "${queue_args[@]}" > "$work/bots.txt" &
+  --duration "$duration" --quiet --report "$work/report.json" --transport "$transport" "${queue_args[@]}" > "$work/bots.txt" &
 bots_pid=$!
 sleep "$window_from"
 scrape from

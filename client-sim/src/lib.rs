@@ -9,6 +9,7 @@
 pub mod bot;
 pub mod cli;
 pub mod client;
+pub mod error;
 mod pilot;
 pub mod replica;
 pub mod report;

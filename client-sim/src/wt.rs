@@ -3,7 +3,7 @@
 //! session at `/wt?token=…`, the control stream the node opens (records of
 //! `skirmish_shared::stream_frame`), and datagrams for inputs and snapshots.
 
-use crate::client::ClientError;
+use crate::error::ClientError;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::{self, BoxStream};

@@ -574,7 +574,10 @@ async fn websocket(
         .on_upgrade(move |socket| async move {
             let (sink, stream) = adapt(socket);
             let Admission { claims, permits } = admission;
+            let open = metrics::gauge!("skirmish_connections_by_transport", "transport" => "ws");
+            open.increment(1.0);
             session::run(node, claims, stream, sink).await;
+            open.decrement(1.0);
             drop(permits);
             drop(guard);
         })

@@ -35,6 +35,7 @@ pub(crate) mod sessions;
 pub(crate) mod ticker;
 pub mod tls;
 pub(crate) mod webtransport;
+pub(crate) mod wt_offer;
 
 pub use config::Config;
 

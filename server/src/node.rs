@@ -88,7 +88,7 @@ pub struct Node {
     /// Queues, parties and formed matches.
     pub matchmaking: Matchmaking,
     /// What `GET /api/webtransport` offers, when the node serves it.
-    pub(crate) webtransport: std::sync::OnceLock<Arc<crate::webtransport::Offer>>,
+    pub(crate) webtransport: std::sync::OnceLock<Arc<crate::wt_offer::Offer>>,
 }
 
 /// What the sessions' bus messages need from the node.

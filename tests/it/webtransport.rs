@@ -178,7 +178,7 @@ async fn bad_input_over_the_stream_and_datagrams_gets_the_websocket_answers() {
         .expect("send");
     let before_pong = abuser
         .wait_for(|m| match m {
-            Incoming::Msg(ServerMsg::Error { code, .. }) => Some(Some(code.clone())),
+            Incoming::Msg(ServerMsg::Error { code, .. }) => Some(Some(*code)),
             Incoming::Msg(ServerMsg::Pong { .. }) => Some(None),
             _ => None,
         })

@@ -17,19 +17,17 @@ use crate::config::{Config, Limits};
 use crate::node::Node;
 use crate::per_ip::client_ip;
 use crate::session;
+use crate::wt_offer::Offer;
 use axum::http::{HeaderMap, StatusCode};
-use base64::Engine;
 use cert::{Certs, Issued, Rotation};
-use serde::Serialize;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 use wtransport::config::QuicTransportConfig;
 use wtransport::endpoint::endpoint_side;
 use wtransport::endpoint::{IncomingSession, SessionRequest};
-use wtransport::tls::Sha256Digest;
 use wtransport::{Endpoint, Identity, ServerConfig};
 
 /// The path sessions are opened at.
@@ -43,50 +41,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the certificate's rotation is looked at, at most.
 const ROTATION_CHECK: Duration = Duration::from_secs(60);
-
-/// What `GET /api/webtransport` offers: where to connect, and the hashes
-/// of the certificates a browser may accept there.
-#[derive(Debug)]
-pub(crate) struct Offer {
-    url: String,
-    /// Empty for an operator's certificate, which browsers check as usual.
-    hashes: RwLock<Vec<Sha256Digest>>,
-}
-
-/// `GET /api/webtransport`'s body.
-#[derive(Debug, Serialize)]
-pub(crate) struct OfferView {
-    url: String,
-    certificate_hashes: Vec<HashView>,
-}
-
-/// One hash, as the browser's `serverCertificateHashes` takes it (the
-/// value in base64).
-#[derive(Debug, Serialize)]
-struct HashView {
-    algorithm: &'static str,
-    value: String,
-}
-
-impl Offer {
-    pub(crate) fn view(&self) -> OfferView {
-        let hashes = self.hashes.read().unwrap_or_else(|e| e.into_inner());
-        OfferView {
-            url: self.url.clone(),
-            certificate_hashes: hashes
-                .iter()
-                .map(|hash| HashView {
-                    algorithm: "sha-256",
-                    value: base64::engine::general_purpose::STANDARD.encode(hash.as_ref()),
-                })
-                .collect(),
-        }
-    }
-
-    fn set_hashes(&self, hashes: Vec<Sha256Digest>) {
-        *self.hashes.write().unwrap_or_else(|e| e.into_inner()) = hashes;
-    }
-}
 
 /// The bound endpoint, not yet accepting.
 pub(crate) struct WebTransport {
@@ -140,14 +94,13 @@ impl WebTransport {
             .map_err(bind_error)?;
         let port = endpoint.local_addr().map_err(bind_error)?.port();
         let certs = Certs::new(issued);
-        let offer = Arc::new(Offer {
-            url: format!("https://{}:{port}{PATH}", bracketed(&host)),
-            hashes: RwLock::new(if rotation.is_some() {
-                certs.hashes()
-            } else {
-                Vec::new()
-            }),
-        });
+        let hashes = if rotation.is_some() {
+            certs.hashes()
+        } else {
+            Vec::new()
+        };
+        let url = format!("https://{}:{port}{PATH}", bracketed(&host));
+        let offer = Arc::new(Offer::new(url, hashes));
         Ok(WebTransport {
             endpoint,
             certs,
@@ -166,7 +119,7 @@ impl WebTransport {
     /// shutdown grace) for the connections to close, since their closes go
     /// out through this endpoint.
     pub(crate) async fn serve(mut self, node: Arc<Node>) {
-        info!(url = %self.offer.url, "serving WebTransport");
+        info!(url = %self.offer.url(), "serving WebTransport");
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         let mut shutdown = node.shutdown.clone();
         let check = ROTATION_CHECK.min(self.rotation.map_or(ROTATION_CHECK, |r| r.overlap / 2));
