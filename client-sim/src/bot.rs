@@ -150,6 +150,7 @@ pub async fn run_bot(http: &reqwest::Client, config: &BotConfig, live: &Live) ->
         asked_at: None,
         connected_at: Instant::now(),
         pilot: None,
+        tick_rate: 30,
     };
     while Instant::now() < config.until {
         let conn = match Connection::open(http, &flow.base_url, &session.token, config.transport)
@@ -277,14 +278,21 @@ struct InMatch {
     sent_at: Vec<Option<(u32, Instant)>>,
     last_ack: u32,
     last_snapshot: Option<Instant>,
+    /// When each decoded snapshot arrived, with its tick: folded into the
+    /// stats when the bot's part in the match ends.
+    arrivals: Vec<(u32, Instant)>,
+    /// The match's tick period.
+    period: Duration,
 }
 
 /// Inputs remembered for acknowledgement timing (8.5 s at 30 Hz).
 const INPUT_RING: usize = 256;
 
 impl InMatch {
-    fn new(match_id: MatchId, you: u16, pilot: Pilot, replica: Replica) -> Self {
+    fn new(match_id: MatchId, you: u16, pilot: Pilot, replica: Replica, tick_rate: u16) -> Self {
         InMatch {
+            arrivals: Vec::new(),
+            period: Duration::from_secs(1) / u32::from(tick_rate.max(1)),
             match_id,
             you,
             pilot,
@@ -294,6 +302,34 @@ impl InMatch {
             last_ack: 0,
             last_snapshot: None,
         }
+    }
+
+    /// Adds this match's snapshot arrivals to the stats: how late each
+    /// arrived against the earliest of them, each taken at its tick's place
+    /// on the match's clock (so network delay beyond the best case, queueing
+    /// and the node's tick jitter, not the base latency), and how many of
+    /// the ticks between the first and the last it decoded.
+    fn fold_arrivals(&mut self, stats: &mut Stats) {
+        let arrivals = std::mem::take(&mut self.arrivals);
+        let (Some(&(first_tick, first_at)), Some(&(last_tick, _))) =
+            (arrivals.first(), arrivals.last())
+        else {
+            return;
+        };
+        let period = self.period.as_secs_f64();
+        let offset = |(tick, at): &(u32, Instant)| {
+            at.duration_since(first_at).as_secs_f64()
+                - f64::from(tick.wrapping_sub(first_tick)) * period
+        };
+        let earliest = arrivals.iter().map(offset).fold(f64::INFINITY, f64::min);
+        for arrival in &arrivals {
+            let late = (offset(arrival) - earliest).max(0.0);
+            stats
+                .snapshot_lateness
+                .record(Duration::from_secs_f64(late));
+        }
+        stats.ticks_seen += arrivals.len() as u64;
+        stats.ticks_spanned += u64::from(last_tick.wrapping_sub(first_tick)) + 1;
     }
 }
 
@@ -310,6 +346,8 @@ struct Flow {
     /// The last match's pilot, kept across a dropped connection so a bot
     /// that gets its seat back plays on with the same brain.
     pilot: Option<(MatchId, Pilot)>,
+    /// The node's tick rate, from its `welcome`.
+    tick_rate: u16,
 }
 
 /// Where the bot is in the flow.
@@ -357,6 +395,7 @@ async fn play(
         }
     };
     let (tick_rate, mut phase) = tick_rate;
+    flow.tick_rate = tick_rate;
     let end = async {
                 if matches!(phase, Phase::Lobby) {
             match flow.join_ticket.take() {
@@ -426,7 +465,8 @@ async fn play(
         }
     }
     .await;
-    if let Phase::Playing(m) = phase {
+    if let Phase::Playing(mut m) = phase {
+        m.fold_arrivals(stats);
         live.in_match.fetch_sub(1, Ordering::Relaxed);
         // Kept for a reconnect into the same match, which resumes it.
         flow.pilot = Some((m.match_id, m.pilot));
@@ -494,6 +534,7 @@ fn on_snapshot(ack: u32, raw: &[u8], phase: &mut Phase, stats: &mut Stats, live:
         // Overtaken by a newer one on the way: nothing to show.
         Err(ReplicaError::Stale(_)) => stats.snapshots_reordered += 1,
         Ok(_) => {
+            m.arrivals.push((view.tick, now));
             if let Some((_, state)) = m.replica.latest() {
                 m.pilot.observe(m.you, state, m.replica.schema());
             }
@@ -531,12 +572,16 @@ async fn on_message(
             if let Phase::Waiting(Some(asked)) = phase {
                 stats.time_to_match.record(now - *asked);
             }
-            if !matches!(phase, Phase::Playing(_)) {
-                live.in_match.fetch_add(1, Ordering::Relaxed);
+            match phase {
+                Phase::Playing(m) => m.fold_arrivals(stats),
+                _ => {
+                    live.in_match.fetch_add(1, Ordering::Relaxed);
+                }
             }
             let replica = Replica::of_joined(&msg)
                 .ok_or_else(|| ClientError::Decode("a `joined` without a schema".into()))?;
-            *phase = Phase::Playing(Box::new(InMatch::new(match_id, you, pilot, replica)));
+            let m = InMatch::new(match_id, you, pilot, replica, flow.tick_rate);
+            *phase = Phase::Playing(Box::new(m));
         }
         ServerMsg::MatchEnd { .. } | ServerMsg::Left { .. } => {
             if let ServerMsg::MatchEnd {
@@ -565,7 +610,8 @@ async fn on_message(
                     live.error(stats, "bad_results");
                 }
             }
-            if matches!(phase, Phase::Playing(_)) {
+            if let Phase::Playing(m) = phase {
+                m.fold_arrivals(stats);
                 live.in_match.fetch_sub(1, Ordering::Relaxed);
             }
             *phase = Phase::Lobby;

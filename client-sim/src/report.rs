@@ -42,6 +42,13 @@ pub struct Report {
     pub snapshot_interval_ms: Percentiles,
     /// Input sent until a snapshot acknowledges it.
     pub input_ack_ms: Percentiles,
+    /// How late each decoded snapshot arrived against the earliest of its
+    /// match, at its tick's place on the match's clock: delay beyond the
+    /// best case (loss recovery, queueing, tick jitter).
+    pub snapshot_lateness_ms: Percentiles,
+    /// Of the ticks from each match's first decoded snapshot to its last,
+    /// the share decoded (1.0: every one).
+    pub ticks_seen_share: f64,
     /// From asking to play until seated.
     pub time_to_match_ms: Percentiles,
     /// Bots connected on average over the run (time connected, summed
@@ -106,6 +113,8 @@ impl Report {
             failovers: stats.failovers,
             rtt_ms: stats.rtt.percentiles(),
             snapshot_interval_ms: stats.snapshot_interval.percentiles(),
+            snapshot_lateness_ms: stats.snapshot_lateness.percentiles(),
+            ticks_seen_share: stats.ticks_seen as f64 / stats.ticks_spanned.max(1) as f64,
             input_ack_ms: stats.input_ack.percentiles(),
             time_to_match_ms: stats.time_to_match.percentiles(),
             mean_bots_connected: mean_connected,
@@ -183,6 +192,19 @@ impl Report {
             lat(&self.snapshot_interval_ms),
         );
         row(&mut out, "input ack ms", lat(&self.input_ack_ms));
+        row(
+            &mut out,
+            "snapshot lateness ms",
+            lat(&self.snapshot_lateness_ms),
+        );
+        row(
+            &mut out,
+            "ticks seen",
+            format!(
+                "{:.2}% of those the matches ran",
+                self.ticks_seen_share * 100.0
+            ),
+        );
         row(&mut out, "time to match ms", lat(&self.time_to_match_ms));
         row(
             &mut out,
@@ -341,6 +363,8 @@ mod tests {
             "rtt_ms",
             "snapshot_interval_ms",
             "input_ack_ms",
+            "snapshot_lateness_ms",
+            "ticks_seen_share",
             "time_to_match_ms",
             "mean_bots_connected",
             "bytes_down_per_bot_per_s",

@@ -90,6 +90,13 @@ pub struct Stats {
     pub snapshot_interval: Latency,
     /// From sending an input until a snapshot acknowledges it.
     pub input_ack: Latency,
+    /// How late each decoded snapshot arrived against the earliest of its
+    /// match, each at its tick's place on the match's clock.
+    pub snapshot_lateness: Latency,
+    /// Ticks of which a snapshot was decoded, and ticks from each match's
+    /// first decoded to its last: their ratio is the share seen.
+    pub ticks_seen: u64,
+    pub ticks_spanned: u64,
     /// From asking to play until seated.
     pub time_to_match: Latency,
     /// Matches whose results arrived.
@@ -160,6 +167,9 @@ impl Stats {
         self.rtt.merge(&other.rtt);
         self.snapshot_interval.merge(&other.snapshot_interval);
         self.input_ack.merge(&other.input_ack);
+        self.snapshot_lateness.merge(&other.snapshot_lateness);
+        self.ticks_seen += other.ticks_seen;
+        self.ticks_spanned += other.ticks_spanned;
         self.time_to_match.merge(&other.time_to_match);
         self.matches_completed += other.matches_completed;
         self.disconnects += other.disconnects;

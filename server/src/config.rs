@@ -103,6 +103,9 @@ pub struct WebTransport {
     /// UDP port, on `listen`'s address; unset: the same number as the HTTP
     /// port; 0: any free port (what `/api/webtransport` says).
     pub port: Option<u16>,
+    /// The UDP port clients are told to use, when it is not the bound one
+    /// (a port forward, a UDP load balancer, a test's delay proxy).
+    pub public_port: Option<u16>,
     /// PEM certificate chain and key; unset: `tls_cert` and `tls_key` when
     /// they are set, else a self-signed certificate the node rotates.
     pub cert: Option<PathBuf>,
@@ -123,6 +126,7 @@ impl Default for WebTransport {
         WebTransport {
             enabled: false,
             port: None,
+            public_port: None,
             cert: None,
             key: None,
             cert_days: 13,

@@ -83,6 +83,10 @@ struct Args {
     /// WebTransport's UDP port (0: any free one); implies --webtransport.
     #[arg(long, value_name = "PORT")]
     webtransport_port: Option<u16>,
+    /// The UDP port clients are told to use, when it is not the bound one
+    /// (a port forward); implies --webtransport.
+    #[arg(long, value_name = "PORT")]
+    webtransport_public_port: Option<u16>,
     /// Log filter, e.g. `info` or `skirmish_server=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info", value_name = "FILTER")]
     log: String,
@@ -131,8 +135,14 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
     }
-    if args.webtransport || args.webtransport_port.is_some() {
+    if args.webtransport
+        || args.webtransport_port.is_some()
+        || args.webtransport_public_port.is_some()
+    {
         config.webtransport.enabled = true;
+    }
+    if let Some(port) = args.webtransport_public_port {
+        config.webtransport.public_port = Some(port);
     }
     if let Some(port) = args.webtransport_port {
         config.webtransport.port = Some(port);

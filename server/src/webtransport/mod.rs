@@ -92,7 +92,8 @@ impl WebTransport {
             issued.map_err(|e| bind_error(std::io::Error::other(format!("certificate: {e:#}"))))?;
         let endpoint = Endpoint::server(server_config(addr, &issued.identity, &config.limits))
             .map_err(bind_error)?;
-        let port = endpoint.local_addr().map_err(bind_error)?.port();
+        let bound = endpoint.local_addr().map_err(bind_error)?.port();
+        let port = wt.public_port.unwrap_or(bound);
         let certs = Certs::new(issued);
         let hashes = if rotation.is_some() {
             certs.hashes()
