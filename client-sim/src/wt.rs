@@ -24,8 +24,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `GET /api/webtransport`'s answer.
 #[derive(Debug, Deserialize)]
 pub struct Offer {
-    /// Where to open the session (add `?token=`).
-    pub url: String,
+    /// Where to open the session (add `?token=`); `None` when the node
+    /// does not serve WebTransport.
+    pub url: Option<String>,
     /// Hashes of the certificates to accept, when they are self-signed.
     pub certificate_hashes: Vec<OfferedHash>,
 }
@@ -93,7 +94,12 @@ impl WtLink {
         let connect = |e: &dyn std::fmt::Display| ClientError::Connect(e.to_string());
         let config = client_config(offer)?;
         let endpoint = Endpoint::client(config).map_err(|e| connect(&e))?;
-        let url = format!("{}?token={token}", offer.url);
+        let Some(url) = &offer.url else {
+            return Err(ClientError::Connect(
+                "the node does not offer WebTransport".into(),
+            ));
+        };
+        let url = format!("{url}?token={token}");
         let opening = async {
             let conn = endpoint.connect(url).await.map_err(|e| connect(&e))?;
             let (send, recv) = conn.accept_bi().await.map_err(|e| connect(&e))?;

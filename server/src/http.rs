@@ -294,13 +294,11 @@ async fn healthz(State(node): State<Arc<Node>>) -> Response {
 
 /// Where and how to open WebTransport to this node (PROTOCOL.md section 3).
 async fn webtransport_offer(State(node): State<Arc<Node>>) -> Response {
+    // Not an error when it is off: a page asks before every connection,
+    // and browsers log every 4xx as one.
     match node.webtransport.get() {
         Some(offer) => Json(offer.view()).into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "webtransport_off",
-            "this node does not serve WebTransport; use the WebSocket",
-        ),
+        None => Json(json!({ "url": null, "certificate_hashes": [] })).into_response(),
     }
 }
 

@@ -29,11 +29,8 @@ async fn bots_play_whole_matches_over_webtransport() {
     config.match_seconds = Some(5);
     let node = TestNode::start(config).await;
     let offered = offer(&node).await;
-    assert!(
-        offered.url.starts_with("https://127.0.0.1:"),
-        "{}",
-        offered.url
-    );
+    let url = offered.url.as_deref().unwrap_or_default();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     assert_eq!(offered.certificate_hashes.len(), 1, "{offered:?}");
     assert_eq!(offered.certificate_hashes[0].algorithm, "sha-256");
 
@@ -328,5 +325,51 @@ async fn a_certificate_near_its_end_is_replaced_while_its_connections_play_on() 
     }
     assert!(snapshots > 15, "{snapshots} snapshots in a second");
     still_works(&mut early).await;
+    node.stop().await;
+}
+
+/// PROTOCOL.md section 8 over WebTransport: a player whose connection drops
+/// mid-match gets its seat back by connecting again within the grace time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_webtransport_player_resumes_its_seat() {
+    let node = TestNode::start(wt_config()).await;
+    let mut player = Player::connect_wt(&node, "returner").await;
+    let (match_id, you) = player.play_in().await;
+    let session = player.session.clone();
+    player.conn.drop_abruptly();
+    let mut conn = Connection::connect_wt(&http(), &node.url(), &session.token)
+        .await
+        .expect("connects again");
+    match skirmish_tests::recv(&mut conn).await {
+        Incoming::Msg(ServerMsg::Welcome { resuming, .. }) => assert!(resuming, "resuming"),
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    let back = loop {
+        if let Incoming::Msg(ServerMsg::Joined {
+            match_id: id,
+            you: me,
+            ..
+        }) = skirmish_tests::recv(&mut conn).await
+        {
+            break (id, me);
+        }
+    };
+    assert_eq!(back, (match_id, you), "the same seat");
+    node.stop().await;
+}
+
+/// A node that does not serve WebTransport says so without an error (a
+/// page asks before every connection), and a client stays on the WebSocket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_webtransport_offers_none() {
+    let node = TestNode::start(skirmish_tests::test_config()).await;
+    let offered = offer(&node).await;
+    assert_eq!(offered.url, None);
+    assert!(offered.certificate_hashes.is_empty());
+    let session = skirmish_client_sim::login(&http(), &node.url(), "plain")
+        .await
+        .expect("login");
+    let refused = Connection::connect_wt(&http(), &node.url(), &session.token).await;
+    assert!(refused.is_err(), "no WebTransport to open");
     node.stop().await;
 }
