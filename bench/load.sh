@@ -8,7 +8,7 @@
 #
 #   bench/load.sh [--bots N] [--duration SECONDS] [--ramp N_PER_S]
 #                 [--match-seconds N] [--three-nodes] [--queue MODE | --quick-play]
-#                 [--tick-threads N] [--transport ws|wt|mixed] [--keep-logs]
+#                 [--tick-threads N] [--transport ws|wt|mixed] [--perf] [--keep-logs]
 #
 # The bots queue for the matchmaking mode `ffa` (or --queue MODE) and follow
 # redirects to the hosting node; with --quick-play each plays on its own node.
@@ -38,6 +38,9 @@ while [ $# -gt 0 ]; do
     # WebTransport (or half the bots on it): the nodes serve it too.
     --transport) transport=$2; shift 2 ;;
     --keep-logs) keep_logs=1; shift ;;
+    # Sample the (first) node with perf over the steady window, and print
+    # the kernel's share of its time and the kernel time per snapshot.
+    --perf) perf=1; shift ;;
     *) echo "unknown argument: $1" >&2; exit 1 ;;
   esac
 done
@@ -157,7 +160,16 @@ echo "$started" > "$work/started"
 bots_pid=$!
 sleep "$window_from"
 scrape from
-sleep "$(echo "$started + $window_to - $(date +%s.%N)" | bc -l)"
+if [ "${perf:-0}" = 1 ]; then
+  perf record -q -e cpu-clock -F 997 -p "${node_pids[0]}" -o "$work/perf.data" \
+    -- sleep "$(echo "$started + $window_to - $(date +%s.%N)" | bc -l)" 2> "$work/perf.log"
+  # The share of the node's samples in the kernel ([k]) and in user space.
+  perf report -q -i "$work/perf.data" --stdio --sort dso 2>/dev/null \
+    | awk '{ gsub("%", "", $1); if ($2 == "[kernel.kallsyms]") k += $1; else u += $1 } END { printf "%.1f %.1f\n", k, u }' \
+    > "$work/perf-share"
+else
+  sleep "$(echo "$started + $window_to - $(date +%s.%N)" | bc -l)"
+fi
 scrape to
 set +e
 wait "$bots_pid"
@@ -290,6 +302,16 @@ row('snapshots replaced (slow readers)', f'{replaced:.0f} of {snaps:.0f}')
 row('server bytes sent per player', f'{sent / window / max(connected, 1):.0f} B/s ({snap_bytes / max(snaps, 1):.0f} B per snapshot)')
 row('bots: payload down per bot', f'{report["bytes_down_per_bot_per_s"]:.0f} B/s (whole run)')
 row('bots CPU', f'{report["client_cpu_pct"]:.1f}% of a core')
+try:
+    kernel, user = (float(x) for x in open(f'{work}/perf-share').read().split())
+except FileNotFoundError:
+    pass
+except ValueError:
+    die('perf recorded nothing readable')
+else:
+    node1 = (num(f'{work}/to-cpu-1') - num(f'{work}/from-cpu-1')) / hz
+    per_snapshot = node1 * kernel / 100 / max(snaps, 1) * 1e6
+    row('node 1 in the kernel (perf)', f'{kernel:.1f}% of its samples ({per_snapshot:.1f} us of kernel time per snapshot)')
 print()
 PY
 cat "$work/bots.txt"
