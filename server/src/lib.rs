@@ -14,6 +14,7 @@ pub mod bus;
 pub(crate) mod clock;
 pub mod config;
 pub mod games;
+pub(crate) mod handshakes;
 pub(crate) mod health;
 pub(crate) mod http;
 pub mod leaderboard;

@@ -10,19 +10,19 @@
 //! [`HANDSHAKE_TIMEOUT`], so a client that stalls one does not hold up the
 //! accept loop or the other clients.
 
+use crate::handshakes::Handshakes;
 use crate::listener::{PeerAddr, Tune};
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -166,8 +166,7 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let reloader = certificates.watch();
-        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        let per_address = Arc::new(std::sync::Mutex::new(HashMap::<IpAddr, u32>::new()));
+        let handshakes = Handshakes::new(MAX_HANDSHAKES, MAX_HANDSHAKES_PER_ADDRESS, exempt);
         let accepting = tokio::spawn(async move {
             loop {
                 let (stream, peer) = match tcp.accept().await {
@@ -180,27 +179,18 @@ impl TlsListener {
                     }
                 };
                 tune(&stream);
-                let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
-                    debug!(%peer, "too many TLS handshakes at once; dropped a connection");
-                    continue;
-                };
-                let address = (!exempt.iter().any(|net| net.contains(&peer.ip())))
-                    .then(|| crate::per_ip::key(peer.ip()));
-                let slot = match address {
-                    Some(address) => match AddressSlot::take(&per_address, address) {
-                        Some(slot) => Some(slot),
-                        None => {
-                            debug!(%peer, "too many TLS handshakes from one address; dropped a connection");
-                            continue;
-                        }
-                    },
-                    None => None,
+                let slot = match handshakes.take(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(full) => {
+                        debug!(%peer, ?full, "too many TLS handshakes; dropped a connection");
+                        continue;
+                    }
                 };
                 let (acceptor, tx) = (certificates.acceptor(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            drop((permit, slot));
+                            drop(slot);
                             let _ = tx.send((tls, peer)).await;
                         }
                         Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
@@ -214,42 +204,6 @@ impl TlsListener {
             local,
             tasks: [accepting, reloader],
         })
-    }
-}
-
-/// One handshake in progress from an address; dropping it ends it.
-struct AddressSlot {
-    counts: Arc<std::sync::Mutex<HashMap<IpAddr, u32>>>,
-    address: IpAddr,
-}
-
-impl AddressSlot {
-    fn take(
-        counts: &Arc<std::sync::Mutex<HashMap<IpAddr, u32>>>,
-        address: IpAddr,
-    ) -> Option<AddressSlot> {
-        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
-        let count = map.entry(address).or_insert(0);
-        if *count >= MAX_HANDSHAKES_PER_ADDRESS {
-            return None;
-        }
-        *count += 1;
-        Some(AddressSlot {
-            counts: Arc::clone(counts),
-            address,
-        })
-    }
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = map.get_mut(&self.address) {
-            *count -= 1;
-            if *count == 0 {
-                map.remove(&self.address);
-            }
-        }
     }
 }
 

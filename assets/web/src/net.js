@@ -13,6 +13,8 @@ import { WsLink, WtLink, hasWebTransport, webTransportOffer } from './transport.
 
 // How long WebTransport may take to open before the WebSocket is used.
 const WT_CONNECT_TIMEOUT_MS = 3000;
+// How long a node whose WebTransport failed is reached over the WebSocket.
+const WT_RETRY_AFTER_MS = 60_000;
 
 // Refresh a session this long before it expires, so a reconnect never
 // presents a token that lapses during the upgrade.
@@ -153,8 +155,9 @@ export class Connection {
     this.nodes = [];
     // `?transport=ws` in the page's URL keeps to the WebSocket.
     this.allowWebTransport = new URLSearchParams(location.search).get('transport') !== 'ws' && hasWebTransport();
-    // A node whose WebTransport failed: reached over the WebSocket from then on.
-    this.wtFailedAt = null;
+    // A node whose WebTransport failed ({base, until}): reached over the
+    // WebSocket until then.
+    this.wtFailed = null;
     // Bumped on every open, so a late WebTransport answer is ignored.
     this.generation = 0;
   }
@@ -246,14 +249,19 @@ export class Connection {
       onClose: (code, reason, opened) => this.closed(link, code, reason, opened),
     };
     let link = null;
-    if (this.allowWebTransport && this.wtFailedAt !== this.base) {
-      const offer = await webTransportOffer(this.base);
+    const base = this.base;
+    const failed = this.wtFailed;
+    if (this.allowWebTransport && !(failed?.base === base && performance.now() < failed.until)) {
+      const offer = await webTransportOffer(base);
       if (offer) {
         try {
           link = await WtLink.connect(offer, this.session.token, WT_CONNECT_TIMEOUT_MS, handlers);
         } catch {
-          // Refused, blocked or too slow: the WebSocket it is, at this node.
-          this.wtFailedAt = this.base;
+          // Refused, blocked or too slow: the WebSocket it is, at this
+          // node, for a while (a browser cannot tell why it failed).
+          if (generation === this.generation) {
+            this.wtFailed = { base, until: performance.now() + WT_RETRY_AFTER_MS };
+          }
         }
       }
       if (generation !== this.generation) {

@@ -192,22 +192,27 @@ export class WtLink {
     out.write(payload).catch(() => {});
   }
 
-  /** Closes without calling back: the close record, then the session. */
+  /**
+   * Closes without calling back: the close record, then the session once
+   * the node's answering close record has come (or after a second), so a
+   * lost packet cannot let the session's end overtake the record and turn
+   * a quit into a drop.
+   */
   close(code, reason) {
     this.onClose = null;
     if (!this.open) return;
     this.open = false;
-    this.writer
-      .write(closeRecord(code, reason))
-      .then(() => this.writer.close())
-      .catch(() => {})
-      .finally(() => {
-        try {
-          this.wt.close({ closeCode: code, reason });
-        } catch {
-          // Already closed.
-        }
-      });
+    const end = () => {
+      clearTimeout(this.closeTimer);
+      try {
+        this.wt.close({ closeCode: code, reason });
+      } catch {
+        // Already closed.
+      }
+    };
+    this.answered = end;
+    this.closeTimer = setTimeout(end, 1000);
+    this.writer.write(closeRecord(code, reason)).catch(end);
   }
 
   async readStream(reader) {
@@ -246,6 +251,11 @@ export class WtLink {
 
   /** Calls back once, with the node's close record if one came (else 1006). */
   ended() {
+    if (this.answered) {
+      // Our close, answered (or the session gone): end it now.
+      this.answered();
+      return;
+    }
     const onClose = this.onClose;
     this.onClose = null;
     this.open = false;

@@ -4,6 +4,8 @@
 //! - The control stream (the bidirectional stream the node opens) carries
 //!   records (`skirmish_shared::stream_frame`): messages both ways, and the
 //!   close with its code and reason, which WebTransport has no frame for.
+//! - Everything a client sends is `Inbound::Unordered`: its inputs may
+//!   come on either path, so a newer one may overtake an older one.
 //! - Datagrams carry one message each: a client's inputs, and the node's
 //!   snapshots when they fit the connection's datagram size (else they go
 //!   on the stream, and `skirmish_wt_snapshots_on_stream_total` counts them).
@@ -132,8 +134,10 @@ fn records(recv: RecvStream, max: usize) -> impl Stream<Item = Inbound> + Send {
         let (mut recv, mut reader, mut buf) = state?;
         loop {
             match reader.next_record() {
+                // Unordered too: an input that went on the stream may be
+                // overtaken by a newer one sent as a datagram.
                 Ok(Some(Record::Message(bytes))) => {
-                    return Some((Inbound::Binary(bytes.into()), Some((recv, reader, buf))));
+                    return Some((Inbound::Unordered(bytes.into()), Some((recv, reader, buf))));
                 }
                 Ok(Some(Record::Close(code, _))) => {
                     return Some((Inbound::Closed(Some(code)), None));

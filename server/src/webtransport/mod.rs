@@ -14,6 +14,7 @@ mod cert;
 use crate::StartError;
 use crate::admission::{Admission, admit};
 use crate::config::{Config, Limits};
+use crate::handshakes::{Handshakes, Slot};
 use crate::node::Node;
 use crate::per_ip::client_ip;
 use crate::session;
@@ -23,20 +24,22 @@ use cert::{Certs, Issued, Rotation};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 use wtransport::config::QuicTransportConfig;
 use wtransport::endpoint::endpoint_side;
 use wtransport::endpoint::{IncomingSession, SessionRequest};
-use wtransport::{Endpoint, Identity, ServerConfig};
+use wtransport::{Connection, Endpoint, Identity, RecvStream, SendStream, ServerConfig};
 
 /// The path sessions are opened at.
 pub(crate) const PATH: &str = "/wt";
 
-/// QUIC and WebTransport handshakes under way at once; more are refused.
+/// QUIC and WebTransport handshakes under way at once, and from one
+/// address (outside `limits.per_ip_exempt`); more are refused.
 const MAX_HANDSHAKES: usize = 1024;
+const MAX_HANDSHAKES_PER_ADDRESS: u32 = 32;
 
-/// How long a client has to finish its handshake and session request.
+/// How long a client has from its first packet until the control stream
+/// is open (the QUIC handshake, the session request, its answer).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the certificate's rotation is looked at, at most.
@@ -121,7 +124,11 @@ impl WebTransport {
     /// out through this endpoint.
     pub(crate) async fn serve(mut self, node: Arc<Node>) {
         info!(url = %self.offer.url(), "serving WebTransport");
-        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        let handshakes = Handshakes::new(
+            MAX_HANDSHAKES,
+            MAX_HANDSHAKES_PER_ADDRESS,
+            node.config.limits.per_ip_exempt.clone(),
+        );
         let mut shutdown = node.shutdown.clone();
         let check = ROTATION_CHECK.min(self.rotation.map_or(ROTATION_CHECK, |r| r.overlap / 2));
         let mut rotation = tokio::time::interval(check);
@@ -130,14 +137,18 @@ impl WebTransport {
         loop {
             tokio::select! {
                 incoming = self.endpoint.accept() => {
-                    let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
-                        incoming.refuse();
-                        continue;
+                    let slot = match handshakes.take(incoming.remote_address().ip()) {
+                        Ok(slot) => slot,
+                        Err(full) => {
+                            debug!(?full, "too many WebTransport handshakes; refused one");
+                            incoming.refuse();
+                            continue;
+                        }
                     };
                     let node = Arc::clone(&node);
                     tokio::spawn(async move {
                         let guard = node.task_guard.clone();
-                        connection(node, incoming, permit).await;
+                        connection(node, incoming, slot).await;
                         drop(guard);
                     });
                 }
@@ -190,7 +201,9 @@ fn unbound() -> SocketAddr {
 /// connection and a bounded amount of memory.
 fn server_config(addr: SocketAddr, identity: &Identity, limits: &Limits) -> ServerConfig {
     let mut transport = QuicTransportConfig::default();
-    let idle = Limits::secs(limits.idle_timeout_s);
+    // Longer than the session's idle timeout (whose timer moves on at
+    // heartbeat intervals), so a silent client gets its 4000 first.
+    let idle = Limits::secs(limits.idle_timeout_s) + 2 * Limits::secs(limits.heartbeat_s);
     transport.max_idle_timeout(idle.try_into().ok());
     transport.keep_alive_interval(Some(Limits::secs(limits.heartbeat_s)));
     let window = u32::try_from(limits.send_buffer_bytes).unwrap_or(u32::MAX);
@@ -209,32 +222,15 @@ fn server_config(addr: SocketAddr, identity: &Identity, limits: &Limits) -> Serv
 }
 
 /// One client: its handshake, admission, and session.
-async fn connection(
-    node: Arc<Node>,
-    incoming: IncomingSession,
-    permit: tokio::sync::OwnedSemaphorePermit,
-) {
-    let request = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
-        Ok(Ok(request)) => request,
-        Ok(Err(e)) => return debug!(error = %e, "WebTransport handshake failed"),
+async fn connection(node: Arc<Node>, incoming: IncomingSession, slot: Slot) {
+    // Everything before the session, however the client stalls it (an
+    // unacknowledged refusal, no stream credit), within one deadline.
+    let opened = tokio::time::timeout(HANDSHAKE_TIMEOUT, open(&node, incoming)).await;
+    drop(slot);
+    let (admission, conn, send, recv) = match opened {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return,
         Err(_) => return debug!("WebTransport handshake timed out"),
-    };
-    let Some((admission, request)) = admitted(&node, request).await else {
-        return;
-    };
-    let Ok(conn) = request.accept().await else {
-        return;
-    };
-    drop(permit);
-    // The node opens the control stream; the client sees it with the
-    // first record (`welcome`).
-    let streams = async {
-        let opening = conn.open_bi().await.map_err(|e| e.to_string())?;
-        opening.await.map_err(|e| e.to_string())
-    };
-    let (send, recv) = match streams.await {
-        Ok(streams) => streams,
-        Err(e) => return debug!(error = %e, "could not open the control stream"),
     };
     let limits = &node.config.limits;
     let (sink, stream) = adapt::adapt(
@@ -250,6 +246,33 @@ async fn connection(
     session::run(Arc::clone(&node), claims, stream, sink).await;
     open.decrement(1.0);
     drop(permits);
+}
+
+/// The QUIC handshake, the session request's admission, and the control
+/// stream the node opens; `None` when any fails or is refused.
+async fn open(
+    node: &Node,
+    incoming: IncomingSession,
+) -> Option<(Admission, Connection, SendStream, RecvStream)> {
+    let request = match incoming.await {
+        Ok(request) => request,
+        Err(e) => {
+            debug!(error = %e, "WebTransport handshake failed");
+            return None;
+        }
+    };
+    let (admission, request) = admitted(node, request).await?;
+    let conn = request.accept().await.ok()?;
+    // The node opens the control stream; the client sees it with the
+    // first record (`welcome`).
+    let opening = conn.open_bi().await.ok()?;
+    match opening.await {
+        Ok((send, recv)) => Some((admission, conn, send, recv)),
+        Err(e) => {
+            debug!(error = %e, "could not open the control stream");
+            None
+        }
+    }
 }
 
 /// Admits a session request, or answers it: 404 for another path, 403 for
