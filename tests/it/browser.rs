@@ -14,6 +14,7 @@
 //! spawn the match picks (on the shipped map some spawns are under a wall).
 
 use skirmish_arena::rules::{Map, Rules};
+use skirmish_server::Config;
 use skirmish_tests::{TestNode, artifacts_dir, assets_dir, fixture, repo_dir, test_config};
 use std::process::Stdio;
 use std::time::Duration;
@@ -103,17 +104,25 @@ async fn a_player_in_chromium_logs_in_plays_and_moves() {
             .exists(),
         "playwright-core is not installed: run scripts/test.sh (or npm --prefix tests/browser ci)"
     );
-    let mut config = test_config();
+    e2e(test_config(), "e2e-playing.png", &[])
+        .await
+        .stop()
+        .await;
+}
+
+/// Runs `e2e.mjs` with `flags` against a node started from `config` on the
+/// e2e map (matches of a minute), saving the screenshot `shot`; returns
+/// the node, still running.
+async fn e2e(mut config: Config, shot: &str, flags: &[(&str, String)]) -> TestNode {
     config.match_seconds = Some(60);
     let node = TestNode::start_on(config, &fixture("e2e-map.toml")).await;
-    run_script(
-        "e2e.mjs",
-        &[("--url", format!("{}/", node.url()))],
-        &["e2e-playing.png"],
-        Duration::from_secs(120),
-    )
-    .await;
-    node.stop().await;
+    let mut args = vec![
+        ("--url", format!("{}/", node.url())),
+        ("--shot", shot.to_owned()),
+    ];
+    args.extend_from_slice(flags);
+    run_script("e2e.mjs", &args, &[shot], Duration::from_secs(120)).await;
+    node
 }
 
 /// The same over HTTPS and WSS, with a certificate from a test authority
@@ -123,22 +132,11 @@ async fn a_player_in_chromium_plays_over_https_and_wss() {
     let ca = skirmish_tests::tls::TestCa::new();
     let (cert, key, _) = ca.issue("node");
     let mut config = test_config();
-    config.match_seconds = Some(60);
     config.tls_cert = Some(cert);
     config.tls_key = Some(key);
-    let node = TestNode::start_on(config, &fixture("e2e-map.toml")).await;
+    let flags = [("--ignore-https-errors", String::new())];
+    let node = e2e(config, "e2e-tls.png", &flags).await;
     assert!(node.url().starts_with("https://"));
-    run_script(
-        "e2e.mjs",
-        &[
-            ("--url", format!("{}/", node.url())),
-            ("--shot", "e2e-tls.png".into()),
-            ("--ignore-https-errors", String::new()),
-        ],
-        &["e2e-tls.png"],
-        Duration::from_secs(120),
-    )
-    .await;
     node.stop().await;
 }
 
@@ -147,21 +145,11 @@ async fn a_player_in_chromium_plays_over_https_and_wss() {
 /// it, and holding W moves the player.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_in_chromium_plays_over_webtransport() {
-    let mut config = skirmish_tests::wt_config();
-    config.match_seconds = Some(60);
-    let node = TestNode::start_on(config, &fixture("e2e-map.toml")).await;
-    run_script(
-        "e2e.mjs",
-        &[
-            ("--url", format!("{}/", node.url())),
-            ("--shot", "e2e-webtransport.png".into()),
-            ("--quic", String::new()),
-            ("--transport", "webtransport".into()),
-        ],
-        &["e2e-webtransport.png"],
-        Duration::from_secs(120),
-    )
-    .await;
+    let flags = [
+        ("--quic", String::new()),
+        ("--transport", "webtransport".into()),
+    ];
+    let node = e2e(skirmish_tests::wt_config(), "e2e-webtransport.png", &flags).await;
     let metrics = node.metrics().await;
     assert!(
         metrics.contains("skirmish_connections_by_transport{transport=\"wt\"}"),
@@ -174,22 +162,12 @@ async fn a_player_in_chromium_plays_over_webtransport() {
 /// over the WebSocket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_webtransport_port_closed_the_page_plays_over_websocket() {
-    let mut config = skirmish_tests::wt_config();
-    config.match_seconds = Some(60);
-    let node = TestNode::start_on(config, &fixture("e2e-map.toml")).await;
-    run_script(
-        "e2e.mjs",
-        &[
-            ("--url", format!("{}/", node.url())),
-            ("--shot", "e2e-fallback.png".into()),
-            ("--quic", String::new()),
-            ("--wt-port-closed", String::new()),
-            ("--transport", "websocket".into()),
-        ],
-        &["e2e-fallback.png"],
-        Duration::from_secs(120),
-    )
-    .await;
+    let flags = [
+        ("--quic", String::new()),
+        ("--wt-port-closed", String::new()),
+        ("--transport", "websocket".into()),
+    ];
+    let node = e2e(skirmish_tests::wt_config(), "e2e-fallback.png", &flags).await;
     node.stop().await;
 }
 
