@@ -78,6 +78,10 @@ pub enum Frame {
 /// they are dropped without an error.
 const LATE_INPUT_GRACE: Duration = Duration::from_secs(2);
 
+/// How long an ending connection waits for the seat quick play is taking
+/// for it, so it can give it back.
+const SEAT_IN_FLIGHT: Duration = Duration::from_secs(5);
+
 /// How long the writer may take to flush the final close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -387,6 +391,13 @@ where
 {
     let node = Arc::clone(&session.node);
     let (player_id, conn_id) = (session.link.player_id, conn.conn_id);
+    // A connection that ends while quick play is under way (the client may
+    // already have its `joined`) gives back the seat it is about to get, as
+    // it would a seat it had: otherwise the match keeps a player nobody
+    // will detach, and the node keeps them placed.
+    if session.joining && session.current.is_none() {
+        session.current = seat_in_flight(&mut conn.events).await;
+    }
     if let Some(handle) = session.current.take() {
         // A normal close (1000) is a player quitting: free the seat now. Any
         // other end (tab closed with 1001, network loss) holds the seat for
@@ -444,6 +455,23 @@ where
     }
     conn.connections.decrement(1.0);
     info!(player = %player_id, conn_id, "disconnected");
+}
+
+/// Waits, up to [`SEAT_IN_FLIGHT`], for quick play to report the seat it
+/// took for a connection that is ending.
+async fn seat_in_flight(events: &mut mpsc::UnboundedReceiver<SessionEvent>) -> Option<MatchHandle> {
+    let seated = async {
+        while let Some(event) = events.recv().await {
+            if let SessionEvent::Seated(seated) = event {
+                return seated.ok();
+            }
+        }
+        None
+    };
+    tokio::time::timeout(SEAT_IN_FLIGHT, seated)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Takes a player who left this node out of the queue and their party.
