@@ -5,11 +5,15 @@
 //! otherwise act with a token they obtained.
 //!
 //! Allowed: the origins in `allowed_origins` (`"*"`: any), the node's own
-//! (from `public_url`), every live node's of the cluster (the registry's
-//! list, read again when an origin is not on it, at most once a second, so
-//! refused origins cannot turn into Redis load; a node that left drops off
-//! at the next read), and, on a node running alone (no Redis), any port of
-//! `localhost`, `127.0.0.1` and `[::1]` for development.
+//! (from `public_url`), every cluster node's that heartbeat within the last
+//! [`CLUSTER_MEMORY`] (the registry's list, read again when an origin is not
+//! on it, at most once a second, so refused origins cannot turn into Redis
+//! load), and, on a node running alone (no Redis), any port of `localhost`,
+//! `127.0.0.1` and `[::1]` for development.
+//!
+//! A node's origin outlives the node: a page it served fails over to
+//! another node when it dies or drains, and that page's origin is still the
+//! dead node's for as long as it stays open.
 
 use crate::registry::Registry;
 use axum::http::Uri;
@@ -20,14 +24,20 @@ use std::time::{Duration, Instant};
 /// The least time between two reads of the registry for origins.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
+/// How long after a node's last heartbeat pages from its origin are still
+/// allowed: about as long as a player keeps a tab open.
+pub(crate) const CLUSTER_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
 /// The origin allowlist.
 #[derive(Debug)]
 pub(crate) struct Origins {
     any: bool,
     local_development: bool,
     listed: HashSet<String>,
-    /// Live nodes' origins, as the registry last listed them.
+    /// Cluster nodes' origins, as the registry last listed them.
     learned: Mutex<HashSet<String>>,
+    /// How long the registry remembers a node's origin ([`CLUSTER_MEMORY`]).
+    memory: Duration,
     /// When the registry was last read; one read at a time.
     refreshed: tokio::sync::Mutex<Option<Instant>>,
 }
@@ -76,6 +86,7 @@ impl Origins {
             local_development: alone,
             listed,
             learned: Mutex::new(HashSet::new()),
+            memory: CLUSTER_MEMORY,
             refreshed: tokio::sync::Mutex::new(None),
         }
     }
@@ -95,9 +106,9 @@ impl Origins {
         self.local_development && is_local(&origin)
     }
 
-    /// Whether `origin` is allowed, reading the registry's live nodes again
-    /// when it is not known (a page served by a node that joined since),
-    /// unless it was read within [`REFRESH_EVERY`].
+    /// Whether `origin` is allowed, reading the registry's cluster nodes
+    /// again when it is not known (a page served by a node that joined
+    /// since), unless it was read within [`REFRESH_EVERY`].
     pub(crate) async fn allows(&self, origin: &str, registry: &dyn Registry) -> bool {
         if self.allows_known(origin) {
             return true;
@@ -115,15 +126,12 @@ impl Origins {
             return false;
         }
         *refreshed = Some(Instant::now());
-        let Ok(nodes) = registry.live().await else {
+        let Ok(urls) = registry.recent_urls(self.memory).await else {
             return false;
         };
-        let live: HashSet<String> = nodes
-            .iter()
-            .filter_map(|n| origin_of(&n.public_url))
-            .collect();
-        let allowed = live.contains(&origin);
-        *self.learned() = live;
+        let cluster: HashSet<String> = urls.iter().filter_map(|u| origin_of(u)).collect();
+        let allowed = cluster.contains(&origin);
+        *self.learned() = cluster;
         allowed
     }
 
@@ -199,9 +207,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_live_node_of_the_cluster_is_learnt_from_the_registry() {
+    async fn a_node_of_the_cluster_is_learnt_from_the_registry_and_outlives_itself() {
         let registry = MemoryRegistry::new(Duration::from_secs(60));
-        let origins = Origins::new(&[], "https://eu1.example.com", false);
+        let mut origins = Origins::new(&[], "https://eu1.example.com", false);
+        origins.memory = Duration::from_secs(3);
         assert!(!origins.allows("https://eu2.example.com", &registry).await);
         let info = NodeInfo {
             id: NodeId::from("eu2"),
@@ -225,9 +234,16 @@ mod tests {
         );
         assert!(!origins.allows("https://evil.example", &registry).await);
         assert!(!origins.allows("null", &registry).await);
-        // It leaves: gone at the next read.
+        // It leaves (or dies): pages it served still fail over to the
+        // others, until the memory passes.
         registry.leave(&info.id).await.expect("leave");
         tokio::time::sleep(REFRESH_EVERY).await;
+        assert!(!origins.allows("https://evil.example", &registry).await);
+        assert!(
+            origins.allows_known("https://eu2.example.com"),
+            "still allowed after it left"
+        );
+        tokio::time::sleep(origins.memory).await;
         assert!(!origins.allows("https://evil.example", &registry).await);
         assert!(
             !origins.allows_known("https://eu2.example.com"),

@@ -6,6 +6,11 @@
 //! that touch them are Redis-Cluster-safe. Times come from the Redis
 //! server's clock (`TIME`), so clock skew between nodes cannot make a live
 //! node look dead.
+//!
+//! Beside the live list, the registry remembers every public URL a node
+//! heartbeat with and when it last did (a third sorted set under `{nodes}`),
+//! so a page served by a node that has since died or drained may still use
+//! the others: its origin outlives its node (`origins.rs`).
 
 use futures_util::future::BoxFuture;
 use redis::aio::ConnectionManager;
@@ -64,6 +69,9 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     fn live(&self) -> BoxFuture<'_, Result<Vec<NodeInfo>, RegistryError>>;
     /// Removes a node at once (graceful shutdown).
     fn leave<'a>(&'a self, node_id: &'a NodeId) -> BoxFuture<'a, Result<(), RegistryError>>;
+    /// The public URLs nodes heartbeat with within the last `within`,
+    /// whether they are still live or not; forgets older ones.
+    fn recent_urls(&self, within: Duration) -> BoxFuture<'_, Result<Vec<String>, RegistryError>>;
 }
 
 fn now_ms() -> u64 {
@@ -76,6 +84,8 @@ fn now_ms() -> u64 {
 #[derive(Clone, Debug)]
 pub struct MemoryRegistry {
     nodes: Arc<Mutex<HashMap<NodeId, NodeInfo>>>,
+    /// Each public URL's last heartbeat, Unix ms.
+    urls: Arc<Mutex<HashMap<String, u64>>>,
     ttl: Duration,
 }
 
@@ -84,12 +94,19 @@ impl MemoryRegistry {
     pub fn new(ttl: Duration) -> Self {
         MemoryRegistry {
             nodes: Arc::default(),
+            urls: Arc::default(),
             ttl,
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, NodeInfo>> {
         self.nodes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_urls(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.urls
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -102,6 +119,8 @@ impl Registry for MemoryRegistry {
             age_ms: 0,
             ..info.clone()
         };
+        self.lock_urls()
+            .insert(info.public_url.clone(), info.last_seen_ms);
         self.lock().insert(info.id.clone(), info);
         Box::pin(std::future::ready(Ok(())))
     }
@@ -126,6 +145,15 @@ impl Registry for MemoryRegistry {
         self.lock().remove(node_id);
         Box::pin(std::future::ready(Ok(())))
     }
+
+    fn recent_urls(&self, within: Duration) -> BoxFuture<'_, Result<Vec<String>, RegistryError>> {
+        let cutoff = now_ms().saturating_sub(within.as_millis() as u64);
+        let mut urls = self.lock_urls();
+        urls.retain(|_, seen| *seen >= cutoff);
+        let mut recent: Vec<String> = urls.keys().cloned().collect();
+        recent.sort();
+        Box::pin(std::future::ready(Ok(recent)))
+    }
 }
 
 /// Records a heartbeat with the Redis server's clock.
@@ -134,7 +162,18 @@ local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
+redis.call('ZADD', KEYS[3], now, ARGV[3])
 return now
+";
+
+/// Forgets public URLs not heartbeat with for `ARGV[1]` ms and returns the
+/// others.
+const RECENT_URLS: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local cutoff = now - tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. cutoff)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
 ";
 
 /// Forgets nodes older than the TTL and returns the time now, then the
@@ -163,9 +202,11 @@ pub struct RedisRegistry {
     conn: ConnectionManager,
     info_key: String,
     seen_key: String,
+    urls_key: String,
     ttl: Duration,
     heartbeat: Arc<redis::Script>,
     live: Arc<redis::Script>,
+    recent_urls: Arc<redis::Script>,
 }
 
 impl std::fmt::Debug for RedisRegistry {
@@ -185,9 +226,11 @@ impl RedisRegistry {
             conn,
             info_key: format!("{prefix}:{{nodes}}:info"),
             seen_key: format!("{prefix}:{{nodes}}:seen"),
+            urls_key: format!("{prefix}:{{nodes}}:urls"),
             ttl,
             heartbeat: Arc::new(redis::Script::new(HEARTBEAT)),
             live: Arc::new(redis::Script::new(LIVE)),
+            recent_urls: Arc::new(redis::Script::new(RECENT_URLS)),
         }
     }
 }
@@ -220,8 +263,10 @@ impl Registry for RedisRegistry {
                 .heartbeat
                 .key(&self.info_key)
                 .key(&self.seen_key)
+                .key(&self.urls_key)
                 .arg(info.id.as_str())
                 .arg(json)
+                .arg(&info.public_url)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -272,6 +317,18 @@ impl Registry for RedisRegistry {
                 .map_err(unavailable)
         })
     }
+
+    fn recent_urls(&self, within: Duration) -> BoxFuture<'_, Result<Vec<String>, RegistryError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            self.recent_urls
+                .key(&self.urls_key)
+                .arg(within.as_millis() as u64)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -313,6 +370,30 @@ mod tests {
         );
         registry.leave(&NodeId::from("a")).await.expect("leave");
         assert!(registry.live().await.expect("live").is_empty());
+        assert_eq!(
+            registry
+                .recent_urls(Duration::from_secs(60))
+                .await
+                .expect("urls"),
+            ["http://a", "http://b"],
+            "gone, still remembered"
+        );
+        assert_eq!(
+            registry
+                .recent_urls(Duration::from_millis(100))
+                .await
+                .expect("urls"),
+            ["http://a"],
+            "b's is older"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            registry
+                .recent_urls(Duration::from_millis(10))
+                .await
+                .expect("urls")
+                .is_empty()
+        );
     }
 
     #[test]

@@ -31,6 +31,8 @@ const contexts = [];
 const dirs = [];
 /** Uncaught errors thrown in any page, `name: stack`. */
 export const pageErrors = [];
+/** What the pages logged (the browser's network errors among it), printed when a test fails. */
+const consoleLines = [];
 
 /** Opens `url` in a fresh Chromium profile, at the login screen with `name` typed in. */
 export async function open(url, name) {
@@ -44,6 +46,7 @@ export async function open(url, name) {
   });
   contexts.push(context);
   const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (m) => consoleLines.push(`${name} ${new Date().toISOString().slice(11, 23)} ${m.type()}: ${m.text()}`));
   page.on('pageerror', (err) => pageErrors.push(`${name}: ${err?.stack || err}`));
   const response = await page.goto(url, { waitUntil: 'load', timeout: 15_000 });
   if (!response?.ok()) fail(`${name}: loading ${url} answered HTTP ${response?.status()}`);
@@ -71,6 +74,7 @@ async function cleanup() {
 export async function main(label, test, timeoutMs) {
   const watchdog = setTimeout(async () => {
     console.error(`${label}: FAILED: no result within ${timeoutMs / 1000} s`);
+    if (consoleLines.length) console.error(`the pages' consoles:\n${consoleLines.join('\n')}`);
     await cleanup();
     process.exit(1);
   }, timeoutMs);
@@ -81,6 +85,7 @@ export async function main(label, test, timeoutMs) {
     code = 1;
     console.error(`${label}: FAILED: ${err instanceof Failure ? err.message : err?.stack || err}`);
     if (pageErrors.length) console.error(pageErrors.join('\n'));
+    if (consoleLines.length) console.error(`the pages' consoles:\n${consoleLines.join('\n')}`);
   } finally {
     await cleanup();
     clearTimeout(watchdog);

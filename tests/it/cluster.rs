@@ -270,7 +270,32 @@ async fn a_killed_node_leaves_the_registry_within_its_ttl() {
         "the killed node left the registry after {:?}",
         killed.elapsed()
     );
+    // A page the dead node served fails over to the survivor: its origin is
+    // still the dead node's, and still allowed there.
+    assert_eq!(
+        cors_allows(&survivor, &victim.url()).await.as_deref(),
+        Some(victim.url().trim_end_matches('/')),
+        "the dead node's pages are refused"
+    );
+    assert_eq!(cors_allows(&survivor, "http://10.9.9.9:1").await, None);
     survivor.stop().await;
+}
+
+/// The origin `node` allows a page at `origin` to read its API from (CORS),
+/// if any.
+async fn cors_allows(node: &TestNode, origin: &str) -> Option<String> {
+    let origin = origin.trim_end_matches('/');
+    let answer = skirmish_tests::http()
+        .get(format!("{}/api/nodes", node.url()))
+        .header("origin", origin)
+        .send()
+        .await
+        .expect("GET /api/nodes");
+    answer
+        .headers()
+        .get("access-control-allow-origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

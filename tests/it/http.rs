@@ -394,9 +394,6 @@ async fn every_http_error_is_a_documented_json_error() {
     node.stop().await;
 }
 
-/// A page served by one node can log in at another (the browser client does
-/// after it followed a match to its host): the preflight is answered, and
-/// the answers may be read from any origin.
 /// A CORS preflight for `POST /api/session` from a page at `origin`.
 async fn preflight(node: &TestNode, origin: &str) -> reqwest::Response {
     skirmish_tests::http()
@@ -412,6 +409,9 @@ async fn preflight(node: &TestNode, origin: &str) -> reqwest::Response {
         .expect("preflight")
 }
 
+/// A page served by one node can log in at another (the browser client does
+/// after it followed a match to its host): the preflight is answered, and
+/// the answers may be read from any origin.
 #[tokio::test]
 async fn the_api_answers_cross_origin_requests() {
     let node = TestNode::start(test_config()).await;
