@@ -216,6 +216,15 @@ impl Connection {
         }
     }
 
+    /// The certificate the node presented over WebTransport (DER, the
+    /// leaf); `None` over a WebSocket.
+    pub fn wt_certificate(&self) -> Option<Vec<u8>> {
+        match &self.link {
+            Link::Ws(_) => None,
+            Link::Wt(wt) => wt.certificate(),
+        }
+    }
+
     /// Sends one protocol message; over WebTransport, an input goes as a
     /// datagram and anything else on the control stream.
     pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {

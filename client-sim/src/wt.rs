@@ -88,6 +88,12 @@ pub async fn offer(http: &reqwest::Client, base_url: &str) -> Result<Offer, Clie
 }
 
 impl WtLink {
+    /// The leaf certificate the node presented, DER.
+    pub(crate) fn certificate(&self) -> Option<Vec<u8>> {
+        let chain = self.conn.peer_identity()?;
+        Some(chain.as_slice().first()?.der().to_vec())
+    }
+
     /// Opens a session at `offer` with a session token, and waits for the
     /// control stream (it opens with `welcome`).
     pub(crate) async fn connect(offer: &Offer, token: &str) -> Result<Self, ClientError> {

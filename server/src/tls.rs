@@ -36,8 +36,9 @@ const MAX_HANDSHAKES: usize = 1024;
 /// address cannot hold every slot; `per_ip_exempt` addresses are not held
 /// to it.
 const MAX_HANDSHAKES_PER_ADDRESS: u32 = 32;
-/// How often the files are checked for a change.
-const RELOAD_EVERY: Duration = Duration::from_secs(2);
+/// How often the files are checked for a change (here and by the
+/// WebTransport endpoint).
+pub(crate) const RELOAD_EVERY: Duration = Duration::from_secs(2);
 
 /// Why the certificate or key could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -92,9 +93,9 @@ pub struct Certificates {
 }
 
 /// When each file last changed, and its size: what a reload looks at.
-type Stamp = Option<[(SystemTime, u64); 2]>;
+pub(crate) type Stamp = Option<[(SystemTime, u64); 2]>;
 
-fn stamp(cert: &Path, key: &Path) -> Stamp {
+pub(crate) fn stamp(cert: &Path, key: &Path) -> Stamp {
     let one = |path: &Path| {
         let meta = std::fs::metadata(path).ok()?;
         Some((meta.modified().ok()?, meta.len()))

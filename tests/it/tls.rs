@@ -2,13 +2,14 @@
 //! bots log in and play a match over them; a renewed certificate is served
 //! to new connections without a restart while the connections already open
 //! play on; files that do not load leave the served certificate in place.
+//! The WebTransport endpoint, serving the same files, reloads them alike.
 //! (Chromium over HTTPS is in `browser.rs`.)
 
 use skirmish_client_sim::swarm::{BehaviorChoice, SwarmConfig, run_swarm};
 use skirmish_client_sim::{Incoming, tls};
 use skirmish_shared::proto::{ClientMsg, ServerMsg};
 use skirmish_tests::tls::TestCa;
-use skirmish_tests::{Player, TestNode, http, test_config};
+use skirmish_tests::{Player, TestNode, http, test_config, wt_config};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -17,9 +18,16 @@ async fn tls_node(
     ca: &TestCa,
     name: &str,
 ) -> (TestNode, Vec<u8>, (std::path::PathBuf, std::path::PathBuf)) {
+    tls_node_with(ca, name, test_config()).await
+}
+
+async fn tls_node_with(
+    ca: &TestCa,
+    name: &str,
+    mut config: skirmish_server::Config,
+) -> (TestNode, Vec<u8>, (std::path::PathBuf, std::path::PathBuf)) {
     tls::trust_pem(&ca.root).expect("trust the test CA");
     let (cert, key, der) = ca.issue(name);
-    let mut config = test_config();
     config.tls_cert = Some(cert.clone());
     config.tls_key = Some(key.clone());
     config.match_seconds = Some(5);
@@ -105,6 +113,40 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
     std::fs::write(&cert, "not a certificate").expect("write");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(presented(node.addr).await, renewed);
+    assert_pongs(&mut player).await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_served_over_webtransport_too() {
+    let ca = TestCa::new();
+    let (node, first, (cert, key)) = tls_node_with(&ca, "first", wt_config()).await;
+    let mut player = Player::connect_wt(&node, "steady").await;
+    assert_eq!(player.conn.wt_certificate(), Some(first));
+
+    let (new_cert, new_key, renewed) = ca.issue("renewed");
+    replace(&new_cert, &cert);
+    replace(&new_key, &key);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut newcomer = loop {
+        let newcomer = Player::connect_wt(&node, "newcomer").await;
+        if newcomer.conn.wt_certificate().as_ref() == Some(&renewed) {
+            break newcomer;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the renewed certificate was never served over WebTransport"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_pongs(&mut player).await;
+    assert_pongs(&mut newcomer).await;
+
+    // Files that do not load change nothing here either.
+    std::fs::write(&cert, "not a certificate").expect("write");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let late = Player::connect_wt(&node, "late").await;
+    assert_eq!(late.conn.wt_certificate(), Some(renewed));
     assert_pongs(&mut player).await;
     node.stop().await;
 }

@@ -58,7 +58,7 @@ pub(crate) fn self_signed(names: &[String], validity: Duration) -> anyhow::Resul
         .not_before(not_before)
         .not_after(not_after)
         .build()?;
-    Ok(issued(identity, SystemTime::now() + validity - SKEW))
+    issued(identity, SystemTime::now() + validity - SKEW)
 }
 
 /// An operator's certificate, from PEM files.
@@ -68,16 +68,22 @@ pub(crate) async fn from_files(
 ) -> anyhow::Result<Issued> {
     let identity = Identity::load_pemfiles(cert, key).await?;
     // Not rotated: its expiry is the operator's business.
-    Ok(issued(identity, SystemTime::UNIX_EPOCH))
+    issued(identity, SystemTime::UNIX_EPOCH)
+        .map_err(|e| e.context(format!("{}", cert.display())))
 }
 
-fn issued(identity: Identity, not_after: SystemTime) -> Issued {
-    let hash = identity.certificate_chain().as_slice()[0].hash();
-    Issued {
+/// A chain with no certificate in it (a file of something else) loads
+/// without complaint, so it is refused here.
+fn issued(identity: Identity, not_after: SystemTime) -> anyhow::Result<Issued> {
+    let Some(leaf) = identity.certificate_chain().as_slice().first() else {
+        anyhow::bail!("holds no certificate");
+    };
+    let hash = leaf.hash();
+    Ok(Issued {
         identity,
         hash,
         not_after,
-    }
+    })
 }
 
 /// The served certificate and the one offered to replace it.

@@ -1,7 +1,8 @@
 //! WebTransport (HTTP/3 over QUIC) beside the WebSocket: a handle
 //! ([`WebTransport`], bound at start) and its own task ([`WebTransport::serve`])
-//! accepting sessions at `/wt?token=…` and rotating a self-signed
-//! certificate. Each accepted session runs the same `session::run` as a
+//! accepting sessions at `/wt?token=…`, rotating a self-signed
+//! certificate or reloading the operator's when its files change (as the
+//! TLS listener does). Each accepted session runs the same `session::run` as a
 //! WebSocket does, through `adapt.rs`; admission is `admission.rs`'s, so
 //! the token, origin, caps and drain apply alike.
 //!
@@ -22,6 +23,7 @@ use crate::wt_offer::Offer;
 use axum::http::{HeaderMap, StatusCode};
 use cert::{Certs, Issued, Rotation};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tracing::{debug, info, warn};
@@ -45,12 +47,22 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the certificate's rotation is looked at, at most.
 const ROTATION_CHECK: Duration = Duration::from_secs(60);
 
+/// An operator's certificate and key, and when they last changed.
+#[derive(Debug)]
+struct Files {
+    cert: PathBuf,
+    key: PathBuf,
+    stamp: crate::tls::Stamp,
+}
+
 /// The bound endpoint, not yet accepting.
 pub(crate) struct WebTransport {
     endpoint: Endpoint<endpoint_side::Server>,
     certs: Certs,
     /// `None` for an operator's certificate.
     rotation: Option<Rotation>,
+    /// The operator's certificate files, when they are used.
+    files: Option<Files>,
     names: Vec<String>,
     offer: Arc<Offer>,
 }
@@ -80,6 +92,11 @@ impl WebTransport {
             (Some(cert), Some(key), ..) | (None, None, Some(cert), Some(key)) => Some((cert, key)),
             _ => None,
         };
+        let watched = files.map(|(cert, key)| Files {
+            stamp: crate::tls::stamp(cert, key),
+            cert: cert.clone(),
+            key: key.clone(),
+        });
         let (issued, rotation) = match files {
             Some((cert, key)) => (cert::from_files(cert, key).await, None),
             None => {
@@ -109,6 +126,7 @@ impl WebTransport {
             endpoint,
             certs,
             rotation,
+            files: watched,
             names,
             offer,
         })
@@ -133,6 +151,8 @@ impl WebTransport {
         let check = ROTATION_CHECK.min(self.rotation.map_or(ROTATION_CHECK, |r| r.overlap / 2));
         let mut rotation = tokio::time::interval(check);
         rotation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reload = tokio::time::interval(crate::tls::RELOAD_EVERY);
+        reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let guard = node.task_guard.clone();
         loop {
             tokio::select! {
@@ -153,7 +173,9 @@ impl WebTransport {
                     });
                 }
                 _ = rotation.tick() => self.rotate(&node.config.limits),
-                _ = shutdown.wait_for(|stopping| *stopping) => break,
+                _ = reload.tick() => self.reload(&node.config.limits).await,
+                // (The `Ref` it answers is dropped here: it is not `Send`.)
+                _ = async { shutdown.wait_for(|stopping| *stopping).await.is_ok() } => break,
             }
         }
         drop(node);
@@ -187,6 +209,34 @@ impl WebTransport {
             Err(e) => warn!(error = %e, "could not make the next WebTransport certificate"),
         }
         self.offer.set_hashes(self.certs.hashes());
+    }
+
+    /// Serves the operator's certificate again when its files changed;
+    /// files that do not load leave the served one in place.
+    async fn reload(&mut self, limits: &Limits) {
+        let Some(files) = &mut self.files else {
+            return;
+        };
+        let stamp = crate::tls::stamp(&files.cert, &files.key);
+        if stamp == files.stamp {
+            return;
+        }
+        files.stamp = stamp;
+        match cert::from_files(&files.cert, &files.key).await {
+            Ok(issued) => {
+                let config = server_config(unbound(), &issued.identity, limits);
+                match self.endpoint.reload_config(config, false) {
+                    Ok(()) => {
+                        info!(cert = %files.cert.display(), "WebTransport serves the reloaded certificate")
+                    }
+                    Err(e) => warn!(error = %e, "could not switch to the reloaded certificate"),
+                }
+            }
+            Err(e) => warn!(
+                error = %format!("{e:#}"),
+                "the certificate files changed but do not load; WebTransport still serves the previous certificate"
+            ),
+        }
     }
 }
 
