@@ -6,7 +6,7 @@
 # server pinned to core 0 and the players to core 1, and prints the server's
 # CPU per player over a steady window.
 #
-#   bench/floor.sh [--players N] [--duration SECONDS] [--modes "tcp-task tcp-direct udp"]
+#   bench/floor.sh [--players N] [--duration SECONDS] [--modes "tcp-task tcp-direct udp udp-batch"]
 #                  [--in-bytes B] [--out-bytes B]
 #
 # Everything runs on loopback; each run is bounded by --duration.
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 players=1024
 duration=25
-modes="tcp-task tcp-direct udp"
+modes="tcp-task tcp-direct udp udp-batch"
 in_bytes=30
 out_bytes=76
 while [ $# -gt 0 ]; do

@@ -108,7 +108,8 @@ ramp_s=$(echo "$bots / $ramp" | bc -l)
 window_from=$(echo "$ramp_s + 5" | bc -l)
 window_to=$(echo "$duration - 2" | bc -l)
 if [ "$(echo "$window_to - $window_from < 5" | bc -l)" = 1 ]; then
-  echo "load.sh: --duration $duration leaves no steady window after a ${ramp_s}s ramp; make it at least $(echo "$ramp_s + 12" | bc -l | cut -d. -f1)" >&2
+  least=$(echo "$ramp_s + 12.999" | bc -l | cut -d. -f1)
+  echo "load.sh: --duration $duration leaves no steady window after a $(printf '%.1f' "$ramp_s")s ramp; make it at least $least" >&2
   exit 1
 fi
 
@@ -179,9 +180,9 @@ kill "$sampler" 2>/dev/null || true
 
 for pid in "${node_pids[@]}"; do awk '/VmHWM/ { print $2 }' "/proc/$pid/status"; done > "$work/rss"
 
-python3 - "$work" "$n_nodes" "$bots" "$duration" "$cores" "${server_pin[*]:-no}" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$work" "$n_nodes" "$bots" "$duration" "$cores" "${server_pin[*]:-no}" "$(getconf CLK_TCK)" "$transport" <<'PY'
 import json, math, sys
-work, n_nodes, bots, duration, cores, pin, hz = sys.argv[1:]
+work, n_nodes, bots, duration, cores, pin, hz, transport = sys.argv[1:]
 n_nodes, hz = int(n_nodes), int(hz)
 
 def die(message):
@@ -279,7 +280,7 @@ def q(bs, p):
     v, _ = quantile(bs, p)
     return 'n/a' if v is None else f'<= {v:.2f} ms'
 
-print(f'\n== skirmish load benchmark: {n_nodes} node(s), {bots} bots, {duration}s, {cores} cores (server pinned: {pin}) ==')
+print(f'\n== skirmish load benchmark: {n_nodes} node(s), {bots} bots over {transport}, {duration}s, {cores} cores (server pinned: {pin}) ==')
 t0 = num(f'{work}/started')
 print(f'  steady window                         {window:.1f} s ({t_from - t0:.0f} s to {t_to - t0:.0f} s of the run)')
 row = lambda k, v: print(f'  {k:<38}{v}')
