@@ -68,8 +68,7 @@ pub(crate) async fn from_files(
 ) -> anyhow::Result<Issued> {
     let identity = Identity::load_pemfiles(cert, key).await?;
     // Not rotated: its expiry is the operator's business.
-    issued(identity, SystemTime::UNIX_EPOCH)
-        .map_err(|e| e.context(format!("{}", cert.display())))
+    issued(identity, SystemTime::UNIX_EPOCH).map_err(|e| e.context(format!("{}", cert.display())))
 }
 
 /// A chain with no certificate in it (a file of something else) loads
