@@ -73,7 +73,7 @@ pub enum StartError {
     /// Redis was configured but could not be reached.
     #[error("cannot use Redis at {url}: {reason}")]
     Redis {
-        /// The configured URL.
+        /// The configured URL, its password masked.
         url: String,
         /// Why.
         reason: String,

@@ -11,14 +11,22 @@ use std::path::PathBuf;
 
 /// A Skirmish game node: serves the browser client, guest sessions and
 /// matches over WebSocket on one port.
+///
+/// Settings come in layers, each over the one before: the defaults, the
+/// configuration file, `SKIRMISH_*` environment variables
+/// (`SKIRMISH_TICK_RATE=60`, `SKIRMISH_LIMITS__MAX_CONNECTIONS=5000`: every
+/// setting of the file has one), then these flags.
 // Not `Debug`: it holds the session secret.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, long_about)]
 struct Args {
-    /// Configuration file. Defaults to `<assets>/server.toml` when it exists;
-    /// the flags below override what it sets.
+    /// Configuration file. Defaults to `<assets>/server.toml` when it exists.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Print the configuration in effect (file, environment and flags) as
+    /// TOML, secrets masked, and exit.
+    #[arg(long)]
+    print_config: bool,
     /// Address for HTTP and WebSocket [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
@@ -37,41 +45,28 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     assets: Option<PathBuf>,
     /// Key that signs session tokens; nodes sharing it accept each other's
-    /// tokens. Random per start when unset.
-    #[arg(
-        long,
-        env = "SKIRMISH_SESSION_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET"
-    )]
+    /// tokens. Random per start when unset. Better given as
+    /// SKIRMISH_SESSION_SECRET, which other users cannot read from the
+    /// process list.
+    #[arg(long, value_name = "SECRET")]
     session_secret: Option<String>,
     /// Redis URL (e.g. `redis://127.0.0.1:6379/`): turns multi-node mode
-    /// on. Without it the node runs alone.
-    #[arg(long = "redis", env = "SKIRMISH_REDIS_URL", value_name = "URL")]
+    /// on. Without it the node runs alone [env: SKIRMISH_REDIS_URL].
+    #[arg(long = "redis", value_name = "URL")]
     redis_url: Option<String>,
     /// This node's name in the cluster [default: generated].
-    #[arg(long, env = "SKIRMISH_NODE_ID", value_name = "ID")]
+    #[arg(long, value_name = "ID")]
     node_id: Option<String>,
     /// How players reach this node, e.g. `https://eu-1.example.com`
     /// [default: http://<listen>].
-    #[arg(long, env = "SKIRMISH_PUBLIC_URL", value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     public_url: Option<String>,
     /// PEM certificate chain for HTTPS and WSS (with --tls-key); reloaded
     /// when the file changes.
-    #[arg(
-        long,
-        env = "SKIRMISH_TLS_CERT",
-        value_name = "FILE",
-        requires = "tls_key"
-    )]
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert.
-    #[arg(
-        long,
-        env = "SKIRMISH_TLS_KEY",
-        value_name = "FILE",
-        requires = "tls_cert"
-    )]
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Directory for match results waiting to reach the leaderboards
     /// [default: data].
@@ -90,21 +85,54 @@ struct Args {
     /// Log filter, e.g. `info` or `skirmish_server=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info", value_name = "FILTER")]
     log: String,
+    /// Log lines as text, or as one JSON object each. Text has colours
+    /// only when the output is a terminal.
+    #[arg(
+        long,
+        env = "SKIRMISH_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
 }
 
-fn load_config(args: &Args) -> anyhow::Result<Config> {
+/// How log lines are written (`--log-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the configuration came from, beside the defaults and flags.
+#[derive(Debug, Default)]
+struct Sources {
+    /// The file read, if any.
+    file: Option<PathBuf>,
+    /// `SKIRMISH_*` variables that name no setting, ignored.
+    ignored: Vec<String>,
+}
+
+/// The configuration in effect: the file's settings over the defaults, the
+/// environment's (`vars`) over those, then the flags'.
+fn load_config(args: &Args, vars: Vec<(String, String)>) -> anyhow::Result<(Config, Sources)> {
+    // The file looked for by default is in the assets directory, wherever
+    // that is said to be.
     let assets = args
         .assets
         .clone()
+        .or_else(|| {
+            let (_, dir) = vars.iter().find(|(name, _)| name == "SKIRMISH_ASSETS")?;
+            Some(PathBuf::from(dir))
+        })
         .unwrap_or_else(|| PathBuf::from("assets"));
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None if assets.join("server.toml").exists() => Config::load(&assets.join("server.toml"))?,
-        None => Config {
-            assets: assets.clone(),
-            ..Config::default()
-        },
+    let default_file = assets.join("server.toml");
+    let file = match &args.config {
+        Some(path) => Some(path.as_path()),
+        None => default_file.exists().then_some(default_file.as_path()),
     };
+    let (mut config, mut ignored) = Config::layered(file, vars)?;
+    // Read by the flag of that name, not a setting.
+    ignored.retain(|name| name != "SKIRMISH_LOG_FORMAT");
     if let Some(dir) = &args.assets {
         config.assets = dir.clone();
     }
@@ -124,7 +152,7 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
         config.session_secret = Some(secret.as_str().into());
     }
     if let Some(url) = &args.redis_url {
-        config.redis_url = Some(url.clone());
+        config.redis_url = Some(url.as_str().into());
     }
     if let Some(id) = &args.node_id {
         config.node_id = Some(id.clone());
@@ -151,16 +179,57 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
         config.tls_cert = Some(cert.clone());
         config.tls_key = Some(key.clone());
     }
-    Ok(config)
+    let file = file.map(PathBuf::from);
+    Ok((config, Sources { file, ignored }))
+}
+
+/// Logs to standard output as `--log-format` says.
+fn init_logs(args: &Args) {
+    let filter = tracing_subscriber::EnvFilter::new(&args.log);
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
+}
+
+/// What `--print-config` prints: where the configuration came from, the
+/// configuration, then the `SKIRMISH_*` variables that were ignored.
+fn printed(config: &Config, sources: &Sources) -> String {
+    let file = sources
+        .file
+        .as_ref()
+        .map_or("no file".into(), |f| f.display().to_string());
+    let mut out = format!(
+        "# The configuration in effect: the defaults, then {file}, then SKIRMISH_* variables,\n\
+         # then flags. Secrets are masked; settings left unset are left out.\n"
+    );
+    out.push_str(&config.printable());
+    for name in &sources.ignored {
+        out.push_str(&format!("# {name}: names no setting; ignored\n"));
+    }
+    out
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
-        .init();
-    let config = load_config(&args)?;
+    init_logs(&args);
+    // Variables that are not Unicode are none of the node's.
+    let vars = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    let (config, sources) = load_config(&args, vars)?;
+    if args.print_config {
+        config.validate("the configuration (file, environment and flags)")?;
+        print!("{}", printed(&config, &sources));
+        return Ok(());
+    }
+    if !sources.ignored.is_empty() {
+        tracing::debug!(ignored = ?sources.ignored, "SKIRMISH_* variables that name no setting");
+    }
     // SIGTERM or SIGINT drains the node, then stops it; a second one during
     // the drain exits at once (README, "Stopping a node").
     let shutdown = async {
@@ -251,5 +320,75 @@ mod tests {
         let missing = "[[variants]]\nname = \"big\"\ngame = \"arena\"\nfiles = { map = \"maps/none.toml\" }\n";
         let missing = load_games(&config(&["big"], missing)).expect_err("no such map");
         assert!(missing.to_string().contains("none.toml"), "{missing}");
+    }
+
+    fn args(flags: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("skirmish-server").chain(flags.iter().copied()))
+            .expect("flags")
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn flags_go_over_the_environment_and_the_file() {
+        let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets");
+        let file = format!("{assets}/server.toml");
+        let env = vars(&[
+            ("SKIRMISH_TICK_RATE", "40"),
+            ("SKIRMISH_REDIS_URL", "redis://env:6379/"),
+            ("SKIRMISH_NODE_ID", "from-env"),
+            ("SKIRMISH_SESSION_SECRET", "env-secret"),
+        ]);
+        let (config, _) = load_config(&args(&["--config", &file]), env.clone()).expect("loads");
+        assert_eq!(config.tick_rate, 40);
+        assert_eq!(config.node_id.as_deref(), Some("from-env"));
+        let flags = [
+            "--config",
+            &file,
+            "--tick-rate",
+            "50",
+            "--redis",
+            "redis://flag:6379/",
+            "--session-secret",
+            "flag-secret",
+        ];
+        let (config, _) = load_config(&args(&flags), env).expect("loads");
+        assert_eq!(config.tick_rate, 50, "the flag's");
+        assert_eq!(
+            config.redis_url.as_ref().map(|u| u.expose()),
+            Some("redis://flag:6379/")
+        );
+        assert_eq!(
+            config.session_secret.as_ref().map(|s| s.expose()),
+            Some("flag-secret")
+        );
+        assert_eq!(
+            config.node_id.as_deref(),
+            Some("from-env"),
+            "no flag: the environment's"
+        );
+        // Without --config, the assets directory's server.toml.
+        let (found, _) = load_config(&args(&["--assets", assets]), vars(&[])).expect("loads");
+        assert_eq!(found.assets, std::path::Path::new(assets));
+    }
+
+    #[test]
+    fn the_printed_config_lists_ignored_variables() {
+        let sources = Sources {
+            file: Some("etc/server.toml".into()),
+            ignored: vec!["SKIRMISH_TIKC_RATE".to_owned()],
+        };
+        let printed = printed(&Config::default(), &sources);
+        assert!(printed.contains("then etc/server.toml, then"), "{printed}");
+        assert!(
+            printed.ends_with("# SKIRMISH_TIKC_RATE: names no setting; ignored\n"),
+            "{printed}"
+        );
+        assert!(printed.contains("tick_rate = 30"), "{printed}");
     }
 }

@@ -5,7 +5,7 @@ use crate::StartError;
 use crate::auth::SessionKeys;
 use crate::bus::{Bus, Delivery, LocalHub, RedisBus, Topic};
 pub use crate::clock::unix_ms;
-use crate::config::{Config, Limits, Secret};
+use crate::config::{Config, Limits, RedisUrl, Secret};
 use crate::games::Games;
 use crate::health::{OutboxHealth, RedisHealth};
 use crate::leaderboard::{LeaderboardConfig, Leaderboards, MemoryLeaderboards, RedisLeaderboards};
@@ -229,17 +229,17 @@ impl Services {
     }
 
     async fn redis(
-        url: &str,
+        url: &RedisUrl,
         prefix: &str,
         node_id: &NodeId,
         node_ttl: Duration,
         boards: &LeaderboardConfig,
     ) -> Result<Self, StartError> {
         let redis_error = |e: redis::RedisError| StartError::Redis {
-            url: url.to_owned(),
+            url: url.masked(),
             reason: e.to_string(),
         };
-        let client = redis_conn::client(url).map_err(redis_error)?;
+        let client = redis_conn::client(url.expose()).map_err(redis_error)?;
         let commands = redis_conn::commands(&client).await.map_err(redis_error)?;
         let (bus, deliveries) = RedisBus::connect(&client, prefix, node_id)
             .await
@@ -472,7 +472,11 @@ impl Node {
         );
         if let Err(e) = bus.subscribe(&Topic::Node(node_id.clone())).await {
             return Err(StartError::Redis {
-                url: config.redis_url.clone().unwrap_or_default(),
+                url: config
+                    .redis_url
+                    .as_ref()
+                    .map(RedisUrl::masked)
+                    .unwrap_or_default(),
                 reason: e.to_string(),
             });
         }

@@ -383,7 +383,7 @@ pub async fn recv(conn: &mut Connection) -> Incoming {
 /// id, a short registry TTL, and keys under `prefix`.
 pub fn cluster_config(redis_url: &str, node_id: &str, prefix: &str) -> Config {
     let mut config = test_config();
-    config.redis_url = Some(redis_url.to_owned());
+    config.redis_url = Some(redis_url.into());
     config.node_id = Some(node_id.to_owned());
     config.key_prefix = prefix.to_owned();
     config.node_ttl_s = 1.5;

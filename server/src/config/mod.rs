@@ -1,10 +1,15 @@
-//! Node configuration: read from `assets/server.toml` (or `--config`), then
-//! overridden by command-line flags in `main`, and validated before the node
-//! starts: every number has a range (listed beside each field), and a value
-//! outside it is refused with the file and field named.
+//! Node configuration, in layers, each over the one before: the defaults,
+//! the file (`assets/server.toml`, or `--config`), the environment
+//! (`SKIRMISH_*`, `env.rs`), then command-line flags (in `main`). It is
+//! validated before the node starts: every number has a range (listed
+//! beside each field), and a value outside it is refused with its source
+//! and field named. `--print-config` prints the result with its secrets
+//! masked (`Secret`, `RedisUrl`).
+
+mod env;
 
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use skirmish_shared::check::{Check, InvalidField, SettingsError, parse_toml, read};
 use skirmish_shared::game::TICK_RATE_RANGE;
 use std::collections::BTreeMap;
@@ -14,7 +19,7 @@ use std::time::Duration;
 
 /// Everything a node needs to start. `Default` matches the shipped
 /// `assets/server.toml`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address for HTTP and WebSocket.
@@ -53,9 +58,10 @@ pub struct Config {
     pub limits: Limits,
     /// Redis URL; set, it turns multi-node mode on (bus, presence, chat
     /// history, leaderboards, node registry in Redis). Unset, the node runs
-    /// alone with in-process equivalents.
-    pub redis_url: Option<String>,
+    /// alone with in-process equivalents. Printed without its password.
+    pub redis_url: Option<RedisUrl>,
     /// This node's name in the cluster; generated at start-up when unset.
+    #[serde(deserialize_with = "some_text")]
     pub node_id: Option<String>,
     /// How players reach this node (e.g. `https://eu1.example.com`);
     /// defaults to `http://` + the listen address.
@@ -63,6 +69,7 @@ pub struct Config {
     /// Prefix of every Redis key and channel, so several deployments can
     /// share one Redis: 1 to 64 printable ASCII characters without spaces
     /// or braces (braces would change the keys' Cluster hash tags).
+    #[serde(deserialize_with = "text")]
     pub key_prefix: String,
     /// Seconds after its last heartbeat that a node counts as dead,
     /// `0.3..=600`; it heartbeats every third of it.
@@ -82,7 +89,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Web origins (`https://play.example.com`) whose pages may open a
     /// WebSocket and read the API, besides the node's own, the cluster's
-    /// live nodes' and, on a node without Redis, `localhost`'s; `"*"`
+    /// nodes' (up to 24 hours after their last heartbeat) and, on a node
+    /// without Redis, `localhost`'s; `"*"`
     /// allows any. Requests without an `Origin` (not from a page) pass.
     pub allowed_origins: Vec<String>,
     /// PEM certificate chain (leaf first) for HTTPS and WSS on `listen`;
@@ -95,7 +103,7 @@ pub struct Config {
 }
 
 /// WebTransport settings (`[webtransport]`).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebTransport {
     /// Serve WebTransport (also `--webtransport`).
@@ -171,11 +179,107 @@ fn networks<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<IpN
         .collect()
 }
 
-/// A secret from the config (the session key): its `Debug` prints `***`,
-/// so no log line or printed config shows it.
+/// Text from a setting given as text or, from an environment variable
+/// that reads as one, a number or a boolean (`SKIRMISH_NODE_ID=7`).
+fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    deserializer.deserialize_any(Text)
+}
+
+/// [`text`], for a setting that may be left out.
+fn some_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    text(deserializer).map(Some)
+}
+
+/// A secret from the config (the session key): its `Debug` and its
+/// serialized form (`--print-config`) are `***`, so no log line or printed
+/// config shows it.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
-pub struct Secret(String);
+pub struct Secret(#[serde(deserialize_with = "text")] String);
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
+}
+
+/// A Redis URL, which may hold a password: shown (`Debug`, `--print-config`)
+/// with the password as `***`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// The URL itself, password and all, for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn masked(&self) -> String {
+        let url = &self.0;
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.clone();
+        };
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let Some(at) = rest[..authority_end].rfind('@') else {
+            return url.clone();
+        };
+        let user = match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{user}:***"),
+            None => "***".to_owned(),
+        };
+        format!("{scheme}://{user}{}", &rest[at..])
+    }
+}
+
+impl From<&str> for RedisUrl {
+    fn from(url: &str) -> Self {
+        RedisUrl(url.to_owned())
+    }
+}
+
+impl From<String> for RedisUrl {
+    fn from(url: String) -> Self {
+        RedisUrl(url)
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.masked())
+    }
+}
+
+impl Serialize for RedisUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.masked())
+    }
+}
 
 impl Secret {
     /// The secret itself, for the one place that uses it.
@@ -205,7 +309,7 @@ impl std::fmt::Debug for Secret {
 /// A game served under a name of its own with files of its own: the arena
 /// with a larger map and rules for 64 players, say. Matchmaking modes name
 /// it like any game; clients are told the game it is a variant of.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
     /// Its name in `games` and in matchmaking modes: 1 to 32 of `a-z`,
@@ -221,7 +325,7 @@ pub struct Variant {
 }
 
 /// Per-connection and per-node limits.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Concurrent WebSocket connections, `1..=1000000`; more are refused
@@ -392,6 +496,82 @@ impl Config {
         }
         config.validate(&path.display().to_string())?;
         Ok(config)
+    }
+
+    /// The top-level settings, as the file and `SKIRMISH_*` variables name
+    /// them (a test checks the list against the fields).
+    pub const KEYS: &[&str] = &[
+        "listen",
+        "assets",
+        "web_root",
+        "tick_rate",
+        "games",
+        "variants",
+        "tick_threads",
+        "match_seconds",
+        "session_secret",
+        "session_ttl_s",
+        "limits",
+        "redis_url",
+        "node_id",
+        "public_url",
+        "key_prefix",
+        "node_ttl_s",
+        "leaderboards",
+        "matchmaking",
+        "data_dir",
+        "trusted_proxies",
+        "allowed_origins",
+        "tls_cert",
+        "tls_key",
+        "webtransport",
+    ];
+
+    /// The settings of `file` (when given) over the defaults, and those of
+    /// the `SKIRMISH_*` variables among `vars` over both (`env.rs`),
+    /// validated; flags go over these in `main`. Also returns the
+    /// `SKIRMISH_*` variables that name no setting, which are ignored.
+    pub fn layered(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let base = match file {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let from_env = env::settings(vars, Self::KEYS)?;
+        if from_env.used.is_empty() {
+            return Ok((base, from_env.ignored));
+        }
+        let mut source = format!("the environment ({})", from_env.used.join(", "));
+        let mut table = toml::Table::new();
+        if let Some(path) = file {
+            let (name, text) = read(path)?;
+            table = parse_toml(&text, &name)?;
+            source = format!("{name} and {source}");
+        }
+        let sets_assets = from_env.table.contains_key("assets");
+        env::merge(&mut table, from_env.table);
+        let mut config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| SettingsError::Parse {
+                    file: source.clone(),
+                    message: e.to_string().trim_end().replace('\n', " | "),
+                })?;
+        if !sets_assets {
+            // As the file gave it, resolved against the file's directory.
+            config.assets = base.assets;
+        }
+        config.validate(&source)?;
+        Ok((config, from_env.ignored))
+    }
+
+    /// The configuration as TOML, with its secrets masked (the session
+    /// secret, a Redis password): what `--print-config` prints. Settings
+    /// left unset are left out.
+    pub fn printable(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
 
     /// Checks every number against its range (see each field), naming
@@ -847,5 +1027,135 @@ mod tests {
         assert_eq!(Limits::secs(f32::NAN), Duration::ZERO);
         assert_eq!(Limits::secs(-3.0), Duration::ZERO);
         assert_eq!(Limits::secs(f32::INFINITY), Duration::MAX);
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_keys_are_the_fields() {
+        let every = Config {
+            match_seconds: Some(60),
+            session_secret: Some("s".into()),
+            redis_url: Some("redis://h/".into()),
+            node_id: Some("n".into()),
+            public_url: Some("http://h".into()),
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..Config::default()
+        };
+        let table = toml::Table::try_from(&every).expect("serializes");
+        let mut fields: Vec<&str> = table.keys().map(String::as_str).collect();
+        let mut keys = Config::KEYS.to_vec();
+        fields.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
+    }
+
+    #[test]
+    fn the_environment_goes_over_the_file_and_the_file_over_the_defaults() {
+        let file = TempFile::new(
+            "server.toml",
+            "tick_rate = 20\nkey_prefix = \"file\"\nassets = \"here\"\n[limits]\nheartbeat_s = 2.0\n",
+        );
+        let (alone, _) = Config::layered(Some(&file.0), vars(&[])).expect("file");
+        assert_eq!((alone.tick_rate, alone.key_prefix.as_str()), (20, "file"));
+        assert_eq!(alone.node_ttl_s, Config::default().node_ttl_s, "a default");
+        let (config, ignored) = Config::layered(
+            Some(&file.0),
+            vars(&[
+                ("SKIRMISH_TICK_RATE", "40"),
+                ("SKIRMISH_LIMITS__MAX_MATCHES", "7"),
+                ("SKIRMISH_NODE_ID", "7"),
+                ("SKIRMISH_SESSION_SECRET", "12345"),
+                ("SKIRMISH_PROFILE", "dev"),
+            ]),
+        )
+        .expect("file and environment");
+        assert_eq!(config.tick_rate, 40, "the environment's");
+        assert_eq!(config.key_prefix, "file", "the file's, not overridden");
+        assert_eq!(
+            config.limits.heartbeat_s, 2.0,
+            "the file's, beside the environment's"
+        );
+        assert_eq!(config.limits.max_matches, 7);
+        assert_eq!(config.node_id.as_deref(), Some("7"), "a number as text");
+        assert_eq!(
+            config.session_secret.as_ref().map(Secret::expose),
+            Some("12345")
+        );
+        assert_eq!(
+            config.assets, alone.assets,
+            "resolved against the file's directory"
+        );
+        assert!(
+            config.assets.ends_with("here") && config.assets.is_absolute() == file.0.is_absolute()
+        );
+        assert_eq!(ignored, ["SKIRMISH_PROFILE"]);
+
+        let (no_file, _) =
+            Config::layered(None, vars(&[("SKIRMISH_ASSETS", "elsewhere")])).expect("environment");
+        assert_eq!(no_file.assets, PathBuf::from("elsewhere"), "as given");
+    }
+
+    #[test]
+    fn a_bad_value_from_the_environment_is_refused_naming_it() {
+        let err = Config::layered(None, vars(&[("SKIRMISH_TICK_RATE", "5")]))
+            .expect_err("out of range")
+            .to_string();
+        assert!(
+            err.contains("SKIRMISH_TICK_RATE") && err.contains("tick_rate"),
+            "{err}"
+        );
+        let err = Config::layered(None, vars(&[("SKIRMISH_LIMITS__HEARTBEATS", "1")]))
+            .expect_err("no such setting")
+            .to_string();
+        assert!(
+            err.contains("SKIRMISH_LIMITS__HEARTBEATS") && err.contains("heartbeats"),
+            "{err}"
+        );
+        let err = Config::layered(None, vars(&[("SKIRMISH_TICK_RATE", "fast")]))
+            .expect_err("not a number")
+            .to_string();
+        assert!(err.contains("SKIRMISH_TICK_RATE"), "{err}");
+    }
+
+    #[test]
+    fn printing_and_debugging_mask_the_secrets() {
+        let config = Config {
+            session_secret: Some("hunter2-secret".into()),
+            redis_url: Some("redis://admin:pa55word@10.0.0.5:6379/0".into()),
+            ..Config::default()
+        };
+        let printed = config.printable();
+        let debugged = format!("{config:?}");
+        for shown in [&printed, &debugged] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!shown.contains("pa55word"), "{shown}");
+            assert!(
+                shown.contains("redis://admin:***@10.0.0.5:6379/0"),
+                "{shown}"
+            );
+        }
+        assert!(printed.contains("session_secret = \"***\""), "{printed}");
+        // What is printed reads back (secrets aside) as the same settings.
+        let back: Config = toml::from_str(&printed).expect("printed TOML reads back");
+        assert_eq!(back.limits, config.limits);
+        assert_eq!(back.games, config.games);
+        assert_eq!(
+            RedisUrl::from("redis://:pw@h:1").masked(),
+            "redis://:***@h:1"
+        );
+        assert_eq!(RedisUrl::from("redis://pw@h/").masked(), "redis://***@h/");
+        assert_eq!(RedisUrl::from("redis://h:1/").masked(), "redis://h:1/");
+        assert_eq!(
+            RedisUrl::from("redis://h:1/x@y").masked(),
+            "redis://h:1/x@y",
+            "an @ past the host is not a password's"
+        );
     }
 }
