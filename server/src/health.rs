@@ -81,6 +81,10 @@ impl OutboxHealth {
             .store(oldest_finished_at_ms.unwrap_or(0), Ordering::Relaxed);
         self.retrying.store(retrying, Ordering::Relaxed);
         metrics::gauge!("skirmish_outbox_pending").set(pending as f64);
+        // When the oldest waiting result was finished (Unix seconds), 0 when
+        // none waits: alert on `time() - this` past a few minutes.
+        let oldest_s = oldest_finished_at_ms.filter(|_| pending > 0).unwrap_or(0) as f64 / 1000.0;
+        metrics::gauge!("skirmish_outbox_oldest_finished_seconds").set(oldest_s);
     }
 
     /// The report as of `now_ms` (Unix ms).

@@ -327,6 +327,12 @@ const TICK_BUCKETS_S: &[f64] = &[
     0.007_5, 0.01, 0.015, 0.02, 0.033, 0.05, 0.1, 0.25, 1.0,
 ];
 
+/// Time from queueing to a match found: from a tenth of a second (a full
+/// queue) to five minutes (a quiet mode widening its rating window).
+const TIME_TO_MATCH_BUCKETS_S: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0,
+];
+
 /// How often histogram samples are folded into their buckets.
 const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -345,6 +351,16 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
                     TICK_BUCKETS_S,
                 )
                 .expect("the tick buckets are not empty")
+                .set_buckets_for_metric(
+                    Matcher::Full(redis_conn::COMMAND_SECONDS.into()),
+                    redis_conn::COMMAND_BUCKETS_S,
+                )
+                .expect("the Redis buckets are not empty")
+                .set_buckets_for_metric(
+                    Matcher::Full("skirmish_time_to_match_seconds".into()),
+                    TIME_TO_MATCH_BUCKETS_S,
+                )
+                .expect("the matchmaking buckets are not empty")
                 .build_recorder();
             let handle = recorder.handle();
             if let Err(e) = metrics::set_global_recorder(recorder) {

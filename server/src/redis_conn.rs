@@ -2,15 +2,19 @@
 //! multiplexed connection type), TCP_NODELAY, and deliberate timeouts.
 //!
 //! Commands go over a [`ConnectionManager`], which multiplexes and
-//! reconnects with backoff. The response timeout is set on purpose: the
+//! reconnects with backoff, wrapped in [`Commands`], which times each
+//! command into `skirmish_redis_command_seconds{command}`. The response timeout is set on purpose: the
 //! crate's 500 ms default is shorter than a busy Redis can take for a large
 //! script, and an unbounded one would let an outage hang callers; a second
 //! is the budget before a caller treats Redis as unavailable.
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
-use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, RedisResult};
-use std::time::Duration;
+use redis::{
+    Client, Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo, RedisFuture, RedisResult,
+    Value,
+};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// How long a command may take before the caller gets an error.
@@ -42,9 +46,131 @@ fn config() -> ConnectionManagerConfig {
         .set_number_of_retries(2)
 }
 
-/// A reconnecting, multiplexed connection for commands.
-pub async fn commands(client: &Client) -> RedisResult<ConnectionManager> {
-    ConnectionManager::new_with_config(client.clone(), config()).await
+/// A reconnecting, multiplexed connection for commands, timed.
+pub async fn commands(client: &Client) -> RedisResult<Commands> {
+    let manager = ConnectionManager::new_with_config(client.clone(), config()).await?;
+    Ok(Commands(manager))
+}
+
+/// The Prometheus histogram of command round trips (seconds), by command.
+pub const COMMAND_SECONDS: &str = "skirmish_redis_command_seconds";
+
+/// Its buckets: from a tenth of a millisecond (a command on a quiet local
+/// Redis) to the response timeout.
+pub const COMMAND_BUCKETS_S: &[f64] = &[
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// The node's connection for commands: a [`ConnectionManager`] that records
+/// how long each command (or pipeline) took, answered or not, as
+/// [`COMMAND_SECONDS`] labelled with the command's name (`EVALSHA` for a
+/// script, `pipeline` for a pipeline or transaction). Cheap to clone.
+#[derive(Clone)]
+pub struct Commands(ConnectionManager);
+
+impl From<ConnectionManager> for Commands {
+    /// Times a manager configured otherwise (a test's, with other timeouts).
+    fn from(manager: ConnectionManager) -> Self {
+        Commands(manager)
+    }
+}
+
+impl std::fmt::Debug for Commands {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Commands")
+    }
+}
+
+/// A command's name as a label: its first word, upper case, or `other`
+/// for anything that does not look like one.
+fn command_name(cmd: &Cmd) -> &'static str {
+    let Some(redis::Arg::Simple(name)) = cmd.args_iter().next() else {
+        return "other";
+    };
+    // The commands the node sends, so the label set stays small.
+    const KNOWN: &[&str] = &[
+        "EVALSHA",
+        "EVAL",
+        "SCRIPT",
+        "GET",
+        "SET",
+        "DEL",
+        "EXPIRE",
+        "PEXPIRE",
+        "HGET",
+        "HSET",
+        "HDEL",
+        "HGETALL",
+        "HMGET",
+        "ZADD",
+        "ZREM",
+        "ZRANGE",
+        "ZREVRANGE",
+        "ZSCORE",
+        "ZREVRANK",
+        "ZCARD",
+        "ZRANGEBYSCORE",
+        "ZINCRBY",
+        "LPUSH",
+        "LRANGE",
+        "LTRIM",
+        "PUBLISH",
+        "PING",
+        "TIME",
+        "EXISTS",
+        "MGET",
+        "SCAN",
+        "INCR",
+        "SMEMBERS",
+        "SADD",
+        "SREM",
+        "ZMSCORE",
+        "HMSET",
+        "XADD",
+        "XRANGE",
+        "XREVRANGE",
+        "XTRIM",
+        "UNLINK",
+    ];
+    KNOWN
+        .iter()
+        .find(|known| known.as_bytes().eq_ignore_ascii_case(name))
+        .copied()
+        .unwrap_or("other")
+}
+
+fn record(command: &'static str, started: Instant) {
+    metrics::histogram!(COMMAND_SECONDS, "command" => command)
+        .record(started.elapsed().as_secs_f64());
+}
+
+impl ConnectionLike for Commands {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let answer = self.0.req_packed_command(cmd).await;
+            record(command_name(cmd), started);
+            answer
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let answer = self.0.req_packed_commands(pipeline, offset, count).await;
+            record("pipeline", started);
+            answer
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.get_db()
+    }
 }
 
 /// A reconnecting connection for subscriptions: pushes (messages, and a

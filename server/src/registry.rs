@@ -12,8 +12,8 @@
 //! so a page served by a node that has since died or drained may still use
 //! the others: its origin outlives its node (`origins.rs`).
 
+use crate::redis_conn::Commands;
 use futures_util::future::BoxFuture;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use skirmish_shared::proto::NodeId;
 use std::collections::HashMap;
@@ -199,7 +199,7 @@ return out
 /// The registry in Redis.
 #[derive(Clone)]
 pub struct RedisRegistry {
-    conn: ConnectionManager,
+    conn: Commands,
     info_key: String,
     seen_key: String,
     urls_key: String,
@@ -221,7 +221,7 @@ impl std::fmt::Debug for RedisRegistry {
 impl RedisRegistry {
     /// A registry under `prefix` where nodes live `ttl` after their last
     /// heartbeat.
-    pub fn new(conn: ConnectionManager, prefix: &str, ttl: Duration) -> Self {
+    pub fn new(conn: Commands, prefix: &str, ttl: Duration) -> Self {
         RedisRegistry {
             conn,
             info_key: format!("{prefix}:{{nodes}}:info"),

@@ -888,7 +888,7 @@ async fn connect(url: &str) -> ConnectionManager {
 async fn in_redis(test: &str) -> (RedisServer, RedisLeaderboards) {
     let server = RedisServer::start();
     let conn = connect(&server.url()).await;
-    let leaderboards = RedisLeaderboards::new(conn, &format!("t-{test}"), shipped_config());
+    let leaderboards = RedisLeaderboards::new(conn.into(), &format!("t-{test}"), shipped_config());
     (server, leaderboards)
 }
 

@@ -1639,3 +1639,36 @@ async fn a_ticket_lost_with_redis_expires_once_its_player_queued_again_elsewhere
     a.stop().await;
     b.stop().await;
 }
+
+/// What an operator alerts on, as Prometheus reads it: Redis command
+/// latency by command and time to match by mode as histograms with
+/// buckets, the players queued by mode, and the outbox's oldest result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_metrics_are_histograms_with_buckets_by_label() {
+    let redis = RedisServer::start();
+    let a = node(&redis, "node-a", "mmmetrics").await;
+    let mut p = Player::connect(&a, "measured").await;
+    p.queue("bots").await;
+    // Waiting past a refresh of its ticket (every second), then found.
+    tokio::time::timeout(Duration::from_secs(10), p.match_found())
+        .await
+        .expect("found");
+    let metrics = a.metrics().await;
+    let has = |prefix: &str| metrics.lines().any(|l| l.starts_with(prefix));
+    for wanted in [
+        r#"skirmish_time_to_match_seconds_bucket{mode="bots",le="1"}"#,
+        r#"skirmish_time_to_match_seconds_bucket{mode="bots",le="300"}"#,
+        r#"skirmish_redis_command_seconds_bucket{command="EVALSHA",le="0.001"}"#,
+        r#"skirmish_redis_command_seconds_bucket{command="SET",le="1"}"#,
+        r#"skirmish_queued_players{mode="bots"}"#,
+        r#"skirmish_queued_players{mode="ffa"}"#,
+        "skirmish_outbox_oldest_finished_seconds ",
+    ] {
+        assert!(has(wanted), "no `{wanted}` in /metrics:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains(r#"command="other""#),
+        "a command the label list lacks (redis_conn.rs):\n{metrics}"
+    );
+    a.stop().await;
+}

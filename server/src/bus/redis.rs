@@ -108,7 +108,7 @@ impl Bus for RedisBus {
 /// dropped: Pub/Sub is at-most-once, and what must survive is stored first.
 async fn publish_loop(
     mut queue: mpsc::Receiver<(String, Vec<u8>)>,
-    mut commands: ConnectionManager,
+    mut commands: redis_conn::Commands,
 ) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while queue.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {

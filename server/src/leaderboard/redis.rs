@@ -10,8 +10,8 @@ use super::{
     Page, Period, PlayerId, Row,
 };
 use crate::redis_conn;
+use crate::redis_conn::Commands;
 use futures_util::future::BoxFuture;
-use redis::aio::ConnectionManager;
 use redis::{RedisError, RetryMethod, Script};
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ const READ: &str = include_str!("read.lua");
 #[derive(Clone)]
 pub struct RedisLeaderboards {
     /// Commands go here; it reconnects by itself.
-    conn: ConnectionManager,
+    conn: Commands,
     /// `<prefix>:{lb}`, the start of every key (the hash tag keeps all of
     /// them in one cluster slot).
     root: String,
@@ -61,7 +61,7 @@ impl RedisLeaderboards {
     /// Leaderboards under `prefix` (keys `<prefix>:{lb}:…`) as `config`
     /// defines them. `prefix` must not contain `{` or `}`, which would move
     /// the hash tag.
-    pub fn new(conn: ConnectionManager, prefix: &str, config: LeaderboardConfig) -> Self {
+    pub fn new(conn: Commands, prefix: &str, config: LeaderboardConfig) -> Self {
         RedisLeaderboards {
             conn,
             root: format!("{prefix}:{{lb}}"),

@@ -2,8 +2,8 @@
 //! Redis each room is a capped Stream (`XADD … MAXLEN ~`), whose entry ids
 //! also order and identify the lines; in memory, a capped queue.
 
+use crate::redis_conn::Commands;
 use futures_util::future::BoxFuture;
-use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
 use skirmish_shared::proto::RoomId;
 use skirmish_shared::proto::{ChatView, PlayerId};
@@ -107,7 +107,7 @@ impl ChatHistory for MemoryHistory {
 /// History in Redis Streams, one per room: `{prefix}:chat:{room}`.
 #[derive(Clone)]
 pub struct RedisHistory {
-    conn: ConnectionManager,
+    conn: Commands,
     prefix: String,
 }
 
@@ -121,7 +121,7 @@ impl std::fmt::Debug for RedisHistory {
 
 impl RedisHistory {
     /// History under `prefix`.
-    pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(conn: Commands, prefix: &str) -> Self {
         RedisHistory {
             conn,
             prefix: prefix.to_owned(),

@@ -19,7 +19,7 @@
 
 use super::LobbyMessage;
 use crate::bus::{Bus, Topic};
-use redis::aio::ConnectionManager;
+use crate::redis_conn::Commands;
 use skirmish_shared::proto::PlayerId;
 use skirmish_shared::proto::{NodeId, RoomId};
 use std::collections::{HashMap, HashSet};
@@ -31,7 +31,7 @@ use tracing::{info, warn};
 /// Room membership shared through Redis.
 #[derive(Clone)]
 pub struct RedisPresence {
-    conn: ConnectionManager,
+    conn: Commands,
     prefix: String,
     node_id: NodeId,
     ttl: Duration,
@@ -77,7 +77,7 @@ fn presence_key(prefix: &str, room: &RoomId, node: &NodeId) -> String {
 
 impl RedisPresence {
     /// This node's presence; entries live `ttl` past the last refresh.
-    pub fn new(conn: ConnectionManager, prefix: &str, node_id: &NodeId, ttl: Duration) -> Self {
+    pub fn new(conn: Commands, prefix: &str, node_id: &NodeId, ttl: Duration) -> Self {
         RedisPresence {
             conn,
             prefix: prefix.to_owned(),

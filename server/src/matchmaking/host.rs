@@ -205,7 +205,7 @@ impl Inner {
             self.send_to_node(&host_node, release);
             return;
         };
-        metrics::histogram!("skirmish_time_to_match_seconds")
+        metrics::histogram!("skirmish_time_to_match_seconds", "mode" => ticket.mode.to_string())
             .record(unix_ms().saturating_sub(ticket.enqueued_at_ms) as f64 / 1000.0);
         for (player_id, join) in joins {
             let Some(player) = ticket.players.iter().find(|p| p.player_id == player_id) else {

@@ -19,8 +19,8 @@
 //! group can be queued again under the same id), and goes with a cancel, a
 //! found match, or the TTL once its node stops refreshing it.
 
+use crate::redis_conn::Commands;
 use futures_util::future::BoxFuture;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use skirmish_shared::proto::PlayerId;
 use skirmish_shared::proto::{ModeId, NodeId, TicketId};
@@ -500,7 +500,7 @@ return 0
 /// The queue and lease in Redis.
 #[derive(Clone)]
 pub struct RedisQueue {
-    conn: ConnectionManager,
+    conn: Commands,
     prefix: String,
     enqueue: Arc<redis::Script>,
     claim: Arc<redis::Script>,
@@ -522,7 +522,7 @@ impl std::fmt::Debug for RedisQueue {
 
 impl RedisQueue {
     /// The queue under `prefix`.
-    pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(conn: Commands, prefix: &str) -> Self {
         RedisQueue {
             conn,
             prefix: prefix.to_owned(),

@@ -168,6 +168,26 @@ async fn cancel_in_store(store: &dyn QueueStore, ticket: &Ticket) {
     }
 }
 
+impl Inner {
+    /// Sets `skirmish_queued_players{mode}`: the players in this node's
+    /// tickets waiting for a match, by mode (summed over the nodes, the
+    /// cluster's queue).
+    fn count_queued(&self) {
+        let mut queued: HashMap<&ModeId, u64> =
+            self.config.modes.iter().map(|m| (&m.id, 0)).collect();
+        for owned in self.owned().values() {
+            if owned.state == TicketState::Waiting
+                && let Some(n) = queued.get_mut(&owned.ticket.mode)
+            {
+                *n += owned.ticket.players.len() as u64;
+            }
+        }
+        for (mode, n) in queued {
+            metrics::gauge!("skirmish_queued_players", "mode" => mode.to_string()).set(n as f64);
+        }
+    }
+}
+
 fn find_ticket(owned: &HashMap<TicketId, Owned>, player_id: PlayerId) -> Option<TicketId> {
     owned
         .values()
@@ -193,6 +213,7 @@ impl Inner {
             }
             let window = self.config.join_window();
             locked(&self.hosted).retain(|_, h| h.at.elapsed() < window);
+            self.count_queued();
             let tickets: Vec<Ticket> = self
                 .owned()
                 .values()
