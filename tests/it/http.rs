@@ -782,3 +782,63 @@ async fn a_client_that_stops_reading_is_closed_with_4004() {
     assert_eq!(code, Some(close::TOO_SLOW));
     node.stop().await;
 }
+
+/// The Grafana dashboard in `assets/grafana` queries only metrics a node
+/// records: every `skirmish_*` name in its queries (less a histogram's
+/// `_bucket`, `_count` or `_sum`) is a metric name in the server's source,
+/// so renaming a metric without the dashboard fails here.
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_the_node_records() {
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_dir().join("assets/grafana/skirmish-dashboard.json"))
+            .expect("the dashboard"),
+    )
+    .expect("JSON");
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().expect("targets"))
+        .map(|t| t["expr"].as_str().expect("an expression"))
+        .collect();
+    assert!(exprs.len() >= 10, "{} queries", exprs.len());
+    let mut recorded = std::collections::HashSet::new();
+    let mut dirs = vec![repo_dir().join("server/src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("server/src") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let source = std::fs::read_to_string(&path).expect("a source file");
+                recorded.extend(metric_names(&source, "\"skirmish_"));
+            }
+        }
+    }
+    for expr in exprs {
+        for name in metric_names(expr, "skirmish_") {
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            assert!(
+                recorded.contains(base),
+                "the dashboard queries `{base}`, which the server does not record ({expr})"
+            );
+        }
+    }
+}
+
+/// Every `skirmish_[a-z_]*` name in `text` after `start` (`"skirmish_` for
+/// string literals in source), without the quote.
+fn metric_names(text: &str, start: &str) -> Vec<String> {
+    text.match_indices(start)
+        .map(|(at, _)| {
+            let name = &text[at + start.len() - "skirmish_".len()..];
+            let end = name
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(name.len());
+            name[..end].to_owned()
+        })
+        .collect()
+}
