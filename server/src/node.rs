@@ -361,6 +361,11 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
                     TIME_TO_MATCH_BUCKETS_S,
                 )
                 .expect("the matchmaking buckets are not empty")
+                .set_buckets_for_metric(
+                    Matcher::Full(crate::bus::LAG_SECONDS.into()),
+                    crate::bus::LAG_BUCKETS_S,
+                )
+                .expect("the bus buckets are not empty")
                 .build_recorder();
             let handle = recorder.handle();
             if let Err(e) = metrics::set_global_recorder(recorder) {

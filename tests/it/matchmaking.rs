@@ -1641,13 +1641,27 @@ async fn a_ticket_lost_with_redis_expires_once_its_player_queued_again_elsewhere
 }
 
 /// What an operator alerts on, as Prometheus reads it: Redis command
-/// latency by command and time to match by mode as histograms with
-/// buckets, the players queued by mode, and the outbox's oldest result.
+/// latency by command, the bus's publish-to-delivery lag by topic and time
+/// to match by mode as histograms with buckets, the players queued by mode, and the outbox's oldest result.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operators_metrics_are_histograms_with_buckets_by_label() {
     let redis = RedisServer::start();
     let a = node(&redis, "node-a", "mmmetrics").await;
     let mut p = Player::connect(&a, "measured").await;
+    // A line through the bus, which measures its lag.
+    p.join_room("gauges").await;
+    p.conn
+        .send(&ClientMsg::Chat {
+            room: "gauges".into(),
+            text: "hello".into(),
+        })
+        .await
+        .expect("send");
+    p.wait_for(|m| match m {
+        Incoming::Msg(ServerMsg::Chat(line)) if line.text == "hello" => Some(()),
+        _ => None,
+    })
+    .await;
     p.queue("bots").await;
     // Waiting past a refresh of its ticket (every second), then found.
     tokio::time::timeout(Duration::from_secs(10), p.match_found())
@@ -1660,6 +1674,7 @@ async fn the_operators_metrics_are_histograms_with_buckets_by_label() {
         r#"skirmish_time_to_match_seconds_bucket{mode="bots",le="300"}"#,
         r#"skirmish_redis_command_seconds_bucket{command="EVALSHA",le="0.001"}"#,
         r#"skirmish_redis_command_seconds_bucket{command="SET",le="1"}"#,
+        r#"skirmish_bus_lag_seconds_bucket{topic="room",le="0.1"}"#,
         r#"skirmish_queued_players{mode="bots"}"#,
         r#"skirmish_queued_players{mode="ffa"}"#,
         "skirmish_outbox_oldest_finished_seconds ",

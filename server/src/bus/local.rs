@@ -53,6 +53,7 @@ impl Bus for LocalBus {
         let envelope = Envelope {
             version: ENVELOPE_VERSION,
             from: self.node_id.clone(),
+            sent_at_ms: crate::clock::unix_ms(),
             payload,
         };
         let subscribers = self.hub.lock();

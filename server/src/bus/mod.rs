@@ -16,7 +16,7 @@ mod local;
 mod redis;
 
 pub use local::{LocalBus, LocalHub};
-pub use redis::RedisBus;
+pub use redis::{LAG_BUCKETS_S, LAG_SECONDS, RedisBus};
 
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
@@ -25,7 +25,7 @@ use skirmish_shared::proto::{NodeId, RoomId};
 
 /// The envelope format version; a node drops envelopes of other versions
 /// (and says so in its log) rather than misreading them.
-pub const ENVELOPE_VERSION: u16 = 3;
+pub const ENVELOPE_VERSION: u16 = 4;
 
 /// Where a message is published.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -115,6 +115,9 @@ pub struct Envelope {
     pub version: u16,
     /// The sending node's id.
     pub from: NodeId,
+    /// When it was published, by the sender's clock (Unix ms): a receiver
+    /// measures the bus's lag from it (`skirmish_bus_lag_seconds`).
+    pub sent_at_ms: u64,
     /// An area's message.
     pub payload: Payload,
 }
@@ -232,6 +235,7 @@ mod tests {
         Envelope {
             version: ENVELOPE_VERSION,
             from: "node-a".into(),
+            sent_at_ms: 1_700_000_000_000,
             payload: Payload::of(&Note::Hello("Ada".into())),
         }
     }

@@ -70,6 +70,7 @@ impl Bus for RedisBus {
         let envelope = Envelope {
             version: ENVELOPE_VERSION,
             from: self.node_id.clone(),
+            sent_at_ms: crate::clock::unix_ms(),
             payload,
         };
         if self
@@ -149,6 +150,7 @@ async fn read_pushes(
                 };
                 match Envelope::decode(&payload) {
                     Ok(envelope) => {
+                        record_lag(&topic, envelope.sent_at_ms);
                         if deliveries.try_send(Delivery { topic, envelope }).is_err() {
                             metrics::counter!("skirmish_bus_dropped_total").increment(1);
                         }
@@ -166,6 +168,27 @@ async fn read_pushes(
             _ => {}
         }
     }
+}
+
+/// The name of the histogram of publish-to-delivery times (seconds), by
+/// topic kind (`room`, `node`).
+pub const LAG_SECONDS: &str = "skirmish_bus_lag_seconds";
+
+/// Its buckets, from half a millisecond to 5 s.
+pub const LAG_BUCKETS_S: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Records how long a delivery took from its publication. Across nodes
+/// this includes the difference between their clocks; one that reads as
+/// negative counts as no lag at all.
+fn record_lag(topic: &Topic, sent_at_ms: u64) {
+    let kind = match topic {
+        Topic::Room(_) => "room",
+        Topic::Node(_) => "node",
+    };
+    let lag_s = crate::clock::unix_ms().saturating_sub(sent_at_ms) as f64 / 1000.0;
+    metrics::histogram!(LAG_SECONDS, "topic" => kind).record(lag_s);
 }
 
 async fn reconnect(mut subscriber: ConnectionManager) {
