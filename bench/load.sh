@@ -293,6 +293,21 @@ try:
     row('redis-server CPU', f'{redis_cpu / hz / window * 100:.1f}% of a core (same core as the nodes)')
 except FileNotFoundError:
     pass
+# Redis as the nodes use it: commands (and pipelines) by name, summed over
+# the nodes, and their round trips.
+commands = {}
+for a, b in scrapes:
+    for key, value in b.items():
+        if key.startswith('skirmish_redis_command_seconds_count{'):
+            name = key.split('command="', 1)[1].split('"', 1)[0]
+            commands[name] = commands.get(name, 0.0) + value - a.get(key, 0.0)
+if commands:
+    total = sum(commands.values())
+    busiest = sorted(commands.items(), key=lambda kv: -kv[1])[:5]
+    row('Redis commands (all nodes)', f'{total / window:.0f}/s ({total / window / max(connected, 1):.2f} per player per s)')
+    row('  busiest, per s', ', '.join(f'{name} {n / window:.0f}' for name, n in busiest))
+    round_trips = buckets('skirmish_redis_command_seconds')
+    row('  round trip p50 / p99', f'{q(round_trips, 0.5)} / {q(round_trips, 0.99)}')
 row('tick duration p50 / p99', f'{q(dur, 0.5)} / {q(dur, 0.99)}')
 row('tick start lateness p50 / p99', f'{q(late, 0.5)} / {q(late, 0.99)}')
 if ticks <= 0:
