@@ -64,7 +64,8 @@ pub const COMMAND_BUCKETS_S: &[f64] = &[
 /// The node's connection for commands: a [`ConnectionManager`] that records
 /// how long each command (or pipeline) took, answered or not, as
 /// [`COMMAND_SECONDS`] labelled with the command's name (`EVALSHA` for a
-/// script, `pipeline` for a pipeline or transaction). Cheap to clone.
+/// script; `pipeline:` and its first command's for a pipeline or
+/// transaction, such as `pipeline:PUBLISH`). Cheap to clone.
 #[derive(Clone)]
 pub struct Commands(ConnectionManager);
 
@@ -139,7 +140,7 @@ fn command_name(cmd: &Cmd) -> &'static str {
         .unwrap_or("other")
 }
 
-fn record(command: &'static str, started: Instant) {
+fn record(command: impl Into<metrics::SharedString>, started: Instant) {
     metrics::histogram!(COMMAND_SECONDS, "command" => command)
         .record(started.elapsed().as_secs_f64());
 }
@@ -163,7 +164,8 @@ impl ConnectionLike for Commands {
         Box::pin(async move {
             let started = Instant::now();
             let answer = self.0.req_packed_commands(pipeline, offset, count).await;
-            record("pipeline", started);
+            let first = pipeline.cmd_iter().next().map_or("empty", command_name);
+            record(format!("pipeline:{first}"), started);
             answer
         })
     }

@@ -1674,6 +1674,7 @@ async fn the_operators_metrics_are_histograms_with_buckets_by_label() {
         r#"skirmish_time_to_match_seconds_bucket{mode="bots",le="300"}"#,
         r#"skirmish_redis_command_seconds_bucket{command="EVALSHA",le="0.001"}"#,
         r#"skirmish_redis_command_seconds_bucket{command="SET",le="1"}"#,
+        r#"skirmish_redis_command_seconds_bucket{command="pipeline:PUBLISH",le="1"}"#,
         r#"skirmish_bus_lag_seconds_bucket{topic="room",le="0.1"}"#,
         r#"skirmish_queued_players{mode="bots"}"#,
         r#"skirmish_queued_players{mode="ffa"}"#,
