@@ -234,6 +234,13 @@ def buckets(name):
     order = sorted(counts, key=lambda le: math.inf if le == '+Inf' else float(le))
     return [(math.inf if le == '+Inf' else float(le), counts[le]) for le in order]
 
+def if_exported(histogram):
+    """A histogram's buckets when a node exports it (the Redis ones do only
+    with Redis), else None; what every run reads goes through buckets()."""
+    if not any(key.startswith(histogram + '_bucket{') for _, b in scrapes for key in b):
+        return None
+    return buckets(histogram)
+
 def quantile(bs, q):
     """The upper bound of the bucket holding quantile q (in ms), and the total."""
     total = bs[-1][1] if bs else 0
@@ -306,8 +313,9 @@ if commands:
     busiest = sorted(commands.items(), key=lambda kv: -kv[1])[:5]
     row('Redis commands (all nodes)', f'{total / window:.0f}/s ({total / window / max(connected, 1):.2f} per player per s)')
     row('  busiest, per s', ', '.join(f'{name} {n / window:.0f}' for name, n in busiest))
-    round_trips = buckets('skirmish_redis_command_seconds')
-    row('  round trip p50 / p99', f'{q(round_trips, 0.5)} / {q(round_trips, 0.99)}')
+    round_trips = if_exported('skirmish_redis_command_seconds')
+    if round_trips:
+        row('  round trip p50 / p99', f'{q(round_trips, 0.5)} / {q(round_trips, 0.99)}')
 row('tick duration p50 / p99', f'{q(dur, 0.5)} / {q(dur, 0.99)}')
 row('tick start lateness p50 / p99', f'{q(late, 0.5)} / {q(late, 0.99)}')
 if ticks <= 0:
