@@ -8,7 +8,17 @@ use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Handshakes in progress at once on one listener; more are refused.
+const MAX: usize = 1024;
+/// Handshakes in progress at once from one address (an IPv6 /64), so one
+/// address cannot hold every slot; `per_ip_exempt` addresses are not held
+/// to it.
+const MAX_PER_ADDRESS: u32 = 32;
+/// Longest a handshake may take, from the client's first byte or packet.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Handshakes in progress per address.
 type Counts = Arc<Mutex<HashMap<IpAddr, u32>>>;
@@ -40,7 +50,13 @@ pub(crate) struct Slot {
 }
 
 impl Handshakes {
-    pub(crate) fn new(max: usize, max_per_address: u32, exempt: Vec<IpNet>) -> Self {
+    /// A listener's bounds: [`MAX`] in all, [`MAX_PER_ADDRESS`] from one
+    /// address outside `exempt`.
+    pub(crate) fn for_listener(exempt: Vec<IpNet>) -> Self {
+        Handshakes::new(MAX, MAX_PER_ADDRESS, exempt)
+    }
+
+    fn new(max: usize, max_per_address: u32, exempt: Vec<IpNet>) -> Self {
         Handshakes {
             all: Arc::new(Semaphore::new(max)),
             per_address: Arc::default(),

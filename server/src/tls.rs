@@ -5,12 +5,11 @@
 //! connections already open keep theirs. Files that do not load leave the
 //! certificate being served in place, with a warning.
 //!
-//! Handshakes run on tasks of their own, at most [`MAX_HANDSHAKES`] at once
-//! ([`MAX_HANDSHAKES_PER_ADDRESS`] from one address) and each within
-//! [`HANDSHAKE_TIMEOUT`], so a client that stalls one does not hold up the
-//! accept loop or the other clients.
+//! Handshakes run on tasks of their own, bounded in all and per address
+//! and each within a deadline (`handshakes.rs`), so a client that stalls
+//! one does not hold up the accept loop or the other clients.
 
-use crate::handshakes::Handshakes;
+use crate::handshakes::{self, Handshakes};
 use crate::listener::{PeerAddr, Tune};
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
@@ -28,14 +27,6 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
-/// Longest a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in progress at once; connections past it are dropped.
-const MAX_HANDSHAKES: usize = 1024;
-/// Handshakes in progress at once from one address (an IPv6 /64), so one
-/// address cannot hold every slot; `per_ip_exempt` addresses are not held
-/// to it.
-const MAX_HANDSHAKES_PER_ADDRESS: u32 = 32;
 /// How often the files are checked for a change (here and by the
 /// WebTransport endpoint).
 pub(crate) const RELOAD_EVERY: Duration = Duration::from_secs(2);
@@ -88,14 +79,13 @@ fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
 #[derive(Clone, Debug)]
 pub struct Certificates {
     current: Arc<RwLock<Arc<ServerConfig>>>,
-    cert: PathBuf,
-    key: PathBuf,
+    files: CertFiles,
 }
 
 /// When each file last changed, and its size: what a reload looks at.
-pub(crate) type Stamp = Option<[(SystemTime, u64); 2]>;
+type Stamp = Option<[(SystemTime, u64); 2]>;
 
-pub(crate) fn stamp(cert: &Path, key: &Path) -> Stamp {
+fn stamp(cert: &Path, key: &Path) -> Stamp {
     let one = |path: &Path| {
         let meta = std::fs::metadata(path).ok()?;
         Some((meta.modified().ok()?, meta.len()))
@@ -103,13 +93,44 @@ pub(crate) fn stamp(cert: &Path, key: &Path) -> Stamp {
     Some([one(cert)?, one(key)?])
 }
 
+/// A certificate and its key on disk, watched for a renewal: looked at
+/// every [`RELOAD_EVERY`] (here and by the WebTransport endpoint) and
+/// loaded again only when they changed.
+#[derive(Clone, Debug)]
+pub(crate) struct CertFiles {
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
+    stamp: Stamp,
+}
+
+impl CertFiles {
+    /// The pair as it is now.
+    pub(crate) fn new(cert: &Path, key: &Path) -> Self {
+        CertFiles {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            stamp: stamp(cert, key),
+        }
+    }
+
+    /// Whether either file changed since this was made or last said so.
+    pub(crate) fn changed(&mut self) -> bool {
+        let now = stamp(&self.cert, &self.key);
+        if now == self.stamp {
+            return false;
+        }
+        self.stamp = now;
+        true
+    }
+}
+
 impl Certificates {
     /// Loads the pair, or says why it cannot be used.
     pub fn load(cert: &Path, key: &Path) -> Result<Certificates, TlsError> {
+        let files = CertFiles::new(cert, key);
         Ok(Certificates {
             current: Arc::new(RwLock::new(load(cert, key)?)),
-            cert: cert.to_owned(),
-            key: key.to_owned(),
+            files,
         })
     }
 
@@ -123,18 +144,16 @@ impl Certificates {
     fn watch(&self) -> JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
-            let mut last = stamp(&this.cert, &this.key);
+            let mut files = this.files.clone();
             loop {
                 tokio::time::sleep(RELOAD_EVERY).await;
-                let now = stamp(&this.cert, &this.key);
-                if now == last {
+                if !files.changed() {
                     continue;
                 }
-                last = now;
-                match load(&this.cert, &this.key) {
+                match load(&files.cert, &files.key) {
                     Ok(config) => {
                         *this.current.write().unwrap_or_else(|p| p.into_inner()) = config;
-                        info!(cert = %this.cert.display(), "serving the reloaded TLS certificate");
+                        info!(cert = %files.cert.display(), "serving the reloaded TLS certificate");
                     }
                     Err(e) => warn!(
                         error = %e,
@@ -167,7 +186,7 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let reloader = certificates.watch();
-        let handshakes = Handshakes::new(MAX_HANDSHAKES, MAX_HANDSHAKES_PER_ADDRESS, exempt);
+        let handshakes = Handshakes::for_listener(exempt);
         let accepting = tokio::spawn(async move {
             loop {
                 let (stream, peer) = match tcp.accept().await {
@@ -189,7 +208,7 @@ impl TlsListener {
                 };
                 let (acceptor, tx) = (certificates.acceptor(), tx.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    match tokio::time::timeout(handshakes::TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             drop(slot);
                             let _ = tx.send((tls, peer)).await;

@@ -477,7 +477,13 @@ impl Config {
     /// file's directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let (file, text) = read(path)?;
-        let mut config: Config = parse_toml(&text, &file).map_err(|e| match e {
+        Config::from_file_text(path, &file, &text)
+    }
+
+    /// [`Config::load`] of a file already read: `text`, read from `path`
+    /// (named `file` in errors).
+    fn from_file_text(path: &Path, file: &str, text: &str) -> Result<Self, ConfigError> {
+        let mut config: Config = parse_toml(text, file).map_err(|e| match e {
             // Keys that moved when games became plug-ins.
             ConfigError::Parse { file, mut message }
                 if message.contains("unknown field `rules`")
@@ -535,19 +541,23 @@ impl Config {
         file: Option<&Path>,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(Config, Vec<String>), ConfigError> {
-        let base = match file {
-            Some(path) => Config::load(path)?,
+        let file = file
+            .map(|path| read(path).map(|(name, text)| (path, name, text)))
+            .transpose()?;
+        let base = match &file {
+            Some((path, name, text)) => Config::from_file_text(path, name, text)?,
             None => Config::default(),
         };
         let from_env = env::settings(vars, Self::KEYS)?;
         if from_env.used.is_empty() {
             return Ok((base, from_env.ignored));
         }
+        // The file's settings as it has them (the base is them and the
+        // defaults), for the environment's to go over.
         let mut source = format!("the environment ({})", from_env.used.join(", "));
         let mut table = toml::Table::new();
-        if let Some(path) = file {
-            let (name, text) = read(path)?;
-            table = parse_toml(&text, &name)?;
+        if let Some((_, name, text)) = &file {
+            table = parse_toml(text, name)?;
             source = format!("{name} and {source}");
         }
         let sets_assets = from_env.table.contains_key("assets");

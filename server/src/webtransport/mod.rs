@@ -15,15 +15,15 @@ mod cert;
 use crate::StartError;
 use crate::admission::{Admission, admit};
 use crate::config::{Config, Limits};
-use crate::handshakes::{Handshakes, Slot};
+use crate::handshakes::{self, Handshakes, Slot};
 use crate::node::Node;
 use crate::per_ip::client_ip;
 use crate::session;
+use crate::tls::CertFiles;
 use crate::wt_offer::Offer;
 use axum::http::{HeaderMap, StatusCode};
 use cert::{Certs, Issued, Rotation};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tracing::{debug, info, warn};
@@ -35,25 +35,8 @@ use wtransport::{Connection, Endpoint, Identity, RecvStream, SendStream, ServerC
 /// The path sessions are opened at.
 pub(crate) const PATH: &str = "/wt";
 
-/// QUIC and WebTransport handshakes under way at once, and from one
-/// address (outside `limits.per_ip_exempt`); more are refused.
-const MAX_HANDSHAKES: usize = 1024;
-const MAX_HANDSHAKES_PER_ADDRESS: u32 = 32;
-
-/// How long a client has from its first packet until the control stream
-/// is open (the QUIC handshake, the session request, its answer).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How often the certificate's rotation is looked at, at most.
 const ROTATION_CHECK: Duration = Duration::from_secs(60);
-
-/// An operator's certificate and key, and when they last changed.
-#[derive(Debug)]
-struct Files {
-    cert: PathBuf,
-    key: PathBuf,
-    stamp: crate::tls::Stamp,
-}
 
 /// The bound endpoint, not yet accepting.
 pub(crate) struct WebTransport {
@@ -62,7 +45,7 @@ pub(crate) struct WebTransport {
     /// `None` for an operator's certificate.
     rotation: Option<Rotation>,
     /// The operator's certificate files, when they are used.
-    files: Option<Files>,
+    files: Option<CertFiles>,
     names: Vec<String>,
     offer: Arc<Offer>,
 }
@@ -92,11 +75,7 @@ impl WebTransport {
             (Some(cert), Some(key), ..) | (None, None, Some(cert), Some(key)) => Some((cert, key)),
             _ => None,
         };
-        let watched = files.map(|(cert, key)| Files {
-            stamp: crate::tls::stamp(cert, key),
-            cert: cert.clone(),
-            key: key.clone(),
-        });
+        let watched = files.map(|(cert, key)| CertFiles::new(cert, key));
         let (issued, rotation) = match files {
             Some((cert, key)) => (cert::from_files(cert, key).await, None),
             None => {
@@ -142,11 +121,7 @@ impl WebTransport {
     /// out through this endpoint.
     pub(crate) async fn serve(mut self, node: Arc<Node>) {
         info!(url = %self.offer.url(), "serving WebTransport");
-        let handshakes = Handshakes::new(
-            MAX_HANDSHAKES,
-            MAX_HANDSHAKES_PER_ADDRESS,
-            node.config.limits.per_ip_exempt.clone(),
-        );
+        let handshakes = Handshakes::for_listener(node.config.limits.per_ip_exempt.clone());
         let mut shutdown = node.shutdown.clone();
         let check = ROTATION_CHECK.min(self.rotation.map_or(ROTATION_CHECK, |r| r.overlap / 2));
         let mut rotation = tokio::time::interval(check);
@@ -217,11 +192,9 @@ impl WebTransport {
         let Some(files) = &mut self.files else {
             return;
         };
-        let stamp = crate::tls::stamp(&files.cert, &files.key);
-        if stamp == files.stamp {
+        if !files.changed() {
             return;
         }
-        files.stamp = stamp;
         match cert::from_files(&files.cert, &files.key).await {
             Ok(issued) => {
                 let config = server_config(unbound(), &issued.identity, limits);
@@ -273,9 +246,11 @@ fn server_config(addr: SocketAddr, identity: &Identity, limits: &Limits) -> Serv
 
 /// One client: its handshake, admission, and session.
 async fn connection(node: Arc<Node>, incoming: IncomingSession, slot: Slot) {
-    // Everything before the session, however the client stalls it (an
-    // unacknowledged refusal, no stream credit), within one deadline.
-    let opened = tokio::time::timeout(HANDSHAKE_TIMEOUT, open(&node, incoming)).await;
+    // Everything from the first packet until the control stream is open
+    // (the QUIC handshake, the session request, its answer), however the
+    // client stalls it (an unacknowledged refusal, no stream credit),
+    // within one deadline.
+    let opened = tokio::time::timeout(handshakes::TIMEOUT, open(&node, incoming)).await;
     drop(slot);
     let (admission, conn, send, recv) = match opened {
         Ok(Some(opened)) => opened,
