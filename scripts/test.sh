@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole Skirmish test suite on a fresh machine: installs what is
-# missing (Chromium and redis-server from Debian, npm packages; the tests
-# start their own redis-server processes on free ports), builds the browser client,
+# missing (Chromium, redis-server and redis-cli from Debian, npm packages;
+# the tests start their own redis-server processes and three-master Redis
+# Clusters on free ports), builds the browser client,
 # then checks formatting and lints and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ as_root() {
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -4,6 +4,7 @@
 use skirmish_client_sim::Incoming;
 use skirmish_shared::proto::{ChatView, ClientMsg, ServerMsg};
 use skirmish_tests::redis::RedisServer;
+use skirmish_tests::redis_cluster::{RedisAt, Setup, TestRedis};
 use skirmish_tests::{ChildNode, Player, TestNode, cluster_config, live_nodes};
 use std::time::{Duration, Instant};
 
@@ -33,9 +34,8 @@ async fn sees_join(player: &mut Player, room: &str, who: &str) -> u32 {
         .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_nodes_share_one_lobby() {
-    let redis = RedisServer::start();
+async fn three_nodes_share_one_lobby(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let prefix = "lobby3";
     let a = TestNode::start(cluster_config(&redis.url(), "node-a", prefix)).await;
     let b = TestNode::start(cluster_config(&redis.url(), "node-b", prefix)).await;
@@ -235,7 +235,7 @@ const VICTIM_TTL_S: f32 = 1.5;
 
 /// A node in this process and one in its own process (to kill), both on
 /// `redis`, the second with a TTL of [`VICTIM_TTL_S`].
-async fn survivor_and_victim(redis: &RedisServer, prefix: &str) -> (TestNode, ChildNode) {
+async fn survivor_and_victim(redis: &impl RedisAt, prefix: &str) -> (TestNode, ChildNode) {
     let survivor = TestNode::start(cluster_config(&redis.url(), "survivor", prefix)).await;
     let victim = ChildNode::start(
         env!("CARGO_BIN_EXE_skirmish-test-node"),
@@ -247,9 +247,8 @@ async fn survivor_and_victim(redis: &RedisServer, prefix: &str) -> (TestNode, Ch
     (survivor, victim)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_node_leaves_the_registry_within_its_ttl() {
-    let redis = RedisServer::start();
+async fn a_killed_node_leaves_the_registry_within_its_ttl(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let (survivor, mut victim) = survivor_and_victim(&redis, "kill").await;
 
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -298,9 +297,8 @@ async fn cors_allows(node: &TestNode, origin: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_nodes_members_leave_its_rooms_on_the_other_nodes() {
-    let redis = RedisServer::start();
+async fn a_killed_nodes_members_leave_its_rooms_on_the_other_nodes(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let (survivor, mut victim) = survivor_and_victim(&redis, "killroom").await;
     let mut sam = Player::connect(&survivor, "sam").await;
     sam.join_room("tavern").await;
@@ -422,9 +420,8 @@ async fn bots_on_a_killed_node_fail_over_to_a_live_one_and_play_on() {
 /// One connection per player across the cluster: the same player connecting
 /// at another node closes the older connection with 4003, whichever node it
 /// is on, and the newest plays on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_player_at_another_node_closes_the_older_connection_with_4003() {
-    let redis = RedisServer::start();
+async fn the_same_player_at_another_node_closes_the_older_connection_with_4003(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let a = TestNode::start(cluster_config(&redis.url(), "a", "one-session")).await;
     let b = TestNode::start(cluster_config(&redis.url(), "b", "one-session")).await;
     let mut at_a = Player::connect(&a, "ada").await;
@@ -457,9 +454,8 @@ async fn the_same_player_at_another_node_closes_the_older_connection_with_4003()
 /// A player whose connection to the node hosting their match dropped, and
 /// who connects at another node, is told where their seat is held, and
 /// takes it back there.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_player_back_at_another_node_is_told_where_their_seat_is() {
-    let redis = RedisServer::start();
+async fn a_player_back_at_another_node_is_told_where_their_seat_is(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let a = TestNode::start(cluster_config(&redis.url(), "a", "seat-elsewhere")).await;
     let b = TestNode::start(cluster_config(&redis.url(), "b", "seat-elsewhere")).await;
     let mut at_a = Player::connect(&a, "wanderer").await;
@@ -538,3 +534,11 @@ async fn where_a_player_was_is_forgotten_once_their_held_seat_is_gone() {
     }
     a.stop().await;
 }
+
+on_each_redis!(
+    three_nodes_share_one_lobby,
+    a_killed_node_leaves_the_registry_within_its_ttl,
+    a_killed_nodes_members_leave_its_rooms_on_the_other_nodes,
+    the_same_player_at_another_node_closes_the_older_connection_with_4003,
+    a_player_back_at_another_node_is_told_where_their_seat_is,
+);

@@ -15,6 +15,7 @@ use skirmish_server::leaderboard::{
 };
 use skirmish_tests::assets_dir;
 use skirmish_tests::redis::RedisServer;
+use skirmish_tests::redis_cluster::RedisCluster;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const SECOND: u64 = 1000;
@@ -828,8 +829,9 @@ async fn errors_say_what_was_wrong(lb: &dyn Leaderboards) {
     );
 }
 
-/// Runs each case against both implementations, as `in_memory::case` and
-/// `in_redis::case`; every Redis case has its own server and key prefix.
+/// Runs each case against both implementations, as `in_memory::case`,
+/// `in_redis::case` and `in_redis_cluster::case` (a three-master Redis
+/// Cluster); every Redis case has its own server and key prefix.
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod in_memory {
@@ -848,6 +850,18 @@ macro_rules! contract {
                     let (server, leaderboards) = super::in_redis(stringify!($case)).await;
                     super::$case(&leaderboards).await;
                     drop(server);
+                }
+            )*
+        }
+
+        mod in_redis_cluster {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (cluster, leaderboards) =
+                        super::in_redis_cluster(stringify!($case)).await;
+                    super::$case(&leaderboards).await;
+                    drop(cluster);
                 }
             )*
         }
@@ -890,6 +904,18 @@ async fn in_redis(test: &str) -> (RedisServer, RedisLeaderboards) {
     let conn = connect(&server.url()).await;
     let leaderboards = RedisLeaderboards::new(conn.into(), &format!("t-{test}"), shipped_config());
     (server, leaderboards)
+}
+
+/// A fresh three-master Redis Cluster and leaderboards on it, through the
+/// node's own cluster client.
+async fn in_redis_cluster(test: &str) -> (RedisCluster, RedisLeaderboards) {
+    let cluster = RedisCluster::start();
+    let client = skirmish_server::redis_conn::client(&cluster.url()).expect("a cluster URL");
+    let conn = skirmish_server::redis_conn::commands(&client)
+        .await
+        .expect("connect to the test cluster");
+    let leaderboards = RedisLeaderboards::new(conn, &format!("t-{test}"), shipped_config());
+    (cluster, leaderboards)
 }
 
 // ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ use skirmish_server::lobby::{PresenceWriter, RedisPresence};
 use skirmish_server::redis_conn;
 use skirmish_shared::proto::{ChatView, ClientMsg, NodeId, PlayerId, ServerMsg};
 use skirmish_tests::redis::RedisServer;
+use skirmish_tests::redis_cluster::{Setup, TestRedis};
 use skirmish_tests::{Player, TestNode, WAIT, cluster_config, recv, test_config};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -243,9 +244,8 @@ async fn leaving_a_room_before_its_answer_means_no_room_joined_follows() {
 /// PROTOCOL.md section 9: after `room_joined` come exactly the lines newer
 /// than its history, in order, no gap and no repeat, for a player who joins
 /// on another node while lines are being posted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_joiner_gets_history_then_every_live_line_once_in_order() {
-    let redis = RedisServer::start();
+async fn a_joiner_gets_history_then_every_live_line_once_in_order(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let prefix = "gapless";
     let mut config = cluster_config(&redis.url(), "node-a", prefix);
     config.limits.chat_burst = 1000.0;
@@ -397,9 +397,8 @@ async fn typing_is_relayed_to_others_at_most_once_per_two_seconds() {
     node.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_late_joiner_gets_exactly_the_last_50_lines_in_order() {
-    let redis = RedisServer::start();
+async fn a_late_joiner_gets_exactly_the_last_50_lines_in_order(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let node = TestNode::start(cluster_config(&redis.url(), "node-a", "history50")).await;
     let mut watcher = Player::connect(&node, "watcher").await;
     watcher.join_room("tavern").await;
@@ -832,3 +831,8 @@ async fn members_of_live_nodes_do_not_leave_when_redis_restarts_empty() {
     a.stop().await;
     c.stop().await;
 }
+
+on_each_redis!(
+    a_joiner_gets_history_then_every_live_line_once_in_order,
+    a_late_joiner_gets_exactly_the_last_50_lines_in_order,
+);

@@ -1,6 +1,31 @@
 //! Integration tests across crates: real nodes on port 0, real WebSocket
 //! clients, real Chromium. One binary, one module per area.
 
+/// Runs each multi-node scenario (an `async fn(Setup)`) twice: as
+/// `one_redis::NAME` on one `redis-server`, and as `redis_cluster::NAME`
+/// on a three-master Redis Cluster.
+macro_rules! on_each_redis {
+    ($($scenario:ident),+ $(,)?) => {
+        mod one_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(skirmish_tests::redis_cluster::Setup::One).await;
+                }
+            )+
+        }
+
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(skirmish_tests::redis_cluster::Setup::Cluster).await;
+                }
+            )+
+        }
+    };
+}
+
 mod bad_input;
 mod bots;
 mod browser;
@@ -14,6 +39,7 @@ mod leaderboard;
 mod lobby;
 mod matchmaking;
 mod protocol_doc;
+mod redis_cluster;
 mod results;
 mod scripts;
 mod slow;

@@ -13,8 +13,10 @@ use skirmish_server::matchmaking::{
     JoinTickets, MatchmakingConfig, MemoryQueue, QueueStore, RedisQueue, StoreError, Ticket,
     TicketPlayer,
 };
+use skirmish_server::redis_conn::Commands;
 use skirmish_shared::proto::{ClientMsg, MatchId, PlayerId, ServerMsg};
 use skirmish_tests::redis::RedisServer;
+use skirmish_tests::redis_cluster::{RedisAt, Setup, TestRedis};
 use skirmish_tests::{
     CLUSTER_SECRET, ChildNode, Player, TEST_MATCHMAKING, TempDir, TestNode, arena_players,
     cluster_config, live_nodes, matchmaking_file, recv, snapshot_teams, test_matchmaking,
@@ -50,13 +52,13 @@ fn settings() -> MatchmakingConfig {
 }
 
 /// A node of a test cluster with the test matchmaking settings.
-async fn node(redis: &RedisServer, id: &str, prefix: &str) -> TestNode {
+async fn node(redis: &impl RedisAt, id: &str, prefix: &str) -> TestNode {
     node_with(redis, id, prefix, &test_matchmaking(), None).await
 }
 
 /// A node with these matchmaking settings and, if given, node TTL.
 async fn node_with(
-    redis: &RedisServer,
+    redis: &impl RedisAt,
     id: &str,
     prefix: &str,
     matchmaking: &Path,
@@ -71,7 +73,7 @@ async fn node_with(
 }
 
 /// A node in its own process, to kill, with the test matchmaking settings.
-fn child_node(redis: &RedisServer, id: &str, prefix: &str, node_ttl_s: f32) -> ChildNode {
+fn child_node(redis: &impl RedisAt, id: &str, prefix: &str, node_ttl_s: f32) -> ChildNode {
     ChildNode::start_with(
         env!("CARGO_BIN_EXE_skirmish-test-node"),
         &redis.url(),
@@ -83,15 +85,14 @@ fn child_node(redis: &RedisServer, id: &str, prefix: &str, node_ttl_s: f32) -> C
 }
 
 /// A Redis connection for looking at the queue from the test.
-async fn redis_conn(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis.url())
-        .expect("client")
-        .get_multiplexed_async_connection()
+async fn redis_conn(redis: &impl RedisAt) -> Commands {
+    let client = skirmish_server::redis_conn::client(&redis.url()).expect("client");
+    skirmish_server::redis_conn::commands(&client)
         .await
         .expect("connect")
 }
 
-async fn queued(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, mode: &str) -> u64 {
+async fn queued(conn: &mut Commands, prefix: &str, mode: &str) -> u64 {
     redis::cmd("ZCARD")
         .arg(format!("{prefix}:{{mm}}:queue:{mode}"))
         .query_async(conn)
@@ -100,7 +101,7 @@ async fn queued(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, mode
 }
 
 /// Waits until `node_id` holds the forming lease.
-async fn wait_for_lease(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, node_id: &str) {
+async fn wait_for_lease(conn: &mut Commands, prefix: &str, node_id: &str) {
     let lease_key = format!("{prefix}:{{mm}}:lease");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -310,7 +311,7 @@ async fn play_when_found(mut player: Player, n_players: usize) -> Seated {
 }
 
 /// Three nodes on one Redis, each seeing all three in the registry.
-async fn three_listed_nodes(redis: &RedisServer, prefix: &str) -> [TestNode; 3] {
+async fn three_listed_nodes(redis: &impl RedisAt, prefix: &str) -> [TestNode; 3] {
     let nodes = [
         node(redis, "node-a", prefix).await,
         node(redis, "node-b", prefix).await,
@@ -324,9 +325,8 @@ async fn three_listed_nodes(redis: &RedisServer, prefix: &str) -> [TestNode; 3] 
     nodes
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forty_eight_players_on_three_nodes_make_three_matches_of_sixteen() {
-    let redis = RedisServer::start();
+async fn forty_eight_players_on_three_nodes_make_three_matches_of_sixteen(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let prefix = "mm48";
     let nodes = three_listed_nodes(&redis, prefix).await;
     let mut players = Vec::new();
@@ -386,7 +386,7 @@ async fn forty_eight_players_on_three_nodes_make_three_matches_of_sixteen() {
 
 /// Gives each player a rating on the shared rating board, as if their
 /// earlier matches had.
-async fn rate(redis: &RedisServer, prefix: &str, ratings: &[(PlayerId, i32)]) {
+async fn rate(redis: &impl RedisAt, prefix: &str, ratings: &[(PlayerId, i32)]) {
     use skirmish_server::leaderboard::{Leaderboards, MatchSubmission, PlayerResult};
     let client = skirmish_server::redis_conn::client(&redis.url()).expect("client");
     let commands = skirmish_server::redis_conn::commands(&client)
@@ -519,9 +519,8 @@ async fn party(leader: &mut Player, members: &mut [&mut Player]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parties_of_two_and_four_land_together() {
-    let redis = RedisServer::start();
+async fn parties_of_two_and_four_land_together(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let prefix = "mmparty";
     let (a, b) = (
         node(&redis, "node-a", prefix).await,
@@ -600,9 +599,8 @@ async fn parties_of_two_and_four_land_together() {
     b.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_node_forms_matches_when_the_lease_holder_dies() {
-    let redis = RedisServer::start();
+async fn another_node_forms_matches_when_the_lease_holder_dies(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let prefix = "mmlease";
     let mm = settings();
     let mut conn = redis_conn(&redis).await;
@@ -740,9 +738,8 @@ async fn a_node_at_its_match_limit_does_not_host_and_the_group_plays_elsewhere()
     full.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tickets_leave_with_a_disconnected_player_and_a_dead_node() {
-    let redis = RedisServer::start();
+async fn tickets_leave_with_a_disconnected_player_and_a_dead_node(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let prefix = "mmleave";
     let mm = settings();
     let mut conn = redis_conn(&redis).await;
@@ -1046,9 +1043,8 @@ async fn two_quick_queues_make_one_ticket() {
 /// has one connection in the cluster: moving to another node closes the
 /// older connection (4003), its ticket goes with it, and the player queues
 /// at the new node.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_player_who_moves_to_another_node_takes_their_place_in_the_queue_there() {
-    let redis = RedisServer::start();
+async fn a_player_who_moves_to_another_node_takes_their_place_in_the_queue_there(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let prefix = "mmtwonodes";
     let mut conn = redis_conn(&redis).await;
     let a = node(&redis, "node-a", prefix).await;
@@ -1083,12 +1079,11 @@ async fn invite_and_accept(leader: &mut Player, member: &mut Player) {
     party(leader, &mut [member]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accepting_a_party_invitation_takes_the_player_out_of_the_queue() {
+async fn accepting_a_party_invitation_takes_the_player_out_of_the_queue(setup: Setup) {
     // Regression: a player queued alone who accepted an invitation kept
     // their solo ticket (on another node than the leader's), or had the
     // acceptance dropped without a word (on the leader's node).
-    let redis = RedisServer::start();
+    let redis = TestRedis::start(setup);
     let prefix = "mmaccept";
     let mut conn = redis_conn(&redis).await;
     let a = node(&redis, "node-a", prefix).await;
@@ -1370,9 +1365,8 @@ async fn memory_queue_keeps_one_live_ticket_per_player() {
     one_live_ticket_per_player(&MemoryQueue::default()).await;
 }
 
-#[tokio::test]
-async fn redis_queue_keeps_one_live_ticket_per_player() {
-    let redis = RedisServer::start();
+async fn redis_queue_keeps_one_live_ticket_per_player(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let client = skirmish_server::redis_conn::client(&redis.url()).expect("client");
     let commands = skirmish_server::redis_conn::commands(&client)
         .await
@@ -1643,9 +1637,8 @@ async fn a_ticket_lost_with_redis_expires_once_its_player_queued_again_elsewhere
 /// What an operator alerts on, as Prometheus reads it: Redis command
 /// latency by command, the bus's publish-to-delivery lag by topic and time
 /// to match by mode as histograms with buckets, the players queued by mode, and the outbox's oldest result.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_operators_metrics_are_histograms_with_buckets_by_label() {
-    let redis = RedisServer::start();
+async fn the_operators_metrics_are_histograms_with_buckets_by_label(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let a = node(&redis, "node-a", "mmmetrics").await;
     let mut p = Player::connect(&a, "measured").await;
     // A line through the bus, which measures its lag.
@@ -1669,12 +1662,19 @@ async fn the_operators_metrics_are_histograms_with_buckets_by_label() {
         .expect("found");
     let metrics = a.metrics().await;
     let has = |prefix: &str| metrics.lines().any(|l| l.starts_with(prefix));
+    // Sharded Pub/Sub on a cluster.
+    let publish = match setup {
+        Setup::One => "PUBLISH",
+        Setup::Cluster => "SPUBLISH",
+    };
+    let publications =
+        format!(r#"skirmish_redis_command_seconds_bucket{{command="pipeline:{publish}",le="1"}}"#);
     for wanted in [
+        &publications,
         r#"skirmish_time_to_match_seconds_bucket{mode="bots",le="1"}"#,
         r#"skirmish_time_to_match_seconds_bucket{mode="bots",le="300"}"#,
         r#"skirmish_redis_command_seconds_bucket{command="EVALSHA",le="0.001"}"#,
         r#"skirmish_redis_command_seconds_bucket{command="SET",le="1"}"#,
-        r#"skirmish_redis_command_seconds_bucket{command="pipeline:PUBLISH",le="1"}"#,
         r#"skirmish_bus_lag_seconds_bucket{topic="room",le="0.1"}"#,
         r#"skirmish_queued_players{mode="bots"}"#,
         r#"skirmish_queued_players{mode="ffa"}"#,
@@ -1688,3 +1688,14 @@ async fn the_operators_metrics_are_histograms_with_buckets_by_label() {
     );
     a.stop().await;
 }
+
+on_each_redis!(
+    forty_eight_players_on_three_nodes_make_three_matches_of_sixteen,
+    parties_of_two_and_four_land_together,
+    another_node_forms_matches_when_the_lease_holder_dies,
+    tickets_leave_with_a_disconnected_player_and_a_dead_node,
+    a_player_who_moves_to_another_node_takes_their_place_in_the_queue_there,
+    redis_queue_keeps_one_live_ticket_per_player,
+    the_operators_metrics_are_histograms_with_buckets_by_label,
+    accepting_a_party_invitation_takes_the_player_out_of_the_queue,
+);

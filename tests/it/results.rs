@@ -6,6 +6,7 @@ use skirmish_client_sim::Incoming;
 use skirmish_server::results::{MatchRecord, OutboxDir, RecordLine};
 use skirmish_shared::proto::{ClientMsg, MatchId, PlayerId, ServerMsg};
 use skirmish_tests::redis::RedisServer;
+use skirmish_tests::redis_cluster::{Setup, TestRedis};
 use skirmish_tests::scripted::{Log, play, shooter};
 use skirmish_tests::{Player, TestNode, cluster_config, open_map, test_config};
 use std::time::Duration;
@@ -408,9 +409,8 @@ async fn results_from_a_redis_outage_land_exactly_once_when_it_returns() {
     node.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_result_found_again_after_a_crash_is_not_counted_twice() {
-    let redis = RedisServer::start();
+async fn a_result_found_again_after_a_crash_is_not_counted_twice(setup: Setup) {
+    let redis = TestRedis::start(setup);
     let mut config = cluster_config(&redis.url(), "node-a", "crash");
     // Two runs share it, so it outlives each node.
     let data = skirmish_tests::TempDir::new("crash");
@@ -516,3 +516,5 @@ async fn a_result_from_an_outage_survives_the_node_stopping_before_redis_returns
     }
     node.stop().await;
 }
+
+on_each_redis!(a_result_found_again_after_a_crash_is_not_counted_twice,);

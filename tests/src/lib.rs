@@ -4,6 +4,7 @@
 
 pub mod proxy;
 pub mod redis;
+pub mod redis_cluster;
 pub mod scripted;
 pub mod tls;
 

@@ -13,10 +13,12 @@ pub struct RedisServer {
     child: Option<Child>,
     /// Where a persistent server keeps its append-only file.
     dir: Option<crate::TempDir>,
+    /// Further `redis-server` arguments (a cluster member's).
+    extra: Vec<String>,
 }
 
 /// A port nothing listens on right now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local address").port()
 }
@@ -29,6 +31,19 @@ impl RedisServer {
             port: free_port(),
             child: None,
             dir: None,
+            extra: Vec::new(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// A server started with further arguments (a cluster member).
+    pub(crate) fn start_with(extra: Vec<String>) -> RedisServer {
+        let mut server = RedisServer {
+            port: free_port(),
+            child: None,
+            dir: None,
+            extra,
         };
         server.spawn();
         server
@@ -43,6 +58,7 @@ impl RedisServer {
             port: free_port(),
             child: None,
             dir: Some(crate::TempDir::new("redis")),
+            extra: Vec::new(),
         };
         server.spawn();
         server
@@ -64,6 +80,7 @@ impl RedisServer {
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--protected-mode", "no"])
             .args(&persistence)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -1,12 +1,14 @@
 //! The bus over Redis Pub/Sub: one subscriber connection per node (RESP3
 //! pushes, resubscribed automatically after a reconnect) and publishing over
 //! the command connection from a background task, so `publish` never waits.
+//! On a Redis Cluster the channels are sharded (`SSUBSCRIBE`, `SPUBLISH`):
+//! a room's messages reach only the shard that owns its channel's slot,
+//! instead of every node of the cluster.
 
 use super::local::DELIVERY_QUEUE;
 use super::{Bus, BusError, Delivery, ENVELOPE_VERSION, Envelope, Payload, Topic};
-use crate::redis_conn;
+use crate::redis_conn::{self, Subscriber};
 use futures_util::future::BoxFuture;
-use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, Value};
 use skirmish_shared::proto::NodeId;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ const PUBLISH_BATCH: usize = 128;
 pub struct RedisBus {
     prefix: String,
     node_id: NodeId,
-    subscriber: ConnectionManager,
+    subscriber: Subscriber,
     publications: mpsc::Sender<(String, Vec<u8>)>,
     /// Cleared while the subscriber reconnects.
     connected: Arc<AtomicBool>,
@@ -36,7 +38,7 @@ impl RedisBus {
     /// Connects the subscriber and starts the publisher and push-reader
     /// tasks; returns the bus and the receiver of its deliveries.
     pub async fn connect(
-        client: &redis::Client,
+        client: &redis_conn::Client,
         prefix: &str,
         node_id: &NodeId,
     ) -> redis::RedisResult<(RedisBus, mpsc::Receiver<Delivery>)> {
@@ -53,7 +55,7 @@ impl RedisBus {
             Arc::clone(&connected),
         ));
         let (publications, queue) = mpsc::channel(PUBLISH_QUEUE);
-        tokio::spawn(publish_loop(queue, commands));
+        tokio::spawn(publish_loop(queue, commands, subscriber.publish_command()));
         let bus = RedisBus {
             prefix: prefix.to_owned(),
             node_id: node_id.to_owned(),
@@ -84,8 +86,8 @@ impl Bus for RedisBus {
 
     fn subscribe<'a>(&'a self, topic: &'a Topic) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
-            let mut conn = self.subscriber.clone();
-            conn.subscribe(topic.channel(&self.prefix))
+            self.subscriber
+                .subscribe(topic.channel(&self.prefix))
                 .await
                 .map_err(|e| BusError::Unavailable(e.to_string()))
         })
@@ -93,8 +95,8 @@ impl Bus for RedisBus {
 
     fn unsubscribe<'a>(&'a self, topic: &'a Topic) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
-            let mut conn = self.subscriber.clone();
-            conn.unsubscribe(topic.channel(&self.prefix))
+            self.subscriber
+                .unsubscribe(topic.channel(&self.prefix))
                 .await
                 .map_err(|e| BusError::Unavailable(e.to_string()))
         })
@@ -105,17 +107,20 @@ impl Bus for RedisBus {
     }
 }
 
-/// Sends queued publications, a pipeline at a time. A failed batch is
-/// dropped: Pub/Sub is at-most-once, and what must survive is stored first.
+/// Sends queued publications with `publish` (`PUBLISH`, or `SPUBLISH` on
+/// a cluster), a pipeline at a time (on a cluster, one per slot). A failed
+/// batch is dropped: Pub/Sub is at-most-once, and what must survive is
+/// stored first.
 async fn publish_loop(
     mut queue: mpsc::Receiver<(String, Vec<u8>)>,
     mut commands: redis_conn::Commands,
+    publish: &'static str,
 ) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while queue.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
         let mut pipe = redis::pipe();
         for (channel, payload) in batch.drain(..) {
-            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+            pipe.cmd(publish).arg(channel).arg(payload).ignore();
         }
         if let Err(e) = pipe.query_async::<()>(&mut commands).await {
             metrics::counter!("skirmish_bus_dropped_total").increment(1);
@@ -126,17 +131,19 @@ async fn publish_loop(
 
 /// Turns pushed messages into deliveries. After a `Disconnection` push it
 /// pings until Redis answers again: the ping makes the manager reconnect,
-/// and reconnecting resubscribes every channel.
+/// and reconnecting resubscribes every channel. A sharded channel whose
+/// slot moved is subscribed again at its new owner
+/// ([`Subscriber::follow`]).
 async fn read_pushes(
     mut pushes: mpsc::UnboundedReceiver<PushInfo>,
     deliveries: mpsc::Sender<Delivery>,
-    subscriber: ConnectionManager,
+    subscriber: Subscriber,
     prefix: String,
     connected: Arc<AtomicBool>,
 ) {
     while let Some(push) = pushes.recv().await {
         match push.kind {
-            PushKind::Message => {
+            kind if Subscriber::is_message(&kind) => {
                 let mut data = push.data.into_iter();
                 let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
                     continue;
@@ -158,6 +165,7 @@ async fn read_pushes(
                     Err(e) => warn!(error = %e, "dropping an unreadable bus envelope"),
                 }
             }
+            PushKind::SUnsubscribe => subscriber.follow(&push),
             PushKind::Disconnection => {
                 warn!("bus subscriber lost its Redis connection; reconnecting");
                 connected.store(false, Ordering::Relaxed);
@@ -191,14 +199,10 @@ fn record_lag(topic: &Topic, sent_at_ms: u64) {
     metrics::histogram!(LAG_SECONDS, "topic" => kind).record(lag_s);
 }
 
-async fn reconnect(mut subscriber: ConnectionManager) {
+async fn reconnect(subscriber: Subscriber) {
     let mut delay = Duration::from_millis(50);
     loop {
-        if redis::cmd("PING")
-            .query_async::<()>(&mut subscriber)
-            .await
-            .is_ok()
-        {
+        if subscriber.ping().await.is_ok() {
             return;
         }
         tokio::time::sleep(delay).await;
