@@ -136,43 +136,80 @@ impl RedisCluster {
     }
 
     /// Moves `slot`, keys and all, to master `to`, as `redis-cli --cluster
-    /// reshard` does: mark it importing there and migrating here, `MIGRATE`
-    /// its keys a batch at a time, then give it to `to` on every master.
-    /// Clients meanwhile get `ASK` for keys already moved, and `MOVED`
-    /// afterwards.
+    /// reshard` does (see [`SlotMove`]).
     pub fn move_slot(&self, slot: u16, to: usize) {
+        let moving = self.begin_move(slot, to);
+        while moving.migrate(100) > 0 {}
+        moving.finish();
+    }
+
+    /// Starts moving `slot` to master `to`: marks it importing there and
+    /// migrating at its owner. Until [`SlotMove::finish`], clients get
+    /// `ASK` for keys already moved and `TRYAGAIN` for a multi-key command
+    /// whose keys are split between the two.
+    pub fn begin_move(&self, slot: u16, to: usize) -> SlotMove<'_> {
         let from = self.owner_of(slot);
-        if from == to {
-            return;
-        }
-        let (from_id, to_id) = (self.id_of(from), self.id_of(to));
-        let slot_text = slot.to_string();
-        let set = |master: usize, args: &[&str]| {
-            let mut full = vec!["CLUSTER", "SETSLOT", slot_text.as_str()];
-            full.extend_from_slice(args);
-            let answer = self.cli(master, &full);
-            assert!(answer.trim() == "OK", "SETSLOT {args:?}: {answer}");
+        assert_ne!(from, to, "slot {slot} is on master {to} already");
+        let moving = SlotMove {
+            cluster: self,
+            slot: slot.to_string(),
+            from,
+            to,
+            to_id: self.id_of(to),
         };
-        set(to, &["IMPORTING", &from_id]);
-        set(from, &["MIGRATING", &to_id]);
-        let port = self.masters[to].port().to_string();
-        loop {
-            let keys = self.cli(from, &["CLUSTER", "GETKEYSINSLOT", &slot_text, "100"]);
-            let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
-            if keys.is_empty() {
-                break;
-            }
-            let mut migrate = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
-            migrate.extend(keys);
-            let answer = self.cli(from, &migrate);
-            assert!(answer.trim() == "OK", "MIGRATE: {answer}");
+        moving.set(to, &["IMPORTING", &self.id_of(from)]);
+        moving.set(from, &["MIGRATING", &moving.to_id]);
+        moving
+    }
+}
+
+/// A slot on its way from one master to another.
+#[derive(Debug)]
+pub struct SlotMove<'a> {
+    cluster: &'a RedisCluster,
+    slot: String,
+    from: usize,
+    to: usize,
+    to_id: String,
+}
+
+impl SlotMove<'_> {
+    fn set(&self, master: usize, args: &[&str]) {
+        let mut full = vec!["CLUSTER", "SETSLOT", self.slot.as_str()];
+        full.extend_from_slice(args);
+        let answer = self.cluster.cli(master, &full);
+        assert!(answer.trim() == "OK", "SETSLOT {args:?}: {answer}");
+    }
+
+    /// `MIGRATE`s up to `limit` of the slot's keys; how many it moved.
+    pub fn migrate(&self, limit: usize) -> usize {
+        let limit = limit.to_string();
+        let keys = self
+            .cluster
+            .cli(self.from, &["CLUSTER", "GETKEYSINSLOT", &self.slot, &limit]);
+        let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+        if keys.is_empty() {
+            return 0;
         }
-        set(to, &["NODE", &to_id]);
-        set(from, &["NODE", &to_id]);
-        for other in (0..MASTERS).filter(|m| *m != from && *m != to) {
-            set(other, &["NODE", &to_id]);
+        let port = self.cluster.masters[self.to].port().to_string();
+        let mut migrate = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+        migrate.extend(&keys);
+        let answer = self.cluster.cli(self.from, &migrate);
+        assert!(answer.trim() == "OK", "MIGRATE: {answer}");
+        keys.len()
+    }
+
+    /// Moves the keys left and gives the slot to its new master on every
+    /// master (the new one first, as `redis-cli` does).
+    pub fn finish(self) {
+        while self.migrate(100) > 0 {}
+        self.set(self.to, &["NODE", &self.to_id]);
+        self.set(self.from, &["NODE", &self.to_id]);
+        for other in (0..MASTERS).filter(|m| *m != self.from && *m != self.to) {
+            self.set(other, &["NODE", &self.to_id]);
         }
-        assert_eq!(self.owner_of(slot), to, "slot {slot} moved");
+        let slot: u16 = self.slot.parse().expect("a slot number");
+        assert_eq!(self.cluster.owner_of(slot), self.to, "slot {slot} moved");
     }
 }
 
