@@ -50,8 +50,10 @@ struct Args {
     /// process list.
     #[arg(long, value_name = "SECRET")]
     session_secret: Option<String>,
-    /// Redis URL (e.g. `redis://127.0.0.1:6379/`): turns multi-node mode
-    /// on. Without it the node runs alone [env: SKIRMISH_REDIS_URL].
+    /// Redis URL (e.g. `redis://127.0.0.1:6379/`), or a Redis Cluster
+    /// (`redis+cluster://h1:7000,h2:7000`, or seed URLs separated by
+    /// commas): turns multi-node mode on. Without it the node runs alone
+    /// [env: SKIRMISH_REDIS_URL].
     #[arg(long = "redis", value_name = "URL")]
     redis_url: Option<String>,
     /// This node's name in the cluster [default: generated].

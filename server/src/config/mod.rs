@@ -58,7 +58,9 @@ pub struct Config {
     pub limits: Limits,
     /// Redis URL; set, it turns multi-node mode on (bus, presence, chat
     /// history, leaderboards, node registry in Redis). Unset, the node runs
-    /// alone with in-process equivalents. Printed without its password.
+    /// alone with in-process equivalents. A Redis Cluster is
+    /// `redis+cluster://host:port,host:port…` or seed URLs separated by
+    /// commas. Printed without its password.
     pub redis_url: Option<RedisUrl>,
     /// This node's name in the cluster; generated at start-up when unset.
     #[serde(deserialize_with = "some_text")]
@@ -239,22 +241,27 @@ impl RedisUrl {
         &self.0
     }
 
-    /// The URL with any password replaced by `***`.
+    /// The URL with any password replaced by `***` (every seed's, in a
+    /// list of cluster seeds).
     pub fn masked(&self) -> String {
-        let url = &self.0;
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return url.clone();
-        };
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        let Some(at) = rest[..authority_end].rfind('@') else {
-            return url.clone();
-        };
-        let user = match rest[..at].split_once(':') {
-            Some((user, _)) => format!("{user}:***"),
-            None => "***".to_owned(),
-        };
-        format!("{scheme}://{user}{}", &rest[at..])
+        self.0.split(',').map(mask_one).collect::<Vec<_>>().join(",")
     }
+}
+
+/// One URL with its password masked.
+fn mask_one(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let user = match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_owned(),
+    };
+    format!("{scheme}://{user}{}", &rest[at..])
 }
 
 impl From<&str> for RedisUrl {
@@ -1163,6 +1170,15 @@ mod tests {
             RedisUrl::from("redis://h:1/x@y").masked(),
             "redis://h:1/x@y",
             "an @ past the host is not a password's"
+        );
+        assert_eq!(
+            RedisUrl::from("redis://:pw@a:1,redis://u:pw@b:2").masked(),
+            "redis://:***@a:1,redis://u:***@b:2",
+            "every seed's password"
+        );
+        assert_eq!(
+            RedisUrl::from("redis+cluster://u:pw@a:1,b:2/").masked(),
+            "redis+cluster://u:***@a:1,b:2/"
         );
     }
 }
