@@ -12,7 +12,7 @@
 //! so a page served by a node that has since died or drained may still use
 //! the others: its origin outlives its node (`origins.rs`).
 
-use crate::redis_conn::Commands;
+use crate::redis_conn::{self, Commands};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use skirmish_shared::proto::NodeId;
@@ -228,9 +228,9 @@ impl RedisRegistry {
             seen_key: format!("{prefix}:{{nodes}}:seen"),
             urls_key: format!("{prefix}:{{nodes}}:urls"),
             ttl,
-            heartbeat: Arc::new(redis::Script::new(HEARTBEAT)),
-            live: Arc::new(redis::Script::new(LIVE)),
-            recent_urls: Arc::new(redis::Script::new(RECENT_URLS)),
+            heartbeat: Arc::new(redis_conn::script("registry.heartbeat", HEARTBEAT)),
+            live: Arc::new(redis_conn::script("registry.live", LIVE)),
+            recent_urls: Arc::new(redis_conn::script("registry.recent_urls", RECENT_URLS)),
         }
     }
 }

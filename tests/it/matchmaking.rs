@@ -1673,7 +1673,7 @@ async fn the_operators_metrics_are_histograms_with_buckets_by_label(setup: Setup
         &publications,
         r#"skirmish_time_to_match_seconds_bucket{mode="bots",le="1"}"#,
         r#"skirmish_time_to_match_seconds_bucket{mode="bots",le="300"}"#,
-        r#"skirmish_redis_command_seconds_bucket{command="EVALSHA",le="0.001"}"#,
+        r#"skirmish_redis_command_seconds_bucket{command="EVALSHA:mm.enqueue",le="0.001"}"#,
         r#"skirmish_redis_command_seconds_bucket{command="SET",le="1"}"#,
         r#"skirmish_bus_lag_seconds_bucket{topic="room",le="0.1"}"#,
         r#"skirmish_queued_players{mode="bots"}"#,

@@ -244,7 +244,11 @@ impl RedisUrl {
     /// The URL with any password replaced by `***` (every seed's, in a
     /// list of cluster seeds).
     pub fn masked(&self) -> String {
-        self.0.split(',').map(mask_one).collect::<Vec<_>>().join(",")
+        self.0
+            .split(',')
+            .map(mask_one)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

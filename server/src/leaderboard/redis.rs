@@ -9,8 +9,7 @@ use super::{
     Entry, LeaderboardConfig, LeaderboardError, Leaderboards, MatchId, MatchSubmission, Operator,
     Page, Period, PlayerId, Row,
 };
-use crate::redis_conn;
-use crate::redis_conn::Commands;
+use crate::redis_conn::{self, Commands};
 use futures_util::future::BoxFuture;
 use redis::{RedisError, RetryMethod, Script};
 use std::sync::Arc;
@@ -66,8 +65,8 @@ impl RedisLeaderboards {
             conn,
             root: format!("{prefix}:{{lb}}"),
             config: Arc::new(config),
-            submit: Arc::new(Script::new(SUBMIT)),
-            read: Arc::new(Script::new(READ)),
+            submit: Arc::new(redis_conn::script("lb.submit", SUBMIT)),
+            read: Arc::new(redis_conn::script("lb.read", READ)),
         }
     }
 

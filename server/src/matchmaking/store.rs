@@ -19,7 +19,7 @@
 //! group can be queued again under the same id), and goes with a cancel, a
 //! found match, or the TTL once its node stops refreshing it.
 
-use crate::redis_conn::Commands;
+use crate::redis_conn::{self, Commands};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use skirmish_shared::proto::PlayerId;
@@ -526,14 +526,14 @@ impl RedisQueue {
         RedisQueue {
             conn,
             prefix: prefix.to_owned(),
-            enqueue: Arc::new(redis::Script::new(ENQUEUE)),
-            claim: Arc::new(redis::Script::new(CLAIM)),
-            cancel: Arc::new(redis::Script::new(CANCEL)),
-            refresh: Arc::new(redis::Script::new(REFRESH)),
-            lease: Arc::new(redis::Script::new(LEASE)),
-            release: Arc::new(redis::Script::new(RELEASE)),
-            place: Arc::new(redis::Script::new(PLACE)),
-            unplace: Arc::new(redis::Script::new(UNPLACE)),
+            enqueue: Arc::new(redis_conn::script("mm.enqueue", ENQUEUE)),
+            claim: Arc::new(redis_conn::script("mm.claim", CLAIM)),
+            cancel: Arc::new(redis_conn::script("mm.cancel", CANCEL)),
+            refresh: Arc::new(redis_conn::script("mm.refresh", REFRESH)),
+            lease: Arc::new(redis_conn::script("mm.lease", LEASE)),
+            release: Arc::new(redis_conn::script("mm.release", RELEASE)),
+            place: Arc::new(redis_conn::script("mm.place", PLACE)),
+            unplace: Arc::new(redis_conn::script("mm.unplace", UNPLACE)),
         }
     }
 

@@ -4,8 +4,9 @@ use futures_util::future::try_join_all;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::Slot;
-use redis::{Arg, Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use redis::{Arg, Cmd, Pipeline, RedisFuture, RedisResult, Script, Value};
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Instant;
 
 /// The Prometheus histogram of command round trips (seconds), by command.
@@ -68,12 +69,46 @@ impl std::fmt::Debug for Commands {
     }
 }
 
-/// A command's name as a label: its first word, upper case, or `other`
-/// for anything that does not look like one.
+/// The labels of the node's scripts (`EVALSHA:<name>`) by SHA1.
+static SCRIPTS: RwLock<Vec<(String, &'static str)>> = RwLock::new(Vec::new());
+
+/// A Lua script named `name` (such as `mm.enqueue`): its commands are
+/// labelled `EVALSHA:<name>` instead of a bare `EVALSHA`, so an operator
+/// (and the scale table's measurements) can tell one script from another.
+pub fn script(name: &str, source: &str) -> Script {
+    let script = Script::new(source);
+    let mut labels = SCRIPTS.write().unwrap_or_else(|p| p.into_inner());
+    if !labels.iter().any(|(sha, _)| sha == script.get_hash()) {
+        // Made once per distinct script, of which the node has a dozen.
+        let label = Box::leak(format!("EVALSHA:{name}").into_boxed_str());
+        labels.push((script.get_hash().to_owned(), label));
+    }
+    script
+}
+
+/// The label of an `EVALSHA` of `sha`, if the script was named.
+fn script_label(sha: &[u8]) -> Option<&'static str> {
+    let labels = SCRIPTS.read().unwrap_or_else(|p| p.into_inner());
+    labels
+        .iter()
+        .find(|(known, _)| known.as_bytes() == sha)
+        .map(|(_, label)| *label)
+}
+
+/// A command's name as a label: its first word, upper case (a named
+/// script's `EVALSHA:<name>`), or `other` for anything that does not look
+/// like one.
 fn command_name(cmd: &Cmd) -> &'static str {
-    let Some(Arg::Simple(name)) = cmd.args_iter().next() else {
+    let mut args = cmd.args_iter();
+    let Some(Arg::Simple(name)) = args.next() else {
         return "other";
     };
+    if name.eq_ignore_ascii_case(b"EVALSHA")
+        && let Some(Arg::Simple(sha)) = args.next()
+        && let Some(label) = script_label(sha)
+    {
+        return label;
+    }
     // The commands the node sends, so the label set stays small.
     const KNOWN: &[&str] = &[
         "EVALSHA",
@@ -268,6 +303,18 @@ mod tests {
         get.arg("p:{n1}:room");
         assert_eq!(routing_key(&get), Some(&b"p:{n1}:room"[..]));
         assert_eq!(routing_key(&redis::cmd("PING")), None);
+    }
+
+    #[test]
+    fn named_scripts_are_labelled_by_name_and_others_as_evalsha() {
+        let named = script("test.named", "return 1");
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(named.get_hash()).arg(0);
+        assert_eq!(command_name(&cmd), "EVALSHA:test.named");
+        let mut unknown = redis::cmd("evalsha");
+        unknown.arg("0123").arg(0);
+        assert_eq!(command_name(&unknown), "EVALSHA");
+        assert_eq!(command_name(&redis::cmd("FLUSHALL")), "other");
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod commands;
 mod subscriber;
 mod target;
 
-pub use commands::{COMMAND_BUCKETS_S, COMMAND_SECONDS, Commands};
+pub use commands::{COMMAND_BUCKETS_S, COMMAND_SECONDS, Commands, script};
 pub use subscriber::Subscriber;
 pub use target::Target;
 
