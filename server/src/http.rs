@@ -46,6 +46,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/nodes", get(nodes))
+        .route("/api/admin/cluster", get(crate::admin::cluster))
+        .route_service("/admin", ServeFile::new(web.join("admin.html")))
         .route("/api/webtransport", get(webtransport_offer))
         .route(
             "/api/session",
@@ -304,7 +306,11 @@ async fn webtransport_offer(State(node): State<Arc<Node>>) -> Response {
 
 async fn nodes(State(node): State<Arc<Node>>) -> Response {
     match node.registry.live().await {
-        Ok(nodes) => Json(json!({ "self": node.node_id, "nodes": nodes })).into_response(),
+        Ok(mut nodes) => {
+            // Their health is the operator's (`/api/admin/cluster`).
+            nodes.iter_mut().for_each(|n| n.stats = None);
+            Json(json!({ "self": node.node_id, "nodes": nodes })).into_response()
+        }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
     }
 }

@@ -8,6 +8,7 @@
 //! flags and loads the games. Tests bind a [`Server`] on port 0, read its
 //! address, and stop it with their own shutdown future.
 
+pub(crate) mod admin;
 pub(crate) mod admission;
 pub mod auth;
 pub mod bus;
@@ -24,6 +25,7 @@ pub mod lobby;
 pub mod matches;
 pub mod matchmaking;
 pub mod node;
+pub mod node_stats;
 pub(crate) mod origins;
 pub mod outbox;
 pub(crate) mod per_ip;

@@ -89,6 +89,8 @@ pub struct Node {
     pub matchmaking: Matchmaking,
     /// What `GET /api/webtransport` offers, when the node serves it.
     pub(crate) webtransport: std::sync::OnceLock<Arc<crate::wt_offer::Offer>>,
+    /// Turns the metrics into the stats each heartbeat carries.
+    stats: std::sync::Mutex<crate::node_stats::Sampler>,
 }
 
 /// What the sessions' bus messages need from the node.
@@ -288,7 +290,7 @@ async fn heartbeat(node: Arc<Node>) {
         // presence, which must be back by then.
         let _ = tokio::time::timeout(interval / 2, node.lobby.refresh_presence()).await;
         let result = async {
-            node.registry.heartbeat(&node.info()).await?;
+            node.registry.heartbeat(&node.heartbeat_info()).await?;
             node.registry.live().await
         }
         .await;
@@ -549,6 +551,7 @@ impl Node {
             keys,
             matchmaking,
             webtransport: std::sync::OnceLock::new(),
+            stats: std::sync::Mutex::default(),
             connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
             per_ip: PerIp::new(limits),
             origins: Origins::new(
@@ -620,6 +623,18 @@ impl Node {
     /// matchmaking chooses hosts by it.
     pub fn info(&self) -> NodeInfo {
         self.matchmaking.node_info()
+    }
+
+    /// [`Node::info`] with the stats of the time since the previous
+    /// heartbeat (when the node records metrics).
+    fn heartbeat_info(&self) -> NodeInfo {
+        let mut info = self.info();
+        if let Some(metrics) = &self.metrics {
+            let rendered = metrics.render();
+            let mut sampler = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            info.stats = Some(sampler.sample(&rendered));
+        }
+        info
     }
 
     /// A number for a new connection, unique within this node.

@@ -222,6 +222,7 @@ mod tests {
             age_ms: 0,
             awaited: 0,
             formed: 0,
+            stats: None,
         };
         registry.heartbeat(&info).await.expect("heartbeat");
         // Read within the last second: not again yet.

@@ -12,6 +12,7 @@
 //! so a page served by a node that has since died or drained may still use
 //! the others: its origin outlives its node (`origins.rs`).
 
+use crate::node_stats::NodeStats;
 use crate::redis_conn::{self, Commands};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ use std::time::Duration;
 use tracing::warn;
 
 /// What a node says about itself.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeInfo {
     /// Unique in the cluster.
     pub id: NodeId,
@@ -51,6 +52,10 @@ pub struct NodeInfo {
     /// reaches the number the host acknowledged it with.
     #[serde(default)]
     pub formed: u64,
+    /// Its recent health, for the admin dashboard; left out of the public
+    /// `GET /api/nodes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<NodeStats>,
 }
 
 /// Why the registry could not be reached.
@@ -346,6 +351,7 @@ mod tests {
             age_ms: 0,
             awaited: 0,
             formed: 0,
+            stats: None,
         }
     }
 

@@ -36,6 +36,14 @@ const consoleLines = [];
 
 /** Opens `url` in a fresh Chromium profile, at the login screen with `name` typed in. */
 export async function open(url, name) {
+  const page = await openPage(url, name);
+  await page.waitForFunction(() => window.__skirmish?.phase === 'login', null, { timeout: 10_000 });
+  await page.locator('#name').fill(name);
+  return page;
+}
+
+/** Opens `url` in a fresh Chromium profile; `name` labels its console lines. */
+export async function openPage(url, name) {
   const dir = await mkdtemp(join(tmpdir(), 'skirmish-browser-'));
   dirs.push(dir);
   const context = await chromium.launchPersistentContext(dir, {
@@ -50,8 +58,6 @@ export async function open(url, name) {
   page.on('pageerror', (err) => pageErrors.push(`${name}: ${err?.stack || err}`));
   const response = await page.goto(url, { waitUntil: 'load', timeout: 15_000 });
   if (!response?.ok()) fail(`${name}: loading ${url} answered HTTP ${response?.status()}`);
-  await page.waitForFunction(() => window.__skirmish?.phase === 'login', null, { timeout: 10_000 });
-  await page.locator('#name').fill(name);
   return page;
 }
 
@@ -59,7 +65,11 @@ export async function open(url, name) {
 export async function until(page, what, fn, arg) {
   await page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 }).catch(async () => {
     const state = await page
-      .evaluate(() => ({ phase: window.__skirmish.phase, game: window.__skirmish.game, rooms: window.__skirmish.rooms }))
+      .evaluate(() =>
+        window.__skirmish
+          ? { phase: window.__skirmish.phase, game: window.__skirmish.game, rooms: window.__skirmish.rooms }
+          : { admin: window.__admin },
+      )
       .catch(() => ({}));
     fail(`${what} (page state ${JSON.stringify(state)})`);
   });

@@ -6,7 +6,9 @@
 //! screen, and find themselves on the leaderboards with their kills and
 //! rating (`tests/browser/lobby.mjs`); a player picks king of the hill,
 //! plays it against a server bot in the hill's own view and reads its
-//! results (`tests/browser/hill.mjs`). Leaves screenshots in
+//! results (`tests/browser/hill.mjs`); the admin dashboard refuses a page
+//! without its token and, with it, lists the live nodes and draws its
+//! charts (`tests/browser/admin.mjs`). Leaves screenshots in
 //! `target/test-artifacts/`.
 //!
 //! The node plays on `tests/fixtures/e2e-map.toml`, where every spawn point
@@ -306,4 +308,85 @@ async fn a_player_in_chromium_whose_node_dies_carries_on_at_another() {
     .await;
     victim.kill();
     survivor.stop().await;
+}
+
+/// `GET /api/admin/cluster` at `node` with `token` (none: no header): the
+/// status and the JSON body.
+async fn admin_view(node: &TestNode, token: Option<&str>) -> (u16, serde_json::Value) {
+    let mut request = skirmish_tests::http().get(format!("{}/api/admin/cluster", node.url()));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("GET /api/admin/cluster");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+/// The admin dashboard on two nodes of one Redis: its API refuses a
+/// missing or wrong token (401) and a node without one (403), and answers
+/// both nodes with their stats; the public node list carries no stats; and
+/// in Chromium (`tests/browser/admin.mjs`) the page is refused without the
+/// token and with it lists both nodes and draws every chart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_dashboard_lists_the_live_nodes_and_draws_its_charts() {
+    let redis = skirmish_tests::redis::RedisServer::start();
+    let token = "the-admin-token-of-the-tests";
+    let mut config = skirmish_tests::cluster_config(&redis.url(), "node-a", "admin");
+    config.admin_token = Some(token.into());
+    let a = TestNode::start(config).await;
+    let b = TestNode::start(skirmish_tests::cluster_config(
+        &redis.url(),
+        "node-b",
+        "admin",
+    ))
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while skirmish_tests::live_nodes(&a.url()).await != ["node-a", "node-b"] {
+        assert!(tokio::time::Instant::now() < deadline, "both nodes listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    assert_eq!(admin_view(&a, None).await.0, 401);
+    let (status, body) = admin_view(&a, Some("the-admin-token-of-the-test")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, body) = admin_view(&b, Some(token)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("admin_disabled"))
+    );
+    let (status, body) = admin_view(&a, Some(token)).await;
+    assert_eq!(status, 200, "{body}");
+    let nodes = body["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 2, "{body}");
+    for node in nodes {
+        assert!(node["stats"]["ticks"].is_u64(), "stats of {node}");
+    }
+    let public: serde_json::Value = skirmish_tests::http()
+        .get(format!("{}/api/nodes", a.url()))
+        .send()
+        .await
+        .expect("GET /api/nodes")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(
+        public["nodes"][0].get("stats").is_none(),
+        "no stats in public: {public}"
+    );
+
+    // Someone to see on node A.
+    let player = skirmish_tests::Player::connect(&a, "watched").await;
+    let args = [
+        ("--url", a.url()),
+        ("--token", token.to_owned()),
+        ("--nodes", "node-a,node-b".to_owned()),
+        ("--busy", "node-a".to_owned()),
+    ];
+    run_script("admin.mjs", &args, &["admin.png"], Duration::from_secs(90)).await;
+    drop(player);
+    a.stop().await;
+    b.stop().await;
 }

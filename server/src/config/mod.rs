@@ -51,6 +51,12 @@ pub struct Config {
     /// tokens share it; when absent a random key is made at start-up, so
     /// tokens die with the process. Never printed: its `Debug` is masked.
     pub session_secret: Option<Secret>,
+    /// The token that opens the admin dashboard (`/admin`) and its API
+    /// (`GET /api/admin/cluster`, with `Authorization: Bearer <token>`), at
+    /// least 16 characters. Unset, both are off. Never printed. Set it in
+    /// the file or as `SKIRMISH_ADMIN_TOKEN`, not as a flag (the process
+    /// list shows flags).
+    pub admin_token: Option<Secret>,
     /// How long a session token is valid, in seconds, `60..=2592000` (30
     /// days).
     pub session_ttl_s: u64,
@@ -429,6 +435,7 @@ impl Default for Config {
             tick_threads: 1,
             match_seconds: None,
             session_secret: None,
+            admin_token: None,
             session_ttl_s: 24 * 3600,
             limits: Limits::default(),
             redis_url: None,
@@ -527,6 +534,7 @@ impl Config {
         "tick_threads",
         "match_seconds",
         "session_secret",
+        "admin_token",
         "session_ttl_s",
         "limits",
         "redis_url",
@@ -653,6 +661,13 @@ impl Config {
                 "each must be \"*\" or an origin such as \"https://play.example.com\" (scheme, host and port only)",
             )?;
         }
+        c.that(
+            self.admin_token
+                .as_ref()
+                .is_none_or(|t| t.expose().chars().count() >= 16),
+            "admin_token",
+            "must be at least 16 characters (it opens the admin dashboard)",
+        )?;
         self.webtransport.validate(&c)?;
         self.limits.validate(&c)
     }
@@ -1059,6 +1074,7 @@ mod tests {
         let every = Config {
             match_seconds: Some(60),
             session_secret: Some("s".into()),
+            admin_token: Some("a".repeat(16).into()),
             redis_url: Some("redis://h/".into()),
             node_id: Some("n".into()),
             public_url: Some("http://h".into()),
@@ -1146,6 +1162,7 @@ mod tests {
     fn printing_and_debugging_mask_the_secrets() {
         let config = Config {
             session_secret: Some("hunter2-secret".into()),
+            admin_token: Some("opensesame-opensesame".into()),
             redis_url: Some("redis://admin:pa55word@10.0.0.5:6379/0".into()),
             ..Config::default()
         };
@@ -1153,6 +1170,7 @@ mod tests {
         let debugged = format!("{config:?}");
         for shown in [&printed, &debugged] {
             assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!shown.contains("opensesame"), "{shown}");
             assert!(!shown.contains("pa55word"), "{shown}");
             assert!(
                 shown.contains("redis://admin:***@10.0.0.5:6379/0"),
@@ -1160,6 +1178,7 @@ mod tests {
             );
         }
         assert!(printed.contains("session_secret = \"***\""), "{printed}");
+        assert!(printed.contains("admin_token = \"***\""), "{printed}");
         // What is printed reads back (secrets aside) as the same settings.
         let back: Config = toml::from_str(&printed).expect("printed TOML reads back");
         assert_eq!(back.limits, config.limits);

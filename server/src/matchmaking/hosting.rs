@@ -348,6 +348,7 @@ mod tests {
             age_ms,
             awaited: 0,
             formed: 0,
+            stats: None,
         }
     }
 

@@ -377,6 +377,7 @@ impl Inner {
             age_ms: 0,
             awaited: awaited as u32,
             formed,
+            stats: None,
         }
     }
 }
