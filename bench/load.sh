@@ -125,7 +125,10 @@ scrape() { # scrape NAME: every node's /metrics and CPU time
     fi
     awk '{ print $14 + $15 }' "/proc/${node_pids[$((i - 1))]}/stat" > "$work/$1-cpu-$i"
   done
-  if [ -n "${redis_pid:-}" ]; then awk '{ print $14 + $15 }' "/proc/$redis_pid/stat" > "$work/$1-cpu-redis"; fi
+  if [ -n "${redis_pid:-}" ]; then
+    awk '{ print $14 + $15 }' "/proc/$redis_pid/stat" > "$work/$1-cpu-redis"
+    redis-cli -p "$redis_port" INFO commandstats > "$work/$1-cmdstats"
+  fi
   date +%s.%N > "$work/$1-time"
 }
 
@@ -214,12 +217,13 @@ scrapes = [(metrics(f'{work}/from-metrics-{i}'), metrics(f'{work}/to-metrics-{i}
            for i in range(1, n_nodes + 1)]
 
 def delta(name):
-    total = 0.0
-    for i, (a, b) in enumerate(scrapes, 1):
-        if name not in a or name not in b:
-            die(f'node {i} does not export {name}')
-        total += b[name] - a[name]
-    return total
+    """A counter's increase over the window, all nodes summed. A node that
+    never counted one (a node hosting no match has no ticks) adds nothing,
+    but some node must export it: a name no node knows is a broken
+    measurement, not a zero."""
+    if not any(name in b for _, b in scrapes):
+        die(f'no node exports {name}')
+    return sum(b.get(name, 0.0) - a.get(name, 0.0) for a, b in scrapes)
 
 def buckets(name):
     """Cumulative (upper bound, count) over the window, all nodes summed."""
@@ -316,6 +320,40 @@ if commands:
     round_trips = if_exported('skirmish_redis_command_seconds')
     if round_trips:
         row('  round trip p50 / p99', f'{q(round_trips, 0.5)} / {q(round_trips, 0.99)}')
+    every = sorted(commands.items(), key=lambda kv: -kv[1])
+    row('  every command, per s', ', '.join(f'{name} {n / window:.1f}' for name, n in every))
+
+    # What the window held, to turn the rates into costs per event.
+    def counted(name):
+        return sum(b.get(k, 0.0) - a.get(k, 0.0) for a, b in scrapes
+                   for k in b if k == name or k.startswith(name + '{'))
+    row('events, per s', f'players matched {counted("skirmish_time_to_match_seconds_count") / window:.2f}, '
+        f'tickets queued {counted("skirmish_tickets_queued_total") / window:.2f}, '
+        f'matches finished {counted("skirmish_matches_finished_total") / window:.2f}')
+
+# The Redis server's own count and time of each command (a command a script
+# runs is counted on its own and inside the script's EVALSHA too).
+def cmdstats(path):
+    out = {}
+    for line in open(path):
+        if line.startswith('cmdstat_'):
+            name, fields = line.strip().split(':', 1)
+            f = dict(kv.split('=', 1) for kv in fields.split(','))
+            out[name[len('cmdstat_'):]] = (float(f['calls']), float(f['usec']))
+    return out
+try:
+    c_from, c_to = cmdstats(f'{work}/from-cmdstats'), cmdstats(f'{work}/to-cmdstats')
+except FileNotFoundError:
+    pass
+else:
+    spent = []
+    for name, (calls, usec) in c_to.items():
+        calls0, usec0 = c_from.get(name, (0.0, 0.0))
+        if calls > calls0:
+            spent.append((usec - usec0, calls - calls0, name))
+    spent.sort(reverse=True)
+    row('redis-server time by command', ', '.join(
+        f'{name} {n / window:.1f}/s x {u / n:.1f} us' for u, n, name in spent[:8]))
 row('tick duration p50 / p99', f'{q(dur, 0.5)} / {q(dur, 0.99)}')
 row('tick start lateness p50 / p99', f'{q(late, 0.5)} / {q(late, 0.99)}')
 if ticks <= 0:
