@@ -364,14 +364,7 @@ async fn the_admin_dashboard_lists_the_live_nodes_and_draws_its_charts() {
     for node in nodes {
         assert!(node["stats"]["ticks"].is_u64(), "stats of {node}");
     }
-    let public: serde_json::Value = skirmish_tests::http()
-        .get(format!("{}/api/nodes", a.url()))
-        .send()
-        .await
-        .expect("GET /api/nodes")
-        .json()
-        .await
-        .expect("JSON");
+    let public = crate::results::get_json_pub(format!("{}/api/nodes", a.url())).await;
     assert!(
         public["nodes"][0].get("stats").is_none(),
         "no stats in public: {public}"

@@ -135,14 +135,7 @@ async fn three_nodes_share_one_lobby(setup: Setup) {
     ];
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let body: serde_json::Value = skirmish_tests::http()
-            .get(format!("{}/api/nodes", b.url()))
-            .send()
-            .await
-            .expect("GET /api/nodes")
-            .json()
-            .await
-            .expect("JSON");
+        let body = crate::results::get_json_pub(format!("{}/api/nodes", b.url())).await;
         let seen: Vec<(String, u64, String)> = body["nodes"]
             .as_array()
             .expect("nodes")

@@ -7,8 +7,8 @@ use redis::AsyncCommands;
 use skirmish_client_sim::Incoming;
 use skirmish_server::bus::{Bus, Delivery, Payload, RedisBus, Topic};
 use skirmish_server::redis_conn;
-use skirmish_server::results::{MatchRecord, OutboxDir, RecordLine};
-use skirmish_shared::proto::{ClientMsg, MatchId, PlayerId, ServerMsg};
+use skirmish_server::results::{MatchRecord, OutboxDir};
+use skirmish_shared::proto::{ClientMsg, PlayerId, ServerMsg};
 use skirmish_tests::redis_cluster::RedisCluster;
 use skirmish_tests::{Player, TempDir, TestNode, cluster_config, live_nodes, test_matchmaking};
 use std::time::Duration;
@@ -117,21 +117,7 @@ async fn pipelines_span_slots_and_sharded_channels_follow_a_moved_slot() {
 
 /// A match record that gives `player` one kill.
 fn one_kill(match_id: u64, player: PlayerId) -> MatchRecord {
-    MatchRecord {
-        match_id: MatchId(match_id),
-        game: "arena".into(),
-        finished_at_ms: now_ms(),
-        reason: "time_up".into(),
-        players: vec![RecordLine {
-            player_id: player,
-            name: "ada".into(),
-            placement: 1,
-            team: None,
-            stats: [("kills", 1), ("deaths", 0), ("score", 1)]
-                .map(|(k, v)| (k.to_owned(), v))
-                .into(),
-        }],
-    }
+    crate::results::solo_record(match_id, player, 1, now_ms())
 }
 
 /// Waits until `node`'s outbox is empty and the player's kills read `kills`.

@@ -37,6 +37,31 @@ async fn duel(node: &TestNode) -> ((Log, Player), (Log, Player), u32) {
     (shot, stood, kills as u32)
 }
 
+/// A finished match of one player, "ada", with `kills` kills (and as many
+/// points).
+pub(crate) fn solo_record(
+    match_id: u64,
+    player: PlayerId,
+    kills: i64,
+    finished_at_ms: u64,
+) -> MatchRecord {
+    MatchRecord {
+        match_id: MatchId(match_id),
+        game: "arena".into(),
+        finished_at_ms,
+        reason: "time_up".into(),
+        players: vec![RecordLine {
+            player_id: player,
+            name: "ada".into(),
+            placement: 1,
+            team: None,
+            stats: [("kills", kills), ("deaths", 0), ("score", kills)]
+                .map(|(k, v)| (k.to_owned(), v))
+                .into(),
+        }],
+    }
+}
+
 /// Waits for the player's `rating` message.
 /// A duel during which Redis stops (3 s in, the match still on); Redis
 /// stays down.
@@ -417,21 +442,7 @@ async fn a_result_found_again_after_a_crash_is_not_counted_twice(setup: Setup) {
     config.data_dir = data.path().to_owned();
     let data_dir = config.data_dir.clone();
     let player = PlayerId(0x0123_4567_89ab_cdef);
-    let record = MatchRecord {
-        match_id: MatchId(42),
-        game: "arena".into(),
-        finished_at_ms: 1,
-        reason: "time_up".into(),
-        players: vec![RecordLine {
-            player_id: player,
-            name: "ada".into(),
-            placement: 1,
-            team: None,
-            stats: [("kills", 3), ("deaths", 0), ("score", 3)]
-                .map(|(k, v)| (k.to_owned(), v))
-                .into(),
-        }],
-    };
+    let record = solo_record(42, player, 3, 1);
     let outbox = OutboxDir::open(&data_dir).expect("outbox");
 
     // A first run records the match.

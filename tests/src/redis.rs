@@ -6,6 +6,10 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// An argument of [`RedisServer::start_with`] replaced by a free port at
+/// each start.
+pub(crate) const FREE_PORT: &str = "{free port}";
+
 /// A `redis-server` child process owned by a test; killed on drop.
 #[derive(Debug)]
 pub struct RedisServer {
@@ -18,7 +22,7 @@ pub struct RedisServer {
 }
 
 /// A port nothing listens on right now.
-pub(crate) fn free_port() -> u16 {
+fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local address").port()
 }
@@ -33,7 +37,7 @@ impl RedisServer {
             dir: None,
             extra: Vec::new(),
         };
-        server.spawn();
+        server.launch();
         server
     }
 
@@ -45,7 +49,7 @@ impl RedisServer {
             dir: None,
             extra,
         };
-        server.spawn();
+        server.launch();
         server
     }
 
@@ -60,11 +64,27 @@ impl RedisServer {
             dir: Some(crate::TempDir::new("redis")),
             extra: Vec::new(),
         };
-        server.spawn();
+        server.launch();
         server
     }
 
-    fn spawn(&mut self) {
+    /// Starts the server on a fresh free port, trying other ports when
+    /// another process took the one picked before the server bound it (the
+    /// other tests of the run pick ports at the same time).
+    fn launch(&mut self) {
+        for _ in 0..5 {
+            if self.spawn().is_ok() {
+                return;
+            }
+            self.port = free_port();
+        }
+        self.spawn()
+            .unwrap_or_else(|why| panic!("redis-server did not start: {why}"));
+    }
+
+    /// Starts the server on its port and waits until it answers; an error
+    /// when it exited (its port was taken) or another server answers there.
+    fn spawn(&mut self) -> Result<(), String> {
         let persistence = match &self.dir {
             Some(dir) => vec![
                 "--appendonly".to_owned(),
@@ -76,42 +96,76 @@ impl RedisServer {
             ],
             None => vec!["--appendonly".to_owned(), "no".to_owned()],
         };
-        let child = Command::new("redis-server")
+        // A placeholder for another port the server needs (a cluster bus).
+        let extra: Vec<String> = self
+            .extra
+            .iter()
+            .map(|arg| match arg.as_str() {
+                FREE_PORT => free_port().to_string(),
+                _ => arg.clone(),
+            })
+            .collect();
+        let mut child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--protected-mode", "no"])
             .args(&persistence)
-            .args(&self.extra)
+            .args(&extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server runs (scripts/test.sh installs it)");
-        self.child = Some(child);
+        let pid = child.id();
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if self.ping() {
-                return;
+        let outcome = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break Err(format!("it exited ({status}) on port {}", self.port));
             }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            match self.answering_pid() {
+                Some(answering) if answering == pid => break Ok(()),
+                Some(other) => {
+                    break Err(format!(
+                        "another server (pid {other}) answers on port {}",
+                        self.port
+                    ));
+                }
+                None if Instant::now() >= deadline => {
+                    break Err(format!("no answer on port {} within 10 s", self.port));
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        if outcome.is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+        } else {
+            self.child = Some(child);
         }
+        outcome
     }
 
-    /// Whether the server answers a PING.
-    fn ping(&self) -> bool {
+    /// The process id of the server answering on the port, if one does.
+    fn answering_pid(&self) -> Option<u32> {
         use std::io::{Read, Write};
-        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        if stream.write_all(b"PING\r\n").is_err() {
-            return false;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .ok()?;
+        stream.write_all(b"INFO server\r\n").ok()?;
+        let mut reply = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // The bulk reply ends with the last field and CRLF; `process_id`
+        // comes early, well within the first reads.
+        while !String::from_utf8_lossy(&reply).contains("process_id:") || !reply.ends_with(b"\r\n")
+        {
+            let n = stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                break;
+            }
+            reply.extend_from_slice(&chunk[..n]);
         }
-        let mut reply = [0u8; 7];
-        stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+        let text = String::from_utf8_lossy(&reply);
+        let line = text.lines().find(|l| l.starts_with("process_id:"))?;
+        line["process_id:".len()..].trim().parse().ok()
     }
 
     /// `redis://127.0.0.1:PORT/`.
@@ -158,7 +212,9 @@ impl RedisServer {
     /// with everything it acknowledged.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        if let Err(why) = self.spawn() {
+            panic!("redis-server did not start again: {why}");
+        }
     }
 }
 

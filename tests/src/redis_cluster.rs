@@ -4,7 +4,7 @@
 //! keys from one master to another) while nodes use it.
 
 use crate::TempDir;
-use crate::redis::{RedisServer, free_port};
+use crate::redis::{FREE_PORT, RedisServer};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -35,7 +35,7 @@ impl RedisCluster {
                     // The bus port would otherwise be the port + 10,000,
                     // which need not be free (or exist).
                     "--cluster-port".into(),
-                    free_port().to_string(),
+                    FREE_PORT.into(),
                     "--cluster-node-timeout".into(),
                     "2000".into(),
                 ])
