@@ -38,6 +38,7 @@ mod http;
 mod leaderboard;
 mod lobby;
 mod matchmaking;
+mod movement_vectors;
 mod protocol_doc;
 mod redis_cluster;
 mod results;
