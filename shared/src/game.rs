@@ -160,9 +160,10 @@ pub trait Game: Sized + Send + fmt::Debug + 'static {
     /// client numbers enter the simulation.
     fn decode_input(config: &Self::Config, data: &GameData) -> Result<Self::Input, InputError>;
 
-    /// Folds two inputs received within one tick into one. The default keeps
-    /// the newer; a game whose inputs carry edges (a trigger pulled) keeps
-    /// them here.
+    /// Folds two waiting inputs into one, when a player's backlog runs past
+    /// what the engine keeps (it applies one input a tick, in order). The
+    /// default keeps the newer; a game whose inputs carry edges (a trigger
+    /// pulled) keeps them here.
     fn merge_inputs(older: Self::Input, newer: Self::Input) -> Self::Input {
         let _ = older;
         newer

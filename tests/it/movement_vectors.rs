@@ -1,7 +1,7 @@
 //! The shared test vectors for the browser's prediction:
 //! `assets/web/test/vectors/movement.json`, written from the arena's own
-//! simulation. Each scenario is a map and rules as `joined.setup` gives
-//! them to the browser, the tick rate, a player's spawn, 1,000 ticks of
+//! simulation. Each scenario is the arena's `joined.setup` as the node
+//! sends it (MessagePack arrays, as JSON), the tick rate, a player's spawn, 1,000 ticks of
 //! stick input (runs in the eight directions and at odd angles, part
 //! strokes, and coasting with no key held) and where the node put the
 //! player (position and velocity) after each tick. The browser's unit tests
@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 use skirmish_arena::ArenaMatch;
 use skirmish_arena::geom::Vec2;
 use skirmish_arena::sim::{GameSpec, Input};
-use skirmish_arena::wire::Setup;
 use skirmish_shared::game::{EntityId, Game};
 use std::sync::Arc;
 
@@ -100,7 +99,8 @@ fn scenario(spec: &Arc<GameSpec>, seed: u64) -> (Value, usize, usize) {
     let mut game = ArenaMatch::new(Arc::clone(spec), seed);
     let id = EntityId(1);
     game.admit(id, None).expect("room for one");
-    let setup: Setup = game.setup().to().expect("the arena's setup");
+    // The wire form (`joined.setup`'s arrays), for the client's own parser.
+    let setup = serde_json::to_value(&game.setup().0).expect("the setup as JSON");
     let start = game.world().player(id).expect("admitted").pos;
     let inputs = inputs(seed);
     let (mut edges, mut obstacles) = (0, 0);

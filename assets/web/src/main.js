@@ -330,6 +330,14 @@ window.__skirmish = Object.freeze({
   get node() {
     return conn?.base ?? null;
   },
+  /**
+   * The own player's prediction: corrections so far, their rate over the
+   * last seconds and the largest (units); null where the game's movement
+   * is not predicted.
+   */
+  get prediction() {
+    return game.predictionStats(performance.now());
+  },
   /** The game the current match plays (`arena`, `hill`). */
   get game() {
     return game.game ?? null;

@@ -66,18 +66,18 @@ function pushOut(x, y, radius, [ox, oy, ow, oh]) {
  * the arena's edges; returns `[x, y, vx, vy]` with the velocity's parts
  * into a wall removed.
  */
-function slide(x, y, vx, vy, radius, map, dt) {
+function slide(x, y, vx, vy, radius, walls, dt) {
   const half = f(radius * 0.5);
   const [tx, ty] = clampLength(f(vx * dt), f(vy * dt), f(MAX_SLIDE_STEPS * half));
   const steps = Math.min(MAX_SLIDE_STEPS, Math.max(1, Math.ceil(f(f(Math.sqrt(lengthSq(tx, ty))) / half))));
   const share = f(1 / steps);
   const [sx, sy] = [f(tx * share), f(ty * share)];
-  const maxX = f(map.width - radius);
-  const maxY = f(map.height - radius);
+  const maxX = f(walls.width - radius);
+  const maxY = f(walls.height - radius);
   for (let i = 0; i < steps; i++) {
     x = f(x + sx);
     y = f(y + sy);
-    for (const obstacle of map.obstacles) {
+    for (const obstacle of walls.obstacles) {
       const push = pushOut(x, y, radius, obstacle);
       if (!push) continue;
       x = f(x + push[0]);
@@ -104,13 +104,29 @@ function slide(x, y, vx, vy, radius, map, dt) {
 }
 
 /**
- * One tick of a living player's movement: `state` is `[x, y, vx, vy]`,
- * `dir` what `moveDir` made of the stick, `setup` the arena's
- * `joined.setup` (`{map, rules}`), `tickRate` the match's. Returns the next
- * `[x, y, vx, vy]`.
+ * What the rules need of the arena's `joined.setup` (as the client parses
+ * it: `{map, rules}`), in single precision; made once per match.
  */
-export function step(state, dir, setup, tickRate) {
-  const { rules, map } = setup;
+export function movementRules({ map, rules }) {
+  return {
+    radius: f(rules.playerRadius),
+    maxSpeed: f(rules.maxSpeed),
+    acceleration: f(rules.acceleration),
+    friction: f(rules.friction),
+    walls: {
+      width: f(map.width),
+      height: f(map.height),
+      obstacles: map.obstacles.map((o) => [f(o.x), f(o.y), f(o.w), f(o.h)]),
+    },
+  };
+}
+
+/**
+ * One tick of a living player's movement: `state` is `[x, y, vx, vy]`,
+ * `dir` what `moveDir` made of the stick, `rules` from `movementRules`,
+ * `tickRate` the match's. Returns the next `[x, y, vx, vy]`.
+ */
+export function step(state, dir, rules, tickRate) {
   const dt = f(1 / tickRate);
   let [x, y, vx, vy] = state;
   if (dir[0] === 0 && dir[1] === 0) {
@@ -119,15 +135,15 @@ export function step(state, dir, setup, tickRate) {
     vy = f(vy * drag);
   } else {
     // Steer towards the wanted velocity, at most `acceleration` per second.
-    const [wx, wy] = [f(dir[0] * rules.max_speed), f(dir[1] * rules.max_speed)];
+    const [wx, wy] = [f(dir[0] * rules.maxSpeed), f(dir[1] * rules.maxSpeed)];
     const [ax, ay] = clampLength(f(wx - vx), f(wy - vy), f(rules.acceleration * dt));
     vx = f(vx + ax);
     vy = f(vy + ay);
   }
-  [vx, vy] = clampLength(vx, vy, rules.max_speed);
+  [vx, vy] = clampLength(vx, vy, rules.maxSpeed);
   if (lengthSq(vx, vy) < REST_SQ) {
     vx = 0;
     vy = 0;
   }
-  return slide(x, y, vx, vy, rules.player_radius, map, dt);
+  return slide(x, y, vx, vy, rules.radius, rules.walls, dt);
 }

@@ -273,6 +273,13 @@ export function snapshotView(game, replica, state, events, tick, ctx) {
   return view(replica, state, events, tick, ctx);
 }
 
+/** A game's `joined.setup` as this client reads it (the wire's arrays parsed). */
+export function parseSetup(game, setup) {
+  const parse = GAMES[game]?.setup;
+  if (!parse) throw new Error('a game this client cannot draw');
+  return parse(setup);
+}
+
 /** Ticks left on a clock that runs out at `endsAt`. */
 function left(endsAt, tick) {
   return Math.max(0, (endsAt ?? tick) - tick);

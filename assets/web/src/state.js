@@ -6,6 +6,8 @@
 // easy to follow in one place.
 
 import { SnapshotBuffer } from './interp.js';
+import { movementRules } from './movement.js';
+import { Predictor } from './predict.js';
 
 const KILL_FEED_SIZE = 5;
 const KILL_FEED_MS = 6000;
@@ -57,6 +59,9 @@ export class GameState {
     this.buffer = new SnapshotBuffer(this.tickRate, interpolationDelayMs(this.tickRate));
     this.seq = 0;
     this.pendingInputs = [];
+    // The own player's predicted movement (games whose movement this
+    // client knows: the arena), or null.
+    this.predictor = null;
     // Names of players from finished matches, so a late event or a results
     // line can still be labelled.
     this.knownNames = new Map();
@@ -74,14 +79,22 @@ export class GameState {
   }
 
   /**
-   * Where to draw the own player. Today: the newest authoritative state.
-   * Client-side prediction will replace this with that state advanced by
-   * `pendingInputs` (the inputs after `ack`) through the shared movement
-   * rules, so the own player reacts on the next frame instead of a
-   * round trip later.
+   * Where to draw the own player: the newest authoritative state, moved to
+   * the predicted position (predict.js) where the game's movement is known,
+   * so the own player reacts to a key on the next input instead of a round
+   * trip later.
    */
-  ownPlayerView() {
-    return this.me;
+  ownPlayerView(now = globalThis.performance?.now() ?? Date.now()) {
+    const me = this.me;
+    const drawn = me && this.predictor?.drawn(now);
+    return drawn ? { ...me, x: drawn[0], y: drawn[1] } : me;
+  }
+
+  /** The prediction's figures, for the net overlay and tests. */
+  predictionStats(now) {
+    const p = this.predictor;
+    if (!p) return null;
+    return { corrections: p.corrections, perSecond: p.correctionRate(now), largest: p.largest };
   }
 
   nameOf(id) {
@@ -96,6 +109,7 @@ export class GameState {
   resetConnection() {
     this.seq = 0;
     this.pendingInputs.length = 0;
+    if (this.predictor) this.predictor.history.length = 0;
   }
 
   /** Records an input about to be sent and returns its sequence number. */
@@ -103,6 +117,7 @@ export class GameState {
     this.seq += 1;
     this.pendingInputs.push({ seq: this.seq, sentAt: now, ...input });
     if (this.pendingInputs.length > MAX_PENDING_INPUTS) this.pendingInputs.shift();
+    this.predictor?.input(this.seq, input.moveX, input.moveY);
     return this.seq;
   }
 
@@ -132,6 +147,10 @@ export class GameState {
         this.game = msg.game;
         this.map = msg.map;
         this.rules = msg.rules;
+        this.predictor =
+          msg.game === 'arena' && msg.map && msg.rules
+            ? new Predictor(movementRules({ map: msg.map, rules: msg.rules }), this.tickRate)
+            : null;
         this.results = null;
         this.endReason = null;
         this.buffer.clear();
@@ -189,6 +208,8 @@ export class GameState {
     this.ack = snap.ack;
     this.ticksLeft = snap.ticksLeft;
     this.buffer.push(snap, now);
+    const me = this.you === null ? null : snap.players?.find((p) => p.id === this.you);
+    if (me && this.predictor) this.predictor.authoritative(snap.ack, me.x, me.y, me.health > 0, now);
     if (this.pendingInputs.length && this.pendingInputs[0].seq <= snap.ack) {
       this.pendingInputs = this.pendingInputs.filter((i) => i.seq > snap.ack);
     }

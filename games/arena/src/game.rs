@@ -127,8 +127,8 @@ impl Game for ArenaMatch {
         wire::decode_input(data)
     }
 
-    /// A trigger pulled in any input of the tick fires, even if a later
-    /// input of the same tick let it go.
+    /// A trigger pulled in either of two folded inputs fires, even if the
+    /// later one let it go.
     fn merge_inputs(older: Input, newer: Input) -> Input {
         newer.with_fire(newer.fire() || older.fire())
     }

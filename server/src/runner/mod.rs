@@ -8,6 +8,7 @@
 //! where a newer snapshot replaces an unsent one. It knows no game: what a
 //! match plays comes in as the type parameter.
 
+mod inputs;
 mod link;
 
 pub use link::{Directory, JoinRefused, MatchCommand, MatchOver, PlayerLink};
@@ -15,6 +16,7 @@ pub use link::{Directory, JoinRefused, MatchCommand, MatchOver, PlayerLink};
 use crate::clock::unix_ms;
 use crate::results::{MatchRecord, RecordLine};
 use bytes::{BufMut, Bytes, BytesMut};
+use inputs::InputQueue;
 use metrics::{Counter, Histogram};
 use skirmish_shared::codec::{encode, write_snapshot};
 use skirmish_shared::game::{AdmitError, EntityId, Game, GameData, Standing, TeamId, Tick};
@@ -84,7 +86,7 @@ struct BotSeat<B> {
 
 /// One player's seat in the match.
 #[derive(Debug)]
-struct Seat<I> {
+struct Seat<G: Game> {
     entity: EntityId,
     player_id: PlayerId,
     name: String,
@@ -94,8 +96,8 @@ struct Seat<I> {
     away_since: Option<Tick>,
     /// The last input seq applied, echoed in snapshots.
     ack: u32,
-    /// Input received since the last tick, folded by [`Game::merge_inputs`].
-    pending: Option<I>,
+    /// Inputs received and not yet applied, one a tick.
+    inputs: InputQueue<G>,
 }
 
 /// Hands out a match's entity ids: 1, 2, … up to `u16::MAX`, each once.
@@ -170,7 +172,7 @@ pub struct MatchRunner<G: Game> {
     directory: Arc<dyn Directory>,
     shutdown: watch::Receiver<bool>,
     settings: RunnerSettings,
-    seats: Vec<Seat<G::Input>>,
+    seats: Vec<Seat<G>>,
     entity_ids: EntityIds,
     roster_changed: bool,
     /// Present until a formed match starts.
@@ -287,7 +289,8 @@ impl<G: Game> MatchRunner<G> {
         }
         self.inputs.clear();
         for seat in &mut self.seats {
-            if let Some(input) = seat.pending.take() {
+            if let Some((seq, input)) = seat.inputs.next() {
+                seat.ack = seq;
                 self.inputs.push((seat.entity, input));
             }
         }
@@ -322,7 +325,7 @@ impl<G: Game> MatchRunner<G> {
         None
     }
 
-    fn seat_of(&mut self, player_id: PlayerId, conn_id: u64) -> Option<&mut Seat<G::Input>> {
+    fn seat_of(&mut self, player_id: PlayerId, conn_id: u64) -> Option<&mut Seat<G>> {
         self.seats.iter_mut().find(|s| {
             s.player_id == player_id && s.link.as_ref().is_some_and(|l| l.conn_id == conn_id)
         })
@@ -349,11 +352,7 @@ impl<G: Game> MatchRunner<G> {
                 };
                 let input = *input;
                 if let Some(seat) = self.seat_of(player_id, conn_id) {
-                    seat.pending = Some(match seat.pending {
-                        Some(older) => G::merge_inputs(older, input),
-                        None => input,
-                    });
-                    seat.ack = seq;
+                    seat.inputs.push(seq, input);
                     let entity = seat.entity;
                     self.replicator.ack(entity, tick);
                 }
@@ -389,7 +388,8 @@ impl<G: Game> MatchRunner<G> {
                     seat.link = None;
                     seat.away_since = Some(tick);
                     // No controls rather than the last ones held on.
-                    seat.pending = Some(G::Input::default());
+                    let ack = seat.ack;
+                    seat.inputs.replace(ack, G::Input::default());
                     self.roster_changed = true;
                 }
             }
@@ -435,7 +435,7 @@ impl<G: Game> MatchRunner<G> {
                     link: None,
                     away_since: None,
                     ack: 0,
-                    pending: None,
+                    inputs: InputQueue::default(),
                 });
                 self.directory.player_joined(self.id, link.player_id);
                 self.seats.len() - 1
