@@ -259,7 +259,28 @@ async function run() {
   const dy = end.y - start.y;
   const distance = Math.hypot(end.x - start.x, dy);
 
+  // The net stats overlay: N shows it with the round trip, snapshot loss
+  // and the prediction's corrections (the arena's own movement is
+  // predicted), N again hides it.
+  await page.keyboard.press('KeyN');
+  const overlay = await page
+    .waitForFunction(
+      () => {
+        const el = document.getElementById('netstats');
+        return !el.hidden && /round trip [0-9.]+ ms/.test(el.textContent) && /corrections [0-9.]+\/s/.test(el.textContent)
+          ? el.textContent
+          : false;
+      },
+      null,
+      { timeout: 3000, polling: 50 },
+    )
+    .then((h) => h.jsonValue())
+    .catch(() => fail('N did not show the net stats overlay with its figures'));
   await page.screenshot({ path: join(artifacts, args.shot) });
+  await page.keyboard.press('KeyN');
+  if (!(await page.evaluate(() => document.getElementById('netstats').hidden))) fail('N did not hide the overlay');
+  const prediction = await page.evaluate(() => window.__skirmish.prediction);
+  if (!prediction) fail('the arena is not predicted');
 
   const report = {
     ok: true,
@@ -294,6 +315,8 @@ async function run() {
   if (dy > -MIN_DISTANCE / 2) {
     fail(`holding ${key} moved the player the wrong way (dy ${dy.toFixed(1)}): ${JSON.stringify(report)}`);
   }
+  report.overlay = overlay;
+  report.prediction = prediction;
   console.log(JSON.stringify(report));
 }
 

@@ -16,6 +16,7 @@ import { Controls } from './input.js';
 import { Ui } from './ui.js';
 import { LobbyPanel } from './lobby.js';
 import { LeaderboardPanel } from './leaderboard.js';
+import { overlayText } from './netstats.js';
 
 const NAME_KEY = 'skirmish.name';
 
@@ -89,6 +90,7 @@ async function login(rawName, mode = 'quick') {
     onRtt: (ms) => {
       // Smoothed so the HUD does not flicker; the first sample counts fully.
       game.rtt = game.rtt === null ? ms : game.rtt * 0.7 + ms * 0.3;
+      game.net.rtt(ms);
     },
     onSession: (s) => {
       game.playerId = s.playerId;
@@ -294,7 +296,15 @@ function frame(now) {
     holder: game.latest?.holder ?? null,
   });
   if (playing) ui.updateHud(game);
+  if (!netstats.hidden) netstats.textContent = overlayText(game.net, game.predictionStats(now), game.tickRate);
 }
+
+// The net stats overlay: N shows and hides it (not while typing).
+const netstats = document.getElementById('netstats');
+window.addEventListener('keydown', (e) => {
+  if (e.code !== 'KeyN' || e.repeat || e.target instanceof HTMLInputElement) return;
+  netstats.hidden = !netstats.hidden;
+});
 
 // ------------------------------------------------------------------ test hook
 

@@ -8,6 +8,7 @@
 import { SnapshotBuffer } from './interp.js';
 import { movementRules } from './movement.js';
 import { Predictor } from './predict.js';
+import { NetStats } from './netstats.js';
 
 const KILL_FEED_SIZE = 5;
 const KILL_FEED_MS = 6000;
@@ -62,6 +63,8 @@ export class GameState {
     // The own player's predicted movement (games whose movement this
     // client knows: the arena), or null.
     this.predictor = null;
+    // Round trips and snapshot arrivals, for the net stats overlay.
+    this.net = new NetStats();
     // Names of players from finished matches, so a late event or a results
     // line can still be labelled.
     this.knownNames = new Map();
@@ -208,6 +211,7 @@ export class GameState {
     this.ack = snap.ack;
     this.ticksLeft = snap.ticksLeft;
     this.buffer.push(snap, now);
+    this.net.snapshot(snap.tick, now);
     const me = this.you === null ? null : snap.players?.find((p) => p.id === this.you);
     if (me && this.predictor) this.predictor.authoritative(snap.ack, me.x, me.y, me.health > 0, now);
     if (this.pendingInputs.length && this.pendingInputs[0].seq <= snap.ack) {
