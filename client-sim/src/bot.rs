@@ -427,6 +427,7 @@ async fn play(
                     let Phase::Playing(m) = &mut phase else { continue };
                     let input = m.pilot.decide(tick_rate).unwrap_or_else(|| m.pilot.idle());
                     m.seq += 1;
+                    m.pilot.sent(m.seq);
                     m.sent_at[m.seq as usize % INPUT_RING] = Some((m.seq, Instant::now()));
                     conn.send(&ClientMsg::Input { seq: m.seq, tick: m.replica.ack(), input })
                     .await?;
@@ -537,6 +538,9 @@ fn on_snapshot(ack: u32, raw: &[u8], phase: &mut Phase, stats: &mut Stats, live:
             m.arrivals.push((view.tick, now));
             if let Some((_, state)) = m.replica.latest() {
                 m.pilot.observe(m.you, state, m.replica.schema());
+                if let Some(error) = m.pilot.reconcile(ack) {
+                    stats.prediction_error.record(error);
+                }
             }
         }
         Err(e) => {
@@ -562,11 +566,14 @@ async fn on_message(
             // The same match again (a reconnect) keeps its brain; a new one
             // is seeded afresh from the bot's seed.
             let pilot = match flow.pilot.take() {
-                Some((id, pilot)) if id == match_id => pilot,
+                Some((id, mut pilot)) if id == match_id => {
+                    pilot.forget_inputs();
+                    pilot
+                }
                 _ => {
                     let seed =
                         config.seed ^ stats.matches_completed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                    Pilot::of_joined(&msg, config.behavior, seed)?
+                    Pilot::of_joined(&msg, config.behavior, seed, flow.tick_rate)?
                 }
             };
             if let Phase::Waiting(Some(asked)) = phase {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod error;
 mod pilot;
+mod prediction;
 pub mod replica;
 pub mod report;
 pub mod stats;

@@ -4,6 +4,7 @@
 //! reconnects, timing) is the same for every game.
 
 use crate::client::ClientError;
+use crate::prediction::Prediction;
 use skirmish_arena::brain::{Arena, Behavior, Brain};
 use skirmish_arena::entities as arena_entities;
 use skirmish_arena::geom::Vec2;
@@ -28,6 +29,10 @@ pub(crate) enum Pilot {
         me: Option<Vec2>,
         /// Living enemies.
         enemies: Vec<Vec2>,
+        /// Its own movement, predicted.
+        prediction: Prediction,
+        /// Where the last decision wanted to go, for the prediction.
+        dir: Vec2,
     },
     /// The hill: the field and the hill's brain.
     Hill {
@@ -49,6 +54,7 @@ impl Pilot {
         msg: &ServerMsg,
         behavior: Behavior,
         seed: u64,
+        tick_rate: u16,
     ) -> Result<Pilot, ClientError> {
         let ServerMsg::Joined { game, .. } = msg else {
             return Err(ClientError::Decode("not a `joined`".into()));
@@ -61,12 +67,21 @@ impl Pilot {
                 me: None,
                 enemies: Vec::new(),
             }),
-            "arena" => Ok(Pilot::Arena {
-                arena: Arena::of_view(&arena::Setup::of_joined(msg).ok_or_else(missing)?.map),
-                brain: Box::new(Brain::new(behavior, seed)),
-                me: None,
-                enemies: Vec::new(),
-            }),
+            "arena" => {
+                let setup = arena::Setup::of_joined(msg).ok_or_else(missing)?;
+                Ok(Pilot::Arena {
+                    arena: Arena::of_view(&setup.map),
+                    brain: Box::new(Brain::new(behavior, seed)),
+                    me: None,
+                    enemies: Vec::new(),
+                    prediction: Prediction::new(arena::ClientMovement::new(
+                        &setup.map,
+                        &setup.rules,
+                        tick_rate,
+                    )),
+                    dir: Vec2::ZERO,
+                })
+            }
             other => Err(ClientError::Decode(format!(
                 "a game these bots cannot play: `{other}`"
             ))),
@@ -130,8 +145,12 @@ impl Pilot {
                 brain,
                 me,
                 enemies,
+                dir,
+                ..
             } => {
+                *dir = Vec2::ZERO;
                 let input = brain.decide((*me)?, arena, enemies, tick_rate);
+                *dir = input.move_dir();
                 Some(arena::input_data(
                     input.move_dir().x,
                     input.move_dir().y,
@@ -158,6 +177,33 @@ impl Pilot {
                 let (x, y) = input.direction();
                 Some(hill::input_data(x, y, input.shove()))
             }
+        }
+    }
+
+    /// The input numbered `seq` (the last decided, or idle) was sent.
+    pub(crate) fn sent(&mut self, seq: u32) {
+        if let Pilot::Arena {
+            prediction, dir, ..
+        } = self
+        {
+            prediction.input(seq, *dir);
+            *dir = Vec2::ZERO;
+        }
+    }
+
+    /// After [`Pilot::observe`] read a snapshot that acknowledged input
+    /// `ack`: the prediction error, where the game's movement is predicted.
+    pub(crate) fn reconcile(&mut self, ack: u32) -> Option<f32> {
+        match self {
+            Pilot::Arena { prediction, me, .. } => prediction.observe(ack, *me),
+            Pilot::Hill { .. } => None,
+        }
+    }
+
+    /// Inputs are numbered afresh (a new connection to the same match).
+    pub(crate) fn forget_inputs(&mut self) {
+        if let Pilot::Arena { prediction, .. } = self {
+            prediction.forget_inputs();
         }
     }
 }

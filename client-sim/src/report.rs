@@ -42,6 +42,9 @@ pub struct Report {
     pub snapshot_interval_ms: Percentiles,
     /// Input sent until a snapshot acknowledges it.
     pub input_ack_ms: Percentiles,
+    /// Distance from the bot's predicted position after an acknowledged
+    /// input to the node's (arena units; arena matches only).
+    pub prediction_error_units: Percentiles,
     /// How late each decoded snapshot arrived against the earliest of its
     /// match, at its tick's place on the match's clock: delay beyond the
     /// best case (loss recovery, queueing, tick jitter).
@@ -116,6 +119,7 @@ impl Report {
             snapshot_lateness_ms: stats.snapshot_lateness.percentiles(),
             ticks_seen_share: stats.ticks_seen as f64 / stats.ticks_spanned.max(1) as f64,
             input_ack_ms: stats.input_ack.percentiles(),
+            prediction_error_units: stats.prediction_error.percentiles(),
             time_to_match_ms: stats.time_to_match.percentiles(),
             mean_bots_connected: mean_connected,
             bytes_down_per_bot_per_s: stats.bytes_down as f64 / connected_s,
@@ -192,6 +196,11 @@ impl Report {
             lat(&self.snapshot_interval_ms),
         );
         row(&mut out, "input ack ms", lat(&self.input_ack_ms));
+        row(
+            &mut out,
+            "prediction error units",
+            lat(&self.prediction_error_units),
+        );
         row(
             &mut out,
             "snapshot lateness ms",
@@ -363,6 +372,7 @@ mod tests {
             "rtt_ms",
             "snapshot_interval_ms",
             "input_ack_ms",
+            "prediction_error_units",
             "snapshot_lateness_ms",
             "ticks_seen_share",
             "time_to_match_ms",

@@ -80,6 +80,48 @@ impl Latency {
     }
 }
 
+/// Distances in arena units, kept in hundredths of a unit (up to 100,000
+/// units), with two significant figures like [`Latency`].
+#[derive(Clone, Debug)]
+pub struct Distances(Histogram<u32>);
+
+impl Default for Distances {
+    fn default() -> Self {
+        // The bounds are constants within what the crate accepts.
+        Distances(Histogram::new_with_bounds(1, 10_000_000, 2).expect("valid histogram bounds"))
+    }
+}
+
+impl Distances {
+    /// Records one distance (a NaN or negative one as zero).
+    pub fn record(&mut self, units: f32) {
+        let hundredths = (units.max(0.0) * 100.0).round() as u64;
+        // A zero is recorded as the smallest value the histogram holds.
+        self.0.saturating_record(hundredths.clamp(1, 10_000_000));
+    }
+
+    /// Adds another histogram's samples.
+    pub fn merge(&mut self, other: &Distances) {
+        let _ = self.0.add(&other.0);
+    }
+
+    /// The percentiles in units (all zero without samples).
+    pub fn percentiles(&self) -> Percentiles {
+        if self.0.is_empty() {
+            return Percentiles::default();
+        }
+        let units = |hundredths: u64| hundredths as f64 / 100.0;
+        Percentiles {
+            count: self.0.len(),
+            p50: units(self.0.value_at_quantile(0.5)),
+            p90: units(self.0.value_at_quantile(0.9)),
+            p99: units(self.0.value_at_quantile(0.99)),
+            p999: units(self.0.value_at_quantile(0.999)),
+            max: units(self.0.max()),
+        }
+    }
+}
+
 /// Everything one bot (or, merged, a whole swarm) measured.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -90,6 +132,9 @@ pub struct Stats {
     pub snapshot_interval: Latency,
     /// From sending an input until a snapshot acknowledges it.
     pub input_ack: Latency,
+    /// How far the bot's predicted position after an acknowledged input
+    /// was from where the node put it (arena bots; units).
+    pub prediction_error: Distances,
     /// How late each decoded snapshot arrived against the earliest of its
     /// match, each at its tick's place on the match's clock.
     pub snapshot_lateness: Latency,
@@ -167,6 +212,7 @@ impl Stats {
         self.rtt.merge(&other.rtt);
         self.snapshot_interval.merge(&other.snapshot_interval);
         self.input_ack.merge(&other.input_ack);
+        self.prediction_error.merge(&other.prediction_error);
         self.snapshot_lateness.merge(&other.snapshot_lateness);
         self.ticks_seen += other.ticks_seen;
         self.ticks_spanned += other.ticks_spanned;

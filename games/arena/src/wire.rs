@@ -2,8 +2,9 @@
 //! `input.input` hold (PROTOCOL.md, "The arena"). What it replicates in
 //! snapshots is in `entities.rs`.
 
+use crate::geom::Rect;
 use crate::rules::{Map, Rules};
-use crate::sim::{EndReason, Input};
+use crate::sim::{EndReason, Input, Movement};
 use serde::{Deserialize, Serialize};
 use skirmish_shared::game::{GameData, InputError};
 use skirmish_shared::proto::ServerMsg;
@@ -148,5 +149,47 @@ pub fn end_reason(reason: EndReason) -> &'static str {
     match reason {
         EndReason::TimeUp => "time_up",
         EndReason::KillLimit => "kill_limit",
+    }
+}
+
+/// A client's copy of what [`Movement`] needs, made from `joined.setup`.
+#[derive(Clone, Debug)]
+pub struct ClientMovement {
+    rules: RulesView,
+    width: f32,
+    height: f32,
+    obstacles: Vec<Rect>,
+    tick_rate: u16,
+}
+
+impl ClientMovement {
+    /// From the arena's setup as a client receives it, for a match of
+    /// `tick_rate`.
+    pub fn new(map: &MapView, rules: &RulesView, tick_rate: u16) -> Self {
+        ClientMovement {
+            rules: rules.clone(),
+            width: map.width,
+            height: map.height,
+            obstacles: map
+                .obstacles
+                .iter()
+                .map(|&[x, y, w, h]| Rect { x, y, w, h })
+                .collect(),
+            tick_rate,
+        }
+    }
+
+    /// The movement it describes.
+    pub fn movement(&self) -> Movement<'_> {
+        Movement {
+            radius: self.rules.player_radius,
+            max_speed: self.rules.max_speed,
+            acceleration: self.rules.acceleration,
+            friction: self.rules.friction,
+            dt: 1.0 / f32::from(self.tick_rate),
+            width: self.width,
+            height: self.height,
+            obstacles: &self.obstacles,
+        }
     }
 }

@@ -10,8 +10,10 @@
 //! from its raw `u64` output (see `pick`) rather than through `rand`'s
 //! distributions, whose exact algorithms may change between `rand` releases.
 
+mod movement;
 mod spec;
 
+pub use movement::Movement;
 pub use spec::{GameSpec, MAX_SLIDE_STEPS};
 
 use crate::geom::{Vec2, segment_circle_hit};
@@ -414,25 +416,10 @@ impl World {
     }
 
     fn move_players(&mut self) {
-        let rules = &self.spec.rules.player;
-        let dt = self.spec.dt();
-        let drag = (1.0 - rules.friction * dt).max(0.0);
+        let spec = Arc::clone(&self.spec);
+        let movement = spec.movement();
         for p in self.players.iter_mut().filter(|p| p.alive) {
-            if p.input.move_dir == Vec2::ZERO {
-                p.vel = p.vel * drag;
-            } else {
-                // Steer towards the wanted velocity, at most `acceleration`
-                // per second, so turning and stopping feel alike.
-                let wanted = p.input.move_dir * rules.max_speed;
-                p.vel += (wanted - p.vel).clamp_length(rules.acceleration * dt);
-            }
-            p.vel = p.vel.clamp_length(rules.max_speed);
-            if p.vel.length_sq() < 1e-4 {
-                p.vel = Vec2::ZERO;
-            }
-            let (pos, vel) = self.spec.slide(p.pos, p.vel, rules.radius);
-            p.pos = pos;
-            p.vel = vel;
+            (p.pos, p.vel) = movement.step(p.pos, p.vel, p.input.move_dir);
         }
     }
 

@@ -1,6 +1,7 @@
 //! [`GameSpec`]: the rules, map and tick rate of a match, checked together,
 //! with the per-tick quantities and arena queries the world steps with.
 
+use super::movement::Movement;
 use crate::geom::Vec2;
 use crate::rules::{AssetError, Map, Rules};
 use skirmish_shared::check::InvalidField;
@@ -91,40 +92,31 @@ impl GameSpec {
             .saturating_mul(u32::from(self.tick_rate))
     }
 
-    /// Moves a circle by `vel * dt`, sliding along obstacles and arena walls.
-    /// Returns the new position and the velocity with the components that
-    /// pushed into a wall removed. The move is cut into steps of at most half
-    /// the radius so nothing tunnels through a thin wall, and at most
-    /// [`MAX_SLIDE_STEPS`] of them: a move longer than that (faster than any
-    /// top speed [`GameSpec::new`] accepts) is cut short.
-    pub fn slide(&self, mut pos: Vec2, mut vel: Vec2, radius: f32) -> (Vec2, Vec2) {
-        let half_radius = radius * 0.5;
-        let travel = (vel * self.dt()).clamp_length(MAX_SLIDE_STEPS as f32 * half_radius);
-        let n_steps = ((travel.length() / half_radius).ceil() as u32).clamp(1, MAX_SLIDE_STEPS);
-        let step = travel * (1.0 / n_steps as f32);
-        for _ in 0..n_steps {
-            pos += step;
-            for obstacle in &self.map.obstacles {
-                if let Some(push) = obstacle.push_out_circle(pos, radius) {
-                    pos += push;
-                    let normal = push * (1.0 / push.length());
-                    let into = vel.dot(normal);
-                    if into < 0.0 {
-                        vel -= normal * into;
-                    }
-                }
-            }
-            let (max_x, max_y) = (self.map.width - radius, self.map.height - radius);
-            if pos.x < radius || pos.x > max_x {
-                pos.x = pos.x.clamp(radius, max_x);
-                vel.x = 0.0;
-            }
-            if pos.y < radius || pos.y > max_y {
-                pos.y = pos.y.clamp(radius, max_y);
-                vel.y = 0.0;
-            }
+    /// How a body of `radius` moves in this arena (a player's:
+    /// [`GameSpec::movement`]).
+    pub fn movement_of(&self, radius: f32) -> Movement<'_> {
+        let p = &self.rules.player;
+        Movement {
+            radius,
+            max_speed: p.max_speed,
+            acceleration: p.acceleration,
+            friction: p.friction,
+            dt: self.dt(),
+            width: self.map.width,
+            height: self.map.height,
+            obstacles: &self.map.obstacles,
         }
-        (pos, vel)
+    }
+
+    /// How a player moves in this arena.
+    pub fn movement(&self) -> Movement<'_> {
+        self.movement_of(self.rules.player.radius)
+    }
+
+    /// Moves a circle of `radius` by `vel * dt`, sliding along obstacles and
+    /// arena walls ([`Movement::slide`]).
+    pub fn slide(&self, pos: Vec2, vel: Vec2, radius: f32) -> (Vec2, Vec2) {
+        self.movement_of(radius).slide(pos, vel)
     }
 
     /// Where along `from..to` a circle of `radius` first meets an obstacle,
