@@ -40,6 +40,25 @@ pub struct Percentiles {
     pub max: f64,
 }
 
+impl Percentiles {
+    /// A histogram's percentiles, each recorded value divided by `per_unit`
+    /// (all zero without samples).
+    fn of(histogram: &Histogram<u32>, per_unit: f64) -> Percentiles {
+        if histogram.is_empty() {
+            return Percentiles::default();
+        }
+        let at = |q: f64| histogram.value_at_quantile(q) as f64 / per_unit;
+        Percentiles {
+            count: histogram.len(),
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: histogram.max() as f64 / per_unit,
+        }
+    }
+}
+
 impl Latency {
     /// Records one sample; values beyond a minute count as a minute.
     pub fn record(&mut self, d: Duration) {
@@ -65,18 +84,7 @@ impl Latency {
 
     /// The percentiles in milliseconds (all zero without samples).
     pub fn percentiles(&self) -> Percentiles {
-        if self.0.is_empty() {
-            return Percentiles::default();
-        }
-        let ms = |micros: u64| micros as f64 / 1000.0;
-        Percentiles {
-            count: self.0.len(),
-            p50: ms(self.0.value_at_quantile(0.5)),
-            p90: ms(self.0.value_at_quantile(0.9)),
-            p99: ms(self.0.value_at_quantile(0.99)),
-            p999: ms(self.0.value_at_quantile(0.999)),
-            max: ms(self.0.max()),
-        }
+        Percentiles::of(&self.0, 1000.0)
     }
 }
 
@@ -107,18 +115,7 @@ impl Distances {
 
     /// The percentiles in units (all zero without samples).
     pub fn percentiles(&self) -> Percentiles {
-        if self.0.is_empty() {
-            return Percentiles::default();
-        }
-        let units = |hundredths: u64| hundredths as f64 / 100.0;
-        Percentiles {
-            count: self.0.len(),
-            p50: units(self.0.value_at_quantile(0.5)),
-            p90: units(self.0.value_at_quantile(0.9)),
-            p99: units(self.0.value_at_quantile(0.99)),
-            p999: units(self.0.value_at_quantile(0.999)),
-            max: units(self.0.max()),
-        }
+        Percentiles::of(&self.0, 100.0)
     }
 }
 

@@ -146,13 +146,5 @@ fn vectors() -> Value {
 
 #[test]
 fn the_browser_movement_vectors_are_what_the_arena_computes() {
-    let now = serde_json::to_string(&vectors()).expect("json") + "\n";
-    if std::env::var_os("SKIRMISH_WRITE_VECTORS").is_some() {
-        std::fs::write(PATH, &now).expect("write the vectors");
-    }
-    let committed = std::fs::read_to_string(PATH).unwrap_or_default();
-    assert!(
-        committed == now,
-        "{PATH} is out of date: run `SKIRMISH_WRITE_VECTORS=1 cargo nextest run -p skirmish-tests vectors` and commit it"
-    );
+    crate::vectors::committed_as_written(PATH, &vectors());
 }

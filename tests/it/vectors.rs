@@ -96,15 +96,21 @@ fn vectors() -> Value {
     })
 }
 
-#[test]
-fn the_browser_decoder_vectors_are_what_the_replicator_writes() {
-    let now = serde_json::to_string(&vectors()).expect("json") + "\n";
+/// Fails unless the committed file at `path` is `vectors` as JSON; writes
+/// it first with `SKIRMISH_WRITE_VECTORS` set.
+pub(crate) fn committed_as_written(path: &str, vectors: &Value) {
+    let now = serde_json::to_string(vectors).expect("json") + "\n";
     if std::env::var_os("SKIRMISH_WRITE_VECTORS").is_some() {
-        std::fs::write(PATH, &now).expect("write the vectors");
+        std::fs::write(path, &now).expect("write the vectors");
     }
-    let committed = std::fs::read_to_string(PATH).unwrap_or_default();
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         committed == now,
-        "{PATH} is out of date: run `SKIRMISH_WRITE_VECTORS=1 cargo nextest run -p skirmish-tests vectors` and commit it"
+        "{path} is out of date: run `SKIRMISH_WRITE_VECTORS=1 cargo nextest run -p skirmish-tests vectors` and commit it"
     );
+}
+
+#[test]
+fn the_browser_decoder_vectors_are_what_the_replicator_writes() {
+    committed_as_written(PATH, &vectors());
 }
