@@ -1,21 +1,16 @@
-//! The operator's view of the cluster: `GET /api/admin/cluster` answers the
-//! live nodes from the registry with the stats each heartbeat carries
-//! (`node_stats`), behind the admin token; `/admin` serves the dashboard
-//! page (`assets/web/admin.html`) that polls it and charts the figures.
+//! Who may see the operator's view of the cluster: `GET /api/admin/cluster`
+//! (in `http.rs`) answers the live nodes from the registry with the stats
+//! each heartbeat carries (`node_stats`), behind the admin token; `/admin`
+//! serves the dashboard page (`assets/web/admin.html`) that polls it and
+//! charts the figures.
 //!
 //! Refusals (PROTOCOL.md section 2, "Other endpoints"): 403 `admin_disabled` when the node
 //! has no `admin_token`; 401 `unauthorized` without `Authorization: Bearer
 //! <token>` or with another token. The token is compared in constant time.
 
-use crate::node::{Node, unix_ms};
-use axum::Json;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, KeyInit, Mac};
-use serde_json::json;
 use sha2::Sha256;
-use std::sync::Arc;
 
 /// Why a request for the admin API was refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,28 +60,6 @@ pub(crate) fn authorize(expected: Option<&str>, headers: &HeaderMap) -> Result<(
     mac(given)
         .verify_slice(&expected_tag)
         .map_err(|_| Refusal::Unauthorized)
-}
-
-/// `GET /api/admin/cluster`.
-pub(crate) async fn cluster(State(node): State<Arc<Node>>, headers: HeaderMap) -> Response {
-    let token = node.config.admin_token.as_ref().map(|t| t.expose());
-    if let Err(refusal) = authorize(token, &headers) {
-        let (status, code, message) = refusal.answer();
-        return (status, Json(json!({ "error": code, "message": message }))).into_response();
-    }
-    match node.registry.live().await {
-        Ok(nodes) => Json(json!({
-            "self": node.node_id,
-            "at_ms": unix_ms(),
-            "nodes": nodes,
-        }))
-        .into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "error": "unavailable", "message": e.to_string() })),
-        )
-            .into_response(),
-    }
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/nodes", get(nodes))
-        .route("/api/admin/cluster", get(crate::admin::cluster))
+        .route("/api/admin/cluster", get(admin_cluster))
         .route_service("/admin", ServeFile::new(web.join("admin.html")))
         .route("/api/webtransport", get(webtransport_offer))
         .route(
@@ -311,6 +311,21 @@ async fn nodes(State(node): State<Arc<Node>>) -> Response {
             nodes.iter_mut().for_each(|n| n.stats = None);
             Json(json!({ "self": node.node_id, "nodes": nodes })).into_response()
         }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+    }
+}
+
+/// `GET /api/admin/cluster`: the live nodes with their stats, behind the
+/// admin token (`admin::authorize`).
+async fn admin_cluster(State(node): State<Arc<Node>>, headers: HeaderMap) -> Response {
+    let token = node.config.admin_token.as_ref().map(|t| t.expose());
+    if let Err(refusal) = crate::admin::authorize(token, &headers) {
+        let (status, code, message) = refusal.answer();
+        return error(status, code, message);
+    }
+    match node.registry.live().await {
+        Ok(nodes) => Json(json!({ "self": node.node_id, "at_ms": unix_ms(), "nodes": nodes }))
+            .into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
     }
 }

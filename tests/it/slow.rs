@@ -135,25 +135,7 @@ async fn a_client_that_stops_reading_is_bounded_and_closed_with_4004_on_time() {
     let window = (filled_from, Instant::now());
     for reader in honest {
         let arrivals = reader.stop().await;
-        let within: Vec<Instant> = arrivals
-            .into_iter()
-            .filter(|t| *t >= window.0 && *t <= window.1)
-            .collect();
-        let expected = (window.1 - window.0).as_secs_f64() * 30.0;
-        let max_gap = within
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .max()
-            .unwrap_or_default();
-        println!(
-            "a reader got {} snapshots of {expected:.0} at 30 Hz, largest gap {max_gap:?}",
-            within.len()
-        );
-        assert!(within.len() as f64 >= 0.6 * expected, "snapshots slowed");
-        assert!(
-            max_gap < Duration::from_secs(1),
-            "snapshots stalled for {max_gap:?}"
-        );
+        skirmish_tests::assert_snapshots_kept_coming(&arrivals, window.0, window.1);
     }
 
     // Thirty seconds after it stopped, the mute one reads: what its socket

@@ -780,3 +780,34 @@ impl Reader {
         self.task.await.expect("a reader played")
     }
 }
+
+/// Asserts that snapshots kept coming to a [`Reader`] from `from` to `to`:
+/// at least 60% of those due at 30 Hz, and no gap of a second. The bounds
+/// leave room for a busy machine; a node held up by what a test throws at
+/// it misses them by far.
+pub fn assert_snapshots_kept_coming(
+    arrivals: &[tokio::time::Instant],
+    from: tokio::time::Instant,
+    to: tokio::time::Instant,
+) {
+    let within: Vec<_> = arrivals
+        .iter()
+        .copied()
+        .filter(|t| *t >= from && *t <= to)
+        .collect();
+    let expected = (to - from).as_secs_f64() * 30.0;
+    let max_gap = within
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    println!(
+        "a reader got {} snapshots of {expected:.0} at 30 Hz, largest gap {max_gap:?}",
+        within.len()
+    );
+    assert!(within.len() as f64 >= 0.6 * expected, "snapshots slowed");
+    assert!(
+        max_gap < Duration::from_secs(1),
+        "snapshots stalled for {max_gap:?}"
+    );
+}
