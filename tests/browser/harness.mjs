@@ -67,7 +67,7 @@ export async function until(page, what, fn, arg) {
     const state = await page
       .evaluate(() =>
         window.__skirmish
-          ? { phase: window.__skirmish.phase, game: window.__skirmish.game, rooms: window.__skirmish.rooms }
+          ? { phase: window.__skirmish.phase, game: window.__skirmish.game, rooms: window.__skirmish.rooms, leaderboard: window.__skirmish.leaderboard }
           : { admin: window.__admin },
       )
       .catch(() => ({}));

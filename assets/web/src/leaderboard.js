@@ -86,8 +86,14 @@ export class LeaderboardPanel {
     );
   }
 
-  /** Asks for the top ten and the eleven entries centred on the player. */
+  /**
+   * Asks for the top ten and the eleven entries centred on the player.
+   * Answers to earlier asks still on their way are dropped when they come:
+   * the node answers queries concurrently, so an answer for the board shown
+   * before could otherwise land after, and replace, the one for this board.
+   */
   refresh() {
+    this.pending.clear();
     for (const [kind, options] of [
       ['top', { limit: 10 }],
       ['around', { aroundMe: true, limit: 11 }],

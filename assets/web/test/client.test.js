@@ -227,6 +227,38 @@ test('leaderboard reset times read in days, hours and minutes', async () => {
   assert.equal(resetsIn(5 * 60_000, 0), 'resets in 5 min');
 });
 
+test('a leaderboard answer for a board no longer asked for never replaces the newer one', async () => {
+  const { LeaderboardPanel } = await import('../src/leaderboard.js');
+  // Just enough of a page for the panel: its elements, and no timers or fetch.
+  const element = () => ({
+    classList: { contains: () => false, toggle() {} },
+    addEventListener() {},
+    replaceChildren() {},
+    append() {},
+  });
+  const saved = { document: globalThis.document, fetch: globalThis.fetch, setInterval: globalThis.setInterval };
+  globalThis.document = { getElementById: element, createElement: element };
+  globalThis.fetch = () => new Promise(() => {});
+  globalThis.setInterval = () => 0;
+  try {
+    const sent = [];
+    const panel = new LeaderboardPanel({ send: (m) => sent.push(m), playerId: () => 'p1' });
+    const answer = (requestId, board) => ({ type: 'leaderboard', requestId, board, period: 'all_time', total: 1, entries: [] });
+    panel.refresh(); // kills: requests 1 and 2
+    panel.board = 'rating';
+    panel.refresh(); // rating: requests 3 and 4
+    // The node answers concurrently: the rating answers come first.
+    for (const [id, board] of [[3, 'rating'], [4, 'rating'], [1, 'kills'], [2, 'kills']]) {
+      assert.equal(panel.apply(answer(id, board)), true, 'every leaderboard answer is the panel\'s to handle');
+    }
+    assert.equal(sent.length, 4);
+    assert.equal(panel.snapshot().top.board, 'rating');
+    assert.equal(panel.snapshot().around.board, 'rating');
+  } finally {
+    Object.assign(globalThis, saved);
+  }
+});
+
 test('sessions and sockets go to the node given, not only the page\'s', () => {
   // After a move to a match host, a re-login goes to that host.
   assert.equal(sessionUrl('http://10.0.0.2:9000'), 'http://10.0.0.2:9000/api/session');
