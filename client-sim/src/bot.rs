@@ -429,7 +429,7 @@ async fn play(
                     m.seq += 1;
                     m.pilot.sent(m.seq);
                     m.sent_at[m.seq as usize % INPUT_RING] = Some((m.seq, Instant::now()));
-                    conn.send(&ClientMsg::Input { seq: m.seq, tick: m.replica.ack(), input })
+                    conn.send(&ClientMsg::Input { shown: None, seq: m.seq, tick: m.replica.ack(), input })
                     .await?;
                     stats.inputs += 1;
                 }

@@ -125,12 +125,12 @@ impl Msg {
         match self {
             Msg::Play => ClientMsg::Play,
             Msg::Leave => ClientMsg::Leave,
-            Msg::Input { seq, tick, x, y, aim, fire } => ClientMsg::Input {
+            Msg::Input { seq, tick, x, y, aim, fire } => ClientMsg::Input { shown: None,
                 seq,
                 tick,
                 input: skirmish_arena::wire::input_data(x, y, aim, fire),
             },
-            Msg::OddInput { seq, tick, data } => ClientMsg::Input {
+            Msg::OddInput { seq, tick, data } => ClientMsg::Input { shown: None,
                 seq,
                 tick,
                 input: GameData(rmpv::Value::Array(data.into_iter().map(rmpv::Value::from).collect())),

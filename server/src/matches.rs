@@ -15,7 +15,7 @@ use crate::games::{Games, HostedGame};
 use crate::results::{MatchRecord, ResultsSender};
 use crate::runner::{
     Directory, Hosting, JoinRefused, MatchCommand, MatchPlan, PlayerLink, Reservation,
-    RunnerSettings,
+    RunnerSettings, Sent,
 };
 use crate::ticker::TickThreads;
 use skirmish_shared::proto::{MatchId, PlayerId};
@@ -56,16 +56,14 @@ impl MatchHandle {
         &self,
         player_id: PlayerId,
         conn_id: u64,
-        seq: u32,
-        tick: u32,
+        sent: Sent,
         input: Box<dyn Any + Send>,
     ) -> Result<(), SendError> {
         self.tx
             .try_send(MatchCommand::Input {
                 player_id,
                 conn_id,
-                seq,
-                tick,
+                sent,
                 input,
             })
             .map_err(|e| match e {

@@ -183,8 +183,18 @@ mod tests {
         prop_oneof![
             Just(ClientMsg::Play),
             Just(ClientMsg::Leave),
-            (any::<u32>(), any::<u32>(), game_data())
-                .prop_map(|(seq, tick, input)| ClientMsg::Input { seq, tick, input }),
+            (
+                any::<u32>(),
+                any::<u32>(),
+                game_data(),
+                any::<Option<u32>>()
+            )
+                .prop_map(|(seq, tick, input, shown)| ClientMsg::Input {
+                    seq,
+                    tick,
+                    input,
+                    shown
+                }),
             prop::num::f64::NORMAL.prop_map(|client_time| ClientMsg::Ping { client_time }),
             "\\PC{0,30}".prop_map(|room| ClientMsg::JoinRoom { room: room.into() }),
             "\\PC{0,30}".prop_map(|room| ClientMsg::LeaveRoom { room: room.into() }),
@@ -592,6 +602,7 @@ mod tests {
         assert_eq!(
             decode_client(&bytes),
             Ok(ClientMsg::Input {
+                shown: None,
                 seq: 3,
                 tick: 7,
                 input: GameData(rmpv::Value::Array(vec![

@@ -100,6 +100,40 @@ pub struct Standing {
     pub stats: Vec<Stat>,
 }
 
+/// One participant's controls for one [`Game::step`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Control<I> {
+    /// Whose.
+    pub id: EntityId,
+    /// What they asked for.
+    pub input: I,
+    /// Lag compensation: how many ticks before this step was the world the
+    /// player was shown when they sent this input, for a game that asks
+    /// ([`Game::rewind_limit`]) and only within its limit; 0 otherwise (no
+    /// rewind: bots, clients that do not say what they showed, and views
+    /// older than the limit).
+    pub rewind: Tick,
+}
+
+impl<I> Control<I> {
+    /// Controls judged against the world as it is now.
+    pub fn new(id: EntityId, input: I) -> Self {
+        Control {
+            id,
+            input,
+            rewind: 0,
+        }
+    }
+
+    /// The same controls judged against the world `ticks` ago.
+    pub fn rewound(self, ticks: Tick) -> Self {
+        Control {
+            rewind: ticks,
+            ..self
+        }
+    }
+}
+
 /// Why a saved match could not be restored.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("cannot restore the match: {0}")]
@@ -169,9 +203,22 @@ pub trait Game: Sized + Send + fmt::Debug + 'static {
         newer
     }
 
+    /// Lag compensation: the most ticks this game judges a player's actions
+    /// against the world as that player saw it (a shot against where its
+    /// target was drawn on the shooter's screen, not where it is now). The
+    /// engine then sets each [`Control::rewind`] from the tick the client
+    /// says it was showing, and to 0 when that is further back than this
+    /// (too laggy a view is judged against the present). The game keeps
+    /// this many ticks of whatever it rewinds. The default, 0, asks for
+    /// none.
+    fn rewind_limit(config: &Self::Config) -> Tick {
+        let _ = config;
+        0
+    }
+
     /// Steps one tick with each participant's input (those without one send
     /// nothing this tick).
-    fn step(&mut self, inputs: &[(EntityId, Self::Input)]);
+    fn step(&mut self, inputs: &[Control<Self::Input>]);
 
     /// What a client needs to draw this game, sent once in `joined`.
     fn setup(&self) -> GameData;

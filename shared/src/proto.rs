@@ -391,6 +391,12 @@ pub enum ClientMsg {
         tick: u32,
         /// The controls, in the form the match's game documents.
         input: GameData,
+        /// Lag compensation: the tick of the world the client was drawing
+        /// other players at when it sent this input (its interpolation
+        /// point, rounded). Optional, last; a game that asks for lag
+        /// compensation judges this input's actions against that tick.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shown: Option<u32>,
     },
     /// Measures round-trip time; answered at once with [`ServerMsg::Pong`].
     Ping {

@@ -43,7 +43,7 @@ impl Scene {
                     _ = ticker.tick() => {
                         seq += 1;
                         // Slowly, so it stays in the arena for the whole test.
-                        let input = ClientMsg::Input { seq, tick: bystander.conn.ack(), input: input_data(0.05, 0.0, 0.0, false) };
+                        let input = ClientMsg::Input { shown: None, seq, tick: bystander.conn.ack(), input: input_data(0.05, 0.0, 0.0, false) };
                         bystander.conn.send(&input).await.expect("bystander sends");
                     }
                     incoming = bystander.conn.recv() => match incoming.expect("bystander reads") {
@@ -119,6 +119,7 @@ impl Scene {
     async fn refuses_inputs(&mut self, values: &[(f32, f32, f32)], code: &str) {
         for (seq, &(move_x, move_y, aim)) in (1..).zip(values) {
             let input = ClientMsg::Input {
+                shown: None,
                 seq,
                 tick: 0,
                 input: input_data(move_x, move_y, aim, true),
@@ -212,6 +213,7 @@ async fn out_of_range_values_are_refused() {
         .abuser
         .conn
         .send(&ClientMsg::Input {
+            shown: None,
             seq: 9,
             tick: 0,
             input: input_data(0.0, 0.0, 0.0, false),
@@ -222,6 +224,7 @@ async fn out_of_range_values_are_refused() {
         .abuser
         .conn
         .send(&ClientMsg::Input {
+            shown: None,
             seq: 9,
             tick: 0,
             input: input_data(1.0, 0.0, 0.0, false),
@@ -297,6 +300,7 @@ async fn an_input_flood_is_rate_limited_then_closed() {
     // Valid inputs (standing still).
     let (rate_limited, code) = flood(&mut scene, |seq| {
         binary(encode(&ClientMsg::Input {
+            shown: None,
             seq,
             tick: 0,
             input: input_data(0.0, 0.0, 0.0, false),
@@ -347,6 +351,7 @@ async fn input_outside_a_match_is_refused() {
     player
         .conn
         .send(&ClientMsg::Input {
+            shown: None,
             seq: 1,
             tick: 0,
             input: input_data(1.0, 0.0, 0.0, true),

@@ -486,6 +486,7 @@ async fn a_join_waiting_on_a_hung_redis_holds_up_neither_its_player_nor_other_ro
     for seq in 1..=10 {
         ada.conn
             .send(&ClientMsg::Input {
+                shown: None,
                 seq,
                 tick: 0,
                 input: input_data(0.0, 0.0, 0.0, false),

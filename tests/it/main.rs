@@ -35,6 +35,7 @@ mod game;
 mod games;
 mod hostile;
 mod http;
+mod lag_compensation;
 mod leaderboard;
 mod lobby;
 mod matchmaking;

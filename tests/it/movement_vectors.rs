@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use skirmish_arena::ArenaMatch;
 use skirmish_arena::geom::Vec2;
 use skirmish_arena::sim::{GameSpec, Input};
-use skirmish_shared::game::{EntityId, Game};
+use skirmish_shared::game::{Control, EntityId, Game};
 use std::sync::Arc;
 
 const PATH: &str = concat!(
@@ -108,7 +108,7 @@ fn scenario(spec: &Arc<GameSpec>, seed: u64) -> (Value, usize, usize) {
         .iter()
         .map(|&(x, y)| {
             let input = Input::new(x, y, 0.0, false).expect("a valid input");
-            game.step(&[(id, input)]);
+            game.step(&[Control::new(id, input)]);
             let p = game.world().player(id).expect("still here");
             let (edge, obstacle) = contacts(spec, p.pos);
             edges += usize::from(edge);

@@ -148,6 +148,13 @@ fn hill_snapshot_data() -> Vec<u8> {
 fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
     let play = ClientMsg::Play;
     let input = ClientMsg::Input {
+        shown: None,
+        seq: 42,
+        tick: 300,
+        input: input_data(1.0, -0.5, 1.5, true),
+    };
+    let input_shown = ClientMsg::Input {
+        shown: Some(296),
         seq: 42,
         tick: 300,
         input: input_data(1.0, -0.5, 1.5, true),
@@ -176,6 +183,7 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
         data: Bin(delta),
     };
     let hill_input = ClientMsg::Input {
+        shown: None,
         seq: 7,
         tick: 899,
         input: hill::input_data(0.0, -1.0, true),
@@ -226,6 +234,7 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
         ("wt_close", wt_close),
         ("play", client(play)),
         ("input", client(input)),
+        ("input_shown", client(input_shown)),
         ("ping", client(ping)),
         ("welcome", server(welcome)),
         ("snapshot", server(snapshot)),

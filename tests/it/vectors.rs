@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use skirmish_arena::ArenaMatch;
 use skirmish_hill::HillMatch;
 use skirmish_shared::codec::{encode, write_snapshot};
-use skirmish_shared::game::{EntityId, Game};
+use skirmish_shared::game::{Control, EntityId, Game};
 use skirmish_shared::proto::{MatchId, ServerMsg};
 use skirmish_shared::replication::{Layout, Mirror, Replicator};
 use std::collections::BTreeMap;
@@ -58,7 +58,7 @@ fn record<G: Game>(config: Arc<G::Config>, ticks: u32) -> Value {
     for _ in 0..ticks {
         let inputs: Vec<_> = bots
             .iter_mut()
-            .filter_map(|(id, bot)| Some((*id, game.bot_input(bot, *id)?)))
+            .filter_map(|(id, bot)| Some(Control::new(*id, game.bot_input(bot, *id)?)))
             .collect();
         game.step(&inputs);
         let tick = game.tick();

@@ -150,6 +150,7 @@ async fn bad_input_over_the_stream_and_datagrams_gets_the_websocket_answers() {
     assert_eq!(abuser.next_error().await, "unknown_type");
     // Out of range, as an input datagram.
     let input = ClientMsg::Input {
+        shown: None,
         seq: 1,
         tick: 0,
         input: input_data(5.0, 0.0, 0.0, false),
@@ -161,6 +162,7 @@ async fn bad_input_over_the_stream_and_datagrams_gets_the_websocket_answers() {
     // An input overtaken by a newer one, as a datagram or on the stream, is
     // dropped quietly (a WebSocket refuses it as stale_input).
     let standing = |seq| ClientMsg::Input {
+        shown: None,
         seq,
         tick: 0,
         input: input_data(0.0, 0.0, 0.0, false),
@@ -218,6 +220,7 @@ async fn an_input_datagram_flood_is_rate_limited_then_closed() {
     'flood: for burst in 0..200u32 {
         for i in 0..50u32 {
             let input = ClientMsg::Input {
+                shown: None,
                 seq: burst * 50 + i + 1,
                 tick: 0,
                 input: input_data(0.0, 0.0, 0.0, false),

@@ -3,6 +3,7 @@
 //! the other both see their connection drop without a WebSocket close.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -54,6 +55,47 @@ impl TcpProxy {
 }
 
 impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A TCP proxy in front of a node that holds every chunk for a delay (plus
+/// a jitter) each way, as a long network path would: `skirmish-lag`'s, in
+/// this process. Loss it cannot make (TCP would retransmit it as a delay
+/// anyway; `bench/loss.sh` drops packets in the kernel).
+#[derive(Debug)]
+pub struct LagProxy {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl LagProxy {
+    /// Listens on an ephemeral port and forwards to `target`, holding each
+    /// chunk `one_way` plus up to `jitter` in each direction: a round trip
+    /// of twice `one_way` and more.
+    pub async fn start(target: SocketAddr, one_way: Duration, jitter: Duration) -> LagProxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let lag = skirmish_lag::Lag {
+            delay: one_way,
+            jitter,
+        };
+        let task = tokio::spawn(async move {
+            let _ = skirmish_lag::tcp_proxy(listener, target, lag).await;
+        });
+        LagProxy { addr, task }
+    }
+
+    /// `http://addr` of the proxy.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for LagProxy {
     fn drop(&mut self) {
         self.task.abort();
     }

@@ -41,6 +41,8 @@ impl Log {
 pub struct View<'a> {
     /// Own id.
     pub you: u16,
+    /// The latest snapshot's tick.
+    pub tick: u32,
     /// The latest snapshot's players.
     pub players: &'a [PlayerState],
     /// The latest roster.
@@ -53,8 +55,26 @@ pub type Controls = (f32, f32, f32, bool);
 /// Plays until the match ends, sending the script's controls every tick;
 /// gives the player back, still connected.
 pub async fn play(
+    player: Player,
+    script: impl FnMut(&View<'_>) -> Controls + Send,
+) -> (Log, Player) {
+    play_with(player, script, false).await
+}
+
+/// [`play`], saying in each input that the player was shown the latest
+/// snapshot (`shown`, for lag compensation), as a client that draws
+/// others without an interpolation delay would.
+pub async fn play_showing(
+    player: Player,
+    script: impl FnMut(&View<'_>) -> Controls + Send,
+) -> (Log, Player) {
+    play_with(player, script, true).await
+}
+
+async fn play_with(
     mut player: Player,
     mut script: impl FnMut(&View<'_>) -> Controls + Send,
+    show: bool,
 ) -> (Log, Player) {
     let mut log = Log {
         you: player.play().await,
@@ -64,12 +84,13 @@ pub async fn play(
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                let Some((_, _, players, _)) = log.snapshots.last() else { continue };
-                let (move_x, move_y, aim, fire) = script(&View { you: log.you, players, roster: &log.roster });
+                let Some((tick, _, players, _)) = log.snapshots.last() else { continue };
+                let (move_x, move_y, aim, fire) = script(&View { you: log.you, tick: *tick, players, roster: &log.roster });
                 log.last_seq += 1;
+                let shown = show.then_some(*tick);
                 player
                     .conn
-                    .send(&ClientMsg::Input { seq: log.last_seq, tick: player.conn.ack(), input: input_data(move_x, move_y, aim, fire) })
+                    .send(&ClientMsg::Input { shown, seq: log.last_seq, tick: player.conn.ack(), input: input_data(move_x, move_y, aim, fire) })
                     .await
                     .expect("send input");
             }

@@ -257,7 +257,9 @@ function sendInput() {
   const origin = me ? renderer.worldToScreen(me.x, me.y) : null;
   const input = controls.sample(origin);
   const seq = game.nextInput(input, performance.now());
-  conn.send(proto.input(seq, conn.ackTick(), input.moveX, input.moveY, input.aim, input.fire, game.game));
+  // Others are drawn at the interpolation point: shots are judged there.
+  const shown = game.buffer.renderTick;
+  conn.send(proto.input(seq, conn.ackTick(), input.moveX, input.moveY, input.aim, input.fire, game.game, shown));
 }
 
 // ------------------------------------------------------------------ drawing

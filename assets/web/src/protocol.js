@@ -64,15 +64,18 @@ export function leaderboard(requestId, board, period, { aroundMe = false, cursor
  * One tick's controls. The node refuses non-finite or out-of-range numbers,
  * so clamp here rather than trust every caller.
  */
-export function input(seq, tick, moveX, moveY, aim, fire, game = 'arena') {
+export function input(seq, tick, moveX, moveY, aim, fire, game = 'arena', shown = null) {
   // The engine's part is the type, `seq` and the newest snapshot tick
   // decoded (the node's next snapshots are deltas against it); the game's
   // controls are one array after them (the hill has no aim: firing shoves).
+  // Last, if known, the tick others are drawn at, for lag compensation.
   const controls =
     game === 'hill'
       ? [clampAxis(moveX), clampAxis(moveY), Boolean(fire)]
       : [clampAxis(moveX), clampAxis(moveY), clampAngle(aim), Boolean(fire)];
-  return ['input', seq >>> 0, tick >>> 0, controls];
+  const msg = ['input', seq >>> 0, tick >>> 0, controls];
+  if (Number.isFinite(shown) && shown >= 1) msg.push(Math.round(shown) >>> 0);
+  return msg;
 }
 
 function clampAxis(v) {

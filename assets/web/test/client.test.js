@@ -3,6 +3,7 @@
 // against its codec), so both ends are held to the same bytes.
 
 import { readFileSync } from 'node:fs';
+import { decode } from '@msgpack/msgpack';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeServer, encode, input, ping, play, snapshotView } from '../src/protocol.js';
@@ -26,6 +27,12 @@ const toHex = (bytes) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).
 test('client messages encode as documented', () => {
   assert.equal(toHex(encode(play())), toHex(documentedDump('play')));
   assert.equal(toHex(encode(ping(1234.5))), toHex(documentedDump('ping')));
+  // Inputs hold floats as float64 (as JavaScript encoders write them, which
+  // the node accepts), so they are compared as values. The tick others
+  // were drawn at goes last, rounded, when there is one.
+  assert.deepEqual(input(42, 300, 1, -0.5, 1.5, true), decode(documentedDump('input')));
+  assert.deepEqual(input(42, 300, 1, -0.5, 1.5, true, 'arena', 295.6), decode(documentedDump('input_shown')));
+  assert.equal(input(42, 300, 1, 0, 0, false, 'arena', null).length, 4, 'nothing drawn yet: no tick');
 });
 
 test('WebTransport stream records are as documented, and survive any split', () => {

@@ -10,7 +10,7 @@ use skirmish_arena::ArenaMatch;
 use skirmish_arena::rules::{Map, Rules};
 use skirmish_arena::sim::{GameSpec, Input};
 use skirmish_shared::codec::write_snapshot;
-use skirmish_shared::game::{EntityId, Game};
+use skirmish_shared::game::{Control, EntityId, Game};
 use skirmish_shared::replication::Replicator;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -38,13 +38,13 @@ fn game(n_players: u16) -> ArenaMatch {
 
 /// Everyone moving in circles and firing, so projectiles and hits are
 /// realistic.
-fn inputs(tick: u32, n_players: u16) -> Vec<(EntityId, Input)> {
+fn inputs(tick: u32, n_players: u16) -> Vec<Control<Input>> {
     (1..=n_players)
         .map(|id| {
             let a = (tick as f32 * 0.05 + f32::from(id)).rem_euclid(std::f32::consts::TAU)
                 - std::f32::consts::PI;
             let input = Input::new(a.cos(), a.sin(), a, true).expect("valid");
-            (EntityId(id), input)
+            Control::new(EntityId(id), input)
         })
         .collect()
 }
@@ -64,7 +64,7 @@ fn timed(
     g: &mut ArenaMatch,
     n: u16,
     iters: u64,
-    mut work: impl FnMut(&mut ArenaMatch, &[(EntityId, Input)]),
+    mut work: impl FnMut(&mut ArenaMatch, &[Control<Input>]),
 ) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {

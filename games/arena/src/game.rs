@@ -7,7 +7,8 @@ use crate::rules::{AssetError, Map, Rules};
 use crate::sim::{Event, GameSpec, Input, JoinError, World};
 use crate::wire::{self, MapView, RulesView, Setup};
 use skirmish_shared::game::{
-    AdmitError, EntityId, Game, GameData, InputError, RestoreError, Standing, Stat, TeamId, Tick,
+    AdmitError, Control, EntityId, Game, GameData, InputError, RestoreError, Standing, Stat,
+    TeamId, Tick,
 };
 use skirmish_shared::replication::{Frame, Interest, Schema};
 use std::collections::BTreeMap;
@@ -133,7 +134,13 @@ impl Game for ArenaMatch {
         newer.with_fire(newer.fire() || older.fire())
     }
 
-    fn step(&mut self, inputs: &[(EntityId, Input)]) {
+    /// Shots are judged where their shooter saw the targets, up to the
+    /// rules' `lag_compensation.max_rewind_ms`.
+    fn rewind_limit(config: &GameSpec) -> Tick {
+        config.rewind_ticks()
+    }
+
+    fn step(&mut self, inputs: &[Control<Input>]) {
         self.events.clear();
         let tick = self.world.tick() + 1;
         self.world.step(tick, inputs, &mut self.events);

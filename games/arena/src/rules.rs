@@ -43,6 +43,9 @@ pub struct Rules {
     /// What each player receives (absent: everything).
     #[serde(default)]
     pub interest: InterestRules,
+    /// How far back shots are judged (absent: 200 ms).
+    #[serde(default)]
+    pub lag_compensation: LagCompensationRules,
 }
 
 /// Match size, length and win condition.
@@ -117,6 +120,24 @@ pub struct InterestRules {
     pub view_radius: f32,
 }
 
+/// Lag compensation: shots judged against where their targets were on the
+/// shooter's screen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LagCompensationRules {
+    /// The furthest back, in milliseconds, a shot is judged against where
+    /// players were when its shooter saw them, `0..=1000` (0 turns lag
+    /// compensation off). A shooter whose view is further behind than
+    /// this is not rewound at all: their shots hit where players are now.
+    pub max_rewind_ms: u32,
+}
+
+impl Default for LagCompensationRules {
+    fn default() -> Self {
+        LagCompensationRules { max_rewind_ms: 200 }
+    }
+}
+
 /// An arena: its size, walls and the fixed points where things appear.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +208,11 @@ impl Rules {
             r == 0.0 || (100.0..=20_000.0).contains(&r),
             "interest.view_radius",
             format!("must be 0 or in 100..=20000, got {r}"),
+        )?;
+        c.within(
+            self.lag_compensation.max_rewind_ms,
+            0..=1000,
+            "lag_compensation.max_rewind_ms",
         )?;
         Ok(())
     }

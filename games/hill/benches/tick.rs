@@ -9,7 +9,7 @@ use skirmish_hill::HillMatch;
 use skirmish_hill::rules::Rules;
 use skirmish_hill::sim::{Input, Spec};
 use skirmish_shared::codec::write_snapshot;
-use skirmish_shared::game::{EntityId, Game};
+use skirmish_shared::game::{Control, EntityId, Game};
 use skirmish_shared::replication::Replicator;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -35,11 +35,11 @@ fn game(n_players: u16) -> HillMatch {
 }
 
 /// Everyone heading for the middle along a slow spiral, shoving.
-fn inputs(tick: u32, n: u16) -> Vec<(EntityId, Input)> {
+fn inputs(tick: u32, n: u16) -> Vec<Control<Input>> {
     (1..=n)
         .map(|id| {
             let a = tick as f32 * 0.03 + f32::from(id);
-            (EntityId(id), Input::new(a.cos(), a.sin(), true))
+            Control::new(EntityId(id), Input::new(a.cos(), a.sin(), true))
         })
         .collect()
 }

@@ -8,7 +8,8 @@ use crate::rules::{Rules, RulesError};
 use crate::sim::{Input, Spec, World};
 use crate::wire::{self, Setup};
 use skirmish_shared::game::{
-    AdmitError, EntityId, Game, GameData, InputError, RestoreError, Standing, Stat, TeamId, Tick,
+    AdmitError, Control, EntityId, Game, GameData, InputError, RestoreError, Standing, Stat,
+    TeamId, Tick,
 };
 use skirmish_shared::replication::{Frame, Quant, Schema};
 use std::collections::BTreeMap;
@@ -106,7 +107,7 @@ impl Game for HillMatch {
         Input::new(newer.move_x, newer.move_y, newer.shove || older.shove)
     }
 
-    fn step(&mut self, inputs: &[(EntityId, Input)]) {
+    fn step(&mut self, inputs: &[Control<Input>]) {
         self.world.step(inputs);
     }
 

@@ -9,7 +9,7 @@ use crate::rules::Rules;
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use skirmish_shared::game::{EntityId, TeamId, Tick};
+use skirmish_shared::game::{Control, EntityId, TeamId, Tick};
 use std::sync::Arc;
 
 /// The two teams' ids.
@@ -231,14 +231,14 @@ impl World {
 
     /// Steps one tick: new inputs replace held ones, then velocities,
     /// shoves, movement, bodies pushed apart, and the hill.
-    pub fn step(&mut self, inputs: &[(EntityId, Input)]) {
+    pub fn step(&mut self, inputs: &[Control<Input>]) {
         if self.end().is_some() {
             return;
         }
         self.tick += 1;
-        for &(id, input) in inputs {
-            if let Some(p) = self.players.iter_mut().find(|p| p.id == id) {
-                p.input = input;
+        for control in inputs {
+            if let Some(p) = self.players.iter_mut().find(|p| p.id == control.id) {
+                p.input = control.input;
             }
         }
         let spec = Arc::clone(&self.spec);

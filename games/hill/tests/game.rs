@@ -7,7 +7,7 @@ use skirmish_hill::brain::Brain;
 use skirmish_hill::rules::Rules;
 use skirmish_hill::sim::{Input, Spec};
 use skirmish_hill::wire::{decode_input, input_data};
-use skirmish_shared::game::{AdmitError, EntityId, Game, GameData, InputError, TeamId};
+use skirmish_shared::game::{AdmitError, Control, EntityId, Game, GameData, InputError, TeamId};
 use std::sync::Arc;
 
 fn spec_with(edit: impl FnOnce(&mut Rules)) -> Arc<Spec> {
@@ -45,9 +45,9 @@ fn bots(spec: Arc<Spec>, seed: u64) -> (HillMatch, Vec<(EntityId, Brain)>) {
 }
 
 fn step(game: &mut HillMatch, bots: &mut [(EntityId, Brain)]) {
-    let inputs: Vec<(EntityId, Input)> = bots
+    let inputs: Vec<Control<Input>> = bots
         .iter_mut()
-        .filter_map(|(id, brain)| Some((*id, game.bot_input(brain, *id)?)))
+        .filter_map(|(id, brain)| Some(Control::new(*id, game.bot_input(brain, *id)?)))
         .collect();
     game.step(&inputs);
 }
@@ -123,7 +123,7 @@ fn teams_fill_evenly_honour_the_matchmaker_and_share_placements() {
     // Team 0 walks onto the hill alone and holds it for the second it needs.
     let (cx, cy) = (800.0, 500.0);
     for _ in 0..400 {
-        let inputs: Vec<(EntityId, Input)> = game
+        let inputs: Vec<Control<Input>> = game
             .world()
             .players()
             .iter()
@@ -131,7 +131,7 @@ fn teams_fill_evenly_honour_the_matchmaker_and_share_placements() {
                 let (dx, dy) = (cx - p.x, cy - p.y);
                 let d = (dx * dx + dy * dy).sqrt().max(1.0);
                 let go = p.team == TeamId(0) && d > 10.0;
-                (
+                Control::new(
                     p.id,
                     if go {
                         Input::new(dx / d, dy / d, false)

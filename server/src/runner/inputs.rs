@@ -15,18 +15,34 @@
 //! `test/predict.test.js` in the browser client measured the difference on
 //! a simulated 150 ms round trip with ±20 ms of jitter: 8.2 corrections a
 //! second with the newest input a tick, 0.5 with this queue.
+//!
+//! Each input keeps the tick its client was showing (`shown`), from which
+//! the runner works out how far back the game judges it (lag
+//! compensation) when it is applied; a folded input keeps the older one's,
+//! whose controls (a trigger pull) it carries on.
 
-use skirmish_shared::game::Game;
+use skirmish_shared::game::{Game, Tick};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 
 /// The most inputs waiting for their tick.
 pub(super) const MAX_QUEUED: usize = 3;
 
-/// Inputs received and not yet applied, with their `seq`.
+/// One input waiting for its tick.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Queued<I> {
+    /// Its `seq`, echoed as `ack` once applied.
+    pub(super) seq: u32,
+    /// The tick its client was drawing others at, if it said.
+    pub(super) shown: Option<Tick>,
+    /// The controls.
+    pub(super) input: I,
+}
+
+/// Inputs received and not yet applied, in the order sent.
 #[derive(Debug)]
 pub(super) struct InputQueue<G: Game> {
-    waiting: VecDeque<(u32, G::Input)>,
+    waiting: VecDeque<Queued<G::Input>>,
     game: PhantomData<fn() -> G>,
 }
 
@@ -40,20 +56,22 @@ impl<G: Game> Default for InputQueue<G> {
 }
 
 impl<G: Game> InputQueue<G> {
-    /// An input received, numbered `seq` (above every earlier one).
-    pub(super) fn push(&mut self, seq: u32, input: G::Input) {
-        self.waiting.push_back((seq, input));
+    /// An input received (its `seq` above every earlier one's).
+    pub(super) fn push(&mut self, queued: Queued<G::Input>) {
+        self.waiting.push_back(queued);
         if self.waiting.len() > MAX_QUEUED
-            && let (Some((_, oldest)), Some((seq, next))) =
-                (self.waiting.pop_front(), self.waiting.pop_front())
+            && let (Some(oldest), Some(next)) = (self.waiting.pop_front(), self.waiting.pop_front())
         {
-            self.waiting
-                .push_front((seq, G::merge_inputs(oldest, next)));
+            self.waiting.push_front(Queued {
+                seq: next.seq,
+                shown: oldest.shown.or(next.shown),
+                input: G::merge_inputs(oldest.input, next.input),
+            });
         }
     }
 
     /// The input for this tick, if one waits.
-    pub(super) fn next(&mut self) -> Option<(u32, G::Input)> {
+    pub(super) fn next(&mut self) -> Option<Queued<G::Input>> {
         self.waiting.pop_front()
     }
 
@@ -61,7 +79,23 @@ impl<G: Game> InputQueue<G> {
     /// connection's "no controls").
     pub(super) fn replace(&mut self, seq: u32, input: G::Input) {
         self.waiting.clear();
-        self.waiting.push_back((seq, input));
+        self.waiting.push_back(Queued {
+            seq,
+            shown: None,
+            input,
+        });
+    }
+}
+
+/// How many ticks back the game judges an input applied in `step` (lag
+/// compensation): back to the tick its client showed, if it said one, that
+/// tick has been stepped, and it is at most `limit` back; else 0, the
+/// present. A view further back than the limit is not rewound at all
+/// rather than part way: a shot from it is judged as it lands now.
+pub(super) fn rewind(step: Tick, shown: Option<Tick>, limit: Tick) -> Tick {
+    match shown {
+        Some(shown) if shown > 0 && shown < step && step - shown <= limit => step - shown,
+        _ => 0,
     }
 }
 
@@ -76,16 +110,24 @@ mod tests {
     }
 
     fn seqs(queue: &mut InputQueue<ArenaMatch>) -> Vec<u32> {
-        std::iter::from_fn(|| queue.next().map(|(seq, _)| seq)).collect()
+        std::iter::from_fn(|| queue.next().map(|q| q.seq)).collect()
+    }
+
+    fn sent(seq: u32, input: Input) -> Queued<Input> {
+        Queued {
+            seq,
+            shown: Some(100 + seq),
+            input,
+        }
     }
 
     #[test]
     fn inputs_come_out_one_a_tick_in_the_order_sent() {
         let mut queue = InputQueue::<ArenaMatch>::default();
-        queue.push(1, right(false));
-        queue.push(2, right(false));
-        assert_eq!(queue.next().map(|(seq, _)| seq), Some(1));
-        queue.push(3, right(false));
+        queue.push(sent(1, right(false)));
+        queue.push(sent(2, right(false)));
+        assert_eq!(queue.next().map(|q| q.seq), Some(1));
+        queue.push(sent(3, right(false)));
         assert_eq!(seqs(&mut queue), [2, 3]);
         assert!(
             queue.next().is_none(),
@@ -96,25 +138,46 @@ mod tests {
     #[test]
     fn a_backlog_folds_its_oldest_keeping_a_trigger_pulled() {
         let mut queue = InputQueue::<ArenaMatch>::default();
-        queue.push(1, right(true));
+        queue.push(sent(1, right(true)));
         for seq in 2..=5 {
-            queue.push(seq, right(false));
+            queue.push(sent(seq, right(false)));
         }
         // 1 and 2 folded into 2, then 2 and 3 into 3: at most MAX_QUEUED.
-        let (seq, input) = queue.next().expect("the oldest");
-        assert_eq!(seq, 3);
-        assert!(input.fire(), "the pull in input 1 is kept");
+        let folded = queue.next().expect("the oldest");
+        assert_eq!(folded.seq, 3);
+        assert!(folded.input.fire(), "the pull in input 1 is kept");
+        assert_eq!(
+            folded.shown,
+            Some(101),
+            "judged from where input 1's pull was aimed"
+        );
         assert_eq!(seqs(&mut queue), [4, 5]);
     }
 
     #[test]
     fn replacing_forgets_what_waits() {
         let mut queue = InputQueue::<ArenaMatch>::default();
-        queue.push(1, right(true));
-        queue.push(2, right(true));
+        queue.push(sent(1, right(true)));
+        queue.push(sent(2, right(true)));
         queue.replace(2, Input::default());
-        let (seq, input) = queue.next().expect("the replacement");
-        assert_eq!((seq, input.fire(), input.move_dir().x), (2, false, 0.0));
+        let q = queue.next().expect("the replacement");
+        assert_eq!(
+            (q.seq, q.shown, q.input.fire(), q.input.move_dir().x),
+            (2, None, false, 0.0)
+        );
         assert!(queue.next().is_none());
+    }
+
+    #[test]
+    fn inputs_rewind_to_the_tick_shown_within_the_limit_and_not_at_all_past_it() {
+        assert_eq!(rewind(100, Some(97), 6), 3, "100 ms back at 30 Hz");
+        assert_eq!(rewind(100, Some(94), 6), 6, "the limit itself");
+        assert_eq!(rewind(100, Some(93), 6), 0, "past the limit: not at all");
+        assert_eq!(rewind(100, Some(88), 6), 0, "400 ms back at 30 Hz");
+        assert_eq!(rewind(100, None, 6), 0, "a client that does not say");
+        assert_eq!(rewind(100, Some(0), 6), 0, "nothing shown yet");
+        assert_eq!(rewind(100, Some(100), 6), 0, "a tick not stepped yet");
+        assert_eq!(rewind(100, Some(u32::MAX), 6), 0, "nor one in the future");
+        assert_eq!(rewind(100, Some(97), 0), 0, "a game that asks for none");
     }
 }

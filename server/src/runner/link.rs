@@ -6,11 +6,23 @@
 
 use crate::outbox::Outbox;
 use crate::results::MatchRecord;
+use skirmish_shared::game::Tick;
 use skirmish_shared::proto::{MatchId, PlayerId};
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use tokio::sync::oneshot;
+
+/// What a client's `input` says besides its controls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// The client's sequence number, echoed as `ack`.
+    pub seq: u32,
+    /// The newest snapshot tick the client decoded: its baseline.
+    pub ack_tick: Tick,
+    /// The tick the client was drawing others at, for lag compensation.
+    pub shown: Option<Tick>,
+}
 
 /// Commands a match accepts; queued until its next tick.
 #[derive(Debug)]
@@ -30,10 +42,8 @@ pub enum MatchCommand {
         player_id: PlayerId,
         /// From which connection; inputs from a replaced connection are dropped.
         conn_id: u64,
-        /// The client's sequence number, echoed as `ack`.
-        seq: u32,
-        /// The newest snapshot tick the client decoded: its baseline.
-        tick: u32,
+        /// What the client said besides the controls.
+        sent: Sent,
         /// The controls: the match's `Game::Input`.
         input: Box<dyn Any + Send>,
     },

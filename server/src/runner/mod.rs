@@ -11,15 +11,17 @@
 mod inputs;
 mod link;
 
-pub use link::{Directory, JoinRefused, MatchCommand, MatchOver, PlayerLink};
+pub use link::{Directory, JoinRefused, MatchCommand, MatchOver, PlayerLink, Sent};
 
 use crate::clock::unix_ms;
 use crate::results::{MatchRecord, RecordLine};
 use bytes::{BufMut, Bytes, BytesMut};
-use inputs::InputQueue;
+use inputs::{InputQueue, Queued};
 use metrics::{Counter, Histogram};
 use skirmish_shared::codec::{encode, write_snapshot};
-use skirmish_shared::game::{AdmitError, EntityId, Game, GameData, Standing, TeamId, Tick};
+use skirmish_shared::game::{
+    AdmitError, Control, EntityId, Game, GameData, Standing, TeamId, Tick,
+};
 use skirmish_shared::proto::{self, MatchId, PlayerId, ResultLine, RosterEntry, ServerMsg, close};
 use skirmish_shared::replication::Replicator;
 use std::collections::HashMap;
@@ -183,8 +185,11 @@ pub struct MatchRunner<G: Game> {
     bots: Vec<BotSeat<G::Bot>>,
     /// Ticks in a row with no one seated.
     empty_ticks: u32,
+    /// The most ticks the game judges inputs back in time
+    /// ([`Game::rewind_limit`]).
+    rewind_limit: Tick,
     // Buffers reused every tick.
-    inputs: Vec<(EntityId, G::Input)>,
+    inputs: Vec<Control<G::Input>>,
     /// The frames of the last ticks and what each player acknowledged.
     replicator: Replicator,
     /// One player's delta, reused.
@@ -208,6 +213,7 @@ impl<G: Game> MatchRunner<G> {
     ) -> Self {
         let MatchPlan { id, seed, hosting } = plan;
         let replicator = Replicator::new(Arc::new(G::schema(&config)));
+        let rewind_limit = G::rewind_limit(&config);
         let game = G::new(config, seed);
         MatchRunner {
             id,
@@ -224,6 +230,7 @@ impl<G: Game> MatchRunner<G> {
             entity_ids: EntityIds::default(),
             roster_changed: false,
             empty_ticks: 0,
+            rewind_limit,
             inputs: Vec::new(),
             replicator,
             delta: Vec::new(),
@@ -288,15 +295,18 @@ impl<G: Game> MatchRunner<G> {
             }
         }
         self.inputs.clear();
+        let step = self.game.tick() + 1;
         for seat in &mut self.seats {
-            if let Some((seq, input)) = seat.inputs.next() {
-                seat.ack = seq;
-                self.inputs.push((seat.entity, input));
+            if let Some(queued) = seat.inputs.next() {
+                seat.ack = queued.seq;
+                let rewind = inputs::rewind(step, queued.shown, self.rewind_limit);
+                self.inputs
+                    .push(Control::new(seat.entity, queued.input).rewound(rewind));
             }
         }
         for bot in &mut self.bots {
             if let Some(input) = self.game.bot_input(&mut bot.brain, bot.entity) {
-                self.inputs.push((bot.entity, input));
+                self.inputs.push(Control::new(bot.entity, input));
             }
         }
         self.game.step(&self.inputs);
@@ -341,8 +351,7 @@ impl<G: Game> MatchRunner<G> {
             MatchCommand::Input {
                 player_id,
                 conn_id,
-                seq,
-                tick,
+                sent,
                 input,
             } => {
                 // The session decoded it with this match's game, so it is
@@ -352,9 +361,13 @@ impl<G: Game> MatchRunner<G> {
                 };
                 let input = *input;
                 if let Some(seat) = self.seat_of(player_id, conn_id) {
-                    seat.inputs.push(seq, input);
+                    seat.inputs.push(Queued {
+                        seq: sent.seq,
+                        shown: sent.shown,
+                        input,
+                    });
                     let entity = seat.entity;
-                    self.replicator.ack(entity, tick);
+                    self.replicator.ack(entity, sent.ack_tick);
                 }
             }
             MatchCommand::Leave { player_id, conn_id } => {

@@ -4,6 +4,7 @@
 
 use super::{Delivery, Flow, LATE_INPUT_GRACE, Session};
 use crate::matches::SendError;
+use crate::runner::Sent;
 use crate::sessions::SessionEvent;
 use skirmish_shared::game::{GameData, InputError};
 use skirmish_shared::proto::{ErrorCode, ServerMsg};
@@ -58,8 +59,7 @@ impl Session {
 
     pub(super) fn input(
         &mut self,
-        seq: u32,
-        tick: u32,
+        sent: Sent,
         input: GameData,
         delivery: Delivery,
         now: Instant,
@@ -91,6 +91,7 @@ impl Session {
                 return self.refuse(code, e.to_string());
             }
         };
+        let seq = sent.seq;
         if self.last_seq.is_some_and(|last| seq <= last) {
             // Overtaken on the way: a newer input was applied already.
             if delivery == Delivery::Unordered {
@@ -103,7 +104,7 @@ impl Session {
             );
         }
         self.last_seq = Some(seq);
-        match handle.input(player_id, conn_id, seq, tick, input) {
+        match handle.input(player_id, conn_id, sent, input) {
             Ok(()) => Flow::Continue,
             Err(SendError::Busy) => {
                 metrics::counter!("skirmish_inputs_dropped_total").increment(1);

@@ -23,7 +23,7 @@ use crate::limits::{LeakyCounter, Throttle, TokenBucket};
 use crate::matches::MatchHandle;
 use crate::node::{Kick, Node};
 use crate::outbox::Outbox;
-use crate::runner::PlayerLink;
+use crate::runner::{PlayerLink, Sent};
 use crate::sessions::{SessionEvent, SessionsMessage};
 use bytes::Bytes;
 use futures_util::{Sink, Stream, StreamExt};
@@ -620,7 +620,19 @@ impl Session {
         match msg {
             ClientMsg::Play => self.play(),
             ClientMsg::Leave => self.leave(now).await,
-            ClientMsg::Input { seq, tick, input } => self.input(seq, tick, input, delivery, now),
+            ClientMsg::Input {
+                seq,
+                tick,
+                input,
+                shown,
+            } => {
+                let sent = Sent {
+                    seq,
+                    ack_tick: tick,
+                    shown,
+                };
+                self.input(sent, input, delivery, now)
+            }
             ClientMsg::Ping { client_time } => self.pong(client_time),
             ClientMsg::JoinRoom { room } => self.join_room(room).await,
             ClientMsg::LeaveRoom { room } => self.leave_room(room).await,

@@ -10,9 +10,11 @@
 //! from its raw `u64` output (see `pick`) rather than through `rand`'s
 //! distributions, whose exact algorithms may change between `rand` releases.
 
+mod history;
 mod movement;
 mod spec;
 
+pub use history::{History, Past};
 pub use movement::Movement;
 pub use spec::{GameSpec, MAX_SLIDE_STEPS};
 
@@ -20,7 +22,7 @@ use crate::geom::{Vec2, segment_circle_hit};
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-pub use skirmish_shared::game::{EntityId, InputError, Tick};
+pub use skirmish_shared::game::{Control, EntityId, InputError, Tick};
 use std::sync::Arc;
 
 /// What one player asks for during a tick, already validated: the move vector
@@ -121,6 +123,9 @@ pub struct Player {
     next_fire: Tick,
     /// The latest input, held until the next one arrives.
     input: Input,
+    /// How many ticks behind its sender saw the world (lag compensation):
+    /// shots the input fires are judged that far back.
+    rewind: Tick,
 }
 
 /// A shot in flight.
@@ -140,6 +145,9 @@ pub struct Projectile {
     pub fired: Tick,
     /// The tick after which it vanishes.
     expires: Tick,
+    /// Lag compensation: it hits players where they were this many ticks
+    /// before each tick of its flight (where its shooter saw them).
+    pub rewind: Tick,
 }
 
 /// A health pack spot.
@@ -246,6 +254,7 @@ pub struct Saved {
     packs: Vec<HealthPack>,
     next_projectile: u16,
     outcome: Option<EndReason>,
+    history: History,
 }
 
 /// The state of one match.
@@ -260,6 +269,9 @@ pub struct World {
     packs: Vec<HealthPack>,
     next_projectile: u16,
     outcome: Option<EndReason>,
+    /// The players after each of the last [`GameSpec::rewind_ticks`]
+    /// steps, for lag compensation.
+    history: History,
 }
 
 impl World {
@@ -283,6 +295,7 @@ impl World {
             packs,
             next_projectile: 0,
             outcome: None,
+            history: History::default(),
         }
     }
 
@@ -351,6 +364,7 @@ impl World {
             respawn_at: 0,
             next_fire: 0,
             input: Input::default(),
+            rewind: 0,
         });
         Ok(&self.players[self.players.len() - 1])
     }
@@ -364,9 +378,10 @@ impl World {
 
     /// Advances the world to `tick` (which must be the next one) with the
     /// inputs received for it, appending what happened to `events`. A player
-    /// without an input this tick keeps their previous one. Unknown ids are
-    /// ignored. After the match has ended this does nothing.
-    pub fn step(&mut self, tick: Tick, inputs: &[(EntityId, Input)], events: &mut Vec<Event>) {
+    /// without an input this tick keeps their previous one (and how far back
+    /// it was seen). Unknown ids are ignored. After the match has ended this
+    /// does nothing.
+    pub fn step(&mut self, tick: Tick, inputs: &[Control<Input>], events: &mut Vec<Event>) {
         debug_assert_eq!(
             Some(tick),
             self.tick.checked_add(1),
@@ -376,10 +391,18 @@ impl World {
             return;
         }
         self.tick = tick;
-        for &(id, input) in inputs {
-            if let Some(p) = self.players.iter_mut().find(|p| p.id == id) {
-                p.input = input;
-                p.aim = input.aim;
+        let rewind_limit = self.spec.rewind_ticks();
+        for control in inputs {
+            if let Some(p) = self.players.iter_mut().find(|p| p.id == control.id) {
+                p.input = control.input;
+                p.aim = control.input.aim;
+                // Past the limit, not at all (the engine does not send
+                // such, and the history holds no more).
+                p.rewind = if control.rewind <= rewind_limit {
+                    control.rewind
+                } else {
+                    0
+                };
             }
         }
         self.respawn_players(events);
@@ -389,6 +412,7 @@ impl World {
         self.move_projectiles(events);
         self.pick_up(events);
         self.check_end(events);
+        self.history.record(&self.players, rewind_limit as usize);
     }
 
     fn respawn_players(&mut self, events: &mut Vec<Event>) {
@@ -442,6 +466,7 @@ impl World {
                 origin: p.pos + dir * muzzle,
                 fired: self.tick,
                 expires,
+                rewind: p.rewind,
             });
             self.next_projectile = self.next_projectile.wrapping_add(1);
         }
@@ -459,18 +484,9 @@ impl World {
             let to = from + shot.vel * dt;
             // The earliest wall and the earliest body along this tick's path.
             let wall_t = spec.wall_hit(from, to, rules.projectile.radius);
-            let mut body: Option<(f32, usize)> = None;
-            for (j, p) in self.players.iter().enumerate() {
-                if !p.alive || p.id == shot.owner {
-                    continue;
-                }
-                if let Some(t) = segment_circle_hit(from, to, p.pos, hit_radius)
-                    && body.is_none_or(|(best, _)| t < best)
-                {
-                    body = Some((t, j));
-                }
-            }
-            let body = body.filter(|&(t, _)| wall_t.is_none_or(|w| t <= w));
+            let body = self
+                .first_body(shot, from, to, hit_radius)
+                .filter(|&(t, _)| wall_t.is_none_or(|w| t <= w));
             if let Some((_, j)) = body {
                 let attacker = shot.owner;
                 self.projectiles.swap_remove(i);
@@ -486,6 +502,49 @@ impl World {
         // do not depend on removal history more than they must.
         self.projectiles
             .sort_unstable_by_key(|s| s.id.wrapping_sub(self.next_projectile));
+    }
+
+    /// The first body a shot meets moving from `from` to `to` this tick, as
+    /// its distance along the way (0 to 1) and the player's index. Bodies
+    /// are where they are now, or for a lag-compensated shot where they
+    /// were `shot.rewind` steps ago; either way only players alive both
+    /// then and now can be hit (nobody dies twice, nor is hit before their
+    /// respawn). A shot rewinding further than the history holds (a match
+    /// just restored) is judged now.
+    fn first_body(
+        &self,
+        shot: &Projectile,
+        from: Vec2,
+        to: Vec2,
+        radius: f32,
+    ) -> Option<(f32, usize)> {
+        let past = self.history.back(shot.rewind);
+        let mut body: Option<(f32, usize)> = None;
+        let mut consider = |t: Option<f32>, j: usize| {
+            if let Some(t) = t
+                && body.is_none_or(|(best, _)| t < best)
+            {
+                body = Some((t, j));
+            }
+        };
+        let hittable = |id: EntityId| id != shot.owner;
+        match past {
+            Some(past) if shot.rewind > 0 => {
+                for was in past.iter().filter(|q| q.alive && hittable(q.id)) {
+                    if let Some(j) = self.players.iter().position(|p| p.id == was.id && p.alive) {
+                        consider(segment_circle_hit(from, to, was.pos, radius), j);
+                    }
+                }
+            }
+            _ => {
+                for (j, p) in self.players.iter().enumerate() {
+                    if p.alive && hittable(p.id) {
+                        consider(segment_circle_hit(from, to, p.pos, radius), j);
+                    }
+                }
+            }
+        }
+        body
     }
 
     fn damage(
@@ -622,6 +681,7 @@ impl World {
             packs: self.packs.clone(),
             next_projectile: self.next_projectile,
             outcome: self.outcome,
+            history: self.history.clone(),
         }
     }
 
@@ -652,6 +712,7 @@ impl World {
             packs: saved.packs,
             next_projectile: saved.next_projectile,
             outcome: saved.outcome,
+            history: saved.history,
         })
     }
 
@@ -671,6 +732,7 @@ impl World {
             h.u32(p.score);
             h.u32(p.respawn_at);
             h.u32(p.next_fire);
+            h.u32(p.rewind);
         }
         for s in &self.projectiles {
             h.u32(u32::from(s.id));
@@ -678,6 +740,7 @@ impl World {
             h.vec(s.pos);
             h.vec(s.vel);
             h.u32(s.expires);
+            h.u32(s.rewind);
         }
         for pack in &self.packs {
             h.u32(pack.respawn_at.map_or(u32::MAX, |t| t));

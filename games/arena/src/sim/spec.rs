@@ -84,6 +84,13 @@ impl GameSpec {
         tick.saturating_add(duration)
     }
 
+    /// The most ticks a shot is judged back in time (lag compensation):
+    /// `lag_compensation.max_rewind_ms` in whole ticks, rounded down so no
+    /// rewind is longer than the rules allow.
+    pub fn rewind_ticks(&self) -> u32 {
+        self.rules.lag_compensation.max_rewind_ms * u32::from(self.tick_rate) / 1000
+    }
+
     /// The tick at which the match clock runs out.
     pub fn match_ticks(&self) -> u32 {
         self.rules

@@ -60,11 +60,20 @@ fn input(mx: f32, my: f32, aim: f32, fire: bool) -> Input {
 
 /// Steps `n` ticks with the same inputs every tick; returns all events.
 fn run(world: &mut World, n: u32, inputs: &[(EntityId, Input)]) -> Vec<Event> {
+    let controls = controls(inputs);
     let mut events = Vec::new();
     for _ in 0..n {
-        world.step(world.tick() + 1, inputs, &mut events);
+        world.step(world.tick() + 1, &controls, &mut events);
     }
     events
+}
+
+/// Inputs judged now (no lag compensation).
+fn controls(inputs: &[(EntityId, Input)]) -> Vec<Control<Input>> {
+    inputs
+        .iter()
+        .map(|&(id, input)| Control::new(id, input))
+        .collect()
 }
 
 fn pos(world: &World, id: EntityId) -> Vec2 {
@@ -328,7 +337,7 @@ fn the_match_ends_when_time_runs_out() {
     let hash = w.state_hash();
     w.step(
         w.tick() + 1,
-        &[(A, input(1.0, 0.0, 0.0, true))],
+        &[Control::new(A, input(1.0, 0.0, 0.0, true))],
         &mut Vec::new(),
     );
     assert_eq!(w.state_hash(), hash);
@@ -431,7 +440,11 @@ fn replay(seed: u64, n_ticks: Tick) -> (u64, World) {
     let mut events = Vec::new();
     for tick in 1..=n_ticks {
         events.clear();
-        w.step(tick, &scripted_inputs(seed, tick, 16), &mut events);
+        w.step(
+            tick,
+            &controls(&scripted_inputs(seed, tick, 16)),
+            &mut events,
+        );
     }
     (w.state_hash(), w)
 }
@@ -529,4 +542,109 @@ fn deadlines_saturate_instead_of_overflowing() {
     assert_eq!(w.players[1].respawn_at, u32::MAX, "B never comes back");
     assert_eq!(w.next_projectile, 1, "one shot only");
     assert!(w.outcome().is_none());
+}
+
+/// A runs down (+y) at top speed 350 units to the right of B. B fires at
+/// where A was `seen` ticks before the step the shot is taken in, leading
+/// it by the shot's flight at the speed B saw, and the shot is judged
+/// `rewind` ticks back. Returns whether it hit A.
+fn shot_at_where_seen(seen: usize, rewind: Tick) -> bool {
+    let mut w = world();
+    place(&mut w, A, Vec2::new(450.0, 100.0));
+    place(&mut w, B, Vec2::new(100.0, 500.0));
+    let down = (A, input(0.0, 1.0, 0.0, false));
+    // `trail[k]` is A after step k + 1.
+    let mut trail = Vec::new();
+    for _ in 0..30 {
+        run(&mut w, 1, &[down]);
+        trail.push(pos(&w, A));
+    }
+    let step = trail.len() + 1;
+    let (at, before) = (trail[step - seen - 1], trail[step - seen - 2]);
+    let velocity = at - before;
+    let from = pos(&w, B);
+    let rules = &w.spec().rules;
+    let (per_tick, muzzle) = (
+        rules.projectile.speed * w.spec().dt(),
+        rules.player.radius + rules.projectile.radius + 1.0,
+    );
+    let mut aim_at = at;
+    for _ in 0..8 {
+        let flight = ((aim_at - from).length() - muzzle).max(0.0) / per_tick;
+        aim_at = at + velocity * flight;
+    }
+    let aim = (aim_at.y - from.y).atan2(aim_at.x - from.x);
+    let mut events = Vec::new();
+    let fire = Control::new(B, input(0.0, 0.0, aim, true)).rewound(rewind);
+    w.step(w.tick() + 1, &[Control::new(A, down.1), fire], &mut events);
+    let hold = Control::new(B, input(0.0, 0.0, aim, false));
+    for _ in 0..40 {
+        w.step(w.tick() + 1, &[hold], &mut events);
+    }
+    events
+        .iter()
+        .any(|e| matches!(e, Event::Hit { target, attacker, .. } if *target == A && *attacker == B))
+}
+
+#[test]
+fn a_shot_is_judged_where_its_shooter_saw_the_target_up_to_the_rewind_limit() {
+    assert_eq!(world().spec().rewind_ticks(), 6, "200 ms at 30 Hz");
+    assert!(
+        shot_at_where_seen(3, 3),
+        "seen 100 ms ago and rewound as far: a hit"
+    );
+    assert!(
+        shot_at_where_seen(6, 6),
+        "seen 200 ms ago, the limit: a hit"
+    );
+    assert!(
+        shot_at_where_seen(4, 4),
+        "seen 133 ms ago and rewound as far: a hit"
+    );
+    assert!(
+        !shot_at_where_seen(4, 0),
+        "the same shot judged now: A has run 40 units on, past the 24 a hit allows"
+    );
+    assert!(
+        !shot_at_where_seen(12, 12),
+        "seen 400 ms ago, past the limit: judged now, a miss"
+    );
+}
+
+#[test]
+fn a_match_saved_with_a_rewound_shot_in_flight_plays_on_identically() {
+    let mut w = world();
+    place(&mut w, A, Vec2::new(450.0, 100.0));
+    place(&mut w, B, Vec2::new(100.0, 500.0));
+    let down = Control::new(A, input(0.0, 1.0, 0.0, false));
+    for _ in 0..20 {
+        w.step(w.tick() + 1, &[down], &mut Vec::new());
+    }
+    let fire = Control::new(B, input(0.0, 0.0, 0.3, true)).rewound(4);
+    w.step(w.tick() + 1, &[down, fire], &mut Vec::new());
+    let saved = w.save();
+    assert_eq!(
+        saved.history.len(),
+        6,
+        "the history is saved with the match"
+    );
+    let mut restored = World::restore(Arc::clone(&w.spec), saved).expect("restores");
+    for _ in 0..40 {
+        let (mut e1, mut e2) = (Vec::new(), Vec::new());
+        w.step(w.tick() + 1, &[down], &mut e1);
+        restored.step(restored.tick() + 1, &[down], &mut e2);
+        assert_eq!(e1, e2);
+        assert_eq!(w.state_hash(), restored.state_hash());
+    }
+}
+
+#[test]
+fn a_game_without_lag_compensation_keeps_no_history() {
+    let mut rules = rules();
+    rules.lag_compensation.max_rewind_ms = 0;
+    let mut w = World::new(spec_with(rules), 7);
+    place(&mut w, A, Vec2::new(450.0, 100.0));
+    run(&mut w, 10, &[]);
+    assert_eq!(w.spec().rewind_ticks(), 0);
+    assert!(w.history.is_empty());
 }

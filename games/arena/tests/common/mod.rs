@@ -7,7 +7,7 @@ use skirmish_arena::ArenaMatch;
 use skirmish_arena::brain::Brain;
 use skirmish_arena::rules::{Map, Rules};
 use skirmish_arena::sim::{GameSpec, Input};
-use skirmish_shared::game::{EntityId, Game};
+use skirmish_shared::game::{Control, EntityId, Game};
 use std::sync::Arc;
 
 /// The shipped rules and map, with a match long enough for 10,000 ticks.
@@ -72,9 +72,9 @@ pub fn match_of_n_bots(
 
 /// One tick as the runner steps it: every bot decides, then the game steps.
 pub fn step(game: &mut ArenaMatch, bots: &mut [(EntityId, Brain)]) {
-    let inputs: Vec<(EntityId, Input)> = bots
+    let inputs: Vec<Control<Input>> = bots
         .iter_mut()
-        .filter_map(|(id, brain)| Some((*id, game.bot_input(brain, *id)?)))
+        .filter_map(|(id, brain)| Some(Control::new(*id, game.bot_input(brain, *id)?)))
         .collect();
     game.step(&inputs);
 }
