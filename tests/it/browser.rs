@@ -17,6 +17,7 @@
 
 use skirmish_arena::rules::{Map, Rules};
 use skirmish_server::Config;
+use skirmish_tests::proxy::LagProxy;
 use skirmish_tests::{TestNode, artifacts_dir, assets_dir, fixture, repo_dir, test_config};
 use std::process::Stdio;
 use std::time::Duration;
@@ -125,6 +126,37 @@ async fn e2e(mut config: Config, shot: &str, flags: &[(&str, String)]) -> TestNo
     args.extend_from_slice(flags);
     run_script("e2e.mjs", &args, &[shot], Duration::from_secs(120)).await;
     node
+}
+
+/// Prediction with latency on the wire: the page reaches the node through
+/// a delay proxy (75 ms each way plus up to 10 ms of jitter). Pressing W
+/// moves the drawn player on the next animation frame, the node's position
+/// follows a round trip later, and once the keys are let go the two agree;
+/// `latency.mjs` prints the page's corrections over a walk (README
+/// "Play feels local").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_behind_150_ms_the_own_player_moves_on_the_next_frame() {
+    let mut config = test_config();
+    config.match_seconds = Some(60);
+    let node = TestNode::start_on(config, &fixture("e2e-map.toml")).await;
+    let proxy = LagProxy::start(
+        node.addr,
+        Duration::from_millis(75),
+        Duration::from_millis(10),
+    )
+    .await;
+    let args = [
+        ("--url", format!("{}/", proxy.url())),
+        ("--rtt-ms", "150".to_owned()),
+    ];
+    run_script(
+        "latency.mjs",
+        &args,
+        &["latency.png"],
+        Duration::from_secs(90),
+    )
+    .await;
+    node.stop().await;
 }
 
 /// The same over HTTPS and WSS, with a certificate from a test authority

@@ -31,6 +31,9 @@ export class Controls {
     // Cursor in CSS pixels relative to the canvas; null until the mouse moves.
     this.cursor = null;
     this.lastAim = 0;
+    // Called when a move key goes down or up (not on key repeat), so the
+    // game can send and predict on that frame instead of the next tick.
+    this.onChange = null;
 
     window.addEventListener('keydown', (e) => this.onKey(e, true));
     window.addEventListener('keyup', (e) => this.onKey(e, false));
@@ -68,9 +71,11 @@ export class Controls {
       return;
     }
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
+    const changed = this.held[dir] !== down;
     this.held[dir] = down;
     // Arrow keys would otherwise scroll the page.
     e.preventDefault();
+    if (changed) this.onChange?.();
   }
 
   onMouse(e) {

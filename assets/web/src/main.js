@@ -251,6 +251,16 @@ function startInputTimer() {
   inputTimer = setInterval(sendInput, 1000 / game.tickRate);
 }
 
+// A move key pressed or let go moves the own player on this frame, not up
+// to a tick later when the timer next fires: send (and predict) now, and
+// count the next tick from here, so inputs stay one a tick.
+controls.onChange = () => {
+  if (game.phase !== 'playing' || !conn?.ready || !inputTimer) return;
+  sendInput();
+  clearInterval(inputTimer);
+  inputTimer = setInterval(sendInput, 1000 / game.tickRate);
+};
+
 function sendInput() {
   if (game.phase !== 'playing' || !conn?.ready) return;
   const me = game.ownPlayerView();
@@ -381,6 +391,11 @@ window.__skirmish = Object.freeze({
     if (!me) return null;
     const { x, y, aim, health, kills, deaths, score } = me;
     return { x, y, aim, health, kills, deaths, score };
+  },
+  /** Where the own player is drawn (its prediction); `me` is the node's. */
+  get drawnMe() {
+    const drawn = game.phase === 'playing' ? game.ownPlayerView() : null;
+    return drawn ? { x: drawn.x, y: drawn.y } : null;
   },
   get players() {
     return (game.latest?.players ?? []).map(playerView);
