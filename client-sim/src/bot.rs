@@ -12,7 +12,9 @@ use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
 use skirmish_arena::brain::Behavior;
 use skirmish_shared::codec::read_snapshot;
-use skirmish_shared::proto::{ClientMsg, MatchId, ModeId, RoomId, ServerMsg};
+use skirmish_shared::game::GameData;
+use skirmish_shared::proto::{ClientMsg, MAX_EARLIER_INPUTS, MatchId, ModeId, RoomId, ServerMsg};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -274,6 +276,8 @@ struct InMatch {
     /// The match's state, from its snapshots.
     replica: Replica,
     seq: u32,
+    /// The controls of the last inputs sent, newest first, for `earlier`.
+    recent: VecDeque<GameData>,
     /// When each recent input was sent, by `seq % INPUT_RING`.
     sent_at: Vec<Option<(u32, Instant)>>,
     last_ack: u32,
@@ -298,9 +302,33 @@ impl InMatch {
             pilot,
             replica,
             seq: 0,
+            recent: VecDeque::with_capacity(MAX_EARLIER_INPUTS + 1),
             sent_at: vec![None; INPUT_RING],
             last_ack: 0,
             last_snapshot: None,
+        }
+    }
+
+    /// The `input` for `input`, the next `seq`: it says the newest tick
+    /// decoded as the tick shown (a bot aims at what it decoded), and over
+    /// WebTransport, whose datagrams may be lost, repeats the inputs before
+    /// it not yet acknowledged.
+    fn input_message(&mut self, input: GameData, transport: Transport) -> ClientMsg {
+        let tick = self.replica.ack();
+        let earlier = if transport == Transport::Wt {
+            let unacked = self.seq.saturating_sub(self.last_ack.saturating_add(1)) as usize;
+            self.recent.iter().take(unacked).cloned().collect()
+        } else {
+            Vec::new()
+        };
+        self.recent.push_front(input.clone());
+        self.recent.truncate(MAX_EARLIER_INPUTS);
+        ClientMsg::Input {
+            seq: self.seq,
+            tick,
+            input,
+            shown: (tick > 0).then_some(tick),
+            earlier,
         }
     }
 
@@ -429,8 +457,8 @@ async fn play(
                     m.seq += 1;
                     m.pilot.sent(m.seq);
                     m.sent_at[m.seq as usize % INPUT_RING] = Some((m.seq, Instant::now()));
-                    conn.send(&ClientMsg::Input { shown: None, seq: m.seq, tick: m.replica.ack(), input })
-                    .await?;
+                    let msg = m.input_message(input, conn.transport());
+                    conn.send(&msg).await?;
                     stats.inputs += 1;
                 }
                 _ = pinger.tick() => {

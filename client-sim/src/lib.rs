@@ -11,7 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod error;
 mod pilot;
-mod prediction;
+pub mod prediction;
 pub mod replica;
 pub mod report;
 pub mod stats;

@@ -5,7 +5,9 @@
 //! from where the node put the bot, the **prediction error** load runs
 //! report. Past a quarter unit (snapshots place bodies in eighths) the
 //! prediction restarts from the node's position and replays the inputs
-//! after the acknowledged one.
+//! after the acknowledged one, with the velocity of the acknowledged input
+//! stepped again when that lands where the node is (it held the input for
+//! a tick no input reached it in), else the predicted one.
 
 use skirmish_arena::geom::Vec2;
 use skirmish_arena::wire::ClientMovement;
@@ -17,9 +19,12 @@ const AGREE_UNITS: f32 = 0.25;
 /// Inputs kept for replay.
 const MAX_HISTORY: usize = 128;
 
+/// Ticks a node may have held an input for, looked for in a correction.
+const MAX_HELD_TICKS: usize = 3;
+
 /// A bot's predicted self.
 #[derive(Debug)]
-pub(crate) struct Prediction {
+pub struct Prediction {
     movement: ClientMovement,
     /// Position and velocity after every input sent; none before the bot
     /// has seen itself alive.
@@ -29,7 +34,7 @@ pub(crate) struct Prediction {
 }
 
 impl Prediction {
-    pub(crate) fn new(movement: ClientMovement) -> Self {
+    pub fn new(movement: ClientMovement) -> Self {
         Prediction {
             movement,
             state: None,
@@ -37,13 +42,19 @@ impl Prediction {
         }
     }
 
+    /// Where the bot predicts itself after the last input sent; `None`
+    /// before it has seen itself alive.
+    pub fn predicted(&self) -> Option<Vec2> {
+        self.state.map(|(pos, _)| pos)
+    }
+
     /// Inputs are numbered afresh (a new connection): forget those kept.
-    pub(crate) fn forget_inputs(&mut self) {
+    pub fn forget_inputs(&mut self) {
         self.history.clear();
     }
 
     /// An input about to be sent, wanting to go `dir`.
-    pub(crate) fn input(&mut self, seq: u32, dir: Vec2) {
+    pub fn input(&mut self, seq: u32, dir: Vec2) {
         let Some((pos, vel)) = self.state else { return };
         let next = self.movement.movement().step(pos, vel, dir);
         self.state = Some(next);
@@ -56,7 +67,7 @@ impl Prediction {
     /// A snapshot: the node put the bot at `at` (`None`: dead, or not in
     /// it) after input `ack`. The prediction error, when the snapshot
     /// acknowledges an input the bot predicted.
-    pub(crate) fn observe(&mut self, ack: u32, at: Option<Vec2>) -> Option<f32> {
+    pub fn observe(&mut self, ack: u32, at: Option<Vec2>) -> Option<f32> {
         let Some(at) = at else {
             self.state = None;
             self.history.clear();
@@ -67,11 +78,9 @@ impl Prediction {
             self.history.retain(|(seq, ..)| *seq > ack);
             return None;
         };
-        let acked = self
-            .history
-            .iter()
-            .find(|(seq, ..)| *seq == ack)
-            .map(|(_, _, after)| *after);
+        let acked_entry = self.history.iter().find(|(seq, ..)| *seq == ack);
+        let acked = acked_entry.map(|(_, _, after)| *after);
+        let acked_dir = acked_entry.map(|(_, dir, _)| *dir);
         self.history.retain(|(seq, ..)| *seq > ack);
         let predicted = match acked {
             Some(after) => after,
@@ -82,7 +91,13 @@ impl Prediction {
         let error = (predicted.0 - at).length();
         if error > AGREE_UNITS {
             let movement = self.movement.movement();
-            let mut state = (at, predicted.1);
+            let held = acked_dir.and_then(|dir| {
+                std::iter::successors(Some(predicted), |&(p, v)| Some(movement.step(p, v, dir)))
+                    .skip(1)
+                    .take(MAX_HELD_TICKS)
+                    .find(|(p, _)| (*p - at).length() <= AGREE_UNITS)
+            });
+            let mut state = (at, held.map_or(predicted.1, |(_, v)| v));
             for (_, dir, after) in &mut self.history {
                 state = movement.step(state.0, state.1, *dir);
                 *after = state;
@@ -147,5 +162,30 @@ mod tests {
             (after - start).length() < 20.0,
             "restarted at the node's {after:?}"
         );
+    }
+
+    #[test]
+    fn a_tick_the_node_held_an_input_for_is_one_error_not_one_a_snapshot() {
+        let mut p = Prediction::new(movement());
+        let start = Vec2::new(200.0, 500.0);
+        p.observe(0, Some(start));
+        let right = Vec2::new(1.0, 0.0);
+        for seq in 1..=10 {
+            p.input(seq, right);
+        }
+        // The node: inputs 1 to 3, 3 once more (nothing had come), then 4
+        // onwards, from rest, so velocity still grows when it holds.
+        let m = movement();
+        let mut node = (start, Vec2::ZERO);
+        let mut errors = Vec::new();
+        for seq in 1..=10 {
+            node = m.movement().step(node.0, node.1, right);
+            if seq == 3 {
+                node = m.movement().step(node.0, node.1, right);
+            }
+            errors.extend(p.observe(seq, Some(node.0)));
+        }
+        let corrections = errors.iter().filter(|&&e| e > AGREE_UNITS).count();
+        assert_eq!(corrections, 1, "{errors:?}");
     }
 }

@@ -187,13 +187,15 @@ mod tests {
                 any::<u32>(),
                 any::<u32>(),
                 game_data(),
-                any::<Option<u32>>()
+                any::<Option<u32>>(),
+                vec(game_data(), 0..3)
             )
-                .prop_map(|(seq, tick, input, shown)| ClientMsg::Input {
+                .prop_map(|(seq, tick, input, shown, earlier)| ClientMsg::Input {
                     seq,
                     tick,
                     input,
-                    shown
+                    shown,
+                    earlier
                 }),
             prop::num::f64::NORMAL.prop_map(|client_time| ClientMsg::Ping { client_time }),
             "\\PC{0,30}".prop_map(|room| ClientMsg::JoinRoom { room: room.into() }),
@@ -603,6 +605,7 @@ mod tests {
             decode_client(&bytes),
             Ok(ClientMsg::Input {
                 shown: None,
+                earlier: Vec::new(),
                 seq: 3,
                 tick: 7,
                 input: GameData(rmpv::Value::Array(vec![

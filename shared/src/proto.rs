@@ -382,6 +382,7 @@ pub enum ClientMsg {
     /// Leave the current match and return to the lobby.
     Leave,
     /// This tick's controls; sent every tick while in a match.
+    #[serde(serialize_with = "input_fields")]
     Input {
         /// Increases by at least one with every input; echoed in snapshots as
         /// `ack` once applied.
@@ -395,8 +396,14 @@ pub enum ClientMsg {
         /// other players at when it sent this input (its interpolation
         /// point, rounded). Optional, last; a game that asks for lag
         /// compensation judges this input's actions against that tick.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default)]
         shown: Option<u32>,
+        /// The controls of the inputs just before this one, newest first
+        /// (`seq - 1`, `seq - 2`), at most [`MAX_EARLIER_INPUTS`]: over
+        /// datagrams, which may be lost, the node takes from here those it
+        /// never received. Optional, last (`shown` is then nil if unknown).
+        #[serde(default)]
+        earlier: Vec<GameData>,
     },
     /// Measures round-trip time; answered at once with [`ServerMsg::Pong`].
     Ping {
@@ -469,6 +476,36 @@ pub enum ClientMsg {
     },
     /// Leaves the party (the leader leaving disbands it).
     PartyLeave,
+}
+
+/// The most inputs an `input` may repeat in `earlier`.
+pub const MAX_EARLIER_INPUTS: usize = 2;
+
+/// Writes an `input` with its optional fields left off the end: `shown`
+/// when unknown and nothing follows it, `earlier` when empty. (A skipped
+/// field in the middle would shift the ones after it in the array form.)
+fn input_fields<S: serde::Serializer>(
+    seq: &u32,
+    tick: &u32,
+    input: &GameData,
+    shown: &Option<u32>,
+    earlier: &[GameData],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let with_shown = shown.is_some() || !earlier.is_empty();
+    let len = 3 + usize::from(with_shown) + usize::from(!earlier.is_empty());
+    let mut out = serializer.serialize_struct("Input", len)?;
+    out.serialize_field("seq", seq)?;
+    out.serialize_field("tick", tick)?;
+    out.serialize_field("input", input)?;
+    if with_shown {
+        out.serialize_field("shown", shown)?;
+    }
+    if !earlier.is_empty() {
+        out.serialize_field("earlier", earlier)?;
+    }
+    out.end()
 }
 
 impl ClientMsg {

@@ -43,7 +43,7 @@ impl Scene {
                     _ = ticker.tick() => {
                         seq += 1;
                         // Slowly, so it stays in the arena for the whole test.
-                        let input = ClientMsg::Input { shown: None, seq, tick: bystander.conn.ack(), input: input_data(0.05, 0.0, 0.0, false) };
+                        let input = ClientMsg::Input { shown: None, earlier: Vec::new(), seq, tick: bystander.conn.ack(), input: input_data(0.05, 0.0, 0.0, false) };
                         bystander.conn.send(&input).await.expect("bystander sends");
                     }
                     incoming = bystander.conn.recv() => match incoming.expect("bystander reads") {
@@ -120,6 +120,7 @@ impl Scene {
         for (seq, &(move_x, move_y, aim)) in (1..).zip(values) {
             let input = ClientMsg::Input {
                 shown: None,
+                earlier: Vec::new(),
                 seq,
                 tick: 0,
                 input: input_data(move_x, move_y, aim, true),
@@ -214,6 +215,7 @@ async fn out_of_range_values_are_refused() {
         .conn
         .send(&ClientMsg::Input {
             shown: None,
+            earlier: Vec::new(),
             seq: 9,
             tick: 0,
             input: input_data(0.0, 0.0, 0.0, false),
@@ -225,6 +227,7 @@ async fn out_of_range_values_are_refused() {
         .conn
         .send(&ClientMsg::Input {
             shown: None,
+            earlier: Vec::new(),
             seq: 9,
             tick: 0,
             input: input_data(1.0, 0.0, 0.0, false),
@@ -301,6 +304,7 @@ async fn an_input_flood_is_rate_limited_then_closed() {
     let (rate_limited, code) = flood(&mut scene, |seq| {
         binary(encode(&ClientMsg::Input {
             shown: None,
+            earlier: Vec::new(),
             seq,
             tick: 0,
             input: input_data(0.0, 0.0, 0.0, false),
@@ -352,6 +356,7 @@ async fn input_outside_a_match_is_refused() {
         .conn
         .send(&ClientMsg::Input {
             shown: None,
+            earlier: Vec::new(),
             seq: 1,
             tick: 0,
             input: input_data(1.0, 0.0, 0.0, true),

@@ -213,6 +213,7 @@ fn bad_message(rng: &mut ChaCha8Rng) -> ClientMsg {
     match rng.random_range(0..13) {
         0 => ClientMsg::Input {
             shown: None,
+            earlier: Vec::new(),
             seq: rng.random(),
             tick: rng.random(),
             input: input_data(float(rng), float(rng), float(rng), rng.random()),

@@ -487,6 +487,7 @@ async fn a_join_waiting_on_a_hung_redis_holds_up_neither_its_player_nor_other_ro
         ada.conn
             .send(&ClientMsg::Input {
                 shown: None,
+                earlier: Vec::new(),
                 seq,
                 tick: 0,
                 input: input_data(0.0, 0.0, 0.0, false),

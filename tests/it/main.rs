@@ -40,6 +40,7 @@ mod leaderboard;
 mod lobby;
 mod matchmaking;
 mod movement_vectors;
+mod prediction;
 mod protocol_doc;
 mod redis_cluster;
 mod results;

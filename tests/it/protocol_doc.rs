@@ -149,14 +149,23 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
     let play = ClientMsg::Play;
     let input = ClientMsg::Input {
         shown: None,
+        earlier: Vec::new(),
         seq: 42,
         tick: 300,
         input: input_data(1.0, -0.5, 1.5, true),
     };
     let input_shown = ClientMsg::Input {
         shown: Some(296),
+        earlier: Vec::new(),
         seq: 42,
         tick: 300,
+        input: input_data(1.0, -0.5, 1.5, true),
+    };
+    let input_earlier = ClientMsg::Input {
+        shown: None,
+        earlier: vec![input_data(1.0, -0.5, 1.5, true); 2],
+        seq: 43,
+        tick: 301,
         input: input_data(1.0, -0.5, 1.5, true),
     };
     let ping = ClientMsg::Ping {
@@ -184,6 +193,7 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
     };
     let hill_input = ClientMsg::Input {
         shown: None,
+        earlier: Vec::new(),
         seq: 7,
         tick: 899,
         input: hill::input_data(0.0, -1.0, true),
@@ -235,6 +245,7 @@ fn examples() -> Vec<(&'static str, Vec<u8>, Decodes)> {
         ("play", client(play)),
         ("input", client(input)),
         ("input_shown", client(input_shown)),
+        ("input_earlier", client(input_earlier)),
         ("ping", client(ping)),
         ("welcome", server(welcome)),
         ("snapshot", server(snapshot)),

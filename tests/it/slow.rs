@@ -273,7 +273,7 @@ impl Inputs {
                 tokio::select! {
                     _ = &mut stopped => return,
                     _ = ticker.tick() => {
-                        let input = ClientMsg::Input { shown: None, seq, tick: 0, input: input_data(0.0, 0.0, 0.0, false) };
+                        let input = ClientMsg::Input { shown: None, earlier: Vec::new(), seq, tick: 0, input: input_data(0.0, 0.0, 0.0, false) };
                         if tx.send(Message::Binary(encode(&input).into())).await.is_err() {
                             return;
                         }

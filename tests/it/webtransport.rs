@@ -151,6 +151,7 @@ async fn bad_input_over_the_stream_and_datagrams_gets_the_websocket_answers() {
     // Out of range, as an input datagram.
     let input = ClientMsg::Input {
         shown: None,
+        earlier: Vec::new(),
         seq: 1,
         tick: 0,
         input: input_data(5.0, 0.0, 0.0, false),
@@ -163,6 +164,7 @@ async fn bad_input_over_the_stream_and_datagrams_gets_the_websocket_answers() {
     // dropped quietly (a WebSocket refuses it as stale_input).
     let standing = |seq| ClientMsg::Input {
         shown: None,
+        earlier: Vec::new(),
         seq,
         tick: 0,
         input: input_data(0.0, 0.0, 0.0, false),
@@ -221,6 +223,7 @@ async fn an_input_datagram_flood_is_rate_limited_then_closed() {
         for i in 0..50u32 {
             let input = ClientMsg::Input {
                 shown: None,
+                earlier: Vec::new(),
                 seq: burst * 50 + i + 1,
                 tick: 0,
                 input: input_data(0.0, 0.0, 0.0, false),
@@ -374,4 +377,89 @@ async fn a_node_without_webtransport_offers_none() {
     let refused = Connection::connect_wt(&http(), &node.url(), &session.token).await;
     assert!(refused.is_err(), "no WebTransport to open");
     node.stop().await;
+}
+
+/// Over datagrams, which may be lost, each input repeats the ones before it
+/// (`earlier`): the node takes those it never received from there and
+/// applies them first, in order, so a lost datagram costs neither a step
+/// nor a shot. More than two is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_lost_on_the_way_come_back_in_the_next_ones_earlier() {
+    let node = TestNode::start(wt_config()).await;
+    let mut player = Player::connect_wt(&node, "lossy").await;
+    let me = player.play().await;
+    let standing = input_data(0.0, 0.0, 0.0, false);
+    let right = input_data(1.0, 0.0, 0.0, false);
+    let input = |seq, input: &skirmish_shared::game::GameData, earlier| ClientMsg::Input {
+        shown: None,
+        earlier,
+        seq,
+        tick: 0,
+        input: input.clone(),
+    };
+    player
+        .conn
+        .send(&input(1, &standing, Vec::new()))
+        .await
+        .expect("send");
+    let x0 = own_x_after(&mut player, me, 1).await;
+
+    player
+        .conn
+        .send(&input(4, &standing, vec![right.clone(); 3]))
+        .await
+        .expect("send");
+    assert_eq!(player.next_error().await, "out_of_range");
+    // Inputs 2 and 3 (to the right) were lost; 4 stands still and repeats them.
+    player
+        .conn
+        .send(&input(4, &standing, vec![right.clone(), right.clone()]))
+        .await
+        .expect("send");
+    let x4 = own_x_after(&mut player, me, 4).await;
+    assert!(
+        x4 > x0 + 1.0,
+        "the repeated inputs moved the player: x {x0} then {x4}"
+    );
+    // A bad repeated input refuses the whole message: input 5 is still new.
+    let broken = input_data(f32::NAN, 0.0, 0.0, false);
+    player
+        .conn
+        .send(&input(6, &right, vec![broken]))
+        .await
+        .expect("send");
+    assert_eq!(player.next_error().await, "not_finite");
+    player
+        .conn
+        .send(&input(5, &standing, Vec::new()))
+        .await
+        .expect("send");
+    own_x_after(&mut player, me, 5).await;
+    let metrics = node.metrics().await;
+    assert!(
+        metrics.contains("skirmish_inputs_recovered_total 2"),
+        "two inputs taken from `earlier`:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("skirmish_inputs"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    node.stop().await;
+}
+
+/// The own player's x in the first snapshot that acknowledges `seq`.
+async fn own_x_after(player: &mut Player, me: u16, seq: u32) -> f32 {
+    player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Snapshot { ack, .. }) if *ack >= seq => Some(()),
+            _ => None,
+        })
+        .await;
+    let players = skirmish_tests::arena_players(&player.conn).expect("an arena snapshot");
+    players
+        .iter()
+        .find(|p| p.id == me)
+        .expect("the own player")
+        .x
 }

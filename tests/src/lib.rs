@@ -758,7 +758,7 @@ impl Reader {
                 tokio::select! {
                     _ = &mut stopped => break,
                     _ = ticker.tick() => {
-                        let input = ClientMsg::Input { shown: None, seq, tick: player.conn.ack(), input: skirmish_arena::wire::input_data(0.0, 0.0, 0.0, false) };
+                        let input = ClientMsg::Input { shown: None, earlier: Vec::new(), seq, tick: player.conn.ack(), input: skirmish_arena::wire::input_data(0.0, 0.0, 0.0, false) };
                         player.conn.send(&input).await.expect("a reader sends");
                     }
                     incoming = player.conn.recv() => match incoming.expect("a reader reads") {

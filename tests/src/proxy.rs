@@ -82,6 +82,7 @@ impl LagProxy {
         let lag = skirmish_lag::Lag {
             delay: one_way,
             jitter,
+            loss: 0.0,
         };
         let task = tokio::spawn(async move {
             let _ = skirmish_lag::tcp_proxy(listener, target, lag).await;
@@ -96,6 +97,50 @@ impl LagProxy {
 }
 
 impl Drop for LagProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `skirmish-lag`'s UDP proxy in front of a node's WebTransport: each
+/// datagram (QUIC's packets, so the stream's too, which QUIC resends) held
+/// `one_way` plus up to `jitter`, and `loss` of them dropped, each way.
+#[derive(Debug)]
+pub struct UdpLagProxy {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl UdpLagProxy {
+    /// Listens on an ephemeral UDP port and forwards to `target`.
+    pub async fn start(
+        target: SocketAddr,
+        one_way: Duration,
+        jitter: Duration,
+        loss: f64,
+    ) -> UdpLagProxy {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let addr = socket.local_addr().expect("proxy address");
+        let lag = skirmish_lag::Lag {
+            delay: one_way,
+            jitter,
+            loss,
+        };
+        let task = tokio::spawn(async move {
+            let _ = skirmish_lag::udp_proxy(std::sync::Arc::new(socket), target, lag).await;
+        });
+        UdpLagProxy { addr, task }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for UdpLagProxy {
     fn drop(&mut self) {
         self.task.abort();
     }

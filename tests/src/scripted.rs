@@ -90,7 +90,7 @@ async fn play_with(
                 let shown = show.then_some(*tick);
                 player
                     .conn
-                    .send(&ClientMsg::Input { shown, seq: log.last_seq, tick: player.conn.ack(), input: input_data(move_x, move_y, aim, fire) })
+                    .send(&ClientMsg::Input { shown, earlier: Vec::new(), seq: log.last_seq, tick: player.conn.ack(), input: input_data(move_x, move_y, aim, fire) })
                     .await
                     .expect("send input");
             }

@@ -3,7 +3,8 @@
 //
 // Three clocks drive the client, each for its own reason:
 // - server messages (snapshots at the tick rate) update the state;
-// - a timer at the tick rate sends exactly one input per tick, because the
+// - a timer at the tick rate sends exactly one input per tick (input_clock.js:
+//   a move key's change goes at once, in the next tick's place), because the
 //   node applies one per tick and rate-limits anything beyond;
 // - requestAnimationFrame draws at the display's rate, interpolating between
 //   snapshots so motion is smooth whatever the tick rate.
@@ -17,6 +18,7 @@ import { Ui } from './ui.js';
 import { LobbyPanel } from './lobby.js';
 import { LeaderboardPanel } from './leaderboard.js';
 import { overlayText } from './netstats.js';
+import { InputClock } from './input_clock.js';
 
 const NAME_KEY = 'skirmish.name';
 
@@ -34,7 +36,7 @@ const leaderboard = new LeaderboardPanel({ send, playerId: () => game.playerId }
 // means it came back after a drop.
 let welcomedBefore = false;
 let inputTimer = 0;
-let inputTickRate = 0;
+let inputClock = null;
 
 function setPhase(phase) {
   game.phase = phase;
@@ -245,20 +247,34 @@ function onServerError({ code, message }) {
 // ------------------------------------------------------------------ input
 
 function startInputTimer() {
-  if (inputTimer && inputTickRate === game.tickRate) return;
-  clearInterval(inputTimer);
-  inputTickRate = game.tickRate;
-  inputTimer = setInterval(sendInput, 1000 / game.tickRate);
+  const tickMs = 1000 / game.tickRate;
+  if (inputClock?.running && inputClock.tickMs === tickMs) return;
+  clearTimeout(inputTimer);
+  inputClock = new InputClock(tickMs);
+  inputClock.start(performance.now());
+  scheduleInput();
+}
+
+function scheduleInput() {
+  inputTimer = setTimeout(onInputSlot, Math.max(0, inputClock.due - performance.now()));
+}
+
+function onInputSlot() {
+  if (inputClock.tickMs !== 1000 / game.tickRate) {
+    // A match at another tick rate: its own schedule.
+    startInputTimer();
+    return;
+  }
+  if (inputClock.slot(performance.now())) sendInput();
+  scheduleInput();
 }
 
 // A move key pressed or let go moves the own player on this frame, not up
-// to a tick later when the timer next fires: send (and predict) now, and
-// count the next tick from here, so inputs stay one a tick.
+// to a tick later when the next slot comes: the input goes now, in the next
+// slot's place (input_clock.js), so inputs stay one a tick.
 controls.onChange = () => {
-  if (game.phase !== 'playing' || !conn?.ready || !inputTimer) return;
-  sendInput();
-  clearInterval(inputTimer);
-  inputTimer = setInterval(sendInput, 1000 / game.tickRate);
+  if (game.phase !== 'playing' || !conn?.ready || !inputClock) return;
+  if (inputClock.change()) sendInput();
 };
 
 function sendInput() {
@@ -269,7 +285,10 @@ function sendInput() {
   const seq = game.nextInput(input, performance.now());
   // Others are drawn at the interpolation point: shots are judged there.
   const shown = game.buffer.renderTick;
-  conn.send(proto.input(seq, conn.ackTick(), input.moveX, input.moveY, input.aim, input.fire, game.game, shown));
+  // Datagrams may be lost: each repeats the inputs before it that the node
+  // has not acknowledged yet.
+  const earlier = conn.transport === 'wt' ? game.unacknowledgedBefore(seq, proto.MAX_EARLIER_INPUTS) : [];
+  conn.send(proto.input(seq, conn.ackTick(), input.moveX, input.moveY, input.aim, input.fire, game.game, shown, earlier));
 }
 
 // ------------------------------------------------------------------ drawing
@@ -308,7 +327,7 @@ function frame(now) {
     holder: game.latest?.holder ?? null,
   });
   if (playing) ui.updateHud(game);
-  if (!netstats.hidden) netstats.textContent = overlayText(game.net, game.predictionStats(now), game.tickRate);
+  if (!netstats.hidden) netstats.textContent = overlayText(game.net, game.predictionStats(now), game.tickRate, game.buffer.delayMs);
 }
 
 // The net stats overlay: N shows and hides it (not while typing).
@@ -383,6 +402,10 @@ window.__skirmish = Object.freeze({
   },
   get rtt() {
     return game.rtt === null ? null : Math.round(game.rtt * 10) / 10;
+  },
+  /** How far behind the newest snapshot others are drawn (ms), as adapted to the jitter. */
+  get renderDelayMs() {
+    return Math.round(game.buffer.delayMs * 10) / 10;
   },
   get me() {
     // Only while in a match: the last match's final state is not "me" in

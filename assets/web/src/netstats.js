@@ -58,13 +58,14 @@ export class NetStats {
   }
 }
 
-/** The overlay's text. */
-export function overlayText(net, prediction, tickRate) {
+/** The overlay's text; `renderDelayMs` is how far behind others are drawn (interp.js), or null. */
+export function overlayText(net, prediction, tickRate, renderDelayMs = null) {
   const s = net.summary(tickRate);
   const ms = (v) => (v === null ? '–' : `${v.toFixed(1)} ms`);
   const lines = [
     `round trip ${ms(s.rttMs)} (jitter ${ms(s.rttJitterMs)})`,
     `snapshots lost ${s.lostPct === null ? '–' : `${s.lostPct.toFixed(1)}%`}, arrival jitter ${ms(s.arrivalJitterMs)}`,
+    `others drawn ${ms(renderDelayMs)} behind`,
   ];
   lines.push(
     prediction

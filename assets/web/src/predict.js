@@ -25,6 +25,8 @@ export const SNAP_UNITS = 100;
 export const SMOOTH_MS = 100;
 /** Inputs kept for replay; more unacknowledged than this and the oldest go. */
 const MAX_HISTORY = 128;
+/** Ticks a node may have held an input for, looked for in a correction. */
+const MAX_HELD_TICKS = 3;
 /** Corrections counted over this window for the per-second rate. */
 const RATE_WINDOW_MS = 5000;
 
@@ -83,7 +85,13 @@ export class Predictor {
     const error = Math.hypot(predicted[0] - x, predicted[1] - y);
     if (error <= AGREE_UNITS) return;
     const drawnBefore = this.drawn(now);
-    let state = [x, y, predicted[2], predicted[3]];
+    // The usual cause: no input reached the node in time, so it held input
+    // N for a tick or two more than the client did. Then the node's state,
+    // velocity too, is N's stepped again; restarting with N's velocity
+    // instead would be corrected again on every snapshot until friction
+    // evened them out.
+    const velocity = (acked && heldVelocity(predicted, acked.dir, x, y, this.rules, this.tickRate)) ?? [predicted[2], predicted[3]];
+    let state = [x, y, velocity[0], velocity[1]];
     for (const h of this.history) {
       state = step(state, h.dir, this.rules, this.tickRate);
       h.after = state;
@@ -112,4 +120,18 @@ export class Predictor {
     while (this.correctionTimes.length && now - this.correctionTimes[0] > RATE_WINDOW_MS) this.correctionTimes.shift();
     return (this.correctionTimes.length * 1000) / RATE_WINDOW_MS;
   }
+}
+
+/**
+ * The velocity after `state` (the prediction after an input moving
+ * `dir`) stepped again with `dir` for one to `MAX_HELD_TICKS` ticks, if one
+ * of those lands at `(x, y)`; else null.
+ */
+function heldVelocity(state, dir, x, y, rules, tickRate) {
+  let held = state;
+  for (let k = 0; k < MAX_HELD_TICKS; k++) {
+    held = step(held, dir, rules, tickRate);
+    if (Math.hypot(held[0] - x, held[1] - y) <= AGREE_UNITS) return [held[2], held[3]];
+  }
+  return null;
 }

@@ -64,18 +64,33 @@ export function leaderboard(requestId, board, period, { aroundMe = false, cursor
  * One tick's controls. The node refuses non-finite or out-of-range numbers,
  * so clamp here rather than trust every caller.
  */
-export function input(seq, tick, moveX, moveY, aim, fire, game = 'arena', shown = null) {
+/** The most earlier inputs an `input` repeats (PROTOCOL.md section 4). */
+export const MAX_EARLIER_INPUTS = 2;
+
+/**
+ * An `input`. `earlier` (objects with `moveX`, `moveY`, `aim`, `fire`, newest
+ * first: `seq - 1`, `seq - 2`) repeats the inputs before it, for a node that
+ * lost them on the way (datagrams).
+ */
+export function input(seq, tick, moveX, moveY, aim, fire, game = 'arena', shown = null, earlier = []) {
   // The engine's part is the type, `seq` and the newest snapshot tick
   // decoded (the node's next snapshots are deltas against it); the game's
-  // controls are one array after them (the hill has no aim: firing shoves).
-  // Last, if known, the tick others are drawn at, for lag compensation.
-  const controls =
-    game === 'hill'
-      ? [clampAxis(moveX), clampAxis(moveY), Boolean(fire)]
-      : [clampAxis(moveX), clampAxis(moveY), clampAngle(aim), Boolean(fire)];
-  const msg = ['input', seq >>> 0, tick >>> 0, controls];
-  if (Number.isFinite(shown) && shown >= 1) msg.push(Math.round(shown) >>> 0);
+  // controls are one array after them. Then, if known, the tick others are
+  // drawn at, for lag compensation (nil when unknown and `earlier` follows).
+  const msg = ['input', seq >>> 0, tick >>> 0, controls(game, moveX, moveY, aim, fire)];
+  const knownShown = Number.isFinite(shown) && shown >= 1;
+  if (knownShown || earlier.length) msg.push(knownShown ? Math.round(shown) >>> 0 : null);
+  if (earlier.length) {
+    msg.push(earlier.slice(0, MAX_EARLIER_INPUTS).map((e) => controls(game, e.moveX, e.moveY, e.aim, e.fire)));
+  }
   return msg;
+}
+
+/** A game's controls as its input documents them (the hill has no aim: firing shoves). */
+function controls(game, moveX, moveY, aim, fire) {
+  return game === 'hill'
+    ? [clampAxis(moveX), clampAxis(moveY), Boolean(fire)]
+    : [clampAxis(moveX), clampAxis(moveY), clampAngle(aim), Boolean(fire)];
 }
 
 function clampAxis(v) {

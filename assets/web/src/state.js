@@ -18,11 +18,6 @@ const HIT_FLASH_MS = 180;
 // that stops acknowledging cannot grow it without limit.
 const MAX_PENDING_INPUTS = 128;
 
-/** Render delay for remote entities: about 100 ms, but never under two ticks. */
-export function interpolationDelayMs(tickRate) {
-  return Math.max(100, 2000 / tickRate);
-}
-
 export class GameState {
   constructor() {
     this.phase = 'login';
@@ -57,7 +52,7 @@ export class GameState {
     this.party = null;
     this.killFeed = [];
     this.hitFlash = new Map();
-    this.buffer = new SnapshotBuffer(this.tickRate, interpolationDelayMs(this.tickRate));
+    this.buffer = new SnapshotBuffer(this.tickRate);
     this.seq = 0;
     this.pendingInputs = [];
     // The own player's predicted movement (games whose movement this
@@ -125,6 +120,21 @@ export class GameState {
   }
 
   /**
+   * The inputs sent just before `seq` and not acknowledged yet, newest
+   * first, at most `count` (for `input`'s `earlier`).
+   */
+  unacknowledgedBefore(seq, count) {
+    const out = [];
+    for (let i = this.pendingInputs.length - 1; i >= 0 && out.length < count; i--) {
+      const p = this.pendingInputs[i];
+      if (p.seq === seq) continue;
+      if (p.seq !== seq - 1 - out.length) break;
+      out.push(p);
+    }
+    return out;
+  }
+
+  /**
    * Folds one server message into the state. Returns true when the phase or
    * something shown outside the canvas (results, roster) changed, so the
    * caller knows to refresh screens.
@@ -136,7 +146,7 @@ export class GameState {
         this.name = msg.name;
         if (msg.tickRate !== this.tickRate) {
           this.tickRate = msg.tickRate;
-          this.buffer = new SnapshotBuffer(this.tickRate, interpolationDelayMs(this.tickRate));
+          this.buffer = new SnapshotBuffer(this.tickRate);
         }
         this.resetConnection();
         // After a reconnect with the results on screen, stay there.

@@ -8,9 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeServer, encode, input, ping, play, snapshotView } from '../src/protocol.js';
 import { Replica, StaleSnapshot, applyDelta } from '../src/replication.js';
-import { SnapshotBuffer, lerpAngle } from '../src/interp.js';
+import { MIN_DELAY_TICKS, SnapshotBuffer, lerpAngle } from '../src/interp.js';
 import { backoffDelay, sessionUrl, socketUrl } from '../src/net.js';
 import { RECORD_CLOSE, RecordReader, closeRecord, record } from '../src/transport.js';
+import { GameState } from '../src/state.js';
 
 const hex = (s) => Uint8Array.from(s.trim().split(/\s+/), (b) => parseInt(b, 16));
 
@@ -33,6 +34,21 @@ test('client messages encode as documented', () => {
   assert.deepEqual(input(42, 300, 1, -0.5, 1.5, true), decode(documentedDump('input')));
   assert.deepEqual(input(42, 300, 1, -0.5, 1.5, true, 'arena', 295.6), decode(documentedDump('input_shown')));
   assert.equal(input(42, 300, 1, 0, 0, false, 'arena', null).length, 4, 'nothing drawn yet: no tick');
+  // Over datagrams the inputs before it are repeated, newest first.
+  const same = { moveX: 1, moveY: -0.5, aim: 1.5, fire: true };
+  assert.deepEqual(input(43, 301, 1, -0.5, 1.5, true, 'arena', null, [same, same]), decode(documentedDump('input_earlier')));
+  assert.equal(input(43, 301, 1, 0, 0, false, 'arena', null, [same, same, same]).at(-1).length, 2, 'two at most');
+});
+
+test('an input repeats the unacknowledged ones just before it, newest first', () => {
+  const game = new GameState();
+  for (let i = 0; i < 4; i++) game.nextInput({ moveX: i, moveY: 0, aim: 0, fire: false }, i);
+  assert.deepEqual(game.unacknowledgedBefore(4, 2).map((p) => p.seq), [3, 2]);
+  assert.deepEqual(game.unacknowledgedBefore(4, 2).map((p) => p.moveX), [2, 1]);
+  // Input 2 acknowledged: only 3 is left to repeat.
+  game.pendingInputs = game.pendingInputs.filter((p) => p.seq > 2);
+  assert.deepEqual(game.unacknowledgedBefore(4, 2).map((p) => p.seq), [3]);
+  assert.deepEqual(game.unacknowledgedBefore(1, 2), []);
 });
 
 test('WebTransport stream records are as documented, and survive any split', () => {
@@ -164,34 +180,91 @@ const snap = (tick, x, health = 100) => ({
 });
 
 test('remote players are blended between the bracketing snapshots', () => {
-  const buf = new SnapshotBuffer(30, 100);
+  const buf = new SnapshotBuffer(30);
   for (let i = 0; i < 5; i++) buf.push(snap(10 + i, 10 * i), i * 33);
   const at = buf.sample(11.25);
   assert.equal(at.players.get(1).x, 12.5);
   assert.equal(at.projectiles[0].x, 25);
-  // Past the newest snapshot the newest state is held, never extrapolated.
-  assert.equal(buf.sample(20).players.get(1).x, 40);
+  // Past the newest snapshot players carry on at their last velocity
+  // (10 units a tick), for 100 ms (3 ticks) at most.
+  assert.equal(buf.sample(15).players.get(1).x, 50);
+  assert.equal(buf.sample(20).players.get(1).x, 70);
+  assert.equal(buf.sample(15).projectiles[0].x, 100, 'shots too');
+});
+
+test('a death or a respawn is not carried on past the newest snapshot', () => {
+  const buf = new SnapshotBuffer(30);
+  buf.push(snap(1, 100), 0);
+  buf.push(snap(2, 110, 0), 33);
+  assert.equal(buf.sample(3).players.get(1).x, 110, 'dead where it fell');
+  buf.push(snap(3, 1500), 66);
+  assert.equal(buf.sample(4).players.get(1).x, 1500, 'respawned where it stands');
 });
 
 test('a respawn is not blended across the arena', () => {
-  const buf = new SnapshotBuffer(30, 100);
+  const buf = new SnapshotBuffer(30);
   buf.push(snap(1, 100, 0), 0);
   buf.push(snap(2, 1500), 33);
   assert.equal(buf.sample(1.4).players.get(1).x, 100);
   assert.equal(buf.sample(1.6).players.get(1).x, 1500);
 });
 
-test('the render clock trails the newest snapshot by about the delay', () => {
-  const buf = new SnapshotBuffer(30, 100);
-  let now = 0;
-  let tick;
-  for (let i = 0; i < 90; i++) {
-    buf.push(snap(i, i), now);
-    for (let f = 0; f < 2; f++) tick = buf.advance(now + f * 16.7);
-    now += 1000 / 30;
+/** A buffer that keeps two intervals whatever the jitter, to compare. */
+class FixedDelay extends SnapshotBuffer {
+  push(snapshot, now) {
+    super.push(snapshot, now);
+    this.delayTicks = MIN_DELAY_TICKS;
   }
-  const behind = 89 - tick;
-  assert.ok(behind > 1.5 && behind < 3.5, `render tick ${tick} is ${behind} ticks behind`);
+}
+
+/**
+ * Plays `count` snapshots at 30 Hz, each `late(i)` ms after its time, with
+ * frames at 60 Hz; returns the buffer and the share of frames drawn past the
+ * newest snapshot (carried on rather than blended).
+ */
+function render(buf, count, late, from = 0) {
+  const tickMs = 1000 / 30;
+  // In order, as on a WebSocket: a snapshot arrives no earlier than the one before.
+  const arrivals = [];
+  for (let i = 0; i < count; i++) {
+    const at = (from + i) * tickMs + 50 + late(i);
+    arrivals.push({ tick: from + i, at: Math.max(at, arrivals.at(-1)?.at ?? at) });
+  }
+  let starved = 0;
+  let frames = 0;
+  let next = 0;
+  for (let now = from * tickMs; now < (from + count) * tickMs; now += 1000 / 60) {
+    while (next < arrivals.length && arrivals[next].at <= now) {
+      const a = arrivals[next++];
+      buf.push(snap(a.tick, a.tick), a.at);
+    }
+    const tick = buf.advance(now);
+    if (tick === null || now < (from + 60) * tickMs) continue;
+    frames += 1;
+    if (tick > buf.latest.tick) starved += 1;
+  }
+  return { buf, starved: starved / frames };
+}
+
+test('the render delay is two intervals on a steady network and grows with its jitter', () => {
+  const steady = render(new SnapshotBuffer(30), 300, () => 0);
+  assert.ok(Math.abs(steady.buf.delayMs - 2000 / 30) < 1e-9, `${steady.buf.delayMs} ms`);
+  assert.equal(steady.starved, 0, 'never past the newest');
+  // ± 25 ms: a fixed two intervals would often be past the newest.
+  let seed = 3;
+  const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  const jitter = () => random() * 50;
+  const adapted = render(new SnapshotBuffer(30), 300, jitter);
+  seed = 3;
+  const twoTicks = render(new FixedDelay(30), 300, jitter);
+  const pct = (r) => `${(r.starved * 100).toFixed(1)}% of frames past the newest`;
+  console.log(`# ± 25 ms: delay ${adapted.buf.delayMs.toFixed(0)} ms, ${pct(adapted)}; two intervals: ${pct(twoTicks)}`);
+  assert.ok(adapted.buf.delayMs > 90 && adapted.buf.delayMs < 140, `${adapted.buf.delayMs} ms`);
+  assert.ok(adapted.starved < 0.03, pct(adapted));
+  assert.ok(twoTicks.starved > 5 * adapted.starved, pct(twoTicks));
+  // A network that calms down brings the delay back down.
+  const calm = render(adapted.buf, 300, () => 0, 300);
+  assert.ok(calm.buf.delayMs < 70, `${calm.buf.delayMs} ms`);
 });
 
 test('angles blend the short way round', () => {

@@ -33,7 +33,8 @@ test('the overlay says round trip, loss and corrections', () => {
   const net = new NetStats();
   net.rtt(40);
   net.rtt(60);
-  const text = overlayText(net, { perSecond: 0.5, largest: 10 }, 30);
+  const text = overlayText(net, { perSecond: 0.5, largest: 10 }, 30, 66.7);
+  assert.match(text, /others drawn 66\.7 ms behind/);
   assert.match(text, /round trip 50\.0 ms \(jitter 10\.0 ms\)/);
   assert.match(text, /corrections 0\.5\/s, largest 10\.0 units/);
   assert.match(overlayText(new NetStats(), null, 30), /prediction off/);

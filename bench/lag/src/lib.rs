@@ -1,7 +1,7 @@
 //! The delay proxy behind `skirmish-lag` (see its `main.rs`), as a library
 //! the test harness uses too: a TCP stream or UDP datagrams forwarded on
 //! loopback, each chunk or datagram held for a delay plus a uniform jitter
-//! in each direction.
+//! in each direction, and a share of the datagrams dropped.
 
 use rand::RngExt as _;
 use std::collections::HashMap;
@@ -20,12 +20,20 @@ pub struct Lag {
     pub delay: Duration,
     /// Then up to this much more, uniformly.
     pub jitter: Duration,
+    /// The share of datagrams dropped each way, 0 to 1 (a TCP stream loses
+    /// nothing here: see `bench/loss.sh` for loss TCP recovers from).
+    pub loss: f64,
 }
 
 impl Lag {
     /// How long to hold the next chunk or datagram.
     pub fn hold(&self) -> Duration {
         self.delay + self.jitter.mul_f64(rand::rng().random::<f64>())
+    }
+
+    /// Whether to drop the next datagram.
+    pub fn drops(&self) -> bool {
+        self.loss > 0.0 && rand::rng().random::<f64>() < self.loss
     }
 }
 
@@ -104,6 +112,9 @@ pub async fn udp_proxy(socket: Arc<UdpSocket>, target: SocketAddr, lag: Lag) -> 
                 }
             }
         };
+        if lag.drops() {
+            continue;
+        }
         let hold = lag.hold();
         tokio::spawn(async move {
             tokio::time::sleep(hold).await;
@@ -116,6 +127,9 @@ pub async fn udp_proxy(socket: Arc<UdpSocket>, target: SocketAddr, lag: Lag) -> 
 async fn replies(up: Arc<UdpSocket>, socket: Arc<UdpSocket>, client: SocketAddr, lag: Lag) {
     let mut buf = vec![0u8; 64 * 1024];
     while let Ok(n) = up.recv(&mut buf).await {
+        if lag.drops() {
+            continue;
+        }
         let datagram = buf[..n].to_vec();
         let socket = Arc::clone(&socket);
         let hold = lag.hold();

@@ -3,9 +3,10 @@
 //! Each byte or datagram is held for `--delay-ms` plus a uniform jitter of
 //! up to `--jitter-ms` in each direction. A TCP stream keeps its order (a
 //! chunk never leaves before the one read before it); datagrams may be
-//! reordered by the jitter, as on a network. Loss is not made here but by
-//! the kernel (`bench/loss.sh` drops packets with iptables in a network
-//! namespace), so TCP recovers from it as it really does.
+//! reordered by the jitter, as on a network, and `--udp-loss-pct` of them
+//! dropped each way. Loss on TCP is not made here but by the kernel
+//! (`bench/loss.sh` drops packets with iptables in a network namespace), so
+//! TCP recovers from it as it really does.
 //!
 //! ```text
 //! skirmish-lag --tcp 127.0.0.1:9000=127.0.0.1:8080 --udp 127.0.0.1:9001=127.0.0.1:8080 \
@@ -35,6 +36,9 @@ struct Args {
     /// Up to this much more each way, uniformly, in milliseconds.
     #[arg(long, default_value_t = 0.0)]
     jitter_ms: f64,
+    /// The share of UDP datagrams dropped each way, in percent.
+    #[arg(long, default_value_t = 0.0)]
+    udp_loss_pct: f64,
 }
 
 fn pair(text: &str) -> Result<(SocketAddr, SocketAddr), String> {
@@ -50,9 +54,14 @@ async fn main() -> anyhow::Result<()> {
         args.delay_ms >= 0.0 && args.jitter_ms >= 0.0,
         "delays are not negative"
     );
+    anyhow::ensure!(
+        (0.0..=100.0).contains(&args.udp_loss_pct),
+        "--udp-loss-pct is a percentage"
+    );
     let lag = Lag {
         delay: Duration::from_secs_f64(args.delay_ms / 1000.0),
         jitter: Duration::from_secs_f64(args.jitter_ms / 1000.0),
+        loss: args.udp_loss_pct / 100.0,
     };
     let mut tasks = tokio::task::JoinSet::new();
     for (listen, target) in args.tcp {

@@ -3,11 +3,12 @@
 //! and pings.
 
 use super::{Delivery, Flow, LATE_INPUT_GRACE, Session};
-use crate::matches::SendError;
+use crate::matches::{MatchHandle, SendError};
 use crate::runner::Sent;
 use crate::sessions::SessionEvent;
 use skirmish_shared::game::{GameData, InputError};
-use skirmish_shared::proto::{ErrorCode, ServerMsg};
+use skirmish_shared::proto::{ErrorCode, MAX_EARLIER_INPUTS, ServerMsg};
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -57,13 +58,24 @@ impl Session {
         Flow::Continue
     }
 
+    /// An input, with the earlier ones it repeats (`earlier`, newest
+    /// first): those this session never received (lost datagrams) go to
+    /// the match before it, in order. The whole message is checked before
+    /// any of it is used.
     pub(super) fn input(
         &mut self,
         sent: Sent,
         input: GameData,
+        earlier: &[GameData],
         delivery: Delivery,
         now: Instant,
     ) -> Flow {
+        if earlier.len() > MAX_EARLIER_INPUTS {
+            return self.refuse(
+                ErrorCode::OutOfRange,
+                format!("`earlier` holds at most {MAX_EARLIER_INPUTS} inputs"),
+            );
+        }
         // `current()` first: it notices a match that has just ended (its
         // handle reports it over before its `match_end` is sent) and marks
         // when, so an input still in flight is not refused. Regression: read
@@ -72,7 +84,6 @@ impl Session {
         let in_flight = self
             .left_match_at
             .is_some_and(|t| now.saturating_duration_since(t) < LATE_INPUT_GRACE);
-        let (player_id, conn_id) = (self.link.player_id, self.link.conn_id);
         let Some(handle) = current else {
             // Inputs sent right after `play` arrive before the seat is ready.
             if in_flight || self.joining {
@@ -80,8 +91,12 @@ impl Session {
             }
             return self.refuse(ErrorCode::NotInMatch, "not in a match".into());
         };
-        let input = match handle.game.decode_input(&input) {
-            Ok(input) => input,
+        let decoded = std::iter::once(&input)
+            .chain(earlier)
+            .map(|data| handle.game.decode_input(data))
+            .collect::<Result<Vec<_>, _>>();
+        let mut decoded = match decoded {
+            Ok(decoded) => decoded,
             Err(e) => {
                 let code = match e {
                     InputError::Malformed(_) => ErrorCode::Malformed,
@@ -103,17 +118,44 @@ impl Session {
                 format!("seq {seq} is not above the last one"),
             );
         }
+        // `decoded[k]` is input `seq - k`: keep those after the last one
+        // received (after none, at a match's first input: what it repeats
+        // may precede the seat).
+        let missed = self.last_seq.map_or(1, |last| (seq - last) as usize);
+        decoded.truncate(missed);
         self.last_seq = Some(seq);
+        while let Some(input) = decoded.pop() {
+            let back = decoded.len() as u32;
+            if back > 0 {
+                metrics::counter!("skirmish_inputs_recovered_total").increment(1);
+            }
+            let sent = Sent {
+                seq: seq - back,
+                ack_tick: sent.ack_tick,
+                shown: sent.shown.map(|t| t.saturating_sub(back)),
+            };
+            self.forward(&handle, sent, input, now);
+        }
+        Flow::Continue
+    }
+
+    /// Hands one checked input to the match.
+    fn forward(
+        &mut self,
+        handle: &MatchHandle,
+        sent: Sent,
+        input: Box<dyn Any + Send>,
+        now: Instant,
+    ) {
+        let (player_id, conn_id) = (self.link.player_id, self.link.conn_id);
         match handle.input(player_id, conn_id, sent, input) {
-            Ok(()) => Flow::Continue,
+            Ok(()) => {}
             Err(SendError::Busy) => {
                 metrics::counter!("skirmish_inputs_dropped_total").increment(1);
-                Flow::Continue
             }
             Err(SendError::Gone) => {
                 self.current = None;
                 self.left_match_at = Some(now);
-                Flow::Continue
             }
         }
     }

@@ -625,13 +625,14 @@ impl Session {
                 tick,
                 input,
                 shown,
+                earlier,
             } => {
                 let sent = Sent {
                     seq,
                     ack_tick: tick,
                     shown,
                 };
-                self.input(sent, input, delivery, now)
+                self.input(sent, input, &earlier, delivery, now)
             }
             ClientMsg::Ping { client_time } => self.pong(client_time),
             ClientMsg::JoinRoom { room } => self.join_room(room).await,

@@ -530,8 +530,18 @@ impl World {
         let hittable = |id: EntityId| id != shot.owner;
         match past {
             Some(past) if shot.rewind > 0 => {
-                for was in past.iter().filter(|q| q.alive && hittable(q.id)) {
-                    if let Some(j) = self.players.iter().position(|p| p.id == was.id && p.alive) {
+                for (k, was) in past.iter().enumerate() {
+                    if !was.alive || !hittable(was.id) {
+                        continue;
+                    }
+                    // Players keep their order between steps unless one
+                    // joined or left since: look further only then.
+                    let j = if self.players.get(k).is_some_and(|p| p.id == was.id) {
+                        Some(k)
+                    } else {
+                        self.players.iter().position(|p| p.id == was.id)
+                    };
+                    if let Some(j) = j.filter(|&j| self.players[j].alive) {
                         consider(segment_circle_hit(from, to, was.pos, radius), j);
                     }
                 }
