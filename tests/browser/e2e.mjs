@@ -65,6 +65,9 @@ const { values: args } = parseArgs({
     // Make the node's WebTransport offer point at a closed UDP port, so
     // the page must fall back to the WebSocket.
     'wt-port-closed': { type: 'boolean', default: false },
+    // Make the node's WebTransport offer point at this UDP port instead
+    // (a lossy proxy in front of the node's).
+    'wt-port': { type: 'string' },
   },
 });
 if (!args.url) {
@@ -130,13 +133,15 @@ async function run() {
     ignoreHTTPSErrors: args['ignore-https-errors'],
   });
   page = context.pages()[0] ?? (await context.newPage());
-  if (args['wt-port-closed']) {
-    // The offer as the node makes it, but on a UDP port nothing listens on.
+  if (args['wt-port-closed'] || args['wt-port']) {
+    // The offer as the node makes it, but on another UDP port: one nothing
+    // listens on, or the one given.
+    const port = args['wt-port'] ?? String(await closedUdpPort());
     await page.route('**/api/webtransport', async (route) => {
       const response = await route.fetch();
       const offer = await response.json();
       const url = new URL(offer.url);
-      url.port = String(await closedUdpPort());
+      url.port = port;
       await route.fulfill({ response, json: { ...offer, url: url.href } });
     });
   }
@@ -246,6 +251,7 @@ async function run() {
 
   const after = await page.evaluate(() => ({
     transport: window.__skirmish.transport,
+    inputsRepeating: window.__skirmish.inputsRepeating,
     hud: document.getElementById('hud-transport')?.textContent,
     me: window.__skirmish.me,
     tick: window.__skirmish.tick,
@@ -295,6 +301,7 @@ async function run() {
     ticksLeft: after.ticksLeft,
     rtt: after.rtt,
     transport: after.transport,
+    inputsRepeating: after.inputsRepeating,
     hud: after.hud,
     players: after.players,
     aim: aimed,
@@ -305,6 +312,11 @@ async function run() {
   if (pageErrors.length) fail(`the page threw: ${pageErrors.join('\n')}`);
   if (consoleErrors.length) fail(`the page logged errors: ${consoleErrors.join('\n')}`);
   if (after.transport !== args.transport) fail(`the page is on ${after.transport}, not ${args.transport}: ${JSON.stringify(report)}`);
+  // Input datagrams repeat the unacknowledged inputs before them; on a
+  // WebSocket, which loses nothing, inputs do not.
+  if ((after.inputsRepeating > 0) !== (args.transport === 'webtransport')) {
+    fail(`over ${args.transport}, ${after.inputsRepeating} inputs repeated the ones before them`);
+  }
   const shown = { webtransport: 'WT', websocket: 'WS' }[args.transport];
   if (after.hud !== shown) fail(`the HUD says ${after.hud}, not ${shown}`);
   if (shots < 1) fail(`holding the mouse button for ${FIRE_MS} ms fired no shot along the aim: ${JSON.stringify(report)}`);

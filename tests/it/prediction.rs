@@ -18,7 +18,6 @@ use skirmish_shared::proto::{ClientMsg, MAX_EARLIER_INPUTS, ServerMsg};
 use skirmish_tests::proxy::UdpLagProxy;
 use skirmish_tests::{TestNode, arena_players, http, open_map, recv, wt_config};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -34,12 +33,7 @@ async fn over_webtransport_behind_150_ms_with_5_percent_loss_the_prediction_conv
     let http = http();
     let offered = offer(&http, &node.url()).await.expect("the offer");
     let url = offered.url.expect("the node offers WebTransport");
-    let target: SocketAddr = url
-        .trim_start_matches("https://")
-        .split('/')
-        .next()
-        .and_then(|host| host.parse().ok())
-        .unwrap_or_else(|| panic!("an address in {url}"));
+    let target = node.wt_addr().await;
     let proxy = UdpLagProxy::start(
         target,
         Duration::from_millis(75),
@@ -104,14 +98,7 @@ async fn over_webtransport_behind_150_ms_with_5_percent_loss_the_prediction_conv
         .filter(|&&e| e > CORRECTION_UNITS)
         .count();
     let largest = walk.errors.iter().copied().fold(0.0f32, f32::max);
-    let metrics = node.metrics().await;
-    let counter = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let recovered = counter("skirmish_inputs_recovered_total");
+    let recovered = node.metric("skirmish_inputs_recovered_total").await;
     println!(
         "{} inputs, {} acknowledged snapshots: {corrections} corrections, largest {largest:.2} units; \
          {recovered} inputs taken from `earlier`; at rest {:.3} units apart",

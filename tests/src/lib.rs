@@ -247,6 +247,28 @@ impl TestNode {
         format!("{}://{}", self.scheme, self.addr)
     }
 
+    /// Where its WebTransport listens, from its offer.
+    pub async fn wt_addr(&self) -> std::net::SocketAddr {
+        let offer = skirmish_client_sim::wt::offer(&http(), &self.url())
+            .await
+            .expect("the WebTransport offer");
+        let url = offer.url.expect("the node offers WebTransport");
+        url.trim_start_matches("https://")
+            .split('/')
+            .next()
+            .and_then(|host| host.parse().ok())
+            .unwrap_or_else(|| panic!("an address in {url}"))
+    }
+
+    /// One counter or gauge from its `/metrics` page (0 when it has none).
+    pub async fn metric(&self, name: &str) -> f64 {
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// Its `/metrics` page.
     pub async fn metrics(&self) -> String {
         http()

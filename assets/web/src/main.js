@@ -37,6 +37,8 @@ const leaderboard = new LeaderboardPanel({ send, playerId: () => game.playerId }
 let welcomedBefore = false;
 let inputTimer = 0;
 let inputClock = null;
+// Inputs sent repeating the ones before them (over WebTransport), for tests.
+let inputsRepeating = 0;
 
 function setPhase(phase) {
   game.phase = phase;
@@ -287,7 +289,8 @@ function sendInput() {
   const shown = game.buffer.renderTick;
   // Datagrams may be lost: each repeats the inputs before it that the node
   // has not acknowledged yet.
-  const earlier = conn.transport === 'wt' ? game.unacknowledgedBefore(seq, proto.MAX_EARLIER_INPUTS) : [];
+  const earlier = conn.transport === 'webtransport' ? game.unacknowledgedBefore(seq, proto.MAX_EARLIER_INPUTS) : [];
+  if (earlier.length) inputsRepeating += 1;
   conn.send(proto.input(seq, conn.ackTick(), input.moveX, input.moveY, input.aim, input.fire, game.game, shown, earlier));
 }
 
@@ -442,6 +445,10 @@ window.__skirmish = Object.freeze({
   /** 'webtransport' or 'websocket': what the connection runs on. */
   get transport() {
     return game.transport;
+  },
+  /** How many inputs repeated the unacknowledged ones before them (`earlier`: over WebTransport only). */
+  get inputsRepeating() {
+    return inputsRepeating;
   },
   get ack() {
     return game.ack;
