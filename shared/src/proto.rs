@@ -394,7 +394,7 @@ pub enum ClientMsg {
         input: GameData,
         /// Lag compensation: the tick of the world the client was drawing
         /// other players at when it sent this input (its interpolation
-        /// point, rounded). Optional, last; a game that asks for lag
+        /// point, rounded). Optional; a game that asks for lag
         /// compensation judges this input's actions against that tick.
         #[serde(default)]
         shown: Option<u32>,

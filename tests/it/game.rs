@@ -2,7 +2,9 @@
 //! play 300 ticks; movement follows inputs, a shot lands, results arrive.
 
 use skirmish_arena::entities::ArenaEvent;
+use skirmish_arena::wire::{Setup, input_data};
 use skirmish_client_sim::Incoming;
+use skirmish_shared::game::GameData;
 use skirmish_shared::proto::{ClientMsg, ServerMsg};
 use skirmish_tests::scripted::{play, pos, shooter as shooter_script};
 use skirmish_tests::{Player, TestNode, open_map, test_config};
@@ -363,4 +365,100 @@ fn first_life(log: &skirmish_tests::scripted::Log) -> Vec<(f32, f32)> {
         .take_while(|me| me.deaths == 0)
         .map(pos)
         .collect()
+}
+
+/// An input may repeat the ones before it (`earlier`, newest first): the
+/// node takes those it never received from there and applies them first,
+/// each on a tick of its own, oldest first. More than two is refused and
+/// changes nothing, and so does a bad repeated one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_that_never_came_are_taken_from_a_later_ones_earlier_in_order() {
+    let node = TestNode::start_on(test_config(), &open_map()).await;
+    let mut player = Player::connect(&node, "lossy").await;
+    player.conn.send(&ClientMsg::Play).await.expect("send play");
+    let (me, setup) = player
+        .wait_for(|m| match m {
+            Incoming::Msg(msg @ ServerMsg::Joined { you, .. }) => {
+                Some((*you, Setup::of_joined(msg).expect("the arena's setup")))
+            }
+            _ => None,
+        })
+        .await;
+    // Seated once snapshots come; then input 1 stands still.
+    let start = own_position_at(&mut player, me, 0).await;
+    let standing = input_data(0.0, 0.0, 0.0, false);
+    let input = |seq, input: &GameData, earlier| ClientMsg::Input {
+        shown: None,
+        earlier,
+        seq,
+        tick: 0,
+        input: input.clone(),
+    };
+    player
+        .conn
+        .send(&input(1, &standing, Vec::new()))
+        .await
+        .expect("send");
+    let at_1 = own_position_at(&mut player, me, 1).await;
+    assert_eq!(at_1, start, "standing still");
+
+    // Towards the middle on each axis, so no edge stops either move.
+    let toward = |v: f32, size: f32| if v < size / 2.0 { 1.0 } else { -1.0 };
+    let across = input_data(toward(start.0, setup.map.width), 0.0, 0.0, false);
+    let down = input_data(0.0, toward(start.1, setup.map.height), 0.0, false);
+    player
+        .conn
+        .send(&input(4, &standing, vec![down.clone(); 3]))
+        .await
+        .expect("send");
+    assert_eq!(player.next_error().await, "out_of_range");
+    // Inputs 2 (across) and 3 (down) never came; 4 stands and repeats them.
+    player
+        .conn
+        .send(&input(4, &standing, vec![down.clone(), across.clone()]))
+        .await
+        .expect("send");
+    let at_2 = own_position_at(&mut player, me, 2).await;
+    let at_3 = own_position_at(&mut player, me, 3).await;
+    own_position_at(&mut player, me, 4).await;
+    assert!(
+        (at_2.0 - at_1.0).abs() > 1.0 && at_2.1 == at_1.1,
+        "input 2 went across: {at_1:?} then {at_2:?}"
+    );
+    assert!(
+        (at_3.1 - at_2.1).abs() > 1.0,
+        "input 3 went down: {at_2:?} then {at_3:?}"
+    );
+
+    // A bad repeated input refuses the whole message: input 5 is still new.
+    let broken = input_data(f32::NAN, 0.0, 0.0, false);
+    player
+        .conn
+        .send(&input(6, &across, vec![broken]))
+        .await
+        .expect("send");
+    assert_eq!(player.next_error().await, "not_finite");
+    player
+        .conn
+        .send(&input(5, &standing, Vec::new()))
+        .await
+        .expect("send");
+    own_position_at(&mut player, me, 5).await;
+    assert_eq!(node.metric("skirmish_inputs_recovered_total").await, 2.0);
+    node.stop().await;
+}
+
+/// The own player's position in the first snapshot acknowledging input
+/// `ack` (on a WebSocket every tick's snapshot arrives, so each ack is seen).
+async fn own_position_at(player: &mut Player, me: u16, ack: u32) -> (f32, f32) {
+    let seen = player
+        .wait_for(|m| match m {
+            Incoming::Msg(ServerMsg::Snapshot { ack: a, .. }) if *a >= ack => Some(*a),
+            _ => None,
+        })
+        .await;
+    assert_eq!(seen, ack, "each input is applied on a tick of its own");
+    let players = skirmish_tests::arena_players(&player.conn).expect("an arena snapshot");
+    let p = players.iter().find(|p| p.id == me).expect("the own player");
+    (p.x, p.y)
 }

@@ -285,8 +285,10 @@ function sendInput() {
   const origin = me ? renderer.worldToScreen(me.x, me.y) : null;
   const input = controls.sample(origin);
   const seq = game.nextInput(input, performance.now());
-  // Others are drawn at the interpolation point: shots are judged there.
-  const shown = game.buffer.renderTick;
+  // Others are drawn at the interpolation point: shots are judged there
+  // (not past the newest snapshot: what is carried on beyond it is a guess).
+  const newest = game.buffer.latest?.tick;
+  const shown = newest === undefined ? null : Math.min(game.buffer.renderTick, newest);
   // Datagrams may be lost: each repeats the inputs before it that the node
   // has not acknowledged yet.
   const earlier = conn.transport === 'webtransport' ? game.unacknowledgedBefore(seq, proto.MAX_EARLIER_INPUTS) : [];

@@ -60,10 +60,6 @@ export function leaderboard(requestId, board, period, { aroundMe = false, cursor
   return ['leaderboard', requestId >>> 0, board, period, Boolean(aroundMe), cursor, limit];
 }
 
-/**
- * One tick's controls. The node refuses non-finite or out-of-range numbers,
- * so clamp here rather than trust every caller.
- */
 /** The most earlier inputs an `input` repeats (PROTOCOL.md section 4). */
 export const MAX_EARLIER_INPUTS = 2;
 
@@ -86,7 +82,11 @@ export function input(seq, tick, moveX, moveY, aim, fire, game = 'arena', shown 
   return msg;
 }
 
-/** A game's controls as its input documents them (the hill has no aim: firing shoves). */
+/**
+ * A game's controls as its input documents them (the hill has no aim:
+ * firing shoves). The node refuses non-finite or out-of-range numbers, so
+ * clamp here rather than trust every caller.
+ */
 function controls(game, moveX, moveY, aim, fire) {
   return game === 'hill'
     ? [clampAxis(moveX), clampAxis(moveY), Boolean(fire)]

@@ -2,8 +2,9 @@
 // assets/web test`. The client sends inputs as the page does
 // (input_clock.js) and predicts each; the node steps the same movement
 // rules at 30 Hz, applying the inputs that have arrived one a tick in order
-// (folding the oldest when more than three wait), as the engine's runner
-// does (server/src/runner/inputs.rs), and sends snapshots that place the
+// (folding the oldest when more than three wait, and once when one has
+// waited beyond the tick's for 150 ticks), as the engine's runner does
+// (server/src/runner/inputs.rs), and sends snapshots that place the
 // player in steps of 1/8 unit; the network between delays, jitters and
 // drops both ways. Time runs in steps of 1 ms, so keys change between ticks
 // as they do under a player's fingers.
@@ -67,7 +68,7 @@ function link(random, { oneWayMs, jitterMs, loss }) {
  * tick, as inputs.rs) or 'newest' (only the newest input of a tick counts,
  * as the node did before).
  */
-function play({ seconds, idle, oneWayMs, jitterMs, loss, seed, node = 'queue', sender = 'clock', repeat = loss > 0 }) {
+function play({ seconds, idle, oneWayMs, jitterMs, loss, seed, node = 'queue', sender = 'clock', repeat = loss > 0, stall = null }) {
   const random = rng(seed);
   const up = link(random, { oneWayMs, jitterMs, loss });
   const down = link(random, { oneWayMs, jitterMs, loss });
@@ -78,6 +79,9 @@ function play({ seconds, idle, oneWayMs, jitterMs, loss, seed, node = 'queue', s
   const toServer = [];
   const toClient = [];
   let applied = { seq: 0, dir: [0, 0] };
+  let surplus = 0;
+  // Inputs left waiting after each tick's: the node's input delay in ticks.
+  const depths = [];
   const waiting = [];
   let seq = 0;
   let key = [0, 0];
@@ -94,7 +98,9 @@ function play({ seconds, idle, oneWayMs, jitterMs, loss, seed, node = 'queue', s
     // Over datagrams each input repeats the two before it (`earlier`).
     const earlier = repeat ? sent.slice(-2).reverse() : [];
     sent.push(input);
-    const at = up(now);
+    let at = up(now);
+    // A stall `[from, ms]` holds everything sent in it until it ends.
+    if (at !== null && stall && now >= stall[0] && now < stall[0] + stall[1]) at += stall[0] + stall[1] - now;
     if (at !== null) toServer.push({ at, ...input, earlier });
   };
   const endMs = (seconds + idle) * 1000;
@@ -144,13 +150,22 @@ function play({ seconds, idle, oneWayMs, jitterMs, loss, seed, node = 'queue', s
       waiting.length = 0;
     } else if (waiting.length) {
       applied = waiting.shift();
+      // A tick more in hand than needed for 150 ticks is given back.
+      surplus = waiting.length ? surplus + 1 : 0;
+      if (surplus >= 150) {
+        applied = waiting.shift();
+        surplus = 0;
+      }
+    } else {
+      surplus = 0;
     }
+    depths.push({ at: now, waiting: waiting.length });
     server = step(server, moveDir(...applied.dir), RULES, TICK_RATE);
     const eighth = (v) => Math.round(v * 8) / 8;
     const at = down(now);
     if (at !== null) toClient.push({ at, ack: applied.seq, x: eighth(server[0]), y: eighth(server[1]) });
   }
-  return { predictor, server, end: endMs };
+  return { predictor, server, end: endMs, depths };
 }
 
 test('with no latency or loss the prediction is never corrected', () => {
@@ -285,4 +300,19 @@ test('a tick the node held an input for costs one correction, not one a snapshot
   }
   assert.equal(predictor.corrections, 1);
   assert.ok(Math.abs(predictor.state[0] - node[0]) <= AGREE_UNITS);
+});
+
+test("a stall's extra input delay is given back within seconds", () => {
+  // 150 ms round trip; at 2 s the way up stalls for 100 ms (3 ticks).
+  const { predictor, depths } = play({ seconds: 12, idle: 1, seed: 7, oneWayMs: 75, jitterMs: 0, loss: 0, stall: [2000, 100] });
+  const mean = (from, to) => {
+    const d = depths.filter((x) => x.at >= from && x.at < to);
+    return d.reduce((a, x) => a + x.waiting, 0) / d.length;
+  };
+  const before = mean(1000, 2000);
+  const after = mean(2500, 4000);
+  const end = mean(11000, 13000);
+  console.log(`# inputs waiting on the node: ${before.toFixed(2)} before the stall, ${after.toFixed(2)} after it, ${end.toFixed(2)} 9 s on; ${predictor.corrections} corrections`);
+  assert.ok(after >= before + 0.75, 'the stall left more waiting');
+  assert.ok(end <= before + 0.5, 'and that was given back');
 });

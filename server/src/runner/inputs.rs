@@ -16,6 +16,16 @@
 //! a simulated 150 ms round trip with ±20 ms of jitter: 8.2 corrections a
 //! second with the newest input a tick, 0.5 with this queue.
 //!
+//! The queue is also the node's jitter buffer: an input that comes late
+//! leaves a tick with nothing waiting (the game holds the last one), and
+//! from then on one more waits, which covers the next such delay. It gives
+//! that tick back on its own: once an input has still waited after every
+//! tick's was taken for [`SHRINK_AFTER_TICKS`] in a row, the node holds
+//! more in hand than the network needed all that time, and it folds the
+//! two oldest once (a step the client did not predict, so one correction).
+//! Without this, one stall would add its ticks to the player's input delay,
+//! and to how far back their shots are judged, for the rest of the match.
+//!
 //! Each input keeps the tick its client was showing (`shown`), from which
 //! the runner works out how far back the game judges it (lag
 //! compensation) when it is applied; a folded input keeps the older one's,
@@ -27,6 +37,10 @@ use std::marker::PhantomData;
 
 /// The most inputs waiting for their tick.
 pub(super) const MAX_QUEUED: usize = 3;
+
+/// Ticks in a row with an input still waiting after the tick's was taken
+/// before the node gives a tick back (5 s at 30 Hz).
+pub(super) const SHRINK_AFTER_TICKS: u32 = 150;
 
 /// One input waiting for its tick.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -43,6 +57,8 @@ pub(super) struct Queued<I> {
 #[derive(Debug)]
 pub(super) struct InputQueue<G: Game> {
     waiting: VecDeque<Queued<G::Input>>,
+    /// Ticks in a row an input still waited after the tick's was taken.
+    surplus: u32,
     game: PhantomData<fn() -> G>,
 }
 
@@ -50,6 +66,7 @@ impl<G: Game> Default for InputQueue<G> {
     fn default() -> Self {
         InputQueue {
             waiting: VecDeque::with_capacity(MAX_QUEUED + 1),
+            surplus: 0,
             game: PhantomData,
         }
     }
@@ -62,17 +79,30 @@ impl<G: Game> InputQueue<G> {
         if self.waiting.len() > MAX_QUEUED
             && let (Some(oldest), Some(next)) = (self.waiting.pop_front(), self.waiting.pop_front())
         {
-            self.waiting.push_front(Queued {
-                seq: next.seq,
-                shown: oldest.shown.or(next.shown),
-                input: G::merge_inputs(oldest.input, next.input),
-            });
+            self.waiting.push_front(fold::<G>(oldest, next));
         }
     }
 
     /// The input for this tick, if one waits.
     pub(super) fn next(&mut self) -> Option<Queued<G::Input>> {
-        self.waiting.pop_front()
+        let Some(taken) = self.waiting.pop_front() else {
+            self.surplus = 0;
+            return None;
+        };
+        if self.waiting.is_empty() {
+            self.surplus = 0;
+            return Some(taken);
+        }
+        self.surplus += 1;
+        if self.surplus < SHRINK_AFTER_TICKS {
+            return Some(taken);
+        }
+        self.surplus = 0;
+        metrics::counter!("skirmish_input_delay_shrunk_total").increment(1);
+        Some(match self.waiting.pop_front() {
+            Some(next) => fold::<G>(taken, next),
+            None => taken,
+        })
     }
 
     /// Forgets what waits and holds `input` from the next tick (a dropped
@@ -84,6 +114,16 @@ impl<G: Game> InputQueue<G> {
             shown: None,
             input,
         });
+    }
+}
+
+/// Two inputs as one: the newer's `seq` and controls merged by the game
+/// (a trigger pull in either is kept), judged from the older's view.
+fn fold<G: Game>(oldest: Queued<G::Input>, next: Queued<G::Input>) -> Queued<G::Input> {
+    Queued {
+        seq: next.seq,
+        shown: oldest.shown.or(next.shown),
+        input: G::merge_inputs(oldest.input, next.input),
     }
 }
 
@@ -152,6 +192,59 @@ mod tests {
             "judged from where input 1's pull was aimed"
         );
         assert_eq!(seqs(&mut queue), [4, 5]);
+    }
+
+    #[test]
+    fn a_tick_more_in_hand_than_needed_all_along_is_given_back() {
+        let mut queue = InputQueue::<ArenaMatch>::default();
+        let mut seq = 0;
+        let mut send = |queue: &mut InputQueue<ArenaMatch>| {
+            seq += 1;
+            queue.push(sent(seq, right(false)));
+        };
+        // One input came late: a tick with none, then one always waits.
+        send(&mut queue);
+        assert!(queue.next().is_some());
+        assert!(queue.next().is_none(), "the late tick: the last is held");
+        send(&mut queue);
+        send(&mut queue);
+        let mut applied = Vec::new();
+        for _ in 0..SHRINK_AFTER_TICKS + 10 {
+            applied.push(queue.next().expect("one waits").seq);
+            send(&mut queue);
+        }
+        // Once, after SHRINK_AFTER_TICKS ticks, two are folded into one.
+        let skipped: Vec<_> = applied.windows(2).filter(|w| w[1] != w[0] + 1).collect();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(
+            applied.iter().position(|&s| s == skipped[0][1]),
+            Some(SHRINK_AFTER_TICKS as usize - 1)
+        );
+        // And then none waits after the tick's: nothing more to give back.
+        assert!(queue.next().is_some());
+        assert!(queue.next().is_none());
+    }
+
+    #[test]
+    fn a_tick_with_nothing_left_waiting_starts_the_count_again() {
+        let mut queue = InputQueue::<ArenaMatch>::default();
+        let mut seq = 0;
+        let mut applied = Vec::new();
+        for tick in 0..3 * SHRINK_AFTER_TICKS {
+            // Two arrive together every other tick: an input waits after
+            // every second tick only, and the other needs it.
+            if tick % 2 == 0 {
+                for _ in 0..2 {
+                    seq += 1;
+                    queue.push(sent(seq, right(false)));
+                }
+            }
+            applied.extend(queue.next().map(|q| q.seq));
+        }
+        assert!(
+            applied.windows(2).all(|w| w[1] == w[0] + 1),
+            "nothing folded: the network needed what waited"
+        );
     }
 
     #[test]

@@ -126,36 +126,37 @@ impl Session {
         self.last_seq = Some(seq);
         while let Some(input) = decoded.pop() {
             let back = decoded.len() as u32;
-            if back > 0 {
-                metrics::counter!("skirmish_inputs_recovered_total").increment(1);
-            }
             let sent = Sent {
                 seq: seq - back,
                 ack_tick: sent.ack_tick,
                 shown: sent.shown.map(|t| t.saturating_sub(back)),
             };
-            self.forward(&handle, sent, input, now);
+            if self.forward(&handle, sent, input, now) && back > 0 {
+                metrics::counter!("skirmish_inputs_recovered_total").increment(1);
+            }
         }
         Flow::Continue
     }
 
-    /// Hands one checked input to the match.
+    /// Hands one checked input to the match; whether it took it.
     fn forward(
         &mut self,
         handle: &MatchHandle,
         sent: Sent,
         input: Box<dyn Any + Send>,
         now: Instant,
-    ) {
+    ) -> bool {
         let (player_id, conn_id) = (self.link.player_id, self.link.conn_id);
         match handle.input(player_id, conn_id, sent, input) {
-            Ok(()) => {}
+            Ok(()) => true,
             Err(SendError::Busy) => {
                 metrics::counter!("skirmish_inputs_dropped_total").increment(1);
+                false
             }
             Err(SendError::Gone) => {
                 self.current = None;
                 self.left_match_at = Some(now);
+                false
             }
         }
     }
