@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Loss benchmark: the same bots over WebSocket and then over WebTransport,
 # through added latency and packet loss on loopback, side by side: how late
-# snapshots arrive (p50/p99, against the best case of their match) and the
-# share of ticks a player saw.
+# snapshots arrive (p50/p99, against the best case of their match), the
+# share of ticks a player saw, and the bots' prediction error.
 #
 #   bench/loss.sh [--bots N] [--duration SECONDS] [--loss PERCENT]
 #                 [--delay-ms MS] [--jitter-ms MS]
@@ -89,6 +89,8 @@ both("ticks seen", lambda r: f"{r['ticks_seen_share'] * 100:.1f}%")
 both("snapshot interval p99 (ms)", lambda r: f"{r['snapshot_interval_ms']['p99']:.1f}")
 both("input ack p50 / p99 (ms)", lambda r: f"{r['input_ack_ms']['p50']:.0f} / {r['input_ack_ms']['p99']:.0f}")
 both("rtt p50 / p99 (ms)", lambda r: f"{r['rtt_ms']['p50']:.0f} / {r['rtt_ms']['p99']:.0f}")
+both("prediction error p99 / p99.9 / max (units)", lambda r: "{p99:.2f} / {p999:.2f} / {max:.1f}".format(**r['prediction_error_units']))
+both("  over snapshots acknowledging an input", lambda r: str(r['prediction_error_units']['count']))
 both("snapshots overtaken", lambda r: str(r.get('snapshots_reordered', 0)))
 both("errors", lambda r: f"{r['errors']} {r['errors_by_kind'] or ''}")
 both("matches completed", lambda r: str(r['matches_completed']))
