@@ -6,6 +6,7 @@
 
 use crate::client::{ClientError, Connection, Incoming, Lazy, Transport, login};
 use crate::pilot::Pilot;
+use crate::repeats::Repeats;
 use crate::replica::{Replica, ReplicaError};
 use crate::stats::{EndedMatch, Latency, Stats};
 use rand::rngs::ChaCha8Rng;
@@ -13,8 +14,7 @@ use rand::{Rng, SeedableRng};
 use skirmish_arena::brain::Behavior;
 use skirmish_shared::codec::read_snapshot;
 use skirmish_shared::game::GameData;
-use skirmish_shared::proto::{ClientMsg, MAX_EARLIER_INPUTS, MatchId, ModeId, RoomId, ServerMsg};
-use std::collections::VecDeque;
+use skirmish_shared::proto::{ClientMsg, MatchId, ModeId, RoomId, ServerMsg};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -276,8 +276,8 @@ struct InMatch {
     /// The match's state, from its snapshots.
     replica: Replica,
     seq: u32,
-    /// The controls of the last inputs sent, newest first, for `earlier`.
-    recent: VecDeque<GameData>,
+    /// The last inputs sent, for `earlier`.
+    repeats: Repeats,
     /// When each recent input was sent, by `seq % INPUT_RING`.
     sent_at: Vec<Option<(u32, Instant)>>,
     last_ack: u32,
@@ -302,7 +302,7 @@ impl InMatch {
             pilot,
             replica,
             seq: 0,
-            recent: VecDeque::with_capacity(MAX_EARLIER_INPUTS + 1),
+            repeats: Repeats::default(),
             sent_at: vec![None; INPUT_RING],
             last_ack: 0,
             last_snapshot: None,
@@ -316,13 +316,10 @@ impl InMatch {
     fn input_message(&mut self, input: GameData, transport: Transport) -> ClientMsg {
         let tick = self.replica.ack();
         let earlier = if transport == Transport::Wt {
-            let unacked = self.seq.saturating_sub(self.last_ack.saturating_add(1)) as usize;
-            self.recent.iter().take(unacked).cloned().collect()
+            self.repeats.next(self.seq, self.last_ack, &input)
         } else {
             Vec::new()
         };
-        self.recent.push_front(input.clone());
-        self.recent.truncate(MAX_EARLIER_INPUTS);
         ClientMsg::Input {
             seq: self.seq,
             tick,

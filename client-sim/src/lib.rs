@@ -12,6 +12,7 @@ pub mod client;
 pub mod error;
 mod pilot;
 pub mod prediction;
+pub mod repeats;
 pub mod replica;
 pub mod report;
 pub mod stats;

@@ -17,7 +17,7 @@
 
 use skirmish_arena::rules::{Map, Rules};
 use skirmish_server::Config;
-use skirmish_tests::proxy::{LagProxy, UdpLagProxy};
+use skirmish_tests::proxy::LagProxy;
 use skirmish_tests::{TestNode, artifacts_dir, assets_dir, fixture, repo_dir, test_config};
 use std::process::Stdio;
 use std::time::Duration;
@@ -186,8 +186,8 @@ async fn a_player_in_chromium_plays_over_webtransport() {
     let mut config = skirmish_tests::wt_config();
     config.match_seconds = Some(60);
     let node = TestNode::start_on(config, &fixture("e2e-map.toml")).await;
-    let proxy = UdpLagProxy::start(
-        node.wt_addr().await,
+    let proxy = LagProxy::start_udp(
+        node.wt_offer().await.1,
         Duration::from_millis(20),
         Duration::ZERO,
         0.0,

@@ -11,13 +11,12 @@
 use skirmish_arena::geom::Vec2;
 use skirmish_arena::wire::{ClientMovement, Setup, input_data};
 use skirmish_client_sim::prediction::Prediction;
-use skirmish_client_sim::wt::{Offer, offer};
+use skirmish_client_sim::repeats::Repeats;
+use skirmish_client_sim::wt::Offer;
 use skirmish_client_sim::{Connection, Incoming, login};
-use skirmish_shared::game::GameData;
-use skirmish_shared::proto::{ClientMsg, MAX_EARLIER_INPUTS, ServerMsg};
-use skirmish_tests::proxy::UdpLagProxy;
+use skirmish_shared::proto::{ClientMsg, ServerMsg};
+use skirmish_tests::proxy::LagProxy;
 use skirmish_tests::{TestNode, arena_players, http, open_map, recv, wt_config};
-use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -31,10 +30,9 @@ async fn over_webtransport_behind_150_ms_with_5_percent_loss_the_prediction_conv
  {
     let node = TestNode::start_on(wt_config(), &open_map()).await;
     let http = http();
-    let offered = offer(&http, &node.url()).await.expect("the offer");
+    let (offered, target) = node.wt_offer().await;
     let url = offered.url.expect("the node offers WebTransport");
-    let target = node.wt_addr().await;
-    let proxy = UdpLagProxy::start(
+    let proxy = LagProxy::start_udp(
         target,
         Duration::from_millis(75),
         Duration::from_millis(10),
@@ -66,7 +64,7 @@ async fn over_webtransport_behind_150_ms_with_5_percent_loss_the_prediction_conv
         you,
         prediction: Prediction::new(ClientMovement::new(&setup.map, &setup.rules, tick_rate)),
         seq: 0,
-        recent: VecDeque::new(),
+        repeats: Repeats::default(),
         last_ack: 0,
         errors: Vec::new(),
         node_at: None,
@@ -122,8 +120,8 @@ struct Walk {
     you: u16,
     prediction: Prediction,
     seq: u32,
-    /// The controls of the last inputs sent, newest first.
-    recent: VecDeque<GameData>,
+    /// The last inputs sent, for `earlier`.
+    repeats: Repeats,
     last_ack: u32,
     /// The prediction error at each acknowledged input.
     errors: Vec<f32>,
@@ -136,10 +134,7 @@ impl Walk {
         self.seq += 1;
         self.prediction.input(self.seq, dir);
         let input = input_data(dir.x, dir.y, 0.0, false);
-        let unacked = (self.seq - 1 - self.last_ack) as usize;
-        let earlier = self.recent.iter().take(unacked).cloned().collect();
-        self.recent.push_front(input.clone());
-        self.recent.truncate(MAX_EARLIER_INPUTS);
+        let earlier = self.repeats.next(self.seq, self.last_ack, &input);
         let msg = ClientMsg::Input {
             seq: self.seq,
             tick: conn.ack(),

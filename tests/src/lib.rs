@@ -247,17 +247,20 @@ impl TestNode {
         format!("{}://{}", self.scheme, self.addr)
     }
 
-    /// Where its WebTransport listens, from its offer.
-    pub async fn wt_addr(&self) -> std::net::SocketAddr {
+    /// Its WebTransport offer (`GET /api/webtransport`) and the address
+    /// the offer's URL points at.
+    pub async fn wt_offer(&self) -> (skirmish_client_sim::wt::Offer, std::net::SocketAddr) {
         let offer = skirmish_client_sim::wt::offer(&http(), &self.url())
             .await
             .expect("the WebTransport offer");
-        let url = offer.url.expect("the node offers WebTransport");
-        url.trim_start_matches("https://")
+        let url = offer.url.as_deref().expect("the node offers WebTransport");
+        let addr = url
+            .trim_start_matches("https://")
             .split('/')
             .next()
             .and_then(|host| host.parse().ok())
-            .unwrap_or_else(|| panic!("an address in {url}"))
+            .unwrap_or_else(|| panic!("an address in {url}"));
+        (offer, addr)
     }
 
     /// One counter or gauge from its `/metrics` page (0 when it has none).

@@ -60,10 +60,12 @@ impl Drop for TcpProxy {
     }
 }
 
-/// A TCP proxy in front of a node that holds every chunk for a delay (plus
-/// a jitter) each way, as a long network path would: `skirmish-lag`'s, in
-/// this process. Loss it cannot make (TCP would retransmit it as a delay
-/// anyway; `bench/loss.sh` drops packets in the kernel).
+/// `skirmish-lag`'s delay proxy in front of a node, in this process: over
+/// TCP ([`LagProxy::start`]) every chunk is held for a delay plus a jitter
+/// each way, as a long network path would (loss it cannot make: TCP would
+/// resend it as a delay anyway, and `bench/loss.sh` drops packets in the
+/// kernel); over UDP ([`LagProxy::start_udp`], in front of WebTransport)
+/// every datagram is, QUIC's stream packets too, and a share is dropped.
 #[derive(Debug)]
 pub struct LagProxy {
     addr: SocketAddr,
@@ -71,9 +73,9 @@ pub struct LagProxy {
 }
 
 impl LagProxy {
-    /// Listens on an ephemeral port and forwards to `target`, holding each
-    /// chunk `one_way` plus up to `jitter` in each direction: a round trip
-    /// of twice `one_way` and more.
+    /// Listens on an ephemeral TCP port and forwards to `target`, holding
+    /// each chunk `one_way` plus up to `jitter` in each direction: a round
+    /// trip of twice `one_way` and more.
     pub async fn start(target: SocketAddr, one_way: Duration, jitter: Duration) -> LagProxy {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -90,35 +92,15 @@ impl LagProxy {
         LagProxy { addr, task }
     }
 
-    /// `http://addr` of the proxy.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for LagProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// `skirmish-lag`'s UDP proxy in front of a node's WebTransport: each
-/// datagram (QUIC's packets, so the stream's too, which QUIC resends) held
-/// `one_way` plus up to `jitter`, and `loss` of them dropped, each way.
-#[derive(Debug)]
-pub struct UdpLagProxy {
-    addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl UdpLagProxy {
-    /// Listens on an ephemeral UDP port and forwards to `target`.
-    pub async fn start(
+    /// Listens on an ephemeral UDP port and forwards to `target`, holding
+    /// each datagram as [`LagProxy::start`] does a chunk and dropping
+    /// `loss` of them (0 to 1) each way.
+    pub async fn start_udp(
         target: SocketAddr,
         one_way: Duration,
         jitter: Duration,
         loss: f64,
-    ) -> UdpLagProxy {
+    ) -> LagProxy {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind the proxy");
@@ -131,16 +113,21 @@ impl UdpLagProxy {
         let task = tokio::spawn(async move {
             let _ = skirmish_lag::udp_proxy(std::sync::Arc::new(socket), target, lag).await;
         });
-        UdpLagProxy { addr, task }
+        LagProxy { addr, task }
     }
 
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+
+    /// `http://addr` of the proxy.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
 }
 
-impl Drop for UdpLagProxy {
+impl Drop for LagProxy {
     fn drop(&mut self) {
         self.task.abort();
     }

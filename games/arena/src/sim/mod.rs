@@ -391,18 +391,13 @@ impl World {
             return;
         }
         self.tick = tick;
-        let rewind_limit = self.spec.rewind_ticks();
         for control in inputs {
             if let Some(p) = self.players.iter_mut().find(|p| p.id == control.id) {
                 p.input = control.input;
                 p.aim = control.input.aim;
-                // Past the limit, not at all (the engine does not send
-                // such, and the history holds no more).
-                p.rewind = if control.rewind <= rewind_limit {
-                    control.rewind
-                } else {
-                    0
-                };
+                // Past the limit the history holds nothing, and the shot is
+                // judged now (`first_body`).
+                p.rewind = control.rewind;
             }
         }
         self.respawn_players(events);
@@ -412,7 +407,8 @@ impl World {
         self.move_projectiles(events);
         self.pick_up(events);
         self.check_end(events);
-        self.history.record(&self.players, rewind_limit as usize);
+        self.history
+            .record(&self.players, self.spec.rewind_ticks() as usize);
     }
 
     fn respawn_players(&mut self, events: &mut Vec<Event>) {
@@ -509,8 +505,8 @@ impl World {
     /// are where they are now, or for a lag-compensated shot where they
     /// were `shot.rewind` steps ago; either way only players alive both
     /// then and now can be hit (nobody dies twice, nor is hit before their
-    /// respawn). A shot rewinding further than the history holds (a match
-    /// just restored) is judged now.
+    /// respawn). A shot rewinding further than the history holds (past the
+    /// rules' limit, which is its depth) is judged now.
     fn first_body(
         &self,
         shot: &Projectile,
